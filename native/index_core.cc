@@ -1,0 +1,119 @@
+#include "index_core.h"
+
+#include <faiss/IndexFlat.h>
+#include <faiss/impl/IDSelector.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <unordered_set>
+
+#include "index_io.h"
+#include "search/exact_scan.h"
+#include "simd/kernels.h"
+
+namespace facegate {
+namespace {
+
+// FAISS 1.7 spells its id type faiss::Index::idx_t, later versions faiss::idx_t; ntotal has it in both.
+using FaissIdx = decltype(faiss::Index::ntotal);
+static_assert(sizeof(FaissIdx) == sizeof(int64_t), "FAISS ids are 64-bit");
+
+const faiss::IndexFlat& flatOf(const faiss::IndexIDMap2& index) { return *static_cast<const faiss::IndexFlat*>(index.index); }
+
+float maxRowNorm(const float* x, size_t n, size_t d) {
+  const Kernels& kern = activeKernels();
+  float best = 0.0f;
+  for (size_t i = 0; i < n; ++i) best = std::max(best, std::sqrt(kern.sumSquares(x + i * d, d)));
+  return best;
+}
+
+// NaN or infinity in a vector would poison every score it touches; refuse it with its place.
+void requireFinite(const float* x, size_t n, size_t d, const char* what) {
+  for (size_t i = 0; i < n * d; ++i) {
+    if (!std::isfinite(x[i])) {
+      throw std::invalid_argument(std::string("expected finite numbers in ") + what + " but vector " + std::to_string(i / d) +
+                                  ", component " + std::to_string(i % d) + " is " + (std::isnan(x[i]) ? "NaN" : "infinite"));
+    }
+  }
+}
+
+}  // namespace
+
+IndexCore::IndexCore(size_t dim) {
+  auto flat = std::make_unique<faiss::IndexFlatIP>(static_cast<FaissIdx>(dim));
+  index_ = std::make_unique<faiss::IndexIDMap2>(flat.get());
+  flat.release();
+  index_->own_fields = true;
+}
+
+IndexCore::IndexCore(std::unique_ptr<faiss::IndexIDMap2> index) : index_(std::move(index)) {
+  const auto& flat = flatOf(*index_);
+  maxNorm_ = maxRowNorm(flat.get_xb(), static_cast<size_t>(flat.ntotal), dim());
+}
+
+size_t IndexCore::dim() const { return static_cast<size_t>(index_->d); }
+
+size_t IndexCore::size() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return static_cast<size_t>(index_->ntotal);
+}
+
+void IndexCore::add(const float* vectors, size_t n, const int64_t* ids) {
+  if (n == 0) return;
+  requireFinite(vectors, n, dim(), "vectors");
+  const float norm = maxRowNorm(vectors, n, dim());
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  std::unordered_set<int64_t> batch;
+  batch.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (ids[i] < 0) {
+      // FAISS answers -1 for "no result"; a stored negative id could be mistaken for it.
+      throw std::invalid_argument("expected ids >= 0 but id " + std::to_string(ids[i]) + " is negative");
+    }
+    if (index_->rev_map.count(ids[i]) != 0) {
+      throw std::invalid_argument("expected new ids but id " + std::to_string(ids[i]) + " is already in the index");
+    }
+    if (!batch.insert(ids[i]).second) {
+      throw std::invalid_argument("expected distinct ids but id " + std::to_string(ids[i]) + " appears twice in the batch");
+    }
+  }
+  index_->add_with_ids(static_cast<FaissIdx>(n), vectors, ids);
+  maxNorm_ = std::max(maxNorm_, norm);
+}
+
+size_t IndexCore::remove(const int64_t* ids, size_t n) {
+  if (n == 0) return 0;
+  const faiss::IDSelectorBatch selector(static_cast<FaissIdx>(n), ids);
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  return index_->remove_ids(selector);
+}
+
+void IndexCore::search(const float* queries, size_t nq, size_t k, float* scores, int64_t* ids) const {
+  requireFinite(queries, nq, dim(), "queries");
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  const auto& flat = flatOf(*index_);
+  const ScanTarget target{flat.get_xb(), index_->id_map.data(), static_cast<size_t>(flat.ntotal), dim(), maxNorm_};
+  exactTopK(target, queries, nq, k, scores, ids);
+}
+
+void IndexCore::faissSearch(const float* queries, size_t nq, size_t k, float* scores, int64_t* ids) const {
+  requireFinite(queries, nq, dim(), "queries");
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  index_->search(static_cast<FaissIdx>(nq), queries, static_cast<FaissIdx>(k), scores,
+                 reinterpret_cast<FaissIdx*>(ids));
+}
+
+std::vector<uint8_t> IndexCore::serialize() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return writeFlatIndex(*index_);
+}
+
+std::vector<int64_t> IndexCore::ids() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return std::vector<int64_t>(index_->id_map.begin(), index_->id_map.end());
+}
+
+}  // namespace facegate

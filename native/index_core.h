@@ -1,0 +1,44 @@
+// The FlatIndex itself, free of JavaScript: a FAISS IndexIDMap2(IndexFlatIP) that FAISS owns
+// (storage, ids, serialisation), searched by our exact parallel SIMD scan. Safe to use from
+// several threads: searches share a lock, add/remove take it alone.
+#pragma once
+
+#include <faiss/IndexIDMap.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <vector>
+
+namespace facegate {
+
+class IndexCore {
+ public:
+  explicit IndexCore(size_t dim);
+  explicit IndexCore(std::unique_ptr<faiss::IndexIDMap2> index);
+
+  size_t dim() const;
+  size_t size() const;
+
+  // Adds n vectors with their ids. All or nothing: throws std::invalid_argument when an id is
+  // already in the index or repeats within the batch.
+  void add(const float* vectors, size_t n, const int64_t* ids);
+  // Removes the given ids (unknown ids are ignored); returns how many were removed.
+  size_t remove(const int64_t* ids, size_t n);
+
+  // The exact top-k (see exact_scan.h), using every core.
+  void search(const float* queries, size_t nq, size_t k, float* scores, int64_t* ids) const;
+  // FAISS's own IndexIDMap2::search, the reference the tests and the benchmark compare against.
+  void faissSearch(const float* queries, size_t nq, size_t k, float* scores, int64_t* ids) const;
+
+  std::vector<uint8_t> serialize() const;
+  std::vector<int64_t> ids() const;
+
+ private:
+  mutable std::shared_mutex mu_;
+  std::unique_ptr<faiss::IndexIDMap2> index_;
+  float maxNorm_ = 0.0f;  // never lowered on remove: it only has to be an upper bound
+};
+
+}  // namespace facegate

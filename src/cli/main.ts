@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// The `facegate` command. Each subcommand lives in commands/; this file only dispatches and
+// owns the output contract: with --json, exactly one JSON object on stdout (logs go to stderr),
+// and a non-zero exit code when a command refuses or fails.
+import { benchCommand, benchUsage } from './commands/bench.js';
+import { UsageError } from './usage-error.js';
+
+type Command = (argv: string[], out: (json: unknown, text: string) => void) => Promise<void>;
+
+const commands: Record<string, { run: Command; usage: string }> = {
+  bench: { run: benchCommand, usage: benchUsage },
+};
+
+const usage = `Usage: facegate <command> [options]
+
+Commands:
+${Object.values(commands)
+  .map((c) => c.usage)
+  .join('\n\n')}`;
+
+/** JSON with 64-bit ids (bigint) written as decimal strings. */
+function toJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+async function main(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const [name, ...rest] = argv;
+  try {
+    if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+      process.stdout.write(`${usage}\n`);
+      return name === undefined ? 2 : 0;
+    }
+    const command = commands[name];
+    if (!command) throw new UsageError(`Unknown command "${name}"`);
+    await command.run(rest, (value, text) => process.stdout.write(`${json ? toJson(value) : text}\n`));
+    return 0;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (json) process.stdout.write(`${toJson({ error: message })}\n`);
+    process.stderr.write(`facegate: ${message}\n`);
+    const parseError = (error as { code?: unknown }).code?.toString().startsWith('ERR_PARSE_ARGS') === true;
+    if (error instanceof UsageError || parseError) {
+      process.stderr.write(`\n${usage}\n`);
+      return 2;
+    }
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

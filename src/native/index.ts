@@ -1,0 +1,175 @@
+// The typed face of the native addon (native/, built to build/Release/facegate.node). This is
+// the only module that loads the .node file; everything else imports from here.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { describe, requireBigInt64Array, requireFloat32Array, requireInteger, requireRows } from './args.js';
+
+export type SimdLevel = 'scalar' | 'sse2' | 'avx2' | 'avx512' | 'neon';
+
+/** Top-k results for nq queries: row q's matches are at [q * k, q * k + k), best first. */
+export interface SearchResult {
+  scores: Float32Array;
+  ids: BigInt64Array;
+}
+
+interface NativeFlatIndex {
+  add(vectors: Float32Array, ids: BigInt64Array): void;
+  remove(ids: BigInt64Array): number;
+  search(queries: Float32Array, k: number): Promise<SearchResult>;
+  searchSync(queries: Float32Array, k: number): SearchResult;
+  faissSearchSync(queries: Float32Array, k: number): SearchResult;
+  serialize(): Buffer;
+  ids(): BigInt64Array;
+  readonly size: number;
+  readonly dim: number;
+}
+
+interface NativeAddon {
+  FlatIndex: { new (dim: number): NativeFlatIndex; deserialize(bytes: Uint8Array): NativeFlatIndex };
+  normalize(vectors: Float32Array, dim: number): void;
+  simd(): { detected: SimdLevel; active: SimdLevel; threads: number };
+  setSimdLevel(level: SimdLevel): boolean;
+  measureReadBandwidth(bytes: number, repeats: number): number;
+}
+
+export const MAX_DIM = 65536;
+/** The largest k a search accepts (native/flat_index.cc). */
+export const MAX_K = 4096;
+
+const addonFile = path.join('build', 'Release', 'facegate.node');
+
+/** The project root: the nearest folder above this module holding both package.json and native/. */
+function projectRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'native'))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('facegate: cannot find the project root (package.json beside native/)');
+    dir = parent;
+  }
+}
+
+function loadAddon(): NativeAddon {
+  // Debian's FAISS and OpenBLAS share two cores through OpenMP; busy-waiting OpenMP threads
+  // slow every batch 2-4x (TOOLING.md). The OpenMP runtime reads this once, when the addon loads.
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
+  const file = path.join(projectRoot(), addonFile);
+  if (!existsSync(file)) {
+    throw new Error(
+      `facegate: the native addon is not built (expected ${file}). Build it with \`npm run build\` ` +
+        '(needs cmake, a C++17 compiler and FAISS: on Debian/Ubuntu `apt-get install -y libfaiss-dev libopenblas-dev cmake`; on Windows see README.md).',
+    );
+  }
+  return createRequire(import.meta.url)(file) as NativeAddon;
+}
+
+const addon = loadAddon();
+
+/**
+ * An exact inner-product index (FAISS IndexIDMap2 over IndexFlatIP) with stable 64-bit ids.
+ * Searches run on every core with the widest SIMD the CPU has and return exactly what FAISS's own
+ * search returns (native/search/exact_scan.cc says why).
+ */
+export class FlatIndex {
+  private constructor(private readonly native: NativeFlatIndex) {}
+
+  static create(dim: number): FlatIndex {
+    return new FlatIndex(new addon.FlatIndex(requireInteger('dim', dim, 1, MAX_DIM)));
+  }
+
+  /** Restores an index from serialize()'s bytes; refuses truncated, corrupted or foreign bytes. */
+  static deserialize(bytes: Uint8Array, expectedDim?: number): FlatIndex {
+    if (!(bytes instanceof Uint8Array)) {
+      throw new TypeError(`Expected a Buffer or Uint8Array to deserialize but received ${describe(bytes)}`);
+    }
+    const index = new FlatIndex(addon.FlatIndex.deserialize(bytes));
+    if (expectedDim !== undefined && index.dim !== expectedDim) {
+      throw new RangeError(`Expected a serialized index of dim ${expectedDim} but received one of dim ${index.dim}`);
+    }
+    return index;
+  }
+
+  get dim(): number {
+    return this.native.dim;
+  }
+
+  get size(): number {
+    return this.native.size;
+  }
+
+  /** Adds vectors (n * dim floats) with one id each. All or nothing: a duplicate id, a negative id or a non-finite value adds none. */
+  add(vectors: Float32Array, ids: BigInt64Array): void {
+    const n = requireRows('vectors', requireFloat32Array('vectors', vectors), this.dim);
+    requireBigInt64Array('ids', ids);
+    if (ids.length !== n) {
+      throw new RangeError(`Expected one id per vector (${n}) but received ${describe(ids)}`);
+    }
+    this.native.add(vectors, ids);
+  }
+
+  /** Removes the given ids; ids not in the index are ignored. Returns how many were removed. */
+  remove(ids: BigInt64Array): number {
+    return this.native.remove(requireBigInt64Array('ids', ids));
+  }
+
+  /** Searches off the JavaScript thread. Several searches may run at once, and add/remove wait for them. */
+  search(queries: Float32Array, k: number): Promise<SearchResult> {
+    try {
+      this.checkQuery(queries, k);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.native.search(queries, k);
+  }
+
+  /** The same search on the calling thread, for tools and benchmarks. */
+  searchSync(queries: Float32Array, k: number): SearchResult {
+    this.checkQuery(queries, k);
+    return this.native.searchSync(queries, k);
+  }
+
+  /** FAISS's own IndexIDMap2::search, the reference our search is compared against. */
+  faissSearchSync(queries: Float32Array, k: number): SearchResult {
+    this.checkQuery(queries, k);
+    return this.native.faissSearchSync(queries, k);
+  }
+
+  serialize(): Buffer {
+    return this.native.serialize();
+  }
+
+  /** Every id in the index, in storage order. */
+  ids(): BigInt64Array {
+    return this.native.ids();
+  }
+
+  private checkQuery(queries: Float32Array, k: number): void {
+    requireRows('queries', requireFloat32Array('queries', queries), this.dim, false);
+    requireInteger('k', k, 1, MAX_K);
+  }
+}
+
+/** L2-normalises n vectors of dim floats in place (SIMD). All or nothing: a zero or non-finite vector throws and changes nothing. */
+export function normalize(vectors: Float32Array, dim: number): void {
+  requireFloat32Array('vectors', vectors);
+  requireRows('vectors', vectors, requireInteger('dim', dim, 1, MAX_DIM));
+  addon.normalize(vectors, dim);
+}
+
+/** The SIMD level the CPU supports, the one in use, and how many threads a search uses. */
+export function simdInfo(): { detected: SimdLevel; active: SimdLevel; threads: number } {
+  return addon.simd();
+}
+
+/** Switches the kernels to `level` (for tests and benchmarks). Returns false if this CPU cannot run it. */
+export function setSimdLevel(level: SimdLevel): boolean {
+  return addon.setSimdLevel(level);
+}
+
+/** Best-of-`repeats` memory-read bandwidth in GB/s over a buffer of `bytes`, on every core. */
+export function measureReadBandwidth(bytes: number, repeats = 5): number {
+  return addon.measureReadBandwidth(requireInteger('bytes', bytes, 1, 2 ** 36), requireInteger('repeats', repeats, 1, 1000));
+}
