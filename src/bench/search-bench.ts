@@ -127,7 +127,9 @@ export async function runSearchBench(options: SearchBenchOptions): Promise<Searc
   const faissBatch = Math.min(...(await timeEach(2, () => index.faissSearchSync(batch, k))));
 
   progress(`typescript: ${qb} single queries`);
-  const ts = await timeEach(qb, (q) => keep('typescript', q, bruteForceTopK(chunks, ids, dim, query(queries, dim, q), k)));
+  const ts = await timeEach(qb, (q) =>
+    keep('typescript', q, bruteForceTopK(chunks, ids, dim, query(queries, dim, q), k)),
+  );
   const tsBatch = await timeOnce(() => bruteForceTopK(chunks, ids, dim, batch, k));
 
   const reference = results.get('faiss') ?? [];
@@ -173,7 +175,11 @@ export async function runSearchBench(options: SearchBenchOptions): Promise<Searc
       row('faiss', faiss, faissBatch),
       row('typescript', ts, tsBatch),
     ],
-    tinyIndex: { n: 100, syncMicrosPerCall: (syncMs * 1000) / calls, asyncMicrosPerCall: (asyncMs * 1000) / asyncCalls },
+    tinyIndex: {
+      n: 100,
+      syncMicrosPerCall: (syncMs * 1000) / calls,
+      asyncMicrosPerCall: (asyncMs * 1000) / asyncCalls,
+    },
   };
 }
 

@@ -23,7 +23,8 @@ export function requireInteger(name: string, value: unknown, min: number, max: n
 }
 
 export function requireFloat32Array(name: string, value: unknown): Float32Array {
-  if (!(value instanceof Float32Array)) throw new TypeError(`Expected a Float32Array for ${name} but received ${describe(value)}`);
+  if (!(value instanceof Float32Array))
+    throw new TypeError(`Expected a Float32Array for ${name} but received ${describe(value)}`);
   return value;
 }
 

@@ -171,5 +171,8 @@ export function setSimdLevel(level: SimdLevel): boolean {
 
 /** Best-of-`repeats` memory-read bandwidth in GB/s over a buffer of `bytes`, on every core. */
 export function measureReadBandwidth(bytes: number, repeats = 5): number {
-  return addon.measureReadBandwidth(requireInteger('bytes', bytes, 1, 2 ** 36), requireInteger('repeats', repeats, 1, 1000));
+  return addon.measureReadBandwidth(
+    requireInteger('bytes', bytes, 1, 2 ** 36),
+    requireInteger('repeats', repeats, 1, 1000),
+  );
 }

@@ -41,7 +41,9 @@ describe('FlatIndex refuses bad input with a clear error and keeps its state', (
   it('refuses NaN in a query', () => {
     const q = randomUnitVectors(1, dim, 4);
     q[0] = Number.NaN;
-    expect(() => filledIndex().searchSync(q, 1)).toThrow(/expected finite numbers in queries but vector 0, component 0 is NaN/);
+    expect(() => filledIndex().searchSync(q, 1)).toThrow(
+      /expected finite numbers in queries but vector 0, component 0 is NaN/,
+    );
   });
 
   it('rejects the promise of an async search with bad input instead of throwing', async () => {
@@ -77,7 +79,9 @@ describe('FlatIndex refuses bad input with a clear error and keeps its state', (
 
   it('refuses negative ids (FAISS uses -1 for "no result")', () => {
     const index = filledIndex();
-    expect(() => index.add(randomUnitVectors(1, dim, 7), new BigInt64Array([-1n]))).toThrow(/expected ids >= 0 but id -1/);
+    expect(() => index.add(randomUnitVectors(1, dim, 7), new BigInt64Array([-1n]))).toThrow(
+      /expected ids >= 0 but id -1/,
+    );
     expect(index.size).toBe(100);
   });
 
@@ -125,7 +129,9 @@ describe('FlatIndex.deserialize refuses bytes that are not a whole index', () =>
   });
 
   it('refuses an index of another dimension than expected', () => {
-    expect(() => FlatIndex.deserialize(bytes, 512)).toThrow(/Expected a serialized index of dim 512 but received one of dim 8/);
+    expect(() => FlatIndex.deserialize(bytes, 512)).toThrow(
+      /Expected a serialized index of dim 512 but received one of dim 8/,
+    );
   });
 
   it('refuses what is not a Buffer', () => {

@@ -122,7 +122,8 @@ describe('FlatIndex near ties', () => {
     index.add(vectors, sequentialIds(4_000));
     for (const level of levels) {
       setSimdLevel(level);
-      for (const k of [1, 5, 50]) expectIdenticalUpToTieOrder(index.searchSync(base, k), index.faissSearchSync(base, k), k);
+      for (const k of [1, 5, 50])
+        expectIdenticalUpToTieOrder(index.searchSync(base, k), index.faissSearchSync(base, k), k);
     }
     setSimdLevel(detected);
   });
@@ -158,6 +159,8 @@ describe('FlatIndex with fewer vectors than k', () => {
     const r = index.searchSync(randomUnitVectors(1, dim, 3), 3);
     expect(r.ids[2]).toBe(-1n);
     expect(new Set([r.ids[0], r.ids[1]])).toEqual(new Set([10n, 11n]));
-    expect(Array.from(r.ids.subarray(0, 2))).toEqual(Array.from(index.faissSearchSync(randomUnitVectors(1, dim, 3), 2).ids));
+    expect(Array.from(r.ids.subarray(0, 2))).toEqual(
+      Array.from(index.faissSearchSync(randomUnitVectors(1, dim, 3), 2).ids),
+    );
   });
 });

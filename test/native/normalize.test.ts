@@ -43,7 +43,8 @@ describe('normalize', () => {
         const x = randomVectors(50, dim, dim * 31 + scale, scale);
         const want = scalarReference(x, dim);
         normalize(x, dim);
-        for (let i = 0; i < x.length; i++) expect(Math.abs((x[i] as number) - (want[i] as number))).toBeLessThanOrEqual(1e-6);
+        for (let i = 0; i < x.length; i++)
+          expect(Math.abs((x[i] as number) - (want[i] as number))).toBeLessThanOrEqual(1e-6);
       }
       setSimdLevel(detected);
     });
@@ -70,11 +71,15 @@ describe('normalize', () => {
   });
 
   it('refuses a length that is not a multiple of dim, saying what it received', () => {
-    expect(() => normalize(new Float32Array(10), 4)).toThrow(/whole vectors of dim 4 .* but received a Float32Array of length 10/);
+    expect(() => normalize(new Float32Array(10), 4)).toThrow(
+      /whole vectors of dim 4 .* but received a Float32Array of length 10/,
+    );
   });
 
   it('refuses a non-integer or out-of-range dim', () => {
-    expect(() => normalize(new Float32Array(4), 0)).toThrow(/integer in 1\.\.65536 for dim but received 0 of type number/);
+    expect(() => normalize(new Float32Array(4), 0)).toThrow(
+      /integer in 1\.\.65536 for dim but received 0 of type number/,
+    );
     expect(() => normalize(new Float32Array(4), 1.5)).toThrow(/received 1\.5 of type number/);
   });
 

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Sets facegate up on Debian or Ubuntu: the system packages the native addon builds against,
+# the npm dependencies, then the addon and the TypeScript. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# FAISS (static, with its OpenBLAS and OpenMP), and the toolchain cmake-js drives.
+packages=(libfaiss-dev libopenblas-dev cmake g++ make)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  echo "setup: installing ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# onnxruntime-node's install script downloads CUDA binaries and fails offline; CPU inference
+# works from the package itself (TOOLING.md). Harmless until a dependency needs it.
+export ONNXRUNTIME_NODE_INSTALL=skip
+npm ci --no-audit --no-fund
+npm run build
+echo "setup: done. Try: npx facegate bench search"
