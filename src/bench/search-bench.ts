@@ -55,7 +55,7 @@ function query(queries: Float32Array, dim: number, q: number): Float32Array {
   return queries.subarray(q * dim, (q + 1) * dim);
 }
 
-async function timeEach(count: number, run: (q: number) => unknown | Promise<unknown>): Promise<number[]> {
+async function timeEach(count: number, run: (q: number) => unknown): Promise<number[]> {
   const ms: number[] = [];
   for (let q = 0; q < count; q++) {
     const start = process.hrtime.bigint();
@@ -65,7 +65,7 @@ async function timeEach(count: number, run: (q: number) => unknown | Promise<unk
   return ms.sort((a, b) => a - b);
 }
 
-async function timeOnce(run: () => unknown | Promise<unknown>): Promise<number> {
+async function timeOnce(run: () => unknown): Promise<number> {
   const start = process.hrtime.bigint();
   await run();
   return Number(process.hrtime.bigint() - start) / 1e6;

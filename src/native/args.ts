@@ -12,7 +12,9 @@ export function describe(value: unknown): string {
   if (Array.isArray(value)) return `an Array of length ${value.length}`;
   if (typeof value === 'string') return `a string of length ${value.length}`;
   if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'Object'})`;
-  return `${String(value)} of type ${typeof value}`;
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol') return `${value.toString()} of type symbol`;
+  return `${value as number | boolean | bigint} of type ${typeof value}`;
 }
 
 export function requireInteger(name: string, value: unknown, min: number, max: number): number {

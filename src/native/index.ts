@@ -120,7 +120,7 @@ export class FlatIndex {
     try {
       this.checkQuery(queries, k);
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     return this.native.search(queries, k);
   }

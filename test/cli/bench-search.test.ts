@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
+import type { SearchBenchReport } from '../../src/bench/search-bench.js';
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = path.join(root, 'dist', 'src', 'cli', 'main.js');
 
@@ -31,9 +33,9 @@ describe('facegate bench search', () => {
       '--json',
     );
     expect(r.status).toBe(0);
-    const report = JSON.parse(r.stdout);
+    const report = JSON.parse(r.stdout) as SearchBenchReport;
     expect(report.options).toMatchObject({ n: 3000, dim: 64, k: 5, queries: 10, baselineQueries: 4 });
-    expect(report.methods.map((m: { method: string }) => m.method)).toEqual([
+    expect(report.methods.map((m) => m.method)).toEqual([
       'facegate',
       'facegate-async',
       'faiss',
