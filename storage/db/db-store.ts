@@ -1,0 +1,114 @@
+// DbStore: users, roles, the durable record of every embedding, and the append-only event log.
+// One implementation (sql-db-store.ts) runs on a PostgreSQL server or on embedded PGlite.
+
+export type UserStatus = 'active' | 'disabled';
+
+export interface User {
+  id: string;
+  name: string;
+  department: string | null;
+  status: UserStatus;
+  createdAt: Date;
+  roles: string[];
+}
+
+export interface NewUser {
+  id: string;
+  name: string;
+  department?: string | null;
+  roles?: string[];
+}
+
+export interface NewEmbedding {
+  image: string;
+  modelId: string;
+  vector: Float32Array;
+}
+
+export interface EmbeddingRecord {
+  id: bigint;
+  userId: string;
+  image: string;
+  modelId: string;
+  vector: Float32Array;
+  createdAt: Date;
+}
+
+export interface RecognitionEvent {
+  /** UUIDv7; made by the store when absent. */
+  id?: string;
+  timestamp: Date;
+  cameraId: string;
+  /** null when unknown. */
+  matchedUserId: string | null;
+  confidence: number;
+  trackId?: string | null;
+  modelId?: string | null;
+  threshold?: number | null;
+}
+
+export interface CameraEvent {
+  id?: string;
+  timestamp: Date;
+  cameraId: string;
+  eventType: string;
+  details?: Record<string, unknown>;
+}
+
+export interface StoredRecognitionEvent extends Required<Omit<RecognitionEvent, 'trackId' | 'modelId' | 'threshold'>> {
+  isUnknown: boolean;
+  trackId: string | null;
+  modelId: string | null;
+  threshold: number | null;
+}
+
+export interface StoredCameraEvent extends Required<CameraEvent> {}
+
+export interface EventQuery {
+  since?: Date;
+  until?: Date;
+  cameraId?: string;
+  userId?: string;
+  /** 1..1000, default 100. */
+  limit?: number;
+  /** Keyset paging: events strictly older than this event id (ids sort by time). */
+  before?: string;
+}
+
+/** Where an event write went: the database, or the local spool while it is unreachable. */
+export type EventWrite = { id: string; stored: 'database' | 'spool' };
+
+export interface DbHealth {
+  engine: 'postgres' | 'pglite';
+  available: boolean;
+  /** Events waiting in the local spool for the database to return. */
+  spooled: number;
+  lastError: string | null;
+}
+
+export interface DbStore {
+  health(): DbHealth;
+
+  createUser(user: NewUser, embeddings?: NewEmbedding[]): Promise<{ user: User; embeddings: EmbeddingRecord[] }>;
+  getUser(id: string): Promise<User | null>;
+  listUsers(filter?: { status?: UserStatus }): Promise<User[]>;
+  setUserStatus(id: string, status: UserStatus): Promise<User>;
+  /** Deletes the user and their embeddings; returns the embedding ids removed (for the index). */
+  deleteUser(id: string): Promise<{ embeddingIds: bigint[] }>;
+
+  addEmbeddings(userId: string, embeddings: NewEmbedding[]): Promise<EmbeddingRecord[]>;
+  /** Every embedding of a model, in id order (the index is rebuilt from these). */
+  listEmbeddings(modelId: string): Promise<EmbeddingRecord[]>;
+  embeddingIds(modelId: string): Promise<bigint[]>;
+
+  /** Durable when it resolves: in the database, or in the fsync'd spool while the database is down. */
+  recordRecognition(event: RecognitionEvent): Promise<EventWrite>;
+  recordRecognitions(events: RecognitionEvent[]): Promise<EventWrite[]>;
+  recordCameraEvent(event: CameraEvent): Promise<EventWrite>;
+  queryRecognitionEvents(query?: EventQuery): Promise<StoredRecognitionEvent[]>;
+  queryCameraEvents(query?: EventQuery): Promise<StoredCameraEvent[]>;
+
+  /** Writes spooled events into the database (each once); returns how many were replayed. */
+  replaySpool(): Promise<number>;
+  close(): Promise<void>;
+}

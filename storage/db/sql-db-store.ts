@@ -1,0 +1,545 @@
+// The DbStore on PostgreSQL (a server through `pg`, or PGlite in the data root), with the LLD's
+// "DB down -> read-only mode": while the server is unreachable, writes that need it fail at once
+// with ReadOnlyError, events go to the durable spool, and a probe with backoff notices the
+// server's return, applies pending migrations, and replays the spool.
+import { StoreInputError, ReadOnlyError } from '../errors.js';
+import { validateId } from '../ids.js';
+import type { Logger } from '../logger.js';
+import type {
+  CameraEvent,
+  DbHealth,
+  DbStore,
+  EmbeddingRecord,
+  EventQuery,
+  EventWrite,
+  NewEmbedding,
+  NewUser,
+  RecognitionEvent,
+  StoredCameraEvent,
+  StoredRecognitionEvent,
+  User,
+  UserStatus,
+} from './db-store.js';
+import { EventSpool, type SpooledEvent } from './event-spool.js';
+import { migrate } from './migrate.js';
+import {
+  checkSchemaName,
+  connectPostgres,
+  isConnectionError,
+  openPglite,
+  type SqlClient,
+  type SqlRunner,
+} from './sql-client.js';
+import { isUuid, uuidv7 } from './uuid7.js';
+
+export interface SqlDbStoreOptions {
+  /** A PostgreSQL server; without one, PGlite runs in `pgliteDir`. */
+  databaseUrl?: string | undefined;
+  pgliteDir: string;
+  spoolDir: string;
+  /** A schema to work in (tests and benchmarks isolate themselves this way). */
+  schema?: string | undefined;
+  logger: Logger;
+  /** Backoff of the reconnect probe: from min doubling to max. Default 250 ms to 5 s. */
+  probeMs?: { min: number; max: number };
+}
+
+// Rows as they travel to the database and through the spool: plain JSON.
+interface RecognitionRow {
+  id: string;
+  timestamp: string;
+  cameraId: string;
+  matchedUserId: string | null;
+  confidence: number;
+  trackId: string | null;
+  modelId: string | null;
+  threshold: number | null;
+}
+interface CameraRow {
+  id: string;
+  timestamp: string;
+  cameraId: string;
+  eventType: string;
+  details: Record<string, unknown>;
+}
+
+interface UserSqlRow {
+  id: string;
+  name: string;
+  department: string | null;
+  status: UserStatus;
+  created_at: Date;
+  roles: string[] | null;
+}
+interface EmbeddingSqlRow {
+  id: string | number | bigint;
+  user_id: string;
+  image: string;
+  model_id: string;
+  vector: Uint8Array;
+  created_at: Date;
+}
+
+const USER_SELECT = `SELECT u.id, u.name, u.department, u.status, u.created_at,
+    COALESCE(array_agg(r.role_name ORDER BY r.role_name) FILTER (WHERE r.role_name IS NOT NULL), '{}') AS roles
+  FROM users u LEFT JOIN user_roles ur ON ur.user_id = u.id LEFT JOIN roles r ON r.id = ur.role_id`;
+
+const MAX_TEXT = 200;
+
+function toUser(row: UserSqlRow): User {
+  return {
+    id: row.id,
+    name: row.name,
+    department: row.department,
+    status: row.status,
+    createdAt: row.created_at,
+    roles: row.roles ?? [],
+  };
+}
+
+// float32 vectors travel as their little-endian bytes (every platform facegate runs on is little-endian).
+function vectorBytes(v: Float32Array): Buffer {
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+}
+
+function toEmbedding(row: EmbeddingSqlRow): EmbeddingRecord {
+  const bytes = new Uint8Array(row.vector); // a copy, so the floats are 4-byte aligned
+  return {
+    id: BigInt(row.id),
+    userId: row.user_id,
+    image: row.image,
+    modelId: row.model_id,
+    vector: new Float32Array(bytes.buffer, 0, bytes.byteLength / 4),
+    createdAt: row.created_at,
+  };
+}
+
+function requireText(name: string, value: unknown, optional: boolean): string | null {
+  if (optional && (value === undefined || value === null)) return null;
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TEXT) {
+    throw new StoreInputError(`Expected ${name} to be a string of 1-${MAX_TEXT} characters but received ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function requireDate(name: string, value: unknown): Date {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
+    throw new StoreInputError(`Expected ${name} to be a valid Date but received ${String(value)}`);
+  }
+  return value;
+}
+
+function requireFinite(name: string, value: unknown, optional: boolean): number | null {
+  if (optional && (value === undefined || value === null)) return null;
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new StoreInputError(`Expected ${name} to be a finite number but received ${String(value)}`);
+  }
+  return value;
+}
+
+function checkEmbedding(e: NewEmbedding, i: number): void {
+  requireText(`embeddings[${i}].image`, e.image, false);
+  requireText(`embeddings[${i}].modelId`, e.modelId, false);
+  if (!(e.vector instanceof Float32Array) || e.vector.length === 0 || !e.vector.every(Number.isFinite)) {
+    throw new StoreInputError(`Expected embeddings[${i}].vector to be a non-empty Float32Array of finite numbers`);
+  }
+}
+
+function recognitionRow(e: RecognitionEvent): RecognitionRow {
+  const timestamp = requireDate('timestamp', e.timestamp);
+  if (e.id !== undefined && !isUuid(e.id)) throw new StoreInputError(`Expected id to be a UUID but received ${String(e.id)}`);
+  return {
+    id: e.id ?? uuidv7(timestamp),
+    timestamp: timestamp.toISOString(),
+    cameraId: validateId('camera', e.cameraId),
+    matchedUserId: e.matchedUserId === null ? null : validateId('user', e.matchedUserId),
+    confidence: requireFinite('confidence', e.confidence, false) as number,
+    trackId: requireText('trackId', e.trackId, true),
+    modelId: requireText('modelId', e.modelId, true),
+    threshold: requireFinite('threshold', e.threshold, true),
+  };
+}
+
+function cameraRow(e: CameraEvent): CameraRow {
+  const timestamp = requireDate('timestamp', e.timestamp);
+  if (e.id !== undefined && !isUuid(e.id)) throw new StoreInputError(`Expected id to be a UUID but received ${String(e.id)}`);
+  const details = e.details ?? {};
+  if (typeof details !== 'object' || Array.isArray(details)) {
+    throw new StoreInputError('Expected details to be a plain object');
+  }
+  return {
+    id: e.id ?? uuidv7(timestamp),
+    timestamp: timestamp.toISOString(),
+    cameraId: validateId('camera', e.cameraId),
+    eventType: requireText('eventType', e.eventType, false) as string,
+    details,
+  };
+}
+
+// Batched inserts: one statement per batch through unnest(), and ON CONFLICT so a replayed or
+// retried event id is kept once.
+async function insertRecognitions(db: SqlRunner, rows: RecognitionRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await db.query(
+    `INSERT INTO recognition_events (id, "timestamp", camera_id, matched_user_id, confidence, is_unknown, track_id, model_id, threshold)
+     SELECT id, ts, camera, matched, confidence, matched IS NULL, track, model, threshold
+     FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::real[], $6::text[], $7::text[], $8::real[])
+       AS t(id, ts, camera, matched, confidence, track, model, threshold)
+     ON CONFLICT (id) DO NOTHING`,
+    [
+      rows.map((r) => r.id),
+      rows.map((r) => r.timestamp),
+      rows.map((r) => r.cameraId),
+      rows.map((r) => r.matchedUserId),
+      rows.map((r) => r.confidence),
+      rows.map((r) => r.trackId),
+      rows.map((r) => r.modelId),
+      rows.map((r) => r.threshold),
+    ],
+  );
+}
+
+async function insertCameraEvents(db: SqlRunner, rows: CameraRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await db.query(
+    `INSERT INTO camera_events (id, camera_id, event_type, "timestamp", details)
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[])
+     ON CONFLICT (id) DO NOTHING`,
+    [
+      rows.map((r) => r.id),
+      rows.map((r) => r.cameraId),
+      rows.map((r) => r.eventType),
+      rows.map((r) => r.timestamp),
+      rows.map((r) => JSON.stringify(r.details)),
+    ],
+  );
+}
+
+function eventFilter(q: EventQuery, userColumn: string | null): { where: string; params: unknown[]; limit: number } {
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  const add = (clause: string, value: unknown) => {
+    params.push(value);
+    clauses.push(clause.replace('?', `$${params.length}`));
+  };
+  if (q.since !== undefined) add('"timestamp" >= ?', requireDate('since', q.since));
+  if (q.until !== undefined) add('"timestamp" < ?', requireDate('until', q.until));
+  if (q.cameraId !== undefined) add('camera_id = ?', validateId('camera', q.cameraId));
+  if (q.userId !== undefined) {
+    if (!userColumn) throw new StoreInputError('camera events have no user to filter by');
+    add(`${userColumn} = ?`, validateId('user', q.userId));
+  }
+  if (q.before !== undefined) {
+    if (!isUuid(q.before)) throw new StoreInputError(`Expected before to be an event id (UUID) but received ${String(q.before)}`);
+    add('id < ?', q.before);
+  }
+  const limit = q.limit ?? 100;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    throw new StoreInputError(`Expected limit to be an integer in 1..1000 but received ${String(limit)}`);
+  }
+  return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params, limit };
+}
+
+export class SqlDbStore implements DbStore {
+  private available = false;
+  private migrated = false;
+  private lastError: string | null = null;
+  private probeTimer: NodeJS.Timeout | null = null;
+  private probeDelay: number;
+  private closed = false;
+
+  private constructor(
+    private readonly client: SqlClient,
+    private readonly spool: EventSpool,
+    private readonly logger: Logger,
+    private readonly probeMs: { min: number; max: number },
+    private readonly schema: string | undefined,
+  ) {
+    this.probeDelay = probeMs.min;
+  }
+
+  /** Opens the store. An unreachable server does not fail the open: the store starts read-only and keeps probing. */
+  static async open(options: SqlDbStoreOptions): Promise<SqlDbStore> {
+    const client = options.databaseUrl
+      ? connectPostgres(options.databaseUrl, options.schema, options.logger)
+      : await openPglite(options.pgliteDir, options.schema);
+    const spool = await EventSpool.open(options.spoolDir, options.logger);
+    const store = new SqlDbStore(
+      client,
+      spool,
+      options.logger,
+      options.probeMs ?? { min: 250, max: 5_000 },
+      options.schema === undefined ? undefined : checkSchemaName(options.schema),
+    );
+    await store.probe();
+    return store;
+  }
+
+  health(): DbHealth {
+    return { engine: this.client.engine, available: this.available, spooled: this.spool.size(), lastError: this.lastError };
+  }
+
+  async createUser(user: NewUser, embeddings: NewEmbedding[] = []) {
+    const id = validateId('user', user.id);
+    const name = requireText('name', user.name, false);
+    const department = requireText('department', user.department, true);
+    const roles = (user.roles ?? []).map((r, i) => requireText(`roles[${i}]`, r, false) as string);
+    embeddings.forEach(checkEmbedding);
+    return this.needDb('creating a user', () =>
+      this.client.transaction(async (tx) => {
+        const existing = await tx.query('SELECT 1 FROM users WHERE id = $1', [id]);
+        if (existing.length > 0) throw new StoreInputError(`Expected a new user id but user ${id} already exists`);
+        await tx.query('INSERT INTO users (id, name, department) VALUES ($1, $2, $3)', [id, name, department]);
+        for (const role of roles) await this.linkRole(tx, id, role);
+        const records = await this.insertEmbeddings(tx, id, embeddings);
+        const [row] = await tx.query<UserSqlRow>(`${USER_SELECT} WHERE u.id = $1 GROUP BY u.id`, [id]);
+        return { user: toUser(row as UserSqlRow), embeddings: records };
+      }),
+    );
+  }
+
+  async getUser(id: string): Promise<User | null> {
+    validateId('user', id);
+    const rows = await this.needDb('reading a user', () =>
+      this.client.query<UserSqlRow>(`${USER_SELECT} WHERE u.id = $1 GROUP BY u.id`, [id]),
+    );
+    return rows[0] ? toUser(rows[0]) : null;
+  }
+
+  async listUsers(filter: { status?: UserStatus } = {}): Promise<User[]> {
+    const rows = await this.needDb('listing users', () =>
+      filter.status
+        ? this.client.query<UserSqlRow>(`${USER_SELECT} WHERE u.status = $1 GROUP BY u.id ORDER BY u.id`, [filter.status])
+        : this.client.query<UserSqlRow>(`${USER_SELECT} GROUP BY u.id ORDER BY u.id`),
+    );
+    return rows.map(toUser);
+  }
+
+  async setUserStatus(id: string, status: UserStatus): Promise<User> {
+    validateId('user', id);
+    if (status !== 'active' && status !== 'disabled') {
+      throw new StoreInputError(`Expected status active or disabled but received ${String(status)}`);
+    }
+    await this.needDb('changing a user', async () => {
+      const rows = await this.client.query('UPDATE users SET status = $2 WHERE id = $1 RETURNING id', [id, status]);
+      if (rows.length === 0) throw new StoreInputError(`Expected an existing user but there is no user ${id}`);
+    });
+    return (await this.getUser(id)) as User;
+  }
+
+  async deleteUser(id: string): Promise<{ embeddingIds: bigint[] }> {
+    validateId('user', id);
+    return this.needDb('deleting a user', () =>
+      this.client.transaction(async (tx) => {
+        const ids = await tx.query<{ id: string | number }>('SELECT id FROM face_embeddings WHERE user_id = $1 ORDER BY id', [id]);
+        const deleted = await tx.query('DELETE FROM users WHERE id = $1 RETURNING id', [id]);
+        if (deleted.length === 0) throw new StoreInputError(`Expected an existing user but there is no user ${id}`);
+        return { embeddingIds: ids.map((r) => BigInt(r.id)) };
+      }),
+    );
+  }
+
+  async addEmbeddings(userId: string, embeddings: NewEmbedding[]): Promise<EmbeddingRecord[]> {
+    validateId('user', userId);
+    embeddings.forEach(checkEmbedding);
+    return this.needDb('adding embeddings', () =>
+      this.client.transaction(async (tx) => {
+        const user = await tx.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [userId]);
+        if (user.length === 0) throw new StoreInputError(`Expected an existing user but there is no user ${userId}`);
+        return this.insertEmbeddings(tx, userId, embeddings);
+      }),
+    );
+  }
+
+  async listEmbeddings(modelId: string): Promise<EmbeddingRecord[]> {
+    const rows = await this.needDb('reading embeddings', () =>
+      this.client.query<EmbeddingSqlRow>(
+        'SELECT id, user_id, image, model_id, vector, created_at FROM face_embeddings WHERE model_id = $1 ORDER BY id',
+        [modelId],
+      ),
+    );
+    return rows.map(toEmbedding);
+  }
+
+  async embeddingIds(modelId: string): Promise<bigint[]> {
+    const rows = await this.needDb('reading embeddings', () =>
+      this.client.query<{ id: string | number }>('SELECT id FROM face_embeddings WHERE model_id = $1 ORDER BY id', [modelId]),
+    );
+    return rows.map((r) => BigInt(r.id));
+  }
+
+  async recordRecognition(event: RecognitionEvent): Promise<EventWrite> {
+    return (await this.recordRecognitions([event]))[0] as EventWrite;
+  }
+
+  async recordRecognitions(events: RecognitionEvent[]): Promise<EventWrite[]> {
+    const rows = events.map(recognitionRow);
+    const stored = await this.writeEvents(
+      () => insertRecognitions(this.client, rows),
+      rows.map((event) => ({ kind: 'recognition', event: { ...event } })),
+    );
+    return rows.map((r) => ({ id: r.id, stored }));
+  }
+
+  async recordCameraEvent(event: CameraEvent): Promise<EventWrite> {
+    const row = cameraRow(event);
+    const stored = await this.writeEvents(() => insertCameraEvents(this.client, [row]), [{ kind: 'camera', event: { ...row } }]);
+    return { id: row.id, stored };
+  }
+
+  async queryRecognitionEvents(query: EventQuery = {}): Promise<StoredRecognitionEvent[]> {
+    const { where, params, limit } = eventFilter(query, 'matched_user_id');
+    const rows = await this.needDb('reading events', () =>
+      this.client.query<{
+        id: string;
+        timestamp: Date;
+        camera_id: string;
+        matched_user_id: string | null;
+        confidence: number;
+        is_unknown: boolean;
+        track_id: string | null;
+        model_id: string | null;
+        threshold: number | null;
+      }>(`SELECT * FROM recognition_events ${where} ORDER BY id DESC LIMIT ${limit}`, params),
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      timestamp: r.timestamp,
+      cameraId: r.camera_id,
+      matchedUserId: r.matched_user_id,
+      confidence: r.confidence,
+      isUnknown: r.is_unknown,
+      trackId: r.track_id,
+      modelId: r.model_id,
+      threshold: r.threshold,
+    }));
+  }
+
+  async queryCameraEvents(query: EventQuery = {}): Promise<StoredCameraEvent[]> {
+    const { where, params, limit } = eventFilter(query, null);
+    const rows = await this.needDb('reading events', () =>
+      this.client.query<{ id: string; timestamp: Date; camera_id: string; event_type: string; details: Record<string, unknown> }>(
+        `SELECT * FROM camera_events ${where} ORDER BY id DESC LIMIT ${limit}`,
+        params,
+      ),
+    );
+    return rows.map((r) => ({ id: r.id, timestamp: r.timestamp, cameraId: r.camera_id, eventType: r.event_type, details: r.details }));
+  }
+
+  async replaySpool(): Promise<number> {
+    if (this.spool.size() === 0) return 0;
+    const n = await this.spool.replay(async (batch) => {
+      await insertRecognitions(
+        this.client,
+        batch.filter((e) => e.kind === 'recognition').map((e) => e.event as unknown as RecognitionRow),
+      );
+      await insertCameraEvents(
+        this.client,
+        batch.filter((e) => e.kind === 'camera').map((e) => e.event as unknown as CameraRow),
+      );
+    });
+    if (n > 0) this.logger.info({ events: n }, 'database: replayed spooled events');
+    return n;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    await this.spool.close();
+    await this.client.close();
+  }
+
+  // Runs a statement that needs the database: refused at once while it is down; a lost
+  // connection switches to read-only mode and is reported as ReadOnlyError.
+  private async needDb<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (!this.available) throw new ReadOnlyError(what);
+    try {
+      return await fn();
+    } catch (error) {
+      if (isConnectionError(error)) {
+        this.wentDown(error);
+        throw new ReadOnlyError(what);
+      }
+      throw error;
+    }
+  }
+
+  // Events never fail for an outage: they go to the spool and are replayed on return.
+  private async writeEvents(insert: () => Promise<void>, spooled: SpooledEvent[]): Promise<'database' | 'spool'> {
+    if (this.available) {
+      try {
+        await insert();
+        return 'database';
+      } catch (error) {
+        if (!isConnectionError(error)) throw error;
+        this.wentDown(error);
+      }
+    }
+    await this.spool.append(spooled);
+    return 'spool';
+  }
+
+  private wentDown(error: unknown): void {
+    this.lastError = error instanceof Error ? error.message : String(error);
+    if (!this.available && this.probeTimer) return;
+    if (this.available) this.logger.warn({ err: error }, 'database unreachable: read-only mode, events spooled');
+    this.available = false;
+    this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    if (this.closed || this.probeTimer) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null;
+      void this.probe();
+    }, this.probeDelay);
+    this.probeTimer.unref();
+    this.probeDelay = Math.min(this.probeDelay * 2, this.probeMs.max);
+  }
+
+  // Is the server there? If so: migrations (once), then the spool, then writable again.
+  private async probe(): Promise<void> {
+    try {
+      await this.client.query('SELECT 1');
+      if (!this.migrated) {
+        if (this.schema) await this.client.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
+        const applied = await migrate(this.client);
+        if (applied.length) this.logger.info({ applied }, 'database: migrations applied');
+        this.migrated = true;
+      }
+      this.available = true;
+      await this.replaySpool();
+      this.lastError = null;
+      this.probeDelay = this.probeMs.min;
+    } catch (error) {
+      if (!isConnectionError(error)) {
+        // Not an outage (a failed migration, a bad spooled row): loud, and retried by the probe.
+        this.logger.error({ err: error }, 'database: start-up step failed');
+      }
+      this.available = false;
+      this.lastError = error instanceof Error ? error.message : String(error);
+      this.scheduleProbe();
+    }
+  }
+
+  private async linkRole(tx: SqlRunner, userId: string, role: string): Promise<void> {
+    await tx.query('INSERT INTO roles (role_name) VALUES ($1) ON CONFLICT (role_name) DO NOTHING', [role]);
+    await tx.query(
+      'INSERT INTO user_roles (user_id, role_id) SELECT $1, id FROM roles WHERE role_name = $2 ON CONFLICT DO NOTHING',
+      [userId, role],
+    );
+  }
+
+  private async insertEmbeddings(tx: SqlRunner, userId: string, embeddings: NewEmbedding[]): Promise<EmbeddingRecord[]> {
+    const records: EmbeddingRecord[] = [];
+    for (const e of embeddings) {
+      const [row] = await tx.query<EmbeddingSqlRow>(
+        `INSERT INTO face_embeddings (user_id, image, model_id, dim, vector) VALUES ($1, $2, $3, $4, $5)
+         RETURNING id, user_id, image, model_id, vector, created_at`,
+        [userId, e.image, e.modelId, e.vector.length, vectorBytes(e.vector)],
+      );
+      records.push(toEmbedding(row as EmbeddingSqlRow));
+    }
+    return records;
+  }
+}

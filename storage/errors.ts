@@ -1,0 +1,25 @@
+// The errors the storage layer raises on purpose. Callers (pipeline, API, CLI) tell them apart by
+// class, and each message says what was expected and what was received.
+
+/** An id (user, camera, worker) that cannot be used: it would escape a folder, or is not a legal file name on Windows. */
+export class InvalidIdError extends Error {
+  override name = 'InvalidIdError';
+}
+
+/** The database is unreachable: writes that need it are refused at once; recognition goes on. */
+export class ReadOnlyError extends Error {
+  override name = 'ReadOnlyError';
+  constructor(what: string) {
+    super(`read-only: database unavailable (${what} needs it)`);
+  }
+}
+
+/** A stored image whose bytes are not what was written (truncated, overwritten, not an image). */
+export class CorruptedImageError extends Error {
+  override name = 'CorruptedImageError';
+}
+
+/** A vector or record that does not fit the store (dimension, model, unknown user, duplicate). */
+export class StoreInputError extends Error {
+  override name = 'StoreInputError';
+}

@@ -1,0 +1,32 @@
+// Ids that become folder or file names (users, cameras) or key parts (workers) are checked here,
+// before they touch a path or a key: no traversal, nothing NTFS cannot store, no reserved
+// Windows device names, a sane length.
+import { InvalidIdError } from './errors.js';
+
+/** 64: long enough for an employee number or a camera name, short enough for Windows' 260-char paths. */
+export const MAX_ID_LENGTH = 64;
+
+// Letters, digits, '_' and '-', plus '.' inside (never first: no '..', no hidden files).
+const ID_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+// Windows refuses these as file names with any extension (CON, con.txt, COM1, LPT9...).
+const RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
+
+function preview(value: string): string {
+  return value.length > 40 ? `${JSON.stringify(value.slice(0, 40))}... (${value.length} characters)` : JSON.stringify(value);
+}
+
+/** Returns `value` when it is a safe id, or throws InvalidIdError saying why not. */
+export function validateId(kind: 'user' | 'camera' | 'worker', value: unknown): string {
+  const expected = `a ${kind} id of 1-${MAX_ID_LENGTH} letters, digits, '_', '-' or '.' (not first), not a reserved Windows name`;
+  if (typeof value !== 'string') throw new InvalidIdError(`Expected ${expected} but received ${typeof value}`);
+  if (value.length === 0 || value.length > MAX_ID_LENGTH) {
+    throw new InvalidIdError(`Expected ${expected} but received ${preview(value)} of length ${value.length}`);
+  }
+  if (!ID_PATTERN.test(value) || value.endsWith('.')) {
+    throw new InvalidIdError(`Expected ${expected} but received ${preview(value)}`);
+  }
+  if (RESERVED.test(value)) {
+    throw new InvalidIdError(`Expected ${expected} but received ${preview(value)}, a reserved name on Windows`);
+  }
+  return value;
+}

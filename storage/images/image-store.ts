@@ -1,0 +1,75 @@
+// ImageStore: face images on the filesystem, in the LLD's layout under the data root:
+//   images/users/{user_id}/original/img_001.jpg ...   uploads as received; never deleted by the system
+//   images/users/{user_id}/aligned/face_001.png ...   112x112 model-ready crops
+//   images/users/{user_id}/metadata.json              the LLD's keys plus the list of images and their sha256
+//   images/unknown/{YYYY-MM-DD}/{camera}_{HHmmssSSS}.png   unknown faces, purged by whole date folders
+
+export type ImageKind = 'original' | 'aligned';
+
+export interface StoredImage {
+  kind: ImageKind;
+  /** The file name inside its folder, e.g. "img_001.jpg" or "face_002.png". */
+  file: string;
+  sha256: string;
+  bytes: number;
+  createdAt: string;
+  cameraId: string | null;
+  qualityScore: number | null;
+}
+
+/** metadata.json: the LLD's three keys (of the latest image) and every image with its checksum. */
+export interface UserImageMetadata {
+  created_at: string;
+  camera_id: string | null;
+  quality_score: number | null;
+  images: StoredImage[];
+}
+
+export interface ImageInfo {
+  cameraId?: string | null;
+  qualityScore?: number | null;
+  /** Defaults to now. */
+  createdAt?: Date;
+}
+
+export interface UnknownImage {
+  /** YYYY-MM-DD (UTC). */
+  date: string;
+  file: string;
+  /** Relative to the data root, with forward slashes (portable in events and JSON). */
+  relativePath: string;
+}
+
+export interface CorruptedImage {
+  userId: string;
+  kind: ImageKind;
+  file: string;
+  reason: string;
+}
+
+export interface UserImageScan {
+  ok: StoredImage[];
+  corrupted: CorruptedImage[];
+}
+
+export interface ImageStore {
+  /** Saves an uploaded original (JPEG, PNG or WebP bytes) as the user's next img_NNN.{jpg|png|webp}. */
+  saveOriginal(userId: string, bytes: Uint8Array, info?: ImageInfo): Promise<StoredImage>;
+  /** Saves an aligned crop (PNG bytes) as the user's next face_NNN.png. */
+  saveAligned(userId: string, png: Uint8Array, info?: ImageInfo): Promise<StoredImage>;
+  /** Reads one image, verified against its recorded sha256; throws CorruptedImageError when it differs. */
+  readUserImage(userId: string, kind: ImageKind, file: string): Promise<Buffer>;
+  /** Every recorded image of a user, each verified: corrupted ones are reported (logged, counted) and listed apart, never thrown. */
+  scanUser(userId: string): Promise<UserImageScan>;
+  readMetadata(userId: string): Promise<UserImageMetadata | null>;
+  listUsers(): Promise<string[]>;
+  /** Removes a user's aligned crops (on user deletion); originals stay unless includeOriginals (an explicit purge). */
+  removeUser(userId: string, options: { includeOriginals: boolean }): Promise<void>;
+  /** Saves an unknown face crop (PNG) under unknown/{date}/{camera}_{time}.png. */
+  saveUnknown(cameraId: string, png: Uint8Array, at?: Date): Promise<UnknownImage>;
+  listUnknownDates(): Promise<string[]>;
+  /** Removes whole unknown/{date} folders older than `olderThanDays` days before `now` (UTC dates). */
+  purgeUnknown(olderThanDays: number, now?: Date): Promise<{ removedDates: string[]; removedFiles: number }>;
+  /** How many corrupted images have been reported since start. */
+  corruptedCount(): number;
+}
