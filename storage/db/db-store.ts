@@ -62,7 +62,7 @@ export interface StoredRecognitionEvent extends Required<Omit<RecognitionEvent, 
   threshold: number | null;
 }
 
-export interface StoredCameraEvent extends Required<CameraEvent> {}
+export type StoredCameraEvent = Required<CameraEvent>;
 
 export interface EventQuery {
   since?: Date;

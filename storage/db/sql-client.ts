@@ -130,7 +130,8 @@ const CONNECTION_MESSAGES = [
 /** True when `error` means the server is unreachable (read-only mode), not that the statement was wrong. */
 export function isConnectionError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  const code = String((error as { code?: unknown }).code ?? '');
+  const raw = (error as { code?: unknown }).code;
+  const code = typeof raw === 'string' ? raw : '';
   if (CONNECTION_CODES.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03'].includes(code)) return true;
   if (error instanceof AggregateError) return error.errors.some(isConnectionError);
   return CONNECTION_MESSAGES.some((m) => error.message.includes(m));

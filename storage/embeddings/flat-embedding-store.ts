@@ -1,0 +1,269 @@
+// The EmbeddingStore on the native FlatIndex (exact FAISS inner product over normalised
+// vectors). The database's face_embeddings rows are the truth; the snapshot in embeddings/ lets
+// the appliance recognise while the database is down. At start the snapshot is compared with
+// the database and rebuilt when stale; "FAISS crash -> reload from disk": an index that throws
+// or disagrees with its id map is dropped and loaded again.
+import { FlatIndex, MAX_K } from '../../src/native/index.js';
+import type { EmbeddingRecord } from '../db/db-store.js';
+import { StoreInputError } from '../errors.js';
+import { validateId } from '../ids.js';
+import type { Logger } from '../logger.js';
+import type { EmbeddingEntry, EmbeddingMatch, EmbeddingStats, EmbeddingStore } from './embedding-store.js';
+import { type IdMapEntry, readSnapshot, writeSnapshot } from './snapshot.js';
+
+/** The part of the DbStore the index is verified against and rebuilt from. */
+export interface EmbeddingSource {
+  health(): { available: boolean };
+  embeddingIds(modelId: string): Promise<bigint[]>;
+  listEmbeddings(modelId: string): Promise<EmbeddingRecord[]>;
+}
+
+export interface FlatEmbeddingStoreOptions {
+  /** The data root's embeddings/ folder. */
+  dir: string;
+  /** The embedding model this index holds: vectors of another model or dimension are refused. */
+  model: { id: string; dim: number };
+  source?: EmbeddingSource | undefined;
+  logger: Logger;
+}
+
+function sameIds(a: Iterable<bigint>, b: bigint[]): boolean {
+  const set = new Set(a);
+  return set.size === b.length && b.every((id) => set.has(id));
+}
+
+export class FlatEmbeddingStore implements EmbeddingStore {
+  readonly modelId: string;
+  readonly dim: number;
+  private index: FlatIndex;
+  private idMap = new Map<bigint, IdMapEntry>();
+  private generation = 0;
+  private savedAt: string | null = null;
+  private loadedFrom: EmbeddingStats['loadedFrom'] = 'empty';
+  private verified = false;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly options: FlatEmbeddingStoreOptions) {
+    this.modelId = options.model.id;
+    this.dim = options.model.dim;
+    this.index = FlatIndex.create(this.dim);
+  }
+
+  static async open(options: FlatEmbeddingStoreOptions): Promise<FlatEmbeddingStore> {
+    const store = new FlatEmbeddingStore(options);
+    const loaded = await store.serial(() => store.loadFromDisk());
+    const { verified } = await store.verify();
+    if (!loaded && !verified) {
+      options.logger.error('no usable embedding snapshot and the database is down: the index is empty, every face is unknown');
+    }
+    return store;
+  }
+
+  async search(vector: Float32Array, k: number): Promise<EmbeddingMatch[]> {
+    if (!(vector instanceof Float32Array) || vector.length !== this.dim || !vector.every(Number.isFinite)) {
+      throw new StoreInputError(
+        `Expected a Float32Array of ${this.dim} finite numbers but received ${String(vector?.constructor?.name)} of length ${String(vector?.length)}`,
+      );
+    }
+    if (!Number.isInteger(k) || k < 1 || k > MAX_K) throw new StoreInputError(`Expected k in 1..${MAX_K} but received ${k}`);
+    try {
+      return await this.searchOnce(vector, k);
+    } catch (error) {
+      // The input was checked above, so any failure here is the index's own.
+      this.options.logger.error({ err: error }, 'embedding index failed: reloading it from disk');
+      await this.serial(() => this.reload());
+      return this.searchOnce(vector, k);
+    }
+  }
+
+  async add(entries: EmbeddingEntry[]): Promise<void> {
+    entries.forEach((e, i) => this.checkEntry(e, i));
+    return this.serial(async () => {
+      const ids = new BigInt64Array(entries.map((e) => e.embeddingId));
+      for (const id of ids) {
+        if (this.idMap.has(id)) throw new StoreInputError(`Expected new embedding ids but ${id} is already in the index`);
+      }
+      const vectors = new Float32Array(entries.length * this.dim);
+      entries.forEach((e, i) => vectors.set(e.vector, i * this.dim));
+      this.index.add(vectors, ids);
+      entries.forEach((e) => this.idMap.set(e.embeddingId, { userId: e.userId, image: e.image }));
+      await this.saveOrRevert();
+    });
+  }
+
+  async removeUser(userId: string): Promise<number> {
+    validateId('user', userId);
+    return this.removeWhere((e) => e.userId === userId);
+  }
+
+  removeIds(ids: bigint[]): Promise<number> {
+    const wanted = new Set(ids);
+    return this.removeWhere((_e, id) => wanted.has(id));
+  }
+
+  rebuild(): Promise<void> {
+    return this.serial(() => this.rebuildFromSource());
+  }
+
+  verify(): Promise<{ rebuilt: boolean; verified: boolean }> {
+    return this.serial(async () => {
+      const source = this.options.source;
+      if (!source?.health().available) {
+        this.verified = false;
+        return { rebuilt: false, verified: false };
+      }
+      const ids = await source.embeddingIds(this.modelId);
+      if (sameIds(this.idMap.keys(), ids)) {
+        this.verified = true;
+        return { rebuilt: false, verified: true };
+      }
+      this.options.logger.warn(
+        { index: this.idMap.size, database: ids.length },
+        'embedding snapshot differs from the database: rebuilding it',
+      );
+      await this.rebuildFromSource();
+      return { rebuilt: true, verified: true };
+    });
+  }
+
+  stats(): EmbeddingStats {
+    return {
+      modelId: this.modelId,
+      dim: this.dim,
+      count: this.index.size,
+      users: new Set([...this.idMap.values()].map((e) => e.userId)).size,
+      generation: this.generation,
+      savedAt: this.savedAt,
+      loadedFrom: this.loadedFrom,
+      verified: this.verified,
+      indexBytes: this.index.size * this.dim * 4,
+    };
+  }
+
+  /** Resolves once every queued change is on disk. */
+  async close(): Promise<void> {
+    await this.serial(() => Promise.resolve());
+  }
+
+  private async searchOnce(vector: Float32Array, k: number): Promise<EmbeddingMatch[]> {
+    const index = this.index;
+    const idMap = this.idMap;
+    const { scores, ids } = await index.search(vector, k);
+    const matches: EmbeddingMatch[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i] as bigint;
+      if (id < 0n) break;
+      const entry = idMap.get(id);
+      if (!entry) throw new Error(`the index returned id ${id}, which its id map does not hold`);
+      matches.push({ userId: entry.userId, image: entry.image, score: scores[i] as number, embeddingId: id });
+    }
+    return matches;
+  }
+
+  private checkEntry(e: EmbeddingEntry, i: number): void {
+    if (e.modelId !== this.modelId) {
+      throw new StoreInputError(`Expected entries[${i}] from model ${this.modelId} but received one from ${e.modelId}`);
+    }
+    if (!(e.vector instanceof Float32Array) || e.vector.length !== this.dim) {
+      throw new StoreInputError(`Expected entries[${i}].vector of dim ${this.dim} but received length ${String(e.vector?.length)}`);
+    }
+    if (typeof e.embeddingId !== 'bigint' || e.embeddingId < 0n) {
+      throw new StoreInputError(`Expected entries[${i}].embeddingId to be a bigint >= 0 but received ${String(e.embeddingId)}`);
+    }
+    validateId('user', e.userId);
+    if (typeof e.image !== 'string' || e.image.length === 0) throw new StoreInputError(`Expected entries[${i}].image to be a file name`);
+  }
+
+  private removeWhere(match: (e: IdMapEntry, id: bigint) => boolean): Promise<number> {
+    return this.serial(async () => {
+      const gone = [...this.idMap].filter(([id, e]) => match(e, id));
+      if (gone.length === 0) return 0;
+      this.index.remove(new BigInt64Array(gone.map(([id]) => id)));
+      for (const [id] of gone) this.idMap.delete(id);
+      await this.saveOrRevert();
+      return gone.length;
+    });
+  }
+
+  // A change counts once it is on disk. When the save fails, memory goes back to the last
+  // generation on disk, so memory never holds what a restart would not.
+  private async saveOrRevert(): Promise<void> {
+    try {
+      const stats = await writeSnapshot(this.options.dir, this.index, this.idMap, this.modelId, this.generation + 1);
+      this.generation = stats.generation;
+      this.savedAt = stats.saved_at;
+    } catch (error) {
+      await this.reload();
+      throw error;
+    }
+  }
+
+  // Loads the last complete generation; false when there is none usable for this model.
+  private async loadFromDisk(): Promise<boolean> {
+    const read = await readSnapshot(this.options.dir);
+    if (!read.ok) {
+      if (read.reason !== 'no stats.json') this.options.logger.warn({ reason: read.reason }, 'embedding snapshot unusable');
+      return false;
+    }
+    const { snapshot } = read;
+    this.generation = snapshot.stats.generation;
+    if (snapshot.stats.model_id !== this.modelId || snapshot.stats.dim !== this.dim) {
+      this.options.logger.warn(
+        { snapshot: snapshot.stats.model_id, model: this.modelId },
+        'embedding snapshot is of another model: it will be rebuilt',
+      );
+      return false;
+    }
+    if (read.recovered) this.options.logger.info({ generation: this.generation }, 'embedding snapshot: finished an interrupted save');
+    this.index = snapshot.index;
+    this.idMap = snapshot.idMap;
+    this.savedAt = snapshot.stats.saved_at;
+    this.loadedFrom = 'snapshot';
+    return true;
+  }
+
+  // FAISS crash -> reload from disk; when the disk has nothing usable, from the database.
+  private async reload(): Promise<void> {
+    if (await this.loadFromDisk()) return;
+    if (this.options.source?.health().available) {
+      await this.rebuildFromSource();
+      return;
+    }
+    this.options.logger.error('no usable embedding snapshot and the database is down: the index is empty, every face is unknown');
+    this.index = FlatIndex.create(this.dim);
+    this.idMap = new Map();
+    this.loadedFrom = 'empty';
+  }
+
+  private async rebuildFromSource(): Promise<void> {
+    const source = this.options.source;
+    if (!source) throw new StoreInputError('cannot rebuild the embedding index: no database configured');
+    const records = await source.listEmbeddings(this.modelId);
+    const index = FlatIndex.create(this.dim);
+    const idMap = new Map<bigint, IdMapEntry>();
+    const usable = records.filter((r) => r.vector.length === this.dim);
+    if (usable.length !== records.length) {
+      this.options.logger.warn({ skipped: records.length - usable.length }, 'face_embeddings rows of another dimension skipped');
+    }
+    const vectors = new Float32Array(usable.length * this.dim);
+    usable.forEach((r, i) => {
+      vectors.set(r.vector, i * this.dim);
+      idMap.set(r.id, { userId: r.userId, image: r.image });
+    });
+    index.add(vectors, new BigInt64Array(usable.map((r) => r.id)));
+    const stats = await writeSnapshot(this.options.dir, index, idMap, this.modelId, this.generation + 1);
+    this.index = index;
+    this.idMap = idMap;
+    this.generation = stats.generation;
+    this.savedAt = stats.saved_at;
+    this.loadedFrom = 'database';
+    this.verified = true;
+    this.options.logger.info({ count: usable.length, generation: this.generation }, 'embedding index rebuilt from the database');
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+}

@@ -1,0 +1,177 @@
+// The embedding snapshot on disk, exactly the LLD's three files in embeddings/:
+//   faiss.index   FlatIndex.serialize() (FAISS's own format inside a checked header)
+//   id_map.json   {"<embedding id>": {"user_id": "U123", "image": "face_001.png"}, ...}
+//   stats.json    the commit record: generation, model, counts, and the sha256 of the other two
+//
+// They are written as one generation. A new generation is staged as faiss.index.next,
+// id_map.json.next and stats.json.next (each written atomically), then renamed into place with
+// stats.json last. On load, a committed generation is used only if both files match the hashes
+// in stats.json; if they do not (a crash between renames), the staged stats.json.next says what
+// the new generation is, and the renames are finished when the files match it. A mismatched
+// pair is never loaded.
+import { createHash } from 'node:crypto';
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+
+import { FlatIndex } from '../../src/native/index.js';
+import { fsyncDir, renameWithRetry, writeFileAtomic } from '../fs/atomic-write.js';
+
+export const INDEX_FILE = 'faiss.index';
+export const ID_MAP_FILE = 'id_map.json';
+export const STATS_FILE = 'stats.json';
+const STAGED = '.next';
+
+export interface IdMapEntry {
+  userId: string;
+  image: string;
+}
+
+export interface SnapshotStats {
+  format: 1;
+  generation: number;
+  model_id: string;
+  dim: number;
+  count: number;
+  users: number;
+  saved_at: string;
+  files: Record<typeof INDEX_FILE | typeof ID_MAP_FILE, { sha256: string; bytes: number }>;
+}
+
+export interface Snapshot {
+  index: FlatIndex;
+  idMap: Map<bigint, IdMapEntry>;
+  stats: SnapshotStats;
+}
+
+export type SnapshotRead = { ok: true; snapshot: Snapshot; recovered: boolean } | { ok: false; reason: string };
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function idMapJson(idMap: Map<bigint, IdMapEntry>): string {
+  const out: Record<string, { user_id: string; image: string }> = {};
+  for (const [id, e] of idMap) out[id.toString()] = { user_id: e.userId, image: e.image };
+  return JSON.stringify(out);
+}
+
+/** Writes `index` and `idMap` as generation `generation`; returns the stats that commit it. */
+export async function writeSnapshot(
+  dir: string,
+  index: FlatIndex,
+  idMap: Map<bigint, IdMapEntry>,
+  modelId: string,
+  generation: number,
+): Promise<SnapshotStats> {
+  await fs.mkdir(dir, { recursive: true });
+  const indexBytes = index.serialize();
+  const mapBytes = Buffer.from(idMapJson(idMap));
+  const stats: SnapshotStats = {
+    format: 1,
+    generation,
+    model_id: modelId,
+    dim: index.dim,
+    count: index.size,
+    users: new Set([...idMap.values()].map((e) => e.userId)).size,
+    saved_at: new Date().toISOString(),
+    files: {
+      [INDEX_FILE]: { sha256: sha256(indexBytes), bytes: indexBytes.length },
+      [ID_MAP_FILE]: { sha256: sha256(mapBytes), bytes: mapBytes.length },
+    },
+  };
+  await writeFileAtomic(path.join(dir, INDEX_FILE + STAGED), indexBytes);
+  await writeFileAtomic(path.join(dir, ID_MAP_FILE + STAGED), mapBytes);
+  await writeFileAtomic(path.join(dir, STATS_FILE + STAGED), JSON.stringify(stats, null, 2));
+  await commitStaged(dir);
+  return stats;
+}
+
+async function commitStaged(dir: string): Promise<void> {
+  for (const file of [INDEX_FILE, ID_MAP_FILE, STATS_FILE]) {
+    const staged = path.join(dir, file + STAGED);
+    if (existsSync(staged)) await renameWithRetry(staged, path.join(dir, file));
+  }
+  await fsyncDir(dir);
+}
+
+async function readOptional(file: string): Promise<Buffer | null> {
+  try {
+    return await fs.readFile(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+function parseStats(bytes: Buffer | null): SnapshotStats | string {
+  if (!bytes) return 'no stats.json';
+  try {
+    const s = JSON.parse(bytes.toString('utf8')) as Partial<SnapshotStats>;
+    if (s.format !== 1 || typeof s.generation !== 'number' || typeof s.model_id !== 'string' || typeof s.dim !== 'number') {
+      return 'stats.json is not a facegate snapshot record';
+    }
+    if (!s.files?.[INDEX_FILE]?.sha256 || !s.files[ID_MAP_FILE]?.sha256) return 'stats.json lists no file hashes';
+    return s as SnapshotStats;
+  } catch {
+    return 'stats.json is not valid JSON';
+  }
+}
+
+function parseIdMap(bytes: Buffer): Map<bigint, IdMapEntry> {
+  const raw = JSON.parse(bytes.toString('utf8')) as Record<string, { user_id?: unknown; image?: unknown }>;
+  const map = new Map<bigint, IdMapEntry>();
+  for (const [key, e] of Object.entries(raw)) {
+    if (!/^\d+$/.test(key) || typeof e.user_id !== 'string' || typeof e.image !== 'string') {
+      throw new Error(`id_map.json entry ${JSON.stringify(key)} is malformed`);
+    }
+    map.set(BigInt(key), { userId: e.user_id, image: e.image });
+  }
+  return map;
+}
+
+// Both data files as `stats` describes them, or why not.
+function load(stats: SnapshotStats, indexBytes: Buffer | null, mapBytes: Buffer | null): Snapshot | string {
+  if (!indexBytes || !mapBytes) return 'faiss.index or id_map.json is missing';
+  if (sha256(indexBytes) !== stats.files[INDEX_FILE].sha256) return 'faiss.index does not match stats.json';
+  if (sha256(mapBytes) !== stats.files[ID_MAP_FILE].sha256) return 'id_map.json does not match stats.json';
+  let index: FlatIndex;
+  let idMap: Map<bigint, IdMapEntry>;
+  try {
+    index = FlatIndex.deserialize(indexBytes, stats.dim);
+    idMap = parseIdMap(mapBytes);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  const ids = index.ids();
+  if (ids.length !== idMap.size || ids.some((id) => !idMap.has(id))) return 'faiss.index and id_map.json hold different ids';
+  return { index, idMap, stats };
+}
+
+/** The newest complete generation in `dir`, finishing an interrupted commit when it can. */
+export async function readSnapshot(dir: string): Promise<SnapshotRead> {
+  const file = (name: string) => readOptional(path.join(dir, name));
+  const committed = parseStats(await file(STATS_FILE));
+  const staged = parseStats(await file(STATS_FILE + STAGED));
+  const reasons: string[] = [];
+
+  // A staged record newer than the committed one means a commit was cut short: roll it forward,
+  // taking each data file from its staged copy, or from its final name if already renamed.
+  if (typeof staged !== 'string' && (typeof committed === 'string' || staged.generation > committed.generation)) {
+    const pick = async (name: string) => (await file(name + STAGED)) ?? (await file(name));
+    const next = load(staged, await pick(INDEX_FILE), await pick(ID_MAP_FILE));
+    if (typeof next !== 'string') {
+      await commitStaged(dir);
+      return { ok: true, snapshot: next, recovered: true };
+    }
+    reasons.push(`staged generation ${staged.generation} unusable: ${next}`);
+  }
+  if (typeof committed === 'string') return { ok: false, reason: [committed, ...reasons].join('; ') };
+  const current = load(committed, await file(INDEX_FILE), await file(ID_MAP_FILE));
+  if (typeof current === 'string') return { ok: false, reason: [current, ...reasons].join('; ') };
+  await removeStaged(dir);
+  return { ok: true, snapshot: current, recovered: false };
+}
+
+async function removeStaged(dir: string): Promise<void> {
+  for (const name of [INDEX_FILE, ID_MAP_FILE, STATS_FILE]) await fs.rm(path.join(dir, name + STAGED), { force: true });
+}
