@@ -29,7 +29,7 @@ export type StorageConfigInput = z.input<typeof storageConfigSchema>;
 
 /** Parses and validates; an error names the key, what was expected and what was received. */
 export function parseStorageConfig(input: unknown): StorageConfig {
-  const result = storageConfigSchema.safeParse(input);
+  const result = storageConfigSchema.safeParse(input, { reportInput: true });
   if (!result.success) {
     const lines = result.error.issues.map((i) => {
       const received = 'input' in i ? ` (received ${JSON.stringify(i.input)})` : '';

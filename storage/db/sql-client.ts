@@ -136,3 +136,14 @@ export function isConnectionError(error: unknown): boolean {
   if (error instanceof AggregateError) return error.errors.some(isConnectionError);
   return CONNECTION_MESSAGES.some((m) => error.message.includes(m));
 }
+
+/** Drops a schema made for a test or benchmark run (with everything in it) on a server. */
+export async function dropPostgresSchema(url: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${checkSchemaName(schema)} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}

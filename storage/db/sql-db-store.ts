@@ -287,8 +287,11 @@ export class SqlDbStore implements DbStore {
     embeddings.forEach(checkEmbedding);
     return this.needDb('creating a user', () =>
       this.client.transaction(async (tx) => {
-        const existing = await tx.query('SELECT 1 FROM users WHERE id = $1', [id]);
-        if (existing.length > 0) throw new StoreInputError(`Expected a new user id but user ${id} already exists`);
+        const existing = await tx.query<{ id: string }>('SELECT id FROM users WHERE lower(id) = lower($1)', [id]);
+        if (existing[0]) {
+          const same = existing[0].id === id ? '' : ` (as ${existing[0].id}: ids differ only in case, and Windows folder names ignore case)`;
+          throw new StoreInputError(`Expected a new user id but user ${id} already exists${same}`);
+        }
         await tx.query('INSERT INTO users (id, name, department) VALUES ($1, $2, $3)', [id, name, department]);
         for (const role of roles) await this.linkRole(tx, id, role);
         const records = await this.insertEmbeddings(tx, id, embeddings);

@@ -8,6 +8,8 @@ CREATE TABLE users (
   status      text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled')),
   created_at  timestamptz NOT NULL DEFAULT now()
 );
+-- NTFS folder names ignore case: U1 and u1 would share images/users/U1, so they cannot both exist.
+CREATE UNIQUE INDEX users_id_case_insensitive ON users (lower(id));
 
 CREATE TABLE roles (
   id         integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -2,7 +2,7 @@
 // for behaviour, each in its own schema or key prefix; fault tests start disposable servers instead.
 import { randomBytes } from 'node:crypto';
 
-import pg from 'pg';
+import { dropPostgresSchema } from '../../storage/db/sql-client.js';
 
 export const SHARED_POSTGRES_URL = process.env.FACEGATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const SHARED_REDIS_URL = process.env.FACEGATE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -12,12 +12,4 @@ export function uniqueSchema(prefix = 'fgtest'): string {
   return `${prefix}_${randomBytes(5).toString('hex')}`;
 }
 
-export async function dropSchema(url: string, schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  } finally {
-    await client.end();
-  }
-}
+export const dropSchema = dropPostgresSchema;

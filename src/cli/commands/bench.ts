@@ -1,13 +1,19 @@
-// `facegate bench search`: see src/bench/search-bench.ts.
+// `facegate bench search` (src/bench/search-bench.ts) and `facegate bench events`
+// (src/bench/events-bench.ts).
 import { parseArgs } from 'node:util';
 
+import { formatEventsBench, runEventsBench } from '../../bench/events-bench.js';
 import { formatSearchBench, runSearchBench } from '../../bench/search-bench.js';
 import { UsageError } from '../usage-error.js';
 
 export const benchUsage = `facegate bench search [--n N] [--dim D] [--k K] [--queries Q] [--baseline-queries B] [--seed S] [--json]
   Exact search latency of facegate, FAISS's own search and a TypeScript loop on N random unit
   vectors, against this machine's memory-read bandwidth bound. Defaults: N 100000, dim 512,
-  k 10, Q 100, B 20.`;
+  k 10, Q 100, B 20.
+
+facegate bench events [--n N] [--batch B] [--database-url URL] [--json]
+  Recognition events per second into PostgreSQL, one insert per event beside batches of B, in a
+  scratch schema that is dropped afterwards. Defaults: N 5000, B 500, URL from DATABASE_URL.`;
 
 function positiveInt(name: string, raw: string | undefined, fallback: number, max: number): number {
   if (raw === undefined) return fallback;
@@ -17,6 +23,8 @@ function positiveInt(name: string, raw: string | undefined, fallback: number, ma
   }
   return value;
 }
+
+const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
 
 export async function benchCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -29,20 +37,38 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
       queries: { type: 'string' },
       'baseline-queries': { type: 'string' },
       seed: { type: 'string' },
+      batch: { type: 'string' },
+      'database-url': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
-  if (positionals[0] !== 'search' || positionals.length !== 1) {
-    throw new UsageError(`Expected "bench search" but received "bench ${positionals.join(' ')}"`);
+  const [which, ...extra] = positionals;
+  if (which === 'search' && extra.length === 0) {
+    const report = await runSearchBench({
+      n: positiveInt('n', values.n, 100_000, 50_000_000),
+      dim: positiveInt('dim', values.dim, 512, 4096),
+      k: positiveInt('k', values.k, 10, 4096),
+      queries: positiveInt('queries', values.queries, 100, 100_000),
+      baselineQueries: positiveInt('baseline-queries', values['baseline-queries'], 20, 100_000),
+      seed: positiveInt('seed', values.seed, 1, 2 ** 31),
+      progress,
+    });
+    out(report, formatSearchBench(report));
+    return;
   }
-  const report = await runSearchBench({
-    n: positiveInt('n', values.n, 100_000, 50_000_000),
-    dim: positiveInt('dim', values.dim, 512, 4096),
-    k: positiveInt('k', values.k, 10, 4096),
-    queries: positiveInt('queries', values.queries, 100, 100_000),
-    baselineQueries: positiveInt('baseline-queries', values['baseline-queries'], 20, 100_000),
-    seed: positiveInt('seed', values.seed, 1, 2 ** 31),
-    progress: (message) => process.stderr.write(`bench: ${message}\n`),
-  });
-  out(report, formatSearchBench(report));
+  if (which === 'events' && extra.length === 0) {
+    // Until the service's config loader exists (the appliance issue), the URL comes from the flag
+    // or the DATABASE_URL environment variable.
+    const databaseUrl = values['database-url'] ?? process.env.DATABASE_URL;
+    if (!databaseUrl) throw new UsageError('Expected --database-url or DATABASE_URL (a postgres:// URL) but received neither');
+    const report = await runEventsBench({
+      databaseUrl,
+      n: positiveInt('n', values.n, 5_000, 10_000_000),
+      batch: positiveInt('batch', values.batch, 500, 100_000),
+      progress,
+    });
+    out(report, formatEventsBench(report));
+    return;
+  }
+  throw new UsageError(`Expected "bench search" or "bench events" but received "bench ${positionals.join(' ')}"`);
 }

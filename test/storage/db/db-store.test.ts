@@ -73,6 +73,7 @@ describe.each(engines)('SqlDbStore on $name', ({ name, databaseUrl, schema: sch 
     await expect(
       db.createUser({ id: 'U123', name: 'Other' }, [{ image: 'x.png', modelId: 'm', vector: new Float32Array([1]) }]),
     ).rejects.toThrow(/user U123 already exists/);
+    await expect(db.createUser({ id: 'u123', name: 'Other' })).rejects.toThrow(/user u123 already exists \(as U123: ids differ only in case/);
     expect(await db.embeddingIds('m')).toEqual([]);
   });
 

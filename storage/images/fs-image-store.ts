@@ -1,0 +1,560 @@
+// FsImageStore: the ImageStore on the local filesystem (NTFS first), in the LLD's layout.
+// Every file is written whole or not at all (atomic-write.ts), image before metadata.json, so the
+// record never names a file that is not complete on disk. metadata.json holds each image's sha256:
+// a file truncated, overwritten or deleted behind our back is caught on read, logged and skipped.
+import { createHash } from 'node:crypto';
+import { promises as fs, type Dirent } from 'node:fs';
+import path from 'node:path';
+
+import { z } from 'zod';
+
+import { CorruptedImageError, StoreInputError } from '../errors.js';
+import { writeFileAtomic } from '../fs/atomic-write.js';
+import { validateId } from '../ids.js';
+import { silentLogger, type Logger } from '../logger.js';
+import type {
+  CorruptedImage,
+  ImageInfo,
+  ImageKind,
+  ImageStore,
+  StoredImage,
+  UnknownImage,
+  UserImageMetadata,
+  UserImageScan,
+} from './image-store.js';
+
+/**
+ * 20 MiB: JPEGs straight from 12-24 MP phones and cameras are 3-12 MiB, so every real upload fits
+ * with room to spare; the cap bounds what one request can make the appliance hold in memory,
+ * hash and write, and a 112x112 aligned crop is a few kB, far below it.
+ */
+export const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
+
+type ImageFormat = 'jpg' | 'png' | 'webp';
+const FORMAT_NAMES: Record<ImageFormat, string> = { jpg: 'JPEG', png: 'PNG', webp: 'WebP' };
+
+const FILE_PATTERNS: Record<ImageKind, RegExp> = {
+  original: /^img_(\d{3,})\.(jpg|png|webp)$/,
+  aligned: /^face_(\d{3,})\.png$/,
+};
+const FILE_EXAMPLES: Record<ImageKind, string> = { original: 'img_001.jpg', aligned: 'face_001.png' };
+const KINDS: readonly ImageKind[] = ['original', 'aligned'];
+const METADATA = 'metadata.json';
+const DATE_FOLDER = /^\d{4}-\d{2}-\d{2}$/;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+// Node's fs.rm retries EBUSY/EPERM/ENOTEMPTY itself when asked: on Windows an indexer or antivirus
+// scanner briefly holding a file would otherwise fail a deletion the next attempt completes.
+const RM_OPTIONS = { recursive: true, force: true, maxRetries: 5, retryDelay: 100 } as const;
+
+const storedImageSchema = z
+  .object({
+    kind: z.enum(['original', 'aligned']),
+    file: z.string(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    bytes: z.number().int().nonnegative(),
+    createdAt: z.string(),
+    cameraId: z.string().nullable(),
+    qualityScore: z.number().nullable(),
+  })
+  // A recorded name becomes a path on read: one that does not fit its kind ("../x") makes the whole record untrusted.
+  .refine((image) => FILE_PATTERNS[image.kind].test(image.file), { message: 'file name does not fit its kind' });
+
+const metadataSchema = z.object({
+  created_at: z.string(),
+  camera_id: z.string().nullable(),
+  quality_score: z.number().nullable(),
+  images: z.array(storedImageSchema),
+});
+
+type MetadataState =
+  | { state: 'missing' }
+  | { state: 'ok'; metadata: UserImageMetadata }
+  | { state: 'unreadable'; reason: string };
+
+type Verification = { ok: true; data: Buffer } | { ok: false; reason: string };
+
+/**
+ * Runs tasks one after another per key, so two saves for one user never pick the same number and
+ * never write metadata.json from the same stale copy. In-process only: one service owns the data root.
+ */
+class KeyedLock {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  async run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const tail = previous.then(() => done);
+    this.tails.set(key, tail);
+    await previous;
+    try {
+      return await task();
+    } finally {
+      release();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}
+
+export class FsImageStore implements ImageStore {
+  private readonly usersDir: string;
+  private readonly unknownDir: string;
+  private readonly userLocks = new KeyedLock();
+  private readonly unknownLocks = new KeyedLock();
+  private corruptedReports = 0;
+
+  constructor(
+    dataRoot: string,
+    private readonly logger: Logger = silentLogger,
+  ) {
+    const images = path.join(path.resolve(dataRoot), 'images');
+    this.usersDir = path.join(images, 'users');
+    this.unknownDir = path.join(images, 'unknown');
+  }
+
+  async saveOriginal(userId: string, bytes: Uint8Array, info: ImageInfo = {}): Promise<StoredImage> {
+    validateId('user', userId);
+    const format = requireImage(bytes, ['jpg', 'png', 'webp'], 'an original image');
+    const details = imageDetails(info);
+    return await this.withUser(userId, () => this.addImage(userId, 'original', format, bytes, details));
+  }
+
+  async saveAligned(userId: string, png: Uint8Array, info: ImageInfo = {}): Promise<StoredImage> {
+    validateId('user', userId);
+    requireImage(png, ['png'], 'an aligned face crop');
+    const details = imageDetails(info);
+    return await this.withUser(userId, () => this.addImage(userId, 'aligned', 'png', png, details));
+  }
+
+  async readUserImage(userId: string, kind: ImageKind, file: string): Promise<Buffer> {
+    validateId('user', userId);
+    requireKind(kind);
+    requireFileName(kind, file);
+    return await this.withUser(userId, async () => {
+      const loaded = await this.loadMetadata(userId);
+      if (loaded.state === 'unreadable') {
+        this.reportMetadata(userId, loaded.reason, 'its images are not trusted until the next save rebuilds it');
+        throw new CorruptedImageError(
+          `Cannot verify ${kind}/${file} of user ${userId}: metadata.json unreadable (${loaded.reason})`,
+        );
+      }
+      const image =
+        loaded.state === 'ok' ? loaded.metadata.images.find((i) => i.kind === kind && i.file === file) : undefined;
+      if (image === undefined) {
+        throw new StoreInputError(
+          `Expected an ${kind} image recorded in metadata.json of user ${userId} ` +
+            `but received ${JSON.stringify(file)}, which is not recorded`,
+        );
+      }
+      const result = await this.verify(userId, image);
+      if (!result.ok) {
+        this.reportImage({ userId, kind, file, reason: result.reason });
+        throw new CorruptedImageError(`Image ${kind}/${file} of user ${userId} is corrupted: ${result.reason}`);
+      }
+      return result.data;
+    });
+  }
+
+  async scanUser(userId: string): Promise<UserImageScan> {
+    validateId('user', userId);
+    return await this.withUser(userId, async () => {
+      const loaded = await this.loadMetadata(userId);
+      if (loaded.state === 'missing') return { ok: [], corrupted: [] };
+      if (loaded.state === 'unreadable') {
+        this.reportMetadata(userId, loaded.reason, 'its images are not trusted until the next save rebuilds it');
+        const corrupted: CorruptedImage[] = [];
+        for (const kind of KINDS) {
+          for (const file of await this.imageFilesOnDisk(userId, kind)) {
+            corrupted.push({ userId, kind, file, reason: 'metadata.json unreadable' });
+          }
+        }
+        return { ok: [], corrupted };
+      }
+      const scan: UserImageScan = { ok: [], corrupted: [] };
+      for (const image of loaded.metadata.images) {
+        const result = await this.verify(userId, image);
+        if (result.ok) {
+          scan.ok.push(image);
+        } else {
+          const corrupted = { userId, kind: image.kind, file: image.file, reason: result.reason };
+          this.reportImage(corrupted);
+          scan.corrupted.push(corrupted);
+        }
+      }
+      return scan;
+    });
+  }
+
+  async readMetadata(userId: string): Promise<UserImageMetadata | null> {
+    validateId('user', userId);
+    return await this.withUser(userId, async () => {
+      const loaded = await this.loadMetadata(userId);
+      if (loaded.state === 'missing') return null;
+      if (loaded.state === 'ok') return loaded.metadata;
+      this.reportMetadata(userId, loaded.reason, 'its images are not trusted until the next save rebuilds it');
+      throw new CorruptedImageError(`metadata.json of user ${userId} is unreadable: ${loaded.reason}`);
+    });
+  }
+
+  async listUsers(): Promise<string[]> {
+    const entries = await listDir(this.usersDir);
+    return entries
+      .filter((entry) => entry.isDirectory() && isValidId('user', entry.name))
+      .map((entry) => entry.name)
+      .sort();
+  }
+
+  async removeUser(userId: string, options: { includeOriginals: boolean }): Promise<void> {
+    validateId('user', userId);
+    const includeOriginals: unknown = (options as { includeOriginals?: unknown } | undefined)?.includeOriginals;
+    if (typeof includeOriginals !== 'boolean') {
+      throw new StoreInputError(`Expected options.includeOriginals to be true or false but received ${received(includeOriginals)}`);
+    }
+    await this.withUser(userId, async () => {
+      const userDir = this.userDir(userId);
+      if (includeOriginals) {
+        await fs.rm(userDir, RM_OPTIONS);
+        return;
+      }
+      // Files first, record second: a crash in between leaves entries that scan as "missing"
+      // (visible, retried by the next removeUser), never a deleted user's faces left on disk unlisted.
+      await fs.rm(this.kindDir(userId, 'aligned'), RM_OPTIONS);
+      const images = await this.imagesForWrite(userId);
+      await this.writeMetadata(userId, images.filter((image) => image.kind === 'original'));
+      try {
+        // Only succeeds when nothing is left (no original/): a user who never had an upload disappears.
+        await fs.rmdir(userDir);
+      } catch (error) {
+        // Still holding original/ (ENOTEMPTY, EEXIST on some systems), already gone, or held open by
+        // Explorer on Windows: an empty folder left behind is harmless.
+        if (!['ENOTEMPTY', 'EEXIST', 'ENOENT', 'EBUSY', 'EPERM'].includes(errorCode(error))) throw error;
+      }
+    });
+  }
+
+  async saveUnknown(cameraId: string, png: Uint8Array, at: Date = new Date()): Promise<UnknownImage> {
+    validateId('camera', cameraId);
+    requireImage(png, ['png'], 'an unknown face crop');
+    const iso = requireDate(at, 'at').toISOString();
+    const date = iso.slice(0, 10);
+    // HHmmssSSS in UTC: ':' is illegal in NTFS file names.
+    const stamp = iso.slice(11, 23).replace(/[:.]/g, '');
+    return await this.unknownLocks.run(date, async () => {
+      const dir = path.join(this.unknownDir, date);
+      // Lower case: NTFS treats "Cam1_..." and "cam1_..." as one file, and a rename would replace it.
+      const taken = new Set((await listDir(dir)).map((entry) => entry.name.toLowerCase()));
+      const base = `${cameraId}_${stamp}`;
+      let file = `${base}.png`;
+      for (let n = 2; taken.has(file.toLowerCase()); n++) file = `${base}_${n}.png`;
+      await writeFileAtomic(path.join(dir, file), png);
+      return { date, file, relativePath: ['images', 'unknown', date, file].join('/') };
+    });
+  }
+
+  async listUnknownDates(): Promise<string[]> {
+    const entries = await listDir(this.unknownDir);
+    return entries
+      .filter((entry) => entry.isDirectory() && isCalendarDate(entry.name))
+      .map((entry) => entry.name)
+      .sort();
+  }
+
+  async purgeUnknown(olderThanDays: number, now: Date = new Date()): Promise<{ removedDates: string[]; removedFiles: number }> {
+    if (!Number.isInteger(olderThanDays) || olderThanDays < 0) {
+      throw new StoreInputError(`Expected olderThanDays to be an integer >= 0 but received ${received(olderThanDays)}`);
+    }
+    requireDate(now, 'now');
+    // UTC days are exactly DAY_MS long in JavaScript time (no DST, no leap seconds).
+    const cutoffDate = new Date((Math.floor(now.getTime() / DAY_MS) - olderThanDays) * DAY_MS);
+    // A retention reaching past the start of the Date range: no folder can be older.
+    if (Number.isNaN(cutoffDate.getTime())) return { removedDates: [], removedFiles: 0 };
+    // ISO dates compare as strings; a cutoff before year 0 starts with '-' and sorts before every folder.
+    const cutoff = cutoffDate.toISOString().slice(0, 10);
+    const removedDates: string[] = [];
+    let removedFiles = 0;
+    for (const date of await this.listUnknownDates()) {
+      if (date >= cutoff) continue;
+      await this.unknownLocks.run(date, async () => {
+        const dir = path.join(this.unknownDir, date);
+        removedFiles += (await listDir(dir)).filter((entry) => entry.isFile() && !isTempFile(entry.name)).length;
+        await fs.rm(dir, RM_OPTIONS);
+      });
+      removedDates.push(date);
+    }
+    return { removedDates, removedFiles };
+  }
+
+  corruptedCount(): number {
+    return this.corruptedReports;
+  }
+
+  private withUser<T>(userId: string, task: () => Promise<T>): Promise<T> {
+    // Keyed in lower case: on NTFS "U1" and "u1" are one folder, so they must share one queue.
+    return this.userLocks.run(userId.toLowerCase(), task);
+  }
+
+  private userDir(userId: string): string {
+    return path.join(this.usersDir, userId);
+  }
+
+  private kindDir(userId: string, kind: ImageKind): string {
+    return path.join(this.userDir(userId), kind);
+  }
+
+  private async addImage(
+    userId: string,
+    kind: ImageKind,
+    format: ImageFormat,
+    bytes: Uint8Array,
+    details: Pick<StoredImage, 'createdAt' | 'cameraId' | 'qualityScore'>,
+  ): Promise<StoredImage> {
+    const images = await this.imagesForWrite(userId);
+    const dir = this.kindDir(userId, kind);
+    const number = String(await this.nextNumber(userId, kind, images)).padStart(3, '0');
+    const file = kind === 'original' ? `img_${number}.${format}` : `face_${number}.png`;
+    await writeFileAtomic(path.join(dir, file), bytes);
+    const image: StoredImage = { kind, file, sha256: sha256(bytes), bytes: bytes.length, ...details };
+    await this.writeMetadata(userId, [...images, image]);
+    return image;
+  }
+
+  /** Past the highest number on disk or in the record, so a name is never reused while anything may still refer to it. */
+  private async nextNumber(userId: string, kind: ImageKind, recorded: readonly StoredImage[]): Promise<number> {
+    const names = (await listDir(this.kindDir(userId, kind))).map((entry) => entry.name);
+    names.push(...recorded.filter((image) => image.kind === kind).map((image) => image.file));
+    let highest = 0;
+    for (const name of names) {
+      const match = FILE_PATTERNS[kind].exec(name);
+      if (match?.[1] !== undefined) highest = Math.max(highest, Number(match[1]));
+    }
+    return highest + 1;
+  }
+
+  /**
+   * The images a write starts from. An unreadable metadata.json can no longer vouch for any file,
+   * so it is rebuilt from the files actually on disk, each hashed afresh (camera and quality are
+   * lost: only the record had them). That trusts the bytes present now; the alternative, refusing
+   * every save until someone repairs the file by hand, would stop enrollment on a site with no
+   * operator. Until that save, reads and scans report these images as corrupted.
+   */
+  private async imagesForWrite(userId: string): Promise<StoredImage[]> {
+    const loaded = await this.loadMetadata(userId);
+    if (loaded.state === 'missing') return [];
+    if (loaded.state === 'ok') return loaded.metadata.images;
+    this.reportMetadata(userId, loaded.reason, 'rebuilding it from the images on disk');
+    const images: StoredImage[] = [];
+    for (const kind of KINDS) {
+      for (const file of await this.imageFilesOnDisk(userId, kind)) {
+        const target = path.join(this.kindDir(userId, kind), file);
+        const [data, stat] = await Promise.all([fs.readFile(target), fs.stat(target)]);
+        images.push({
+          kind,
+          file,
+          sha256: sha256(data),
+          bytes: data.length,
+          createdAt: stat.mtime.toISOString(),
+          cameraId: null,
+          qualityScore: null,
+        });
+      }
+    }
+    return images;
+  }
+
+  /** The LLD's three keys describe the most recently saved image; with no image left there is no record. */
+  private async writeMetadata(userId: string, images: StoredImage[]): Promise<void> {
+    const target = path.join(this.userDir(userId), METADATA);
+    const latest = images.at(-1);
+    if (latest === undefined) {
+      await fs.rm(target, { force: true });
+      return;
+    }
+    const metadata: UserImageMetadata = {
+      created_at: latest.createdAt,
+      camera_id: latest.cameraId,
+      quality_score: latest.qualityScore,
+      images,
+    };
+    await writeFileAtomic(target, `${JSON.stringify(metadata, null, 2)}\n`);
+  }
+
+  private async loadMetadata(userId: string): Promise<MetadataState> {
+    let text: string;
+    try {
+      text = await fs.readFile(path.join(this.userDir(userId), METADATA), 'utf8');
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return { state: 'missing' };
+      return { state: 'unreadable', reason: `cannot be read (${errorCode(error) || String(error)})` };
+    }
+    let json: unknown;
+    try {
+      // Notepad on Windows saves UTF-8 with a byte-order mark, which JSON.parse refuses.
+      json = JSON.parse(text.replace(/^\uFEFF/, ''));
+    } catch (error) {
+      return { state: 'unreadable', reason: `not JSON (${(error as Error).message})` };
+    }
+    const parsed = metadataSchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue === undefined || issue.path.length === 0 ? '' : `${issue.path.join('.')}: `;
+      return { state: 'unreadable', reason: `wrong shape (${where}${issue?.message ?? 'invalid'})` };
+    }
+    return { state: 'ok', metadata: parsed.data };
+  }
+
+  private async verify(userId: string, image: StoredImage): Promise<Verification> {
+    let data: Buffer;
+    try {
+      data = await fs.readFile(path.join(this.kindDir(userId, image.kind), image.file));
+    } catch (error) {
+      const code = errorCode(error);
+      return { ok: false, reason: code === 'ENOENT' ? 'missing' : `unreadable (${code || String(error)})` };
+    }
+    if (data.length < image.bytes) return { ok: false, reason: `truncated: ${data.length} of ${image.bytes} bytes` };
+    if (data.length > image.bytes) {
+      return { ok: false, reason: `size changed: ${data.length} bytes, ${image.bytes} recorded` };
+    }
+    const digest = sha256(data);
+    if (digest !== image.sha256) {
+      return { ok: false, reason: `sha256 mismatch: ${digest}, ${image.sha256} recorded` };
+    }
+    return { ok: true, data };
+  }
+
+  /** Image files of one kind as named by this store; temp files and strays (Thumbs.db, desktop.ini) are not images. */
+  private async imageFilesOnDisk(userId: string, kind: ImageKind): Promise<string[]> {
+    const entries = await listDir(this.kindDir(userId, kind));
+    return entries
+      .filter((entry) => entry.isFile() && FILE_PATTERNS[kind].test(entry.name))
+      .map((entry) => entry.name)
+      .sort((a, b) => fileNumber(kind, a) - fileNumber(kind, b));
+  }
+
+  private reportImage(image: CorruptedImage): void {
+    this.corruptedReports++;
+    this.logger.warn(image, 'corrupted image skipped');
+  }
+
+  /** Counted like a corrupted image: a record that cannot be read is a corruption, not an absence. */
+  private reportMetadata(userId: string, reason: string, consequence: string): void {
+    this.corruptedReports++;
+    this.logger.warn({ userId, file: METADATA, reason }, `metadata.json unreadable: ${consequence}`);
+  }
+}
+
+function requireImage(bytes: Uint8Array, allowed: readonly ImageFormat[], what: string): ImageFormat {
+  const names = allowed.map((format) => FORMAT_NAMES[format]);
+  const formats = names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : names.join('');
+  const expected = `${formats} bytes (1 to ${MAX_IMAGE_BYTES} bytes) for ${what}`;
+  if (!(bytes instanceof Uint8Array)) throw new StoreInputError(`Expected ${expected} but received ${received(bytes)}`);
+  if (bytes.length === 0 || bytes.length > MAX_IMAGE_BYTES) {
+    throw new StoreInputError(`Expected ${expected} but received ${bytes.length} bytes`);
+  }
+  const format = sniffFormat(bytes);
+  if (format === null || !allowed.includes(format)) {
+    const seen = format === null ? 'an unrecognised format' : FORMAT_NAMES[format];
+    const head = Buffer.from(bytes.subarray(0, 12)).toString('hex').replace(/(..)(?!$)/g, '$1 ');
+    throw new StoreInputError(`Expected ${expected} but received ${seen} (${bytes.length} bytes starting ${head})`);
+  }
+  return format;
+}
+
+/** The format from the file signature, never from a name or a declared type. */
+function sniffFormat(bytes: Uint8Array): ImageFormat | null {
+  const starts = (signature: readonly number[], at = 0): boolean =>
+    bytes.length >= at + signature.length && signature.every((byte, i) => bytes[at + i] === byte);
+  if (starts([0xff, 0xd8, 0xff])) return 'jpg';
+  if (starts([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'png';
+  // RIFF, a 4-byte size, then WEBP.
+  if (starts([0x52, 0x49, 0x46, 0x46]) && starts([0x57, 0x45, 0x42, 0x50], 8)) return 'webp';
+  return null;
+}
+
+function imageDetails(info: ImageInfo): Pick<StoredImage, 'createdAt' | 'cameraId' | 'qualityScore'> {
+  const cameraId = info.cameraId === undefined || info.cameraId === null ? null : validateId('camera', info.cameraId);
+  const qualityScore = info.qualityScore ?? null;
+  if (qualityScore !== null && !(typeof qualityScore === 'number' && qualityScore >= 0 && qualityScore <= 1)) {
+    throw new StoreInputError(`Expected qualityScore between 0 and 1 (or null) but received ${received(qualityScore)}`);
+  }
+  const createdAt = requireDate(info.createdAt ?? new Date(), 'createdAt').toISOString();
+  return { createdAt, cameraId, qualityScore };
+}
+
+/** A valid Date in years 0000-9999: the range a YYYY-MM-DD folder name can hold. */
+function requireDate(value: Date, name: string): Date {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime()) || !/^\d{4}-/.test(value.toISOString())) {
+    throw new StoreInputError(`Expected ${name} to be a valid Date in years 0000-9999 but received ${received(value)}`);
+  }
+  return value;
+}
+
+function requireKind(kind: ImageKind): void {
+  if (!KINDS.includes(kind)) {
+    throw new StoreInputError(`Expected kind "original" or "aligned" but received ${received(kind)}`);
+  }
+}
+
+/** Only names this store makes: no separator, no "..", nothing that could leave the kind's folder. */
+function requireFileName(kind: ImageKind, file: string): void {
+  if (typeof file !== 'string' || !FILE_PATTERNS[kind].test(file)) {
+    throw new StoreInputError(
+      `Expected an ${kind} file name like ${FILE_EXAMPLES[kind]} but received ${received(file)}`,
+    );
+  }
+}
+
+function fileNumber(kind: ImageKind, file: string): number {
+  return Number(FILE_PATTERNS[kind].exec(file)?.[1] ?? 0);
+}
+
+function isCalendarDate(name: string): boolean {
+  if (!DATE_FOLDER.test(name)) return false;
+  const time = Date.parse(`${name}T00:00:00Z`);
+  // Date.parse accepts 2024-02-30 as March 1st; the round trip does not.
+  return !Number.isNaN(time) && new Date(time).toISOString().slice(0, 10) === name;
+}
+
+/** atomic-write.ts names its temporaries ".{target}.{random}.tmp". */
+function isTempFile(name: string): boolean {
+  return name.startsWith('.') && name.endsWith('.tmp');
+}
+
+function isValidId(kind: 'user' | 'camera', name: string): boolean {
+  try {
+    validateId(kind, name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function listDir(dir: string): Promise<Dirent[]> {
+  try {
+    return await fs.readdir(dir, { withFileTypes: true });
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function errorCode(error: unknown): string {
+  return (error as NodeJS.ErrnoException | undefined)?.code ?? '';
+}
+
+function received(value: unknown): string {
+  if (typeof value === 'string') {
+    return value.length > 40 ? `${JSON.stringify(value.slice(0, 40))}... (${value.length} characters)` : JSON.stringify(value);
+  }
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid Date' : `Date ${value.getTime()}`;
+  if (typeof value === 'object' && value !== null) {
+    return `an object of type ${(value as { constructor?: { name?: string } }).constructor?.name ?? 'Object'}`;
+  }
+  return `${String(value)} of type ${value === null ? 'null' : typeof value}`;
+}

@@ -1,0 +1,70 @@
+// The storage access layer's front door: opens the four stores from the validated config, in
+// dependency order, and closes them in reverse. Callers (pipeline, API, CLI) get interfaces only.
+import type { CacheStore } from './cache/cache-store.js';
+import { RedisCacheStore } from './cache/redis-cache-store.js';
+import { dataPaths, type StorageConfig } from './config.js';
+import type { DbStore } from './db/db-store.js';
+import { SqlDbStore } from './db/sql-db-store.js';
+import type { EmbeddingStore } from './embeddings/embedding-store.js';
+import { FlatEmbeddingStore } from './embeddings/flat-embedding-store.js';
+import type { ImageStore } from './images/image-store.js';
+import { FsImageStore } from './images/fs-image-store.js';
+import { type Logger, silentLogger } from './logger.js';
+
+export interface Storage {
+  db: DbStore;
+  images: ImageStore;
+  embeddings: EmbeddingStore;
+  cache: CacheStore;
+  /** Closes in reverse order of opening: cache, embeddings (queued saves finish), database (spool flushed), images. */
+  close(): Promise<void>;
+}
+
+export interface OpenStorageOptions {
+  /** The embedding model in use (name + sha256 and its output dimension): the index holds only its vectors. */
+  embeddingModel: { id: string; dim: number };
+  logger?: Logger;
+  /** A PostgreSQL schema to work in (tests, benchmarks). */
+  schema?: string;
+}
+
+export async function openStorage(config: StorageConfig, options: OpenStorageOptions): Promise<Storage> {
+  const logger = options.logger ?? silentLogger;
+  const paths = dataPaths(config.dataRoot);
+  const db = await SqlDbStore.open({
+    databaseUrl: config.databaseUrl,
+    schema: options.schema,
+    pgliteDir: paths.pglite,
+    spoolDir: paths.spool,
+    logger,
+  });
+  const images = new FsImageStore(paths.images, logger);
+  let embeddings: FlatEmbeddingStore;
+  try {
+    embeddings = await FlatEmbeddingStore.open({ dir: paths.embeddings, model: options.embeddingModel, source: db, logger });
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  const cache = new RedisCacheStore({
+    redisUrl: config.redisUrl,
+    cameraTtlSeconds: config.cameraTtlSeconds,
+    workerTtlSeconds: config.workerTtlSeconds,
+    logger,
+  });
+  return {
+    db,
+    images,
+    embeddings,
+    cache,
+    async close() {
+      await cache.close();
+      await embeddings.close();
+      await db.close();
+    },
+  };
+}
+
+export type { CacheStore, DbStore, EmbeddingStore, ImageStore, Logger, StorageConfig };
+export { parseStorageConfig } from './config.js';
+export * from './errors.js';

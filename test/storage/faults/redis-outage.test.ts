@@ -1,0 +1,74 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { RedisCacheStore } from '../../../storage/cache/redis-cache-store.js';
+import { silentLogger } from '../../../storage/logger.js';
+import { type DisposableRedis, startRedis } from '../../helpers/disposable-redis.js';
+
+let server: DisposableRedis;
+
+beforeAll(async () => {
+  server = await startRedis();
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('Redis outage (a disposable server, killed mid-run)', () => {
+  it('never throws, reports degraded, serves health from memory, and writes it back when Redis returns', async () => {
+    const store = new RedisCacheStore({ redisUrl: server.url, cameraTtlSeconds: 60, workerTtlSeconds: 60, logger: silentLogger });
+    await until('redis ready', () => !store.health().degraded);
+    await store.cameraSeen('cam_01');
+    await store.setQueueSize(3);
+
+    await server.kill();
+    await until('the store to notice', () => store.health().degraded);
+    expect(store.health()).toMatchObject({ mode: 'redis', degraded: true });
+
+    // 10,000 writes while Redis is gone all settle at once: nothing waits in an offline queue.
+    const at = new Date();
+    await Promise.all(
+      Array.from({ length: 10_000 }, (_, i) => (i % 2 ? store.workerHeartbeat('worker-1', at) : store.cameraSeen('cam_02', at))),
+    );
+    await store.setQueueSize(42);
+    expect(await store.cameraHealth('cam_02')).toMatchObject({ online: true, lastSeen: at, status: 'online' });
+    expect(await store.queueSize()).toBe(42);
+    expect(await store.workerLastHeartbeat('worker-1')).toEqual(at);
+
+    await server.restart(); // a restarted Redis is empty (no persistence)
+    await until('the store to reconnect', () => !store.health().degraded);
+    const raw = new Redis(server.url);
+    await until('the write-back', async () => (await raw.get('queue:recognition:size')) === '42');
+    expect(await raw.get('camera:cam_02:last_seen')).toBe(String(at.getTime()));
+    expect(await raw.get('camera:cam_01:status')).toBe('online');
+    const ttl = await raw.pttl('worker:worker-1:heartbeat');
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+    await raw.quit();
+    await store.close();
+  });
+
+  it('lets camera keys expire while Redis is down, so the camera reads offline', async () => {
+    const store = new RedisCacheStore({ redisUrl: server.url, cameraTtlSeconds: 1, workerTtlSeconds: 1, logger: silentLogger });
+    await until('redis ready', () => !store.health().degraded);
+    await store.cameraSeen('cam_03');
+    await server.kill();
+    await until('the store to notice', () => store.health().degraded);
+    expect((await store.cameraHealth('cam_03')).online).toBe(true);
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(await store.cameraHealth('cam_03')).toMatchObject({ online: false, lastSeen: null });
+    await server.restart();
+    await until('the store to reconnect', () => !store.health().degraded);
+    // Expired while away: not written back, still offline.
+    expect(await store.cameraHealth('cam_03')).toMatchObject({ online: false });
+    await store.close();
+  });
+});
