@@ -7,6 +7,7 @@ import { RedisCacheStore } from '../../../storage/cache/redis-cache-store.js';
 import { InvalidIdError } from '../../../storage/errors.js';
 import { silentLogger } from '../../../storage/logger.js';
 import { SHARED_REDIS_URL } from '../../helpers/shared-servers.js';
+import { until } from '../../helpers/until.js';
 
 const prefix = `fgtest:${randomBytes(4).toString('hex')}:`;
 let raw: Redis;
@@ -21,7 +22,7 @@ afterAll(async () => {
 });
 
 async function ready(store: RedisCacheStore): Promise<void> {
-  for (let i = 0; i < 100 && store.health().degraded; i++) await new Promise((r) => setTimeout(r, 20));
+  await until('redis ready', () => !store.health().degraded, 2_000);
   expect(store.health()).toMatchObject({ mode: 'redis', degraded: false });
 }
 

@@ -9,6 +9,7 @@ import { SqlDbStore } from '../../../storage/db/sql-db-store.js';
 import { ReadOnlyError } from '../../../storage/errors.js';
 import { silentLogger } from '../../../storage/logger.js';
 import { type DisposablePostgres, startPostgres } from '../../helpers/disposable-postgres.js';
+import { until } from '../../helpers/until.js';
 
 let server: DisposablePostgres;
 let root: string;
@@ -34,14 +35,6 @@ function open(name: string) {
 
 function event(i: number): RecognitionEvent {
   return { timestamp: new Date(Date.UTC(2026, 10, 24, 9, 0, 0, i)), cameraId: `cam_${i % 3}`, matchedUserId: null, confidence: 0.1 };
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function countById(db: SqlDbStore): Promise<Map<string, number>> {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisCacheStore } from '../../../storage/cache/redis-cache-store.js';
 import { silentLogger } from '../../../storage/logger.js';
 import { type DisposableRedis, startRedis } from '../../helpers/disposable-redis.js';
+import { until } from '../../helpers/until.js';
 
 let server: DisposableRedis;
 
@@ -13,14 +14,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.stop();
 });
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('Redis outage (a disposable server, killed mid-run)', () => {
   it('never throws, reports degraded, serves health from memory, and writes it back when Redis returns', async () => {

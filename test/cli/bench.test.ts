@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
+import type { EventsBenchReport } from '../../src/bench/events-bench.js';
 import type { SearchBenchReport } from '../../src/bench/search-bench.js';
+import { SHARED_POSTGRES_URL } from '../helpers/shared-servers.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = path.join(root, 'dist', 'src', 'cli', 'main.js');
@@ -70,5 +72,26 @@ describe('facegate bench search', () => {
     const r = facegate('bench', 'search', '--frobnicate');
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/Unknown option '--frobnicate'/);
+  });
+});
+
+describe('facegate bench events', () => {
+  it('inserts events one by one and batched into PostgreSQL and reports both rates', () => {
+    const r = facegate('bench', 'events', '--n', '300', '--batch', '100', '--database-url', SHARED_POSTGRES_URL, '--json');
+    expect(r.status).toBe(0);
+    const report = JSON.parse(r.stdout) as EventsBenchReport;
+    expect(report).toMatchObject({ n: 300, batch: 100 });
+    expect(report.oneByOne.eventsPerSecond).toBeGreaterThan(0);
+    expect(report.batched.eventsPerSecond).toBeGreaterThan(0);
+    expect(report.speedup).toBeCloseTo(report.oneByOne.seconds / report.batched.seconds, 6);
+  });
+
+  it('refuses to run without a database URL', () => {
+    const r = spawnSync(process.execPath, [cli, 'bench', 'events', '--json'], {
+      encoding: 'utf8',
+      env: { ...process.env, DATABASE_URL: '' },
+    });
+    expect(r.status).toBe(2);
+    expect(r.stdout).toContain('Expected --database-url or DATABASE_URL');
   });
 });
