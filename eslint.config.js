@@ -5,7 +5,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'build/', 'node_modules/', 'eslint.config.js'] },
+  { ignores: ['dist/', 'build/', 'node_modules/', '.scratch/', 'var/', 'eslint.config.js'] },
   js.configs.recommended,
   {
     files: ['**/*.mjs'],

@@ -3,6 +3,7 @@
 import type { CacheStore } from './cache/cache-store.js';
 import { RedisCacheStore } from './cache/redis-cache-store.js';
 import { dataPaths, type StorageConfig } from './config.js';
+import { lockDataRoot } from './fs/data-root-lock.js';
 import type { DbStore } from './db/db-store.js';
 import { SqlDbStore } from './db/sql-db-store.js';
 import type { EmbeddingStore } from './embeddings/embedding-store.js';
@@ -16,7 +17,7 @@ export interface Storage {
   images: ImageStore;
   embeddings: EmbeddingStore;
   cache: CacheStore;
-  /** Closes in reverse order of opening: cache, embeddings (queued saves finish), database (spool flushed), images. */
+  /** Closes in reverse order of opening: cache, embeddings (queued saves finish), database (spool flushed), then the data-root lock. */
   close(): Promise<void>;
 }
 
@@ -31,21 +32,33 @@ export interface OpenStorageOptions {
 export async function openStorage(config: StorageConfig, options: OpenStorageOptions): Promise<Storage> {
   const logger = options.logger ?? silentLogger;
   const paths = dataPaths(config.dataRoot);
-  const db = await SqlDbStore.open({
-    databaseUrl: config.databaseUrl,
-    schema: options.schema,
-    pgliteDir: paths.pglite,
-    spoolDir: paths.spool,
-    logger,
-  });
-  const images = new FsImageStore(paths.images, logger);
+  const lock = await lockDataRoot(config.dataRoot);
+  let db: SqlDbStore;
   let embeddings: FlatEmbeddingStore;
+  try {
+    db = await SqlDbStore.open({
+      databaseUrl: config.databaseUrl,
+      schema: options.schema,
+      pgliteDir: paths.pglite,
+      spoolDir: paths.spool,
+      logger,
+    });
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
   try {
     embeddings = await FlatEmbeddingStore.open({ dir: paths.embeddings, model: options.embeddingModel, source: db, logger });
   } catch (error) {
     await db.close();
+    await lock.release();
     throw error;
   }
+  // A snapshot served while the database was down is compared with it as soon as it returns.
+  db.onAvailable(() => {
+    embeddings.verify().catch((error: unknown) => logger.error({ err: error }, 'embedding index: verify after reconnect failed'));
+  });
+  const images = new FsImageStore(paths.images, logger);
   const cache = new RedisCacheStore({
     redisUrl: config.redisUrl,
     cameraTtlSeconds: config.cameraTtlSeconds,
@@ -61,6 +74,7 @@ export async function openStorage(config: StorageConfig, options: OpenStorageOpt
       await cache.close();
       await embeddings.close();
       await db.close();
+      await lock.release();
     },
   };
 }
@@ -68,3 +82,4 @@ export async function openStorage(config: StorageConfig, options: OpenStorageOpt
 export type { CacheStore, DbStore, EmbeddingStore, ImageStore, Logger, StorageConfig };
 export { parseStorageConfig } from './config.js';
 export * from './errors.js';
+export { DataRootInUseError } from './fs/data-root-lock.js';

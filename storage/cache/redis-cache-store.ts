@@ -34,6 +34,9 @@ export class RedisCacheStore implements CacheStore {
   private readonly redis: Redis | null;
   private lastError: string | null = null;
   private wasReady = false;
+  /** A command failed (a timeout against a stopped server, say) and none has succeeded since. */
+  private failing = false;
+  private probing = false;
 
   constructor(private readonly options: RedisCacheStoreOptions) {
     for (const [name, v] of [
@@ -47,7 +50,7 @@ export class RedisCacheStore implements CacheStore {
 
   health(): CacheHealth {
     if (!this.redis) return { mode: 'memory', degraded: false, lastError: null };
-    return { mode: 'redis', degraded: this.redis.status !== 'ready', lastError: this.lastError };
+    return { mode: 'redis', degraded: this.redis.status !== 'ready' || this.failing, lastError: this.lastError };
   }
 
   async cameraSeen(cameraId: string, at: Date = new Date()): Promise<void> {
@@ -109,6 +112,10 @@ export class RedisCacheStore implements CacheStore {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectTimeout: 2_000,
+      // A server that accepts the connection but stops answering (a hung host, SIGSTOP) must not
+      // collect commands: each gives up after 500 ms, and the socket's keep-alive notices the rest.
+      commandTimeout: 500,
+      keepAlive: 5_000,
       // Reconnect forever, backing off from 100 ms to 5 s.
       retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5_000),
     });
@@ -127,21 +134,34 @@ export class RedisCacheStore implements CacheStore {
 
   private async set(key: string, value: string, ttlMs: number | null): Promise<void> {
     this.memory.set(key, { value, expiresAt: ttlMs === null ? null : Date.now() + ttlMs });
-    if (this.redis?.status !== 'ready') return;
+    // While commands are failing, one in flight at a time probes the server; the rest skip it.
+    if (this.redis?.status !== 'ready' || (this.failing && this.probing)) return;
+    this.probing = this.failing;
     try {
       if (ttlMs === null) await this.redis.set(key, value);
       else await this.redis.set(key, value, 'PX', ttlMs);
+      this.failing = false;
     } catch (error) {
-      this.lastError = (error as Error).message;
+      this.commandFailed(error);
+    } finally {
+      this.probing = false;
     }
+  }
+
+  private commandFailed(error: unknown): void {
+    if (!this.failing) this.options.logger.warn({ err: error }, 'redis command failed: health kept in memory (degraded)');
+    this.failing = true;
+    this.lastError = error instanceof Error ? error.message : String(error);
   }
 
   private async getMany(keys: string[]): Promise<(string | null)[]> {
     if (this.redis?.status === 'ready') {
       try {
-        return await this.redis.mget(keys);
+        const values = await this.redis.mget(keys);
+        this.failing = false;
+        return values;
       } catch (error) {
-        this.lastError = (error as Error).message;
+        this.commandFailed(error);
       }
     }
     const now = Date.now();
@@ -171,7 +191,7 @@ export class RedisCacheStore implements CacheStore {
     try {
       await pipeline.exec();
     } catch (error) {
-      this.lastError = (error as Error).message;
+      this.commandFailed(error);
     }
   }
 }

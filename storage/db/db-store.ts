@@ -88,6 +88,8 @@ export interface DbHealth {
 
 export interface DbStore {
   health(): DbHealth;
+  /** Called each time the database becomes reachable (at start and after an outage): the embedding index re-verifies then. */
+  onAvailable(listener: () => void): void;
 
   createUser(user: NewUser, embeddings?: NewEmbedding[]): Promise<{ user: User; embeddings: EmbeddingRecord[] }>;
   getUser(id: string): Promise<User | null>;

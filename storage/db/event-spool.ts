@@ -1,7 +1,9 @@
 // The durable local journal for events written while PostgreSQL is unreachable. Appends are
 // JSON lines, fsync'd before the write resolves. Replay moves the journal aside, inserts its
 // events (the database ignores ids it already has, so a replay interrupted by a crash is simply
-// run again), then deletes it: every event arrives, and arrives once.
+// run again), then deletes it: every event arrives, and arrives once. An event the database
+// refuses outright (not an outage) goes to dead-letter.jsonl with the reason, so one bad row
+// can never hold the others back.
 import { existsSync, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,6 +17,7 @@ export type SpooledEvent =
 
 const PENDING = 'events.jsonl';
 const REPLAYING = 'events.replaying.jsonl';
+const DEAD_LETTER = 'dead-letter.jsonl';
 /** Events per insert during replay: one round trip per 500 rows, a few hundred kB of SQL parameters. */
 const REPLAY_BATCH = 500;
 
@@ -32,8 +35,21 @@ export class EventSpool {
   static async open(dir: string, logger: Logger): Promise<EventSpool> {
     await fs.mkdir(dir, { recursive: true });
     const spool = new EventSpool(dir, logger);
+    await spool.cutTornTail();
     for (const file of [PENDING, REPLAYING]) spool.pending += (await spool.readFile(file)).length;
     return spool;
+  }
+
+  /** Keeps events the database refused (with why) where an operator can find them; never replayed. */
+  async deadLetter(events: SpooledEvent[], reason: string): Promise<void> {
+    const handle = await fs.open(path.join(this.dir, DEAD_LETTER), 'a');
+    try {
+      await handle.write(events.map((e) => `${JSON.stringify({ ...e, reason })}\n`).join(''));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    this.logger.error({ events: events.length, reason }, `event spool: the database refused events; kept in ${DEAD_LETTER}`);
   }
 
   /** Events waiting for the database. */
@@ -44,9 +60,21 @@ export class EventSpool {
   /** Appends events durably (written and fsync'd when this resolves). */
   append(events: SpooledEvent[]): Promise<void> {
     return this.serial(async () => {
-      this.handle ??= await fs.open(path.join(this.dir, PENDING), 'a');
-      await this.handle.write(events.map((e) => `${JSON.stringify(e)}\n`).join(''));
-      await this.handle.sync();
+      if (!this.handle) {
+        const file = path.join(this.dir, PENDING);
+        const created = !existsSync(file);
+        this.handle = await fs.open(file, 'a');
+        if (created) await fsyncDir(this.dir); // the new file's name must survive a power cut too
+      }
+      const before = (await this.handle.stat()).size;
+      try {
+        await this.handle.write(events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+        await this.handle.sync();
+      } catch (error) {
+        // A failed write (a full disk) must not leave half a line for the next append to join.
+        await this.handle.truncate(before).catch(() => undefined);
+        throw error;
+      }
       this.pending += events.length;
     });
   }
@@ -88,8 +116,25 @@ export class EventSpool {
     });
   }
 
-  // A power cut can leave the last line half-written: it was never acknowledged (its append did
-  // not resolve), so it is dropped with a warning; every complete line is kept.
+  // A power cut can leave the last line half-written. It was never acknowledged (its append did
+  // not resolve), so it is cut off at open: otherwise the next append would continue that line
+  // and an acknowledged event would be lost inside an unreadable one.
+  private async cutTornTail(): Promise<void> {
+    const file = path.join(this.dir, PENDING);
+    let bytes: Buffer;
+    try {
+      bytes = await fs.readFile(file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    const keep = bytes.lastIndexOf(0x0a) + 1;
+    if (keep === bytes.length) return;
+    this.logger.warn({ bytes: bytes.length - keep }, 'event spool: dropping a half-written last line (never acknowledged)');
+    await fs.truncate(file, keep);
+  }
+
+  // Every complete line is an acknowledged event; an unreadable one (damage) is skipped with a warning.
   private async readFile(name: string): Promise<SpooledEvent[]> {
     let text: string;
     try {

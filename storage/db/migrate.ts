@@ -43,12 +43,14 @@ export async function readMigrations(dir = migrationsDir()): Promise<Migration[]
 /** Applies what is missing; returns the names applied now. */
 export async function migrate(client: SqlClient, migrations?: Migration[]): Promise<string[]> {
   const all = migrations ?? (await readMigrations());
-  await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
-    version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
   const applied: string[] = [];
   for (const m of all) {
     const done = await client.transaction(async (tx) => {
+      // The lock comes first, even before the bookkeeping table is created: two processes
+      // creating it at once would collide in the catalog.
       await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+        version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
       const rows = await tx.query('SELECT 1 FROM schema_migrations WHERE version = $1', [m.version]);
       if (rows.length > 0) return false;
       await tx.exec(m.sql);

@@ -40,6 +40,11 @@ export function connectPostgres(url: string, schema: string | undefined, logger:
     // Fail fast when the server is gone: read-only mode must start in seconds, not minutes.
     connectionTimeoutMillis: 2_000,
     idleTimeoutMillis: 30_000,
+    // A server that stops answering (a hung host, a dead link without a reset) must not hold a
+    // writer forever: statements give up after 10 s and the store treats it as an outage.
+    query_timeout: 10_000,
+    statement_timeout: 10_000,
+    keepAlive: true,
     ...(schema ? { options: `-c search_path=${checkSchemaName(schema)}` } : {}),
   });
   pool.on('error', (error) => logger.warn({ err: error }, 'postgres: idle client error'));
@@ -54,6 +59,10 @@ export function connectPostgres(url: string, schema: string | undefined, logger:
     },
     async transaction<T>(fn: (tx: SqlRunner) => Promise<T>) {
       const client = await pool.connect();
+      // pg-pool listens for a checked-out client's errors only while it is idle: an 'error' from
+      // a connection lost mid-transaction would otherwise be uncaught and end the process.
+      const onError = (error: Error) => logger.warn({ err: error }, 'postgres: connection lost during a transaction');
+      client.on('error', onError);
       let broken: unknown;
       try {
         await client.query('BEGIN');
@@ -73,6 +82,7 @@ export function connectPostgres(url: string, schema: string | undefined, logger:
         });
         throw error;
       } finally {
+        client.off('error', onError);
         // A connection that could not even roll back is destroyed, not returned to the pool.
         client.release(broken instanceof Error ? broken : undefined);
       }
@@ -125,6 +135,7 @@ const CONNECTION_MESSAGES = [
   'timeout exceeded when trying to connect',
   'Client has encountered a connection error',
   'Connection ended unexpectedly',
+  'Query read timeout',
 ];
 
 /** True when `error` means the server is unreachable (read-only mode), not that the statement was wrong. */

@@ -114,27 +114,43 @@ function toEmbedding(row: EmbeddingSqlRow): EmbeddingRecord {
   };
 }
 
+// Everything an event carries is checked here, before it is written or spooled: a value the
+// database would refuse (a NUL byte in text, a number outside `real`, a year PostgreSQL cannot
+// store) must be refused to the caller now, not discovered during a replay.
 function requireText(name: string, value: unknown, optional: boolean): string | null {
   if (optional && (value === undefined || value === null)) return null;
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TEXT) {
-    throw new StoreInputError(`Expected ${name} to be a string of 1-${MAX_TEXT} characters but received ${JSON.stringify(value)}`);
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TEXT || value.includes('\u0000')) {
+    throw new StoreInputError(
+      `Expected ${name} to be a string of 1-${MAX_TEXT} characters without NUL but received ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }
 
+// 1970-9999: an appliance's clock, not history; well inside what timestamptz stores.
+const MIN_TIME = Date.UTC(1970, 0, 1);
+const MAX_TIME = Date.UTC(10_000, 0, 1) - 1;
+
 function requireDate(name: string, value: unknown): Date {
-  if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
-    throw new StoreInputError(`Expected ${name} to be a valid Date but received ${String(value)}`);
+  if (!(value instanceof Date) || !(value.getTime() >= MIN_TIME && value.getTime() <= MAX_TIME)) {
+    throw new StoreInputError(`Expected ${name} to be a valid Date in the years 1970-9999 but received ${String(value)}`);
   }
   return value;
 }
 
 function requireFinite(name: string, value: unknown, optional: boolean): number | null {
   if (optional && (value === undefined || value === null)) return null;
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new StoreInputError(`Expected ${name} to be a finite number but received ${String(value)}`);
+  // Math.fround: the column is `real` (float32); a double beyond its range would be refused there.
+  if (typeof value !== 'number' || !Number.isFinite(Math.fround(value))) {
+    throw new StoreInputError(`Expected ${name} to be a finite number (float32 range) but received ${String(value)}`);
   }
   return value;
+}
+
+/** SQLSTATE classes 22 (data exception) and 23 (integrity violation): the row itself is wrong. */
+function isRowError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
 }
 
 function checkEmbedding(e: NewEmbedding, i: number): void {
@@ -164,8 +180,8 @@ function cameraRow(e: CameraEvent): CameraRow {
   const timestamp = requireDate('timestamp', e.timestamp);
   if (e.id !== undefined && !isUuid(e.id)) throw new StoreInputError(`Expected id to be a UUID but received ${String(e.id)}`);
   const details = e.details ?? {};
-  if (typeof details !== 'object' || Array.isArray(details)) {
-    throw new StoreInputError('Expected details to be a plain object');
+  if (typeof details !== 'object' || Array.isArray(details) || JSON.stringify(details).includes('\\u0000')) {
+    throw new StoreInputError('Expected details to be a plain object without NUL characters');
   }
   return {
     id: e.id ?? uuidv7(timestamp),
@@ -247,6 +263,7 @@ export class SqlDbStore implements DbStore {
   private probeTimer: NodeJS.Timeout | null = null;
   private probeDelay: number;
   private closed = false;
+  private readonly availableListeners: (() => void)[] = [];
 
   private constructor(
     private readonly client: SqlClient,
@@ -260,10 +277,10 @@ export class SqlDbStore implements DbStore {
 
   /** Opens the store. An unreachable server does not fail the open: the store starts read-only and keeps probing. */
   static async open(options: SqlDbStoreOptions): Promise<SqlDbStore> {
+    const spool = await EventSpool.open(options.spoolDir, options.logger);
     const client = options.databaseUrl
       ? connectPostgres(options.databaseUrl, options.schema, options.logger)
       : await openPglite(options.pgliteDir, options.schema);
-    const spool = await EventSpool.open(options.spoolDir, options.logger);
     const store = new SqlDbStore(
       client,
       spool,
@@ -273,6 +290,10 @@ export class SqlDbStore implements DbStore {
     );
     await store.probe();
     return store;
+  }
+
+  onAvailable(listener: () => void): void {
+    this.availableListeners.push(listener);
   }
 
   health(): DbHealth {
@@ -285,7 +306,7 @@ export class SqlDbStore implements DbStore {
     const department = requireText('department', user.department, true);
     const roles = (user.roles ?? []).map((r, i) => requireText(`roles[${i}]`, r, false) as string);
     embeddings.forEach(checkEmbedding);
-    return this.needDb('creating a user', () =>
+    const created = this.needDb('creating a user', () =>
       this.client.transaction(async (tx) => {
         const existing = await tx.query<{ id: string }>('SELECT id FROM users WHERE lower(id) = lower($1)', [id]);
         if (existing[0]) {
@@ -299,6 +320,13 @@ export class SqlDbStore implements DbStore {
         return { user: toUser(row as UserSqlRow), embeddings: records };
       }),
     );
+    // Two enrollments of U1 and u1 at once: the unique index decides, and says it like the check above.
+    return created.catch((error: unknown) => {
+      if ((error as { code?: unknown }).code === '23505') {
+        throw new StoreInputError(`Expected a new user id but user ${id} already exists (ids are unique regardless of case)`);
+      }
+      throw error;
+    });
   }
 
   async getUser(id: string): Promise<User | null> {
@@ -432,14 +460,20 @@ export class SqlDbStore implements DbStore {
   async replaySpool(): Promise<number> {
     if (this.spool.size() === 0) return 0;
     const n = await this.spool.replay(async (batch) => {
-      await insertRecognitions(
-        this.client,
-        batch.filter((e) => e.kind === 'recognition').map((e) => e.event as unknown as RecognitionRow),
-      );
-      await insertCameraEvents(
-        this.client,
-        batch.filter((e) => e.kind === 'camera').map((e) => e.event as unknown as CameraRow),
-      );
+      try {
+        await this.insertSpooled(batch);
+      } catch (error) {
+        if (isConnectionError(error)) throw error; // still down: the batch stays spooled
+        // The database refuses something in the batch: find it row by row, keep the rest flowing.
+        for (const event of batch) {
+          try {
+            await this.insertSpooled([event]);
+          } catch (rowError) {
+            if (isConnectionError(rowError)) throw rowError;
+            await this.spool.deadLetter([event], rowError instanceof Error ? rowError.message : String(rowError));
+          }
+        }
+      }
     });
     if (n > 0) this.logger.info({ events: n }, 'database: replayed spooled events');
     return n;
@@ -467,15 +501,30 @@ export class SqlDbStore implements DbStore {
     }
   }
 
-  // Events never fail for an outage: they go to the spool and are replayed on return.
+  private async insertSpooled(batch: SpooledEvent[]): Promise<void> {
+    await insertRecognitions(
+      this.client,
+      batch.filter((e) => e.kind === 'recognition').map((e) => e.event as unknown as RecognitionRow),
+    );
+    await insertCameraEvents(
+      this.client,
+      batch.filter((e) => e.kind === 'camera').map((e) => e.event as unknown as CameraRow),
+    );
+  }
+
+  // Events never fail for an outage or an overloaded server (too many connections, a failover
+  // in progress, a timeout): they go to the spool and are replayed. Only a row the database
+  // calls wrong (SQLSTATE 22, 23) is the caller's error.
   private async writeEvents(insert: () => Promise<void>, spooled: SpooledEvent[]): Promise<'database' | 'spool'> {
     if (this.available) {
       try {
         await insert();
         return 'database';
       } catch (error) {
-        if (!isConnectionError(error)) throw error;
-        this.wentDown(error);
+        if (isRowError(error)) throw new StoreInputError(`the database refused the event: ${(error as Error).message}`);
+        if (isConnectionError(error)) this.wentDown(error);
+        else this.logger.warn({ err: error }, 'database: event insert failed; spooled for replay');
+        this.scheduleProbe();
       }
     }
     await this.spool.append(spooled);
@@ -500,7 +549,8 @@ export class SqlDbStore implements DbStore {
     this.probeDelay = Math.min(this.probeDelay * 2, this.probeMs.max);
   }
 
-  // Is the server there? If so: migrations (once), then the spool, then writable again.
+  // Is the server there? If so: migrations (once), writable again, then the spool. A spool that
+  // cannot be replayed yet does not make the database read-only: only an outage does.
   private async probe(): Promise<void> {
     try {
       await this.client.query('SELECT 1');
@@ -510,18 +560,27 @@ export class SqlDbStore implements DbStore {
         if (applied.length) this.logger.info({ applied }, 'database: migrations applied');
         this.migrated = true;
       }
-      this.available = true;
-      await this.replaySpool();
-      this.lastError = null;
-      this.probeDelay = this.probeMs.min;
     } catch (error) {
-      if (!isConnectionError(error)) {
-        // Not an outage (a failed migration, a bad spooled row): loud, and retried by the probe.
-        this.logger.error({ err: error }, 'database: start-up step failed');
-      }
+      // Not an outage (a failed migration): loud, and retried by the probe.
+      if (!isConnectionError(error)) this.logger.error({ err: error }, 'database: start-up step failed');
       this.available = false;
       this.lastError = error instanceof Error ? error.message : String(error);
       this.scheduleProbe();
+      return;
+    }
+    const wasDown = !this.available;
+    this.available = true;
+    this.lastError = null;
+    this.probeDelay = this.probeMs.min;
+    if (wasDown) for (const listener of this.availableListeners) listener();
+    try {
+      await this.replaySpool();
+    } catch (error) {
+      if (isConnectionError(error)) this.wentDown(error);
+      else {
+        this.logger.error({ err: error }, 'database: spool replay failed; retrying');
+        this.scheduleProbe();
+      }
     }
   }
 

@@ -27,6 +27,15 @@ export interface FlatEmbeddingStoreOptions {
   logger: Logger;
 }
 
+/** How far from 1 a norm may be: float32 normalisation lands within ~1e-6; 1e-3 catches an unnormalised vector. */
+const UNIT_TOLERANCE = 1e-3;
+
+function norm(v: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += (v[i] as number) * (v[i] as number);
+  return Math.sqrt(s);
+}
+
 function sameIds(a: Iterable<bigint>, b: bigint[]): boolean {
   const set = new Set(a);
   return set.size === b.length && b.every((id) => set.has(id));
@@ -42,6 +51,9 @@ export class FlatEmbeddingStore implements EmbeddingStore {
   private loadedFrom: EmbeddingStats['loadedFrom'] = 'empty';
   private verified = false;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Bumped by every change to the index or its id map (see searchOnce). */
+  private version = 0;
+  private reloading: Promise<void> | null = null;
 
   private constructor(private readonly options: FlatEmbeddingStoreOptions) {
     this.modelId = options.model.id;
@@ -53,7 +65,7 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     const store = new FlatEmbeddingStore(options);
     const loaded = await store.serial(() => store.loadFromDisk());
     const { verified } = await store.verify();
-    if (!loaded && !verified) {
+    if (loaded === 'unusable' && !verified) {
       options.logger.error('no usable embedding snapshot and the database is down: the index is empty, every face is unknown');
     }
     return store;
@@ -65,13 +77,18 @@ export class FlatEmbeddingStore implements EmbeddingStore {
         `Expected a Float32Array of ${this.dim} finite numbers but received ${String(vector?.constructor?.name)} of length ${String(vector?.length)}`,
       );
     }
+    this.requireUnit('the query', vector);
     if (!Number.isInteger(k) || k < 1 || k > MAX_K) throw new StoreInputError(`Expected k in 1..${MAX_K} but received ${k}`);
     try {
       return await this.searchOnce(vector, k);
     } catch (error) {
-      // The input was checked above, so any failure here is the index's own.
+      // The input was checked above, so any failure here is the index's own. Searches failing
+      // together share one reload.
       this.options.logger.error({ err: error }, 'embedding index failed: reloading it from disk');
-      await this.serial(() => this.reload());
+      this.reloading ??= this.serial(() => this.reload()).finally(() => {
+        this.reloading = null;
+      });
+      await this.reloading;
       return this.searchOnce(vector, k);
     }
   }
@@ -79,14 +96,22 @@ export class FlatEmbeddingStore implements EmbeddingStore {
   async add(entries: EmbeddingEntry[]): Promise<void> {
     entries.forEach((e, i) => this.checkEntry(e, i));
     return this.serial(async () => {
+      // An entry already present as the same row (a verify() that rebuilt from the database
+      // between the row's insert and this add) is done; the same id for another face is an error.
+      const fresh = entries.filter((e) => {
+        const known = this.idMap.get(e.embeddingId);
+        if (!known) return true;
+        if (known.userId === e.userId && known.image === e.image) return false;
+        throw new StoreInputError(`Expected new embedding ids but ${e.embeddingId} is already in the index for ${known.userId}/${known.image}`);
+      });
+      if (fresh.length === 0) return;
+      entries = fresh;
       const ids = new BigInt64Array(entries.map((e) => e.embeddingId));
-      for (const id of ids) {
-        if (this.idMap.has(id)) throw new StoreInputError(`Expected new embedding ids but ${id} is already in the index`);
-      }
       const vectors = new Float32Array(entries.length * this.dim);
       entries.forEach((e, i) => vectors.set(e.vector, i * this.dim));
       this.index.add(vectors, ids);
       entries.forEach((e) => this.idMap.set(e.embeddingId, { userId: e.userId, image: e.image }));
+      this.version++;
       await this.saveOrRevert();
     });
   }
@@ -148,12 +173,15 @@ export class FlatEmbeddingStore implements EmbeddingStore {
   private async searchOnce(vector: Float32Array, k: number): Promise<EmbeddingMatch[]> {
     const index = this.index;
     const idMap = this.idMap;
+    const version = this.version;
     const { scores, ids } = await index.search(vector, k);
     const matches: EmbeddingMatch[] = [];
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i] as bigint;
       if (id < 0n) break;
       const entry = idMap.get(id);
+      // Removed while this search ran (a user deleted mid-search): not a match any more.
+      if (!entry && version !== this.version) continue;
       if (!entry) throw new Error(`the index returned id ${id}, which its id map does not hold`);
       matches.push({ userId: entry.userId, image: entry.image, score: scores[i] as number, embeddingId: id });
     }
@@ -167,11 +195,21 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     if (!(e.vector instanceof Float32Array) || e.vector.length !== this.dim) {
       throw new StoreInputError(`Expected entries[${i}].vector of dim ${this.dim} but received length ${String(e.vector?.length)}`);
     }
+    this.requireUnit(`entries[${i}].vector`, e.vector);
     if (typeof e.embeddingId !== 'bigint' || e.embeddingId < 0n) {
       throw new StoreInputError(`Expected entries[${i}].embeddingId to be a bigint >= 0 but received ${String(e.embeddingId)}`);
     }
     validateId('user', e.userId);
     if (typeof e.image !== 'string' || e.image.length === 0) throw new StoreInputError(`Expected entries[${i}].image to be a file name`);
+  }
+
+  // The LLD: normalised vectors only. An unnormalised one scores every query by its length, not
+  // its direction: a false positive waiting to happen.
+  private requireUnit(what: string, v: Float32Array): void {
+    const n = norm(v);
+    if (!(Math.abs(n - 1) <= UNIT_TOLERANCE)) {
+      throw new StoreInputError(`Expected ${what} to be L2-normalised (norm 1) but its norm is ${n}`);
+    }
   }
 
   private removeWhere(match: (e: IdMapEntry, id: bigint) => boolean): Promise<number> {
@@ -180,6 +218,7 @@ export class FlatEmbeddingStore implements EmbeddingStore {
       if (gone.length === 0) return 0;
       this.index.remove(new BigInt64Array(gone.map(([id]) => id)));
       for (const [id] of gone) this.idMap.delete(id);
+      this.version++;
       await this.saveOrRevert();
       return gone.length;
     });
@@ -198,12 +237,13 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     }
   }
 
-  // Loads the last complete generation; false when there is none usable for this model.
-  private async loadFromDisk(): Promise<boolean> {
+  // Loads the last complete generation for this model: 'none' on a fresh data root.
+  private async loadFromDisk(): Promise<'loaded' | 'none' | 'unusable'> {
     const read = await readSnapshot(this.options.dir);
     if (!read.ok) {
-      if (read.reason !== 'no stats.json') this.options.logger.warn({ reason: read.reason }, 'embedding snapshot unusable');
-      return false;
+      if (read.reason === 'no stats.json') return 'none';
+      this.options.logger.warn({ reason: read.reason }, 'embedding snapshot unusable');
+      return 'unusable';
     }
     const { snapshot } = read;
     this.generation = snapshot.stats.generation;
@@ -212,19 +252,20 @@ export class FlatEmbeddingStore implements EmbeddingStore {
         { snapshot: snapshot.stats.model_id, model: this.modelId },
         'embedding snapshot is of another model: it will be rebuilt',
       );
-      return false;
+      return 'unusable';
     }
     if (read.recovered) this.options.logger.info({ generation: this.generation }, 'embedding snapshot: finished an interrupted save');
     this.index = snapshot.index;
     this.idMap = snapshot.idMap;
+    this.version++;
     this.savedAt = snapshot.stats.saved_at;
     this.loadedFrom = 'snapshot';
-    return true;
+    return 'loaded';
   }
 
   // FAISS crash -> reload from disk; when the disk has nothing usable, from the database.
   private async reload(): Promise<void> {
-    if (await this.loadFromDisk()) return;
+    if ((await this.loadFromDisk()) === 'loaded') return;
     if (this.options.source?.health().available) {
       await this.rebuildFromSource();
       return;
@@ -232,6 +273,7 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     this.options.logger.error('no usable embedding snapshot and the database is down: the index is empty, every face is unknown');
     this.index = FlatIndex.create(this.dim);
     this.idMap = new Map();
+    this.version++;
     this.loadedFrom = 'empty';
   }
 
@@ -241,9 +283,12 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     const records = await source.listEmbeddings(this.modelId);
     const index = FlatIndex.create(this.dim);
     const idMap = new Map<bigint, IdMapEntry>();
-    const usable = records.filter((r) => r.vector.length === this.dim);
+    const usable = records.filter((r) => r.vector.length === this.dim && Math.abs(norm(r.vector) - 1) <= UNIT_TOLERANCE);
     if (usable.length !== records.length) {
-      this.options.logger.warn({ skipped: records.length - usable.length }, 'face_embeddings rows of another dimension skipped');
+      this.options.logger.warn(
+        { skipped: records.length - usable.length },
+        'face_embeddings rows of another dimension or not normalised: skipped',
+      );
     }
     const vectors = new Float32Array(usable.length * this.dim);
     usable.forEach((r, i) => {
@@ -254,6 +299,7 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     const stats = await writeSnapshot(this.options.dir, index, idMap, this.modelId, this.generation + 1);
     this.index = index;
     this.idMap = idMap;
+    this.version++;
     this.generation = stats.generation;
     this.savedAt = stats.saved_at;
     this.loadedFrom = 'database';

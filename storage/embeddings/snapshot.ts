@@ -86,12 +86,15 @@ export async function writeSnapshot(
   return stats;
 }
 
+// Each rename is made durable before the next: after a power cut the disk never holds a later
+// rename without the earlier ones, so stats.json never arrives ahead of the files it describes.
 async function commitStaged(dir: string): Promise<void> {
   for (const file of [INDEX_FILE, ID_MAP_FILE, STATS_FILE]) {
     const staged = path.join(dir, file + STAGED);
-    if (existsSync(staged)) await renameWithRetry(staged, path.join(dir, file));
+    if (!existsSync(staged)) continue;
+    await renameWithRetry(staged, path.join(dir, file));
+    await fsyncDir(dir);
   }
-  await fsyncDir(dir);
 }
 
 async function readOptional(file: string): Promise<Buffer | null> {
@@ -167,11 +170,26 @@ export async function readSnapshot(dir: string): Promise<SnapshotRead> {
   }
   if (typeof committed === 'string') return { ok: false, reason: [committed, ...reasons].join('; ') };
   const current = load(committed, await file(INDEX_FILE), await file(ID_MAP_FILE));
-  if (typeof current === 'string') return { ok: false, reason: [current, ...reasons].join('; ') };
-  await removeStaged(dir);
-  return { ok: true, snapshot: current, recovered: false };
+  if (typeof current !== 'string') {
+    await removeLeftovers(dir);
+    return { ok: true, snapshot: current, recovered: false };
+  }
+  // stats.json renamed but a data file's rename lost (a file system that reorders them): the
+  // staged copies may be exactly what it describes.
+  const pick = async (name: string) => (await file(name + STAGED)) ?? (await file(name));
+  const finished = load(committed, await pick(INDEX_FILE), await pick(ID_MAP_FILE));
+  if (typeof finished !== 'string') {
+    await commitStaged(dir);
+    return { ok: true, snapshot: finished, recovered: true };
+  }
+  return { ok: false, reason: [current, ...reasons].join('; ') };
 }
 
-async function removeStaged(dir: string): Promise<void> {
+// An abandoned staged generation, and temporary files of writes a crash cut short (each can be
+// as large as the index): nothing refers to them once a committed generation has loaded.
+async function removeLeftovers(dir: string): Promise<void> {
   for (const name of [INDEX_FILE, ID_MAP_FILE, STATS_FILE]) await fs.rm(path.join(dir, name + STAGED), { force: true });
+  for (const name of await fs.readdir(dir)) {
+    if (name.startsWith('.') && name.endsWith('.tmp')) await fs.rm(path.join(dir, name), { force: true });
+  }
 }

@@ -10,28 +10,27 @@
 // process 'exit' hook SIGKILLs whatever is left; when setpriv exists (util-linux) the postmaster also
 // gets SIGKILL from the kernel if the worker that started it dies (--pdeathsig), and its children
 // exit on postmaster death; temp dirs left by dead workers are removed on the next start.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import {
-  chownSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import pg from 'pg';
 
-import { freePort, waitUntilPortRefuses } from './free-port.js';
+import {
+  DisposableProcess,
+  dyingWithUs,
+  launchOnFreePort,
+  removeDir,
+  runDir,
+  signal,
+  sweepStaleDirs,
+  untrack,
+  type DisposableServer,
+} from './disposable-process.js';
+import { waitUntilPortRefuses } from './free-port.js';
 
-export interface DisposablePostgres {
-  readonly port: number;
+export interface DisposablePostgres extends DisposableServer {
   /** postgres://postgres@127.0.0.1:PORT/postgres (trust authentication, no password) */
   readonly url: string;
   /** The temp dir holding data/, sock/ and postgres.log; removed by stop(). */
@@ -47,14 +46,11 @@ export interface DisposablePostgres {
    * resolves once `SELECT 1` works. After kill() this runs crash recovery: committed data survives.
    */
   restart(): Promise<void>;
-  /** Kill the server and remove its temp dir. Idempotent. */
-  stop(): Promise<void>;
 }
 
 const INITDB_TIMEOUT_MS = 120_000;
 const READY_TIMEOUT_MS = 30_000;
 const KILL_TIMEOUT_MS = 10_000;
-const START_ATTEMPTS = 3;
 const DIR_PREFIX = 'facegate-pg-';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -66,8 +62,6 @@ interface Runner {
   readonly binDir: string;
   /** Owner for the temp dir when we run as root; undefined when we run as ourselves. */
   readonly owner: { readonly name: string; readonly uid: number; readonly gid: number } | undefined;
-  /** Turns a command line into what to spawn (a setpriv prefix when available). */
-  command(argv: readonly string[]): { file: string; args: string[]; uid?: number; gid?: number };
 }
 
 let runner: Runner | undefined;
@@ -102,7 +96,6 @@ function findBinDir(): string {
 function getRunner(): Runner {
   if (runner) return runner;
   const binDir = findBinDir();
-  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((candidate) => existsSync(candidate));
   const isRoot = process.getuid?.() === 0;
   let owner: Runner['owner'];
   if (isRoot) {
@@ -119,20 +112,7 @@ function getRunner(): Runner {
     }
     if (owner.uid === 0) throw new Error(`FACEGATE_PG_OS_USER "${name}" is root; initdb/postgres refuse to run as root`);
   }
-  runner = {
-    binDir,
-    owner,
-    command(argv) {
-      const [file, ...args] = argv;
-      if (file === undefined) throw new Error('Expected a command line but received an empty one');
-      if (setpriv) {
-        const identity = owner ? [`--reuid=${owner.uid}`, `--regid=${owner.gid}`, '--init-groups'] : [];
-        return { file: setpriv, args: [...identity, '--pdeathsig=KILL', '--', file, ...args] };
-      }
-      // No setpriv: let Node switch user (no parent-death signal then; the 'exit' hook still applies).
-      return owner ? { file, args, uid: owner.uid, gid: owner.gid } : { file, args };
-    },
-  };
+  runner = { binDir, owner };
   return runner;
 }
 
@@ -194,14 +174,6 @@ function descendants(root: number): number[] {
   return found;
 }
 
-function signal(pid: number, name: NodeJS.Signals): void {
-  try {
-    process.kill(pid, name);
-  } catch {
-    // Already gone.
-  }
-}
-
 /**
  * SIGKILLs the postmaster and every process under it; returns the pids killed besides the postmaster.
  * Postmaster children call setsid(), so a process-group kill would miss them: we freeze the postmaster
@@ -223,49 +195,9 @@ function killTreeSync(postmaster: number): number[] {
 
 // ---------------------------------------------------------------------------------------------
 
-const live = new Set<PostgresServer>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // 'exit' handlers must be synchronous: SIGKILL and rmSync only.
-  process.on('exit', () => {
-    for (const server of live) server.destroySync();
-  });
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Removes temp dirs whose creating process is gone (a worker that was SIGKILLed could not clean up). */
-function sweepStaleDirs(): void {
-  let entries: string[];
-  try {
-    entries = readdirSync(os.tmpdir());
-  } catch {
-    return;
-  }
-  for (const entry of entries) {
-    const match = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(entry);
-    if (!match || Number(match[1]) === process.pid || pidAlive(Number(match[1]))) continue;
-    try {
-      rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true, maxRetries: 3 });
-    } catch {
-      // Best effort.
-    }
-  }
-}
-
 /** Runs a command to completion as the server user; resolves with its output, rejects with it on failure. */
 function run(argv: readonly string[], cwd: string, timeoutMs: number): Promise<string> {
-  const { file, args, uid, gid } = getRunner().command(argv);
+  const { file, args, uid, gid } = dyingWithUs(argv, getRunner().owner);
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       cwd,
@@ -313,114 +245,51 @@ async function trySelect1(port: number): Promise<string | undefined> {
   }
 }
 
-class PostgresServer implements DisposablePostgres {
+class PostgresServer extends DisposableProcess implements DisposablePostgres {
   readonly url: string;
   readonly dataDir: string;
   readonly socketDir: string;
-  readonly logPath: string;
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  private stopping: Promise<void> | undefined;
-  /** Where in the log the latest launch() started writing. */
-  private launchLogFrom = 0;
 
   constructor(
     readonly port: number,
-    readonly dir: string,
+    dir: string,
   ) {
+    super(dir, path.join(dir, 'postgres.log'), 6000);
     this.url = `postgres://postgres@127.0.0.1:${port}/postgres`;
     this.dataDir = path.join(dir, 'data');
     this.socketDir = path.join(dir, 'sock');
-    this.logPath = path.join(dir, 'postgres.log');
-  }
-
-  private running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** Server log written since byte offset `from`, at most the last 6000 characters. */
-  log(from = 0): string {
-    try {
-      const text = readFileSync(this.logPath).subarray(from).toString('utf8');
-      return text.length > 6000 ? `…${text.slice(-6000)}` : text;
-    } catch {
-      return '(no server log)';
-    }
-  }
-
-  /** Server log written by the latest launch(). */
-  launchLog(): string {
-    return this.log(this.launchLogFrom);
-  }
-
-  private logSize(): number {
-    try {
-      return statSync(this.logPath).size;
-    } catch {
-      return 0;
-    }
   }
 
   /** Spawns the postmaster on the existing data dir and waits until `SELECT 1` works. */
   async launch(): Promise<void> {
-    if (this.stopping) throw new Error(`PostgreSQL at ${this.url} was stopped; start a new one with startPostgres()`);
-    const { binDir } = getRunner();
-    const logFrom = this.logSize();
-    this.launchLogFrom = logFrom;
-    const { file, args, uid, gid } = getRunner().command([
-      path.join(binDir, 'postgres'),
-      ...['-D', this.dataDir],
-      ...['-c', 'listen_addresses=127.0.0.1', '-p', String(this.port), '-k', this.socketDir],
-      // fsync=off: a disposable test server needs no durability against OS crashes or power loss.
-      // Killing the server processes (kill()) still loses nothing committed: the WAL is in the OS
-      // page cache, and crash recovery on restart() replays it.
-      ...['-c', 'fsync=off'],
-    ]);
-    const logFd = openSync(this.logPath, 'a');
-    let child: ChildProcess;
-    let spawnError: Error | undefined;
-    try {
-      child = spawn(file, args, {
-        cwd: this.dir,
-        env: serverEnv(),
-        stdio: ['ignore', logFd, logFd],
-        detached: true,
-        ...(uid !== undefined ? { uid } : {}),
-        ...(gid !== undefined ? { gid } : {}),
-      });
-    } finally {
-      closeSync(logFd);
-    }
-    child.unref();
-    this.child = child;
-    this.exited = new Promise((resolve) => {
-      child.once('error', (error) => {
-        spawnError = error;
-        resolve();
-      });
-      child.once('exit', () => resolve());
-    });
-
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    for (;;) {
-      if (spawnError) throw new Error(`Could not start ${file}: ${spawnError.message}`);
-      if (child.exitCode !== null || child.signalCode !== null) {
-        const how = child.exitCode !== null ? `code ${child.exitCode}` : `signal ${child.signalCode}`;
-        throw new Error(
-          `PostgreSQL on 127.0.0.1:${this.port} exited with ${how} before accepting connections; server log (${this.logPath}):\n${this.log(logFrom)}`,
-        );
-      }
-      const failure = await trySelect1(this.port);
-      if (failure === undefined) return;
-      if (Date.now() > deadline) {
-        await this.kill();
-        throw new Error(
+    if (this.stopped) throw new Error(`PostgreSQL at ${this.url} was stopped; start a new one with startPostgres()`);
+    const { binDir, owner } = getRunner();
+    const command = dyingWithUs(
+      [
+        path.join(binDir, 'postgres'),
+        ...['-D', this.dataDir],
+        ...['-c', 'listen_addresses=127.0.0.1', '-p', String(this.port), '-k', this.socketDir],
+        // fsync=off: a disposable test server needs no durability against OS crashes or power loss.
+        // Killing the server processes (kill()) still loses nothing committed: the WAL is in the OS
+        // page cache, and crash recovery on restart() replays it.
+        ...['-c', 'fsync=off'],
+      ],
+      owner,
+    );
+    await this.launchProcess(
+      command,
+      {
+        name: command.file,
+        timeoutMs: READY_TIMEOUT_MS,
+        probe: () => trySelect1(this.port),
+        exitedEarly: (how) =>
+          `PostgreSQL on 127.0.0.1:${this.port} exited with ${how} before accepting connections; server log (${this.logPath}):\n${this.launchLog()}`,
+        timedOut: (failure) =>
           `PostgreSQL on 127.0.0.1:${this.port} did not answer SELECT 1 within ${READY_TIMEOUT_MS} ms (last error: ${failure}); ` +
-            `server log (${this.logPath}):\n${this.log(logFrom)}`,
-        );
-      }
-      await sleep(50);
-    }
+          `server log (${this.logPath}):\n${this.launchLog()}`,
+      },
+      serverEnv(),
+    );
   }
 
   async kill(): Promise<void> {
@@ -431,16 +300,10 @@ class PostgresServer implements DisposablePostgres {
     }
     const children = killTreeSync(child.pid);
     const deadline = Date.now() + KILL_TIMEOUT_MS;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.exited,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`PostgreSQL postmaster (pid ${child.pid}) on port ${this.port} did not exit within ${KILL_TIMEOUT_MS} ms of SIGKILL`)),
-          KILL_TIMEOUT_MS,
-        );
-      }),
-    ]).finally(() => clearTimeout(timer));
+    await this.exitWithin(
+      KILL_TIMEOUT_MS,
+      `PostgreSQL postmaster (pid ${child.pid}) on port ${this.port} did not exit within ${KILL_TIMEOUT_MS} ms of SIGKILL`,
+    );
     // The killed children are reparented to init; wait until they are reaped or zombies, so that
     // nothing is attached to the shared memory or writes in the data dir any more.
     for (;;) {
@@ -454,38 +317,16 @@ class PostgresServer implements DisposablePostgres {
     await waitUntilPortRefuses(this.port, Math.max(1_000, deadline - Date.now()));
   }
 
-  async restart(): Promise<void> {
-    await this.kill();
-    await this.launch();
-  }
-
-  stop(): Promise<void> {
-    this.stopping ??= (async () => {
-      try {
-        await this.kill();
-      } finally {
-        rmSync(this.dir, { recursive: true, force: true, maxRetries: 3 });
-        live.delete(this);
-      }
-    })();
-    return this.stopping;
-  }
-
-  /** For the process 'exit' hook: SIGKILL everything and remove the dir, synchronously. */
-  destroySync(): void {
-    if (this.child?.pid !== undefined && this.running()) killTreeSync(this.child.pid);
-    try {
-      rmSync(this.dir, { recursive: true, force: true, maxRetries: 3 });
-    } catch {
-      // Best effort while exiting.
-    }
+  /** The postmaster's children left its process group (setsid), so kill the whole tree. */
+  protected override killSync(pid: number): void {
+    killTreeSync(pid);
   }
 }
 
 /** Creates the temp dir (owned by the server user) and runs initdb into dir/data. */
 async function initCluster(): Promise<string> {
   const { binDir, owner } = getRunner();
-  const dir = mkdtempSync(path.join(os.tmpdir(), `${DIR_PREFIX}${process.pid}-`));
+  const dir = runDir(DIR_PREFIX);
   try {
     const socketDir = path.join(dir, 'sock');
     mkdirSync(socketDir, { mode: 0o700 });
@@ -504,7 +345,7 @@ async function initCluster(): Promise<string> {
     );
     return dir;
   } catch (error) {
-    rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    removeDir(dir);
     const hint = owner ? ` (as OS user ${owner.name}; it must be able to reach ${os.tmpdir()})` : '';
     throw new Error(`initdb failed${hint}: ${(error as Error).message}`);
   }
@@ -516,25 +357,16 @@ async function initCluster(): Promise<string> {
  * log after ~30 s). Call stop() when done.
  */
 export async function startPostgres(): Promise<DisposablePostgres> {
-  installExitHook();
-  sweepStaleDirs();
+  sweepStaleDirs(DIR_PREFIX);
   const dir = await initCluster();
-  for (let attempt = 1; ; attempt++) {
-    const server = new PostgresServer(await freePort(), dir);
-    live.add(server);
-    try {
-      await server.launch();
-      return server;
-    } catch (error) {
-      // Another process may have taken the port between freePort() and the bind: try another one
-      // (on the same cluster; only the port changes).
-      const portTaken = /could not bind|Address already in use/i.test(server.launchLog());
+  return launchOnFreePort({
+    create: (port) => new PostgresServer(port, dir),
+    bindFailed: /could not bind|Address already in use/i,
+    // A retry runs on the same cluster; only the port changes.
+    discard: async (server, final) => {
       await server.kill().catch(() => undefined);
-      live.delete(server);
-      if (!portTaken || attempt >= START_ATTEMPTS) {
-        rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
-        throw error;
-      }
-    }
-  }
+      untrack(server);
+      if (final) removeDir(dir);
+    },
+  });
 }

@@ -54,6 +54,8 @@ describe('openStorage', () => {
 
     const again = await openStorage(config, { embeddingModel: model });
     expect(again.embeddings.stats()).toMatchObject({ count: 3, loadedFrom: 'snapshot', verified: true });
+    // One owner per data root: a second opening (a CLI beside the service) is refused, not corrupting.
+    await expect(openStorage(config, { embeddingModel: model })).rejects.toThrow(/is in use by process/);
     await again.close();
   });
 

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 
 import { formatEventsBench, runEventsBench } from '../../bench/events-bench.js';
 import { formatSearchBench, runSearchBench } from '../../bench/search-bench.js';
+import { readEnvironment } from '../../config/environment.js';
 import { UsageError } from '../usage-error.js';
 
 export const benchUsage = `facegate bench search [--n N] [--dim D] [--k K] [--queries Q] [--baseline-queries B] [--seed S] [--json]
@@ -57,9 +58,7 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
     return;
   }
   if (which === 'events' && extra.length === 0) {
-    // Until the service's config loader exists (the appliance issue), the URL comes from the flag
-    // or the DATABASE_URL environment variable.
-    const databaseUrl = values['database-url'] ?? process.env.DATABASE_URL;
+    const databaseUrl = values['database-url'] ?? readEnvironment().databaseUrl;
     if (!databaseUrl) throw new UsageError('Expected --database-url or DATABASE_URL (a postgres:// URL) but received neither');
     const report = await runEventsBench({
       databaseUrl,

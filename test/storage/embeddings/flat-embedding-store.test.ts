@@ -73,8 +73,33 @@ describe('FlatEmbeddingStore on its own', () => {
     await expect(store.add([{ ...e, userId: '../x' }])).rejects.toBeInstanceOf(InvalidIdError);
     await expect(store.search(new Float32Array(128), 1)).rejects.toBeInstanceOf(StoreInputError);
     await store.add([e]);
-    await expect(store.add([e])).rejects.toThrow(/1 is already in the index/);
-    expect(store.stats().count).toBe(1);
+    await store.add([e]); // the same row again (a rebuild got there first): nothing to do
+    await expect(store.add([{ ...e, image: 'face_009.png' }])).rejects.toThrow(/1 is already in the index for U1\/face_001.png/);
+    expect(store.stats()).toMatchObject({ count: 1, generation: 1 });
+  });
+
+  it('refuses vectors that are not normalised (the LLD: normalised vectors only)', async () => {
+    const store = await FlatEmbeddingStore.open({ dir, model, logger: silentLogger });
+    const [e] = entries('U1', 1, 1, 3) as [EmbeddingEntry];
+    const long = e.vector.map((x) => x * 50);
+    await expect(store.add([{ ...e, vector: long }])).rejects.toThrow(/entries\[0\]\.vector to be L2-normalised \(norm 1\) but its norm is 49\.99/);
+    await expect(store.search(long, 1)).rejects.toThrow(/the query to be L2-normalised/);
+    expect(store.stats().count).toBe(0);
+  });
+
+  it('treats a user deleted while a search runs as gone, not as a broken index', async () => {
+    const errors: unknown[] = [];
+    const logger = { ...silentLogger, error: (...args: unknown[]) => errors.push(args) } as typeof silentLogger;
+    const store = await FlatEmbeddingStore.open({ dir, model, logger });
+    const ada = entries('U123', 1, 3, 1);
+    await store.add([...ada, ...entries('U456', 10, 3, 2)]);
+    const searches = Array.from({ length: 20 }, () => store.search(ada[0]?.vector as Float32Array, 6));
+    await store.removeUser('U123');
+    for (const matches of await Promise.all(searches)) {
+      expect(matches.every((m) => m.userId === 'U456' || m.userId === 'U123')).toBe(true);
+    }
+    expect(errors).toEqual([]);
+    expect((await store.search(ada[0]?.vector as Float32Array, 6)).map((m) => m.userId)).toEqual(['U456', 'U456', 'U456']);
   });
 
   it('removes a user everywhere and keeps the others', async () => {
