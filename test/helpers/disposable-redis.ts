@@ -26,6 +26,10 @@ export interface DisposableRedis extends DisposableServer {
   readonly url: string;
   /** The server's temp dir (its --dir and redis.log); removed by stop(). */
   readonly dir: string;
+  /** SIGSTOP: the server keeps its connections but answers nothing (a hung host). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
 }
 
 const READY_TIMEOUT_MS = 10_000;
@@ -85,6 +89,14 @@ class RedisServer extends DisposableProcess implements DisposableRedis {
       timedOut: () =>
         `redis-server on 127.0.0.1:${this.port} did not answer PING within ${READY_TIMEOUT_MS} ms; its output:\n${this.launchLog()}`,
     });
+  }
+
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
   }
 
   async kill(): Promise<void> {

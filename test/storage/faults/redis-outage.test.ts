@@ -49,6 +49,23 @@ describe('Redis outage (a disposable server, killed mid-run)', () => {
     await store.close();
   });
 
+  it('does not wait on a Redis that stopped answering: commands time out, health says degraded', async () => {
+    const store = new RedisCacheStore({ redisUrl: server.url, cameraTtlSeconds: 60, workerTtlSeconds: 60, logger: silentLogger });
+    await until('redis ready', () => !store.health().degraded);
+    server.pause();
+    try {
+      // 2,000 writes to a hung server all settle (no queue grows), and the store reports it.
+      await Promise.all(Array.from({ length: 2_000 }, () => store.cameraSeen('cam_04')));
+      expect(store.health()).toMatchObject({ mode: 'redis', degraded: true });
+      expect((await store.cameraHealth('cam_04')).online).toBe(true);
+    } finally {
+      server.resume();
+    }
+    await store.setQueueSize(1);
+    await until('the store to recover', () => !store.health().degraded);
+    await store.close();
+  });
+
   it('lets camera keys expire while Redis is down, so the camera reads offline', async () => {
     const store = new RedisCacheStore({ redisUrl: server.url, cameraTtlSeconds: 1, workerTtlSeconds: 1, logger: silentLogger });
     await until('redis ready', () => !store.health().degraded);
