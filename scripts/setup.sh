@@ -19,8 +19,15 @@ if ((${#missing[@]})); then
 fi
 
 # onnxruntime-node's install script downloads CUDA binaries and fails offline; CPU inference
-# works from the package itself (TOOLING.md). Harmless until a dependency needs it.
+# works from the package itself (TOOLING.md).
 export ONNXRUNTIME_NODE_INSTALL=skip
 npm ci --no-audit --no-fund
 npm run build
-echo "setup: done. Try: npx facegate bench search"
+
+# The ONNX models, verified by sha256 (models/manifest.json): from FACEGATE_MODELS_DIR or the
+# development copy beside the project when there is one, else from each model's source.
+from=()
+if [ -z "${FACEGATE_MODELS_DIR:-}" ] && [ -d ../shared/models ]; then from=(--from ../shared/models); fi
+node dist/scripts/fetch-models.js --dest var/models "${from[@]}" ||
+  echo "setup: some models could not be fetched (see above); vision commands need them in var/models or FACEGATE_MODELS_DIR" >&2
+echo "setup: done. Try: npx facegate identify-faces <photo>, npx facegate bench search"

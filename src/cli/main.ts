@@ -3,12 +3,14 @@
 // owns the output contract: with --json, exactly one JSON object on stdout (logs go to stderr),
 // and a non-zero exit code when a command refuses or fails.
 import { benchCommand, benchUsage } from './commands/bench.js';
+import { identifyFacesCommand, identifyFacesUsage } from './commands/identify-faces.js';
 import { UsageError } from './usage-error.js';
 
 type Command = (argv: string[], out: (json: unknown, text: string) => void) => Promise<void>;
 
 const commands: Record<string, { run: Command; usage: string }> = {
   bench: { run: benchCommand, usage: benchUsage },
+  'identify-faces': { run: identifyFacesCommand, usage: identifyFacesUsage },
 };
 
 const usage = `Usage: facegate <command> [options]

@@ -3,8 +3,8 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
+import { projectRoot } from '../project-root.js';
 import { describe, requireBigInt64Array, requireFloat32Array, requireInteger, requireRows } from './args.js';
 
 export type SimdLevel = 'scalar' | 'sse2' | 'avx2' | 'avx512' | 'neon';
@@ -40,17 +40,6 @@ export const MAX_DIM = 65536;
 export const MAX_K = 4096;
 
 const addonFile = path.join('build', 'Release', 'facegate.node');
-
-/** The project root: the nearest folder above this module holding both package.json and native/. */
-function projectRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'native'))) return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('facegate: cannot find the project root (package.json beside native/)');
-    dir = parent;
-  }
-}
 
 function loadAddon(): NativeAddon {
   // Debian's FAISS and OpenBLAS share two cores through OpenMP; busy-waiting OpenMP threads

@@ -7,9 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUnitVectors } from '../../src/bench/random-vectors.js';
 import { openStorage, parseStorageConfig } from '../../storage/index.js';
 import { dropSchema, SHARED_POSTGRES_URL, SHARED_REDIS_URL, uniqueSchema } from '../helpers/shared-servers.js';
+import { FACES_DIR } from '../helpers/shared-data.js';
 
 const model = { id: 'fr_feature@87aacdfe', dim: 512 };
-const photo = '/work/shared/faces/obama/obama.jpg';
+const photo = path.join(FACES_DIR, 'obama', 'obama.jpg');
 let root: string;
 
 beforeAll(async () => {

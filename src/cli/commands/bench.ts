@@ -1,11 +1,15 @@
 // `facegate bench search` (src/bench/search-bench.ts) and `facegate bench events`
 // (src/bench/events-bench.ts).
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { formatEventsBench, runEventsBench } from '../../bench/events-bench.js';
 import { formatSearchBench, runSearchBench } from '../../bench/search-bench.js';
+import { formatVisionBench, runVisionBench } from '../../bench/vision-bench.js';
+import { projectRoot } from '../../project-root.js';
 import { readEnvironment } from '../../config/environment.js';
 import { UsageError } from '../usage-error.js';
+import { visionFlags, visionFlagsUsage, visionOptionsFrom } from '../vision-flags.js';
 
 export const benchUsage = `facegate bench search [--n N] [--dim D] [--k K] [--queries Q] [--baseline-queries B] [--seed S] [--json]
   Exact search latency of facegate, FAISS's own search and a TypeScript loop on N random unit
@@ -14,7 +18,11 @@ export const benchUsage = `facegate bench search [--n N] [--dim D] [--k K] [--qu
 
 facegate bench events [--n N] [--batch B] [--database-url URL] [--json]
   Recognition events per second into PostgreSQL, one insert per event beside batches of B, in a
-  scratch schema that is dropped afterwards. Defaults: N 5000, B 500, URL from DATABASE_URL.`;
+  scratch schema that is dropped afterwards. Defaults: N 5000, B 500, URL from DATABASE_URL.
+
+facegate bench vision [--photos DIR] [--repeat R] ${visionFlagsUsage} [--json]
+  Per-stage latency (decode, detect, align, embed) and faces per second on the photos in DIR
+  (default: ../shared/faces beside the project, the development photos). Default R 5.`;
 
 function positiveInt(name: string, raw: string | undefined, fallback: number, max: number): number {
   if (raw === undefined) return fallback;
@@ -40,6 +48,9 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
       seed: { type: 'string' },
       batch: { type: 'string' },
       'database-url': { type: 'string' },
+      photos: { type: 'string' },
+      repeat: { type: 'string' },
+      ...visionFlags,
       json: { type: 'boolean', default: false },
     },
   });
@@ -69,5 +80,15 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
     out(report, formatEventsBench(report));
     return;
   }
-  throw new UsageError(`Expected "bench search" or "bench events" but received "bench ${positionals.join(' ')}"`);
+  if (which === 'vision' && extra.length === 0) {
+    const report = await runVisionBench({
+      ...visionOptionsFrom(values),
+      photosDir: values.photos ?? path.join(projectRoot(), '..', 'shared', 'faces'),
+      repeat: positiveInt('repeat', values.repeat, 5, 1000),
+      progress,
+    });
+    out(report, formatVisionBench(report));
+    return;
+  }
+  throw new UsageError(`Expected "bench search", "bench events" or "bench vision" but received "bench ${positionals.join(' ')}"`);
 }

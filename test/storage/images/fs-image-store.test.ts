@@ -11,8 +11,9 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CorruptedImageError, InvalidIdError, StoreInputError } from '../../../storage/errors.js';
 import { FsImageStore, MAX_IMAGE_BYTES } from '../../../storage/images/fs-image-store.js';
 import type { Logger } from '../../../storage/logger.js';
+import { FACES_DIR } from '../../helpers/shared-data.js';
 
-const FACES = '/work/shared/faces';
+const FACES = FACES_DIR;
 
 let obamaJpg: Buffer;
 let obama2Jpg: Buffer;

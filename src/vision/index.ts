@@ -1,0 +1,74 @@
+// Opening vision: the manifest's models, verified, on the chosen execution provider, warmed up,
+// wired into a FaceAnalyzer. Everything above vision (recognition, CLI, service) starts here.
+import type { Logger } from '../../storage/logger.js';
+import { FaceEmbedder } from './embedder.js';
+import { FaceAnalyzer } from './face-analyzer.js';
+import { type ActiveProvider, createSession, type InferenceProvider, warmUp } from './inference.js';
+import { defaultModel, defaultModelsDir, loadManifest, type ModelEntry, modelEntry, resolveModelFile } from './models.js';
+import { DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } from './quality.js';
+import { YuNetDetector } from './yunet-detector.js';
+
+export interface VisionOptions {
+  modelsDir?: string;
+  provider?: InferenceProvider;
+  intraOpThreads?: number;
+  /** Model names from models/manifest.json; default: the manifest's defaults. */
+  detector?: string;
+  embedder?: string;
+  quality?: QualityThresholds;
+  logger?: Logger;
+}
+
+export interface ModelInfo {
+  name: string;
+  modelId: string;
+  provider: ActiveProvider;
+  /** Why the requested provider is not the active one, when it is not. */
+  fallback: string | null;
+}
+
+export interface Vision {
+  analyzer: FaceAnalyzer;
+  detector: ModelInfo;
+  embedder: ModelInfo & { dim: number };
+}
+
+async function session(entry: ModelEntry, modelsDir: string, options: VisionOptions, dims?: Record<string, number>) {
+  const resolved = await resolveModelFile(entry.name, modelsDir);
+  const s = await createSession(resolved.path, {
+    provider: options.provider ?? 'auto',
+    ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  // Sessions are created once and warmed: the first real frame pays no planning cost.
+  await warmUp(s.session, dims ? { dims } : {});
+  const info: ModelInfo = { name: entry.name, modelId: resolved.id, provider: s.provider, fallback: s.fallback ?? null };
+  return { session: s.session, info };
+}
+
+export async function openVision(options: VisionOptions = {}): Promise<Vision> {
+  const manifest = await loadManifest();
+  const modelsDir = options.modelsDir ?? defaultModelsDir();
+  const detectorEntry = options.detector ? modelEntry(manifest, options.detector) : defaultModel(manifest, 'detector');
+  const embedderEntry = options.embedder ? modelEntry(manifest, options.embedder) : defaultModel(manifest, 'embedder');
+  if (detectorEntry.role !== 'detector') throw new Error(`Expected a detector model but ${detectorEntry.name} is a ${detectorEntry.role}`);
+  if (embedderEntry.role !== 'embedder') throw new Error(`Expected an embedder model but ${embedderEntry.name} is a ${embedderEntry.role}`);
+
+  const det = await session(detectorEntry, modelsDir, options, { height: 640, width: 640 });
+  const emb = await session(embedderEntry, modelsDir, options);
+  const detector = new YuNetDetector(det.session, det.info.modelId);
+  const embedder = new FaceEmbedder(emb.session, emb.info.modelId, embedderEntry.input.normalisation);
+  options.logger?.info(
+    { detector: det.info, embedder: { ...emb.info, dim: embedder.dim } },
+    `vision ready: detection on ${det.info.provider}, embedding on ${emb.info.provider}`,
+  );
+  return {
+    analyzer: new FaceAnalyzer(detector, embedder, options.quality ?? DEFAULT_QUALITY_THRESHOLDS),
+    detector: det.info,
+    embedder: { ...emb.info, dim: embedder.dim },
+  };
+}
+
+export type { FaceAnalysis } from './face-analyzer.js';
+export { decodeImage, encodePng, ImageDecodeError } from './image-input.js';
+export type { AlignedFace, DetectedFace, Embedding, QualityVerdict, RgbImage } from './types.js';

@@ -1,0 +1,189 @@
+// ONNX Runtime sessions on the best execution provider this machine can load. GPU providers are
+// chosen by config and must fail soft (TOOLING.md): a provider that cannot load (no CUDA libraries,
+// no DirectML outside Windows) leaves a CPU session and a reason, logged and reported by health,
+// never a stopped appliance.
+import { promises as fs } from 'node:fs';
+
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+
+import { silentLogger, type Logger } from '../../storage/logger.js';
+
+/** Config `inference.provider`. */
+export type InferenceProvider = 'auto' | 'cpu' | 'cuda' | 'dml';
+/** The provider a session actually runs on. */
+export type ActiveProvider = 'cpu' | 'cuda' | 'dml';
+
+const PROVIDERS: readonly InferenceProvider[] = ['auto', 'cpu', 'cuda', 'dml'];
+
+export interface CreateSessionOptions {
+  provider?: InferenceProvider;
+  /** Threads ONNX Runtime uses inside one operator; default: its own choice (one per physical core). */
+  intraOpThreads?: number;
+  logger?: Logger;
+}
+
+export interface ModelSession {
+  session: InferenceSession;
+  provider: ActiveProvider;
+  requested: InferenceProvider;
+  /** Why the requested provider is not the active one (absent when it is). */
+  fallback?: string;
+  /** How long creating the session took, ms (the last attempt's, when a GPU attempt failed first). */
+  ms: number;
+}
+
+/**
+ * The GPU provider `auto` asks for here: DirectML on Windows (its DLL ships in onnxruntime-node),
+ * CUDA on Linux x64 (onnxruntime-node's CUDA 12 build; needs its provider download or a system
+ * CUDA), the CPU elsewhere.
+ */
+export function preferredProvider(
+  requested: InferenceProvider,
+  platform: NodeJS.Platform = process.platform,
+  arch: string = process.arch,
+): ActiveProvider {
+  if (requested !== 'auto') return requested;
+  if (platform === 'win32') return 'dml';
+  if (platform === 'linux' && arch === 'x64') return 'cuda';
+  return 'cpu';
+}
+
+function sessionOptions(provider: ActiveProvider, intraOpThreads: number | undefined): InferenceSession.SessionOptions {
+  return {
+    executionProviders: [provider],
+    graphOptimizationLevel: 'all',
+    ...(intraOpThreads !== undefined ? { intraOpNumThreads: intraOpThreads } : {}),
+    // DirectML supports neither memory patterns nor parallel execution (ONNX Runtime's DirectML EP docs).
+    ...(provider === 'dml' ? { enableMemPattern: false, executionMode: 'sequential' as const } : {}),
+  };
+}
+
+/**
+ * Creates a session for `modelPath` on the requested provider. `auto`, `cuda` and `dml` fall back
+ * to the CPU when the provider cannot load, with the reason in `fallback` and a warning in the log.
+ * Throws only when the CPU cannot load the model either (a missing or broken model file).
+ */
+export async function createSession(modelPath: string, options: CreateSessionOptions = {}): Promise<ModelSession> {
+  const requested = options.provider ?? 'auto';
+  if (!PROVIDERS.includes(requested)) {
+    throw new TypeError(`Expected provider ${PROVIDERS.join(' | ')} but received ${JSON.stringify(requested)}`);
+  }
+  const threads = options.intraOpThreads;
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= 1024)) {
+    throw new RangeError(`Expected intraOpThreads to be an integer from 1 to 1024 but received ${String(threads)}`);
+  }
+  const logger = options.logger ?? silentLogger;
+  // A missing file must read as a missing file, not as "the GPU provider failed".
+  await fs.access(modelPath);
+
+  const wanted = preferredProvider(requested);
+  let fallback: string | undefined;
+  if (wanted !== 'cpu') {
+    const started = performance.now();
+    try {
+      const session = await InferenceSession.create(modelPath, sessionOptions(wanted, threads));
+      const ms = performance.now() - started;
+      logger.info({ model: modelPath, provider: wanted, requested, ms: Math.round(ms) }, 'inference session ready');
+      return { session, provider: wanted, requested, ms };
+    } catch (error) {
+      // ONNX Runtime says "Failed to load shared library" for CUDA without its libraries and
+      // "backend not found" for DirectML outside Windows; any failure here gets the CPU's try.
+      fallback = `${wanted} execution provider unavailable${requested === 'auto' ? ' (auto)' : ''}: ${(error as Error).message}`;
+      logger.warn({ model: modelPath, requested, tried: wanted, reason: fallback }, 'GPU execution provider unavailable; falling back to CPU');
+    }
+  }
+  const started = performance.now();
+  const session = await InferenceSession.create(modelPath, sessionOptions('cpu', threads));
+  const ms = performance.now() - started;
+  logger.info({ model: modelPath, provider: 'cpu', requested, ms: Math.round(ms), ...(fallback ? { fallback } : {}) }, 'inference session ready');
+  return { session, provider: 'cpu', requested, ms, ...(fallback !== undefined ? { fallback } : {}) };
+}
+
+export interface TensorInfo {
+  name: string;
+  type: Tensor.Type;
+  /** Numbers are fixed sizes, strings the model's symbolic dimensions ("batch", "height"). */
+  shape: readonly (number | string)[];
+}
+
+/**
+ * The session's inputs and outputs as the model declares them (onnxruntime-node's inputMetadata
+ * and outputMetadata). Non-tensor values (sequences, maps) are refused: no model here has them.
+ */
+export function sessionIo(session: InferenceSession): { inputs: TensorInfo[]; outputs: TensorInfo[] } {
+  const convert = (list: readonly InferenceSession.ValueMetadata[]): TensorInfo[] =>
+    list.map((m) => {
+      if (!m.isTensor) throw new TypeError(`Expected tensor inputs and outputs but ${m.name} is not a tensor`);
+      return { name: m.name, type: m.type, shape: m.shape };
+    });
+  return { inputs: convert(session.inputMetadata), outputs: convert(session.outputMetadata) };
+}
+
+/** A concrete shape for `info`: symbolic dimensions from `dims` by name; a batch dimension defaults to 1. */
+export function concreteShape(info: TensorInfo, dims: Readonly<Record<string, number>> = {}): number[] {
+  return info.shape.map((d, i) => {
+    if (typeof d === 'number') return d;
+    const given = dims[d];
+    if (given !== undefined) return given;
+    if (/^(batch|batch_size|n)$/i.test(d)) return 1;
+    throw new RangeError(
+      `Expected a size for dynamic dimension ${d === '' ? `#${i}` : JSON.stringify(d)} of input ${info.name} (pass it in dims) but received none`,
+    );
+  });
+}
+
+function zeros(type: Tensor.Type, size: number): Tensor.DataType {
+  switch (type) {
+    case 'float32':
+      return new Float32Array(size);
+    case 'float64':
+      return new Float64Array(size);
+    case 'int8':
+      return new Int8Array(size);
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(size);
+    case 'int16':
+      return new Int16Array(size);
+    case 'uint16':
+    case 'float16':
+      return new Uint16Array(size);
+    case 'int32':
+      return new Int32Array(size);
+    case 'uint32':
+      return new Uint32Array(size);
+    case 'int64':
+      return new BigInt64Array(size);
+    case 'uint64':
+      return new BigUint64Array(size);
+    default:
+      throw new TypeError(`Expected a numeric input tensor type but received ${type}`);
+  }
+}
+
+export interface WarmUpResult {
+  /** The warm-up run's time, ms: the first run plans memory and is much slower than later ones. */
+  ms: number;
+  /** Each output's shape in that run. */
+  outputs: Record<string, readonly number[]>;
+}
+
+/**
+ * One run on zeros of every input's shape, so the first real frame does not pay for ONNX
+ * Runtime's first-run planning. A dynamic model needs `dims` for its symbolic dimensions
+ * (yunet_s_dynamic: { height, width }).
+ */
+export async function warmUp(session: InferenceSession, options: { dims?: Readonly<Record<string, number>> } = {}): Promise<WarmUpResult> {
+  const feeds: Record<string, Tensor> = {};
+  for (const input of sessionIo(session).inputs) {
+    const shape = concreteShape(input, options.dims);
+    const size = shape.reduce((a, b) => a * b, 1);
+    feeds[input.name] = new Tensor(input.type, zeros(input.type, size), shape);
+  }
+  const started = performance.now();
+  const results = await session.run(feeds);
+  const ms = performance.now() - started;
+  const outputs: Record<string, readonly number[]> = {};
+  for (const [name, value] of Object.entries(results)) outputs[name] = value.dims;
+  return { ms, outputs };
+}

@@ -1,0 +1,263 @@
+// The model manifest (models/manifest.json) and the model files it names. A model file is used
+// only after its sha256 matches the manifest: a truncated download, a swapped file or another
+// version of the "same" model would silently change every embedding, and an index must never mix
+// vectors of two models (ARCHITECTURE.md). Hashing is streamed and remembered per process, so a
+// hot path that resolves a model again does not read 5 MB again.
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+
+import { z } from 'zod';
+
+import { readEnvironment, type Environment } from '../config/environment.js';
+import { projectRoot } from '../project-root.js';
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex digits');
+
+// Windows refuses these as file names whatever the extension (CON.onnx is still CON).
+const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$/i;
+
+const fileName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*\.onnx$/, 'expected a plain file name ending in .onnx (no folders)')
+  .refine((name) => !WINDOWS_RESERVED.test(name), 'a reserved file name on Windows');
+
+// npm's own rules for package names (lower case, optional scope); an exact version pins the bytes.
+const npmPackage = z.string().regex(/^(@[a-z0-9-~][a-z0-9-._~]*\/)?[a-z0-9-~][a-z0-9-._~]*$/, 'expected an npm package name');
+const exactVersion = z
+  .string()
+  .regex(/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/, 'expected an exact version (x.y.z), not a range');
+const packagePath = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'expected a relative path inside the package, with / separators')
+  .refine((p) => !p.split('/').includes('..'), 'must not leave the package');
+
+const dim = z.union([z.number().int().positive(), z.string().min(1)]);
+
+const tensorSpec = z.strictObject({
+  name: z.string().min(1),
+  /** Numbers are fixed sizes; strings are the model's symbolic (dynamic) dimensions. */
+  shape: z.array(dim).min(1),
+});
+
+export const modelEntrySchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'expected lower-case letters, digits, _ . -'),
+  role: z.enum(['detector', 'embedder']),
+  file: fileName,
+  sha256: sha256Hex,
+  /** The file's size: a download larger than this is cut off before it fills a disk. */
+  bytes: z.number().int().positive(),
+  input: tensorSpec.extend({
+    layout: z.literal('NCHW'),
+    colourOrder: z.enum(['RGB', 'BGR']),
+    /** Each value fed is (pixel - mean) / std, pixels 0..255. */
+    normalisation: z.strictObject({ mean: z.number(), std: z.number().positive() }),
+    /** Dynamic height and width must be multiples of this. */
+    multipleOf: z.number().int().positive().optional(),
+  }),
+  output: z.array(tensorSpec).min(1),
+  licence: z.string().min(1),
+  provenance: z.string().min(1),
+  source: z.union([
+    z.strictObject({ npm: z.strictObject({ package: npmPackage, version: exactVersion, path: packagePath }) }),
+    z.strictObject({ url: z.url({ protocol: /^https?$/ }) }),
+  ]),
+});
+
+export const manifestSchema = z
+  .strictObject({
+    version: z.literal(1),
+    notes: z.array(z.string()).optional(),
+    default: z.strictObject({ detector: z.string(), embedder: z.string() }),
+    models: z.array(modelEntrySchema).min(1),
+  })
+  .superRefine((manifest, ctx) => {
+    const names = new Set<string>();
+    const files = new Set<string>();
+    manifest.models.forEach((entry, i) => {
+      if (names.has(entry.name)) ctx.addIssue({ code: 'custom', path: ['models', i, 'name'], message: `duplicate model name ${entry.name}` });
+      // Case-insensitive: two names differing only in case are one file on Windows.
+      const file = entry.file.toLowerCase();
+      if (files.has(file)) ctx.addIssue({ code: 'custom', path: ['models', i, 'file'], message: `duplicate file ${entry.file}` });
+      names.add(entry.name);
+      files.add(file);
+    });
+    for (const role of ['detector', 'embedder'] as const) {
+      const name = manifest.default[role];
+      const entry = manifest.models.find((m) => m.name === name);
+      if (entry?.role !== role) {
+        ctx.addIssue({ code: 'custom', path: ['default', role], message: `expected the name of a listed ${role} but received ${JSON.stringify(name)}` });
+      }
+    }
+  });
+
+export type Manifest = z.output<typeof manifestSchema>;
+export type ModelEntry = z.output<typeof modelEntrySchema>;
+export type ModelRole = ModelEntry['role'];
+export type ModelSource = ModelEntry['source'];
+
+/** A model file whose bytes are not the ones the manifest names. */
+export class ModelHashMismatchError extends Error {
+  override name = 'ModelHashMismatchError';
+  constructor(
+    readonly file: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`model file ${file} has sha256 ${actual} but the manifest expects ${expected}: refusing it`);
+  }
+}
+
+/** A model the manifest lists whose file is not in the models folder. */
+export class ModelFileMissingError extends Error {
+  override name = 'ModelFileMissingError';
+  constructor(readonly file: string) {
+    super(`model file ${file} is missing: run \`node dist/scripts/fetch-models.js\` or point FACEGATE_MODELS_DIR at a folder holding it`);
+  }
+}
+
+/** models/manifest.json in the project. */
+export function defaultManifestPath(): string {
+  return path.join(projectRoot(), 'models', 'manifest.json');
+}
+
+/** Where model files are: FACEGATE_MODELS_DIR, else <project root>/var/models. */
+export function defaultModelsDir(environment: Environment = readEnvironment()): string {
+  return environment.modelsDir !== undefined ? path.resolve(environment.modelsDir) : path.join(projectRoot(), 'var', 'models');
+}
+
+/** Validates a parsed manifest; an error names each bad key, what was expected and what was received. */
+export function parseManifest(input: unknown, source = 'manifest'): Manifest {
+  const result = manifestSchema.safeParse(input, { reportInput: true });
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const received = 'input' in issue && issue.input !== undefined ? ` (received ${JSON.stringify(issue.input)})` : '';
+      return `  ${issue.path.join('.') || '(root)'}: ${issue.message}${received}`;
+    });
+    throw new Error(`${source} is not a valid model manifest:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
+
+/** Reads and validates a manifest file (default: the project's models/manifest.json). */
+export async function loadManifest(file: string = defaultManifestPath()): Promise<Manifest> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await fs.readFile(file, 'utf8'));
+  } catch (error) {
+    throw new Error(`cannot read the model manifest ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  return parseManifest(json, file);
+}
+
+/** The entry named `name`; the error lists the names there are. */
+export function modelEntry(manifest: Manifest, name: string): ModelEntry {
+  const entry = manifest.models.find((m) => m.name === name);
+  if (entry === undefined) {
+    throw new RangeError(`Expected a model name from the manifest (${manifest.models.map((m) => m.name).join(', ')}) but received ${JSON.stringify(name)}`);
+  }
+  return entry;
+}
+
+/** The manifest's default model for a role. */
+export function defaultModel(manifest: Manifest, role: ModelRole): ModelEntry {
+  return modelEntry(manifest, manifest.default[role]);
+}
+
+/** "<name>@<first 12 hex digits of its sha256>": travels with every embedding made by this model. */
+export function modelId(entry: Pick<ModelEntry, 'name' | 'sha256'>): string {
+  return `${entry.name}@${entry.sha256.slice(0, 12)}`;
+}
+
+/** The sha256 of a file, read as a stream (never whole into memory). */
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  stats.filesHashed++;
+  return hash.digest('hex');
+}
+
+const stats = { filesHashed: 0 };
+
+/** How many files this process has hashed (the verification cache saves the rest). */
+export function modelHashStats(): { readonly filesHashed: number } {
+  return { ...stats };
+}
+
+interface Verified {
+  /** size, mtime and ctime (ns): ctime changes on any write, even one that restores mtime. */
+  key: string;
+  digest: Promise<string>;
+}
+
+const verified = new Map<string, Verified>();
+
+async function statKey(file: string): Promise<string> {
+  const s = await fs.stat(file, { bigint: true });
+  if (!s.isFile()) throw new Error(`model file ${file} is not a regular file`);
+  return `${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+}
+
+/**
+ * The sha256 of `file`, hashed once per process while its size, mtime and ctime stay the same.
+ * Concurrent callers share one hashing pass. ENOENT propagates as the fs error.
+ */
+export async function cachedSha256(file: string): Promise<string> {
+  const absolute = path.resolve(file);
+  const key = await statKey(absolute);
+  const hit = verified.get(absolute);
+  if (hit?.key === key) return hit.digest;
+  const digest = sha256File(absolute);
+  const entry: Verified = { key, digest };
+  verified.set(absolute, entry);
+  try {
+    const value = await digest;
+    // Written to while we read it: the digest describes neither version, so do not keep it.
+    if ((await statKey(absolute)) !== key && verified.get(absolute) === entry) verified.delete(absolute);
+    return value;
+  } catch (error) {
+    if (verified.get(absolute) === entry) verified.delete(absolute);
+    throw error;
+  }
+}
+
+/** Forgets every remembered verification (tests; a tool that replaced files behind our back). */
+export function forgetVerifiedModelFiles(): void {
+  verified.clear();
+}
+
+/** Refuses `file` unless its sha256 is the entry's. */
+export async function verifyModelFile(file: string, entry: Pick<ModelEntry, 'sha256'>): Promise<void> {
+  let actual: string;
+  try {
+    actual = await cachedSha256(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new ModelFileMissingError(path.resolve(file));
+    throw error;
+  }
+  if (actual !== entry.sha256) throw new ModelHashMismatchError(path.resolve(file), entry.sha256, actual);
+}
+
+export interface ResolvedModel {
+  entry: ModelEntry;
+  /** Absolute path of the verified file. */
+  path: string;
+  /** modelId(entry). */
+  id: string;
+}
+
+/**
+ * Finds model `name`'s file in `modelsDir` and verifies its sha256 against the manifest.
+ * Throws ModelFileMissingError or ModelHashMismatchError (naming the file, expected and actual hash).
+ */
+export async function resolveModelFile(
+  name: string,
+  modelsDir: string = defaultModelsDir(),
+  manifest?: Manifest,
+): Promise<ResolvedModel> {
+  const entry = modelEntry(manifest ?? (await loadManifest()), name);
+  const file = path.resolve(modelsDir, entry.file);
+  await verifyModelFile(file, entry);
+  return { entry, path: file, id: modelId(entry) };
+}

@@ -1,0 +1,89 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { VisionBenchReport } from '../../src/bench/vision-bench.js';
+import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
+
+const cli = path.resolve(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
+let tmp: string;
+
+function facegate(...args: string[]) {
+  return spawnSync(process.execPath, [cli, ...args, '--models-dir', MODELS_DIR, '--provider', 'cpu'], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+}
+
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'facegate-cli-vision-'));
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+interface IdentifyReport {
+  width: number;
+  faces: {
+    box: number[];
+    landmarks: Record<string, number[]>;
+    quality: { accepted: boolean; reasons: string[]; score: number };
+    embedding: { dim: number; norm: number; modelId: string } | null;
+  }[];
+  detector: { provider: string };
+}
+
+describe('facegate identify-faces', () => {
+  it('prints two faces for two_people.jpg with boxes, landmarks, quality and unit-norm embeddings', () => {
+    const r = facegate('identify-faces', path.join(FACES_DIR, 'mixed', 'two_people.jpg'), '--json', '--crops', tmp);
+    expect(r.status).toBe(0);
+    const report = JSON.parse(r.stdout) as IdentifyReport;
+    expect(report.width).toBe(1126);
+    expect(report.detector.provider).toBe('cpu');
+    expect(report.faces).toHaveLength(2);
+    for (const f of report.faces) {
+      expect(f.box).toHaveLength(4);
+      expect(Object.keys(f.landmarks).sort()).toEqual(['leftEye', 'leftMouth', 'nose', 'rightEye', 'rightMouth']);
+      expect(f.quality.accepted).toBe(true);
+      expect(f.embedding).toMatchObject({ dim: 512, norm: 1, modelId: 'fr_feature@87aacdfe5751' });
+    }
+  });
+
+  it('reports the half face as rejected and does not embed it', () => {
+    const r = facegate('identify-faces', path.join(FACES_DIR, 'mixed', 'obama_partial_face.jpg'), '--json');
+    const report = JSON.parse(r.stdout) as IdentifyReport;
+    expect(report.faces[0]?.quality).toMatchObject({ accepted: false, reasons: ['cut-off'] });
+    expect(report.faces[0]?.embedding).toBeNull();
+  });
+
+  it.each([
+    ['a zero-byte file', Buffer.alloc(0)],
+    ['garbage', Buffer.from('this is not an image, only text pretending')],
+    ['half a JPEG', null],
+  ])('refuses %s with "corrupted image" and exit code 1', async (_label, bytes) => {
+    const file = path.join(tmp, `bad-${Math.random().toString(36).slice(2)}.jpg`);
+    const { readFile } = await import('node:fs/promises');
+    const jpeg = await readFile(path.join(FACES_DIR, 'obama', 'obama.jpg'));
+    await writeFile(file, bytes ?? jpeg.subarray(0, jpeg.length / 2));
+    const r = facegate('identify-faces', file, '--json');
+    expect(r.status).toBe(1);
+    expect((JSON.parse(r.stdout) as { error: string }).error).toMatch(/^corrupted image: /);
+  });
+});
+
+describe('facegate bench vision', () => {
+  it('reports per-stage latency and faces per second on real photos', () => {
+    const r = facegate('bench', 'vision', '--photos', path.join(FACES_DIR, 'biden'), '--repeat', '1', '--json');
+    expect(r.status).toBe(0);
+    const report = JSON.parse(r.stdout) as VisionBenchReport;
+    expect(report).toMatchObject({ photos: 2, faces: 2, repeat: 1 });
+    for (const stage of ['decode', 'detect', 'align', 'embed'] as const) {
+      expect(report.stages[stage].samples).toBe(2);
+      expect(report.stages[stage].p50Ms).toBeGreaterThan(0);
+    }
+    expect(report.facesPerSecond).toBeGreaterThan(0);
+  });
+});
