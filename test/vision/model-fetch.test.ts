@@ -9,12 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { main } from '../../scripts/fetch-models.js';
 import { freePort } from '../helpers/free-port.js';
-import { readEnvironment } from '../../src/config/environment.js';
-import { projectRoot } from '../../src/project-root.js';
 import { fetchModels, tarEntryChunks } from '../../src/vision/model-fetch.js';
 import { loadManifest, parseManifest, sha256File, type Manifest, type ModelEntry } from '../../src/vision/models.js';
+import { MODELS_DIR } from '../helpers/shared-data.js';
 
-const sharedModels = readEnvironment().modelsDir ?? path.resolve(projectRoot(), '..', 'shared', 'models');
+const sharedModels = MODELS_DIR;
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 // A local HTTP server stands in for the upstream URLs (unreachable here): it serves bytes whose
