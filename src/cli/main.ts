@@ -3,13 +3,22 @@
 // owns the output contract: with --json, exactly one JSON object on stdout (logs go to stderr),
 // and a non-zero exit code when a command refuses or fails.
 import { benchCommand, benchUsage } from './commands/bench.js';
+import { enrollCommand, enrollUsage } from './commands/enroll.js';
+import { eventsCommand, eventsUsage } from './commands/events.js';
+import { identifyCommand, identifyUsage } from './commands/identify.js';
 import { identifyFacesCommand, identifyFacesUsage } from './commands/identify-faces.js';
+import { usersCommand, usersUsage } from './commands/users.js';
 import { UsageError } from './usage-error.js';
 
-type Command = (argv: string[], out: (json: unknown, text: string) => void) => Promise<void>;
+/** Runs a command; resolves to its exit code (a refusal it reports itself, like a refused enrollment) or nothing for 0. */
+type Command = (argv: string[], out: (json: unknown, text: string) => void) => Promise<number | void>;
 
 const commands: Record<string, { run: Command; usage: string }> = {
   bench: { run: benchCommand, usage: benchUsage },
+  enroll: { run: enrollCommand, usage: enrollUsage },
+  users: { run: usersCommand, usage: usersUsage },
+  identify: { run: identifyCommand, usage: identifyUsage },
+  events: { run: eventsCommand, usage: eventsUsage },
   'identify-faces': { run: identifyFacesCommand, usage: identifyFacesUsage },
 };
 
@@ -35,8 +44,7 @@ async function main(argv: string[]): Promise<number> {
     }
     const command = commands[name];
     if (!command) throw new UsageError(`Unknown command "${name}"`);
-    await command.run(rest, (value, text) => process.stdout.write(`${json ? toJson(value) : text}\n`));
-    return 0;
+    return (await command.run(rest, (value, text) => process.stdout.write(`${json ? toJson(value) : text}\n`))) ?? 0;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     if (json) process.stdout.write(`${toJson({ error: message })}\n`);

@@ -4,7 +4,7 @@ import type { Logger } from '../../storage/logger.js';
 import { FaceEmbedder } from './embedder.js';
 import { FaceAnalyzer } from './face-analyzer.js';
 import { type ActiveProvider, createSession, type InferenceProvider, warmUp } from './inference.js';
-import { defaultModel, defaultModelsDir, loadManifest, type ModelEntry, modelEntry, resolveModelFile } from './models.js';
+import { defaultModel, defaultModelsDir, loadManifest, type ModelEntry, modelEntry, modelId, resolveModelFile } from './models.js';
 import { DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } from './quality.js';
 import { YuNetDetector } from './yunet-detector.js';
 
@@ -44,6 +44,19 @@ async function session(entry: ModelEntry, modelsDir: string, options: VisionOpti
   await warmUp(s.session, dims ? { dims } : {});
   const info: ModelInfo = { name: entry.name, modelId: resolved.id, provider: s.provider, fallback: s.fallback ?? null };
   return { session: s.session, info };
+}
+
+/**
+ * The embedder's model id and dimension as the manifest declares them, without loading it: what
+ * the embedding index needs to open for commands that do not run the models (users, events).
+ * openVision checks the loaded model against the same manifest.
+ */
+export async function embeddingModelOf(options: Pick<VisionOptions, 'embedder'> = {}): Promise<{ id: string; dim: number }> {
+  const manifest = await loadManifest();
+  const entry = options.embedder ? modelEntry(manifest, options.embedder) : defaultModel(manifest, 'embedder');
+  const dim = entry.output[0]?.shape.at(-1);
+  if (entry.role !== 'embedder' || typeof dim !== 'number') throw new Error(`${entry.name} is not an embedder with a fixed output dimension`);
+  return { id: modelId(entry), dim };
 }
 
 export async function openVision(options: VisionOptions = {}): Promise<Vision> {

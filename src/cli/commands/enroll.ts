@@ -1,0 +1,61 @@
+// `facegate enroll <userId> --name N [--department D] <images or folders>`.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { enroll, EnrollmentRefusedError, type EnrollmentImage } from '../../recognition/enrollment.js';
+import { openContext } from '../context.js';
+import { UsageError } from '../usage-error.js';
+import { visionFlags, visionFlagsUsage, visionOptionsFrom } from '../vision-flags.js';
+
+export const enrollUsage = `facegate enroll <userId> --name NAME [--department D] <images or folders...> ${visionFlagsUsage} [--json]
+  Enrolls a user from photos: each must show exactly one good face that matches nobody else;
+  at least 3 must, or nothing is kept.`;
+
+const IMAGE_FILE = /\.(jpe?g|png|webp)$/i;
+
+async function collect(paths: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const p of paths) {
+    const stat = await fs.stat(p).catch(() => null);
+    if (!stat) throw new UsageError(`Expected an image file or a folder but ${p} does not exist`);
+    if (stat.isDirectory()) {
+      const entries = (await fs.readdir(p)).filter((f) => IMAGE_FILE.test(f)).sort();
+      files.push(...entries.map((f) => path.join(p, f)));
+    } else files.push(p);
+  }
+  return files;
+}
+
+export async function enrollCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...visionFlags, name: { type: 'string' }, department: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
+  const [userId, ...inputs] = positionals;
+  if (!userId || inputs.length === 0) throw new UsageError('Expected a user id and at least one image or folder');
+  if (!values.name) throw new UsageError('Expected --name');
+  const files = await collect(inputs);
+  const images: EnrollmentImage[] = await Promise.all(files.map(async (file) => ({ name: file, bytes: await fs.readFile(file) })));
+  const ctx = await openContext({ vision: true, ...visionOptionsFrom(values) });
+  try {
+    const result = await enroll(
+      { analyzer: (ctx.vision as NonNullable<typeof ctx.vision>).analyzer, storage: ctx.storage },
+      { userId, name: values.name, department: values.department ?? null, images },
+    );
+    out(result, [
+      `enrolled ${result.userId} with ${result.embeddings} embeddings`,
+      ...result.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`),
+    ].join('\n'));
+    return 0;
+  } catch (error) {
+    if (error instanceof EnrollmentRefusedError) {
+      out({ error: error.message, userId, embeddings: 0, skipped: error.skipped }, [error.message, ...error.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`)].join('\n'));
+      return 1;
+    }
+    throw error;
+  } finally {
+    await ctx.close();
+  }
+}

@@ -1,0 +1,58 @@
+// `facegate events list`: the recognition event log (newest first), with filters and paging.
+import { parseArgs } from 'node:util';
+
+import { openContext } from '../context.js';
+import { UsageError } from '../usage-error.js';
+
+export const eventsUsage = `facegate events list [--camera ID] [--user ID] [--since ISO] [--until ISO] [--limit N] [--before EVENT_ID] [--cameras] [--json]
+  Recognition events, newest first (--cameras: camera connect/disconnect events instead).`;
+
+function date(name: string, raw: string | undefined): Date | undefined {
+  if (raw === undefined) return undefined;
+  const d = new Date(raw);
+  if (Number.isNaN(d.getTime())) throw new UsageError(`Expected an ISO date for --${name} but received "${raw}"`);
+  return d;
+}
+
+export async function eventsCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      camera: { type: 'string' },
+      user: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      limit: { type: 'string' },
+      before: { type: 'string' },
+      cameras: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals[0] !== 'list' || positionals.length !== 1) throw new UsageError('Expected "events list"');
+  const query = {
+    ...(values.camera ? { cameraId: values.camera } : {}),
+    ...(values.user ? { userId: values.user } : {}),
+    ...(values.since ? { since: date('since', values.since) as Date } : {}),
+    ...(values.until ? { until: date('until', values.until) as Date } : {}),
+    ...(values.limit ? { limit: Number(values.limit) } : {}),
+    ...(values.before ? { before: values.before } : {}),
+  };
+  const ctx = await openContext({ vision: false });
+  try {
+    if (values.cameras) {
+      const events = await ctx.storage.db.queryCameraEvents(query);
+      out({ events }, events.map((e) => `${e.timestamp.toISOString()}  ${e.cameraId}  ${e.eventType}  ${JSON.stringify(e.details)}`).join('\n'));
+      return;
+    }
+    const events = await ctx.storage.db.queryRecognitionEvents(query);
+    out(
+      { events },
+      events
+        .map((e) => `${e.timestamp.toISOString()}  ${e.cameraId}  ${e.isUnknown ? 'unknown' : `known ${e.matchedUserId ?? ''}`}  ${e.confidence.toFixed(3)}  track ${e.trackId ?? '-'}`)
+        .join('\n') || '(no events)',
+    );
+  } finally {
+    await ctx.close();
+  }
+}

@@ -1,0 +1,104 @@
+// The match decision: "known" only on strong, unambiguous evidence, "unknown" otherwise. The
+// customer's first design goal rules every number here: a stranger called an employee is the
+// worst failure, a missed employee only costs a retry.
+import type { EmbeddingMatch } from '../../storage/embeddings/embedding-store.js';
+
+export interface DecisionThresholds {
+  /** The best user's score must reach this (cosine). */
+  match: number;
+  /** ... and lead the runner-up user by at least this. */
+  margin: number;
+  /** Live video: frames of one track that must each say the same user. */
+  minVotes: number;
+  /** ... and the share of the track's decided frames that user must win. */
+  minVoteShare: number;
+}
+
+/**
+ * Calibrated on the real photos (YuNet + fr_feature): same-person cosine 0.54-0.97, different
+ * people -0.09-0.15 (test/vision/face-analyzer.test.ts prints both), and the models README's
+ * larger set (18 images, 6 people): same 0.53 minimum, different 0.19 maximum.
+ * - match 0.45: 0.26 above the highest different-person score seen, 0.08 under the lowest
+ *   same-person one; the midpoint (0.36) would be the balanced choice, 0.45 leans to rejecting.
+ * - margin 0.10: two enrolled people both scoring near the threshold is a face the index cannot
+ *   tell apart; the runner-up must trail by more than the spread of one person's own photos'
+ *   nearest neighbours (0.03-0.06 here).
+ * - votes: 3 frames at the default 5 fps is 0.6 s of one face, and 60 % of the track's decided
+ *   frames must agree: one lucky frame never names anyone.
+ * These come from a tiny set: a site should re-calibrate on its own people (a proper ROC).
+ */
+export const DEFAULT_DECISION_THRESHOLDS: Readonly<DecisionThresholds> = Object.freeze({
+  match: 0.45,
+  margin: 0.1,
+  minVotes: 3,
+  minVoteShare: 0.6,
+});
+
+export type UserStatusLookup = (userId: string) => 'active' | 'disabled' | undefined;
+
+export interface FaceDecision {
+  decision: 'known' | 'unknown';
+  /** The recognised user; null when unknown. */
+  userId: string | null;
+  /** The best match's score (whoever it was), 0 without matches. */
+  score: number;
+  reason: string;
+}
+
+const fmt = (v: number) => v.toFixed(3);
+
+/** One face's decision from its top-k matches (any k; several matches per user are fine). */
+export function decideFace(
+  matches: readonly EmbeddingMatch[],
+  statusOf: UserStatusLookup,
+  t: Readonly<DecisionThresholds> = DEFAULT_DECISION_THRESHOLDS,
+): FaceDecision {
+  const bestPerUser = new Map<string, number>();
+  for (const m of matches) bestPerUser.set(m.userId, Math.max(bestPerUser.get(m.userId) ?? -Infinity, m.score));
+  const ranked = [...bestPerUser].sort((a, b) => b[1] - a[1]);
+  const [best, runnerUp] = ranked;
+  if (!best) return { decision: 'unknown', userId: null, score: 0, reason: 'no enrolled faces' };
+  const [userId, score] = best;
+  if (score < t.match) {
+    return { decision: 'unknown', userId: null, score, reason: `best score ${fmt(score)} below the match threshold ${t.match}` };
+  }
+  if (runnerUp && score - runnerUp[1] < t.margin) {
+    return {
+      decision: 'unknown',
+      userId: null,
+      score,
+      reason: `ambiguous: ${userId} ${fmt(score)} vs ${runnerUp[0]} ${fmt(runnerUp[1])} (margin below ${t.margin})`,
+    };
+  }
+  // The face is most like a disabled user: it is that person, who must not be let through as
+  // anyone, and not the runner-up either.
+  const status = statusOf(userId);
+  if (status !== 'active') {
+    return { decision: 'unknown', userId: null, score, reason: status === 'disabled' ? `matches disabled user ${userId}` : `matches ${userId}, who is no longer enrolled` };
+  }
+  return { decision: 'known', userId, score, reason: `matched ${userId} at ${fmt(score)}` };
+}
+
+/** A track's decision from its frames' decisions: the same user must win enough of them. */
+export function decideTrack(frames: readonly FaceDecision[], t: Readonly<DecisionThresholds> = DEFAULT_DECISION_THRESHOLDS): FaceDecision {
+  if (frames.length === 0) return { decision: 'unknown', userId: null, score: 0, reason: 'no usable frame' };
+  const votes = new Map<string, number[]>();
+  for (const f of frames) if (f.decision === 'known' && f.userId) votes.set(f.userId, [...(votes.get(f.userId) ?? []), f.score]);
+  const [leader] = [...votes].sort((a, b) => b[1].length - a[1].length);
+  const bestScore = Math.max(...frames.map((f) => f.score));
+  if (!leader) {
+    return { decision: 'unknown', userId: null, score: bestScore, reason: frames[0]?.reason ?? 'unknown' };
+  }
+  const [userId, scores] = leader;
+  const share = scores.length / frames.length;
+  if (scores.length < t.minVotes || share < t.minVoteShare) {
+    return {
+      decision: 'unknown',
+      userId: null,
+      score: bestScore,
+      reason: `${userId} won ${scores.length} of ${frames.length} frames (needs ${t.minVotes} and ${Math.round(t.minVoteShare * 100)} %)`,
+    };
+  }
+  const score = scores.reduce((s, v) => s + v, 0) / scores.length;
+  return { decision: 'known', userId, score, reason: `matched ${userId} in ${scores.length} of ${frames.length} frames` };
+}

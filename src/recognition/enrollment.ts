@@ -1,0 +1,149 @@
+// Enrollment: a new user from photos (files, a folder's images, or frames). Every image must
+// show exactly one face that passes the quality gate and matches no other enrolled user; at
+// least three must, or nothing is kept. Then, in order: images (originals and aligned crops,
+// metadata.json), the database (user and embeddings, one transaction), the index.
+import type { Storage } from '../../storage/index.js';
+import { StoreInputError } from '../../storage/errors.js';
+import { validateId } from '../../storage/ids.js';
+import type { StoredImage } from '../../storage/images/image-store.js';
+import type { FaceAnalyzer } from '../vision/face-analyzer.js';
+import { decodeImage, encodePng, ImageDecodeError } from '../vision/image-input.js';
+import type { AlignedFace, Embedding, QualityVerdict } from '../vision/types.js';
+import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds } from './decision.js';
+
+/** The LLD: "New user: add >= 3 embeddings". */
+export const MIN_ENROLLMENT_FACES = 3;
+
+export interface EnrollmentImage {
+  /** For the report: a file name or a frame label. */
+  name: string;
+  bytes: Uint8Array;
+}
+
+export interface EnrollRequest {
+  userId: string;
+  name: string;
+  department?: string | null;
+  roles?: string[];
+  images: EnrollmentImage[];
+  cameraId?: string | null;
+}
+
+export interface Skipped {
+  file: string;
+  reason: string;
+}
+
+export interface EnrollResult {
+  userId: string;
+  embeddings: number;
+  skipped: Skipped[];
+}
+
+export class EnrollmentRefusedError extends Error {
+  override name = 'EnrollmentRefusedError';
+  constructor(
+    message: string,
+    readonly skipped: Skipped[],
+  ) {
+    super(message);
+  }
+}
+
+interface Usable {
+  image: EnrollmentImage;
+  aligned: AlignedFace;
+  quality: QualityVerdict;
+  embedding: Embedding;
+}
+
+export interface EnrollmentDeps {
+  analyzer: FaceAnalyzer;
+  storage: Storage;
+  thresholds?: DecisionThresholds;
+}
+
+/** Why an image cannot be used, or its face. */
+async function examine(analyzer: FaceAnalyzer, image: EnrollmentImage): Promise<Usable | string> {
+  let decoded;
+  try {
+    decoded = await decodeImage(image.bytes);
+  } catch (error) {
+    if (error instanceof ImageDecodeError) return error.message;
+    throw error;
+  }
+  const faces = await analyzer.analyze(decoded);
+  if (faces.length === 0) return 'no face found';
+  if (faces.length > 1) return `${faces.length} faces found; an enrollment photo must show exactly one`;
+  const [face] = faces as [(typeof faces)[0]];
+  if (!face.quality.accepted || !face.embedding) return `face rejected by the quality gate (${face.quality.reasons.join(', ')})`;
+  return { image, aligned: face.aligned, quality: face.quality, embedding: face.embedding };
+}
+
+export async function enroll(deps: EnrollmentDeps, request: EnrollRequest): Promise<EnrollResult> {
+  const { storage, analyzer } = deps;
+  const t = deps.thresholds ?? DEFAULT_DECISION_THRESHOLDS;
+  const userId = validateId('user', request.userId);
+  if (await storage.db.getUser(userId)) {
+    throw new StoreInputError(`Expected a new user id but ${userId} is already enrolled (delete it first, or add photos to it)`);
+  }
+
+  const skipped: Skipped[] = [];
+  const usable: Usable[] = [];
+  for (const image of request.images) {
+    const result = await examine(analyzer, image);
+    if (typeof result === 'string') {
+      skipped.push({ file: image.name, reason: result });
+      continue;
+    }
+    // A face that already matches someone else would make that person and this one
+    // indistinguishable: future false positives, refused now.
+    const [best] = (await storage.embeddings.search(result.embedding.vector, 1)).filter((m) => m.userId !== userId);
+    if (best && best.score >= t.match) {
+      skipped.push({ file: image.name, reason: `matches enrolled user ${best.userId} at ${best.score.toFixed(3)} (a future false positive)` });
+      continue;
+    }
+    usable.push(result);
+  }
+  if (usable.length < MIN_ENROLLMENT_FACES) {
+    throw new EnrollmentRefusedError(
+      `enrollment of ${userId} refused: ${usable.length} usable face(s), at least ${MIN_ENROLLMENT_FACES} needed; nothing was kept`,
+      skipped,
+    );
+  }
+
+  const cameraId = request.cameraId ?? null;
+  let created = false;
+  try {
+    const crops: StoredImage[] = [];
+    for (const u of usable) {
+      await storage.images.saveOriginal(userId, u.image.bytes, { cameraId, qualityScore: u.quality.score });
+      crops.push(await storage.images.saveAligned(userId, await encodePng(u.aligned), { cameraId, qualityScore: u.quality.score }));
+    }
+    const { embeddings } = await storage.db.createUser(
+      { id: userId, name: request.name, department: request.department ?? null, ...(request.roles ? { roles: request.roles } : {}) },
+      usable.map((u, i) => ({ image: (crops[i] as StoredImage).file, modelId: u.embedding.modelId, vector: u.embedding.vector })),
+    );
+    created = true;
+    await storage.embeddings.add(
+      embeddings.map((e) => ({ embeddingId: e.id, userId, image: e.image, modelId: e.modelId, vector: e.vector })),
+    );
+    return { userId, embeddings: embeddings.length, skipped };
+  } catch (error) {
+    // Nothing half-kept: a user who was never enrolled leaves no rows, no index entries, no files.
+    if (created) await storage.db.deleteUser(userId).catch(() => undefined);
+    await storage.images.removeUser(userId, { includeOriginals: true }).catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * Deletes a user: database rows (their embeddings with them), their ids from the index, and
+ * their aligned crops; originals stay (the LLD) unless purgeImages.
+ */
+export async function deleteUser(storage: Storage, userId: string, options: { purgeImages: boolean }): Promise<{ embeddings: number }> {
+  const { embeddingIds } = await storage.db.deleteUser(userId);
+  await storage.embeddings.removeIds(embeddingIds);
+  await storage.images.removeUser(userId, { includeOriginals: options.purgeImages });
+  return { embeddings: embeddingIds.length };
+}

@@ -1,0 +1,39 @@
+// Who is in this picture: every face found gets a decision, known (with the user and score) or
+// unknown (with the reason). The single-image counterpart of the live pipeline's track decisions.
+import type { EmbeddingStore } from '../../storage/embeddings/embedding-store.js';
+import type { FaceAnalysis } from '../vision/face-analyzer.js';
+import type { FaceAnalyzer } from '../vision/face-analyzer.js';
+import type { RgbImage } from '../vision/types.js';
+import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds, decideFace, type FaceDecision, type UserStatusLookup } from './decision.js';
+
+/** Matches searched per face: enough to see the runner-up user behind several photos of the best one. */
+export const SEARCH_K = 10;
+
+export interface IdentifiedFace extends FaceDecision {
+  analysis: FaceAnalysis;
+}
+
+/** The decision for one analysed face (shared by identify and the live pipeline). */
+export async function decideAnalysis(
+  analysis: FaceAnalysis,
+  embeddings: EmbeddingStore,
+  statusOf: UserStatusLookup,
+  thresholds: Readonly<DecisionThresholds>,
+): Promise<FaceDecision> {
+  if (!analysis.embedding) {
+    return { decision: 'unknown', userId: null, score: 0, reason: `quality: ${analysis.quality.reasons.join(', ')}` };
+  }
+  return decideFace(await embeddings.search(analysis.embedding.vector, SEARCH_K), statusOf, thresholds);
+}
+
+export async function identify(
+  deps: { analyzer: FaceAnalyzer; embeddings: EmbeddingStore; statusOf: UserStatusLookup; thresholds?: DecisionThresholds },
+  image: RgbImage,
+): Promise<IdentifiedFace[]> {
+  const t = deps.thresholds ?? DEFAULT_DECISION_THRESHOLDS;
+  const out: IdentifiedFace[] = [];
+  for (const analysis of await deps.analyzer.analyze(image)) {
+    out.push({ ...(await decideAnalysis(analysis, deps.embeddings, deps.statusOf, t)), analysis });
+  }
+  return out;
+}
