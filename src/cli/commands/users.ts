@@ -30,7 +30,7 @@ export async function usersCommand(argv: string[], out: (json: unknown, text: st
     const id = userId as string;
     switch (action) {
       case 'list': {
-        const users = await db.listUsers(values.status ? { status: values.status as 'active' | 'disabled' } : {});
+        const users = await db.listUsers(values.status ? { status: values.status } : {});
         out({ users }, users.map((u) => `${u.id}\t${u.name}\t${u.department ?? ''}\t${u.status}`).join('\n') || '(no users)');
         return;
       }
