@@ -54,7 +54,7 @@ export interface QualityVerdict {
     meanLuma: number;
     /** Standard deviation of luma. */
     contrast: number;
-    /** Share of the aligned crop that lies outside the image (a face cut by the frame edge). */
+    /** Share of the aligned crop with no picture: outside the image (a face cut by the frame edge) or pure black (letterbox bars, masks). */
     outOfFrame: number;
   };
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { formatEventsBench, runEventsBench } from '../../bench/events-bench.js';
+import { formatPipelineBench, runPipelineBench } from '../../bench/pipeline-bench.js';
 import { formatSearchBench, runSearchBench } from '../../bench/search-bench.js';
 import { formatVisionBench, runVisionBench } from '../../bench/vision-bench.js';
 import { projectRoot } from '../../project-root.js';
@@ -22,7 +23,12 @@ facegate bench events [--n N] [--batch B] [--database-url URL] [--json]
 
 facegate bench vision [--photos DIR] [--repeat R] ${visionFlagsUsage} [--json]
   Per-stage latency (decode, detect, align, embed) and faces per second on the photos in DIR
-  (default: ../shared/faces beside the project, the development photos). Default R 5.`;
+  (default: ../shared/faces beside the project, the development photos). Default R 5.
+
+facegate bench pipeline [--cameras N] [--seconds S] [--fps F] [--width W] [--height H] [--photos DIR] [--database-url URL] ${visionFlagsUsage} [--json]
+  What the live pipeline sustains: N in-process cameras showing the photos in turn (obama/ enrolled),
+  frames and faces per second, drops, frame-to-event latency, where the time goes.
+  Defaults: N 1, S 20, F 5 per camera, 1280x720, PGlite in a scratch data root.`;
 
 function positiveInt(name: string, raw: string | undefined, fallback: number, max: number): number {
   if (raw === undefined) return fallback;
@@ -50,6 +56,11 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
       'database-url': { type: 'string' },
       photos: { type: 'string' },
       repeat: { type: 'string' },
+      cameras: { type: 'string' },
+      seconds: { type: 'string' },
+      fps: { type: 'string' },
+      width: { type: 'string' },
+      height: { type: 'string' },
       ...visionFlags,
       json: { type: 'boolean', default: false },
     },
@@ -90,5 +101,20 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
     out(report, formatVisionBench(report));
     return;
   }
-  throw new UsageError(`Expected "bench search", "bench events" or "bench vision" but received "bench ${positionals.join(' ')}"`);
+  if (which === 'pipeline' && extra.length === 0) {
+    const report = await runPipelineBench({
+      ...visionOptionsFrom(values),
+      photosDir: values.photos ?? path.join(projectRoot(), '..', 'shared', 'faces'),
+      cameras: positiveInt('cameras', values.cameras, 1, 64),
+      seconds: positiveInt('seconds', values.seconds, 20, 3600),
+      fps: positiveInt('fps', values.fps, 5, 60),
+      width: positiveInt('width', values.width, 1280, 7680),
+      height: positiveInt('height', values.height, 720, 4320),
+      databaseUrl: values['database-url'] ?? readEnvironment().databaseUrl,
+      progress,
+    });
+    out(report, formatPipelineBench(report));
+    return;
+  }
+  throw new UsageError(`Expected "bench search", "bench events", "bench vision" or "bench pipeline" but received "bench ${positionals.join(' ')}"`);
 }

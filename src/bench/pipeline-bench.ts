@@ -1,0 +1,126 @@
+// `facegate bench pipeline`: what the live pipeline sustains on this machine: N cameras (in-process
+// still-image cameras at a fixed rate, so the camera network is not what is measured) showing real
+// photos in turn, one of them enrolled; frames and faces per second, drops, latency from frame to
+// event, and where the worker's time goes. Storage is a scratch data root (PGlite, or the
+// PostgreSQL server given).
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import sharp from 'sharp';
+
+import { openStorage, parseStorageConfig } from '../../storage/index.js';
+import { silentLogger } from '../../storage/logger.js';
+import { StillSource } from '../camera/still-source.js';
+import { Pipeline } from '../pipeline/pipeline.js';
+import { enroll } from '../recognition/enrollment.js';
+import { UserDirectory } from '../recognition/user-directory.js';
+import { openVision, type VisionOptions } from '../vision/index.js';
+import type { RgbImage } from '../vision/types.js';
+
+export interface PipelineBenchOptions extends VisionOptions {
+  photosDir: string;
+  cameras: number;
+  seconds: number;
+  fps: number;
+  width: number;
+  height: number;
+  databaseUrl?: string | undefined;
+  progress?: (message: string) => void;
+}
+
+export interface PipelineBenchReport {
+  cameras: number;
+  seconds: number;
+  offeredFps: number;
+  frame: string;
+  framesPerSecond: number;
+  facesPerSecond: number;
+  dropped: number;
+  decisions: { known: number; unknown: number };
+  decisionLatencyMs: { p50: number; p99: number };
+  trackLatencyMs: { p50: number; p99: number };
+  /** Share of the worker's busy time per stage. */
+  busyShare: { analyze: number; search: number; events: number };
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))] ?? 0;
+};
+
+/** A photo as a camera would deliver it: fitted into width x height, black bars around. */
+async function asFrame(file: string, width: number, height: number): Promise<RgbImage> {
+  const { data, info } = await sharp(file)
+    .rotate()
+    .removeAlpha()
+    .resize(width, height, { fit: 'contain', background: { r: 0, g: 0, b: 0 } })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, data: new Uint8Array(data) };
+}
+
+export async function runPipelineBench(options: PipelineBenchOptions): Promise<PipelineBenchReport> {
+  const progress = options.progress ?? (() => {});
+  const dataRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'facegate-bench-pipeline-'));
+  const vision = await openVision(options);
+  const storage = await openStorage(
+    parseStorageConfig({ dataRoot, ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}) }),
+    { embeddingModel: { id: vision.embedder.modelId, dim: vision.embedder.dim }, schema: `fgbench_${process.pid}` },
+  );
+  try {
+    progress('enrolling obama/ as the known person');
+    const obama = path.join(options.photosDir, 'obama');
+    const files = (await fs.readdir(obama)).sort().map((f) => path.join(obama, f));
+    await enroll(
+      { analyzer: vision.analyzer, storage },
+      { userId: 'obama', name: 'Known person', images: await Promise.all(files.map(async (f) => ({ name: f, bytes: await fs.readFile(f) }))) },
+    );
+    const shown = ['obama/obama3.jpg', 'biden/biden.jpg', 'mixed/two_people.jpg', 'biden/biden2.jpg'];
+    const frames = await Promise.all(shown.map((f) => asFrame(path.join(options.photosDir, f), options.width, options.height)));
+    const users = new UserDirectory(storage.db);
+    await users.refresh();
+    const pipeline = new Pipeline({ analyzer: vision.analyzer, storage, users, logger: silentLogger });
+    const sources = Array.from({ length: options.cameras }, (_, i) => {
+      const cameraId = `bench_${i + 1}`;
+      // Cameras start on different photos, so the worker sees a mix.
+      const rotated = [...frames.slice(i % frames.length), ...frames.slice(0, i % frames.length)];
+      return new StillSource({ cameraId, images: rotated, fps: options.fps, secondsPerImage: 2 }, pipeline.callbacksFor(cameraId));
+    });
+    progress(`${options.cameras} camera(s) at ${options.fps} fps for ${options.seconds} s`);
+    pipeline.start(sources);
+    await new Promise((r) => setTimeout(r, options.seconds * 1000));
+    const dropped = sources.reduce((s, src) => s + src.stats().framesDropped, 0);
+    await pipeline.stop();
+    const stats = pipeline.stats();
+    const busy = stats.busyMs.analyze + stats.busyMs.search + stats.busyMs.events;
+    return {
+      cameras: options.cameras,
+      seconds: options.seconds,
+      offeredFps: options.fps * options.cameras,
+      frame: `${options.width}x${options.height}`,
+      framesPerSecond: stats.frames / options.seconds,
+      facesPerSecond: stats.faces / options.seconds,
+      dropped,
+      decisions: stats.decisions,
+      decisionLatencyMs: { p50: pct(stats.decisionLatencyMs, 0.5), p99: pct(stats.decisionLatencyMs, 0.99) },
+      trackLatencyMs: { p50: pct(stats.trackLatencyMs, 0.5), p99: pct(stats.trackLatencyMs, 0.99) },
+      busyShare: { analyze: stats.busyMs.analyze / busy, search: stats.busyMs.search / busy, events: stats.busyMs.events / busy },
+    };
+  } finally {
+    await storage.close();
+    await fs.rm(dataRoot, { recursive: true, force: true });
+  }
+}
+
+export function formatPipelineBench(r: PipelineBenchReport): string {
+  const share = (v: number) => `${(v * 100).toFixed(0)} %`;
+  return [
+    `pipeline: ${r.cameras} camera(s), ${r.frame} frames offered at ${r.offeredFps} fps in all, ${r.seconds} s`,
+    `sustained ${r.framesPerSecond.toFixed(1)} frames/s, ${r.facesPerSecond.toFixed(1)} faces/s; ${r.dropped} frames dropped (back-pressure)`,
+    `decisions: ${r.decisions.known} known, ${r.decisions.unknown} unknown`,
+    `latency, deciding frame -> event: p50 ${r.decisionLatencyMs.p50.toFixed(0)} ms, p99 ${r.decisionLatencyMs.p99.toFixed(0)} ms`,
+    `latency, track's first frame -> event: p50 ${r.trackLatencyMs.p50.toFixed(0)} ms, p99 ${r.trackLatencyMs.p99.toFixed(0)} ms`,
+    `worker time: vision ${share(r.busyShare.analyze)}, search + decision ${share(r.busyShare.search)}, tracking + events + crops ${share(r.busyShare.events)}`,
+  ].join('\n');
+}

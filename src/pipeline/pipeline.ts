@@ -1,0 +1,250 @@
+// The live recognition pipeline: camera frames -> detect, quality, align, embed (vision) ->
+// search -> track -> decide -> one recognition event per face track, the best crop of each
+// unknown track saved, health kept. One worker takes frames in turn from every camera; each camera
+// holds at most one waiting frame (newer frames replace it: back-pressure drops frames, never
+// grows memory), so the queue is bounded by the number of cameras.
+import type { Storage } from '../../storage/index.js';
+import type { Logger } from '../../storage/logger.js';
+import type { CameraCallbacks, CameraSource, CameraStatusChange, Frame } from '../camera/camera-source.js';
+import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds, decideTrack, type FaceDecision } from '../recognition/decision.js';
+import { decideAnalysis } from '../recognition/identify.js';
+import { FaceTracker, type Track, type TrackerOptions } from '../recognition/tracker.js';
+import type { UserDirectory } from '../recognition/user-directory.js';
+import type { FaceAnalysis, FaceAnalyzer } from '../vision/face-analyzer.js';
+import { encodePng } from '../vision/image-input.js';
+
+export interface PipelineOptions {
+  thresholds?: DecisionThresholds;
+  tracker?: Omit<TrackerOptions, 'cameraId'>;
+  /** An unknown track is decided after this many decided frames (or when it ends). */
+  unknownAfterFrames?: number;
+  workerId?: string;
+  heartbeatMs?: number;
+}
+
+export interface PipelineDeps {
+  analyzer: FaceAnalyzer;
+  storage: Storage;
+  users: UserDirectory;
+  logger: Logger;
+}
+
+interface Observed {
+  analysis: FaceAnalysis;
+  decision: FaceDecision | null;
+  frame: { receivedAt: Date; receivedMs: number };
+}
+
+interface CameraState {
+  tracker: FaceTracker<Observed>;
+  /** Track id -> the event written for it (one per track). */
+  decided: Set<string>;
+}
+
+export interface PipelineStats {
+  frames: number;
+  faces: number;
+  decisions: { known: number; unknown: number };
+  /** Frames waiting for the worker now (at most one per camera). */
+  queued: number;
+  /** Milliseconds from the frame that settled a track's decision to its event being written. */
+  decisionLatencyMs: number[];
+  /** Milliseconds from a track's first frame to its event. */
+  trackLatencyMs: number[];
+  /** Where the worker's time went, in total milliseconds. */
+  busyMs: { analyze: number; search: number; events: number };
+}
+
+const LATENCY_SAMPLES = 2_000;
+
+export class Pipeline {
+  private readonly cameras = new Map<string, CameraState>();
+  private readonly sources: CameraSource[] = [];
+  private readonly thresholds: Readonly<DecisionThresholds>;
+  private readonly unknownAfterFrames: number;
+  private readonly workerId: string;
+  private chain: Promise<unknown> = Promise.resolve();
+  private heartbeat: NodeJS.Timeout | null = null;
+  private readonly runId = Date.now().toString(36);
+  private readonly counters: PipelineStats = {
+    frames: 0,
+    faces: 0,
+    decisions: { known: 0, unknown: 0 },
+    queued: 0,
+    decisionLatencyMs: [],
+    trackLatencyMs: [],
+    busyMs: { analyze: 0, search: 0, events: 0 },
+  };
+
+  constructor(
+    private readonly deps: PipelineDeps,
+    private readonly options: PipelineOptions = {},
+  ) {
+    this.thresholds = options.thresholds ?? DEFAULT_DECISION_THRESHOLDS;
+    this.unknownAfterFrames = options.unknownAfterFrames ?? 5;
+    this.workerId = options.workerId ?? 'pipeline-1';
+  }
+
+  /** The callbacks a camera source reports to. */
+  callbacksFor(cameraId: string): CameraCallbacks {
+    this.cameras.set(cameraId, {
+      tracker: new FaceTracker<Observed>({ ...this.options.tracker, cameraId, runId: this.runId }),
+      decided: new Set(),
+    });
+    return { onFrame: (frame) => this.enqueue(frame), onStatus: (change) => this.onStatus(change) };
+  }
+
+  /** Starts the sources (made with callbacksFor) and the worker heartbeat. */
+  start(sources: CameraSource[]): void {
+    this.sources.push(...sources);
+    for (const s of sources) s.start();
+    const beat = () => {
+      void this.deps.storage.cache.workerHeartbeat(this.workerId).catch(() => undefined);
+    };
+    beat();
+    this.heartbeat = setInterval(beat, this.options.heartbeatMs ?? 5_000);
+    this.heartbeat.unref();
+  }
+
+  /** Stops the cameras, finishes the frames in hand, and decides every open track. */
+  async stop(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    await Promise.all(this.sources.map((s) => s.stop()));
+    await this.serial(async () => {
+      for (const [cameraId, state] of this.cameras) {
+        for (const track of state.tracker.endAll()) await this.finish(cameraId, state, track);
+      }
+    });
+  }
+
+  stats(): PipelineStats {
+    return { ...this.counters, decisions: { ...this.counters.decisions }, busyMs: { ...this.counters.busyMs } };
+  }
+
+  /** Processes one frame (in turn with every other camera's). */
+  enqueue(frame: Frame): Promise<void> {
+    this.counters.queued++;
+    void this.deps.storage.cache.setQueueSize(this.counters.queued).catch(() => undefined);
+    return this.serial(async () => {
+      try {
+        await this.process(frame);
+      } catch (error) {
+        // A frame that cannot be processed is lost, the pipeline is not.
+        this.deps.logger.error({ err: error, camera: frame.cameraId }, 'pipeline: frame failed');
+      } finally {
+        this.counters.queued--;
+        void this.deps.storage.cache.setQueueSize(this.counters.queued).catch(() => undefined);
+      }
+    });
+  }
+
+  private async process(frame: Frame): Promise<void> {
+    const state = this.cameras.get(frame.cameraId);
+    if (!state) throw new Error(`frame from unregistered camera ${frame.cameraId}`);
+    void this.deps.storage.cache.cameraSeen(frame.cameraId, frame.receivedAt).catch(() => undefined);
+    this.counters.frames++;
+    const t0 = performance.now();
+    const analyses = await this.deps.analyzer.analyze(frame.image);
+    const t1 = performance.now();
+    this.counters.faces += analyses.length;
+    const observed: Observed[] = [];
+    for (const analysis of analyses) {
+      const decision = analysis.embedding
+        ? await decideAnalysis(analysis, this.deps.storage.embeddings, this.deps.users.statusOf, this.thresholds)
+        : null;
+      observed.push({ analysis, decision, frame: { receivedAt: frame.receivedAt, receivedMs: frame.receivedMs } });
+    }
+    const t2 = performance.now();
+    this.counters.busyMs.analyze += t1 - t0;
+    this.counters.busyMs.search += t2 - t1;
+    const update = state.tracker.update(
+      frame.receivedMs,
+      observed.map((o) => ({ box: o.analysis.face.box, payload: o, rank: o.analysis.quality.score })),
+    );
+    const t3 = performance.now();
+    for (const track of update.ended) await this.finish(frame.cameraId, state, track);
+    const live = new Map(state.tracker.tracks().map((t) => [t.id, t]));
+    for (const { trackId } of update.assignments) {
+      const track = live.get(trackId);
+      if (!track || state.decided.has(trackId)) continue;
+      const frames = decisions(track);
+      const verdict = decideTrack(frames, this.thresholds);
+      if (verdict.decision === 'known' || frames.length >= this.unknownAfterFrames) {
+        await this.emit(frame.cameraId, state, track, verdict, frame.receivedMs);
+      }
+    }
+    this.counters.busyMs.events += performance.now() - t3;
+  }
+
+  // A track that ends undecided gets its decision now, if it ever had a usable frame.
+  private async finish(cameraId: string, state: CameraState, track: Readonly<Track<Observed>>): Promise<void> {
+    if (state.decided.delete(track.id)) return;
+    const frames = decisions(track);
+    if (frames.length === 0) return;
+    const last = track.observations.at(-1)?.payload.frame.receivedMs ?? performance.now();
+    await this.emit(cameraId, state, track, decideTrack(frames, this.thresholds), last, true);
+  }
+
+  private async emit(
+    cameraId: string,
+    state: CameraState,
+    track: Readonly<Track<Observed>>,
+    verdict: FaceDecision,
+    decidingFrameMs: number,
+    ended = false,
+  ): Promise<void> {
+    if (!ended) state.decided.add(track.id);
+    const { storage, logger } = this.deps;
+    const best = [...track.observations].sort((a, b) => b.rank - a.rank)[0]?.payload;
+    const at = new Date();
+    await storage.db.recordRecognition({
+      timestamp: at,
+      cameraId,
+      matchedUserId: verdict.decision === 'known' ? verdict.userId : null,
+      confidence: verdict.score,
+      trackId: track.id,
+      modelId: best?.analysis.embedding?.modelId ?? null,
+      threshold: this.thresholds.match,
+    });
+    const now = performance.now();
+    push(this.counters.decisionLatencyMs, now - decidingFrameMs);
+    push(this.counters.trackLatencyMs, now - (track.observations[0]?.payload.frame.receivedMs ?? decidingFrameMs));
+    this.counters.decisions[verdict.decision]++;
+    if (verdict.decision === 'unknown' && best) {
+      await storage.images.saveUnknown(cameraId, await encodePng(best.analysis.aligned), at).catch((error: unknown) => {
+        logger.warn({ err: error, camera: cameraId }, 'pipeline: could not save an unknown face crop');
+      });
+    }
+    logger.info({ camera: cameraId, track: track.id, decision: verdict.decision, userId: verdict.userId, reason: verdict.reason }, 'recognition');
+  }
+
+  private onStatus(change: CameraStatusChange): void {
+    const { storage, logger } = this.deps;
+    logger.info({ camera: change.cameraId, state: change.state, reason: change.reason }, 'camera');
+    if (change.state === 'connecting') return;
+    void storage.cache.setCameraStatus(change.cameraId, change.state).catch(() => undefined);
+    void storage.db
+      .recordCameraEvent({
+        timestamp: change.at,
+        cameraId: change.cameraId,
+        eventType: change.state === 'online' ? 'connected' : 'disconnected',
+        details: { reason: change.reason },
+      })
+      .catch((error: unknown) => logger.error({ err: error, camera: change.cameraId }, 'pipeline: camera event not recorded'));
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function decisions(track: Readonly<Track<Observed>>): FaceDecision[] {
+  return track.observations.flatMap((o) => (o.payload.decision ? [o.payload.decision] : []));
+}
+
+function push(list: number[], value: number): void {
+  list.push(value);
+  if (list.length > LATENCY_SAMPLES) list.shift();
+}

@@ -1,0 +1,142 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { StillSource } from '../../src/camera/still-source.js';
+import { Pipeline } from '../../src/pipeline/pipeline.js';
+import { deleteUser, enroll } from '../../src/recognition/enrollment.js';
+import { UserDirectory } from '../../src/recognition/user-directory.js';
+import { openVision, type Vision } from '../../src/vision/index.js';
+import type { RgbImage } from '../../src/vision/types.js';
+import { openStorage, parseStorageConfig, type Storage } from '../../storage/index.js';
+import { silentLogger } from '../../storage/logger.js';
+import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
+import { dropSchema, SHARED_POSTGRES_URL, uniqueSchema } from '../helpers/shared-servers.js';
+import { until } from '../helpers/until.js';
+
+const schema = uniqueSchema();
+let dataRoot: string;
+let vision: Vision;
+let storage: Storage;
+let users: UserDirectory;
+
+async function frame(file: string): Promise<RgbImage> {
+  const { data, info } = await sharp(path.join(FACES_DIR, file))
+    .rotate()
+    .removeAlpha()
+    .resize(1280, 720, { fit: 'contain', background: { r: 0, g: 0, b: 0 } })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, data: new Uint8Array(data) };
+}
+
+async function photos(dir: string) {
+  const files = (await fs.readdir(path.join(FACES_DIR, dir))).sort();
+  return Promise.all(files.map(async (f) => ({ name: f, bytes: await fs.readFile(path.join(FACES_DIR, dir, f)) })));
+}
+
+/** Runs one still camera through a fresh pipeline until `done` holds; returns the pipeline's stats. */
+async function watch(cameraId: string, file: string, done: () => Promise<boolean>, fps = 5) {
+  await users.refresh();
+  const pipeline = new Pipeline({ analyzer: vision.analyzer, storage, users, logger: silentLogger });
+  const source = new StillSource({ cameraId, images: [await frame(file)], fps }, pipeline.callbacksFor(cameraId));
+  pipeline.start([source]);
+  try {
+    await until(`events from ${cameraId}`, done, 30_000);
+  } finally {
+    await pipeline.stop();
+  }
+  return { stats: pipeline.stats(), source: source.stats() };
+}
+
+beforeAll(async () => {
+  dataRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'facegate-pipeline-'));
+  vision = await openVision({ modelsDir: MODELS_DIR, provider: 'cpu' });
+  storage = await openStorage(parseStorageConfig({ dataRoot, databaseUrl: SHARED_POSTGRES_URL }), {
+    embeddingModel: { id: vision.embedder.modelId, dim: vision.embedder.dim },
+    schema,
+  });
+  users = new UserDirectory(storage.db);
+});
+afterAll(async () => {
+  await storage.close();
+  await dropSchema(SHARED_POSTGRES_URL, schema);
+  await fs.rm(dataRoot, { recursive: true, force: true });
+});
+
+describe('enrollment on the real photos', () => {
+  it('refuses biden/ (two photos: fewer than 3 usable faces) and keeps nothing', async () => {
+    await expect(enroll({ analyzer: vision.analyzer, storage }, { userId: 'biden', name: 'Biden', images: await photos('biden') })).rejects.toThrow(
+      /2 usable face\(s\), at least 3 needed/,
+    );
+    expect(await storage.db.getUser('biden')).toBeNull();
+    expect(await storage.images.listUsers()).toEqual([]);
+    expect(storage.embeddings.stats().count).toBe(0);
+  });
+
+  it('enrolls obama/ with five embeddings, originals, crops and metadata', async () => {
+    const result = await enroll({ analyzer: vision.analyzer, storage }, { userId: 'obama', name: 'Obama', images: await photos('obama') });
+    expect(result).toEqual({ userId: 'obama', embeddings: 5, skipped: [] });
+    expect(storage.embeddings.stats()).toMatchObject({ count: 5, users: 1 });
+    const scan = await storage.images.scanUser('obama');
+    expect(scan.ok.filter((i) => i.kind === 'original')).toHaveLength(5);
+    expect(scan.ok.filter((i) => i.kind === 'aligned')).toHaveLength(5);
+  });
+
+  it('refuses a face that already matches another enrolled user', async () => {
+    const mixed = [...(await photos('obama')).slice(0, 3)];
+    await expect(enroll({ analyzer: vision.analyzer, storage }, { userId: 'impostor', name: 'X', images: mixed })).rejects.toMatchObject({
+      skipped: mixed.map((m) => ({ file: m.name, reason: expect.stringMatching(/matches enrolled user obama/) as string })),
+    });
+  });
+});
+
+describe('the live pipeline (in-process still cameras)', () => {
+  it('recognises the enrolled person in a frame and writes one event for the track', async () => {
+    await watch('gate_1', 'mixed/two_people.jpg', async () =>
+      (await storage.db.queryRecognitionEvents({ cameraId: 'gate_1' })).some((e) => e.matchedUserId === 'obama'),
+    );
+    const events = await storage.db.queryRecognitionEvents({ cameraId: 'gate_1' });
+    const known = events.filter((e) => !e.isUnknown);
+    expect(known.map((e) => e.matchedUserId)).toEqual(['obama']);
+    expect(known[0]).toMatchObject({ modelId: vision.embedder.modelId, threshold: expect.closeTo(0.45, 5) as number });
+    expect(known[0]?.trackId).toMatch(/^gate_1-/);
+    // Two faces in the frame: the other person is a stranger, decided once, with a saved crop.
+    expect(events.filter((e) => e.isUnknown)).toHaveLength(1);
+    const dates = await storage.images.listUnknownDates();
+    expect(dates.length).toBeGreaterThan(0);
+    expect((await storage.db.queryCameraEvents({ cameraId: 'gate_1' })).map((e) => e.eventType).sort()).toEqual(['connected', 'disconnected']);
+  });
+
+  it('never calls a half face known', async () => {
+    const { stats } = await watch('gate_2', 'mixed/obama_partial_face.jpg', async () => (await storage.db.queryRecognitionEvents({ cameraId: 'gate_2' })).length > 0 || false, 5).catch(
+      () => ({ stats: null }),
+    );
+    const events = await storage.db.queryRecognitionEvents({ cameraId: 'gate_2' });
+    expect(events.every((e) => e.isUnknown)).toBe(true);
+    expect(stats === null || stats.decisions.known === 0).toBe(true);
+  });
+
+  it('drops frames instead of queueing them when the camera is faster than the worker', async () => {
+    const { source, stats } = await watch(
+      'gate_3',
+      'obama/obama3.jpg',
+      async () => (await storage.db.queryRecognitionEvents({ cameraId: 'gate_3' })).length > 0,
+      60,
+    );
+    expect(source.framesDropped).toBeGreaterThan(0);
+    expect(stats.queued).toBe(0);
+  });
+
+  it('after users delete, the same photo is unknown', async () => {
+    await deleteUser(storage, 'obama', { purgeImages: false });
+    await watch('gate_4', 'obama/obama3.jpg', async () => (await storage.db.queryRecognitionEvents({ cameraId: 'gate_4' })).length > 0);
+    const events = await storage.db.queryRecognitionEvents({ cameraId: 'gate_4' });
+    expect(events.map((e) => e.isUnknown)).toEqual([true]);
+    // The LLD: originals are never deleted by the system.
+    expect((await storage.images.scanUser('obama')).ok.filter((i) => i.kind === 'original')).toHaveLength(5);
+  });
+});
