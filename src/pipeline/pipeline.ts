@@ -7,6 +7,7 @@ import type { Storage } from '../../storage/index.js';
 import type { Logger } from '../../storage/logger.js';
 import type { CameraCallbacks, CameraSource, CameraStatusChange, Frame } from '../camera/camera-source.js';
 import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds, decideTrack, type FaceDecision } from '../recognition/decision.js';
+import { considerLearning, DEFAULT_LEARNING_POLICY, type LearningPolicy } from '../recognition/auto-learning.js';
 import { decideAnalysis } from '../recognition/identify.js';
 import { FaceTracker, type Track, type TrackerOptions } from '../recognition/tracker.js';
 import type { UserDirectory } from '../recognition/user-directory.js';
@@ -20,6 +21,8 @@ export interface PipelineOptions {
   unknownAfterFrames?: number;
   workerId?: string;
   heartbeatMs?: number;
+  /** Off unless asked (see recognition/auto-learning.ts). */
+  learning?: LearningPolicy;
 }
 
 export interface PipelineDeps {
@@ -213,6 +216,12 @@ export class Pipeline {
     if (verdict.decision === 'unknown' && best) {
       await storage.images.saveUnknown(cameraId, await encodePng(best.analysis.aligned), at).catch((error: unknown) => {
         logger.warn({ err: error, camera: cameraId }, 'pipeline: could not save an unknown face crop');
+      });
+    }
+    const policy = this.options.learning ?? DEFAULT_LEARNING_POLICY;
+    if (verdict.decision === 'known' && best && policy.enabled) {
+      await considerLearning({ storage, logger, policy }, verdict, best.analysis, cameraId).catch((error: unknown) => {
+        logger.warn({ err: error, camera: cameraId }, 'auto-learning failed');
       });
     }
     logger.info({ camera: cameraId, track: track.id, decision: verdict.decision, userId: verdict.userId, reason: verdict.reason }, 'recognition');

@@ -42,6 +42,8 @@ export interface FaceDecision {
   userId: string | null;
   /** The best match's score (whoever it was), 0 without matches. */
   score: number;
+  /** How far the best user leads the runner-up user (the best score itself when there is none). */
+  margin: number;
   reason: string;
 }
 
@@ -57,16 +59,18 @@ export function decideFace(
   for (const m of matches) bestPerUser.set(m.userId, Math.max(bestPerUser.get(m.userId) ?? -Infinity, m.score));
   const ranked = [...bestPerUser].sort((a, b) => b[1] - a[1]);
   const [best, runnerUp] = ranked;
-  if (!best) return { decision: 'unknown', userId: null, score: 0, reason: 'no enrolled faces' };
+  if (!best) return { decision: 'unknown', userId: null, score: 0, margin: 0, reason: 'no enrolled faces' };
   const [userId, score] = best;
+  const margin = runnerUp ? score - runnerUp[1] : score;
   if (score < t.match) {
-    return { decision: 'unknown', userId: null, score, reason: `best score ${fmt(score)} below the match threshold ${t.match}` };
+    return { decision: 'unknown', userId: null, score, margin, reason: `best score ${fmt(score)} below the match threshold ${t.match}` };
   }
-  if (runnerUp && score - runnerUp[1] < t.margin) {
+  if (runnerUp && margin < t.margin) {
     return {
       decision: 'unknown',
       userId: null,
       score,
+      margin,
       reason: `ambiguous: ${userId} ${fmt(score)} vs ${runnerUp[0]} ${fmt(runnerUp[1])} (margin below ${t.margin})`,
     };
   }
@@ -74,20 +78,21 @@ export function decideFace(
   // anyone, and not the runner-up either.
   const status = statusOf(userId);
   if (status !== 'active') {
-    return { decision: 'unknown', userId: null, score, reason: status === 'disabled' ? `matches disabled user ${userId}` : `matches ${userId}, who is no longer enrolled` };
+    return { decision: 'unknown', userId: null, score, margin, reason: status === 'disabled' ? `matches disabled user ${userId}` : `matches ${userId}, who is no longer enrolled` };
   }
-  return { decision: 'known', userId, score, reason: `matched ${userId} at ${fmt(score)}` };
+  return { decision: 'known', userId, score, margin, reason: `matched ${userId} at ${fmt(score)}` };
 }
 
 /** A track's decision from its frames' decisions: the same user must win enough of them. */
 export function decideTrack(frames: readonly FaceDecision[], t: Readonly<DecisionThresholds> = DEFAULT_DECISION_THRESHOLDS): FaceDecision {
-  if (frames.length === 0) return { decision: 'unknown', userId: null, score: 0, reason: 'no usable frame' };
+  if (frames.length === 0) return { decision: 'unknown', userId: null, score: 0, margin: 0, reason: 'no usable frame' };
   const votes = new Map<string, number[]>();
   for (const f of frames) if (f.decision === 'known' && f.userId) votes.set(f.userId, [...(votes.get(f.userId) ?? []), f.score]);
   const [leader] = [...votes].sort((a, b) => b[1].length - a[1].length);
   const bestScore = Math.max(...frames.map((f) => f.score));
+  const margin = Math.min(...frames.map((f) => f.margin));
   if (!leader) {
-    return { decision: 'unknown', userId: null, score: bestScore, reason: frames[0]?.reason ?? 'unknown' };
+    return { decision: 'unknown', userId: null, score: bestScore, margin, reason: frames[0]?.reason ?? 'unknown' };
   }
   const [userId, scores] = leader;
   const share = scores.length / frames.length;
@@ -96,9 +101,10 @@ export function decideTrack(frames: readonly FaceDecision[], t: Readonly<Decisio
       decision: 'unknown',
       userId: null,
       score: bestScore,
+      margin,
       reason: `${userId} won ${scores.length} of ${frames.length} frames (needs ${t.minVotes} and ${Math.round(t.minVoteShare * 100)} %)`,
     };
   }
   const score = scores.reduce((s, v) => s + v, 0) / scores.length;
-  return { decision: 'known', userId, score, reason: `matched ${userId} in ${scores.length} of ${frames.length} frames` };
+  return { decision: 'known', userId, score, margin, reason: `matched ${userId} in ${scores.length} of ${frames.length} frames` };
 }

@@ -21,7 +21,7 @@ export async function decideAnalysis(
   thresholds: Readonly<DecisionThresholds>,
 ): Promise<FaceDecision> {
   if (!analysis.embedding) {
-    return { decision: 'unknown', userId: null, score: 0, reason: `quality: ${analysis.quality.reasons.join(', ')}` };
+    return { decision: 'unknown', userId: null, score: 0, margin: 0, reason: `quality: ${analysis.quality.reasons.join(', ')}` };
   }
   return decideFace(await embeddings.search(analysis.embedding.vector, SEARCH_K), statusOf, thresholds);
 }

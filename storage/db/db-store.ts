@@ -102,6 +102,8 @@ export interface DbStore {
   /** Every embedding of a model, in id order (the index is rebuilt from these). */
   listEmbeddings(modelId: string): Promise<EmbeddingRecord[]>;
   embeddingIds(modelId: string): Promise<bigint[]>;
+  /** How many embeddings a user has (all models): auto-learning's per-user cap. */
+  countEmbeddings(userId: string): Promise<number>;
 
   /** Durable when it resolves: in the database, or in the fsync'd spool while the database is down. */
   recordRecognition(event: RecognitionEvent): Promise<EventWrite>;

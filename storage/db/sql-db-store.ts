@@ -399,6 +399,14 @@ export class SqlDbStore implements DbStore {
     return rows.map((r) => BigInt(r.id));
   }
 
+  async countEmbeddings(userId: string): Promise<number> {
+    validateId('user', userId);
+    const [row] = await this.needDb('counting embeddings', () =>
+      this.client.query<{ n: number }>('SELECT count(*)::int AS n FROM face_embeddings WHERE user_id = $1', [userId]),
+    );
+    return row?.n ?? 0;
+  }
+
   async recordRecognition(event: RecognitionEvent): Promise<EventWrite> {
     return (await this.recordRecognitions([event]))[0] as EventWrite;
   }

@@ -1,0 +1,67 @@
+// Auto-learning: a recognised face may join its user's gallery, so the appliance keeps up with
+// beards, glasses and ageing. Off by default (the LLD: "no auto-learning unless confidence >
+// threshold", "false positive risk: block auto-learning"): when on, only a face far above the
+// match threshold, far ahead of anyone else, of top quality, not a near-copy of an embedding the
+// user already has, and within a per-user cap. Never from an unknown or ambiguous decision.
+import type { Storage } from '../../storage/index.js';
+import type { Logger } from '../../storage/logger.js';
+import type { FaceAnalysis } from '../vision/face-analyzer.js';
+import { encodePng } from '../vision/image-input.js';
+import type { FaceDecision } from './decision.js';
+import { SEARCH_K } from './identify.js';
+
+export interface LearningPolicy {
+  enabled: boolean;
+  /** 0.70: well above the match threshold (0.45), in the upper half of same-person scores (0.54-0.97). */
+  learnThreshold: number;
+  /** 0.30: three times the decision margin. */
+  minMargin: number;
+  /** 0.9: the quality gate's score, near the top of the accepted range. */
+  minQuality: number;
+  /** 0.95: above this the face adds nothing (same photo, next frame). */
+  maxSimilarityToOwn: number;
+  /** Embeddings per user, enrolled plus learned: keeps one person from dominating the index. */
+  maxEmbeddingsPerUser: number;
+}
+
+export const DEFAULT_LEARNING_POLICY: Readonly<LearningPolicy> = Object.freeze({
+  enabled: false,
+  learnThreshold: 0.7,
+  minMargin: 0.3,
+  minQuality: 0.9,
+  maxSimilarityToOwn: 0.95,
+  maxEmbeddingsPerUser: 20,
+});
+
+export type LearningOutcome = { learned: true; embeddingId: bigint } | { learned: false; reason: string };
+
+/** Considers one face of a track decided "known"; learns it when every guard passes. */
+export async function considerLearning(
+  deps: { storage: Storage; logger: Logger; policy: Readonly<LearningPolicy> },
+  verdict: FaceDecision,
+  face: FaceAnalysis,
+  cameraId: string,
+): Promise<LearningOutcome> {
+  const { storage, policy } = deps;
+  const userId = verdict.userId;
+  if (!policy.enabled) return { learned: false, reason: 'auto-learning is off' };
+  if (verdict.decision !== 'known' || !userId) return { learned: false, reason: 'only a known decision can teach' };
+  if (!face.embedding) return { learned: false, reason: 'no embedding' };
+  if (face.quality.score < policy.minQuality) return { learned: false, reason: `quality ${face.quality.score.toFixed(2)} below ${policy.minQuality}` };
+  // This face's own matches, not the track's average: it must clear the bars by itself.
+  const matches = await storage.embeddings.search(face.embedding.vector, SEARCH_K);
+  const own = Math.max(...matches.filter((m) => m.userId === userId).map((m) => m.score), -1);
+  const other = Math.max(...matches.filter((m) => m.userId !== userId).map((m) => m.score), -1);
+  if (own < policy.learnThreshold) return { learned: false, reason: `score ${own.toFixed(3)} below the learn threshold ${policy.learnThreshold}` };
+  if (own - other < policy.minMargin) return { learned: false, reason: `margin ${(own - other).toFixed(3)} below ${policy.minMargin}` };
+  if (own > policy.maxSimilarityToOwn) return { learned: false, reason: `near-duplicate of an existing embedding (${own.toFixed(3)})` };
+  if ((await storage.db.countEmbeddings(userId)) >= policy.maxEmbeddingsPerUser) {
+    return { learned: false, reason: `${userId} has reached ${policy.maxEmbeddingsPerUser} embeddings` };
+  }
+  const crop = await storage.images.saveAligned(userId, await encodePng(face.aligned), { cameraId, qualityScore: face.quality.score });
+  const [record] = await storage.db.addEmbeddings(userId, [{ image: crop.file, modelId: face.embedding.modelId, vector: face.embedding.vector }]);
+  if (!record) throw new Error('the database returned no embedding row');
+  await storage.embeddings.add([{ embeddingId: record.id, userId, image: record.image, modelId: record.modelId, vector: record.vector }]);
+  deps.logger.info({ userId, embeddingId: record.id.toString(), image: crop.file, score: own, camera: cameraId }, 'auto-learning: embedding added');
+  return { learned: true, embeddingId: record.id };
+}
