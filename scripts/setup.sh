@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # FAISS (static, with its OpenBLAS and OpenMP), and the toolchain cmake-js drives.
-packages=(libfaiss-dev libopenblas-dev cmake g++ make)
+packages=(libfaiss-dev libopenblas-dev cmake g++ make ffmpeg) # ffmpeg: camera ingest at run time (5 or later)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -8,7 +8,7 @@ export interface Frame {
   receivedAt: Date;
   /** performance.now() at the same moment, for latency measurements. */
   receivedMs: number;
-  /** Frames delivered so far by this source (0-based), across reconnects. */
+  /** Frames received so far by this source (0-based), across reconnects: a gap is a dropped frame. */
   sequence: number;
   image: RgbImage;
 }

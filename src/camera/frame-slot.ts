@@ -10,14 +10,24 @@ export class FrameSlot {
   private dropped = 0;
   private drained: (() => void)[] = [];
 
-  constructor(private readonly deliver: (frame: Frame) => Promise<void>) {}
+  /**
+   * @param deliver hands a frame to the pipeline; the frame (and its buffer) is the pipeline's from then on.
+   * @param onDropped gets each frame that was replaced before delivery: its buffer may be reused.
+   */
+  constructor(
+    private readonly deliver: (frame: Frame) => Promise<void>,
+    private readonly onDropped: (frame: Frame) => void = () => {},
+  ) {}
 
   offer(frame: Frame): void {
     if (!this.busy) {
       this.run(frame);
       return;
     }
-    if (this.waiting) this.dropped++;
+    if (this.waiting) {
+      this.dropped++;
+      this.onDropped(this.waiting);
+    }
     this.waiting = frame;
   }
 
@@ -39,8 +49,10 @@ export class FrameSlot {
 
   private run(frame: Frame): void {
     this.busy = true;
-    // The deliverer's own failures are its to report; the slot only keeps frames moving.
-    this.deliver(frame)
+    // The deliverer's own failures are its to report (even a synchronous throw); the slot only
+    // keeps frames moving.
+    Promise.resolve()
+      .then(() => this.deliver(frame))
       .catch(() => undefined)
       .finally(() => {
         const next = this.waiting;

@@ -16,7 +16,7 @@ import { encodePng } from '../vision/image-input.js';
 
 export interface PipelineOptions {
   thresholds?: DecisionThresholds;
-  tracker?: Omit<TrackerOptions, 'cameraId'>;
+  tracker?: Omit<TrackerOptions<Observed>, 'cameraId' | 'sameFace'>;
   /** An unknown track is decided after this many decided frames (or when it ends). */
   unknownAfterFrames?: number;
   workerId?: string;
@@ -62,6 +62,7 @@ const LATENCY_SAMPLES = 2_000;
 
 export class Pipeline {
   private readonly cameras = new Map<string, CameraState>();
+  private readonly lastCameraState = new Map<string, 'online' | 'offline'>();
   private readonly sources: CameraSource[] = [];
   private readonly thresholds: Readonly<DecisionThresholds>;
   private readonly unknownAfterFrames: number;
@@ -91,7 +92,7 @@ export class Pipeline {
   /** The callbacks a camera source reports to. */
   callbacksFor(cameraId: string): CameraCallbacks {
     this.cameras.set(cameraId, {
-      tracker: new FaceTracker<Observed>({ ...this.options.tracker, cameraId, runId: this.runId }),
+      tracker: new FaceTracker<Observed>({ ...this.options.tracker, cameraId, runId: this.runId, sameFace }),
       decided: new Set(),
     });
     return { onFrame: (frame) => this.enqueue(frame), onStatus: (change) => this.onStatus(change) };
@@ -227,10 +228,13 @@ export class Pipeline {
     logger.info({ camera: cameraId, track: track.id, decision: verdict.decision, userId: verdict.userId, reason: verdict.reason }, 'recognition');
   }
 
+  // Only transitions are events: a camera that stays unreachable retries (connecting, offline,
+  // connecting, offline ...) but is written down as disconnected once.
   private onStatus(change: CameraStatusChange): void {
     const { storage, logger } = this.deps;
     logger.info({ camera: change.cameraId, state: change.state, reason: change.reason }, 'camera');
-    if (change.state === 'connecting') return;
+    if (change.state === 'connecting' || this.lastCameraState.get(change.cameraId) === change.state) return;
+    this.lastCameraState.set(change.cameraId, change.state);
     void storage.cache.setCameraStatus(change.cameraId, change.state).catch(() => undefined);
     void storage.db
       .recordCameraEvent({
@@ -247,6 +251,23 @@ export class Pipeline {
     this.chain = run.catch(() => undefined);
     return run;
   }
+}
+
+/**
+ * Cosine below which two embeddings are taken for two people: between the highest
+ * different-person score measured (0.15-0.19) and the lowest same-person one (0.53), so a face
+ * that turns or blurs a little keeps its track but someone else stepping into the spot does not.
+ */
+const SAME_FACE_MIN_COSINE = 0.35;
+
+/** The tracker's appearance gate: the detection's embedding must agree with the track's latest one. */
+function sameFace(track: Readonly<Track<Observed>>, detection: { payload: Observed }): boolean {
+  const next = detection.payload.analysis.embedding?.vector;
+  const last = [...track.observations].reverse().find((o) => o.payload.analysis.embedding)?.payload.analysis.embedding?.vector;
+  if (!next || !last) return true;
+  let dot = 0;
+  for (let i = 0; i < next.length; i++) dot += (next[i] as number) * (last[i] as number);
+  return dot >= SAME_FACE_MIN_COSINE;
 }
 
 function decisions(track: Readonly<Track<Observed>>): FaceDecision[] {

@@ -29,7 +29,7 @@
 
 export type Box = [x: number, y: number, width: number, height: number];
 
-export interface TrackerOptions {
+export interface TrackerOptions<T = unknown> {
   /** Part of every track id: letters, digits, '-' and '_' only (ids end up in file names). */
   cameraId: string;
   /**
@@ -50,6 +50,12 @@ export interface TrackerOptions {
   maxCentreShift?: number;
   /** Centre fallback: maximum ratio of the larger box size to the smaller; default 1.5. */
   maxSizeRatio?: number;
+  /**
+   * Appearance gate: a track and a detection are only paired when this says they can be the same
+   * face (e.g. their embeddings agree). Geometry alone would hand a track on to a different
+   * person who steps into the same spot. Default: any.
+   */
+  sameFace?: (track: Readonly<Track<T>>, detection: Detection<T>) => boolean;
 }
 
 export interface Detection<T> {
@@ -139,11 +145,12 @@ export class FaceTracker<T> {
   private readonly maxTracks: number;
   private readonly maxCentreShift: number;
   private readonly maxSizeRatio: number;
+  private readonly sameFace: TrackerOptions<T>['sameFace'];
   private live: LiveTrack<T>[] = [];
   private counter = 0;
   private nowMs = -Infinity;
 
-  constructor(options: TrackerOptions) {
+  constructor(options: TrackerOptions<T>) {
     this.cameraId = idPart('cameraId', options.cameraId);
     this.idPrefix = options.runId === undefined ? `${this.cameraId}-` : `${this.cameraId}-${idPart('runId', options.runId)}-`;
     this.iouThreshold = positive('iouThreshold', options.iouThreshold, 0.3);
@@ -155,6 +162,7 @@ export class FaceTracker<T> {
     if (!Number.isFinite(shift) || shift < 0) throw new TypeError(`Expected non-negative number for maxCentreShift but received ${describe(shift)}`);
     this.maxCentreShift = shift;
     this.maxSizeRatio = positive('maxSizeRatio', options.maxSizeRatio, 1.5);
+    this.sameFace = options.sameFace;
     if (this.maxSizeRatio < 1) throw new TypeError(`Expected maxSizeRatio >= 1 but received ${describe(this.maxSizeRatio)}`);
   }
 
@@ -187,6 +195,7 @@ export class FaceTracker<T> {
     const pairs: Pair[] = [];
     this.live.forEach((t, ti) => {
       detections.forEach((d, di) => {
+        if (this.sameFace && !this.sameFace(t, d)) return;
         const overlap = iou(t.lastBox, d.box);
         if (overlap >= this.iouThreshold) pairs.push({ track: ti, detection: di, kind: 0, cost: -overlap });
         else {

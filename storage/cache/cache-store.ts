@@ -25,7 +25,10 @@ export interface CacheHealth {
 
 export interface CacheStore {
   health(): CacheHealth;
-  /** A frame arrived: last_seen now (with the camera TTL) and status online. */
+  /**
+   * A frame arrived: last_seen (with the camera TTL). The status is the camera's connection state
+   * and changes only with setCameraStatus: a frame still in the queue must not undo an "offline".
+   */
   cameraSeen(cameraId: string, at?: Date): Promise<void>;
   setCameraStatus(cameraId: string, status: CameraStatus): Promise<void>;
   cameraHealth(cameraId: string): Promise<CameraHealth>;

@@ -56,7 +56,6 @@ export class RedisCacheStore implements CacheStore {
   async cameraSeen(cameraId: string, at: Date = new Date()): Promise<void> {
     validateId('camera', cameraId);
     await this.set(`camera:${cameraId}:last_seen`, String(at.getTime()), this.options.cameraTtlSeconds * 1000);
-    await this.set(`camera:${cameraId}:status`, 'online', null);
   }
 
   async setCameraStatus(cameraId: string, status: CameraStatus): Promise<void> {
@@ -113,8 +112,9 @@ export class RedisCacheStore implements CacheStore {
       maxRetriesPerRequest: 1,
       connectTimeout: 2_000,
       // A server that accepts the connection but stops answering (a hung host, SIGSTOP) must not
-      // collect commands: each gives up after 500 ms, and the socket's keep-alive notices the rest.
-      commandTimeout: 500,
+      // collect commands: each gives up after 1 s (a busy two-core host answers well within it),
+      // and the socket's keep-alive notices the rest.
+      commandTimeout: 1_000,
       keepAlive: 5_000,
       // Reconnect forever, backing off from 100 ms to 5 s.
       retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5_000),
@@ -154,8 +154,9 @@ export class RedisCacheStore implements CacheStore {
     this.lastError = error instanceof Error ? error.message : String(error);
   }
 
+  // While commands fail, writes reach only memory: memory is then the freshest copy, so it answers.
   private async getMany(keys: string[]): Promise<(string | null)[]> {
-    if (this.redis?.status === 'ready') {
+    if (this.redis?.status === 'ready' && !this.failing) {
       try {
         const values = await this.redis.mget(keys);
         this.failing = false;

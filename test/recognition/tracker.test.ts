@@ -287,3 +287,15 @@ describe('FaceTracker', () => {
     expect(tracker.tracks()).toEqual([]); // a refused frame changes nothing
   });
 });
+
+describe('the appearance gate', () => {
+  it('starts a new track when a different face steps into the same spot', () => {
+    const tracker = new FaceTracker<string>({ cameraId: 'cam', sameFace: (track, d) => track.observations.at(-1)?.payload === d.payload });
+    const box: [number, number, number, number] = [100, 100, 80, 100];
+    const first = tracker.update(0, [{ box, payload: 'alice', rank: 1 }]);
+    const same = tracker.update(200, [{ box, payload: 'alice', rank: 1 }]);
+    expect(same.assignments[0]?.trackId).toBe(first.assignments[0]?.trackId);
+    const other = tracker.update(400, [{ box, payload: 'bob', rank: 1 }]);
+    expect(other.assignments[0]?.trackId).not.toBe(first.assignments[0]?.trackId);
+  });
+});

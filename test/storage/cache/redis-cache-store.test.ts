@@ -32,6 +32,7 @@ describe('RedisCacheStore on the real Redis', () => {
     await ready(store);
     const at = new Date('2026-11-24T08:00:00.000Z');
     await store.cameraSeen('cam_01', at);
+    await store.setCameraStatus('cam_01', 'online');
     await store.workerHeartbeat('worker-1', at);
     await store.setQueueSize(7);
     expect(await raw.get(`${prefix}camera:cam_01:last_seen`)).toBe(String(at.getTime()));

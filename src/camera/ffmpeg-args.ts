@@ -1,0 +1,253 @@
+// What rtsp-source.ts runs: ffmpeg's argv for one RTSP camera (rawvideo RGB on stdout, fps and size
+// limited), the camera URL check, the credential redaction every log line about a camera goes
+// through, and the ffmpeg version check (`-timeout` changed meaning in ffmpeg 5).
+import { spawn } from 'node:child_process';
+
+/** Frames per second handed to the pipeline unless configured: enough to track a walking person. */
+export const DEFAULT_FPS = 5;
+/** 640x360: the detector runs at 640 px wide (vision/), so more pixels would only be scaled away again. */
+export const DEFAULT_WIDTH = 640;
+export const DEFAULT_HEIGHT = 360;
+
+/** ffmpeg 5 made `-timeout` the RTSP socket I/O timeout (4.x: a listen timeout; `-stimeout` is gone in 5). */
+export const MIN_FFMPEG_MAJOR = 5;
+
+const MAX_FPS = 60;
+const MAX_SIDE = 8192;
+
+/**
+ * How a camera picture becomes a width x height frame. `letterbox` keeps the aspect ratio and pads
+ * with black: faces keep their geometry, which the landmark checks and the embedder rely on.
+ * `stretch` scales to the exact size (a 4:3 camera squashed into 16:9 distorts every face).
+ */
+export type FrameFit = 'letterbox' | 'stretch';
+
+export interface FfmpegArgsOptions {
+  /** rtsp:// or rtsps:// (validateCameraUrl()). */
+  url: string;
+  fps?: number | undefined;
+  width?: number | undefined;
+  height?: number | undefined;
+  fit?: FrameFit | undefined;
+  /**
+   * ffmpeg's own socket I/O timeout (`-timeout`, in ms here). A backstop: the source's watchdog
+   * normally acts first, but this also makes an orphaned ffmpeg on a silent camera exit by itself.
+   */
+  ioTimeoutMs: number;
+}
+
+/** The fps and frame size after defaults and checks. */
+export interface FrameFormat {
+  fps: number;
+  width: number;
+  height: number;
+  /** width * height * 3: one rgb24 frame on ffmpeg's stdout. */
+  frameBytes: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credentials in URLs
+
+const SECRET_PARAM = /pass|pwd|token|secret|auth|key/i;
+
+/**
+ * The URL with its credentials hidden, for logs and errors: `rtsp://admin:pw@cam/x` ->
+ * `rtsp://***@cam/x`. Query parameters that look like secrets (`?password=`, used by some
+ * cameras) are hidden too. Never throws; an unparsable URL is redacted by pattern.
+ */
+export function redactUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return redactCredentials(url);
+  }
+  const hasUserInfo = parsed.username !== '' || parsed.password !== '';
+  parsed.username = '';
+  parsed.password = '';
+  for (const key of [...parsed.searchParams.keys()]) {
+    if (SECRET_PARAM.test(key)) parsed.searchParams.set(key, '***');
+  }
+  let text = parsed.toString();
+  if (hasUserInfo) text = text.replace(/^([a-z][a-z0-9+.-]*:\/\/)/i, '$1***@');
+  // URL serialises "***" in a query as %2A%2A%2A; keep it readable.
+  return text.replace(/%2A%2A%2A/g, '***');
+}
+
+/**
+ * Hides user:password@ in every URL inside free text (ffmpeg's stderr quotes the input URL in
+ * its messages), and secret-looking query parameters.
+ */
+export function redactCredentials(text: string): string {
+  return text
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@'"]+@/gi, '$1***@')
+    .replace(/([?&][^=\s&#'"]*(?:pass|pwd|token|secret|auth|key)[^=\s&#'"]*=)[^\s&#'"]*/gi, '$1***');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+
+/**
+ * Refuses anything but an rtsp:// or rtsps:// URL with a host. Files, http:// and ffmpeg's other
+ * protocols (concat:, subfile:, pipe:...) would let a configuration entry read local files.
+ */
+export function validateCameraUrl(url: string): URL {
+  const shown = typeof url === 'string' ? `"${redactUrl(url)}"` : `${typeof url}`;
+  const refuse = (why: string): never => {
+    throw new Error(`Expected an rtsp:// or rtsps:// camera URL with a host but received ${shown}: ${why}`);
+  };
+  if (typeof url !== 'string' || url.trim() === '') return refuse('it is empty');
+  // Control characters and spaces have no place in a URL and would garble log lines.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0020\u007f]/.test(url)) return refuse('it contains whitespace or control characters');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return refuse('it is not a URL');
+  }
+  if (parsed.protocol !== 'rtsp:' && parsed.protocol !== 'rtsps:') return refuse(`the scheme is ${parsed.protocol.replace(/:$/, '')}`);
+  if (parsed.hostname === '') return refuse('it has no host');
+  return parsed;
+}
+
+function positiveNumber(name: string, value: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) {
+    throw new Error(`Expected a number in (0, ${max}] for ${name} but received ${String(value)} of type ${typeof value}`);
+  }
+  return value;
+}
+
+function evenSide(name: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 2 || value > MAX_SIDE || value % 2 !== 0) {
+    throw new Error(`Expected an even integer in 2..${MAX_SIDE} for ${name} but received ${String(value)} of type ${typeof value}`);
+  }
+  return value;
+}
+
+/** The frame rate and size with defaults applied; throws on a bad value. W and H must be even (video scalers and encoders downstream assume it). */
+export function frameFormat(options: { fps?: number | undefined; width?: number | undefined; height?: number | undefined }): FrameFormat {
+  const fps = positiveNumber('fps', options.fps ?? DEFAULT_FPS, MAX_FPS);
+  const width = evenSide('width', options.width ?? DEFAULT_WIDTH);
+  const height = evenSide('height', options.height ?? DEFAULT_HEIGHT);
+  return { fps, width, height, frameBytes: width * height * 3 };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command line
+
+/**
+ * ffmpeg's arguments for one camera (TOOLING.md, "ffmpeg and cameras"): RTSP over TCP (what
+ * cameras and NAT allow), fail fast on errors (-xerror), small probe so the first frame comes
+ * quickly, then drop to `fps`, fit into width x height and write packed rgb24 to stdout.
+ * `-hide_banner -nostats` keep stderr to messages worth keeping (the progress line would fill the
+ * stderr tail that is logged when ffmpeg exits).
+ */
+export function buildFfmpegArgs(options: FfmpegArgsOptions): string[] {
+  validateCameraUrl(options.url);
+  const { fps, width, height } = frameFormat(options);
+  const ioTimeoutMs = positiveNumber('ioTimeoutMs', options.ioTimeoutMs, 3_600_000);
+  const fit = options.fit ?? 'letterbox';
+  const scale =
+    fit === 'letterbox'
+      ? `scale=${width}:${height}:force_original_aspect_ratio=decrease,pad=${width}:${height}:(ow-iw)/2:(oh-ih)/2,setsar=1`
+      : `scale=${width}:${height},setsar=1`;
+  return [
+    ...['-hide_banner', '-nostats', '-nostdin'],
+    ...['-rtsp_transport', 'tcp'],
+    ...['-timeout', String(Math.round(ioTimeoutMs * 1000))],
+    '-xerror',
+    ...['-fflags', 'nobuffer'],
+    ...['-analyzeduration', '500000', '-probesize', '200000'],
+    // As configured, not re-serialised: URL parsing could re-encode characters in a password.
+    ...['-i', options.url],
+    '-an',
+    ...['-vf', `fps=${fps},${scale}`],
+    ...['-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'],
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The version check
+
+export interface FfmpegVersion {
+  /** What `ffmpeg -version` calls itself: "5.1.9-0+deb12u1", "n6.1", "2024-03-04-git-...". */
+  version: string;
+  /** The release's major version: from the version string, else from libavformat's (git builds). */
+  major: number;
+}
+
+/** ffmpeg is there but too old (or unidentifiable): retrying will not help. */
+export class UnsupportedFfmpegError extends Error {
+  override readonly name = 'UnsupportedFfmpegError';
+}
+
+/**
+ * Reads `ffmpeg -version` output. Release builds say "ffmpeg version 5.1.9-0+deb12u1" or "n6.1";
+ * git snapshots (common on Windows) say "2024-03-04-git-..." or "N-113...", so the libavformat
+ * line decides then: libavformat 58 shipped with ffmpeg 4, 59 with 5, 60 with 6, 61 with 7, 62 with 8.
+ */
+export function parseFfmpegVersion(output: string): FfmpegVersion {
+  const version = /ffmpeg version (\S+)/.exec(output)?.[1];
+  if (version === undefined) {
+    throw new UnsupportedFfmpegError(`Expected "ffmpeg version ..." from ffmpeg -version but received "${output.slice(0, 120)}"`);
+  }
+  const release = /^n?(\d+)\.\d+/.exec(version);
+  if (release?.[1] !== undefined) return { version, major: Number(release[1]) };
+  const lavf = /libavformat\s+(\d+)\./.exec(output);
+  if (lavf?.[1] !== undefined && Number(lavf[1]) >= 58) return { version, major: Number(lavf[1]) - 54 };
+  throw new UnsupportedFfmpegError(`Could not tell the release of ffmpeg "${version}" from its -version output (no libavformat line)`);
+}
+
+/** Throws UnsupportedFfmpegError for ffmpeg before 5, where `-timeout` means something else. */
+export function assertSupportedFfmpeg(found: FfmpegVersion, ffmpegPath = 'ffmpeg'): void {
+  if (found.major < MIN_FFMPEG_MAJOR) {
+    throw new UnsupportedFfmpegError(
+      `Expected ffmpeg ${MIN_FFMPEG_MAJOR} or later but ${ffmpegPath} is version ${found.version}: ` +
+        'in ffmpeg 4 "-timeout" is a listen timeout, so a silent camera could hang it. Install ffmpeg 5 or later.',
+    );
+  }
+}
+
+/**
+ * Runs `ffmpeg -version` and parses it. Rejects when ffmpeg cannot be run (not installed, not on
+ * PATH) or does not answer within timeoutMs; callers decide whether that is worth a retry.
+ */
+export function probeFfmpegVersion(ffmpegPath = 'ffmpeg', timeoutMs = 10_000): Promise<FfmpegVersion> {
+  return new Promise((resolve, reject) => {
+    let output = '';
+    let settled = false;
+    const finish = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      fn();
+    };
+    const child = spawn(ffmpegPath, ['-version'], { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      finish(() => reject(new Error(`${ffmpegPath} -version did not finish within ${timeoutMs} ms`)));
+    }, timeoutMs);
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      if (output.length < 64 * 1024) output += chunk;
+    });
+    child.stderr.resume();
+    child.once('error', (error) =>
+      finish(() => reject(new Error(`Could not run ${ffmpegPath} (is ffmpeg ${MIN_FFMPEG_MAJOR}+ installed and on PATH?): ${error.message}`))),
+    );
+    child.once('close', (code, signal) =>
+      finish(() => {
+        if (code !== 0) {
+          reject(new Error(`${ffmpegPath} -version exited with ${code !== null ? `code ${code}` : `signal ${signal}`}`));
+          return;
+        }
+        try {
+          resolve(parseFfmpegVersion(output));
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      }),
+    );
+  });
+}
