@@ -125,6 +125,8 @@ Napi::Function FlatIndex::Define(Napi::Env env) {
                                     InstanceMethod<&FlatIndex::Ids>("ids"),
                                     InstanceAccessor<&FlatIndex::Size>("size"),
                                     InstanceAccessor<&FlatIndex::Dim>("dim"),
+                                    InstanceAccessor<&FlatIndex::GetSearchMode, &FlatIndex::SetSearchMode>("searchMode"),
+                                    InstanceMethod<&FlatIndex::Memory>("memory"),
                                     StaticMethod<&FlatIndex::Deserialize>("deserialize")});
   env.SetInstanceData<Napi::FunctionReference>(new Napi::FunctionReference(Napi::Persistent(cls)));
   return cls;
@@ -225,6 +227,27 @@ Napi::Value FlatIndex::Ids(const Napi::CallbackInfo& info) {
 Napi::Value FlatIndex::Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(core_->size())); }
 
 Napi::Value FlatIndex::Dim(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(core_->dim())); }
+
+Napi::Value FlatIndex::GetSearchMode(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), core_->mode() == SearchMode::Fp16Rerank ? "fp16-rerank" : "exact-fp32");
+}
+
+void FlatIndex::SetSearchMode(const Napi::CallbackInfo& info, const Napi::Value& value) {
+  const std::string mode = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  if (mode == "fp16-rerank") core_->setMode(SearchMode::Fp16Rerank);
+  else if (mode == "exact-fp32") core_->setMode(SearchMode::ExactFp32);
+  else typeError(info.Env(), "expected searchMode exact-fp32 or fp16-rerank");
+}
+
+// memory(): { fp32Bytes, fp16Bytes, fp16Usable }: what the index holds in RAM.
+Napi::Value FlatIndex::Memory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fp32Bytes", Napi::Number::New(env, static_cast<double>(core_->size() * core_->dim() * sizeof(float))));
+  out.Set("fp16Bytes", Napi::Number::New(env, static_cast<double>(core_->fp16Bytes())));
+  out.Set("fp16Usable", Napi::Boolean::New(env, core_->fp16Usable()));
+  return out;
+}
 
 Napi::Value FlatIndex::Deserialize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -25,6 +25,9 @@ class FlatIndex : public Napi::ObjectWrap<FlatIndex> {
   Napi::Value Ids(const Napi::CallbackInfo& info);
   Napi::Value Size(const Napi::CallbackInfo& info);
   Napi::Value Dim(const Napi::CallbackInfo& info);
+  Napi::Value GetSearchMode(const Napi::CallbackInfo& info);
+  void SetSearchMode(const Napi::CallbackInfo& info, const Napi::Value& value);
+  Napi::Value Memory(const Napi::CallbackInfo& info);
   static Napi::Value Deserialize(const Napi::CallbackInfo& info);
 
   // Shared with running search workers, so a search outlives a collected JS object safely.

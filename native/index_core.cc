@@ -52,6 +52,26 @@ IndexCore::IndexCore(size_t dim) {
 IndexCore::IndexCore(std::unique_ptr<faiss::IndexIDMap2> index) : index_(std::move(index)) {
   const auto& flat = flatOf(*index_);
   maxNorm_ = maxRowNorm(flat.get_xb(), static_cast<size_t>(flat.ntotal), dim());
+  appendHalf(flat.get_xb(), static_cast<size_t>(flat.ntotal));
+}
+
+// Largest finite half is 65504; anything from there rounds to infinity and the error bound of
+// the fp16 scan no longer holds, so such an index keeps no copy and scans fp32.
+constexpr float kHalfLimit = 65504.0f;
+
+void IndexCore::appendHalf(const float* vectors, size_t n) {
+  if (!fp16Usable_) return;
+  const size_t count = n * dim();
+  for (size_t i = 0; i < count; ++i) {
+    if (!(std::fabs(vectors[i]) < kHalfLimit)) {
+      fp16Usable_ = false;
+      std::vector<uint16_t>().swap(half_);
+      return;
+    }
+  }
+  const size_t at = half_.size();
+  half_.resize(at + count);
+  activeKernels().toHalf(vectors, half_.data() + at, count);
 }
 
 size_t IndexCore::dim() const { return static_cast<size_t>(index_->d); }
@@ -82,20 +102,39 @@ void IndexCore::add(const float* vectors, size_t n, const int64_t* ids) {
   }
   index_->add_with_ids(static_cast<FaissIdx>(n), vectors, ids);
   maxNorm_ = std::max(maxNorm_, norm);
+  appendHalf(vectors, n);
 }
 
 size_t IndexCore::remove(const int64_t* ids, size_t n) {
   if (n == 0) return 0;
   const faiss::IDSelectorBatch selector(static_cast<FaissIdx>(n), ids);
   std::unique_lock<std::shared_mutex> lock(mu_);
-  return index_->remove_ids(selector);
+  // FAISS compacts its rows in order (IndexFlatCodes::remove_ids); the fp16 copy does the same.
+  std::vector<bool> gone(static_cast<size_t>(index_->ntotal), false);
+  for (size_t i = 0; i < n; ++i) {
+    const auto it = index_->rev_map.find(ids[i]);
+    if (it != index_->rev_map.end()) gone[static_cast<size_t>(it->second)] = true;
+  }
+  const size_t removed = index_->remove_ids(selector);
+  if (fp16Usable_ && removed > 0) {
+    const size_t d = dim();
+    size_t kept = 0;
+    for (size_t row = 0; row < gone.size(); ++row) {
+      if (gone[row]) continue;
+      if (kept != row) std::copy_n(half_.begin() + row * d, d, half_.begin() + kept * d);
+      ++kept;
+    }
+    half_.resize(kept * d);
+  }
+  return removed;
 }
 
 void IndexCore::search(const float* queries, size_t nq, size_t k, float* scores, int64_t* ids) const {
   requireFinite(queries, nq, dim(), "queries");
   std::shared_lock<std::shared_mutex> lock(mu_);
   const auto& flat = flatOf(*index_);
-  const ScanTarget target{flat.get_xb(), index_->id_map.data(), static_cast<size_t>(flat.ntotal), dim(), maxNorm_};
+  const bool half = mode_ == SearchMode::Fp16Rerank && fp16Usable_;
+  const ScanTarget target{flat.get_xb(), half ? half_.data() : nullptr, index_->id_map.data(), static_cast<size_t>(flat.ntotal), dim(), maxNorm_};
   exactTopK(target, queries, nq, k, scores, ids);
 }
 
@@ -109,6 +148,26 @@ void IndexCore::faissSearch(const float* queries, size_t nq, size_t k, float* sc
 std::vector<uint8_t> IndexCore::serialize() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   return writeFlatIndex(*index_);
+}
+
+void IndexCore::setMode(SearchMode mode) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  mode_ = mode;
+}
+
+SearchMode IndexCore::mode() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return mode_;
+}
+
+bool IndexCore::fp16Usable() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return fp16Usable_;
+}
+
+size_t IndexCore::fp16Bytes() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  return half_.size() * sizeof(uint16_t);
 }
 
 std::vector<int64_t> IndexCore::ids() const {

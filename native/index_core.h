@@ -13,6 +13,10 @@
 
 namespace facegate {
 
+// exact-fp32 scans the fp32 vectors FAISS stores; fp16-rerank scans a half-precision copy (half
+// the bytes) and re-ranks a guaranteed shortlist in fp32. Both return FAISS's exact top k.
+enum class SearchMode { ExactFp32, Fp16Rerank };
+
 class IndexCore {
  public:
   explicit IndexCore(size_t dim);
@@ -35,10 +39,24 @@ class IndexCore {
   std::vector<uint8_t> serialize() const;
   std::vector<int64_t> ids() const;
 
+  void setMode(SearchMode mode);
+  SearchMode mode() const;
+  /** False when a value has no half (|x| >= 65504): fp16-rerank then scans fp32. */
+  bool fp16Usable() const;
+  /** Bytes of the fp16 copy (0 when it is not kept). */
+  size_t fp16Bytes() const;
+
  private:
+  void appendHalf(const float* vectors, size_t n);
+
   mutable std::shared_mutex mu_;
   std::unique_ptr<faiss::IndexIDMap2> index_;
   float maxNorm_ = 0.0f;  // never lowered on remove: it only has to be an upper bound
+  // The fp16 copy, row for row in FAISS's storage order (kept in step by add and remove; rebuilt
+  // from the fp32 rows on deserialize, so it is never serialized).
+  std::vector<uint16_t> half_;
+  bool fp16Usable_ = true;
+  SearchMode mode_ = SearchMode::Fp16Rerank;
 };
 
 }  // namespace facegate

@@ -29,13 +29,34 @@ namespace {
 // we keep exactly those (a shortlist, usually k or k + 1 rows), re-score them with FAISS's own
 // fvec_inner_product, and return the best k of those exact scores. A running threshold during
 // the scan only keeps more rows (it is never above the final T - 2 delta).
-float shortlistMargin(const float* q, size_t d, float maxNorm) {
+//
+// The fp16 scan (the rows read in IEEE half precision, half the bytes)
+// ---------------------------------------------------------------------
+// Rounding x_j to the nearest half x~_j changes it by at most 2^-11 |x_j| in the normal range
+// (11 significant bits, round to nearest) and by at most 2^-25 below it (half the subnormal
+// spacing 2^-24). So the exact products differ by
+//     |sum q_j x~_j - sum q_j x_j| <= 2^-11 sum |q_j||x_j| + 2^-25 sum |q_j|
+//                                  <= 2^-11 |q| |x| + 2^-25 sqrt(d) |q|        (Cauchy-Schwarz twice)
+// Our float sum of the q_j x~_j adds at most gamma_d |q| |x~| <= gamma_d |q| |x| (1 + 2^-11)
+// (plus a negligible gamma_d 2^-25 sqrt(d) |q|), and FAISS's own score F is within gamma_d |q| |x|
+// of the exact sum. With |x| <= maxNorm = M:
+//     |A - F| <= delta = |q| (2^-11 M + 2^-25 sqrt(d) + gamma_d M (2 + 2^-11))
+// and the same argument as above keeps every row with A >= T - 2 delta: FAISS's top k are among
+// them, and re-scoring them with fvec_inner_product returns FAISS's exact scores. For unit
+// vectors at d = 512, 2 delta is about 1.1e-3: a shortlist of k or k + 1 rows on random data.
+// Values of 65504 or more have no half: an index holding one scans in fp32 (IndexCore checks).
+float shortlistMargin(const float* q, size_t d, float maxNorm, bool half) {
   const double u = std::ldexp(1.0, -24);
-  const double gamma = static_cast<double>(d) * u / (1.0 - static_cast<double>(d) * u);
+  const double dd = static_cast<double>(d);
+  const double gamma = dd * u / (1.0 - dd * u);
   double qq = 0.0;
   for (size_t j = 0; j < d; ++j) qq += static_cast<double>(q[j]) * q[j];
+  const double qn = std::sqrt(qq);
+  const double m = static_cast<double>(maxNorm);
+  const double delta = half ? qn * (std::ldexp(1.0, -11) * m + std::ldexp(1.0, -25) * std::sqrt(dd) + gamma * m * (2.0 + std::ldexp(1.0, -11)))
+                            : 2.0 * gamma * qn * m;
   // 1.01: the norms themselves are float roundings of the true norms.
-  return static_cast<float>(4.0 * gamma * std::sqrt(qq) * static_cast<double>(maxNorm) * 1.01);
+  return static_cast<float>(2.0 * delta * 1.01);
 }
 
 struct Candidate {
@@ -84,7 +105,7 @@ class Shortlist {
   std::vector<Candidate> items_;
 };
 
-// Rows per task: enough work to be worth a thread hand-off (about 64k floats), and at most
+// Rows per task: enough work to be worth a thread hand-off (about 64k values), and at most
 // four tasks per thread so an unevenly loaded core does not hold the others up.
 size_t rowsPerTask(size_t n, size_t d) {
   const size_t minRows = std::max<size_t>(1, 65536 / d);
@@ -101,7 +122,7 @@ size_t rowsPerBlock(size_t d) { return std::max<size_t>(1, 65536 / d); }
 void exactTopK(const ScanTarget& t, const float* queries, size_t nq, size_t k, float* scores, int64_t* ids) {
   const Kernels& kern = activeKernels();
   std::vector<float> margins(nq);
-  for (size_t q = 0; q < nq; ++q) margins[q] = shortlistMargin(queries + q * t.d, t.d, t.maxNorm);
+  for (size_t q = 0; q < nq; ++q) margins[q] = shortlistMargin(queries + q * t.d, t.d, t.maxNorm, t.half != nullptr);
 
   const size_t taskRows = rowsPerTask(t.n, t.d);
   const size_t tasks = t.n == 0 ? 0 : (t.n + taskRows - 1) / taskRows;
@@ -117,7 +138,8 @@ void exactTopK(const ScanTarget& t, const float* queries, size_t nq, size_t k, f
     for (size_t b = begin; b < end; b += blockRows) {
       const size_t rows = std::min(blockRows, end - b);
       for (size_t q = 0; q < nq; ++q) {
-        kern.dotRows(queries + q * t.d, t.vectors + b * t.d, rows, t.d, blockScores.data());
+        if (t.half) kern.dotRowsF16(queries + q * t.d, t.half + b * t.d, rows, t.d, blockScores.data());
+        else kern.dotRows(queries + q * t.d, t.vectors + b * t.d, rows, t.d, blockScores.data());
         mine[q].offer(blockScores.data(), rows, b);
       }
     }

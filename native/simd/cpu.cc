@@ -49,6 +49,7 @@ SimdLevel detectX86() {
   const bool osxsave = (r[2] >> 27) & 1;
   const bool avx = (r[2] >> 28) & 1;
   const bool fma = (r[2] >> 12) & 1;
+  const bool f16c = (r[2] >> 29) & 1;  // half-float conversion, used by the fp16 scan
   if (!osxsave || !avx || maxLeaf < 7) return SimdLevel::Sse2;
   const unsigned long long xcr = xcr0();
   const bool osYmm = (xcr & 0x6) == 0x6;     // SSE and AVX state
@@ -57,7 +58,7 @@ SimdLevel detectX86() {
   const bool avx2 = (r[1] >> 5) & 1;
   const bool avx512f = (r[1] >> 16) & 1;
   if (avx512f && osZmm) return SimdLevel::Avx512;
-  if (avx2 && fma && osYmm) return SimdLevel::Avx2;
+  if (avx2 && fma && f16c && osYmm) return SimdLevel::Avx2;
   return SimdLevel::Sse2;
 }
 #endif

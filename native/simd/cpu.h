@@ -6,7 +6,7 @@ namespace facegate {
 
 enum class SimdLevel { Scalar = 0, Sse2 = 1, Avx2 = 2, Avx512 = 3, Neon = 4 };
 
-// The widest level this CPU and OS support (x86-64: AVX-512F > AVX2+FMA > SSE2; arm64: NEON).
+// The widest level this CPU and OS support (x86-64: AVX-512F > AVX2+FMA+F16C > SSE2; arm64: NEON).
 SimdLevel detectSimdLevel();
 
 // The level kernels are dispatched to now. Starts at detectSimdLevel(); tests and benchmarks may

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "cpu.h"
 
@@ -20,7 +21,18 @@ struct Kernels {
   void (*scale)(float* x, size_t d, float s);
   // sum_j x[j]; reads memory as fast as the scan does, to measure the read bandwidth bound.
   float (*sum)(const float* x, size_t n);
+  // out[i] = sum_j q[j] * half(rows[i * d + j]) for IEEE half-precision rows (the fp16 copy).
+  void (*dotRowsF16)(const float* q, const uint16_t* rows, size_t n, size_t d, float* out);
+  // out[j] = x[j] rounded to the nearest IEEE half (ties to even); |x[j]| must be < 65520.
+  void (*toHalf)(const float* x, uint16_t* out, size_t n);
 };
+
+// The portable half-float conversions (round to nearest even, subnormals exact), shared by the
+// scalar table and by levels without a hardware conversion (SSE2).
+uint16_t floatToHalf(float f);
+float halfToFloat(uint16_t h);
+void dotRowsF16Scalar(const float* q, const uint16_t* rows, size_t n, size_t d, float* out);
+void toHalfScalar(const float* x, uint16_t* out, size_t n);
 
 extern const Kernels kScalarKernels;
 #if defined(_M_X64) || defined(__x86_64__)

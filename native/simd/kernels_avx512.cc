@@ -34,6 +34,36 @@ inline float dot(const float* a, const float* b, size_t d) {
   return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
+// vcvtph2ps widens 16 halves to 16 floats; the scan then reads half the bytes of the fp32 one.
+inline __m512 loadHalf(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+
+inline float dotF16(const float* q, const uint16_t* r, size_t d) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+  size_t j = 0;
+  for (; j + 64 <= d; j += 64) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j), loadHalf(r + j), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 16), loadHalf(r + j + 16), s1);
+    s2 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 32), loadHalf(r + j + 32), s2);
+    s3 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 48), loadHalf(r + j + 48), s3);
+  }
+  for (; j + 16 <= d; j += 16) s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j), loadHalf(r + j), s0);
+  float tail = 0.0f;
+  for (; j < d; ++j) tail += q[j] * halfToFloat(r[j]);
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3))) + tail;
+}
+
+void dotRowsF16(const float* q, const uint16_t* rows, size_t n, size_t d, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = dotF16(q, rows + i * d, d);
+}
+
+void toHalf(const float* x, uint16_t* out, size_t n) {
+  size_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j), _mm512_cvtps_ph(_mm512_loadu_ps(x + j), _MM_FROUND_TO_NEAREST_INT));
+  }
+  for (; j < n; ++j) out[j] = floatToHalf(x[j]);
+}
+
 void dotRows(const float* q, const float* rows, size_t n, size_t d, float* out) {
   for (size_t i = 0; i < n; ++i) out[i] = dot(q, rows + i * d, d);
 }
@@ -66,7 +96,7 @@ float sum(const float* x, size_t n) {
 
 }  // namespace
 
-const Kernels kAvx512Kernels = {dotRows, sumSquares, scale, sum};
+const Kernels kAvx512Kernels = {dotRows, sumSquares, scale, sum, dotRowsF16, toHalf};
 
 }  // namespace facegate
 #endif

@@ -22,6 +22,33 @@ inline float dot(const float* a, const float* b, size_t d) {
   return s;
 }
 
+// AArch64 converts halves in hardware (fcvtl): the fp16 scan reads half the bytes.
+inline float32x4_t loadHalf(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+
+inline float dotF16(const float* q, const uint16_t* r, size_t d) {
+  float32x4_t s0 = vdupq_n_f32(0), s1 = vdupq_n_f32(0), s2 = vdupq_n_f32(0), s3 = vdupq_n_f32(0);
+  size_t j = 0;
+  for (; j + 16 <= d; j += 16) {
+    s0 = vfmaq_f32(s0, vld1q_f32(q + j), loadHalf(r + j));
+    s1 = vfmaq_f32(s1, vld1q_f32(q + j + 4), loadHalf(r + j + 4));
+    s2 = vfmaq_f32(s2, vld1q_f32(q + j + 8), loadHalf(r + j + 8));
+    s3 = vfmaq_f32(s3, vld1q_f32(q + j + 12), loadHalf(r + j + 12));
+  }
+  float s = vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
+  for (; j < d; ++j) s += q[j] * halfToFloat(r[j]);
+  return s;
+}
+
+void dotRowsF16(const float* q, const uint16_t* rows, size_t n, size_t d, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = dotF16(q, rows + i * d, d);
+}
+
+void toHalf(const float* x, uint16_t* out, size_t n) {
+  size_t j = 0;
+  for (; j + 4 <= n; j += 4) vst1_u16(out + j, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(x + j))));
+  for (; j < n; ++j) out[j] = floatToHalf(x[j]);
+}
+
 void dotRows(const float* q, const float* rows, size_t n, size_t d, float* out) {
   for (size_t i = 0; i < n; ++i) out[i] = dot(q, rows + i * d, d);
 }
@@ -50,7 +77,7 @@ float sum(const float* x, size_t n) {
 
 }  // namespace
 
-const Kernels kNeonKernels = {dotRows, sumSquares, scale, sum};
+const Kernels kNeonKernels = {dotRows, sumSquares, scale, sum, dotRowsF16, toHalf};
 
 }  // namespace facegate
 #endif

@@ -58,7 +58,8 @@ float sum(const float* x, size_t n) {
 
 }  // namespace
 
-const Kernels kSse2Kernels = {dotRows, sumSquares, scale, sum};
+// SSE2 has no half-float conversion (that is F16C): the fp16 scan uses the portable one here.
+const Kernels kSse2Kernels = {dotRows, sumSquares, scale, sum, dotRowsF16Scalar, toHalfScalar};
 
 }  // namespace facegate
 #endif

@@ -17,7 +17,8 @@ export interface SearchBenchOptions {
   progress?: (message: string) => void;
 }
 
-export type Method = 'facegate' | 'facegate-async' | 'faiss' | 'typescript';
+/** facegate: the default fp16-rerank search; facegate-fp32: the exact-fp32 scan; -async: through the AsyncWorker. */
+export type Method = 'facegate' | 'facegate-fp32' | 'facegate-async' | 'faiss' | 'typescript';
 
 export interface MethodResult {
   method: Method;
@@ -36,8 +37,10 @@ export interface SearchBenchReport {
   options: Omit<SearchBenchOptions, 'progress'>;
   machine: { simd: string; threads: number; readGBps: number };
   indexBytes: number;
-  /** N * dim * 4 bytes at the measured read bandwidth: no exact scan from RAM is faster. */
+  /** N * dim * 4 bytes at the measured read bandwidth: no scan of the fp32 vectors from RAM is faster. */
   boundMs: number;
+  /** What the index holds: the fp32 vectors (FAISS) and the fp16 copy the default search scans. */
+  memory: { fp32Bytes: number; fp16Bytes: number };
   methods: MethodResult[];
   /** What one call costs on a 100-vector index: the N-API crossing plus a trivial scan. */
   tinyIndex: { n: number; syncMicrosPerCall: number; asyncMicrosPerCall: number };
@@ -116,13 +119,18 @@ export async function runSearchBench(options: SearchBenchOptions): Promise<Searc
     results.set(method, list);
   };
 
-  progress(`facegate: ${options.queries} single queries`);
+  progress(`facegate: ${options.queries} single queries, fp16-rerank and exact-fp32`);
   for (let q = 0; q < 3; q++) index.searchSync(query(queries, dim, q), k); // warm-up
   const ours = await timeEach(options.queries, (q) => keep('facegate', q, index.searchSync(query(queries, dim, q), k)));
   const oursAsync = await timeEach(options.queries, async (q) =>
     keep('facegate-async', q, await index.search(query(queries, dim, q), k)),
   );
   const oursBatch = Math.min(...(await timeEach(5, () => index.searchSync(batch, k))));
+  index.searchMode = 'exact-fp32';
+  for (let q = 0; q < 3; q++) index.searchSync(query(queries, dim, q), k);
+  const oursFp32 = await timeEach(options.queries, (q) => keep('facegate-fp32', q, index.searchSync(query(queries, dim, q), k)));
+  const oursFp32Batch = Math.min(...(await timeEach(5, () => index.searchSync(batch, k))));
+  index.searchMode = 'fp16-rerank';
 
   progress(`faiss: ${qb} single queries`);
   const faiss = await timeEach(qb, (q) => keep('faiss', q, index.faissSearchSync(query(queries, dim, q), k)));
@@ -175,8 +183,10 @@ export async function runSearchBench(options: SearchBenchOptions): Promise<Searc
     machine: { simd: simd.active, threads: simd.threads, readGBps },
     indexBytes,
     boundMs,
+    memory: { fp32Bytes: index.memory().fp32Bytes, fp16Bytes: index.memory().fp16Bytes },
     methods: [
       row('facegate', ours, oursBatch),
+      row('facegate-fp32', oursFp32, oursFp32Batch),
       row('facegate-async', oursAsync, oursBatch),
       row('faiss', faiss, faissBatch),
       row('typescript', ts, tsBatch),
@@ -194,7 +204,9 @@ export function formatSearchBench(r: SearchBenchReport): string {
   const { n, dim, k } = r.options;
   const lines = [
     `search benchmark: N=${n} dim=${dim} k=${k}, ${r.machine.simd} on ${r.machine.threads} threads`,
-    `memory-read bandwidth ${r.machine.readGBps.toFixed(1)} GB/s -> bound ${r.boundMs.toFixed(2)} ms per query (${(r.indexBytes / 1e6).toFixed(0)} MB index)`,
+    `memory-read bandwidth ${r.machine.readGBps.toFixed(1)} GB/s -> fp32 bound ${r.boundMs.toFixed(2)} ms per query (${(r.indexBytes / 1e6).toFixed(0)} MB index)`,
+    `memory: fp32 vectors ${(r.memory.fp32Bytes / 1e6).toFixed(0)} MB + fp16 copy ${(r.memory.fp16Bytes / 1e6).toFixed(0)} MB`,
+    'facegate = fp16-rerank (default), facegate-fp32 = exact-fp32 scan; both return FAISS exact results',
     '',
     'method           samples   p50 ms   p99 ms  p50/bound  vs FAISS  batch-32 q/s  recall@k',
   ];

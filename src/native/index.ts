@@ -9,6 +9,21 @@ import { describe, requireBigInt64Array, requireFloat32Array, requireInteger, re
 
 export type SimdLevel = 'scalar' | 'sse2' | 'avx2' | 'avx512' | 'neon';
 
+/**
+ * exact-fp32 scans the fp32 vectors; fp16-rerank (the default) scans a half-precision copy, half
+ * the bytes, and re-ranks a shortlist that provably holds the exact top k
+ * (native/search/exact_scan.cc): both return FAISS's exact results.
+ */
+export type SearchMode = 'exact-fp32' | 'fp16-rerank';
+export const SEARCH_MODES: readonly SearchMode[] = ['exact-fp32', 'fp16-rerank'];
+
+export interface IndexMemory {
+  fp32Bytes: number;
+  /** The fp16 copy: half the fp32 size (0 when the index holds values beyond half range). */
+  fp16Bytes: number;
+  fp16Usable: boolean;
+}
+
 /** Top-k results for nq queries: row q's matches are at [q * k, q * k + k), best first. */
 export interface SearchResult {
   scores: Float32Array;
@@ -25,6 +40,8 @@ interface NativeFlatIndex {
   ids(): BigInt64Array;
   readonly size: number;
   readonly dim: number;
+  searchMode: SearchMode;
+  memory(): IndexMemory;
 }
 
 interface NativeAddon {
@@ -65,16 +82,19 @@ const addon = loadAddon();
 export class FlatIndex {
   private constructor(private readonly native: NativeFlatIndex) {}
 
-  static create(dim: number): FlatIndex {
-    return new FlatIndex(new addon.FlatIndex(requireInteger('dim', dim, 1, MAX_DIM)));
+  static create(dim: number, options: { searchMode?: SearchMode } = {}): FlatIndex {
+    const index = new FlatIndex(new addon.FlatIndex(requireInteger('dim', dim, 1, MAX_DIM)));
+    if (options.searchMode !== undefined) index.searchMode = options.searchMode;
+    return index;
   }
 
   /** Restores an index from serialize()'s bytes; refuses truncated, corrupted or foreign bytes. */
-  static deserialize(bytes: Uint8Array, expectedDim?: number): FlatIndex {
+  static deserialize(bytes: Uint8Array, expectedDim?: number, options: { searchMode?: SearchMode } = {}): FlatIndex {
     if (!(bytes instanceof Uint8Array)) {
       throw new TypeError(`Expected a Buffer or Uint8Array to deserialize but received ${describe(bytes)}`);
     }
     const index = new FlatIndex(addon.FlatIndex.deserialize(bytes));
+    if (options.searchMode !== undefined) index.searchMode = options.searchMode;
     if (expectedDim !== undefined && index.dim !== expectedDim) {
       throw new RangeError(`Expected a serialized index of dim ${expectedDim} but received one of dim ${index.dim}`);
     }
@@ -87,6 +107,22 @@ export class FlatIndex {
 
   get size(): number {
     return this.native.size;
+  }
+
+  get searchMode(): SearchMode {
+    return this.native.searchMode;
+  }
+
+  set searchMode(mode: SearchMode) {
+    if (!SEARCH_MODES.includes(mode)) {
+      throw new TypeError(`Expected searchMode ${SEARCH_MODES.join(' or ')} but received ${describe(mode)}`);
+    }
+    this.native.searchMode = mode;
+  }
+
+  /** What the index holds in RAM: the fp32 vectors and the fp16 copy. */
+  memory(): IndexMemory {
+    return this.native.memory();
   }
 
   /** Adds vectors (n * dim floats) with one id each. All or nothing: a duplicate id, a negative id or a non-finite value adds none. */

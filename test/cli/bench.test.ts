@@ -39,6 +39,7 @@ describe('facegate bench search', () => {
     expect(report.options).toMatchObject({ n: 3000, dim: 64, k: 5, queries: 10, baselineQueries: 4 });
     expect(report.methods.map((m) => m.method)).toEqual([
       'facegate',
+      'facegate-fp32',
       'facegate-async',
       'faiss',
       'typescript',
@@ -49,6 +50,7 @@ describe('facegate bench search', () => {
       expect(m.batch32QueriesPerSecond).toBeGreaterThan(0);
     }
     expect(report.machine.readGBps).toBeGreaterThan(0);
+    expect(report.memory).toEqual({ fp32Bytes: 3000 * 64 * 4, fp16Bytes: 3000 * 64 * 2 });
     expect(report.boundMs).toBeCloseTo((3000 * 64 * 4) / report.machine.readGBps / 1e6, 6);
     expect(report.tinyIndex.syncMicrosPerCall).toBeGreaterThan(0);
     expect(r.stderr).toContain('bench: built 3000/3000 vectors');
