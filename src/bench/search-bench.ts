@@ -35,7 +35,8 @@ export interface MethodResult {
 
 export interface SearchBenchReport {
   options: Omit<SearchBenchOptions, 'progress'>;
-  machine: { simd: string; threads: number; readGBps: number };
+  /** readGBps: the median of the bandwidth samples taken between our timed queries; readGBpsRange: their min and max. */
+  machine: { simd: string; threads: number; readGBps: number; readGBpsRange: [number, number] };
   indexBytes: number;
   /** N * dim * 4 bytes at the measured read bandwidth: no scan of the fp32 vectors from RAM is faster. */
   boundMs: number;
@@ -58,9 +59,11 @@ function query(queries: Float32Array, dim: number, q: number): Float32Array {
   return queries.subarray(q * dim, (q + 1) * dim);
 }
 
-async function timeEach(count: number, run: (q: number) => unknown): Promise<number[]> {
+/** Times each of `count` runs; `between` (untimed) runs before every 10th. */
+async function timeEach(count: number, run: (q: number) => unknown, between?: () => void): Promise<number[]> {
   const ms: number[] = [];
   for (let q = 0; q < count; q++) {
+    if (between && q % 10 === 0) between();
     const start = process.hrtime.bigint();
     await run(q);
     ms.push(Number(process.hrtime.bigint() - start) / 1e6);
@@ -102,12 +105,14 @@ export async function runSearchBench(options: SearchBenchOptions): Promise<Searc
   const queries = randomUnitVectors(Math.max(options.queries, options.baselineQueries), dim, seed - 1);
   const batch = randomUnitVectors(BATCH, dim, seed - 2);
 
-  // Measured before and after the timings, and the faster taken: the bound is the best this
-  // machine did in this run (a virtual machine's memory speed drifts with its neighbours).
-  progress('measuring memory-read bandwidth');
+  // The bandwidth is sampled between every 10 of our timed queries and the median taken: this
+  // virtual machine's memory speed drifts (26-40 GB/s within a minute, measured), so a bound from
+  // one moment would flatter or blame whichever queries ran at another.
   const indexBytes = n * dim * 4;
-  const bandwidth = () => measureReadBandwidth(Math.max(indexBytes, 1 << 20), 10);
-  const readBefore = bandwidth();
+  const bandwidthSamples: number[] = [];
+  const sampleBandwidth = () => {
+    bandwidthSamples.push(measureReadBandwidth(Math.max(indexBytes, 1 << 20), 2));
+  };
 
   const qb = Math.min(options.baselineQueries, options.queries);
   // The results of the first qb queries of each method, for recall against FAISS's.
@@ -121,14 +126,20 @@ export async function runSearchBench(options: SearchBenchOptions): Promise<Searc
 
   progress(`facegate: ${options.queries} single queries, fp16-rerank and exact-fp32`);
   for (let q = 0; q < 3; q++) index.searchSync(query(queries, dim, q), k); // warm-up
-  const ours = await timeEach(options.queries, (q) => keep('facegate', q, index.searchSync(query(queries, dim, q), k)));
-  const oursAsync = await timeEach(options.queries, async (q) =>
-    keep('facegate-async', q, await index.search(query(queries, dim, q), k)),
+  const ours = await timeEach(options.queries, (q) => keep('facegate', q, index.searchSync(query(queries, dim, q), k)), sampleBandwidth);
+  const oursAsync = await timeEach(
+    options.queries,
+    async (q) => keep('facegate-async', q, await index.search(query(queries, dim, q), k)),
+    sampleBandwidth,
   );
   const oursBatch = Math.min(...(await timeEach(5, () => index.searchSync(batch, k))));
   index.searchMode = 'exact-fp32';
   for (let q = 0; q < 3; q++) index.searchSync(query(queries, dim, q), k);
-  const oursFp32 = await timeEach(options.queries, (q) => keep('facegate-fp32', q, index.searchSync(query(queries, dim, q), k)));
+  const oursFp32 = await timeEach(
+    options.queries,
+    (q) => keep('facegate-fp32', q, index.searchSync(query(queries, dim, q), k)),
+    sampleBandwidth,
+  );
   const oursFp32Batch = Math.min(...(await timeEach(5, () => index.searchSync(batch, k))));
   index.searchMode = 'fp16-rerank';
 
@@ -142,8 +153,7 @@ export async function runSearchBench(options: SearchBenchOptions): Promise<Searc
   );
   const tsBatch = await timeOnce(() => bruteForceTopK(chunks, ids, dim, batch, k));
 
-  progress('measuring memory-read bandwidth again');
-  const readGBps = Math.max(readBefore, bandwidth());
+  const readGBps = percentile([...bandwidthSamples].sort((a, b) => a - b), 0.5);
   const boundMs = indexBytes / readGBps / 1e6;
 
   const reference = results.get('faiss') ?? [];
@@ -180,7 +190,12 @@ export async function runSearchBench(options: SearchBenchOptions): Promise<Searc
   const { progress: _omit, ...plainOptions } = options;
   return {
     options: plainOptions,
-    machine: { simd: simd.active, threads: simd.threads, readGBps },
+    machine: {
+      simd: simd.active,
+      threads: simd.threads,
+      readGBps,
+      readGBpsRange: [Math.min(...bandwidthSamples), Math.max(...bandwidthSamples)],
+    },
     indexBytes,
     boundMs,
     memory: { fp32Bytes: index.memory().fp32Bytes, fp16Bytes: index.memory().fp16Bytes },
@@ -204,7 +219,7 @@ export function formatSearchBench(r: SearchBenchReport): string {
   const { n, dim, k } = r.options;
   const lines = [
     `search benchmark: N=${n} dim=${dim} k=${k}, ${r.machine.simd} on ${r.machine.threads} threads`,
-    `memory-read bandwidth ${r.machine.readGBps.toFixed(1)} GB/s -> fp32 bound ${r.boundMs.toFixed(2)} ms per query (${(r.indexBytes / 1e6).toFixed(0)} MB index)`,
+    `memory-read bandwidth ${r.machine.readGBps.toFixed(1)} GB/s (median of samples between the queries; ${r.machine.readGBpsRange[0].toFixed(1)}-${r.machine.readGBpsRange[1].toFixed(1)}) -> fp32 bound ${r.boundMs.toFixed(2)} ms per query (${(r.indexBytes / 1e6).toFixed(0)} MB index)`,
     `memory: fp32 vectors ${(r.memory.fp32Bytes / 1e6).toFixed(0)} MB + fp16 copy ${(r.memory.fp16Bytes / 1e6).toFixed(0)} MB`,
     'facegate = fp16-rerank (default), facegate-fp32 = exact-fp32 scan; both return FAISS exact results',
     '',
