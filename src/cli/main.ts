@@ -7,6 +7,7 @@ import { enrollCommand, enrollUsage } from './commands/enroll.js';
 import { eventsCommand, eventsUsage } from './commands/events.js';
 import { identifyCommand, identifyUsage } from './commands/identify.js';
 import { identifyFacesCommand, identifyFacesUsage } from './commands/identify-faces.js';
+import { indexCommand, indexUsage } from './commands/index-stats.js';
 import { usersCommand, usersUsage } from './commands/users.js';
 import { UsageError } from './usage-error.js';
 
@@ -19,6 +20,7 @@ const commands: Record<string, { run: Command; usage: string }> = {
   users: { run: usersCommand, usage: usersUsage },
   identify: { run: identifyCommand, usage: identifyUsage },
   events: { run: eventsCommand, usage: eventsUsage },
+  index: { run: indexCommand, usage: indexUsage },
   'identify-faces': { run: identifyFacesCommand, usage: identifyFacesUsage },
 };
 

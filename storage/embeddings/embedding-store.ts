@@ -29,7 +29,11 @@ export interface EmbeddingStats {
   loadedFrom: 'snapshot' | 'database' | 'empty';
   /** False while the snapshot could not be compared with the database (it was down). */
   verified: boolean;
+  /** RAM of the fp32 vectors. */
   indexBytes: number;
+  /** RAM of the half-precision copy the default search scans (half of indexBytes). */
+  fp16Bytes: number;
+  searchMode: 'exact-fp32' | 'fp16-rerank';
 }
 
 export interface EmbeddingStore {

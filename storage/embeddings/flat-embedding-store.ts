@@ -161,7 +161,9 @@ export class FlatEmbeddingStore implements EmbeddingStore {
       savedAt: this.savedAt,
       loadedFrom: this.loadedFrom,
       verified: this.verified,
-      indexBytes: this.index.size * this.dim * 4,
+      indexBytes: this.index.memory().fp32Bytes,
+      fp16Bytes: this.index.memory().fp16Bytes,
+      searchMode: this.index.searchMode,
     };
   }
 

@@ -1,0 +1,40 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { EmbeddingStats } from '../../storage/embeddings/embedding-store.js';
+import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
+
+const cli = path.resolve(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
+let dataDir: string;
+
+function facegate(...args: string[]) {
+  return spawnSync(process.execPath, [cli, ...args], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    // An embedded data root of its own (PGlite), whatever the developer's environment says.
+    env: { ...process.env, FACEGATE_DATA_DIR: dataDir, FACEGATE_MODELS_DIR: MODELS_DIR, DATABASE_URL: '', REDIS_URL: '' },
+  });
+}
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'facegate-cli-index-'));
+});
+afterAll(async () => {
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('facegate enroll, index stats, users delete (embedded defaults)', () => {
+  it('reports the enrolled embeddings and the memory of the fp32 vectors and the fp16 copy', () => {
+    expect(facegate('enroll', 'U1', '--name', 'Obama', path.join(FACES_DIR, 'obama'), '--provider', 'cpu', '--json').status).toBe(0);
+    const r = facegate('index', 'stats', '--json');
+    expect(r.status).toBe(0);
+    const stats = JSON.parse(r.stdout) as EmbeddingStats;
+    expect(stats).toMatchObject({ count: 5, users: 1, dim: 512, searchMode: 'fp16-rerank', indexBytes: 5 * 512 * 4, fp16Bytes: 5 * 512 * 2, verified: true });
+    expect(facegate('users', 'delete', 'U1', '--json').status).toBe(0);
+    expect((JSON.parse(facegate('index', 'stats', '--json').stdout) as EmbeddingStats).count).toBe(0);
+  });
+});
