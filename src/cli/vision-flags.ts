@@ -20,12 +20,13 @@ export function visionOptionsFrom(values: {
   detector?: string | undefined;
   embedder?: string | undefined;
 }): VisionOptions {
-  const provider = values.provider ?? 'auto';
-  if (!PROVIDERS.includes(provider as InferenceProvider)) {
+  const provider = values.provider;
+  if (provider !== undefined && !PROVIDERS.includes(provider as InferenceProvider)) {
     throw new UsageError(`Expected --provider ${PROVIDERS.join(' | ')} but received "${provider}"`);
   }
+  // Only what the command line says: the rest comes from the configuration (or its defaults).
   return {
-    provider: provider as InferenceProvider,
+    ...(provider ? { provider: provider as InferenceProvider } : {}),
     ...(values['models-dir'] ? { modelsDir: values['models-dir'] } : {}),
     ...(values.detector ? { detector: values.detector } : {}),
     ...(values.embedder ? { embedder: values.embedder } : {}),

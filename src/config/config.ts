@@ -1,0 +1,143 @@
+// The appliance's configuration: one file (YAML or JSON) plus the environment overrides
+// (FACEGATE_CONFIG picks the file; DATABASE_URL, REDIS_URL, FACEGATE_DATA_DIR and
+// FACEGATE_MODELS_DIR win over it), parsed once at start and validated into a typed object. A bad
+// file gets errors that name the key, what was expected and what was received.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+import { projectRoot } from '../project-root.js';
+import { type Environment, readEnvironment } from './environment.js';
+
+const id = z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/, 'expected 1-64 letters, digits, "_", "-" or "." (not first)');
+const unit = z.number().min(0).max(1);
+
+const cameraSchema = z.strictObject({
+  id,
+  url: z.string().regex(/^rtsps?:\/\/[^/\s]+/, 'expected an rtsp:// or rtsps:// URL'),
+  enabled: z.boolean().default(true),
+  fps: z.number().int().min(1).max(30).default(5),
+  width: z.number().int().min(64).max(3840).multipleOf(2).default(1280),
+  height: z.number().int().min(64).max(2160).multipleOf(2).default(720),
+  /** Seconds without a frame before ffmpeg is killed and the camera reconnects. */
+  watchdogSeconds: z.number().min(1).max(300).default(5),
+});
+
+export const configSchema = z.strictObject({
+  /** The data root (images, embeddings, spool, PGlite). Default: var/storage in the project. */
+  dataDir: z.string().min(1).optional(),
+  /** The verified model files. Default: var/models in the project. */
+  modelsDir: z.string().min(1).optional(),
+  database: z.strictObject({ url: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL').optional() }).default({}),
+  redis: z.strictObject({ url: z.string().regex(/^rediss?:\/\//, 'expected a redis:// URL').optional() }).default({}),
+  cameras: z
+    .array(cameraSchema)
+    .max(64)
+    .default([])
+    .refine((cams) => new Set(cams.map((c) => c.id.toLowerCase())).size === cams.length, 'expected distinct camera ids'),
+  inference: z
+    .strictObject({
+      provider: z.enum(['auto', 'cpu', 'cuda', 'dml']).default('auto'),
+      intraOpThreads: z.number().int().min(1).max(64).optional(),
+      detector: z.string().optional(),
+      embedder: z.string().optional(),
+    })
+    .default({ provider: 'auto' }),
+  /** Defaults: src/recognition/decision.ts, where their calibration is explained. */
+  recognition: z
+    .strictObject({
+      match: unit.default(0.45),
+      margin: unit.default(0.1),
+      minVotes: z.number().int().min(1).max(100).default(3),
+      minVoteShare: unit.default(0.6),
+      unknownAfterFrames: z.number().int().min(1).max(1000).default(5),
+      autoLearning: z.boolean().default(false),
+    })
+    .default({ match: 0.45, margin: 0.1, minVotes: 3, minVoteShare: 0.6, unknownAfterFrames: 5, autoLearning: false }),
+  retention: z
+    .strictObject({
+      /** Unknown-face crops are purged after this many days (the LLD's N). */
+      unknownDays: z.number().int().min(0).max(3650).default(30),
+    })
+    .default({ unknownDays: 30 }),
+  health: z
+    .strictObject({
+      cameraTtlSeconds: z.number().int().min(1).max(3600).default(30),
+      workerTtlSeconds: z.number().int().min(1).max(3600).default(20),
+    })
+    .default({ cameraTtlSeconds: 30, workerTtlSeconds: 20 }),
+  api: z
+    .strictObject({
+      /** Loopback by default: the API is for the site's own tools; expose it deliberately. */
+      host: z.string().min(1).default('127.0.0.1'),
+      port: z.number().int().min(1).max(65535).default(8450),
+    })
+    .default({ host: '127.0.0.1', port: 8450 }),
+  logging: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).default({ level: 'info' }),
+});
+
+export type AppConfig = z.output<typeof configSchema> & { dataDir: string; modelsDir: string; source: string | null };
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function describeIssues(error: z.ZodError, source: string): string {
+  const lines = error.issues.map((i) => {
+    const received = 'input' in i && i.input !== undefined ? ` (received ${JSON.stringify(i.input)})` : '';
+    return `  ${i.path.join('.') || '(top level)'}: ${i.message}${received}`;
+  });
+  return `Invalid configuration in ${source}:\n${lines.join('\n')}`;
+}
+
+/** Validates an already-parsed configuration object; `baseDir` resolves relative paths. */
+export function parseConfig(input: unknown, options: { source?: string; baseDir?: string; env?: Environment } = {}): AppConfig {
+  const source = options.source ?? 'configuration';
+  const result = configSchema.safeParse(input ?? {}, { reportInput: true });
+  if (!result.success) throw new ConfigError(describeIssues(result.error, source));
+  const env = options.env ?? {};
+  const base = options.baseDir ?? process.cwd();
+  const c = result.data;
+  const resolve = (p: string) => path.resolve(base, p);
+  return {
+    ...c,
+    dataDir: env.dataDir ? path.resolve(env.dataDir) : c.dataDir ? resolve(c.dataDir) : path.join(projectRoot(), 'var', 'storage'),
+    modelsDir: env.modelsDir ? path.resolve(env.modelsDir) : c.modelsDir ? resolve(c.modelsDir) : path.join(projectRoot(), 'var', 'models'),
+    database: env.databaseUrl ? { url: env.databaseUrl } : c.database,
+    redis: env.redisUrl ? { url: env.redisUrl } : c.redis,
+    source: options.source ?? null,
+  };
+}
+
+/** Reads the file (FACEGATE_CONFIG or `file`; none: defaults) and applies the environment. */
+export async function loadConfig(file?: string, env: Environment = readEnvironment()): Promise<AppConfig> {
+  const chosen = file ?? env.configFile;
+  if (!chosen) return parseConfig({}, { env });
+  let text: string;
+  try {
+    text = await fs.readFile(chosen, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`Cannot read the configuration file ${chosen}: ${(error as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    // JSON is YAML too, but a .json file gets JSON's stricter errors.
+    raw = /\.json$/i.test(chosen) ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`The configuration file ${chosen} is not valid ${/\.json$/i.test(chosen) ? 'JSON' : 'YAML'}: ${(error as Error).message}`);
+  }
+  return parseConfig(raw, { source: chosen, baseDir: path.dirname(path.resolve(chosen)), env });
+}
+
+/** URLs with their passwords hidden, for printing a configuration. */
+export function redactConfig(config: AppConfig): AppConfig {
+  const hide = (url: string | undefined) => url?.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+  return {
+    ...config,
+    database: { ...(config.database.url ? { url: hide(config.database.url) } : {}) },
+    redis: { ...(config.redis.url ? { url: hide(config.redis.url) } : {}) },
+    cameras: config.cameras.map((c) => ({ ...c, url: hide(c.url) as string })),
+  };
+}
