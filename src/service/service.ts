@@ -1,0 +1,98 @@
+// The running appliance: vision, storage, the user directory, the pipeline with one RTSP source
+// per configured camera, and the periodic jobs (retention purge, index verification, heartbeat
+// via the pipeline). stop() shuts down in order: cameras, the frames in hand and open tracks,
+// then the stores (queued index saves finish, the spool file is closed, the data-root lock freed).
+import { openStorage, parseStorageConfig, type Storage } from '../../storage/index.js';
+import type { Logger } from '../../storage/logger.js';
+import { RtspSource } from '../camera/rtsp-source.js';
+import type { AppConfig } from '../config/config.js';
+import { Pipeline } from '../pipeline/pipeline.js';
+import { DEFAULT_LEARNING_POLICY } from '../recognition/auto-learning.js';
+import { UserDirectory } from '../recognition/user-directory.js';
+import { openVision, type Vision } from '../vision/index.js';
+
+export interface RunningService {
+  storage: Storage;
+  vision: Vision;
+  pipeline: Pipeline;
+  stop(): Promise<void>;
+}
+
+const HOUR_MS = 3_600_000;
+
+export async function startService(config: AppConfig, logger: Logger): Promise<RunningService> {
+  const vision = await openVision({
+    modelsDir: config.modelsDir,
+    provider: config.inference.provider,
+    logger,
+    ...(config.inference.intraOpThreads ? { intraOpThreads: config.inference.intraOpThreads } : {}),
+    ...(config.inference.detector ? { detector: config.inference.detector } : {}),
+    ...(config.inference.embedder ? { embedder: config.inference.embedder } : {}),
+  });
+  const storage = await openStorage(
+    parseStorageConfig({
+      dataRoot: config.dataDir,
+      ...(config.database.url ? { databaseUrl: config.database.url } : {}),
+      ...(config.redis.url ? { redisUrl: config.redis.url } : {}),
+      cameraTtlSeconds: config.health.cameraTtlSeconds,
+      workerTtlSeconds: config.health.workerTtlSeconds,
+    }),
+    { embeddingModel: { id: vision.embedder.modelId, dim: vision.embedder.dim }, logger },
+  );
+  const users = new UserDirectory(storage.db);
+  const refreshUsers = () => users.refresh().catch((error: unknown) => logger.warn({ err: error }, 'users: refresh failed; keeping the last known'));
+  await refreshUsers();
+  storage.db.onAvailable(() => void refreshUsers());
+
+  const r = config.recognition;
+  const pipeline = new Pipeline(
+    { analyzer: vision.analyzer, storage, users, logger },
+    {
+      thresholds: { match: r.match, margin: r.margin, minVotes: r.minVotes, minVoteShare: r.minVoteShare },
+      unknownAfterFrames: r.unknownAfterFrames,
+      learning: { ...DEFAULT_LEARNING_POLICY, enabled: r.autoLearning },
+    },
+  );
+  const sources = config.cameras
+    .filter((c) => c.enabled)
+    .map(
+      (c) =>
+        new RtspSource(
+          { cameraId: c.id, url: c.url, fps: c.fps, width: c.width, height: c.height, watchdogMs: c.watchdogSeconds * 1000, logger },
+          pipeline.callbacksFor(c.id),
+        ),
+    );
+  pipeline.start(sources);
+
+  // Periodic jobs. Each logs its own failure and runs again at its next turn.
+  const retention = async () => {
+    const purged = await storage.images.purgeUnknown(config.retention.unknownDays);
+    if (purged.removedDates.length) logger.info(purged, 'retention: unknown faces purged');
+  };
+  const timers = [
+    setInterval(() => void retention().catch((error: unknown) => logger.error({ err: error }, 'retention failed')), 6 * HOUR_MS),
+    setInterval(() => void refreshUsers(), 30_000),
+    setInterval(
+      () => void storage.embeddings.verify().catch((error: unknown) => logger.error({ err: error }, 'index verification failed')),
+      HOUR_MS,
+    ),
+  ];
+  await retention().catch((error: unknown) => logger.error({ err: error }, 'retention failed'));
+  logger.info({ cameras: sources.map((s) => s.cameraId), dataDir: config.dataDir, users: users.size }, 'facegate running');
+
+  let stopping: Promise<void> | null = null;
+  return {
+    storage,
+    vision,
+    pipeline,
+    stop() {
+      stopping ??= (async () => {
+        for (const t of timers) clearInterval(t);
+        await pipeline.stop();
+        await storage.close();
+        logger.info(pipeline.stats().decisions, 'facegate stopped');
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,107 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { SqlDbStore } from '../../storage/db/sql-db-store.js';
+import { silentLogger } from '../../storage/logger.js';
+import { type DisposablePostgres, startPostgres } from '../helpers/disposable-postgres.js';
+import { type DisposableRedis, startRedis } from '../helpers/disposable-redis.js';
+import { startRtspServer, type RtspTestServer } from '../helpers/rtsp-server.js';
+import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
+import { until } from '../helpers/until.js';
+
+const cli = path.resolve(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
+let dir: string;
+let postgres: DisposablePostgres;
+let redis: DisposableRedis;
+let camera: RtspTestServer;
+
+async function recognitionEvents(): Promise<{ matched_user_id: string | null; is_unknown: boolean }[]> {
+  const client = new pg.Client({ connectionString: postgres.url });
+  await client.connect();
+  try {
+    return (await client.query<{ matched_user_id: string | null; is_unknown: boolean }>('SELECT matched_user_id, is_unknown FROM recognition_events')).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'facegate-serve-'));
+  [postgres, redis] = await Promise.all([startPostgres(), startRedis()]);
+  camera = await startRtspServer({
+    images: [path.join(FACES_DIR, 'obama', 'obama3.jpg'), path.join(FACES_DIR, 'biden', 'biden.jpg')],
+    secondsPerImage: 4,
+    width: 1280,
+    height: 720,
+  });
+});
+afterAll(async () => {
+  await camera.stop();
+  await Promise.all([postgres.stop(), redis.stop()]);
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('facegate serve', () => {
+  it('recognises from a real RTSP camera, and a SIGTERM during a database outage loses no spooled event', async () => {
+    const config = path.join(dir, 'facegate.yaml');
+    await writeFile(
+      config,
+      [
+        `dataDir: ${JSON.stringify(path.join(dir, 'data'))}`,
+        `modelsDir: ${JSON.stringify(MODELS_DIR)}`,
+        `database: { url: ${JSON.stringify(postgres.url)} }`,
+        `redis: { url: ${JSON.stringify(redis.url)} }`,
+        'inference: { provider: cpu }',
+        'cameras:',
+        `  - { id: gate_1, url: ${JSON.stringify(camera.url)}, fps: 5, width: 1280, height: 720, watchdogSeconds: 2 }`,
+      ].join('\n'),
+    );
+    const env = { ...process.env, FACEGATE_CONFIG: config, DATABASE_URL: '', REDIS_URL: '', FACEGATE_DATA_DIR: '', FACEGATE_MODELS_DIR: '' };
+    const enrolled = spawnSync(
+      process.execPath,
+      [cli, 'enroll', 'obama', '--name', 'Obama', ...['obama.jpg', 'obama2.jpg', 'obama-480p.jpg', 'obama_small.jpg'].map((f) => path.join(FACES_DIR, 'obama', f)), '--json'],
+      { encoding: 'utf8', env },
+    );
+    expect(enrolled.status).toBe(0);
+
+    const serve = spawn(process.execPath, [cli, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    serve.stdout.on('data', (d: Buffer) => (log += d.toString()));
+    serve.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    const exited = new Promise<number | null>((resolve) => serve.on('exit', (code) => resolve(code)));
+    try {
+      await until('a known decision in the log', () => /"decision":"known","userId":"obama"/.test(log), 60_000);
+      await until('the known event in PostgreSQL', async () => (await recognitionEvents()).some((e) => e.matched_user_id === 'obama'), 10_000);
+
+      // The database goes away; the stranger on the next slide is decided and spooled.
+      await postgres.kill();
+      const decisionsBefore = (log.match(/"msg":"recognition"/g) ?? []).length;
+      await until('a decision made during the outage', () => (log.match(/"msg":"recognition"/g) ?? []).length > decisionsBefore, 30_000);
+      serve.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(log).toMatch(/"msg":"facegate stopped"/);
+    } finally {
+      if (serve.exitCode === null) serve.kill('SIGKILL');
+    }
+
+    // After the outage, the next start of the store replays the spool: nothing was lost.
+    await postgres.restart();
+    const before = await recognitionEvents();
+    const store = await SqlDbStore.open({
+      databaseUrl: postgres.url,
+      pgliteDir: path.join(dir, 'unused'),
+      spoolDir: path.join(dir, 'data', 'spool'),
+      logger: silentLogger,
+    });
+    expect(store.health()).toMatchObject({ available: true, spooled: 0 });
+    await store.close();
+    const after = await recognitionEvents();
+    expect(after.length).toBeGreaterThan(before.length);
+    expect(after.some((e) => e.is_unknown)).toBe(true);
+  });
+});
