@@ -3,11 +3,15 @@
 // owns the output contract: with --json, exactly one JSON object on stdout (logs go to stderr),
 // and a non-zero exit code when a command refuses or fails.
 import { benchCommand, benchUsage } from './commands/bench.js';
+import { configCommand, configUsage } from './commands/config.js';
+import { doctorCommand, doctorUsage } from './commands/doctor.js';
 import { enrollCommand, enrollUsage } from './commands/enroll.js';
+import { serveCommand, serveUsage } from './commands/serve.js';
 import { eventsCommand, eventsUsage } from './commands/events.js';
 import { identifyCommand, identifyUsage } from './commands/identify.js';
 import { identifyFacesCommand, identifyFacesUsage } from './commands/identify-faces.js';
 import { indexCommand, indexUsage } from './commands/index-stats.js';
+import { serviceCommand, serviceUsage } from './commands/service.js';
 import { usersCommand, usersUsage } from './commands/users.js';
 import { UsageError } from './usage-error.js';
 
@@ -21,7 +25,11 @@ const commands: Record<string, { run: Command; usage: string }> = {
   identify: { run: identifyCommand, usage: identifyUsage },
   events: { run: eventsCommand, usage: eventsUsage },
   index: { run: indexCommand, usage: indexUsage },
+  config: { run: configCommand, usage: configUsage },
+  serve: { run: serveCommand, usage: serveUsage },
   'identify-faces': { run: identifyFacesCommand, usage: identifyFacesUsage },
+  doctor: { run: doctorCommand, usage: doctorUsage },
+  service: { run: serviceCommand, usage: serviceUsage },
 };
 
 const usage = `Usage: facegate <command> [options]

@@ -1,0 +1,175 @@
+// `facegate doctor`: what this machine has and lacks for the appliance, one check per line, so a
+// site engineer sees in seconds why the service will not start. Each check catches its own failure:
+// one broken piece never hides the report on the others.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { Redis } from 'ioredis';
+import pg from 'pg';
+
+import { MIN_FFMPEG_MAJOR, probeFfmpegVersion } from '../../camera/ffmpeg-args.js';
+import { readEnvironment, type Environment } from '../../config/environment.js';
+import { projectRoot } from '../../project-root.js';
+import { defaultModelsDir, loadManifest, resolveModelFile } from '../../vision/models.js';
+import { UsageError } from '../usage-error.js';
+
+export const doctorUsage = `facegate doctor [--json]
+  Checks ffmpeg (${MIN_FFMPEG_MAJOR}+), the default models (present, sha256 verified), the native addon and
+  its SIMD level, the inference provider, the database and Redis (reachable), and free disk space on
+  the data root. Exit code 1 when any check fails.`;
+
+export interface DoctorCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** How long a server gets to answer before it counts as unreachable. */
+const CONNECT_TIMEOUT_MS = 3_000;
+/** Below this the data root cannot hold a day of unknown-face crops and a database dump with room to spare. */
+const MIN_FREE_BYTES = 2 ** 30;
+
+const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+async function check(name: string, run: () => Promise<string>): Promise<DoctorCheck> {
+  try {
+    return { name, ok: true, detail: await run() };
+  } catch (error) {
+    return { name, ok: false, detail: message(error) };
+  }
+}
+
+/** A URL with its password replaced, for the report. */
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+async function checkFfmpeg(): Promise<string> {
+  const found = await probeFfmpegVersion('ffmpeg', CONNECT_TIMEOUT_MS * 2);
+  if (found.major < MIN_FFMPEG_MAJOR) throw new Error(`ffmpeg ${found.version} (major ${found.major}) is older than ${MIN_FFMPEG_MAJOR}`);
+  return `ffmpeg ${found.version} (major ${found.major})`;
+}
+
+async function checkModels(modelsDir: string): Promise<DoctorCheck[]> {
+  const manifest = await loadManifest();
+  const roles = Object.entries(manifest.default);
+  return Promise.all(
+    roles.map(([role, name]) =>
+      check(`model ${role}`, async () => {
+        const resolved = await resolveModelFile(name, modelsDir, manifest);
+        return `${resolved.id} at ${resolved.path}: sha256 verified`;
+      }),
+    ),
+  );
+}
+
+async function checkAddon(): Promise<string> {
+  const { simdInfo } = await import('../../native/index.js');
+  const simd = simdInfo();
+  return `loaded: SIMD ${simd.active} (CPU supports ${simd.detected}), ${simd.threads} search threads`;
+}
+
+async function checkInference(modelsDir: string): Promise<string> {
+  const manifest = await loadManifest();
+  const embedder = await resolveModelFile(manifest.default.embedder, modelsDir, manifest);
+  const { createSession } = await import('../../vision/inference.js');
+  const s = await createSession(embedder.path, { provider: 'auto' });
+  try {
+    return `active ${s.provider} (requested ${s.requested})${s.fallback !== undefined ? `; fallback: ${s.fallback}` : ''}`;
+  } finally {
+    await s.session.release();
+  }
+}
+
+async function checkDatabase(env: Environment): Promise<string> {
+  if (env.databaseUrl === undefined) return 'embedded PGlite (no server configured)';
+  const client = new pg.Client({
+    connectionString: env.databaseUrl,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    query_timeout: CONNECT_TIMEOUT_MS,
+  });
+  // An error after connect (server restart) must not crash the report.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const r = await client.query<{ version: string }>('SELECT 1 AS one, version() AS version');
+    return `${redact(env.databaseUrl)} reachable: ${r.rows[0]?.version.split(' ').slice(0, 2).join(' ') ?? 'PostgreSQL'}`;
+  } catch (error) {
+    throw new Error(`${redact(env.databaseUrl)} unreachable: ${message(error) || (error as { code?: string }).code || 'connection failed'}`, { cause: error });
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function checkRedis(env: Environment): Promise<string> {
+  if (env.redisUrl === undefined) return 'memory mode (no Redis configured): health is kept in memory';
+  const redis = new Redis(env.redisUrl, {
+    lazyConnect: true,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    commandTimeout: CONNECT_TIMEOUT_MS,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    const pong = await redis.ping();
+    return `${redact(env.redisUrl)} reachable: PING -> ${pong}`;
+  } catch (error) {
+    throw new Error(`${redact(env.redisUrl)} unreachable: ${message(error)}`, { cause: error });
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function checkDisk(dataDir: string): Promise<string> {
+  // The data root may not exist yet: its nearest existing folder is on the same file system.
+  let dir = path.resolve(dataDir);
+  for (;;) {
+    try {
+      await fs.access(dir);
+      break;
+    } catch {
+      const parent = path.dirname(dir);
+      if (parent === dir) break;
+      dir = parent;
+    }
+  }
+  const s = await fs.statfs(dir);
+  const free = s.bavail * s.bsize;
+  const gib = (free / 2 ** 30).toFixed(1);
+  if (free < MIN_FREE_BYTES) throw new Error(`${gib} GiB free on the file system of ${dataDir}: below 1 GiB`);
+  return `${gib} GiB free on the file system of ${dataDir}`;
+}
+
+export async function runDoctor(env: Environment = readEnvironment()): Promise<DoctorCheck[]> {
+  const modelsDir = defaultModelsDir(env);
+  const dataDir = env.dataDir ?? path.join(projectRoot(), 'var', 'storage');
+  const [ffmpeg, models, addon, inference, database, redis, disk] = await Promise.all([
+    check('ffmpeg', checkFfmpeg),
+    checkModels(modelsDir).catch((error: unknown) => [{ name: 'models', ok: false, detail: message(error) }]),
+    check('native addon', checkAddon),
+    check('inference provider', () => checkInference(modelsDir)),
+    check('database', () => checkDatabase(env)),
+    check('redis', () => checkRedis(env)),
+    check('disk space', () => checkDisk(dataDir)),
+  ]);
+  return [ffmpeg, ...models, addon, inference, database, redis, disk];
+}
+
+export async function doctorCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<number | void> {
+  const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
+  if (positionals.length !== 0) throw new UsageError(`Expected "doctor" without arguments but received ${positionals.join(' ')}`);
+  const checks = await runDoctor();
+  const ok = checks.every((c) => c.ok);
+  out({ ok, checks }, checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`).join('\n'));
+  return ok ? 0 : 1;
+}
