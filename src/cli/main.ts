@@ -6,6 +6,7 @@ import { benchCommand, benchUsage } from './commands/bench.js';
 import { configCommand, configUsage } from './commands/config.js';
 import { doctorCommand, doctorUsage } from './commands/doctor.js';
 import { enrollCommand, enrollUsage } from './commands/enroll.js';
+import { retentionCommand, retentionUsage } from './commands/retention.js';
 import { serveCommand, serveUsage } from './commands/serve.js';
 import { eventsCommand, eventsUsage } from './commands/events.js';
 import { identifyCommand, identifyUsage } from './commands/identify.js';
@@ -27,6 +28,7 @@ const commands: Record<string, { run: Command; usage: string }> = {
   index: { run: indexCommand, usage: indexUsage },
   config: { run: configCommand, usage: configUsage },
   serve: { run: serveCommand, usage: serveUsage },
+  retention: { run: retentionCommand, usage: retentionUsage },
   'identify-faces': { run: identifyFacesCommand, usage: identifyFacesUsage },
   doctor: { run: doctorCommand, usage: doctorUsage },
   service: { run: serviceCommand, usage: serviceUsage },

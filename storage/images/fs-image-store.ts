@@ -262,7 +262,11 @@ export class FsImageStore implements ImageStore {
       .sort();
   }
 
-  async purgeUnknown(olderThanDays: number, now: Date = new Date()): Promise<{ removedDates: string[]; removedFiles: number }> {
+  async purgeUnknown(
+    olderThanDays: number,
+    now: Date = new Date(),
+    options: { dryRun?: boolean } = {},
+  ): Promise<{ removedDates: string[]; removedFiles: number }> {
     if (!Number.isInteger(olderThanDays) || olderThanDays < 0) {
       throw new StoreInputError(`Expected olderThanDays to be an integer >= 0 but received ${received(olderThanDays)}`);
     }
@@ -280,7 +284,7 @@ export class FsImageStore implements ImageStore {
       await this.unknownLocks.run(date, async () => {
         const dir = path.join(this.unknownDir, date);
         removedFiles += (await listDir(dir)).filter((entry) => entry.isFile() && !isTempFile(entry.name)).length;
-        await fs.rm(dir, RM_OPTIONS);
+        if (!options.dryRun) await fs.rm(dir, RM_OPTIONS);
       });
       removedDates.push(date);
     }

@@ -68,8 +68,8 @@ export interface ImageStore {
   /** Saves an unknown face crop (PNG) under unknown/{date}/{camera}_{time}.png. */
   saveUnknown(cameraId: string, png: Uint8Array, at?: Date): Promise<UnknownImage>;
   listUnknownDates(): Promise<string[]>;
-  /** Removes whole unknown/{date} folders older than `olderThanDays` days before `now` (UTC dates). */
-  purgeUnknown(olderThanDays: number, now?: Date): Promise<{ removedDates: string[]; removedFiles: number }>;
+  /** Removes whole unknown/{date} folders older than `olderThanDays` days before `now` (UTC dates); dryRun only reports them. */
+  purgeUnknown(olderThanDays: number, now?: Date, options?: { dryRun?: boolean }): Promise<{ removedDates: string[]; removedFiles: number }>;
   /** How many corrupted images have been reported since start. */
   corruptedCount(): number;
 }

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -34,7 +35,28 @@ describe('facegate enroll, index stats, users delete (embedded defaults)', () =>
     expect(r.status).toBe(0);
     const stats = JSON.parse(r.stdout) as EmbeddingStats;
     expect(stats).toMatchObject({ count: 5, users: 1, dim: 512, searchMode: 'fp16-rerank', indexBytes: 5 * 512 * 4, fp16Bytes: 5 * 512 * 2, verified: true });
+    const verify = facegate('index', 'verify', '--json');
+    expect(verify.status).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ rebuilt: false, verified: true, count: 5 });
     expect(facegate('users', 'delete', 'U1', '--json').status).toBe(0);
     expect((JSON.parse(facegate('index', 'stats', '--json').stdout) as EmbeddingStats).count).toBe(0);
+  });
+});
+
+describe('facegate retention run', () => {
+  it('lists old unknown-face date folders with --dry-run, then removes them, keeping recent ones', async () => {
+    const unknown = path.join(dataDir, 'images', 'unknown');
+    const today = new Date().toISOString().slice(0, 10);
+    for (const date of ['2020-01-01', today]) {
+      await mkdir(path.join(unknown, date), { recursive: true });
+      await writeFile(path.join(unknown, date, 'gate_1_120000000.png'), 'x');
+    }
+    const dry = facegate('retention', 'run', '--dry-run', '--json');
+    expect(dry.status).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ days: 30, dryRun: true, removedDates: ['2020-01-01'], removedFiles: 1 });
+    expect(existsSync(path.join(unknown, '2020-01-01'))).toBe(true);
+    expect(JSON.parse(facegate('retention', 'run', '--json').stdout)).toMatchObject({ dryRun: false, removedDates: ['2020-01-01'] });
+    expect(existsSync(path.join(unknown, '2020-01-01'))).toBe(false);
+    expect(existsSync(path.join(unknown, today))).toBe(true);
   });
 });

@@ -4,18 +4,42 @@ import { parseArgs } from 'node:util';
 import { openContext } from '../context.js';
 import { UsageError } from '../usage-error.js';
 
-export const indexUsage = `facegate index stats [--json]
-  The embedding index: model, vectors, users, snapshot generation, verification against the
-  database, search mode, and memory (fp32 vectors and the fp16 copy).`;
+export const indexUsage = `facegate index stats|verify|rebuild [--json]
+  stats: the embedding index's model, vectors, users, snapshot generation, verification against
+  the database, search mode and memory (fp32 vectors and the fp16 copy). verify: compares the
+  index and its id map with face_embeddings and rebuilds on any difference. rebuild: from the database.`;
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
 export async function indexCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<void> {
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
-  if (positionals[0] !== 'stats' || positionals.length !== 1) throw new UsageError('Expected "index stats"');
+  const [action, ...extra] = positionals;
+  if (!action || !['stats', 'verify', 'rebuild'].includes(action) || extra.length) throw new UsageError('Expected "index stats|verify|rebuild"');
   const ctx = await openContext({ vision: false });
   try {
-    const s = ctx.storage.embeddings.stats();
+    const { embeddings } = ctx.storage;
+    if (action === 'verify') {
+      // Opening already verified it against the database; this says what was found.
+      const before = embeddings.stats();
+      const result = await embeddings.verify();
+      const after = embeddings.stats();
+      const rebuiltAtOpen = before.loadedFrom === 'database';
+      out(
+        { ...result, rebuiltAtOpen, count: after.count, verified: after.verified },
+        !after.verified
+          ? 'not verified: the database is unavailable (the snapshot is served as it is)'
+          : rebuiltAtOpen || result.rebuilt
+            ? `the snapshot differed from the database and was rebuilt (${after.count} embeddings)`
+            : `index, id map and database agree (${after.count} embeddings)`,
+      );
+      return;
+    }
+    if (action === 'rebuild') {
+      await embeddings.rebuild();
+      out(embeddings.stats(), `rebuilt from the database: ${embeddings.stats().count} embeddings`);
+      return;
+    }
+    const s = embeddings.stats();
     out(s, [
       `model ${s.modelId} (${s.dim}-d): ${s.count} embeddings of ${s.users} users`,
       `snapshot generation ${s.generation}${s.savedAt ? ` saved ${s.savedAt}` : ''}, loaded from ${s.loadedFrom}, ${s.verified ? 'verified against the database' : 'not verified (database unavailable)'}`,
