@@ -143,15 +143,20 @@ export function frameFormat(options: { fps?: number | undefined; width?: number 
  * `-hide_banner -nostats` keep stderr to messages worth keeping (the progress line would fill the
  * stderr tail that is logged when ffmpeg exits).
  */
-export function buildFfmpegArgs(options: FfmpegArgsOptions): string[] {
-  validateCameraUrl(options.url);
-  const { fps, width, height } = frameFormat(options);
-  const ioTimeoutMs = positiveNumber('ioTimeoutMs', options.ioTimeoutMs, 3_600_000);
-  const fit = options.fit ?? 'letterbox';
-  const scale =
-    fit === 'letterbox'
-      ? `scale=${width}:${height}:force_original_aspect_ratio=decrease,pad=${width}:${height}:(ow-iw)/2:(oh-ih)/2,setsar=1`
-      : `scale=${width}:${height},setsar=1`;
+/**
+ * A demo camera: `slideshow:<path>` plays an ffmpeg concat list of photos (`file 'x.jpg'` and
+ * `duration 4` lines) in a loop, in real time, through the same decoding, scaling and frame path
+ * as a network camera. For trying the appliance without a camera; never for a site.
+ */
+export const SLIDESHOW_SCHEME = 'slideshow:';
+
+function inputArgs(url: string, ioTimeoutMs: number): string[] {
+  if (url.startsWith(SLIDESHOW_SCHEME)) {
+    const list = url.slice(SLIDESHOW_SCHEME.length);
+    if (list.trim() === '') throw new Error('Expected slideshow:<path of an ffmpeg concat list> but the path is empty');
+    return [...['-hide_banner', '-nostats', '-nostdin'], '-re', ...['-stream_loop', '-1', '-f', 'concat', '-safe', '0', '-i', list]];
+  }
+  validateCameraUrl(url);
   return [
     ...['-hide_banner', '-nostats', '-nostdin'],
     ...['-rtsp_transport', 'tcp'],
@@ -160,7 +165,20 @@ export function buildFfmpegArgs(options: FfmpegArgsOptions): string[] {
     ...['-fflags', 'nobuffer'],
     ...['-analyzeduration', '500000', '-probesize', '200000'],
     // As configured, not re-serialised: URL parsing could re-encode characters in a password.
-    ...['-i', options.url],
+    ...['-i', url],
+  ];
+}
+
+export function buildFfmpegArgs(options: FfmpegArgsOptions): string[] {
+  const { fps, width, height } = frameFormat(options);
+  const ioTimeoutMs = positiveNumber('ioTimeoutMs', options.ioTimeoutMs, 3_600_000);
+  const fit = options.fit ?? 'letterbox';
+  const scale =
+    fit === 'letterbox'
+      ? `scale=${width}:${height}:force_original_aspect_ratio=decrease,pad=${width}:${height}:(ow-iw)/2:(oh-ih)/2,setsar=1`
+      : `scale=${width}:${height},setsar=1`;
+  return [
+    ...inputArgs(options.url, ioTimeoutMs),
     '-an',
     ...['-vf', `fps=${fps},${scale}`],
     ...['-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'],

@@ -16,7 +16,7 @@ const unit = z.number().min(0).max(1);
 
 const cameraSchema = z.strictObject({
   id,
-  url: z.string().regex(/^rtsps?:\/\/[^/\s]+/, 'expected an rtsp:// or rtsps:// URL'),
+  url: z.string().regex(/^(rtsps?:\/\/[^/\s]+|slideshow:.+)/, 'expected an rtsp:// or rtsps:// URL (or slideshow:<list> for the demo)'),
   enabled: z.boolean().default(true),
   fps: z.number().int().min(1).max(30).default(5),
   width: z.number().int().min(64).max(3840).multipleOf(2).default(1280),
