@@ -30,5 +30,5 @@ if ! node dist/src/cli/main.js users show demo_obama >/dev/null 2>&1; then
   node dist/src/cli/main.js enroll demo_obama --name "Barack Obama (sample)" \
     "$photos/obama/obama.jpg" "$photos/obama/obama2.jpg" "$photos/obama/obama-480p.jpg" "$photos/obama/obama_small.jpg"
 fi
-echo "first-run: starting the appliance; watch for \"msg\":\"recognition\" (Ctrl+C to stop)"
+echo "first-run: starting the appliance; watch for \"recognised demo_obama\" and \"unknown face\" (Ctrl+C to stop)"
 exec node dist/src/cli/main.js serve

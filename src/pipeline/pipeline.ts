@@ -225,7 +225,10 @@ export class Pipeline {
         logger.warn({ err: error, camera: cameraId }, 'auto-learning failed');
       });
     }
-    logger.info({ camera: cameraId, track: track.id, decision: verdict.decision, userId: verdict.userId, reason: verdict.reason }, 'recognition');
+    logger.info(
+      { camera: cameraId, track: track.id, decision: verdict.decision, userId: verdict.userId, score: verdict.score, reason: verdict.reason },
+      verdict.decision === 'known' ? `recognised ${verdict.userId ?? ''}` : 'unknown face',
+    );
   }
 
   // Only transitions are events: a camera that stays unreachable retries (connecting, offline,

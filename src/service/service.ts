@@ -2,7 +2,11 @@
 // per configured camera, and the periodic jobs (retention purge, index verification, heartbeat
 // via the pipeline). stop() shuts down in order: cameras, the frames in hand and open tracks,
 // then the stores (queued index saves finish, the spool file is closed, the data-root lock freed).
+import type { FastifyInstance } from 'fastify';
+
 import { openStorage, parseStorageConfig, type Storage } from '../../storage/index.js';
+import { buildApi } from '../api/server.js';
+import { loadOrCreateToken } from '../api/token.js';
 import type { Logger } from '../../storage/logger.js';
 import { RtspSource } from '../camera/rtsp-source.js';
 import type { AppConfig } from '../config/config.js';
@@ -15,6 +19,9 @@ export interface RunningService {
   storage: Storage;
   vision: Vision;
   pipeline: Pipeline;
+  api: FastifyInstance;
+  /** Where the API listens, e.g. http://127.0.0.1:8450. */
+  apiUrl: string;
   stop(): Promise<void>;
 }
 
@@ -64,6 +71,22 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     );
   pipeline.start(sources);
 
+  // The HTTP API: the way tools reach a running appliance (the data-root lock keeps the CLI out).
+  const api = buildApi(
+    {
+      storage,
+      analyzer: vision.analyzer,
+      users,
+      thresholds: { match: r.match, margin: r.margin, minVotes: r.minVotes, minVoteShare: r.minVoteShare },
+      logger,
+      pipelineStats: () => pipeline.stats(),
+      cameraStats: () => sources.map((s) => s.stats()),
+      inference: { detector: vision.detector, embedder: vision.embedder },
+    },
+    { token: await loadOrCreateToken(config.dataDir) },
+  );
+  const apiUrl = await api.listen({ host: config.api.host, port: config.api.port });
+
   // Periodic jobs. Each logs its own failure and runs again at its next turn.
   const retention = async () => {
     const purged = await storage.images.purgeUnknown(config.retention.unknownDays);
@@ -78,16 +101,19 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     ),
   ];
   await retention().catch((error: unknown) => logger.error({ err: error }, 'retention failed'));
-  logger.info({ cameras: sources.map((s) => s.cameraId), dataDir: config.dataDir, users: users.size }, 'facegate running');
+  logger.info({ cameras: sources.map((s) => s.cameraId), dataDir: config.dataDir, users: users.size, api: apiUrl }, 'facegate running');
 
   let stopping: Promise<void> | null = null;
   return {
     storage,
     vision,
     pipeline,
+    api,
+    apiUrl,
     stop() {
       stopping ??= (async () => {
         for (const t of timers) clearInterval(t);
+        await api.close();
         await pipeline.stop();
         await storage.close();
         logger.info(pipeline.stats().decisions, 'facegate stopped');

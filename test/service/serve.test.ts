@@ -1,5 +1,5 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -10,6 +10,7 @@ import { SqlDbStore } from '../../storage/db/sql-db-store.js';
 import { silentLogger } from '../../storage/logger.js';
 import { type DisposablePostgres, startPostgres } from '../helpers/disposable-postgres.js';
 import { type DisposableRedis, startRedis } from '../helpers/disposable-redis.js';
+import { freePort } from '../helpers/free-port.js';
 import { startRtspServer, type RtspTestServer } from '../helpers/rtsp-server.js';
 import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
 import { until } from '../helpers/until.js';
@@ -47,8 +48,9 @@ afterAll(async () => {
 });
 
 describe('facegate serve', () => {
-  it('recognises from a real RTSP camera, and a SIGTERM during a database outage loses no spooled event', async () => {
+  it('enrolls over the API, recognises from a real RTSP camera, shows the event through the API, and a SIGTERM during a database outage loses no spooled event', async () => {
     const config = path.join(dir, 'facegate.yaml');
+    const port = await freePort();
     await writeFile(
       config,
       [
@@ -57,31 +59,49 @@ describe('facegate serve', () => {
         `database: { url: ${JSON.stringify(postgres.url)} }`,
         `redis: { url: ${JSON.stringify(redis.url)} }`,
         'inference: { provider: cpu }',
+        `api: { port: ${port} }`,
         'cameras:',
         `  - { id: gate_1, url: ${JSON.stringify(camera.url)}, fps: 5, width: 1280, height: 720, watchdogSeconds: 2 }`,
       ].join('\n'),
     );
     const env = { ...process.env, FACEGATE_CONFIG: config, DATABASE_URL: '', REDIS_URL: '', FACEGATE_DATA_DIR: '', FACEGATE_MODELS_DIR: '' };
-    const enrolled = spawnSync(
-      process.execPath,
-      [cli, 'enroll', 'obama', '--name', 'Obama', ...['obama.jpg', 'obama2.jpg', 'obama-480p.jpg', 'obama_small.jpg'].map((f) => path.join(FACES_DIR, 'obama', f)), '--json'],
-      { encoding: 'utf8', env },
-    );
-    expect(enrolled.status).toBe(0);
-
     const serve = spawn(process.execPath, [cli, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     serve.stdout.on('data', (d: Buffer) => (log += d.toString()));
     serve.stderr.on('data', (d: Buffer) => (log += d.toString()));
     const exited = new Promise<number | null>((resolve) => serve.on('exit', (code) => resolve(code)));
     try {
-      await until('a known decision in the log', () => /"decision":"known","userId":"obama"/.test(log), 60_000);
-      await until('the known event in PostgreSQL', async () => (await recognitionEvents()).some((e) => e.matched_user_id === 'obama'), 10_000);
+      await until('the service to be up', () => /"msg":"facegate running"/.test(log), 60_000);
+      const api = `http://127.0.0.1:${port}`;
+      const token = (await readFile(path.join(dir, 'data', 'api-token'), 'utf8')).trim();
+      const auth = { authorization: `Bearer ${token}` };
+      // Enrolled over the API from four photos; the camera shows a fifth, never seen.
+      const form = new FormData();
+      form.set('userId', 'obama');
+      form.set('name', 'Obama');
+      for (const f of ['obama.jpg', 'obama2.jpg', 'obama-480p.jpg', 'obama_small.jpg']) {
+        form.append('images', new Blob([await readFile(path.join(FACES_DIR, 'obama', f))], { type: 'image/jpeg' }), f);
+      }
+      const enrolled = await fetch(`${api}/users`, { method: 'POST', headers: auth, body: form });
+      expect(enrolled.status).toBe(201);
+      expect(await enrolled.json()).toMatchObject({ userId: 'obama', embeddings: 4 });
+      expect((await fetch(`${api}/events`)).status).toBe(401);
+
+      await until(
+        'the known event through the API',
+        async () => {
+          const res = await fetch(`${api}/events?camera=gate_1`, { headers: auth });
+          const { events } = (await res.json()) as { events: { matchedUserId: string | null }[] };
+          return events.some((e) => e.matchedUserId === 'obama');
+        },
+        60_000,
+      );
+      expect((await recognitionEvents()).some((e) => e.matched_user_id === 'obama')).toBe(true);
 
       // The database goes away; the stranger on the next slide is decided and spooled.
       await postgres.kill();
-      const decisionsBefore = (log.match(/"msg":"recognition"/g) ?? []).length;
-      await until('a decision made during the outage', () => (log.match(/"msg":"recognition"/g) ?? []).length > decisionsBefore, 30_000);
+      const decisionsBefore = (log.match(/"msg":"(recognised [^"]*|unknown face)"/g) ?? []).length;
+      await until('a decision made during the outage', () => (log.match(/"msg":"(recognised [^"]*|unknown face)"/g) ?? []).length > decisionsBefore, 30_000);
       serve.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(log).toMatch(/"msg":"facegate stopped"/);

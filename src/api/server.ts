@@ -1,0 +1,347 @@
+// The HTTP API: enroll, users, identify, events, health and metrics, every route behind the
+// bearer token. Routes call the stores' interfaces and the recognition functions only. Hostile
+// input is refused with a 4xx that says what was expected, before anything is written.
+import { timingSafeEqual } from 'node:crypto';
+
+import multipart from '@fastify/multipart';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+
+import type { EventQuery } from '../../storage/db/db-store.js';
+import { InvalidIdError, ReadOnlyError, StoreInputError } from '../../storage/errors.js';
+import { validateId } from '../../storage/ids.js';
+import { deleteUser, enroll, type EnrollmentImage, EnrollmentRefusedError } from '../recognition/enrollment.js';
+import { identify } from '../recognition/identify.js';
+import { decodeImage, ImageDecodeError, MAX_INPUT_BYTES } from '../vision/image-input.js';
+import type { ApiDeps } from './api-deps.js';
+
+/** 25 MiB: one large phone photo, or a batch of ordinary ones, per request. */
+export const DEFAULT_BODY_LIMIT_BYTES = 25 * 1024 * 1024;
+/** Enough photos for a good enrollment (at least 3 must be usable) without one request tying up the worker for minutes. */
+export const MAX_ENROLL_IMAGES = 20;
+/** Text fields (userId, name, department) are short; anything longer is not a name. */
+const MAX_FIELD_BYTES = 1024;
+
+export interface ApiOptions {
+  token: string;
+  bodyLimitBytes?: number;
+}
+
+/** A refusal with its HTTP status, raised by the routes themselves. */
+class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Constant-time: how much of a guess was right never shows in the response time. */
+function tokenMatches(header: string | undefined, expected: Buffer): boolean {
+  if (!header?.startsWith('Bearer ')) return false;
+  const given = Buffer.from(header.slice('Bearer '.length).trim(), 'utf8');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** The status and body for an error, by its class: the refusals callers can act on, or a generic 500. */
+function errorResponse(error: unknown): { status: number; body: Record<string, unknown> } {
+  if (error instanceof HttpError) return { status: error.statusCode, body: { error: error.message } };
+  if (error instanceof EnrollmentRefusedError) return { status: 422, body: { error: error.message, skipped: error.skipped } };
+  if (error instanceof ImageDecodeError) return { status: 422, body: { error: error.message } };
+  if (error instanceof InvalidIdError) return { status: 400, body: { error: error.message } };
+  if (error instanceof ReadOnlyError) return { status: 503, body: { error: error.message } };
+  if (error instanceof StoreInputError) {
+    // The store raises one class for every refused input; its messages name the conflict.
+    if (/already (exists|enrolled)/.test(error.message)) return { status: 409, body: { error: error.message } };
+    if (/there is no user/.test(error.message)) return { status: 404, body: { error: error.message } };
+    return { status: 400, body: { error: error.message } };
+  }
+  // fastify's and @fastify/multipart's own refusals (body too large, bad content type, bad JSON).
+  const statusCode = (error as { statusCode?: unknown } | null)?.statusCode;
+  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+    return { status: statusCode, body: { error: (error as Error).message } };
+  }
+  return { status: 500, body: { error: 'internal error (see the service log)' } };
+}
+
+interface Upload {
+  fields: Map<string, string>;
+  files: { field: string; name: string; bytes: Buffer }[];
+}
+
+/**
+ * Reads a multipart body into memory within limits: each file at most `fileLimit` bytes, at most
+ * `maxFiles` files, only the fields and file fields named, the whole at most `bodyLimit` bytes.
+ * `onField` sees each text field as it arrives (ids are checked before any file is read).
+ */
+async function readUpload(
+  req: FastifyRequest,
+  limits: { bodyLimit: number; maxFiles: number; fields: string[]; fileField: string },
+  onField: (name: string, value: string) => void,
+): Promise<Upload> {
+  if (!req.isMultipart()) throw new HttpError(415, `Expected a multipart/form-data body but received ${req.headers['content-type'] ?? 'no content type'}`);
+  const fileLimit = Math.min(MAX_INPUT_BYTES, limits.bodyLimit);
+  const upload: Upload = { fields: new Map(), files: [] };
+  let total = 0;
+  try {
+    const parts = req.parts({
+      limits: { fileSize: fileLimit, files: limits.maxFiles, fields: limits.fields.length, fieldSize: MAX_FIELD_BYTES, parts: limits.maxFiles + limits.fields.length },
+    });
+    for await (const part of parts) {
+      if (part.type === 'field') {
+        if (!limits.fields.includes(part.fieldname)) {
+          throw new HttpError(400, `Expected only the fields ${limits.fields.join(', ')} but received ${JSON.stringify(part.fieldname.slice(0, 40))}`);
+        }
+        if (part.valueTruncated || typeof part.value !== 'string') {
+          throw new HttpError(400, `Expected ${part.fieldname} to be text of at most ${MAX_FIELD_BYTES} bytes`);
+        }
+        total += part.value.length;
+        upload.fields.set(part.fieldname, part.value);
+        onField(part.fieldname, part.value);
+      } else {
+        if (part.fieldname !== limits.fileField) {
+          part.file.resume();
+          throw new HttpError(400, `Expected files in the field ${limits.fileField} but received one in ${JSON.stringify(part.fieldname.slice(0, 40))}`);
+        }
+        const bytes = await part.toBuffer();
+        total += bytes.length;
+        upload.files.push({ field: part.fieldname, name: part.filename || `${limits.fileField}[${upload.files.length}]`, bytes });
+      }
+      if (total > limits.bodyLimit) throw new HttpError(413, `Expected a request of at most ${limits.bodyLimit} bytes but received more`);
+    }
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'FST_REQ_FILE_TOO_LARGE') throw new HttpError(413, `Expected each image to be at most ${fileLimit} bytes but received a larger one`);
+    if (code === 'FST_FILES_LIMIT') throw new HttpError(413, `Expected at most ${limits.maxFiles} image file(s) per request but received more`);
+    if (code === 'FST_FIELDS_LIMIT' || code === 'FST_PARTS_LIMIT') {
+      const fields = limits.fields.length ? `the fields ${limits.fields.join(', ')}` : 'no fields';
+      throw new HttpError(413, `Expected ${fields} and at most ${limits.maxFiles} file(s) but received more parts`);
+    }
+    throw error;
+  }
+  return upload;
+}
+
+function isoDate(name: string, raw: string | undefined): Date | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const d = new Date(raw);
+  if (Number.isNaN(d.getTime())) throw new HttpError(400, `Expected ${name} to be an ISO date but received ${JSON.stringify(raw.slice(0, 40))}`);
+  return d;
+}
+
+type EventQueryString = Partial<Record<'since' | 'until' | 'camera' | 'user' | 'limit' | 'before', string>>;
+
+function eventQuery(q: EventQueryString): EventQuery {
+  const since = isoDate('since', q.since);
+  const until = isoDate('until', q.until);
+  let limit: number | undefined;
+  if (q.limit !== undefined && q.limit !== '') {
+    limit = Number(q.limit);
+    if (!Number.isInteger(limit)) throw new HttpError(400, `Expected limit to be an integer in 1..1000 but received ${JSON.stringify(q.limit.slice(0, 20))}`);
+  }
+  return {
+    ...(since ? { since } : {}),
+    ...(until ? { until } : {}),
+    ...(q.camera ? { cameraId: validateId('camera', q.camera) } : {}),
+    ...(q.user ? { userId: validateId('user', q.user) } : {}),
+    ...(limit !== undefined ? { limit } : {}),
+    ...(q.before ? { before: q.before } : {}),
+  };
+}
+
+/** The q-quantile of samples (nearest rank), NaN without samples (Prometheus' "no value"). */
+function quantile(samples: number[], q: number): number {
+  if (samples.length === 0) return Number.NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
+}
+
+/** A label value in the text format: backslash, double quote and newline escaped. */
+function label(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function promNumber(n: number): string {
+  return Number.isNaN(n) ? 'NaN' : String(n);
+}
+
+export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
+  const { storage, logger } = deps;
+  const bodyLimit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
+  if (options.token.length === 0) throw new Error('Expected an API token but received an empty one');
+  const expected = Buffer.from(options.token, 'utf8');
+
+  const app = Fastify({ logger: false, bodyLimit });
+  // Embedding ids are bigints; JSON has no such number, so they travel as strings.
+  app.setReplySerializer((payload) => JSON.stringify(payload, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value)));
+  void app.register(multipart);
+
+  // onRequest runs before any body is read: an unauthenticated or oversized request costs nothing.
+  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!tokenMatches(req.headers.authorization, expected)) {
+      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'Expected an Authorization: Bearer <token> header with the API token' });
+    }
+    const length = Number(req.headers['content-length']);
+    if (Number.isFinite(length) && length > bodyLimit) {
+      return reply.code(413).send({ error: `Expected a request of at most ${bodyLimit} bytes but received ${length}` });
+    }
+    return undefined;
+  });
+
+  app.setErrorHandler((error: unknown, req, reply) => {
+    const { status, body } = errorResponse(error);
+    if (status >= 500 && status !== 503) logger.error({ err: error, method: req.method, url: req.url }, 'api: request failed');
+    else logger.warn({ method: req.method, url: req.url, status, error: body.error }, 'api: request refused');
+    return reply.code(status).send(body);
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `Expected one of the API routes but received ${req.method} ${req.url.split('?')[0] ?? ''}` }));
+
+  /** The in-memory directory follows every change; a failed refresh (database just went down) keeps the old state and is logged. */
+  async function refreshUsers(): Promise<void> {
+    await deps.users.refresh().catch((error: unknown) => logger.warn({ err: error }, 'api: user directory refresh failed'));
+  }
+
+  async function existingUser(id: string) {
+    const user = await storage.db.getUser(validateId('user', id));
+    if (!user) throw new HttpError(404, `Expected an existing user but there is no user ${id}`);
+    return user;
+  }
+
+  // Users
+
+  app.post('/users', async (req, reply) => {
+    const upload = await readUpload(req, { bodyLimit, maxFiles: MAX_ENROLL_IMAGES, fields: ['userId', 'name', 'department'], fileField: 'images' }, (name, value) => {
+      if (name === 'userId') validateId('user', value);
+    });
+    const userId = upload.fields.get('userId');
+    const name = upload.fields.get('name')?.trim();
+    if (userId === undefined) throw new HttpError(400, 'Expected a userId field');
+    validateId('user', userId);
+    if (!name) throw new HttpError(400, 'Expected a non-empty name field');
+    if (upload.files.length === 0) throw new HttpError(400, `Expected 1-${MAX_ENROLL_IMAGES} image files in the field images but received none`);
+    const images: EnrollmentImage[] = upload.files.map((f) => ({ name: f.name, bytes: f.bytes }));
+    const result = await enroll(
+      { analyzer: deps.analyzer, storage, thresholds: deps.thresholds },
+      { userId, name, department: upload.fields.get('department')?.trim() || null, images },
+    );
+    await refreshUsers();
+    return reply.code(201).send(result);
+  });
+
+  app.get<{ Querystring: { status?: string } }>('/users', async (req) => {
+    const { status } = req.query;
+    if (status !== undefined && status !== 'active' && status !== 'disabled') {
+      throw new HttpError(400, `Expected status active or disabled but received ${JSON.stringify(status.slice(0, 20))}`);
+    }
+    return { users: await storage.db.listUsers(status ? { status } : {}) };
+  });
+
+  app.get<{ Params: { id: string } }>('/users/:id', async (req) => {
+    const user = await existingUser(req.params.id);
+    return { user, embeddings: await storage.db.countEmbeddings(user.id) };
+  });
+
+  for (const [action, status] of [['disable', 'disabled'], ['enable', 'active']] as const) {
+    app.post<{ Params: { id: string } }>(`/users/:id/${action}`, async (req) => {
+      await existingUser(req.params.id);
+      const user = await storage.db.setUserStatus(req.params.id, status);
+      await refreshUsers();
+      return { user };
+    });
+  }
+
+  app.delete<{ Params: { id: string }; Querystring: { purgeImages?: string } }>('/users/:id', async (req) => {
+    const { purgeImages } = req.query;
+    if (purgeImages !== undefined && purgeImages !== 'true' && purgeImages !== 'false') {
+      throw new HttpError(400, `Expected purgeImages to be true or false but received ${JSON.stringify(purgeImages.slice(0, 20))}`);
+    }
+    const user = await existingUser(req.params.id);
+    const { embeddings } = await deleteUser(storage, user.id, { purgeImages: purgeImages === 'true' });
+    await refreshUsers();
+    return { userId: user.id, deleted: true, embeddings, purgedImages: purgeImages === 'true' };
+  });
+
+  // Identify
+
+  app.post('/identify', async (req) => {
+    // Two allowed so that a second file is refused with a clear 400 rather than a parts-limit 413.
+    const upload = await readUpload(req, { bodyLimit, maxFiles: 2, fields: [], fileField: 'image' }, () => undefined);
+    if (upload.files.length !== 1) throw new HttpError(400, `Expected one image file in the field image but received ${upload.files.length}`);
+    const image = await decodeImage((upload.files[0] as Upload['files'][0]).bytes);
+    const faces = await identify({ analyzer: deps.analyzer, embeddings: storage.embeddings, statusOf: deps.users.statusOf, thresholds: deps.thresholds }, image);
+    return {
+      faces: faces.map((f) => ({
+        box: f.analysis.face.box.map((v) => Number(v.toFixed(1))),
+        quality: Number(f.analysis.quality.score.toFixed(3)),
+        decision: f.decision,
+        userId: f.userId,
+        score: Number(f.score.toFixed(4)),
+        reason: f.reason,
+      })),
+    };
+  });
+
+  // Events
+
+  app.get<{ Querystring: EventQueryString }>('/events', async (req) => ({ events: await storage.db.queryRecognitionEvents(eventQuery(req.query)) }));
+  app.get<{ Querystring: EventQueryString }>('/events/cameras', async (req) => ({ events: await storage.db.queryCameraEvents(eventQuery(req.query)) }));
+
+  // Health and metrics
+
+  async function cameras() {
+    return Promise.all(
+      deps.cameraStats().map(async (c) => {
+        const health = await storage.cache.cameraHealth(c.cameraId).catch(() => null);
+        // Up: the source is connected and its frames keep camera:{id}:last_seen alive.
+        return { ...c, up: c.state === 'online' && health?.online === true, lastSeen: health?.lastSeen ?? null, cacheStatus: health?.status ?? null };
+      }),
+    );
+  }
+
+  app.get('/health', async () => {
+    const database = storage.db.health();
+    const cache = storage.cache.health();
+    const cams = await cameras();
+    const pipeline = deps.pipelineStats();
+    const status = !database.available ? 'read-only' : cache.degraded || cams.some((c) => !c.up) ? 'degraded' : 'ok';
+    return {
+      status,
+      database,
+      cache,
+      embeddings: storage.embeddings.stats(),
+      cameras: cams,
+      inference: deps.inference,
+      pipeline: { running: pipeline !== null, queueDepth: pipeline?.queued ?? 0 },
+    };
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    const p = deps.pipelineStats();
+    const cams = await cameras();
+    const lines: string[] = [];
+    const metric = (name: string, type: 'counter' | 'gauge' | 'summary', help: string, samples: [string, number][]) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, value] of samples) lines.push(`${name}${labels} ${promNumber(value)}`);
+    };
+    metric('facegate_frames_total', 'counter', 'Frames analysed by the recognition worker.', [['', p?.frames ?? 0]]);
+    metric('facegate_faces_total', 'counter', 'Faces found in analysed frames.', [['', p?.faces ?? 0]]);
+    metric('facegate_decisions_total', 'counter', 'Track decisions written as events, by outcome.', [
+      ['{outcome="known"}', p?.decisions.known ?? 0],
+      ['{outcome="unknown"}', p?.decisions.unknown ?? 0],
+    ]);
+    metric('facegate_queue_depth', 'gauge', 'Frames waiting for the recognition worker.', [['', p?.queued ?? 0]]);
+    metric('facegate_frames_dropped_total', 'counter', 'Frames dropped because the worker was busy, per camera.', cams.map((c) => [`{camera="${label(c.cameraId)}"}`, c.framesDropped]));
+    metric('facegate_spool_events', 'gauge', 'Events waiting in the local spool for the database.', [['', storage.db.health().spooled]]);
+    metric('facegate_index_vectors', 'gauge', 'Embeddings in the search index.', [['', storage.embeddings.stats().count]]);
+    const latency = p?.decisionLatencyMs ?? [];
+    metric('facegate_decision_latency_ms', 'summary', 'Milliseconds from the frame that settled a decision to its event being written (recent samples).', [
+      ['{quantile="0.5"}', quantile(latency, 0.5)],
+      ['{quantile="0.99"}', quantile(latency, 0.99)],
+    ]);
+    lines.push(`facegate_decision_latency_ms_sum ${latency.reduce((a, b) => a + b, 0)}`, `facegate_decision_latency_ms_count ${latency.length}`);
+    metric('facegate_camera_up', 'gauge', 'Whether a camera is connected and sending frames (1) or not (0).', cams.map((c) => [`{camera="${label(c.cameraId)}"}`, c.up ? 1 : 0]));
+    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(`${lines.join('\n')}\n`);
+  });
+
+  return app;
+}
