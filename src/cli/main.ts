@@ -2,6 +2,7 @@
 // The `facegate` command. Each subcommand lives in commands/; this file only dispatches and
 // owns the output contract: with --json, exactly one JSON object on stdout (logs go to stderr),
 // and a non-zero exit code when a command refuses or fails.
+import { backupCommand, backupUsage, restoreCommand, restoreUsage } from './commands/backup.js';
 import { benchCommand, benchUsage } from './commands/bench.js';
 import { configCommand, configUsage } from './commands/config.js';
 import { doctorCommand, doctorUsage } from './commands/doctor.js';
@@ -32,6 +33,8 @@ const commands: Record<string, { run: Command; usage: string }> = {
   'identify-faces': { run: identifyFacesCommand, usage: identifyFacesUsage },
   doctor: { run: doctorCommand, usage: doctorUsage },
   service: { run: serviceCommand, usage: serviceUsage },
+  backup: { run: backupCommand, usage: backupUsage },
+  restore: { run: restoreCommand, usage: restoreUsage },
 };
 
 const usage = `Usage: facegate <command> [options]
