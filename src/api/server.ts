@@ -10,7 +10,7 @@ import type { EventQuery } from '../../storage/db/db-store.js';
 import { InvalidIdError, ReadOnlyError, StoreInputError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
 import { deleteUser, enroll, type EnrollmentImage, EnrollmentRefusedError } from '../recognition/enrollment.js';
-import { identify } from '../recognition/identify.js';
+import { identifiedFaceJson, identify } from '../recognition/identify.js';
 import { decodeImage, ImageDecodeError, MAX_INPUT_BYTES } from '../vision/image-input.js';
 import type { ApiDeps } from './api-deps.js';
 
@@ -270,14 +270,7 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
     const image = await decodeImage((upload.files[0] as Upload['files'][0]).bytes);
     const faces = await identify({ analyzer: deps.analyzer, embeddings: storage.embeddings, statusOf: deps.users.statusOf, thresholds: deps.thresholds }, image);
     return {
-      faces: faces.map((f) => ({
-        box: f.analysis.face.box.map((v) => Number(v.toFixed(1))),
-        quality: Number(f.analysis.quality.score.toFixed(3)),
-        decision: f.decision,
-        userId: f.userId,
-        score: Number(f.score.toFixed(4)),
-        reason: f.reason,
-      })),
+      faces: faces.map(identifiedFaceJson),
     };
   });
 

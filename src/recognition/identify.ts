@@ -37,3 +37,15 @@ export async function identify(
   }
   return out;
 }
+
+/** The published shape of one identified face (ARCHITECTURE.md: `facegate identify --json`, the API's /identify). */
+export function identifiedFaceJson(f: IdentifiedFace) {
+  return {
+    box: f.analysis.face.box.map((v) => Number(v.toFixed(1))),
+    quality: Number(f.analysis.quality.score.toFixed(3)),
+    decision: f.decision,
+    userId: f.userId,
+    score: Number(f.score.toFixed(4)),
+    reason: f.reason,
+  };
+}

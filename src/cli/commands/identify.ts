@@ -1,7 +1,7 @@
 // `facegate identify <image>`: the decision for each face in a photo.
 import { parseArgs } from 'node:util';
 
-import { identify } from '../../recognition/identify.js';
+import { identifiedFaceJson, identify } from '../../recognition/identify.js';
 import { UserDirectory } from '../../recognition/user-directory.js';
 import { decodeImage } from '../../vision/index.js';
 import { openContext } from '../context.js';
@@ -24,14 +24,7 @@ export async function identifyCommand(argv: string[], out: (json: unknown, text:
       image,
     );
     const json = {
-      faces: faces.map((f) => ({
-        box: f.analysis.face.box.map((v) => Number(v.toFixed(1))),
-        quality: Number(f.analysis.quality.score.toFixed(3)),
-        decision: f.decision,
-        userId: f.userId,
-        score: Number(f.score.toFixed(4)),
-        reason: f.reason,
-      })),
+      faces: faces.map(identifiedFaceJson),
     };
     out(json, json.faces.map((f, i) => `face ${i + 1}: ${f.decision}${f.userId ? ` ${f.userId}` : ''} (${f.reason})`).join('\n') || 'no faces');
   } finally {
