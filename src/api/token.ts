@@ -40,7 +40,7 @@ export async function loadOrCreateToken(dataDir: string): Promise<string> {
     return token;
   }
   const token = randomBytes(TOKEN_BYTES).toString('base64url');
-  await writeFileAtomic(file, `${token}\n`);
+  await writeFileAtomic(file, `${token}\n`, { mode: 0o600 });
   // POSIX: owner read/write only. On Windows chmod can only toggle the read-only flag, so this
   // is a no-op there: the file is as private as the data folder's ACL makes it.
   await fs.chmod(file, 0o600);

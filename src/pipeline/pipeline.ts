@@ -116,7 +116,13 @@ export class Pipeline {
     await Promise.all(this.sources.map((s) => s.stop()));
     await this.serial(async () => {
       for (const [cameraId, state] of this.cameras) {
-        for (const track of state.tracker.endAll()) await this.finish(cameraId, state, track);
+        for (const track of state.tracker.endAll()) {
+          // One track that cannot be written (its event still goes to the spool if the
+          // database is down) must not cost the others theirs.
+          await this.finish(cameraId, state, track).catch((error: unknown) => {
+            this.deps.logger.error({ err: error, camera: cameraId, track: track.id }, 'pipeline: open track lost at stop');
+          });
+        }
       }
     });
   }
@@ -215,9 +221,11 @@ export class Pipeline {
     push(this.counters.trackLatencyMs, now - (track.observations[0]?.payload.frame.receivedMs ?? decidingFrameMs));
     this.counters.decisions[verdict.decision]++;
     if (verdict.decision === 'unknown' && best) {
-      await storage.images.saveUnknown(cameraId, await encodePng(best.analysis.aligned), at).catch((error: unknown) => {
-        logger.warn({ err: error, camera: cameraId }, 'pipeline: could not save an unknown face crop');
-      });
+      await encodePng(best.analysis.aligned)
+        .then((png) => storage.images.saveUnknown(cameraId, png, at))
+        .catch((error: unknown) => {
+          logger.warn({ err: error, camera: cameraId }, 'pipeline: could not save an unknown face crop');
+        });
     }
     const policy = this.options.learning ?? DEFAULT_LEARNING_POLICY;
     if (verdict.decision === 'known' && best && policy.enabled) {

@@ -8,7 +8,7 @@ import type { Logger } from '../../storage/logger.js';
 import type { FaceAnalysis } from '../vision/face-analyzer.js';
 import { encodePng } from '../vision/image-input.js';
 import type { FaceDecision } from './decision.js';
-import { SEARCH_K } from './identify.js';
+import { MAX_EMBEDDINGS_PER_USER, SEARCH_K } from './identify.js';
 
 export interface LearningPolicy {
   enabled: boolean;
@@ -30,7 +30,7 @@ export const DEFAULT_LEARNING_POLICY: Readonly<LearningPolicy> = Object.freeze({
   minMargin: 0.3,
   minQuality: 0.9,
   maxSimilarityToOwn: 0.95,
-  maxEmbeddingsPerUser: 20,
+  maxEmbeddingsPerUser: MAX_EMBEDDINGS_PER_USER,
 });
 
 export type LearningOutcome = { learned: true; embeddingId: bigint } | { learned: false; reason: string };
@@ -45,6 +45,9 @@ export async function considerLearning(
   const { storage, policy } = deps;
   const userId = verdict.userId;
   if (!policy.enabled) return { learned: false, reason: 'auto-learning is off' };
+  if (policy.maxEmbeddingsPerUser > MAX_EMBEDDINGS_PER_USER) {
+    return { learned: false, reason: `maxEmbeddingsPerUser above ${MAX_EMBEDDINGS_PER_USER} would hide runner-up users from the search` };
+  }
   if (verdict.decision !== 'known' || !userId) return { learned: false, reason: 'only a known decision can teach' };
   if (!face.embedding) return { learned: false, reason: 'no embedding' };
   if (face.quality.score < policy.minQuality) return { learned: false, reason: `quality ${face.quality.score.toFixed(2)} below ${policy.minQuality}` };

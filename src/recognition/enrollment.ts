@@ -10,6 +10,7 @@ import type { FaceAnalyzer } from '../vision/face-analyzer.js';
 import { decodeImage, encodePng, ImageDecodeError } from '../vision/image-input.js';
 import type { AlignedFace, Embedding, QualityVerdict } from '../vision/types.js';
 import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds } from './decision.js';
+import { MAX_EMBEDDINGS_PER_USER } from './identify.js';
 
 /** The LLD: "New user: add >= 3 embeddings". */
 export const MIN_ENROLLMENT_FACES = 3;
@@ -80,10 +81,55 @@ async function examine(analyzer: FaceAnalyzer, image: EnrollmentImage): Promise<
   return { image, aligned: face.aligned, quality: face.quality, embedding: face.embedding };
 }
 
+const dot = (a: Float32Array, b: Float32Array) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (a[i] as number) * (b[i] as number);
+  return s;
+};
+
+/**
+ * The photos of one enrollment must show one person: faces are grouped by "matches at the match
+ * threshold" (transitively), and only a group holding more than half of them is kept. Three photos
+ * of Alice and three of Bob under one id would otherwise teach the index that Bob is Alice.
+ */
+function onePerson(usable: Usable[], threshold: number): { kept: Usable[]; outliers: Usable[] } {
+  const parent = usable.map((_, i) => i);
+  const root = (i: number): number => (parent[i] === i ? i : (parent[i] = root(parent[i] as number)));
+  for (let i = 0; i < usable.length; i++) {
+    for (let j = i + 1; j < usable.length; j++) {
+      if (dot((usable[i] as Usable).embedding.vector, (usable[j] as Usable).embedding.vector) >= threshold) parent[root(i)] = root(j);
+    }
+  }
+  const sizes = new Map<number, number>();
+  usable.forEach((_, i) => sizes.set(root(i), (sizes.get(root(i)) ?? 0) + 1));
+  const [largest, size] = [...sizes].sort((a, b) => b[1] - a[1])[0] ?? [-1, 0];
+  if (size * 2 <= usable.length) return { kept: [], outliers: usable };
+  return { kept: usable.filter((_, i) => root(i) === largest), outliers: usable.filter((_, i) => root(i) !== largest) };
+}
+
+// One enrollment or deletion per user id at a time (in this process: the data-root lock keeps
+// other processes out), so two requests for one id cannot interleave their writes and clean-ups.
+const userLocks = new Map<string, Promise<unknown>>();
+
+function withUserLock<T>(userId: string, fn: () => Promise<T>): Promise<T> {
+  const key = userId.toLowerCase();
+  const run = (userLocks.get(key) ?? Promise.resolve()).then(fn, fn);
+  const tail = run.catch(() => undefined);
+  userLocks.set(key, tail);
+  void tail.then(() => {
+    if (userLocks.get(key) === tail) userLocks.delete(key);
+  });
+  return run;
+}
+
 export async function enroll(deps: EnrollmentDeps, request: EnrollRequest): Promise<EnrollResult> {
+  const userId = validateId('user', request.userId);
+  return withUserLock(userId, () => enrollNow(deps, request, userId));
+}
+
+async function enrollNow(deps: EnrollmentDeps, request: EnrollRequest, userId: string): Promise<EnrollResult> {
   const { storage, analyzer } = deps;
   const t = deps.thresholds ?? DEFAULT_DECISION_THRESHOLDS;
-  const userId = validateId('user', request.userId);
   if (await storage.db.getUser(userId)) {
     throw new StoreInputError(`Expected a new user id but ${userId} is already enrolled (delete it first, or add photos to it)`);
   }
@@ -105,6 +151,18 @@ export async function enroll(deps: EnrollmentDeps, request: EnrollRequest): Prom
     }
     usable.push(result);
   }
+  const { kept, outliers } = onePerson(usable, t.match);
+  for (const o of outliers) {
+    skipped.push({ file: o.image.name, reason: 'does not match the other photos (an enrollment must show one person)' });
+  }
+  usable.splice(0, usable.length, ...kept);
+  // The best faces, up to the per-user cap (the search must always see past one user's gallery).
+  if (usable.length > MAX_EMBEDDINGS_PER_USER) {
+    usable.sort((a, b) => b.quality.score - a.quality.score);
+    for (const extra of usable.splice(MAX_EMBEDDINGS_PER_USER)) {
+      skipped.push({ file: extra.image.name, reason: `more than ${MAX_EMBEDDINGS_PER_USER} usable photos; the best ${MAX_EMBEDDINGS_PER_USER} were kept` });
+    }
+  }
   if (usable.length < MIN_ENROLLMENT_FACES) {
     throw new EnrollmentRefusedError(
       `enrollment of ${userId} refused: ${usable.length} usable face(s), at least ${MIN_ENROLLMENT_FACES} needed; nothing was kept`,
@@ -113,6 +171,8 @@ export async function enroll(deps: EnrollmentDeps, request: EnrollRequest): Prom
   }
 
   const cameraId = request.cameraId ?? null;
+  // Originals kept from an earlier, deleted enrollment of this id are never removed by a failure now.
+  const hadImages = (await storage.images.listUsers()).includes(userId);
   let created = false;
   try {
     const crops: StoredImage[] = [];
@@ -132,7 +192,7 @@ export async function enroll(deps: EnrollmentDeps, request: EnrollRequest): Prom
   } catch (error) {
     // Nothing half-kept: a user who was never enrolled leaves no rows, no index entries, no files.
     if (created) await storage.db.deleteUser(userId).catch(() => undefined);
-    await storage.images.removeUser(userId, { includeOriginals: true }).catch(() => undefined);
+    await storage.images.removeUser(userId, { includeOriginals: !hadImages }).catch(() => undefined);
     throw error;
   }
 }
@@ -142,8 +202,10 @@ export async function enroll(deps: EnrollmentDeps, request: EnrollRequest): Prom
  * their aligned crops; originals stay (the LLD) unless purgeImages.
  */
 export async function deleteUser(storage: Storage, userId: string, options: { purgeImages: boolean }): Promise<{ embeddings: number }> {
-  const { embeddingIds } = await storage.db.deleteUser(userId);
-  await storage.embeddings.removeIds(embeddingIds);
-  await storage.images.removeUser(userId, { includeOriginals: options.purgeImages });
-  return { embeddings: embeddingIds.length };
+  return withUserLock(validateId('user', userId), async () => {
+    const { embeddingIds } = await storage.db.deleteUser(userId);
+    await storage.embeddings.removeIds(embeddingIds);
+    await storage.images.removeUser(userId, { includeOriginals: options.purgeImages });
+    return { embeddings: embeddingIds.length };
+  });
 }

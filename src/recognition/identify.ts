@@ -6,8 +6,14 @@ import type { FaceAnalyzer } from '../vision/face-analyzer.js';
 import type { RgbImage } from '../vision/types.js';
 import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds, decideFace, type FaceDecision, type UserStatusLookup } from './decision.js';
 
-/** Matches searched per face: enough to see the runner-up user behind several photos of the best one. */
-export const SEARCH_K = 10;
+/**
+ * Matches searched per face. It must exceed the most embeddings one user can have (20: an
+ * enrollment takes at most 20 photos, auto-learning stops at 20), or a user's own embeddings could
+ * fill every slot and hide the runner-up user, and the margin rule would never see a lookalike.
+ */
+export const SEARCH_K = 64;
+/** The most embeddings one user may have (enrollment and auto-learning both respect it). */
+export const MAX_EMBEDDINGS_PER_USER = 20;
 
 export interface IdentifiedFace extends FaceDecision {
   analysis: FaceAnalysis;

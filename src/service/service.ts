@@ -69,10 +69,13 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
           pipeline.callbacksFor(c.id),
         ),
     );
-  pipeline.start(sources);
-
   // The HTTP API: the way tools reach a running appliance (the data-root lock keeps the CLI out).
-  const api = buildApi(
+  // It listens before the cameras start: a taken port or a damaged token file fails the start
+  // with nothing running yet, and the stores are closed again.
+  let api: FastifyInstance;
+  let apiUrl: string;
+  try {
+    api = buildApi(
     {
       storage,
       analyzer: vision.analyzer,
@@ -83,9 +86,14 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       cameraStats: () => sources.map((s) => s.stats()),
       inference: { detector: vision.detector, embedder: vision.embedder },
     },
-    { token: await loadOrCreateToken(config.dataDir) },
-  );
-  const apiUrl = await api.listen({ host: config.api.host, port: config.api.port });
+      { token: await loadOrCreateToken(config.dataDir) },
+    );
+    apiUrl = await api.listen({ host: config.api.host, port: config.api.port });
+  } catch (error) {
+    await storage.close();
+    throw error;
+  }
+  pipeline.start(sources);
 
   // Periodic jobs. Each logs its own failure and runs again at its next turn.
   const retention = async () => {
@@ -113,9 +121,13 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     stop() {
       stopping ??= (async () => {
         for (const t of timers) clearInterval(t);
-        await api.close();
-        await pipeline.stop();
-        await storage.close();
+        try {
+          await api.close().catch((error: unknown) => logger.error({ err: error }, 'stopping the API failed'));
+          await pipeline.stop();
+        } finally {
+          // Whatever failed above, the stores close: the spool file, queued index saves, the lock.
+          await storage.close();
+        }
         logger.info(pipeline.stats().decisions, 'facegate stopped');
       })();
       return stopping;

@@ -41,10 +41,13 @@ export function tempPathFor(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
-/** Writes `data` to a new temporary file beside `target` and fsyncs it; returns its path. */
-export async function writeDurableTemp(target: string, data: Uint8Array | string): Promise<string> {
+/**
+ * Writes `data` to a new temporary file beside `target` and fsyncs it; returns its path. `mode`
+ * (POSIX permissions) applies from the file's creation, so a secret is never readable by others.
+ */
+export async function writeDurableTemp(target: string, data: Uint8Array | string, mode = 0o666): Promise<string> {
   const temp = tempPathFor(target);
-  const handle = await fs.open(temp, 'wx');
+  const handle = await fs.open(temp, 'wx', mode);
   try {
     await handle.writeFile(data);
     await handle.sync();
@@ -58,9 +61,9 @@ export async function writeDurableTemp(target: string, data: Uint8Array | string
 }
 
 /** Atomically replaces (or creates) `target` with `data`, durably. Creates the folder if needed. */
-export async function writeFileAtomic(target: string, data: Uint8Array | string): Promise<void> {
+export async function writeFileAtomic(target: string, data: Uint8Array | string, options: { mode?: number } = {}): Promise<void> {
   await fs.mkdir(path.dirname(target), { recursive: true });
-  const temp = await writeDurableTemp(target, data);
+  const temp = await writeDurableTemp(target, data, options.mode);
   try {
     await renameWithRetry(temp, target);
   } catch (error) {

@@ -17,8 +17,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (positionals.length) throw new UsageError(`Expected no arguments but received ${positionals.join(' ')}`);
   const config = await loadConfig(values.config);
   const logger = pino({ level: config.logging.level });
-  const service = await startService(config, logger);
-  await new Promise<void>((resolve) => {
+  // Listening for the stop before starting: a stop that arrives while models and stores are
+  // still loading is honoured as soon as they are up, through the same clean shutdown.
+  const stopRequested = new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'stopping');
       resolve();
@@ -26,6 +27,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+  const service = await startService(config, logger);
+  await stopRequested;
   await service.stop();
   return 0;
 }
