@@ -8,7 +8,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync
 import os from 'node:os';
 import path from 'node:path';
 
-import { freePort } from './free-port.js';
+import { freePort, waitUntilPortRefuses } from './free-port.js';
 
 const START_ATTEMPTS = 3;
 
@@ -250,6 +250,28 @@ export abstract class DisposableProcess {
       }
       await sleep(50);
     }
+  }
+
+  /** SIGSTOP: the process keeps its sockets open but answers nothing (a hung host, a silent camera). */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** SIGCONT after pause(). */
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
+  /** SIGKILL (a crash), then waits until the process has exited and `port` refuses connections. */
+  protected async killAndWait(label: string, port: number, timeoutMs: number): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running()) {
+      await this.exited;
+      return;
+    }
+    child.kill('SIGKILL');
+    await this.exitWithin(timeoutMs, `${label} (pid ${child.pid}) on port ${port} did not exit within ${timeoutMs} ms of SIGKILL`);
+    await waitUntilPortRefuses(port, timeoutMs);
   }
 
   /** Waits until the spawned process has exited; rejects with `message` if it has not after timeoutMs. */

@@ -18,7 +18,6 @@ import {
   sweepStaleDirs,
   type DisposableServer,
 } from './disposable-process.js';
-import { waitUntilPortRefuses } from './free-port.js';
 
 /** A disposable redis-server; "answers" means it answers PING. */
 export interface DisposableRedis extends DisposableServer {
@@ -91,26 +90,8 @@ class RedisServer extends DisposableProcess implements DisposableRedis {
     });
   }
 
-  pause(): void {
-    this.child?.kill('SIGSTOP');
-  }
-
-  resume(): void {
-    this.child?.kill('SIGCONT');
-  }
-
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child || !this.running()) {
-      await this.exited;
-      return;
-    }
-    child.kill('SIGKILL');
-    await this.exitWithin(
-      KILL_TIMEOUT_MS,
-      `redis-server (pid ${child.pid}) on port ${this.port} did not exit within ${KILL_TIMEOUT_MS} ms of SIGKILL`,
-    );
-    await waitUntilPortRefuses(this.port, KILL_TIMEOUT_MS);
+  kill(): Promise<void> {
+    return this.killAndWait('redis-server', this.port, KILL_TIMEOUT_MS);
   }
 }
 

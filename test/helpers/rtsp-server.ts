@@ -18,7 +18,6 @@ import {
   sweepStaleDirs,
   type DisposableServer,
 } from './disposable-process.js';
-import { waitUntilPortRefuses } from './free-port.js';
 
 export interface RtspServerOptions {
   /** A still photo (JPEG or PNG), served as a live stream. */
@@ -134,23 +133,8 @@ class RtspServer extends DisposableProcess implements RtspTestServer {
     });
   }
 
-  pause(): void {
-    this.child?.kill('SIGSTOP');
-  }
-
-  resume(): void {
-    this.child?.kill('SIGCONT');
-  }
-
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child || !this.running()) {
-      await this.exited;
-      return;
-    }
-    child.kill('SIGKILL');
-    await this.exitWithin(KILL_TIMEOUT_MS, `The RTSP server (pid ${child.pid}) on port ${this.port} did not exit within ${KILL_TIMEOUT_MS} ms of SIGKILL`);
-    await waitUntilPortRefuses(this.port, KILL_TIMEOUT_MS);
+  kill(): Promise<void> {
+    return this.killAndWait('The RTSP server', this.port, KILL_TIMEOUT_MS);
   }
 
   override async stop(): Promise<void> {
