@@ -12,13 +12,13 @@ import { buildApi } from '../../src/api/server.js';
 import { loadOrCreateToken, TOKEN_FILE } from '../../src/api/token.js';
 import { DEFAULT_DECISION_THRESHOLDS } from '../../src/recognition/decision.js';
 import { UserDirectory } from '../../src/recognition/user-directory.js';
-import { openVision, type Vision } from '../../src/vision/index.js';
-import { openStorage, parseStorageConfig, type Storage } from '../../storage/index.js';
+import { type Vision } from '../../src/vision/index.js';
+import { type Storage } from '../../storage/index.js';
 import { silentLogger } from '../../storage/logger.js';
-import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
-import { dropSchema, SHARED_POSTGRES_URL, uniqueSchema } from '../helpers/shared-servers.js';
+import { FACES_DIR } from '../helpers/shared-data.js';
+import { openTestAppliance, type TestAppliance } from '../helpers/test-appliance.js';
 
-const schema = uniqueSchema();
+let appliance: TestAppliance;
 let dataRoot: string;
 let vision: Vision;
 let storage: Storage;
@@ -67,12 +67,8 @@ async function expectNothingWritten(): Promise<void> {
 }
 
 beforeAll(async () => {
-  dataRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'facegate-api-'));
-  vision = await openVision({ modelsDir: MODELS_DIR, provider: 'cpu' });
-  storage = await openStorage(parseStorageConfig({ dataRoot, databaseUrl: SHARED_POSTGRES_URL }), {
-    embeddingModel: { id: vision.embedder.modelId, dim: vision.embedder.dim },
-    schema,
-  });
+  appliance = await openTestAppliance('api');
+  ({ dataRoot, vision, storage } = appliance);
   const users = new UserDirectory(storage.db);
   await users.refresh();
   deps = {
@@ -95,9 +91,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  await storage?.close();
-  await dropSchema(SHARED_POSTGRES_URL, schema);
-  await fs.rm(dataRoot, { recursive: true, force: true });
+  await appliance?.close();
 });
 
 describe('API token', () => {

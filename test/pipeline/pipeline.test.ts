@@ -1,5 +1,4 @@
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import sharp from 'sharp';
@@ -9,16 +8,15 @@ import { StillSource } from '../../src/camera/still-source.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { deleteUser, enroll } from '../../src/recognition/enrollment.js';
 import { UserDirectory } from '../../src/recognition/user-directory.js';
-import { openVision, type Vision } from '../../src/vision/index.js';
+import { type Vision } from '../../src/vision/index.js';
 import type { RgbImage } from '../../src/vision/types.js';
-import { openStorage, parseStorageConfig, type Storage } from '../../storage/index.js';
+import { type Storage } from '../../storage/index.js';
 import { silentLogger } from '../../storage/logger.js';
-import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
-import { dropSchema, SHARED_POSTGRES_URL, uniqueSchema } from '../helpers/shared-servers.js';
+import { FACES_DIR } from '../helpers/shared-data.js';
 import { until } from '../helpers/until.js';
+import { openTestAppliance, type TestAppliance } from '../helpers/test-appliance.js';
 
-const schema = uniqueSchema();
-let dataRoot: string;
+let appliance: TestAppliance;
 let vision: Vision;
 let storage: Storage;
 let users: UserDirectory;
@@ -53,18 +51,12 @@ async function watch(cameraId: string, file: string, done: () => Promise<boolean
 }
 
 beforeAll(async () => {
-  dataRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'facegate-pipeline-'));
-  vision = await openVision({ modelsDir: MODELS_DIR, provider: 'cpu' });
-  storage = await openStorage(parseStorageConfig({ dataRoot, databaseUrl: SHARED_POSTGRES_URL }), {
-    embeddingModel: { id: vision.embedder.modelId, dim: vision.embedder.dim },
-    schema,
-  });
+  appliance = await openTestAppliance('pipeline');
+  ({ vision, storage } = appliance);
   users = new UserDirectory(storage.db);
 });
 afterAll(async () => {
-  await storage.close();
-  await dropSchema(SHARED_POSTGRES_URL, schema);
-  await fs.rm(dataRoot, { recursive: true, force: true });
+  await appliance.close();
 });
 
 describe('enrollment on the real photos', () => {

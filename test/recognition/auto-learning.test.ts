@@ -1,5 +1,4 @@
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,14 +7,13 @@ import { considerLearning, DEFAULT_LEARNING_POLICY } from '../../src/recognition
 import { decideFace } from '../../src/recognition/decision.js';
 import { enroll } from '../../src/recognition/enrollment.js';
 import { SEARCH_K } from '../../src/recognition/identify.js';
-import { decodeImage, type FaceAnalysis, openVision, type Vision } from '../../src/vision/index.js';
-import { openStorage, parseStorageConfig, type Storage } from '../../storage/index.js';
+import { decodeImage, type FaceAnalysis, type Vision } from '../../src/vision/index.js';
+import { type Storage } from '../../storage/index.js';
 import { silentLogger } from '../../storage/logger.js';
-import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
-import { dropSchema, SHARED_POSTGRES_URL, uniqueSchema } from '../helpers/shared-servers.js';
+import { FACES_DIR } from '../helpers/shared-data.js';
+import { openTestAppliance, type TestAppliance } from '../helpers/test-appliance.js';
 
-const schema = uniqueSchema();
-let dataRoot: string;
+let appliance: TestAppliance;
 let vision: Vision;
 let storage: Storage;
 
@@ -29,12 +27,8 @@ async function verdictFor(f: FaceAnalysis) {
 }
 
 beforeAll(async () => {
-  dataRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'facegate-learning-'));
-  vision = await openVision({ modelsDir: MODELS_DIR, provider: 'cpu' });
-  storage = await openStorage(parseStorageConfig({ dataRoot, databaseUrl: SHARED_POSTGRES_URL }), {
-    embeddingModel: { id: vision.embedder.modelId, dim: vision.embedder.dim },
-    schema,
-  });
+  appliance = await openTestAppliance('learning');
+  ({ vision, storage } = appliance);
   const files = ['obama.jpg', 'obama2.jpg', 'obama3.jpg'];
   await enroll(
     { analyzer: vision.analyzer, storage },
@@ -42,9 +36,7 @@ beforeAll(async () => {
   );
 });
 afterAll(async () => {
-  await storage.close();
-  await dropSchema(SHARED_POSTGRES_URL, schema);
-  await fs.rm(dataRoot, { recursive: true, force: true });
+  await appliance.close();
 });
 
 describe('auto-learning', () => {

@@ -1,5 +1,4 @@
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,14 +8,14 @@ import { normalize } from '../../src/native/index.js';
 import { decideFace } from '../../src/recognition/decision.js';
 import { enroll } from '../../src/recognition/enrollment.js';
 import { MAX_EMBEDDINGS_PER_USER, SEARCH_K } from '../../src/recognition/identify.js';
-import { openVision, type Vision } from '../../src/vision/index.js';
+import { type Vision } from '../../src/vision/index.js';
 import { FlatEmbeddingStore } from '../../storage/embeddings/flat-embedding-store.js';
-import { openStorage, parseStorageConfig, type Storage } from '../../storage/index.js';
+import { type Storage } from '../../storage/index.js';
 import { silentLogger } from '../../storage/logger.js';
-import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
-import { dropSchema, SHARED_POSTGRES_URL, uniqueSchema } from '../helpers/shared-servers.js';
+import { FACES_DIR } from '../helpers/shared-data.js';
+import { openTestAppliance, type TestAppliance } from '../helpers/test-appliance.js';
 
-const schema = uniqueSchema();
+let appliance: TestAppliance;
 let dataRoot: string;
 let vision: Vision;
 let storage: Storage;
@@ -24,17 +23,11 @@ let storage: Storage;
 const photo = async (f: string) => ({ name: f, bytes: await fs.readFile(path.join(FACES_DIR, f)) });
 
 beforeAll(async () => {
-  dataRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'facegate-enroll-'));
-  vision = await openVision({ modelsDir: MODELS_DIR, provider: 'cpu' });
-  storage = await openStorage(parseStorageConfig({ dataRoot, databaseUrl: SHARED_POSTGRES_URL }), {
-    embeddingModel: { id: vision.embedder.modelId, dim: vision.embedder.dim },
-    schema,
-  });
+  appliance = await openTestAppliance('enroll');
+  ({ dataRoot, vision, storage } = appliance);
 });
 afterAll(async () => {
-  await storage.close();
-  await dropSchema(SHARED_POSTGRES_URL, schema);
-  await fs.rm(dataRoot, { recursive: true, force: true });
+  await appliance.close();
 });
 
 describe('an enrollment shows one person', () => {
