@@ -1,8 +1,8 @@
 // What the data commands (enroll, users, identify, events, index) open: the storage layer on the
 // configured data root, and the vision models when the command runs them. The configuration is
 // FACEGATE_CONFIG's file (or the defaults) with the environment overrides (src/config/config.ts).
-import { openStorage, parseStorageConfig, type Storage } from '../../storage/index.js';
-import { loadConfig } from '../config/config.js';
+import { openStorage, type Storage } from '../../storage/index.js';
+import { loadConfig, storageConfigOf, visionOptionsOf } from '../config/config.js';
 import { embeddingModelOf, openVision, type Vision, type VisionOptions } from '../vision/index.js';
 
 export interface Context {
@@ -17,24 +17,11 @@ export async function openContext(options: { vision: false } | ({ vision: true }
   let model: { id: string; dim: number };
   if (options.vision) {
     const { vision: _flag, ...visionOptions } = options;
-    vision = await openVision({
-      modelsDir: app.modelsDir,
-      provider: app.inference.provider,
-      ...(app.inference.detector ? { detector: app.inference.detector } : {}),
-      ...(app.inference.embedder ? { embedder: app.inference.embedder } : {}),
-      ...visionOptions,
-    });
+    vision = await openVision({ ...visionOptionsOf(app), ...visionOptions });
     model = { id: vision.embedder.modelId, dim: vision.embedder.dim };
   } else {
     model = await embeddingModelOf(app.inference.embedder ? { embedder: app.inference.embedder } : {});
   }
-  const config = parseStorageConfig({
-    dataRoot: app.dataDir,
-    ...(app.database.url ? { databaseUrl: app.database.url } : {}),
-    ...(app.redis.url ? { redisUrl: app.redis.url } : {}),
-    cameraTtlSeconds: app.health.cameraTtlSeconds,
-    workerTtlSeconds: app.health.workerTtlSeconds,
-  });
-  const storage = await openStorage(config, { embeddingModel: model });
+  const storage = await openStorage(storageConfigOf(app), { embeddingModel: model });
   return { storage, vision, close: () => storage.close() };
 }

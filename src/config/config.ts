@@ -8,7 +8,10 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
+import { parseStorageConfig, type StorageConfig } from '../../storage/config.js';
 import { projectRoot } from '../project-root.js';
+import type { DecisionThresholds } from '../recognition/decision.js';
+import type { VisionOptions } from '../vision/index.js';
 import { type Environment, readEnvironment } from './environment.js';
 
 const id = z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/, 'expected 1-64 letters, digits, "_", "-" or "." (not first)');
@@ -140,4 +143,33 @@ export function redactConfig(config: AppConfig): AppConfig {
     redis: { ...(config.redis.url ? { url: hide(config.redis.url) } : {}) },
     cameras: config.cameras.map((c) => ({ ...c, url: hide(c.url) as string })),
   };
+}
+
+/** The storage layer's part of the configuration. */
+export function storageConfigOf(c: AppConfig): StorageConfig {
+  return parseStorageConfig({
+    dataRoot: c.dataDir,
+    ...(c.database.url ? { databaseUrl: c.database.url } : {}),
+    ...(c.redis.url ? { redisUrl: c.redis.url } : {}),
+    cameraTtlSeconds: c.health.cameraTtlSeconds,
+    workerTtlSeconds: c.health.workerTtlSeconds,
+  });
+}
+
+/** The vision models' part of the configuration. */
+export function visionOptionsOf(c: AppConfig): VisionOptions {
+  const i = c.inference;
+  return {
+    modelsDir: c.modelsDir,
+    provider: i.provider,
+    ...(i.intraOpThreads ? { intraOpThreads: i.intraOpThreads } : {}),
+    ...(i.detector ? { detector: i.detector } : {}),
+    ...(i.embedder ? { embedder: i.embedder } : {}),
+  };
+}
+
+/** The match decision's part of the configuration. */
+export function decisionThresholdsOf(c: AppConfig): DecisionThresholds {
+  const r = c.recognition;
+  return { match: r.match, margin: r.margin, minVotes: r.minVotes, minVoteShare: r.minVoteShare };
 }

@@ -4,12 +4,12 @@
 // then the stores (queued index saves finish, the spool file is closed, the data-root lock freed).
 import type { FastifyInstance } from 'fastify';
 
-import { openStorage, parseStorageConfig, type Storage } from '../../storage/index.js';
+import { openStorage, type Storage } from '../../storage/index.js';
 import { buildApi } from '../api/server.js';
 import { loadOrCreateToken } from '../api/token.js';
 import type { Logger } from '../../storage/logger.js';
 import { RtspSource } from '../camera/rtsp-source.js';
-import type { AppConfig } from '../config/config.js';
+import { type AppConfig, decisionThresholdsOf, storageConfigOf, visionOptionsOf } from '../config/config.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import { DEFAULT_LEARNING_POLICY } from '../recognition/auto-learning.js';
 import { UserDirectory } from '../recognition/user-directory.js';
@@ -28,24 +28,11 @@ export interface RunningService {
 const HOUR_MS = 3_600_000;
 
 export async function startService(config: AppConfig, logger: Logger): Promise<RunningService> {
-  const vision = await openVision({
-    modelsDir: config.modelsDir,
-    provider: config.inference.provider,
+  const vision = await openVision({ ...visionOptionsOf(config), logger });
+  const storage = await openStorage(storageConfigOf(config), {
+    embeddingModel: { id: vision.embedder.modelId, dim: vision.embedder.dim },
     logger,
-    ...(config.inference.intraOpThreads ? { intraOpThreads: config.inference.intraOpThreads } : {}),
-    ...(config.inference.detector ? { detector: config.inference.detector } : {}),
-    ...(config.inference.embedder ? { embedder: config.inference.embedder } : {}),
   });
-  const storage = await openStorage(
-    parseStorageConfig({
-      dataRoot: config.dataDir,
-      ...(config.database.url ? { databaseUrl: config.database.url } : {}),
-      ...(config.redis.url ? { redisUrl: config.redis.url } : {}),
-      cameraTtlSeconds: config.health.cameraTtlSeconds,
-      workerTtlSeconds: config.health.workerTtlSeconds,
-    }),
-    { embeddingModel: { id: vision.embedder.modelId, dim: vision.embedder.dim }, logger },
-  );
   const users = new UserDirectory(storage.db);
   const refreshUsers = () => users.refresh().catch((error: unknown) => logger.warn({ err: error }, 'users: refresh failed; keeping the last known'));
   await refreshUsers();
@@ -55,7 +42,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   const pipeline = new Pipeline(
     { analyzer: vision.analyzer, storage, users, logger },
     {
-      thresholds: { match: r.match, margin: r.margin, minVotes: r.minVotes, minVoteShare: r.minVoteShare },
+      thresholds: decisionThresholdsOf(config),
       unknownAfterFrames: r.unknownAfterFrames,
       learning: { ...DEFAULT_LEARNING_POLICY, enabled: r.autoLearning },
     },
@@ -80,7 +67,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       storage,
       analyzer: vision.analyzer,
       users,
-      thresholds: { match: r.match, margin: r.margin, minVotes: r.minVotes, minVoteShare: r.minVoteShare },
+      thresholds: decisionThresholdsOf(config),
       logger,
       pipelineStats: () => pipeline.stats(),
       cameraStats: () => sources.map((s) => s.stats()),
