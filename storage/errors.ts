@@ -23,3 +23,13 @@ export class CorruptedImageError extends Error {
 export class StoreInputError extends Error {
   override name = 'StoreInputError';
 }
+
+/** What the input names does not exist (a user, an unknown-face group): the API answers 404. */
+export class NotFoundError extends StoreInputError {
+  override name = 'NotFoundError';
+}
+
+/** The input conflicts with what is stored (an id taken, a group already reviewed): the API answers 409. */
+export class ConflictError extends StoreInputError {
+  override name = 'ConflictError';
+}

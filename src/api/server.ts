@@ -1,5 +1,5 @@
-// The HTTP API: enroll, users, identify, events, health and metrics, every route behind the
-// bearer token. Routes call the stores' interfaces and the recognition functions only. Hostile
+// The HTTP API: enroll, users, identify, events, unknown-face review (unknown-routes.ts), health
+// and metrics, every route behind the bearer token. Routes call the stores' interfaces and the recognition functions only. Hostile
 // input is refused with a 4xx that says what was expected, before anything is written.
 import { timingSafeEqual } from 'node:crypto';
 
@@ -7,12 +7,15 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 
 import type { EventQuery } from '../../storage/db/db-store.js';
-import { InvalidIdError, ReadOnlyError, StoreInputError } from '../../storage/errors.js';
+import { ConflictError, InvalidIdError, NotFoundError, ReadOnlyError, StoreInputError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
 import { deleteUser, enroll, type EnrollmentImage, EnrollmentRefusedError } from '../recognition/enrollment.js';
 import { identifiedFaceJson, identify } from '../recognition/identify.js';
+import { AssignmentRefusedError } from '../unknown-faces/review.js';
 import { decodeImage, ImageDecodeError, MAX_INPUT_BYTES } from '../vision/image-input.js';
 import type { ApiDeps } from './api-deps.js';
+import { isoDate, limitParam } from './query-params.js';
+import { registerUnknownRoutes } from './unknown-routes.js';
 
 /** 25 MiB: one large phone photo, or a batch of ordinary ones, per request. */
 export const DEFAULT_BODY_LIMIT_BYTES = 25 * 1024 * 1024;
@@ -46,16 +49,15 @@ function tokenMatches(header: string | undefined, expected: Buffer): boolean {
 /** The status and body for an error, by its class: the refusals callers can act on, or a generic 500. */
 function errorResponse(error: unknown): { status: number; body: Record<string, unknown> } {
   if (error instanceof HttpError) return { status: error.statusCode, body: { error: error.message } };
-  if (error instanceof EnrollmentRefusedError) return { status: 422, body: { error: error.message, skipped: error.skipped } };
+  if (error instanceof EnrollmentRefusedError || error instanceof AssignmentRefusedError) {
+    return { status: 422, body: { error: error.message, skipped: error.skipped } };
+  }
   if (error instanceof ImageDecodeError) return { status: 422, body: { error: error.message } };
   if (error instanceof InvalidIdError) return { status: 400, body: { error: error.message } };
   if (error instanceof ReadOnlyError) return { status: 503, body: { error: error.message } };
-  if (error instanceof StoreInputError) {
-    // The store raises one class for every refused input; its messages name the conflict.
-    if (/already (exists|enrolled)/.test(error.message)) return { status: 409, body: { error: error.message } };
-    if (/there is no user/.test(error.message)) return { status: 404, body: { error: error.message } };
-    return { status: 400, body: { error: error.message } };
-  }
+  if (error instanceof ConflictError) return { status: 409, body: { error: error.message } };
+  if (error instanceof NotFoundError) return { status: 404, body: { error: error.message } };
+  if (error instanceof StoreInputError) return { status: 400, body: { error: error.message } };
   // fastify's and @fastify/multipart's own refusals (body too large, bad content type, bad JSON).
   const statusCode = (error as { statusCode?: unknown } | null)?.statusCode;
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
@@ -122,23 +124,12 @@ async function readUpload(
   return upload;
 }
 
-function isoDate(name: string, raw: string | undefined): Date | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  const d = new Date(raw);
-  if (Number.isNaN(d.getTime())) throw new HttpError(400, `Expected ${name} to be an ISO date but received ${JSON.stringify(raw.slice(0, 40))}`);
-  return d;
-}
-
 type EventQueryString = Partial<Record<'since' | 'until' | 'camera' | 'user' | 'limit' | 'before', string>>;
 
 function eventQuery(q: EventQueryString): EventQuery {
   const since = isoDate('since', q.since);
   const until = isoDate('until', q.until);
-  let limit: number | undefined;
-  if (q.limit !== undefined && q.limit !== '') {
-    limit = Number(q.limit);
-    if (!Number.isInteger(limit)) throw new HttpError(400, `Expected limit to be an integer in 1..1000 but received ${JSON.stringify(q.limit.slice(0, 20))}`);
-  }
+  const limit = limitParam(q.limit);
   return {
     ...(since ? { since } : {}),
     ...(until ? { until } : {}),
@@ -273,6 +264,8 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
       faces: faces.map(identifiedFaceJson),
     };
   });
+
+  registerUnknownRoutes(app, deps);
 
   // Events
 

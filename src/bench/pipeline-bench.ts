@@ -13,6 +13,8 @@ import { openStorage, parseStorageConfig } from '../../storage/index.js';
 import { silentLogger } from '../../storage/logger.js';
 import { StillSource } from '../camera/still-source.js';
 import { Pipeline } from '../pipeline/pipeline.js';
+import { DEFAULT_DECISION_THRESHOLDS } from '../recognition/decision.js';
+import { UnknownFaceGrouping } from '../unknown-faces/grouping.js';
 import { enroll } from '../recognition/enrollment.js';
 import { UserDirectory } from '../recognition/user-directory.js';
 import { openVision, type VisionOptions } from '../vision/index.js';
@@ -80,7 +82,7 @@ export async function runPipelineBench(options: PipelineBenchOptions): Promise<P
     const frames = await Promise.all(shown.map((f) => asFrame(path.join(options.photosDir, f), options.width, options.height)));
     const users = new UserDirectory(storage.db);
     await users.refresh();
-    const pipeline = new Pipeline({ analyzer: vision.analyzer, storage, users, logger: silentLogger });
+    const pipeline = new Pipeline({ analyzer: vision.analyzer, storage, users, grouping: new UnknownFaceGrouping(storage, DEFAULT_DECISION_THRESHOLDS.match, silentLogger), logger: silentLogger });
     const sources = Array.from({ length: options.cameras }, (_, i) => {
       const cameraId = `bench_${i + 1}`;
       // Cameras start on different photos, so the worker sees a mix.

@@ -1,9 +1,10 @@
 // The live recognition pipeline: camera frames -> detect, quality, align, embed (vision) ->
 // search -> track -> decide -> one recognition event per face track, the best crop of each
-// unknown track saved, health kept. One worker takes frames in turn from every camera; each camera
+// unknown track kept for review (grouped with earlier sightings, src/unknown-faces/), health kept. One worker takes frames in turn from every camera; each camera
 // holds at most one waiting frame (newer frames replace it: back-pressure drops frames, never
 // grows memory), so the queue is bounded by the number of cameras.
 import type { Storage } from '../../storage/index.js';
+import type { EventWrite } from '../../storage/db/db-store.js';
 import type { Logger } from '../../storage/logger.js';
 import type { CameraCallbacks, CameraSource, CameraStatusChange, Frame } from '../camera/camera-source.js';
 import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds, decideTrack, type FaceDecision } from '../recognition/decision.js';
@@ -11,6 +12,7 @@ import { considerLearning, DEFAULT_LEARNING_POLICY, type LearningPolicy } from '
 import { decideAnalysis } from '../recognition/identify.js';
 import { FaceTracker, type Track, type TrackerOptions } from '../recognition/tracker.js';
 import type { UserDirectory } from '../recognition/user-directory.js';
+import type { UnknownFaceGrouping } from '../unknown-faces/grouping.js';
 import type { FaceAnalysis, FaceAnalyzer } from '../vision/face-analyzer.js';
 import { encodePng } from '../vision/image-input.js';
 
@@ -29,6 +31,8 @@ export interface PipelineDeps {
   analyzer: FaceAnalyzer;
   storage: Storage;
   users: UserDirectory;
+  /** Where unknown tracks' best faces are kept and grouped for review. */
+  grouping: UnknownFaceGrouping;
   logger: Logger;
 }
 
@@ -205,9 +209,10 @@ export class Pipeline {
   ): Promise<void> {
     if (!ended) state.decided.add(track.id);
     const { storage, logger } = this.deps;
-    const best = [...track.observations].sort((a, b) => b.rank - a.rank)[0]?.payload;
+    // The track's best face with an embedding (a face the quality gate rejected has none).
+    const best = [...track.observations].filter((o) => o.payload.analysis.embedding).sort((a, b) => b.rank - a.rank)[0]?.payload;
     const at = new Date();
-    await storage.db.recordRecognition({
+    const written = await storage.db.recordRecognition({
       timestamp: at,
       cameraId,
       matchedUserId: verdict.decision === 'known' ? verdict.userId : null,
@@ -220,12 +225,8 @@ export class Pipeline {
     push(this.counters.decisionLatencyMs, now - decidingFrameMs);
     push(this.counters.trackLatencyMs, now - (track.observations[0]?.payload.frame.receivedMs ?? decidingFrameMs));
     this.counters.decisions[verdict.decision]++;
-    if (verdict.decision === 'unknown' && best) {
-      await encodePng(best.analysis.aligned)
-        .then((png) => storage.images.saveUnknown(cameraId, png, at))
-        .catch((error: unknown) => {
-          logger.warn({ err: error, camera: cameraId }, 'pipeline: could not save an unknown face crop');
-        });
+    if (verdict.decision === 'unknown' && best?.analysis.embedding) {
+      await this.keepUnknown(cameraId, written, at, best.analysis);
     }
     const policy = this.options.learning ?? DEFAULT_LEARNING_POLICY;
     if (verdict.decision === 'known' && best && policy.enabled) {
@@ -237,6 +238,32 @@ export class Pipeline {
       { camera: cameraId, track: track.id, decision: verdict.decision, userId: verdict.userId, score: verdict.score, reason: verdict.reason },
       verdict.decision === 'known' ? `recognised ${verdict.userId ?? ''}` : 'unknown face',
     );
+  }
+
+  // The crop is kept only linked to its event: while the database is down (the event went to the
+  // spool) the face is not kept, and says so.
+  private async keepUnknown(cameraId: string, written: EventWrite, at: Date, face: FaceAnalysis): Promise<void> {
+    const { logger, grouping } = this.deps;
+    if (written.stored !== 'database' || !face.embedding) {
+      logger.warn({ camera: cameraId, event: written.id }, 'pipeline: unknown face not kept for review (database read-only)');
+      return;
+    }
+    try {
+      const kept = await grouping.keep({
+        eventId: written.id,
+        cameraId,
+        seenAt: at,
+        quality: face.quality.score,
+        embedding: face.embedding,
+        png: await encodePng(face.aligned),
+      });
+      logger.info(
+        { camera: cameraId, event: written.id, group: kept.face.groupId.toString(), similarity: kept.joinedAt, image: kept.face.image },
+        kept.joinedAt === null ? 'unknown face: new group' : 'unknown face: joined its group',
+      );
+    } catch (error) {
+      logger.warn({ err: error, camera: cameraId, event: written.id }, 'pipeline: could not keep an unknown face for review');
+    }
   }
 
   // Only transitions are events: a camera that stays unreachable retries (connecting, offline,

@@ -45,26 +45,57 @@ export async function considerLearning(
   const { storage, policy } = deps;
   const userId = verdict.userId;
   if (!policy.enabled) return { learned: false, reason: 'auto-learning is off' };
-  if (policy.maxEmbeddingsPerUser > MAX_EMBEDDINGS_PER_USER) {
-    return { learned: false, reason: `maxEmbeddingsPerUser above ${MAX_EMBEDDINGS_PER_USER} would hide runner-up users from the search` };
-  }
   if (verdict.decision !== 'known' || !userId) return { learned: false, reason: 'only a known decision can teach' };
   if (!face.embedding) return { learned: false, reason: 'no embedding' };
-  if (face.quality.score < policy.minQuality) return { learned: false, reason: `quality ${face.quality.score.toFixed(2)} below ${policy.minQuality}` };
-  // This face's own matches, not the track's average: it must clear the bars by itself.
-  const matches = await storage.embeddings.search(face.embedding.vector, SEARCH_K);
+  const refusal = await learningRefusal(storage, policy, userId, face.embedding.vector, face.quality.score);
+  if (refusal) return { learned: false, reason: refusal };
+  const embeddingId = await addLearnedFace(storage, userId, {
+    png: await encodePng(face.aligned),
+    embedding: face.embedding,
+    qualityScore: face.quality.score,
+    cameraId,
+  });
+  deps.logger.info({ userId, embeddingId: embeddingId.toString(), camera: cameraId }, 'auto-learning: embedding added');
+  return { learned: true, embeddingId };
+}
+
+/**
+ * The guards a face must pass to join a user's gallery without an enrollment (auto-learning, and
+ * an operator assigning reviewed unknown faces): why not, or null when it may.
+ */
+export async function learningRefusal(
+  storage: Storage,
+  policy: Readonly<LearningPolicy>,
+  userId: string,
+  vector: Float32Array,
+  qualityScore: number,
+): Promise<string | null> {
+  if (policy.maxEmbeddingsPerUser > MAX_EMBEDDINGS_PER_USER) {
+    return `maxEmbeddingsPerUser above ${MAX_EMBEDDINGS_PER_USER} would hide runner-up users from the search`;
+  }
+  if (qualityScore < policy.minQuality) return `quality ${qualityScore.toFixed(2)} below ${policy.minQuality}`;
+  // This face's own matches, not a track's average: it must clear the bars by itself.
+  const matches = await storage.embeddings.search(vector, SEARCH_K);
   const own = Math.max(...matches.filter((m) => m.userId === userId).map((m) => m.score), -1);
   const other = Math.max(...matches.filter((m) => m.userId !== userId).map((m) => m.score), -1);
-  if (own < policy.learnThreshold) return { learned: false, reason: `score ${own.toFixed(3)} below the learn threshold ${policy.learnThreshold}` };
-  if (own - other < policy.minMargin) return { learned: false, reason: `margin ${(own - other).toFixed(3)} below ${policy.minMargin}` };
-  if (own > policy.maxSimilarityToOwn) return { learned: false, reason: `near-duplicate of an existing embedding (${own.toFixed(3)})` };
+  if (own < policy.learnThreshold) return `score ${own.toFixed(3)} to ${userId} below the learn threshold ${policy.learnThreshold}`;
+  if (own - other < policy.minMargin) return `margin ${(own - other).toFixed(3)} over other users below ${policy.minMargin}`;
+  if (own > policy.maxSimilarityToOwn) return `near-duplicate of an existing embedding (${own.toFixed(3)})`;
   if ((await storage.db.countEmbeddings(userId)) >= policy.maxEmbeddingsPerUser) {
-    return { learned: false, reason: `${userId} has reached ${policy.maxEmbeddingsPerUser} embeddings` };
+    return `${userId} has reached ${policy.maxEmbeddingsPerUser} embeddings`;
   }
-  const crop = await storage.images.saveAligned(userId, await encodePng(face.aligned), { cameraId, qualityScore: face.quality.score });
+  return null;
+}
+
+/** Adds one face to a user's gallery: the aligned crop, the database row, the index. Returns the embedding id. */
+export async function addLearnedFace(
+  storage: Storage,
+  userId: string,
+  face: { png: Uint8Array; embedding: { vector: Float32Array; modelId: string }; qualityScore: number; cameraId: string | null },
+): Promise<bigint> {
+  const crop = await storage.images.saveAligned(userId, face.png, { cameraId: face.cameraId, qualityScore: face.qualityScore });
   const [record] = await storage.db.addEmbeddings(userId, [{ image: crop.file, modelId: face.embedding.modelId, vector: face.embedding.vector }]);
   if (!record) throw new Error('the database returned no embedding row');
   await storage.embeddings.add([{ embeddingId: record.id, userId, image: record.image, modelId: record.modelId, vector: record.vector }]);
-  deps.logger.info({ userId, embeddingId: record.id.toString(), image: crop.file, score: own, camera: cameraId }, 'auto-learning: embedding added');
-  return { learned: true, embeddingId: record.id };
+  return record.id;
 }

@@ -1,14 +1,15 @@
-// Enrollment: a new user from photos (files, a folder's images, or frames). Every image must
-// show exactly one face that passes the quality gate and matches no other enrolled user; at
-// least three must, or nothing is kept. Then, in order: images (originals and aligned crops,
-// metadata.json), the database (user and embeddings, one transaction), the index.
+// Enrollment: a new user from photos (files, a folder's images, or frames), or from reviewed
+// unknown-face crops (src/unknown-faces/review.ts). Every image must show exactly one face that
+// passes the quality gate and matches no other enrolled user; at least three must, or nothing is
+// kept. Then, in order: images (originals and aligned crops, metadata.json), the database (user
+// and embeddings, one transaction), the index.
 import type { Storage } from '../../storage/index.js';
-import { StoreInputError } from '../../storage/errors.js';
+import { ConflictError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
 import type { StoredImage } from '../../storage/images/image-store.js';
 import type { FaceAnalyzer } from '../vision/face-analyzer.js';
 import { decodeImage, encodePng, ImageDecodeError } from '../vision/image-input.js';
-import type { AlignedFace, Embedding, QualityVerdict } from '../vision/types.js';
+import type { Embedding } from '../vision/types.js';
 import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds } from './decision.js';
 import { MAX_EMBEDDINGS_PER_USER } from './identify.js';
 
@@ -21,13 +22,29 @@ export interface EnrollmentImage {
   bytes: Uint8Array;
 }
 
-export interface EnrollRequest {
+export interface NewPerson {
   userId: string;
   name: string;
   department?: string | null;
   roles?: string[];
+}
+
+export interface EnrollRequest extends NewPerson {
   images: EnrollmentImage[];
   cameraId?: string | null;
+}
+
+/** A face ready to be enrolled: found in a photo, or an unknown crop kept with its embedding. */
+export interface EnrollmentFace {
+  /** For the report: a file name, a frame label, a crop. */
+  name: string;
+  /** Kept as the user's original (the photo, or the crop itself). */
+  original: Uint8Array;
+  /** The aligned 112 x 112 crop (PNG). */
+  alignedPng: Uint8Array;
+  qualityScore: number;
+  embedding: Embedding;
+  cameraId: string | null;
 }
 
 export interface Skipped {
@@ -51,13 +68,6 @@ export class EnrollmentRefusedError extends Error {
   }
 }
 
-interface Usable {
-  image: EnrollmentImage;
-  aligned: AlignedFace;
-  quality: QualityVerdict;
-  embedding: Embedding;
-}
-
 export interface EnrollmentDeps {
   analyzer: FaceAnalyzer;
   storage: Storage;
@@ -65,7 +75,7 @@ export interface EnrollmentDeps {
 }
 
 /** Why an image cannot be used, or its face. */
-async function examine(analyzer: FaceAnalyzer, image: EnrollmentImage): Promise<Usable | string> {
+async function examine(analyzer: FaceAnalyzer, image: EnrollmentImage, cameraId: string | null): Promise<EnrollmentFace | string> {
   let decoded;
   try {
     decoded = await decodeImage(image.bytes);
@@ -78,7 +88,7 @@ async function examine(analyzer: FaceAnalyzer, image: EnrollmentImage): Promise<
   if (faces.length > 1) return `${faces.length} faces found; an enrollment photo must show exactly one`;
   const [face] = faces as [(typeof faces)[0]];
   if (!face.quality.accepted || !face.embedding) return `face rejected by the quality gate (${face.quality.reasons.join(', ')})`;
-  return { image, aligned: face.aligned, quality: face.quality, embedding: face.embedding };
+  return { name: image.name, original: image.bytes, alignedPng: await encodePng(face.aligned), qualityScore: face.quality.score, embedding: face.embedding, cameraId };
 }
 
 const dot = (a: Float32Array, b: Float32Array) => {
@@ -92,12 +102,12 @@ const dot = (a: Float32Array, b: Float32Array) => {
  * threshold" (transitively), and only a group holding more than half of them is kept. Three photos
  * of Alice and three of Bob under one id would otherwise teach the index that Bob is Alice.
  */
-function onePerson(usable: Usable[], threshold: number): { kept: Usable[]; outliers: Usable[] } {
+function onePerson(usable: EnrollmentFace[], threshold: number): { kept: EnrollmentFace[]; outliers: EnrollmentFace[] } {
   const parent = usable.map((_, i) => i);
   const root = (i: number): number => (parent[i] === i ? i : (parent[i] = root(parent[i] as number)));
   for (let i = 0; i < usable.length; i++) {
     for (let j = i + 1; j < usable.length; j++) {
-      if (dot((usable[i] as Usable).embedding.vector, (usable[j] as Usable).embedding.vector) >= threshold) parent[root(i)] = root(j);
+      if (dot((usable[i] as EnrollmentFace).embedding.vector, (usable[j] as EnrollmentFace).embedding.vector) >= threshold) parent[root(i)] = root(j);
     }
   }
   const sizes = new Map<number, number>();
@@ -124,43 +134,74 @@ function withUserLock<T>(userId: string, fn: () => Promise<T>): Promise<T> {
 
 export async function enroll(deps: EnrollmentDeps, request: EnrollRequest): Promise<EnrollResult> {
   const userId = validateId('user', request.userId);
-  return withUserLock(userId, () => enrollNow(deps, request, userId));
+  return withUserLock(userId, async () => {
+    await refuseExisting(deps.storage, userId);
+    const skipped: Skipped[] = [];
+    const faces: EnrollmentFace[] = [];
+    for (const image of request.images) {
+      const result = await examine(deps.analyzer, image, request.cameraId ?? null);
+      if (typeof result === 'string') skipped.push({ file: image.name, reason: result });
+      else faces.push(result);
+    }
+    return keepFaces(deps, request, userId, faces, skipped);
+  });
 }
 
-async function enrollNow(deps: EnrollmentDeps, request: EnrollRequest, userId: string): Promise<EnrollResult> {
-  const { storage, analyzer } = deps;
-  const t = deps.thresholds ?? DEFAULT_DECISION_THRESHOLDS;
-  if (await storage.db.getUser(userId)) {
-    throw new StoreInputError(`Expected a new user id but ${userId} is already enrolled (delete it first, or add photos to it)`);
-  }
+/** Enrolls a new user from faces already found and embedded (reviewed unknown crops), under the same rules. */
+export async function enrollFaces(
+  deps: Omit<EnrollmentDeps, 'analyzer'>,
+  person: NewPerson,
+  faces: EnrollmentFace[],
+  skipped: Skipped[] = [],
+): Promise<EnrollResult> {
+  const userId = validateId('user', person.userId);
+  return withUserLock(userId, async () => {
+    await refuseExisting(deps.storage, userId);
+    return keepFaces(deps, person, userId, faces, [...skipped]);
+  });
+}
 
-  const skipped: Skipped[] = [];
-  const usable: Usable[] = [];
-  for (const image of request.images) {
-    const result = await examine(analyzer, image);
-    if (typeof result === 'string') {
-      skipped.push({ file: image.name, reason: result });
+async function refuseExisting(storage: Storage, userId: string): Promise<void> {
+  if (await storage.db.getUser(userId)) {
+    throw new ConflictError(`Expected a new user id but ${userId} is already enrolled (delete it first, or add photos to it)`);
+  }
+}
+
+// The rules every enrollment passes, then the writes (under the user's lock).
+async function keepFaces(
+  deps: Omit<EnrollmentDeps, 'analyzer'>,
+  person: NewPerson,
+  userId: string,
+  candidates: EnrollmentFace[],
+  skipped: Skipped[],
+): Promise<EnrollResult> {
+  const { storage } = deps;
+  const t = deps.thresholds ?? DEFAULT_DECISION_THRESHOLDS;
+  const usable: EnrollmentFace[] = [];
+  for (const face of candidates) {
+    if (face.embedding.modelId !== storage.embeddings.modelId) {
+      skipped.push({ file: face.name, reason: `embedded by ${face.embedding.modelId}, not the model in use (${storage.embeddings.modelId})` });
       continue;
     }
     // A face that already matches someone else would make that person and this one
     // indistinguishable: future false positives, refused now.
-    const [best] = (await storage.embeddings.search(result.embedding.vector, 1)).filter((m) => m.userId !== userId);
+    const [best] = (await storage.embeddings.search(face.embedding.vector, 1)).filter((m) => m.userId !== userId);
     if (best && best.score >= t.match) {
-      skipped.push({ file: image.name, reason: `matches enrolled user ${best.userId} at ${best.score.toFixed(3)} (a future false positive)` });
+      skipped.push({ file: face.name, reason: `matches enrolled user ${best.userId} at ${best.score.toFixed(3)} (a future false positive)` });
       continue;
     }
-    usable.push(result);
+    usable.push(face);
   }
   const { kept, outliers } = onePerson(usable, t.match);
   for (const o of outliers) {
-    skipped.push({ file: o.image.name, reason: 'does not match the other photos (an enrollment must show one person)' });
+    skipped.push({ file: o.name, reason: 'does not match the other photos (an enrollment must show one person)' });
   }
   usable.splice(0, usable.length, ...kept);
   // The best faces, up to the per-user cap (the search must always see past one user's gallery).
   if (usable.length > MAX_EMBEDDINGS_PER_USER) {
-    usable.sort((a, b) => b.quality.score - a.quality.score);
+    usable.sort((a, b) => b.qualityScore - a.qualityScore);
     for (const extra of usable.splice(MAX_EMBEDDINGS_PER_USER)) {
-      skipped.push({ file: extra.image.name, reason: `more than ${MAX_EMBEDDINGS_PER_USER} usable photos; the best ${MAX_EMBEDDINGS_PER_USER} were kept` });
+      skipped.push({ file: extra.name, reason: `more than ${MAX_EMBEDDINGS_PER_USER} usable photos; the best ${MAX_EMBEDDINGS_PER_USER} were kept` });
     }
   }
   if (usable.length < MIN_ENROLLMENT_FACES) {
@@ -170,18 +211,18 @@ async function enrollNow(deps: EnrollmentDeps, request: EnrollRequest, userId: s
     );
   }
 
-  const cameraId = request.cameraId ?? null;
   // Originals kept from an earlier, deleted enrollment of this id are never removed by a failure now.
   const hadImages = (await storage.images.listUsers()).includes(userId);
   let created = false;
   try {
     const crops: StoredImage[] = [];
     for (const u of usable) {
-      await storage.images.saveOriginal(userId, u.image.bytes, { cameraId, qualityScore: u.quality.score });
-      crops.push(await storage.images.saveAligned(userId, await encodePng(u.aligned), { cameraId, qualityScore: u.quality.score }));
+      const info = { cameraId: u.cameraId, qualityScore: u.qualityScore };
+      await storage.images.saveOriginal(userId, u.original, info);
+      crops.push(await storage.images.saveAligned(userId, u.alignedPng, info));
     }
     const { embeddings } = await storage.db.createUser(
-      { id: userId, name: request.name, department: request.department ?? null, ...(request.roles ? { roles: request.roles } : {}) },
+      { id: userId, name: person.name, department: person.department ?? null, ...(person.roles ? { roles: person.roles } : {}) },
       usable.map((u, i) => ({ image: (crops[i] as StoredImage).file, modelId: u.embedding.modelId, vector: u.embedding.vector })),
     );
     created = true;

@@ -1,6 +1,6 @@
-// The running appliance: vision, storage, the user directory, the pipeline with one RTSP source
-// per configured camera, and the periodic jobs (retention purge, index verification, heartbeat
-// via the pipeline). stop() shuts down in order: cameras, the frames in hand and open tracks,
+// The running appliance: vision, storage, the user directory, the unknown-face grouping, the
+// pipeline with one RTSP source per configured camera, and the periodic jobs (retention purge,
+// index verification, heartbeat via the pipeline). stop() shuts down in order: cameras, the frames in hand and open tracks,
 // then the stores (queued index saves finish, the spool file is closed, the data-root lock freed).
 import type { FastifyInstance } from 'fastify';
 
@@ -13,6 +13,8 @@ import { type AppConfig, decisionThresholdsOf, storageConfigOf, visionOptionsOf 
 import { Pipeline } from '../pipeline/pipeline.js';
 import { DEFAULT_LEARNING_POLICY } from '../recognition/auto-learning.js';
 import { UserDirectory } from '../recognition/user-directory.js';
+import { UnknownFaceGrouping } from '../unknown-faces/grouping.js';
+import { purgeUnknownFaces } from '../unknown-faces/retention.js';
 import { openVision, type Vision } from '../vision/index.js';
 
 export interface RunningService {
@@ -38,13 +40,21 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   await refreshUsers();
   storage.db.onAvailable(() => void refreshUsers());
 
+  // Unknown faces kept for review, grouped by the match threshold (src/unknown-faces/grouping.ts).
+  const thresholds = decisionThresholdsOf(config);
+  const grouping = new UnknownFaceGrouping(storage, thresholds.match, logger);
+  const reloadGroups = () => grouping.reload().catch((error: unknown) => logger.warn({ err: error }, 'unknown faces: open groups not loaded; retried when the database returns'));
+  await reloadGroups();
+  storage.db.onAvailable(() => void reloadGroups());
+
   const r = config.recognition;
+  const learning = { ...DEFAULT_LEARNING_POLICY, enabled: r.autoLearning };
   const pipeline = new Pipeline(
-    { analyzer: vision.analyzer, storage, users, logger },
+    { analyzer: vision.analyzer, storage, users, grouping, logger },
     {
-      thresholds: decisionThresholdsOf(config),
+      thresholds,
       unknownAfterFrames: r.unknownAfterFrames,
-      learning: { ...DEFAULT_LEARNING_POLICY, enabled: r.autoLearning },
+      learning,
     },
   );
   const sources = config.cameras
@@ -67,7 +77,9 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       storage,
       analyzer: vision.analyzer,
       users,
-      thresholds: decisionThresholdsOf(config),
+      grouping,
+      thresholds,
+      learning,
       logger,
       pipelineStats: () => pipeline.stats(),
       cameraStats: () => sources.map((s) => s.stats()),
@@ -84,8 +96,10 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
 
   // Periodic jobs. Each logs its own failure and runs again at its next turn.
   const retention = async () => {
-    const purged = await storage.images.purgeUnknown(config.retention.unknownDays);
-    if (purged.removedDates.length) logger.info(purged, 'retention: unknown faces purged');
+    const purged = await purgeUnknownFaces({ storage, grouping }, config.retention.unknownDays);
+    if (purged.removedDates.length || purged.removedFaces || purged.removedGroups.length) {
+      logger.info({ ...purged, removedGroups: purged.removedGroups.length }, 'retention: unknown faces purged');
+    }
   };
   const timers = [
     setInterval(() => void retention().catch((error: unknown) => logger.error({ err: error }, 'retention failed')), 6 * HOUR_MS),

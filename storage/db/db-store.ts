@@ -1,5 +1,7 @@
-// DbStore: users, roles, the durable record of every embedding, and the append-only event log.
-// One implementation (sql-db-store.ts) runs on a PostgreSQL server or on embedded PGlite.
+// DbStore: users, roles, the durable record of every embedding, the append-only event log, and
+// the unknown faces kept for review (unknown-face-records.ts). One implementation
+// (sql-db-store.ts) runs on a PostgreSQL server or on embedded PGlite.
+import type { UnknownFaceRecords } from './unknown-face-records.js';
 
 export type UserStatus = 'active' | 'disabled';
 
@@ -111,6 +113,9 @@ export interface DbStore {
   recordCameraEvent(event: CameraEvent): Promise<EventWrite>;
   queryRecognitionEvents(query?: EventQuery): Promise<StoredRecognitionEvent[]>;
   queryCameraEvents(query?: EventQuery): Promise<StoredCameraEvent[]>;
+
+  /** Unknown-face crops with their embeddings, their groups, and the review trail. */
+  readonly unknown: UnknownFaceRecords;
 
   /** Writes spooled events into the database (each once); returns how many were replayed. */
   replaySpool(): Promise<number>;

@@ -2,7 +2,7 @@
 // "DB down -> read-only mode": while the server is unreachable, writes that need it fail at once
 // with ReadOnlyError, events go to the durable spool, and a probe with backoff notices the
 // server's return, applies pending migrations, and replays the spool.
-import { StoreInputError, ReadOnlyError } from '../errors.js';
+import { ConflictError, NotFoundError, ReadOnlyError, StoreInputError } from '../errors.js';
 import { validateId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import type {
@@ -30,6 +30,8 @@ import {
   type SqlClient,
   type SqlRunner,
 } from './sql-client.js';
+import { isRowError, requireDate, requireFinite, requireText, vectorBytes, vectorOf } from './row-checks.js';
+import { SqlUnknownFaceRecords, type UnknownFaceRecords } from './unknown-face-records.js';
 import { isUuid, uuidv7 } from './uuid7.js';
 
 export interface SqlDbStoreOptions {
@@ -84,8 +86,6 @@ const USER_SELECT = `SELECT u.id, u.name, u.department, u.status, u.created_at,
     COALESCE(array_agg(r.role_name ORDER BY r.role_name) FILTER (WHERE r.role_name IS NOT NULL), '{}') AS roles
   FROM users u LEFT JOIN user_roles ur ON ur.user_id = u.id LEFT JOIN roles r ON r.id = ur.role_id`;
 
-const MAX_TEXT = 200;
-
 function toUser(row: UserSqlRow): User {
   return {
     id: row.id,
@@ -97,60 +97,15 @@ function toUser(row: UserSqlRow): User {
   };
 }
 
-// float32 vectors travel as their little-endian bytes (every platform facegate runs on is little-endian).
-function vectorBytes(v: Float32Array): Buffer {
-  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-}
-
 function toEmbedding(row: EmbeddingSqlRow): EmbeddingRecord {
-  const bytes = new Uint8Array(row.vector); // a copy, so the floats are 4-byte aligned
   return {
     id: BigInt(row.id),
     userId: row.user_id,
     image: row.image,
     modelId: row.model_id,
-    vector: new Float32Array(bytes.buffer, 0, bytes.byteLength / 4),
+    vector: vectorOf(row.vector),
     createdAt: row.created_at,
   };
-}
-
-// Everything an event carries is checked here, before it is written or spooled: a value the
-// database would refuse (a NUL byte in text, a number outside `real`, a year PostgreSQL cannot
-// store) must be refused to the caller now, not discovered during a replay.
-function requireText(name: string, value: unknown, optional: boolean): string | null {
-  if (optional && (value === undefined || value === null)) return null;
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TEXT || value.includes('\u0000')) {
-    throw new StoreInputError(
-      `Expected ${name} to be a string of 1-${MAX_TEXT} characters without NUL but received ${JSON.stringify(value)}`,
-    );
-  }
-  return value;
-}
-
-// 1970-9999: an appliance's clock, not history; well inside what timestamptz stores.
-const MIN_TIME = Date.UTC(1970, 0, 1);
-const MAX_TIME = Date.UTC(10_000, 0, 1) - 1;
-
-function requireDate(name: string, value: unknown): Date {
-  if (!(value instanceof Date) || !(value.getTime() >= MIN_TIME && value.getTime() <= MAX_TIME)) {
-    throw new StoreInputError(`Expected ${name} to be a valid Date in the years 1970-9999 but received ${String(value)}`);
-  }
-  return value;
-}
-
-function requireFinite(name: string, value: unknown, optional: boolean): number | null {
-  if (optional && (value === undefined || value === null)) return null;
-  // Math.fround: the column is `real` (float32); a double beyond its range would be refused there.
-  if (typeof value !== 'number' || !Number.isFinite(Math.fround(value))) {
-    throw new StoreInputError(`Expected ${name} to be a finite number (float32 range) but received ${String(value)}`);
-  }
-  return value;
-}
-
-/** SQLSTATE classes 22 (data exception) and 23 (integrity violation): the row itself is wrong. */
-function isRowError(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
 }
 
 function checkEmbedding(e: NewEmbedding, i: number): void {
@@ -264,6 +219,7 @@ export class SqlDbStore implements DbStore {
   private probeDelay: number;
   private closed = false;
   private readonly availableListeners: (() => void)[] = [];
+  readonly unknown: UnknownFaceRecords;
 
   private constructor(
     private readonly client: SqlClient,
@@ -273,6 +229,7 @@ export class SqlDbStore implements DbStore {
     private readonly schema: string | undefined,
   ) {
     this.probeDelay = probeMs.min;
+    this.unknown = new SqlUnknownFaceRecords(client, (what, fn) => this.needDb(what, fn));
   }
 
   /** Opens the store. An unreachable server does not fail the open: the store starts read-only and keeps probing. */
@@ -311,7 +268,7 @@ export class SqlDbStore implements DbStore {
         const existing = await tx.query<{ id: string }>('SELECT id FROM users WHERE lower(id) = lower($1)', [id]);
         if (existing[0]) {
           const same = existing[0].id === id ? '' : ` (as ${existing[0].id}: ids differ only in case, and Windows folder names ignore case)`;
-          throw new StoreInputError(`Expected a new user id but user ${id} already exists${same}`);
+          throw new ConflictError(`Expected a new user id but user ${id} already exists${same}`);
         }
         await tx.query('INSERT INTO users (id, name, department) VALUES ($1, $2, $3)', [id, name, department]);
         for (const role of roles) await this.linkRole(tx, id, role);
@@ -323,7 +280,7 @@ export class SqlDbStore implements DbStore {
     // Two enrollments of U1 and u1 at once: the unique index decides, and says it like the check above.
     return created.catch((error: unknown) => {
       if ((error as { code?: unknown }).code === '23505') {
-        throw new StoreInputError(`Expected a new user id but user ${id} already exists (ids are unique regardless of case)`);
+        throw new ConflictError(`Expected a new user id but user ${id} already exists (ids are unique regardless of case)`);
       }
       throw error;
     });
@@ -353,7 +310,7 @@ export class SqlDbStore implements DbStore {
     }
     await this.needDb('changing a user', async () => {
       const rows = await this.client.query('UPDATE users SET status = $2 WHERE id = $1 RETURNING id', [id, status]);
-      if (rows.length === 0) throw new StoreInputError(`Expected an existing user but there is no user ${id}`);
+      if (rows.length === 0) throw new NotFoundError(`Expected an existing user but there is no user ${id}`);
     });
     return (await this.getUser(id)) as User;
   }
@@ -364,7 +321,7 @@ export class SqlDbStore implements DbStore {
       this.client.transaction(async (tx) => {
         const ids = await tx.query<{ id: string | number }>('SELECT id FROM face_embeddings WHERE user_id = $1 ORDER BY id', [id]);
         const deleted = await tx.query('DELETE FROM users WHERE id = $1 RETURNING id', [id]);
-        if (deleted.length === 0) throw new StoreInputError(`Expected an existing user but there is no user ${id}`);
+        if (deleted.length === 0) throw new NotFoundError(`Expected an existing user but there is no user ${id}`);
         return { embeddingIds: ids.map((r) => BigInt(r.id)) };
       }),
     );
@@ -376,7 +333,7 @@ export class SqlDbStore implements DbStore {
     return this.needDb('adding embeddings', () =>
       this.client.transaction(async (tx) => {
         const user = await tx.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [userId]);
-        if (user.length === 0) throw new StoreInputError(`Expected an existing user but there is no user ${userId}`);
+        if (user.length === 0) throw new NotFoundError(`Expected an existing user but there is no user ${userId}`);
         return this.insertEmbeddings(tx, userId, embeddings);
       }),
     );

@@ -22,6 +22,7 @@ import type {
   UserImageMetadata,
   UserImageScan,
 } from './image-store.js';
+import { retentionCutoff } from './image-store.js';
 
 /**
  * 20 MiB: JPEGs straight from 12-24 MP phones and cameras are 3-12 MiB, so every real upload fits
@@ -41,7 +42,6 @@ const FILE_EXAMPLES: Record<ImageKind, string> = { original: 'img_001.jpg', alig
 const KINDS: readonly ImageKind[] = ['original', 'aligned'];
 const METADATA = 'metadata.json';
 const DATE_FOLDER = /^\d{4}-\d{2}-\d{2}$/;
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 // Node's fs.rm retries EBUSY/EPERM/ENOTEMPTY itself when asked: on Windows an indexer or antivirus
 // scanner briefly holding a file would otherwise fail a deletion the next attempt completes.
@@ -254,6 +254,16 @@ export class FsImageStore implements ImageStore {
     });
   }
 
+  async readUnknown(relativePath: string): Promise<Buffer> {
+    const { date, file } = unknownPath(relativePath);
+    return await fs.readFile(path.join(this.unknownDir, date, file));
+  }
+
+  async removeUnknown(relativePath: string): Promise<void> {
+    const { date, file } = unknownPath(relativePath);
+    await this.unknownLocks.run(date, () => fs.rm(path.join(this.unknownDir, date, file), RM_OPTIONS));
+  }
+
   async listUnknownDates(): Promise<string[]> {
     const entries = await listDir(this.unknownDir);
     return entries
@@ -271,12 +281,8 @@ export class FsImageStore implements ImageStore {
       throw new StoreInputError(`Expected olderThanDays to be an integer >= 0 but received ${received(olderThanDays)}`);
     }
     requireDate(now, 'now');
-    // UTC days are exactly DAY_MS long in JavaScript time (no DST, no leap seconds).
-    const cutoffDate = new Date((Math.floor(now.getTime() / DAY_MS) - olderThanDays) * DAY_MS);
-    // A retention reaching past the start of the Date range: no folder can be older.
-    if (Number.isNaN(cutoffDate.getTime())) return { removedDates: [], removedFiles: 0 };
-    // ISO dates compare as strings; a cutoff before year 0 starts with '-' and sorts before every folder.
-    const cutoff = cutoffDate.toISOString().slice(0, 10);
+    const cutoff = retentionCutoff(olderThanDays, now);
+    if (cutoff === null) return { removedDates: [], removedFiles: 0 };
     const removedDates: string[] = [];
     let removedFiles = 0;
     for (const date of await this.listUnknownDates()) {
@@ -512,6 +518,17 @@ function requireFileName(kind: ImageKind, file: string): void {
 
 function fileNumber(kind: ImageKind, file: string): number {
   return Number(FILE_PATTERNS[kind].exec(file)?.[1] ?? 0);
+}
+
+const UNKNOWN_PATH = /^images\/unknown\/(\d{4}-\d{2}-\d{2})\/([A-Za-z0-9_-][A-Za-z0-9._-]*\.png)$/;
+
+/** images/unknown/{date}/{file}.png, as saveUnknown makes them: nothing else becomes a path. */
+function unknownPath(relativePath: string): { date: string; file: string } {
+  const match = typeof relativePath === 'string' ? UNKNOWN_PATH.exec(relativePath) : null;
+  if (!match || !isCalendarDate(match[1] as string) || relativePath.includes('..')) {
+    throw new StoreInputError(`Expected an unknown crop path images/unknown/YYYY-MM-DD/<name>.png but received ${received(relativePath)}`);
+  }
+  return { date: match[1] as string, file: match[2] as string };
 }
 
 function isCalendarDate(name: string): boolean {

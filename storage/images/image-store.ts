@@ -67,9 +67,27 @@ export interface ImageStore {
   removeUser(userId: string, options: { includeOriginals: boolean }): Promise<void>;
   /** Saves an unknown face crop (PNG) under unknown/{date}/{camera}_{time}.png. */
   saveUnknown(cameraId: string, png: Uint8Array, at?: Date): Promise<UnknownImage>;
+  /** Reads one unknown crop by its relativePath (as saveUnknown returned it); anything else is refused. */
+  readUnknown(relativePath: string): Promise<Buffer>;
+  /** Removes one unknown crop (a crop whose database row could not be written, a dismissed face); a missing file is not an error. */
+  removeUnknown(relativePath: string): Promise<void>;
   listUnknownDates(): Promise<string[]>;
   /** Removes whole unknown/{date} folders older than `olderThanDays` days before `now` (UTC dates); dryRun only reports them. */
   purgeUnknown(olderThanDays: number, now?: Date, options?: { dryRun?: boolean }): Promise<{ removedDates: string[]; removedFiles: number }>;
   /** How many corrupted images have been reported since start. */
   corruptedCount(): number;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The first unknown/{date} folder retention keeps: `olderThanDays` whole UTC days before `now`'s
+ * date. Folders (and database rows) of earlier dates are purged. null: the period reaches past
+ * the start of the Date range, so nothing is old enough.
+ */
+export function retentionCutoff(olderThanDays: number, now: Date): string | null {
+  const cutoff = new Date((Math.floor(now.getTime() / DAY_MS) - olderThanDays) * DAY_MS);
+  // A cutoff before year 0 starts with '-' and sorts before every folder: nothing to purge either.
+  if (Number.isNaN(cutoff.getTime()) || cutoff.getUTCFullYear() < 0) return null;
+  return cutoff.toISOString().slice(0, 10);
 }

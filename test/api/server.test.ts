@@ -10,8 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiDeps } from '../../src/api/api-deps.js';
 import { buildApi } from '../../src/api/server.js';
 import { loadOrCreateToken, TOKEN_FILE } from '../../src/api/token.js';
+import { DEFAULT_LEARNING_POLICY } from '../../src/recognition/auto-learning.js';
 import { DEFAULT_DECISION_THRESHOLDS } from '../../src/recognition/decision.js';
 import { UserDirectory } from '../../src/recognition/user-directory.js';
+import { UnknownFaceGrouping } from '../../src/unknown-faces/grouping.js';
 import { type Vision } from '../../src/vision/index.js';
 import { type Storage } from '../../storage/index.js';
 import { silentLogger } from '../../storage/logger.js';
@@ -75,7 +77,9 @@ beforeAll(async () => {
     storage,
     analyzer: vision.analyzer,
     users,
+    grouping: new UnknownFaceGrouping(storage, DEFAULT_DECISION_THRESHOLDS.match, silentLogger),
     thresholds: DEFAULT_DECISION_THRESHOLDS,
+    learning: DEFAULT_LEARNING_POLICY,
     logger: silentLogger,
     pipelineStats: () => null,
     cameraStats: () => [],

@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { StillSource } from '../../src/camera/still-source.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
+import { DEFAULT_DECISION_THRESHOLDS } from '../../src/recognition/decision.js';
+import { UnknownFaceGrouping } from '../../src/unknown-faces/grouping.js';
 import { deleteUser, enroll } from '../../src/recognition/enrollment.js';
 import { UserDirectory } from '../../src/recognition/user-directory.js';
 import { type Vision } from '../../src/vision/index.js';
@@ -39,7 +41,7 @@ async function photos(dir: string) {
 /** Runs one still camera through a fresh pipeline until `done` holds; returns the pipeline's stats. */
 async function watch(cameraId: string, file: string, done: () => Promise<boolean>, fps = 5) {
   await users.refresh();
-  const pipeline = new Pipeline({ analyzer: vision.analyzer, storage, users, logger: silentLogger });
+  const pipeline = new Pipeline({ analyzer: vision.analyzer, storage, users, grouping: new UnknownFaceGrouping(storage, DEFAULT_DECISION_THRESHOLDS.match, silentLogger), logger: silentLogger });
   const source = new StillSource({ cameraId, images: [await frame(file)], fps }, pipeline.callbacksFor(cameraId));
   pipeline.start([source]);
   try {

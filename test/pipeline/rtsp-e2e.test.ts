@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { RtspSource } from '../../src/camera/rtsp-source.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
+import { DEFAULT_DECISION_THRESHOLDS } from '../../src/recognition/decision.js';
+import { UnknownFaceGrouping } from '../../src/unknown-faces/grouping.js';
 import { enroll } from '../../src/recognition/enrollment.js';
 import { UserDirectory } from '../../src/recognition/user-directory.js';
 import { openVision, type Vision } from '../../src/vision/index.js';
@@ -55,7 +57,7 @@ describe('live recognition from a real RTSP camera (GStreamer on loopback)', () 
     });
     const users = new UserDirectory(storage.db);
     await users.refresh();
-    const pipeline = new Pipeline({ analyzer: vision.analyzer, storage, users, logger: silentLogger });
+    const pipeline = new Pipeline({ analyzer: vision.analyzer, storage, users, grouping: new UnknownFaceGrouping(storage, DEFAULT_DECISION_THRESHOLDS.match, silentLogger), logger: silentLogger });
     const cameraId = 'gate_rtsp';
     const source = new RtspSource(
       { cameraId, url: server.url, fps: 5, width: 1280, height: 720, watchdogMs: 1500, backoff: { initialMs: 250, maxMs: 1000 } },

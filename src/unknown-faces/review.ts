@@ -1,0 +1,207 @@
+// Reviewing unknown-face groups, from the CLI and the HTTP API alike: list, show, and the three
+// actions, each written to the append-only review trail with who did it.
+// - enroll: a new user from the group's best crops, through enrollment's own rules (at least 3
+//   usable faces, none matching another user, one person); the crops are copied into the user's
+//   images, so retention of the unknown folder loses nothing.
+// - assign: the group's faces join an existing user only where each passes auto-learning's guards
+//   (quality, score to that user, margin over everyone else, not a near-copy, the per-user cap).
+//   The operator's word replaces "the pipeline recognised them", nothing else.
+// - dismiss: the group is closed and its crops and embeddings are deleted now, not at retention.
+// A reviewed group takes no new faces: a later sighting of the same stranger starts a new group.
+import type { Storage } from '../../storage/index.js';
+import { ConflictError, NotFoundError, StoreInputError } from '../../storage/errors.js';
+import type { Logger } from '../../storage/logger.js';
+import { validateId } from '../../storage/ids.js';
+import {
+  type GroupQuery,
+  parseGroupId,
+  type ReviewAction,
+  type UnknownFace,
+  type UnknownGroup,
+} from '../../storage/db/unknown-face-records.js';
+import { addLearnedFace, DEFAULT_LEARNING_POLICY, learningRefusal, type LearningPolicy } from '../recognition/auto-learning.js';
+import type { DecisionThresholds } from '../recognition/decision.js';
+import { deleteUser, enrollFaces, type EnrollResult, type EnrollmentFace, type NewPerson, type Skipped } from '../recognition/enrollment.js';
+import type { UnknownFaceGrouping } from './grouping.js';
+
+export interface ReviewDeps {
+  storage: Storage;
+  grouping: UnknownFaceGrouping;
+  logger: Logger;
+  thresholds?: DecisionThresholds;
+  /** The guards an assignment passes (the policy's `enabled` flag is not consulted: the operator asked). */
+  learning?: Readonly<LearningPolicy>;
+}
+
+/** An assignment none of whose faces may join the user: nothing was changed. */
+export class AssignmentRefusedError extends Error {
+  override name = 'AssignmentRefusedError';
+  constructor(
+    message: string,
+    readonly skipped: Skipped[],
+  ) {
+    super(message);
+  }
+}
+
+/** Who acted: 1-200 printable characters (a user name, "api:alice"). */
+export function checkActor(actor: unknown): string {
+  if (typeof actor !== 'string' || actor.trim().length === 0 || actor.length > 200 || /[\u0000-\u001f\u007f]/.test(actor)) {
+    throw new StoreInputError(`Expected the reviewer's name (1-200 printable characters) but received ${JSON.stringify(typeof actor === 'string' ? actor.slice(0, 40) : typeof actor)}`);
+  }
+  return actor.trim();
+}
+
+/** A face as shown to a reviewer (no vector). */
+export function faceJson(f: UnknownFace) {
+  return { id: f.id, eventId: f.eventId, cameraId: f.cameraId, seenAt: f.seenAt, image: f.image, quality: Number(f.quality.toFixed(3)) };
+}
+
+export async function listGroups(storage: Storage, query: GroupQuery = {}): Promise<UnknownGroup[]> {
+  return storage.db.unknown.listGroups(query);
+}
+
+export async function showGroup(storage: Storage, id: unknown): Promise<{ group: UnknownGroup; faces: ReturnType<typeof faceJson>[]; actions: ReviewAction[] }> {
+  const group = await existingGroup(storage, id);
+  const faces = await storage.db.unknown.groupFaces(group.id);
+  return { group, faces: faces.map(faceJson), actions: await storage.db.unknown.reviewActions({ groupId: group.id }) };
+}
+
+/** The group's best crop (PNG bytes) and its face. */
+export async function groupCrop(storage: Storage, id: unknown): Promise<{ png: Buffer; face: { id: bigint; image: string } }> {
+  const group = await existingGroup(storage, id);
+  if (!group.best) throw new NotFoundError(`Expected a group with faces but group ${group.id} has none left (${group.status})`);
+  return { png: await storage.images.readUnknown(group.best.image), face: { id: group.best.faceId, image: group.best.image } };
+}
+
+export async function enrollGroup(
+  deps: ReviewDeps,
+  request: { groupId: unknown; actor: string } & NewPerson,
+): Promise<{ group: UnknownGroup; enrollment: EnrollResult; action: ReviewAction }> {
+  const actor = checkActor(request.actor);
+  const userId = validateId('user', request.userId);
+  return deps.grouping.run(async () => {
+    const group = await openGroup(deps.storage, request.groupId);
+    const { faces, skipped } = await readFaces(deps, group.id);
+    const enrollment = await enrollFaces({ storage: deps.storage, ...(deps.thresholds ? { thresholds: deps.thresholds } : {}) }, { ...request, userId }, faces, skipped);
+    let action: ReviewAction;
+    try {
+      ({ action } = await deps.storage.db.unknown.resolveGroup({
+        groupId: group.id,
+        status: 'enrolled',
+        action: 'enroll',
+        actor,
+        userId,
+        details: { name: request.name, embeddings: enrollment.embeddings, skipped: enrollment.skipped.length },
+      }));
+    } catch (error) {
+      // The group could not be closed (or another reviewer closed it first): the new user goes
+      // again, so an enrollment never exists without its review record.
+      await deleteUser(deps.storage, userId, { purgeImages: true }).catch((e: unknown) =>
+        deps.logger.error({ err: e, userId }, 'unknown faces: could not undo an enrollment whose review was not recorded'),
+      );
+      throw error;
+    }
+    deps.grouping.forgetGroup(group.id);
+    deps.logger.info({ group: group.id.toString(), userId, actor, embeddings: enrollment.embeddings }, 'unknown faces: group enrolled');
+    return { group: (await deps.storage.db.unknown.getGroup(group.id)) as UnknownGroup, enrollment, action };
+  });
+}
+
+export async function assignGroup(
+  deps: ReviewDeps,
+  request: { groupId: unknown; userId: string; actor: string },
+): Promise<{ group: UnknownGroup; added: number; skipped: Skipped[]; action: ReviewAction }> {
+  const actor = checkActor(request.actor);
+  const userId = validateId('user', request.userId);
+  const policy = deps.learning ?? DEFAULT_LEARNING_POLICY;
+  return deps.grouping.run(async () => {
+    const group = await openGroup(deps.storage, request.groupId);
+    if (!(await deps.storage.db.getUser(userId))) throw new NotFoundError(`Expected an existing user but there is no user ${userId}`);
+    const { faces, skipped } = await readFaces(deps, group.id);
+    let added = 0;
+    for (const face of faces) {
+      const refusal =
+        face.embedding.modelId !== deps.storage.embeddings.modelId
+          ? `embedded by ${face.embedding.modelId}, not the model in use`
+          : await learningRefusal(deps.storage, policy, userId, face.embedding.vector, face.qualityScore);
+      if (refusal) {
+        skipped.push({ file: face.name, reason: refusal });
+        continue;
+      }
+      await addLearnedFace(deps.storage, userId, { png: face.alignedPng, embedding: face.embedding, qualityScore: face.qualityScore, cameraId: face.cameraId });
+      added++;
+    }
+    if (added === 0) {
+      throw new AssignmentRefusedError(`assignment of group ${group.id} to ${userId} refused: no face passed the learning guards; nothing was changed`, skipped);
+    }
+    const { action } = await deps.storage.db.unknown.resolveGroup({
+      groupId: group.id,
+      status: 'assigned',
+      action: 'assign',
+      actor,
+      userId,
+      details: { added, skipped: skipped.length },
+    });
+    deps.grouping.forgetGroup(group.id);
+    deps.logger.info({ group: group.id.toString(), userId, actor, added }, 'unknown faces: group assigned');
+    return { group: (await deps.storage.db.unknown.getGroup(group.id)) as UnknownGroup, added, skipped, action };
+  });
+}
+
+export async function dismissGroup(
+  deps: ReviewDeps,
+  request: { groupId: unknown; actor: string; reason?: string },
+): Promise<{ group: UnknownGroup; removedFaces: number; action: ReviewAction }> {
+  const actor = checkActor(request.actor);
+  return deps.grouping.run(async () => {
+    const group = await openGroup(deps.storage, request.groupId);
+    const { action, removed } = await deps.storage.db.unknown.resolveGroup({
+      groupId: group.id,
+      status: 'dismissed',
+      action: 'dismiss',
+      actor,
+      ...(request.reason ? { details: { reason: request.reason.slice(0, 200) } } : {}),
+    });
+    deps.grouping.forget(removed.map((r) => r.id));
+    // The rows are gone; a crop that cannot be deleted now (a Windows scanner holding it) is an
+    // orphan file that retention removes with its date folder.
+    for (const r of removed) {
+      await deps.storage.images.removeUnknown(r.image).catch((e: unknown) => deps.logger.warn({ err: e, image: r.image }, 'unknown faces: crop not deleted; retention will'));
+    }
+    deps.logger.info({ group: group.id.toString(), actor, removedFaces: removed.length }, 'unknown faces: group dismissed');
+    return { group: (await deps.storage.db.unknown.getGroup(group.id)) as UnknownGroup, removedFaces: removed.length, action };
+  });
+}
+
+async function existingGroup(storage: Storage, id: unknown): Promise<UnknownGroup> {
+  const groupId = parseGroupId(id);
+  const group = await storage.db.unknown.getGroup(groupId);
+  if (!group) throw new NotFoundError(`Expected an existing unknown-face group but there is no group ${groupId} (retention removes groups whose faces are all purged)`);
+  return group;
+}
+
+async function openGroup(storage: Storage, id: unknown): Promise<UnknownGroup> {
+  const group = await existingGroup(storage, id);
+  if (group.status !== 'open') {
+    throw new ConflictError(`Expected an open group but group ${group.id} is already ${group.status}${group.userId ? ` (${group.userId})` : ''}`);
+  }
+  return group;
+}
+
+/** The group's faces with their crops, best quality first; a crop that cannot be read is skipped with its reason. */
+async function readFaces(deps: ReviewDeps, groupId: bigint): Promise<{ faces: EnrollmentFace[]; skipped: Skipped[] }> {
+  const faces: EnrollmentFace[] = [];
+  const skipped: Skipped[] = [];
+  for (const f of await deps.storage.db.unknown.groupFaces(groupId)) {
+    let png: Buffer;
+    try {
+      png = await deps.storage.images.readUnknown(f.image);
+    } catch (error) {
+      skipped.push({ file: f.image, reason: `crop unreadable: ${(error as Error).message}` });
+      continue;
+    }
+    faces.push({ name: f.image, original: png, alignedPng: png, qualityScore: f.quality, embedding: { vector: f.vector, modelId: f.modelId }, cameraId: f.cameraId });
+  }
+  return { faces, skipped };
+}
