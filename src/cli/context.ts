@@ -2,10 +2,11 @@
 // configured data root, and the vision models when the command runs them. The configuration is
 // FACEGATE_CONFIG's file (or the defaults) with the environment overrides (src/config/config.ts).
 import { openStorage, type Storage } from '../../storage/index.js';
-import { loadConfig, storageConfigOf, visionOptionsOf } from '../config/config.js';
+import { type AppConfig, loadConfig, storageConfigOf, visionOptionsOf } from '../config/config.js';
 import { embeddingModelOf, openVision, type Vision, type VisionOptions } from '../vision/index.js';
 
 export interface Context {
+  config: AppConfig;
   storage: Storage;
   vision: Vision | null;
   close(): Promise<void>;
@@ -23,5 +24,5 @@ export async function openContext(options: { vision: false } | ({ vision: true }
     model = await embeddingModelOf(app.inference.embedder ? { embedder: app.inference.embedder } : {});
   }
   const storage = await openStorage(storageConfigOf(app), { embeddingModel: model });
-  return { storage, vision, close: () => storage.close() };
+  return { config: app, storage, vision, close: () => storage.close() };
 }

@@ -14,6 +14,7 @@ import { identifyCommand, identifyUsage } from './commands/identify.js';
 import { identifyFacesCommand, identifyFacesUsage } from './commands/identify-faces.js';
 import { indexCommand, indexUsage } from './commands/index-stats.js';
 import { serviceCommand, serviceUsage } from './commands/service.js';
+import { unknownCommand, unknownUsage } from './commands/unknown.js';
 import { usersCommand, usersUsage } from './commands/users.js';
 import { UsageError } from './usage-error.js';
 
@@ -26,6 +27,7 @@ const commands: Record<string, { run: Command; usage: string }> = {
   users: { run: usersCommand, usage: usersUsage },
   identify: { run: identifyCommand, usage: identifyUsage },
   events: { run: eventsCommand, usage: eventsUsage },
+  unknown: { run: unknownCommand, usage: unknownUsage },
   index: { run: indexCommand, usage: indexUsage },
   config: { run: configCommand, usage: configUsage },
   serve: { run: serveCommand, usage: serveUsage },

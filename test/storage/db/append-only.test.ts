@@ -56,7 +56,7 @@ describe.each(engines)('migrations on $name', ({ open }) => {
     expect(await db.query('SELECT id FROM users')).toEqual([{ id: 'U1' }]);
   });
 
-  describe.each(['recognition_events', 'camera_events'])('%s is append-only in the database itself', (table) => {
+  describe.each(['recognition_events', 'camera_events', 'review_actions'])('%s is append-only in the database itself', (table) => {
     const id = uuidv7();
     beforeAll(async () => {
       if (table === 'recognition_events') {
@@ -65,15 +65,18 @@ describe.each(engines)('migrations on $name', ({ open }) => {
            VALUES ($1, now(), 'cam1', NULL, 0.1, true)`,
           [id],
         );
+      } else if (table === 'review_actions') {
+        await db.query(`INSERT INTO review_actions (id, "timestamp", actor, action, group_id) VALUES ($1, now(), 'cli:ada', 'dismiss', 1)`, [id]);
       } else {
         await db.query(`INSERT INTO camera_events (id, camera_id, event_type, "timestamp") VALUES ($1, 'cam1', 'connected', now())`, [id]);
       }
     });
 
     it.each([
-      ['UPDATE', `UPDATE ${table} SET camera_id = 'other'`],
+      ['UPDATE', `UPDATE ${table} SET "timestamp" = now() - interval '1 day'`],
       ['DELETE', `DELETE FROM ${table}`],
-      ['TRUNCATE', `TRUNCATE ${table}`],
+      // CASCADE: recognition_events is referenced by unknown_faces; the trigger still refuses.
+      ['TRUNCATE', `TRUNCATE ${table} CASCADE`],
     ])('rejects %s', async (op, sql) => {
       await expect(db.query(sql)).rejects.toThrow(new RegExp(`append-only: ${op} on ${table} is not allowed`));
       expect(await db.query(`SELECT id FROM ${table}`)).toEqual([{ id }]);

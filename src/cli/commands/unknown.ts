@@ -1,0 +1,149 @@
+// `facegate unknown list|show|enroll|assign|dismiss|audit`: reviewing the unknown faces the
+// service kept (src/unknown-faces/review.ts), while the service is stopped (the data-root lock);
+// a running service offers the same over its API (/unknown).
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+import type { UnknownGroup } from '../../../storage/db/unknown-face-records.js';
+import { parseGroupId } from '../../../storage/db/unknown-face-records.js';
+import { silentLogger } from '../../../storage/logger.js';
+import { DEFAULT_LEARNING_POLICY } from '../../recognition/auto-learning.js';
+import { EnrollmentRefusedError } from '../../recognition/enrollment.js';
+import { decisionThresholdsOf } from '../../config/config.js';
+import { UnknownFaceGrouping } from '../../unknown-faces/grouping.js';
+import { AssignmentRefusedError, assignGroup, dismissGroup, enrollGroup, listGroups, type ReviewDeps, showGroup } from '../../unknown-faces/review.js';
+import { openContext } from '../context.js';
+import { UsageError } from '../usage-error.js';
+
+export const unknownUsage = `facegate unknown list [--status open|enrolled|assigned|dismissed|all] [--since ISO] [--camera ID] [--limit N] [--json]
+facegate unknown show <group> [--json]
+facegate unknown enroll <group> <userId> --name NAME [--department D] [--actor WHO] [--json]
+facegate unknown assign <group> <userId> [--actor WHO] [--json]
+facegate unknown dismiss <group> [--reason TEXT] [--actor WHO] [--json]
+facegate unknown audit [--group G] [--limit N] [--json]
+  Unknown faces grouped by person as they were seen. enroll makes a new user of a group (at least
+  3 usable faces, none matching another user); assign adds its faces to an existing user where
+  each passes the auto-learning guards; dismiss deletes its crops and embeddings. Every action is
+  recorded (audit) with --actor (default: the logged-in user name).`;
+
+const ACTIONS = ['list', 'show', 'enroll', 'assign', 'dismiss', 'audit'] as const;
+type Action = (typeof ACTIONS)[number];
+/** The positional arguments each action takes after its name. */
+const ARGS: Record<Action, string[]> = { list: [], show: ['group'], enroll: ['group', 'userId'], assign: ['group', 'userId'], dismiss: ['group'], audit: [] };
+
+function defaultActor(): string {
+  try {
+    return os.userInfo().username || 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+const day = (d: Date | null) => (d ? d.toISOString().replace('T', ' ').slice(0, 19) : '-');
+
+function groupLine(g: UnknownGroup): string {
+  const who = g.userId ? ` -> ${g.userId}` : '';
+  const best = g.best ? g.best.quality.toFixed(2) : '-';
+  return `${g.id}\t${g.status}${who}\t${g.faces} face(s)\t${day(g.firstSeen)} .. ${day(g.lastSeen)}\t${g.cameras.join(',') || '-'}\tbest ${best}`;
+}
+
+export async function unknownCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<number | void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      status: { type: 'string' },
+      since: { type: 'string' },
+      camera: { type: 'string' },
+      limit: { type: 'string' },
+      group: { type: 'string' },
+      name: { type: 'string' },
+      department: { type: 'string' },
+      reason: { type: 'string' },
+      actor: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const [action, ...args] = positionals;
+  if (!ACTIONS.includes(action as Action)) throw new UsageError(`Expected unknown ${ACTIONS.join('|')}`);
+  const expected = ARGS[action as Action];
+  if (args.length !== expected.length) {
+    throw new UsageError(`Expected "unknown ${action}${expected.map((a) => ` <${a}>`).join('')}" but received ${args.length} argument(s)`);
+  }
+  const [groupArg, userId] = args as [string, string];
+  // Checked before anything opens: a hostile id never reaches the stores.
+  const groupId = expected.includes('group') ? parseGroupId(groupArg) : undefined;
+  const limit = values.limit === undefined ? undefined : Number(values.limit);
+  if (limit !== undefined && !Number.isInteger(limit)) throw new UsageError(`Expected --limit to be an integer but received "${values.limit}"`);
+  const since = values.since === undefined ? undefined : new Date(values.since);
+  if (since && Number.isNaN(since.getTime())) throw new UsageError(`Expected --since to be an ISO date but received "${values.since}"`);
+  if (action === 'enroll' && !values.name?.trim()) throw new UsageError('Expected --name for "unknown enroll"');
+  const actor = `cli:${values.actor ?? defaultActor()}`;
+
+  const ctx = await openContext({ vision: false });
+  try {
+    const { storage } = ctx;
+    const thresholds = decisionThresholdsOf(ctx.config);
+    const grouping = new UnknownFaceGrouping(storage, thresholds.match, silentLogger);
+    const review: ReviewDeps = { storage, grouping, logger: silentLogger, thresholds, learning: DEFAULT_LEARNING_POLICY };
+    const crop = (image: string) => path.join(ctx.config.dataDir, ...image.split('/'));
+    switch (action as Action) {
+      case 'list': {
+        const groups = await listGroups(storage, {
+          ...(values.status ? { status: values.status as 'all' } : {}),
+          ...(since ? { since } : {}),
+          ...(values.camera ? { cameraId: values.camera } : {}),
+          ...(limit !== undefined ? { limit } : {}),
+        });
+        out({ groups }, groups.map(groupLine).join('\n') || '(no unknown-face groups)');
+        return;
+      }
+      case 'show': {
+        const shown = await showGroup(storage, groupId);
+        out(shown, [
+          groupLine(shown.group),
+          ...(shown.group.best ? [`best crop: ${crop(shown.group.best.image)}`] : []),
+          ...shown.faces.map((f) => `  face ${f.id}\t${day(f.seenAt)}\t${f.cameraId}\tquality ${f.quality.toFixed(2)}\t${crop(f.image)}`),
+          ...shown.actions.map((a) => `  ${a.action} by ${a.actor} at ${day(a.timestamp)}${a.userId ? ` (${a.userId})` : ''}`),
+        ].join('\n'));
+        return;
+      }
+      case 'enroll': {
+        try {
+          const r = await enrollGroup(review, { groupId, userId, name: (values.name as string).trim(), department: values.department?.trim() || null, actor });
+          out(r, [`enrolled ${userId} from group ${groupId} (${r.enrollment.embeddings} faces)`, ...r.enrollment.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`)].join('\n'));
+          return;
+        } catch (error) {
+          if (!(error instanceof EnrollmentRefusedError)) throw error;
+          out({ error: error.message, skipped: error.skipped }, [error.message, ...error.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`)].join('\n'));
+          return 1;
+        }
+      }
+      case 'assign': {
+        try {
+          const r = await assignGroup(review, { groupId, userId, actor });
+          out(r, [`assigned group ${groupId} to ${userId}: ${r.added} face(s) added`, ...r.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`)].join('\n'));
+          return;
+        } catch (error) {
+          if (!(error instanceof AssignmentRefusedError)) throw error;
+          out({ error: error.message, skipped: error.skipped }, [error.message, ...error.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`)].join('\n'));
+          return 1;
+        }
+      }
+      case 'dismiss': {
+        const r = await dismissGroup(review, { groupId, actor, ...(values.reason ? { reason: values.reason } : {}) });
+        out(r, `dismissed group ${groupId}: ${r.removedFaces} crop(s) and embedding(s) deleted`);
+        return;
+      }
+      case 'audit': {
+        const group = values.group === undefined ? undefined : parseGroupId(values.group);
+        const actions = await storage.db.unknown.reviewActions({ ...(group !== undefined ? { groupId: group } : {}), ...(limit !== undefined ? { limit } : {}) });
+        out({ actions }, actions.map((a) => `${day(a.timestamp)}\t${a.actor}\t${a.action}\tgroup ${a.groupId}${a.userId ? `\t${a.userId}` : ''}`).join('\n') || '(no review actions)');
+        return;
+      }
+    }
+  } finally {
+    await ctx.close();
+  }
+}
