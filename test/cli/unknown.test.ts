@@ -134,7 +134,7 @@ beforeAll(async () => {
       expect(faces, s.file).toHaveLength(1);
       const face = faces[0] as (typeof faces)[number];
       const event = await storage.db.recordRecognition({ timestamp: s.seenAt, cameraId: s.cameraId, matchedUserId: null, confidence: 0.1 });
-      expect(event.stored).toBe(true);
+      expect(event.stored).toBe('database');
       const { face: kept } = await grouping.keep({
         eventId: event.id,
         cameraId: s.cameraId,
