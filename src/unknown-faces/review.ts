@@ -46,6 +46,7 @@ export class AssignmentRefusedError extends Error {
 
 /** Who acted: 1-200 printable characters (a user name, "api:alice"). */
 export function checkActor(actor: unknown): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what is refused
   if (typeof actor !== 'string' || actor.trim().length === 0 || actor.length > 200 || /[\u0000-\u001f\u007f]/.test(actor)) {
     throw new StoreInputError(`Expected the reviewer's name (1-200 printable characters) but received ${JSON.stringify(typeof actor === 'string' ? actor.slice(0, 40) : typeof actor)}`);
   }

@@ -68,8 +68,8 @@ describe('unknown faces while PostgreSQL is down (a disposable server, killed)',
     expect(await crops()).toHaveLength(1);
 
     await server.restart();
-    await until('the store to be writable again', async () => storage.db.health().available, 15_000);
-    await until('the spooled event to be replayed', async () => storage.db.health().spooled === 0, 15_000);
+    await until('the store to be writable again', () => Promise.resolve(storage.db.health().available), 15_000);
+    await until('the spooled event to be replayed', () => Promise.resolve(storage.db.health().spooled === 0), 15_000);
     // The event written during the outage is in the database now; a face for it can be kept and groups with the first.
     const again = await grouping.keep({ ...(await sightingOf('biden/biden2.jpg', 'cam_2')), eventId: during.id });
     expect(again.face.groupId).toBe(kept.face.groupId);
