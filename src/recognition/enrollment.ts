@@ -161,10 +161,19 @@ export async function enrollFaces(
   });
 }
 
+// Before anything is written, and regardless of case: U1 and u1 share one folder on NTFS, so a
+// refusal found only at the database would roll back files in the other user's folder.
 async function refuseExisting(storage: Storage, userId: string): Promise<void> {
-  if (await storage.db.getUser(userId)) {
-    throw new ConflictError(`Expected a new user id but ${userId} is already enrolled (delete it first, or add photos to it)`);
+  const existing = (await storage.db.listUsers()).find((u) => u.id.toLowerCase() === userId.toLowerCase());
+  if (existing) {
+    const same = existing.id === userId ? '' : ` as ${existing.id} (ids differ only in case, and Windows folder names ignore case)`;
+    throw new ConflictError(`Expected a new user id but ${userId} is already enrolled${same} (delete it first, or add photos to it)`);
   }
+}
+
+/** Whether the image store already holds a folder for this id (any case): an earlier, deleted user's originals. */
+export async function hasImageFolder(storage: Storage, userId: string): Promise<boolean> {
+  return (await storage.images.listUsers()).some((u) => u.toLowerCase() === userId.toLowerCase());
 }
 
 // The rules every enrollment passes, then the writes (under the user's lock).
@@ -212,7 +221,7 @@ async function keepFaces(
   }
 
   // Originals kept from an earlier, deleted enrollment of this id are never removed by a failure now.
-  const hadImages = (await storage.images.listUsers()).includes(userId);
+  const hadImages = await hasImageFolder(storage, userId);
   let created = false;
   try {
     const crops: StoredImage[] = [];

@@ -21,7 +21,7 @@ import {
 } from '../../storage/db/unknown-face-records.js';
 import { addLearnedFace, DEFAULT_LEARNING_POLICY, learningRefusal, type LearningPolicy } from '../recognition/auto-learning.js';
 import type { DecisionThresholds } from '../recognition/decision.js';
-import { deleteUser, enrollFaces, type EnrollResult, type EnrollmentFace, type NewPerson, type Skipped } from '../recognition/enrollment.js';
+import { deleteUser, enrollFaces, type EnrollResult, type EnrollmentFace, hasImageFolder, type NewPerson, type Skipped } from '../recognition/enrollment.js';
 import type { UnknownFaceGrouping } from './grouping.js';
 
 export interface ReviewDeps {
@@ -84,6 +84,7 @@ export async function enrollGroup(
   return deps.grouping.run(async () => {
     const group = await openGroup(deps.storage, request.groupId);
     const { faces, skipped } = await readFaces(deps, group.id);
+    const hadImages = await hasImageFolder(deps.storage, userId);
     const enrollment = await enrollFaces({ storage: deps.storage, ...(deps.thresholds ? { thresholds: deps.thresholds } : {}) }, { ...request, userId }, faces, skipped);
     let action: ReviewAction;
     try {
@@ -96,9 +97,9 @@ export async function enrollGroup(
         details: { name: request.name, embeddings: enrollment.embeddings, skipped: enrollment.skipped.length },
       }));
     } catch (error) {
-      // The group could not be closed (or another reviewer closed it first): the new user goes
-      // again, so an enrollment never exists without its review record.
-      await deleteUser(deps.storage, userId, { purgeImages: true }).catch((e: unknown) =>
+      // The group could not be closed: the new user goes again (originals an earlier user of this
+      // id left stay), so an enrollment never exists without its review record.
+      await deleteUser(deps.storage, userId, { purgeImages: !hadImages }).catch((e: unknown) =>
         deps.logger.error({ err: e, userId }, 'unknown faces: could not undo an enrollment whose review was not recorded'),
       );
       throw error;

@@ -498,10 +498,10 @@ describe('POST /unknown/:group/enroll', () => {
     const res = await post(`/unknown/${groupOf('biden')}/enroll`, { userId: 'obama', name: 'Joe Biden' });
     expect(res.statusCode, res.body).toBe(409);
     expect(errorOf(res)).toMatch(/obama is already enrolled/);
-    // A case variant of a user id is refused too (409 would be the clearer answer; the early check
-    // is case-sensitive, so this two-face group is refused for its face count first).
+    // A case variant of a user id is refused as the same id (one folder on Windows), before the faces are looked at.
     const upper = await post(`/unknown/${groupOf('biden')}/enroll`, { userId: 'OBAMA', name: 'Joe Biden' });
-    expect([409, 422], upper.body).toContain(upper.statusCode);
+    expect(upper.statusCode, upper.body).toBe(409);
+    expect(errorOf(upper)).toMatch(/OBAMA is already enrolled as obama \(ids differ only in case/);
     expect(await snapshot()).toEqual(before);
     expect((await storage.db.getUser('obama'))?.name).toBe('Barack Obama');
   });
@@ -611,15 +611,14 @@ describe('POST /unknown/:group/dismiss', () => {
     expect([groupOf('obama'), groupOf('biden')]).not.toContain(id);
     expect((await listGroups()).map((g) => [g.id, g.faces])).toEqual([[id, 3]]);
 
-    // Enough faces this time: the enrollment gets as far as the database, which refuses "OBAMA"
-    // beside "obama" (one folder on Windows). Nothing of it is left, and Obama's own images,
-    // originals included, are all still there.
+    // Enough faces this time: "OBAMA" beside "obama" (one folder on Windows) is still refused
+    // before anything is written, and Obama's own images, originals included, are all still there.
     const obamaFiles = (await storage.images.scanUser('obama')).ok.map((i) => `${i.kind}/${i.file}`).sort();
     expect(obamaFiles).toHaveLength(8);
     const before = await snapshot();
     const upper = await post(`/unknown/${id}/enroll`, { userId: 'OBAMA', name: 'Joe Biden' });
     expect(upper.statusCode, upper.body).toBe(409);
-    expect(errorOf(upper)).toMatch(/user OBAMA already exists \(as obama/);
+    expect(errorOf(upper)).toMatch(/OBAMA is already enrolled as obama/);
     expect(await snapshot()).toEqual(before);
     expect((await storage.images.scanUser('obama')).ok.map((i) => `${i.kind}/${i.file}`).sort()).toEqual(obamaFiles);
     for (const i of obamaFiles) expect(existsSync(path.join(dataRoot, 'images', 'users', 'obama', ...i.split('/'))), i).toBe(true);
