@@ -101,7 +101,10 @@ export interface UnknownFaceRecords {
    * group and ConflictError for one already reviewed (two reviewers at once: one wins).
    */
   resolveGroup(review: NewReviewAction & { status: Exclude<GroupStatus, 'open'> }): Promise<{ action: ReviewAction; removed: RemovedFace[] }>;
-  /** Deletes the faces of days before `cutoffDay` and every group left without faces (dryRun: only counts). */
+  /**
+   * Deletes the faces of days before `cutoffDay`, the groups this leaves without a face, and
+   * reviewed groups without faces (dismissed) resolved before the cutoff (dryRun: only counts).
+   */
   deleteFacesBefore(cutoffDay: string, options?: { dryRun?: boolean }): Promise<{ removed: RemovedFace[]; removedGroups: bigint[] }>;
   /** The review trail, newest first (of one group, or all). */
   reviewActions(query?: { groupId?: bigint; limit?: number }): Promise<ReviewAction[]>;
@@ -239,11 +242,14 @@ function checkFace(face: NewUnknownFace): void {
   }
 }
 
-// Groups with no face from cutoff on (so none after the purge): deleted, or only listed in a dry run.
-async function emptyGroups(tx: SqlRunner, cutoff: string, dryRun: boolean): Promise<bigint[]> {
-  const empty = 'NOT EXISTS (SELECT 1 FROM unknown_faces f WHERE f.group_id = g.id AND f.day >= $1)';
+// Groups left without a face by this purge, and reviewed groups without faces (dismissed ones)
+// reviewed before the cutoff: deleted, or only listed in a dry run. A group dismissed today stays
+// visible, as dismissed, for the retention period.
+async function emptyGroups(tx: SqlRunner, cutoff: string, purgedGroups: bigint[], dryRun: boolean): Promise<bigint[]> {
+  const empty = `NOT EXISTS (SELECT 1 FROM unknown_faces f WHERE f.group_id = g.id AND f.day >= $1)
+    AND (g.id = ANY($2::bigint[]) OR g.resolved_at < $1::date)`;
   const sql = dryRun ? `SELECT id FROM unknown_groups g WHERE ${empty}` : `DELETE FROM unknown_groups g WHERE ${empty} RETURNING id`;
-  return (await tx.query<{ id: string }>(sql, [cutoff])).map((r) => BigInt(r.id)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return (await tx.query<{ id: string }>(sql, [cutoff, purgedGroups.map(String)])).map((r) => BigInt(r.id)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 export class SqlUnknownFaceRecords implements UnknownFaceRecords {
@@ -368,7 +374,8 @@ export class SqlUnknownFaceRecords implements UnknownFaceRecords {
           [cutoff],
         );
         const removed = rows.map((r) => ({ id: BigInt(r.id), groupId: BigInt(r.group_id), image: r.image }));
-        return { removed, removedGroups: await emptyGroups(tx, cutoff, dryRun) };
+        const purgedGroups = [...new Set(removed.map((r) => r.groupId))];
+        return { removed, removedGroups: await emptyGroups(tx, cutoff, purgedGroups, dryRun) };
       }),
     );
   }

@@ -221,9 +221,8 @@ describe('unknown faces kept for review', () => {
 
     const dry = await purgeUnknownFaces({ storage: appliance.storage, grouping }, 30, { dryRun: true });
     expect(dry).toMatchObject({ dryRun: true, removedDates: [oldDay], removedFiles: 1, removedFaces: 1 });
-    // The old face's group, and the two dismissed groups (no faces left).
-    expect(dry.removedGroups).toHaveLength(3);
-    expect(dry.removedGroups).toContain(k.face.groupId);
+    // The old face's group only: the groups dismissed today stay visible (dismissed) for the period.
+    expect(dry.removedGroups).toEqual([k.face.groupId]);
     expect(await listGroups(appliance.storage, { status: 'all' })).toEqual(before);
     expect(existsSync(onDisk(k.face.image))).toBe(true);
 
@@ -233,14 +232,15 @@ describe('unknown faces kept for review', () => {
     expect(await appliance.storage.images.listUnknownDates()).not.toContain(oldDay);
     expect(await appliance.storage.db.unknown.getGroup(k.face.groupId)).toBeNull();
     expect(grouping.size).toBe(0);
-    // Today's groups stay (enrolled and assigned, with their crops), so do the users' own images and the trail.
-    expect((await listGroups(appliance.storage, { status: 'all' })).map((g) => g.id).sort()).toEqual([bidenGroup, obamaGroup].sort());
+    // Today's groups stay (enrolled and assigned with their crops, dismissed without), so do the users' own images and the trail.
+    const today = await listGroups(appliance.storage, { status: 'all' });
+    expect(today.map((g) => g.status).sort()).toEqual(['assigned', 'dismissed', 'dismissed', 'enrolled']);
     expect((await appliance.storage.images.scanUser('biden')).ok).toHaveLength(8);
     expect((await appliance.storage.db.unknown.reviewActions()).map((a) => a.action).sort()).toEqual(['assign', 'dismiss', 'dismiss', 'enroll']);
 
-    // A purge of everything (0 days, as of tomorrow): the reviewed groups go too, the users stay.
+    // A purge of everything (0 days, as of tomorrow): every group goes, the users stay.
     const all = await purgeUnknownFaces({ storage: appliance.storage, grouping }, 0, { now: new Date(Date.now() + DAY_MS) });
-    expect(all.removedGroups.sort()).toEqual([bidenGroup, obamaGroup].sort());
+    expect(all.removedGroups.sort()).toEqual(today.map((g) => g.id).sort());
     expect(await listGroups(appliance.storage, { status: 'all' })).toEqual([]);
     expect(await appliance.storage.db.countEmbeddings('biden')).toBe(4);
   });

@@ -5,14 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import type { UnknownGroup } from '../../../storage/db/unknown-face-records.js';
-import { parseGroupId } from '../../../storage/db/unknown-face-records.js';
+import { GROUP_STATUSES, type GroupQuery, parseGroupId, type UnknownGroup } from '../../../storage/db/unknown-face-records.js';
+import { validateId } from '../../../storage/ids.js';
 import { silentLogger } from '../../../storage/logger.js';
 import { DEFAULT_LEARNING_POLICY } from '../../recognition/auto-learning.js';
 import { EnrollmentRefusedError } from '../../recognition/enrollment.js';
 import { decisionThresholdsOf } from '../../config/config.js';
 import { UnknownFaceGrouping } from '../../unknown-faces/grouping.js';
-import { AssignmentRefusedError, assignGroup, dismissGroup, enrollGroup, listGroups, type ReviewDeps, showGroup } from '../../unknown-faces/review.js';
+import { AssignmentRefusedError, assignGroup, checkActor, dismissGroup, enrollGroup, listGroups, type ReviewDeps, showGroup } from '../../unknown-faces/review.js';
 import { openContext } from '../context.js';
 import { UsageError } from '../usage-error.js';
 
@@ -32,6 +32,15 @@ type Action = (typeof ACTIONS)[number];
 /** The positional arguments each action takes after its name. */
 const ARGS: Record<Action, string[]> = { list: [], show: ['group'], enroll: ['group', 'userId'], assign: ['group', 'userId'], dismiss: ['group'], audit: [] };
 
+/** Runs a check; its refusal becomes a usage error (exit 2) with the same message. */
+function usage<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
 function defaultActor(): string {
   try {
     return os.userInfo().username || 'unknown';
@@ -44,7 +53,7 @@ const day = (d: Date | null) => (d ? d.toISOString().replace('T', ' ').slice(0, 
 
 function groupLine(g: UnknownGroup): string {
   const who = g.userId ? ` -> ${g.userId}` : '';
-  const best = g.best ? g.best.quality.toFixed(2) : '-';
+  const best = g.best ? g.best.quality.toFixed(3) : '-';
   return `${g.id}\t${g.status}${who}\t${g.faces} face(s)\t${day(g.firstSeen)} .. ${day(g.lastSeen)}\t${g.cameras.join(',') || '-'}\tbest ${best}`;
 }
 
@@ -71,15 +80,25 @@ export async function unknownCommand(argv: string[], out: (json: unknown, text: 
   if (args.length !== expected.length) {
     throw new UsageError(`Expected "unknown ${action}${expected.map((a) => ` <${a}>`).join('')}" but received ${args.length} argument(s)`);
   }
-  const [groupArg, userId] = args as [string, string];
-  // Checked before anything opens: a hostile id never reaches the stores.
-  const groupId = expected.includes('group') ? parseGroupId(groupArg) : undefined;
+  const [groupArg, userArg] = args as [string, string];
+  // Every argument is checked before anything opens: a hostile id never reaches the stores, and a
+  // bad argument is a usage error (exit 2) like any other.
+  const groupId = expected.includes('group') ? usage(() => parseGroupId(groupArg)) : undefined;
+  const userId = expected.includes('userId') ? usage(() => validateId('user', userArg)) : '';
+  const auditGroup = values.group === undefined ? undefined : usage(() => parseGroupId(values.group));
   const limit = values.limit === undefined ? undefined : Number(values.limit);
-  if (limit !== undefined && !Number.isInteger(limit)) throw new UsageError(`Expected --limit to be an integer but received "${values.limit}"`);
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= 1000)) {
+    throw new UsageError(`Expected --limit to be an integer in 1..1000 but received "${values.limit}"`);
+  }
+  const status = values.status;
+  if (status !== undefined && status !== 'all' && !(GROUP_STATUSES as readonly string[]).includes(status)) {
+    throw new UsageError(`Expected --status ${[...GROUP_STATUSES, 'all'].join('|')} but received "${status}"`);
+  }
   const since = values.since === undefined ? undefined : new Date(values.since);
   if (since && Number.isNaN(since.getTime())) throw new UsageError(`Expected --since to be an ISO date but received "${values.since}"`);
+  const camera = values.camera === undefined ? undefined : usage(() => validateId('camera', values.camera));
   if (action === 'enroll' && !values.name?.trim()) throw new UsageError('Expected --name for "unknown enroll"');
-  const actor = `cli:${values.actor ?? defaultActor()}`;
+  const actor = `cli:${usage(() => checkActor(values.actor ?? defaultActor()))}`;
 
   const ctx = await openContext({ vision: false });
   try {
@@ -91,9 +110,9 @@ export async function unknownCommand(argv: string[], out: (json: unknown, text: 
     switch (action as Action) {
       case 'list': {
         const groups = await listGroups(storage, {
-          ...(values.status ? { status: values.status as 'all' } : {}),
+          ...(status ? { status: status as NonNullable<GroupQuery['status']> } : {}),
           ...(since ? { since } : {}),
-          ...(values.camera ? { cameraId: values.camera } : {}),
+          ...(camera ? { cameraId: camera } : {}),
           ...(limit !== undefined ? { limit } : {}),
         });
         out({ groups }, groups.map(groupLine).join('\n') || '(no unknown-face groups)');
@@ -104,7 +123,7 @@ export async function unknownCommand(argv: string[], out: (json: unknown, text: 
         out(shown, [
           groupLine(shown.group),
           ...(shown.group.best ? [`best crop: ${crop(shown.group.best.image)}`] : []),
-          ...shown.faces.map((f) => `  face ${f.id}\t${day(f.seenAt)}\t${f.cameraId}\tquality ${f.quality.toFixed(2)}\t${crop(f.image)}`),
+          ...shown.faces.map((f) => `  face ${f.id}\t${day(f.seenAt)}\t${f.cameraId}\tquality ${f.quality.toFixed(3)}\t${crop(f.image)}`),
           ...shown.actions.map((a) => `  ${a.action} by ${a.actor} at ${day(a.timestamp)}${a.userId ? ` (${a.userId})` : ''}`),
         ].join('\n'));
         return;
@@ -137,8 +156,7 @@ export async function unknownCommand(argv: string[], out: (json: unknown, text: 
         return;
       }
       case 'audit': {
-        const group = values.group === undefined ? undefined : parseGroupId(values.group);
-        const actions = await storage.db.unknown.reviewActions({ ...(group !== undefined ? { groupId: group } : {}), ...(limit !== undefined ? { limit } : {}) });
+        const actions = await storage.db.unknown.reviewActions({ ...(auditGroup !== undefined ? { groupId: auditGroup } : {}), ...(limit !== undefined ? { limit } : {}) });
         out({ actions }, actions.map((a) => `${day(a.timestamp)}\t${a.actor}\t${a.action}\tgroup ${a.groupId}${a.userId ? `\t${a.userId}` : ''}`).join('\n') || '(no review actions)');
         return;
       }
