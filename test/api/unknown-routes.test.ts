@@ -16,12 +16,14 @@ import { DEFAULT_LEARNING_POLICY } from '../../src/recognition/auto-learning.js'
 import { DEFAULT_DECISION_THRESHOLDS } from '../../src/recognition/decision.js';
 import { UserDirectory } from '../../src/recognition/user-directory.js';
 import { UnknownFaceGrouping } from '../../src/unknown-faces/grouping.js';
-import { decodeImage, encodePng } from '../../src/vision/image-input.js';
+import { decodeImage } from '../../src/vision/image-input.js';
+import type { FaceAnalysis } from '../../src/vision/face-analyzer.js';
 import type { Embedding } from '../../src/vision/types.js';
 import { type Storage } from '../../storage/index.js';
 import { silentLogger } from '../../storage/logger.js';
 import { FACES_DIR } from '../helpers/shared-data.js';
 import { openTestAppliance, type TestAppliance } from '../helpers/test-appliance.js';
+import { type ActionJson, type FaceJson, type GroupJson, keepUnknownFace } from '../helpers/unknown-faces.js';
 
 let appliance: TestAppliance;
 let dataRoot: string;
@@ -59,36 +61,6 @@ interface Kept {
 const kept: Kept[] = [];
 const t0 = new Date(Math.floor(Date.now() / 1000) * 1000 - 5 * 60_000);
 
-interface GroupJson {
-  id: string;
-  status: string;
-  userId: string | null;
-  modelId: string;
-  createdAt: string;
-  resolvedAt: string | null;
-  faces: number;
-  firstSeen: string | null;
-  lastSeen: string | null;
-  cameras: string[];
-  best: { faceId: string; image: string; quality: number } | null;
-}
-interface FaceJson {
-  id: string;
-  eventId: string;
-  cameraId: string;
-  seenAt: string;
-  image: string;
-  quality: number;
-}
-interface ActionJson {
-  id: string;
-  timestamp: string;
-  actor: string;
-  action: string;
-  groupId: string;
-  userId: string | null;
-  details: Record<string, unknown>;
-}
 
 const auth = () => ({ authorization: `Bearer ${token}` });
 
@@ -184,10 +156,8 @@ beforeAll(async () => {
     const [face] = faces as [(typeof faces)[0]];
     if (!face.embedding) throw new Error(`${s.file}: the quality gate rejected the face (${face.quality.reasons.join(', ')})`);
     const seenAt = new Date(t0.getTime() + (s.person === 'obama' ? i : 10 + i) * 1000);
-    const w = await storage.db.recordRecognition({ timestamp: seenAt, cameraId: s.cameraId, matchedUserId: null, confidence: 0.1 });
-    expect(w.stored).toBe('database');
-    const png = await encodePng(face.aligned);
-    const result = await grouping.keep({ eventId: w.id, cameraId: s.cameraId, seenAt, quality: face.quality.score, embedding: face.embedding, png });
+    const result = await keepUnknownFace(storage, grouping, face, s.cameraId, seenAt);
+    const png = await storage.images.readUnknown(result.face.image);
     kept.push({
       person: s.person,
       cameraId: s.cameraId,
@@ -592,19 +562,16 @@ describe('POST /unknown/:group/dismiss', () => {
   it('refuses to enroll a new three-face group under a case variant of a user, then dismisses it once when two reviewers do', async () => {
     // Later Biden sightings start a new group: the dismissed one takes no new faces. The third is
     // Biden's face in the photo with Obama (the face most like the first one).
-    const faces: { embedding: Embedding; quality: number; png: Buffer }[] = [];
+    const faces: FaceAnalysis[] = [];
     for (const file of ['biden/biden.jpg', 'biden/biden2.jpg', 'mixed/obama_and_biden.jpg']) {
       const found = (await appliance.vision.analyzer.analyze(await decodeImage(await fs.readFile(path.join(FACES_DIR, file))))).filter((f) => f.embedding !== null);
-      const first = faces[0]?.embedding.vector;
+      const first = faces[0]?.embedding?.vector;
       const pick = first ? [...found].sort((a, b) => cosine(b.embedding as Embedding, first) - cosine(a.embedding as Embedding, first))[0] : found[0];
       if (!pick?.embedding) throw new Error(`${file}: no embedded face`);
-      faces.push({ embedding: pick.embedding, quality: pick.quality.score, png: await encodePng(pick.aligned) });
+      faces.push(pick);
     }
     const rows = [];
-    for (const f of faces) {
-      const w = await storage.db.recordRecognition({ timestamp: new Date(), cameraId: 'cam_3', matchedUserId: null, confidence: 0.1 });
-      rows.push(await grouping.keep({ eventId: w.id, cameraId: 'cam_3', seenAt: new Date(), quality: f.quality, embedding: f.embedding, png: f.png }));
-    }
+    for (const f of faces) rows.push(await keepUnknownFace(storage, grouping, f, 'cam_3'));
     expect(rows[0]?.joinedAt).toBeNull();
     const id = (rows[0] as (typeof rows)[0]).face.groupId.toString();
     expect(rows.map((r) => r.face.groupId.toString())).toEqual([id, id, id]);

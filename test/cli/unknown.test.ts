@@ -17,8 +17,9 @@ import { openStorage, parseStorageConfig } from '../../storage/index.js';
 import { silentLogger } from '../../storage/logger.js';
 import { UnknownFaceGrouping } from '../../src/unknown-faces/grouping.js';
 import { embeddingModelOf, openVision } from '../../src/vision/index.js';
-import { decodeImage, encodePng } from '../../src/vision/image-input.js';
+import { decodeImage } from '../../src/vision/image-input.js';
 import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
+import { type ActionJson, type FaceJson, type GroupJson, keepUnknownFace } from '../helpers/unknown-faces.js';
 
 const cli = path.resolve(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
 let tmp: string;
@@ -51,31 +52,6 @@ function refusal(r: Run, status?: number): string {
 }
 
 // The CLI's JSON: bigints as decimal strings, dates as ISO strings.
-interface GroupJson {
-  id: string;
-  status: string;
-  userId: string | null;
-  faces: number;
-  firstSeen: string | null;
-  lastSeen: string | null;
-  cameras: string[];
-  best: { faceId: string; image: string; quality: number } | null;
-}
-interface FaceJson {
-  id: string;
-  eventId: string;
-  cameraId: string;
-  seenAt: string;
-  image: string;
-  quality: number;
-}
-interface ActionJson {
-  action: string;
-  actor: string;
-  groupId: string;
-  userId: string | null;
-  details: Record<string, unknown>;
-}
 interface ShowJson {
   group: GroupJson;
   faces: FaceJson[];
@@ -133,16 +109,7 @@ beforeAll(async () => {
       const faces = analysed.filter((f) => f.quality.accepted !== stranger);
       expect(faces, s.file).toHaveLength(1);
       const face = faces[0] as (typeof faces)[number];
-      const event = await storage.db.recordRecognition({ timestamp: s.seenAt, cameraId: s.cameraId, matchedUserId: null, confidence: 0.1 });
-      expect(event.stored).toBe('database');
-      const { face: kept } = await grouping.keep({
-        eventId: event.id,
-        cameraId: s.cameraId,
-        seenAt: s.seenAt,
-        quality: face.quality.score,
-        embedding: face.embedding as NonNullable<typeof face.embedding>,
-        png: await encodePng(face.aligned),
-      });
+      const { face: kept } = await keepUnknownFace(storage, grouping, face, s.cameraId, s.seenAt);
       seeded[s.who].groups.add(kept.groupId.toString());
       seeded[s.who].images.push(kept.image);
     }

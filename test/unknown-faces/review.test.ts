@@ -10,11 +10,12 @@ import { UnknownFaceGrouping, type KeptFace } from '../../src/unknown-faces/grou
 import { AssignmentRefusedError, assignGroup, dismissGroup, enrollGroup, listGroups, type ReviewDeps, showGroup } from '../../src/unknown-faces/review.js';
 import { purgeUnknownFaces } from '../../src/unknown-faces/retention.js';
 import type { FaceAnalysis } from '../../src/vision/face-analyzer.js';
-import { decodeImage, encodePng } from '../../src/vision/image-input.js';
+import { decodeImage } from '../../src/vision/image-input.js';
 import { ConflictError, InvalidIdError, NotFoundError, StoreInputError } from '../../storage/errors.js';
 import { silentLogger } from '../../storage/logger.js';
 import { FACES_DIR } from '../helpers/shared-data.js';
 import { openTestAppliance, type TestAppliance } from '../helpers/test-appliance.js';
+import { keepUnknownFace } from '../helpers/unknown-faces.js';
 
 let appliance: TestAppliance;
 let grouping: UnknownFaceGrouping;
@@ -35,18 +36,8 @@ async function face(name: string): Promise<FaceAnalysis> {
   return f;
 }
 
-/** An unknown track's best face, as the pipeline keeps it: its event first, then the face. */
 async function sighting(name: string, cameraId: string, seenAt = new Date()): Promise<KeptFace> {
-  const f = await face(name);
-  const event = await appliance.storage.db.recordRecognition({ timestamp: seenAt, cameraId, matchedUserId: null, confidence: 0.1 });
-  return grouping.keep({
-    eventId: event.id,
-    cameraId,
-    seenAt,
-    quality: f.quality.score,
-    embedding: f.embedding as NonNullable<FaceAnalysis['embedding']>,
-    png: await encodePng(f.aligned),
-  });
+  return keepUnknownFace(appliance.storage, grouping, await face(name), cameraId, seenAt);
 }
 
 const onDisk = (image: string) => path.join(appliance.dataRoot, ...image.split('/'));
