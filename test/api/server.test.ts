@@ -10,14 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiDeps } from '../../src/api/api-deps.js';
 import { buildApi } from '../../src/api/server.js';
 import { loadOrCreateToken, TOKEN_FILE } from '../../src/api/token.js';
-import { DEFAULT_LEARNING_POLICY } from '../../src/recognition/auto-learning.js';
-import { DEFAULT_DECISION_THRESHOLDS } from '../../src/recognition/decision.js';
-import { UserDirectory } from '../../src/recognition/user-directory.js';
-import { UnknownFaceGrouping } from '../../src/unknown-faces/grouping.js';
 import { type Vision } from '../../src/vision/index.js';
 import { type Storage } from '../../storage/index.js';
-import { silentLogger } from '../../storage/logger.js';
 import { FACES_DIR } from '../helpers/shared-data.js';
+import { openTestApi } from '../helpers/test-api.js';
 import { openTestAppliance, type TestAppliance } from '../helpers/test-appliance.js';
 
 let appliance: TestAppliance;
@@ -71,26 +67,7 @@ async function expectNothingWritten(): Promise<void> {
 beforeAll(async () => {
   appliance = await openTestAppliance('api');
   ({ dataRoot, vision, storage } = appliance);
-  const users = new UserDirectory(storage.db);
-  await users.refresh();
-  deps = {
-    storage,
-    analyzer: vision.analyzer,
-    users,
-    grouping: new UnknownFaceGrouping(storage, DEFAULT_DECISION_THRESHOLDS.match, silentLogger),
-    thresholds: DEFAULT_DECISION_THRESHOLDS,
-    learning: DEFAULT_LEARNING_POLICY,
-    logger: silentLogger,
-    pipelineStats: () => null,
-    cameraStats: () => [],
-    inference: {
-      detector: { name: vision.detector.name, provider: vision.detector.provider, fallback: vision.detector.fallback },
-      embedder: { name: vision.embedder.name, provider: vision.embedder.provider, fallback: vision.embedder.fallback },
-    },
-  };
-  token = await loadOrCreateToken(dataRoot);
-  app = buildApi(deps, { token });
-  await app.ready();
+  ({ app, deps, token } = await openTestApi(appliance));
 }, 120_000);
 
 afterAll(async () => {

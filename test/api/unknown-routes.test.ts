@@ -10,18 +10,14 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { ApiDeps } from '../../src/api/api-deps.js';
-import { buildApi } from '../../src/api/server.js';
-import { loadOrCreateToken } from '../../src/api/token.js';
-import { DEFAULT_LEARNING_POLICY } from '../../src/recognition/auto-learning.js';
 import { DEFAULT_DECISION_THRESHOLDS } from '../../src/recognition/decision.js';
-import { UserDirectory } from '../../src/recognition/user-directory.js';
 import { UnknownFaceGrouping } from '../../src/unknown-faces/grouping.js';
 import { decodeImage } from '../../src/vision/image-input.js';
 import type { FaceAnalysis } from '../../src/vision/face-analyzer.js';
 import type { Embedding } from '../../src/vision/types.js';
 import { type Storage } from '../../storage/index.js';
-import { silentLogger } from '../../storage/logger.js';
 import { FACES_DIR } from '../helpers/shared-data.js';
+import { openTestApi } from '../helpers/test-api.js';
 import { openTestAppliance, type TestAppliance } from '../helpers/test-appliance.js';
 import { type ActionJson, type FaceJson, type GroupJson, keepUnknownFace } from '../helpers/unknown-faces.js';
 
@@ -125,28 +121,9 @@ async function snapshot() {
 beforeAll(async () => {
   appliance = await openTestAppliance('unknown-api');
   ({ dataRoot, storage } = appliance);
+  ({ app, deps, token } = await openTestApi(appliance));
+  grouping = deps.grouping;
   const { vision } = appliance;
-  const users = new UserDirectory(storage.db);
-  await users.refresh();
-  grouping = new UnknownFaceGrouping(storage, DEFAULT_DECISION_THRESHOLDS.match, silentLogger);
-  deps = {
-    storage,
-    analyzer: vision.analyzer,
-    users,
-    grouping,
-    thresholds: DEFAULT_DECISION_THRESHOLDS,
-    learning: DEFAULT_LEARNING_POLICY,
-    logger: silentLogger,
-    pipelineStats: () => null,
-    cameraStats: () => [],
-    inference: {
-      detector: { name: vision.detector.name, provider: vision.detector.provider, fallback: vision.detector.fallback },
-      embedder: { name: vision.embedder.name, provider: vision.embedder.provider, fallback: vision.embedder.fallback },
-    },
-  };
-  token = await loadOrCreateToken(dataRoot);
-  app = buildApi(deps, { token });
-  await app.ready();
 
   // Each photo shows one face; each becomes an unknown sighting of its own event, one second apart
   // for Obama and ten seconds later for Biden.

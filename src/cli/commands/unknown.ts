@@ -9,7 +9,7 @@ import { GROUP_STATUSES, type GroupQuery, parseGroupId, type UnknownGroup } from
 import { validateId } from '../../../storage/ids.js';
 import { silentLogger } from '../../../storage/logger.js';
 import { DEFAULT_LEARNING_POLICY } from '../../recognition/auto-learning.js';
-import { EnrollmentRefusedError } from '../../recognition/enrollment.js';
+import { EnrollmentRefusedError, type Skipped } from '../../recognition/enrollment.js';
 import { decisionThresholdsOf } from '../../config/config.js';
 import { UnknownFaceGrouping } from '../../unknown-faces/grouping.js';
 import { AssignmentRefusedError, assignGroup, checkActor, dismissGroup, enrollGroup, listGroups, type ReviewDeps, showGroup } from '../../unknown-faces/review.js';
@@ -50,6 +50,10 @@ function defaultActor(): string {
 }
 
 const day = (d: Date | null) => (d ? d.toISOString().replace('T', ' ').slice(0, 19) : '-');
+
+function withSkipped(headline: string, skipped: Skipped[]): string {
+  return [headline, ...skipped.map((s) => `  skipped ${s.file}: ${s.reason}`)].join('\n');
+}
 
 function groupLine(g: UnknownGroup): string {
   const who = g.userId ? ` -> ${g.userId}` : '';
@@ -128,25 +132,21 @@ export async function unknownCommand(argv: string[], out: (json: unknown, text: 
         ].join('\n'));
         return;
       }
-      case 'enroll': {
-        try {
-          const r = await enrollGroup(review, { groupId, userId, name: (values.name as string).trim(), department: values.department?.trim() || null, actor });
-          out(r, [`enrolled ${userId} from group ${groupId} (${r.enrollment.embeddings} faces)`, ...r.enrollment.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`)].join('\n'));
-          return;
-        } catch (error) {
-          if (!(error instanceof EnrollmentRefusedError)) throw error;
-          out({ error: error.message, skipped: error.skipped }, [error.message, ...error.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`)].join('\n'));
-          return 1;
-        }
-      }
+      case 'enroll':
       case 'assign': {
         try {
-          const r = await assignGroup(review, { groupId, userId, actor });
-          out(r, [`assigned group ${groupId} to ${userId}: ${r.added} face(s) added`, ...r.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`)].join('\n'));
+          if (action === 'enroll') {
+            const r = await enrollGroup(review, { groupId, userId, name: (values.name as string).trim(), department: values.department?.trim() || null, actor });
+            out(r, withSkipped(`enrolled ${userId} from group ${groupId} (${r.enrollment.embeddings} faces)`, r.enrollment.skipped));
+          } else {
+            const r = await assignGroup(review, { groupId, userId, actor });
+            out(r, withSkipped(`assigned group ${groupId} to ${userId}: ${r.added} face(s) added`, r.skipped));
+          }
           return;
         } catch (error) {
-          if (!(error instanceof AssignmentRefusedError)) throw error;
-          out({ error: error.message, skipped: error.skipped }, [error.message, ...error.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`)].join('\n'));
+          // A refusal is this command's answer (exit 1, each face's reason), not a failure.
+          if (!(error instanceof EnrollmentRefusedError || error instanceof AssignmentRefusedError)) throw error;
+          out({ error: error.message, skipped: error.skipped }, withSkipped(error.message, error.skipped));
           return 1;
         }
       }
