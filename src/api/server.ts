@@ -319,6 +319,7 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
     metric('facegate_frames_dropped_total', 'counter', 'Frames dropped because the worker was busy, per camera.', cams.map((c) => [`{camera="${label(c.cameraId)}"}`, c.framesDropped]));
     metric('facegate_spool_events', 'gauge', 'Events waiting in the local spool for the database.', [['', storage.db.health().spooled]]);
     metric('facegate_index_vectors', 'gauge', 'Embeddings in the search index.', [['', storage.embeddings.stats().count]]);
+    metric('facegate_unknown_open_faces', 'gauge', 'Unknown faces in open groups, waiting for review.', [['', deps.grouping.size]]);
     const latency = p?.decisionLatencyMs ?? [];
     metric('facegate_decision_latency_ms', 'summary', 'Milliseconds from the frame that settled a decision to its event being written (recent samples).', [
       ['{quantile="0.5"}', quantile(latency, 0.5)],

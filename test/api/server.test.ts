@@ -284,6 +284,7 @@ describe('HTTP API events, health and metrics', () => {
       'facegate_frames_dropped_total',
       'facegate_spool_events',
       'facegate_index_vectors',
+      'facegate_unknown_open_faces',
       'facegate_decision_latency_ms',
       'facegate_camera_up',
     ]) {
@@ -291,6 +292,7 @@ describe('HTTP API events, health and metrics', () => {
       expect(res.body).toMatch(new RegExp(`# TYPE ${name} (counter|gauge|summary)\\n`));
     }
     expect(res.body).toContain('facegate_decisions_total{outcome="known"} 0');
+    expect(res.body).toContain(`facegate_unknown_open_faces ${deps.grouping.size}\n`);
     expect(res.body).toContain('facegate_decision_latency_ms{quantile="0.99"} NaN');
     // Every sample line: a name, optional labels, a number.
     for (const line of res.body.trim().split('\n').filter((l) => !l.startsWith('#'))) {

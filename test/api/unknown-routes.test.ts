@@ -168,6 +168,11 @@ describe('unknown faces: grouping as they arrive', () => {
 });
 
 describe('GET /unknown', () => {
+  it('counts the faces awaiting review in /metrics', async () => {
+    const res = await get('/metrics');
+    expect(res.body).toContain(`facegate_unknown_open_faces ${SIGHTINGS.length}\n`);
+  });
+
   it('lists the open groups, latest first, with counts, times, cameras and the best crop', async () => {
     const groups = await listGroups();
     expect(groups.map((g) => g.id)).toEqual([groupOf('biden'), groupOf('obama')]);
