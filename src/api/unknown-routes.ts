@@ -10,6 +10,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 
+import { isPrintableText } from '../../storage/db/row-checks.js';
 import { GROUP_STATUSES, type GroupQuery, parseGroupId } from '../../storage/db/unknown-face-records.js';
 import { StoreInputError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
@@ -17,7 +18,14 @@ import { assignGroup, dismissGroup, enrollGroup, groupCrop, listGroups, showGrou
 import type { ApiDeps } from './api-deps.js';
 import { isoDate, limitParam } from './query-params.js';
 
-const text = (max: number) => z.string().trim().min(1).max(max);
+// Printable text: no control characters, no half of a surrogate pair (the database stores neither).
+const text = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine(isPrintableText, 'expected printable text');
 const enrollBody = z.strictObject({ userId: z.string(), name: text(200), department: text(200).optional(), actor: text(100).optional() });
 const assignBody = z.strictObject({ userId: z.string(), actor: text(100).optional() });
 const dismissBody = z.strictObject({ actor: text(100).optional(), reason: text(200).optional() });

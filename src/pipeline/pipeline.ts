@@ -10,6 +10,7 @@ import type { CameraCallbacks, CameraSource, CameraStatusChange, Frame } from '.
 import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds, decideTrack, type FaceDecision } from '../recognition/decision.js';
 import { considerLearning, DEFAULT_LEARNING_POLICY, type LearningPolicy } from '../recognition/auto-learning.js';
 import { decideAnalysis } from '../recognition/identify.js';
+import { cosine } from '../recognition/similarity.js';
 import { FaceTracker, type Track, type TrackerOptions } from '../recognition/tracker.js';
 import type { UserDirectory } from '../recognition/user-directory.js';
 import type { UnknownFaceGrouping } from '../unknown-faces/grouping.js';
@@ -63,6 +64,8 @@ export interface PipelineStats {
 }
 
 const LATENCY_SAMPLES = 2_000;
+/** Unknown faces waiting to be kept: a few seconds of strangers, while a review holds the grouping. */
+const MAX_PENDING_KEEPS = 32;
 
 export class Pipeline {
   private readonly cameras = new Map<string, CameraState>();
@@ -74,6 +77,8 @@ export class Pipeline {
   private chain: Promise<unknown> = Promise.resolve();
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly runId = Date.now().toString(36);
+  /** Unknown faces being kept for review (beside the worker). */
+  private readonly keeping = new Set<Promise<void>>();
   private readonly counters: PipelineStats = {
     frames: 0,
     faces: 0,
@@ -129,6 +134,8 @@ export class Pipeline {
         }
       }
     });
+    // The stores close after this: the unknown faces on their way are kept first.
+    await Promise.all(this.keeping);
   }
 
   stats(): PipelineStats {
@@ -225,9 +232,7 @@ export class Pipeline {
     push(this.counters.decisionLatencyMs, now - decidingFrameMs);
     push(this.counters.trackLatencyMs, now - (track.observations[0]?.payload.frame.receivedMs ?? decidingFrameMs));
     this.counters.decisions[verdict.decision]++;
-    if (verdict.decision === 'unknown' && best?.analysis.embedding) {
-      await this.keepUnknown(cameraId, written, at, best.analysis);
-    }
+    if (verdict.decision === 'unknown' && best?.analysis.embedding) this.keepUnknown(cameraId, written, at, best.analysis);
     const policy = this.options.learning ?? DEFAULT_LEARNING_POLICY;
     if (verdict.decision === 'known' && best && policy.enabled) {
       await considerLearning({ storage, logger, policy }, verdict, best.analysis, cameraId).catch((error: unknown) => {
@@ -241,29 +246,31 @@ export class Pipeline {
   }
 
   // The crop is kept only linked to its event: while the database is down (the event went to the
-  // spool) the face is not kept, and says so.
-  private async keepUnknown(cameraId: string, written: EventWrite, at: Date, face: FaceAnalysis): Promise<void> {
+  // spool) the face is not kept, and says so. Kept beside the frame worker, not in its way: a
+  // review or a retention purge holding the grouping never stalls recognition. At most
+  // MAX_PENDING_KEEPS wait; beyond that a face is not kept (logged), so memory stays bounded.
+  private keepUnknown(cameraId: string, written: EventWrite, at: Date, face: FaceAnalysis): void {
     const { logger, grouping } = this.deps;
     if (written.stored !== 'database' || !face.embedding) {
       logger.warn({ camera: cameraId, event: written.id }, 'pipeline: unknown face not kept for review (database read-only)');
       return;
     }
-    try {
-      const kept = await grouping.keep({
-        eventId: written.id,
-        cameraId,
-        seenAt: at,
-        quality: face.quality.score,
-        embedding: face.embedding,
-        png: await encodePng(face.aligned),
-      });
-      logger.info(
-        { camera: cameraId, event: written.id, group: kept.face.groupId.toString(), similarity: kept.joinedAt, image: kept.face.image },
-        kept.joinedAt === null ? 'unknown face: new group' : 'unknown face: joined its group',
-      );
-    } catch (error) {
-      logger.warn({ err: error, camera: cameraId, event: written.id }, 'pipeline: could not keep an unknown face for review');
+    if (this.keeping.size >= MAX_PENDING_KEEPS) {
+      logger.warn({ camera: cameraId, event: written.id, pending: this.keeping.size }, 'pipeline: unknown face not kept for review (too many waiting)');
+      return;
     }
+    const embedding = face.embedding;
+    const keep = encodePng(face.aligned)
+      .then((png) => grouping.keep({ eventId: written.id, cameraId, seenAt: at, quality: face.quality.score, embedding, png }))
+      .then((kept) => {
+        logger.info(
+          { camera: cameraId, event: written.id, group: kept.face.groupId.toString(), similarity: kept.joinedAt, image: kept.face.image },
+          kept.joinedAt === null ? 'unknown face: new group' : 'unknown face: joined its group',
+        );
+      })
+      .catch((error: unknown) => logger.warn({ err: error, camera: cameraId, event: written.id }, 'pipeline: could not keep an unknown face for review'))
+      .finally(() => this.keeping.delete(keep));
+    this.keeping.add(keep);
   }
 
   // Only transitions are events: a camera that stays unreachable retries (connecting, offline,
@@ -302,10 +309,7 @@ const SAME_FACE_MIN_COSINE = 0.35;
 function sameFace(track: Readonly<Track<Observed>>, detection: { payload: Observed }): boolean {
   const next = detection.payload.analysis.embedding?.vector;
   const last = [...track.observations].reverse().find((o) => o.payload.analysis.embedding)?.payload.analysis.embedding?.vector;
-  if (!next || !last) return true;
-  let dot = 0;
-  for (let i = 0; i < next.length; i++) dot += (next[i] as number) * (last[i] as number);
-  return dot >= SAME_FACE_MIN_COSINE;
+  return !next || !last || cosine(next, last) >= SAME_FACE_MIN_COSINE;
 }
 
 function decisions(track: Readonly<Track<Observed>>): FaceDecision[] {

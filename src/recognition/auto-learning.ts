@@ -9,6 +9,7 @@ import type { FaceAnalysis } from '../vision/face-analyzer.js';
 import { encodePng } from '../vision/image-input.js';
 import type { FaceDecision } from './decision.js';
 import { MAX_EMBEDDINGS_PER_USER, SEARCH_K } from './identify.js';
+import { withUserLock } from './user-lock.js';
 
 export interface LearningPolicy {
   enabled: boolean;
@@ -47,16 +48,19 @@ export async function considerLearning(
   if (!policy.enabled) return { learned: false, reason: 'auto-learning is off' };
   if (verdict.decision !== 'known' || !userId) return { learned: false, reason: 'only a known decision can teach' };
   if (!face.embedding) return { learned: false, reason: 'no embedding' };
-  const refusal = await learningRefusal(storage, policy, userId, face.embedding.vector, face.quality.score);
-  if (refusal) return { learned: false, reason: refusal };
-  const embeddingId = await addLearnedFace(storage, userId, {
-    png: await encodePng(face.aligned),
-    embedding: face.embedding,
-    qualityScore: face.quality.score,
-    cameraId,
+  const embedding = face.embedding;
+  // Under the user's lock: a deletion of this user cannot slip between the row and the index.
+  const outcome = await withUserLock(userId, async (): Promise<LearningOutcome> => {
+    const refusal = await learningRefusal(storage, policy, userId, embedding.vector, face.quality.score);
+    if (refusal) return { learned: false, reason: refusal };
+    const crop = await storage.images.saveAligned(userId, await encodePng(face.aligned), { cameraId, qualityScore: face.quality.score });
+    const [record] = await storage.db.addEmbeddings(userId, [{ image: crop.file, modelId: embedding.modelId, vector: embedding.vector }]);
+    if (!record) throw new Error('the database returned no embedding row');
+    await storage.embeddings.add([{ embeddingId: record.id, userId, image: record.image, modelId: record.modelId, vector: record.vector }]);
+    return { learned: true, embeddingId: record.id };
   });
-  deps.logger.info({ userId, embeddingId: embeddingId.toString(), camera: cameraId }, 'auto-learning: embedding added');
-  return { learned: true, embeddingId };
+  if (outcome.learned) deps.logger.info({ userId, embeddingId: outcome.embeddingId.toString(), camera: cameraId }, 'auto-learning: embedding added');
+  return outcome;
 }
 
 /**
@@ -85,17 +89,4 @@ export async function learningRefusal(
     return `${userId} has reached ${policy.maxEmbeddingsPerUser} embeddings`;
   }
   return null;
-}
-
-/** Adds one face to a user's gallery: the aligned crop, the database row, the index. Returns the embedding id. */
-export async function addLearnedFace(
-  storage: Storage,
-  userId: string,
-  face: { png: Uint8Array; embedding: { vector: Float32Array; modelId: string }; qualityScore: number; cameraId: string | null },
-): Promise<bigint> {
-  const crop = await storage.images.saveAligned(userId, face.png, { cameraId: face.cameraId, qualityScore: face.qualityScore });
-  const [record] = await storage.db.addEmbeddings(userId, [{ image: crop.file, modelId: face.embedding.modelId, vector: face.embedding.vector }]);
-  if (!record) throw new Error('the database returned no embedding row');
-  await storage.embeddings.add([{ embeddingId: record.id, userId, image: record.image, modelId: record.modelId, vector: record.vector }]);
-  return record.id;
 }

@@ -6,12 +6,15 @@
 import type { Storage } from '../../storage/index.js';
 import { ConflictError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
+import type { GroupResolution, ReviewAction } from '../../storage/db/unknown-face-records.js';
 import type { StoredImage } from '../../storage/images/image-store.js';
 import type { FaceAnalyzer } from '../vision/face-analyzer.js';
 import { decodeImage, encodePng, ImageDecodeError } from '../vision/image-input.js';
 import type { Embedding } from '../vision/types.js';
 import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds } from './decision.js';
 import { MAX_EMBEDDINGS_PER_USER } from './identify.js';
+import { cosine } from './similarity.js';
+import { withUserLock } from './user-lock.js';
 
 /** The LLD: "New user: add >= 3 embeddings". */
 export const MIN_ENROLLMENT_FACES = 3;
@@ -91,12 +94,6 @@ async function examine(analyzer: FaceAnalyzer, image: EnrollmentImage, cameraId:
   return { name: image.name, original: image.bytes, alignedPng: await encodePng(face.aligned), qualityScore: face.quality.score, embedding: face.embedding, cameraId };
 }
 
-const dot = (a: Float32Array, b: Float32Array) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += (a[i] as number) * (b[i] as number);
-  return s;
-};
-
 /**
  * The photos of one enrollment must show one person: faces are grouped by "matches at the match
  * threshold" (transitively), and only a group holding more than half of them is kept. Three photos
@@ -107,7 +104,7 @@ function onePerson(usable: EnrollmentFace[], threshold: number): { kept: Enrollm
   const root = (i: number): number => (parent[i] === i ? i : (parent[i] = root(parent[i] as number)));
   for (let i = 0; i < usable.length; i++) {
     for (let j = i + 1; j < usable.length; j++) {
-      if (dot((usable[i] as EnrollmentFace).embedding.vector, (usable[j] as EnrollmentFace).embedding.vector) >= threshold) parent[root(i)] = root(j);
+      if (cosine((usable[i] as EnrollmentFace).embedding.vector, (usable[j] as EnrollmentFace).embedding.vector) >= threshold) parent[root(i)] = root(j);
     }
   }
   const sizes = new Map<number, number>();
@@ -117,20 +114,6 @@ function onePerson(usable: EnrollmentFace[], threshold: number): { kept: Enrollm
   return { kept: usable.filter((_, i) => root(i) === largest), outliers: usable.filter((_, i) => root(i) !== largest) };
 }
 
-// One enrollment or deletion per user id at a time (in this process: the data-root lock keeps
-// other processes out), so two requests for one id cannot interleave their writes and clean-ups.
-const userLocks = new Map<string, Promise<unknown>>();
-
-function withUserLock<T>(userId: string, fn: () => Promise<T>): Promise<T> {
-  const key = userId.toLowerCase();
-  const run = (userLocks.get(key) ?? Promise.resolve()).then(fn, fn);
-  const tail = run.catch(() => undefined);
-  userLocks.set(key, tail);
-  void tail.then(() => {
-    if (userLocks.get(key) === tail) userLocks.delete(key);
-  });
-  return run;
-}
 
 export async function enroll(deps: EnrollmentDeps, request: EnrollRequest): Promise<EnrollResult> {
   const userId = validateId('user', request.userId);
@@ -143,26 +126,28 @@ export async function enroll(deps: EnrollmentDeps, request: EnrollRequest): Prom
       if (typeof result === 'string') skipped.push({ file: image.name, reason: result });
       else faces.push(result);
     }
-    return keepFaces(deps, request, userId, faces, skipped);
+    const { review: _none, ...result } = await keepFaces(deps, request, userId, faces, skipped);
+    return result;
   });
 }
 
-/** Enrolls a new user from faces already found and embedded (reviewed unknown crops), under the same rules. */
+/**
+ * Enrolls a new user from faces already found and embedded (reviewed unknown crops), under the
+ * same rules. `review` closes their unknown-face group in the same transaction as the user's rows.
+ */
 export async function enrollFaces(
   deps: Omit<EnrollmentDeps, 'analyzer'>,
   person: NewPerson,
   faces: EnrollmentFace[],
-  skipped: Skipped[] = [],
-): Promise<EnrollResult> {
+  options: { skipped?: Skipped[]; review?: GroupResolution } = {},
+): Promise<EnrollResult & { review: ReviewAction | null }> {
   const userId = validateId('user', person.userId);
   return withUserLock(userId, async () => {
     await refuseExisting(deps.storage, userId);
-    return keepFaces(deps, person, userId, faces, [...skipped]);
+    return keepFaces(deps, person, userId, faces, [...(options.skipped ?? [])], options.review);
   });
 }
 
-// Before anything is written, and regardless of case: U1 and u1 share one folder on NTFS, so a
-// refusal found only at the database would roll back files in the other user's folder.
 async function refuseExisting(storage: Storage, userId: string): Promise<void> {
   const existing = (await storage.db.listUsers()).find((u) => u.id.toLowerCase() === userId.toLowerCase());
   if (existing) {
@@ -172,7 +157,7 @@ async function refuseExisting(storage: Storage, userId: string): Promise<void> {
 }
 
 /** Whether the image store already holds a folder for this id (any case): an earlier, deleted user's originals. */
-export async function hasImageFolder(storage: Storage, userId: string): Promise<boolean> {
+async function hasImageFolder(storage: Storage, userId: string): Promise<boolean> {
   return (await storage.images.listUsers()).some((u) => u.toLowerCase() === userId.toLowerCase());
 }
 
@@ -183,7 +168,8 @@ async function keepFaces(
   userId: string,
   candidates: EnrollmentFace[],
   skipped: Skipped[],
-): Promise<EnrollResult> {
+  review?: GroupResolution,
+): Promise<EnrollResult & { review: ReviewAction | null }> {
   const { storage } = deps;
   const t = deps.thresholds ?? DEFAULT_DECISION_THRESHOLDS;
   const usable: EnrollmentFace[] = [];
@@ -230,15 +216,17 @@ async function keepFaces(
       await storage.images.saveOriginal(userId, u.original, info);
       crops.push(await storage.images.saveAligned(userId, u.alignedPng, info));
     }
-    const { embeddings } = await storage.db.createUser(
+    const { embeddings, review: action } = await storage.db.createUser(
       { id: userId, name: person.name, department: person.department ?? null, ...(person.roles ? { roles: person.roles } : {}) },
       usable.map((u, i) => ({ image: (crops[i] as StoredImage).file, modelId: u.embedding.modelId, vector: u.embedding.vector })),
+      // The review records what was kept: how many faces, how many skipped.
+      review ? { review: { ...review, details: { ...review.details, embeddings: usable.length, skipped: skipped.length } } } : {},
     );
     created = true;
     await storage.embeddings.add(
       embeddings.map((e) => ({ embeddingId: e.id, userId, image: e.image, modelId: e.modelId, vector: e.vector })),
     );
-    return { userId, embeddings: embeddings.length, skipped };
+    return { userId, embeddings: embeddings.length, skipped, review: action };
   } catch (error) {
     // Nothing half-kept: a user who was never enrolled leaves no rows, no index entries, no files.
     if (created) await storage.db.deleteUser(userId).catch(() => undefined);

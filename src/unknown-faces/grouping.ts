@@ -10,6 +10,7 @@
 //
 // One operation at a time (keep, review, purge) through run(): a review never sees a face half
 // added, and the in-memory index always holds exactly the database's open-group faces.
+import { ConflictError, NotFoundError } from '../../storage/errors.js';
 import type { Storage } from '../../storage/index.js';
 import type { Logger } from '../../storage/logger.js';
 import type { UnknownFace } from '../../storage/db/unknown-face-records.js';
@@ -87,21 +88,20 @@ export class UnknownFaceGrouping {
         if (group !== undefined && score >= this.threshold) [groupId, joinedAt] = [group, score];
       }
       const saved = await this.storage.images.saveUnknown(sighting.cameraId, sighting.png, sighting.seenAt);
+      const row = { eventId: sighting.eventId, cameraId: sighting.cameraId, seenAt: sighting.seenAt, day: saved.date, image: saved.relativePath, quality: sighting.quality, modelId, vector };
       let face: UnknownFace;
       try {
-        face = await this.storage.db.unknown.addFace(
-          {
-            eventId: sighting.eventId,
-            cameraId: sighting.cameraId,
-            seenAt: sighting.seenAt,
-            day: saved.date,
-            image: saved.relativePath,
-            quality: sighting.quality,
-            modelId,
-            vector,
-          },
-          groupId,
-        );
+        try {
+          face = await this.storage.db.unknown.addFace(row, groupId);
+        } catch (error) {
+          // The index knew the group as open but the database does not (reviewed or purged where
+          // this process did not see it): the index is corrected and the face starts a new group.
+          if (groupId === null || !(error instanceof ConflictError || error instanceof NotFoundError)) throw error;
+          this.logger.warn({ group: groupId.toString() }, 'unknown faces: a group the index held open is not; forgotten');
+          this.forgetGroup(groupId);
+          [groupId, joinedAt] = [null, null];
+          face = await this.storage.db.unknown.addFace(row, null);
+        }
       } catch (error) {
         await this.storage.images.removeUnknown(saved.relativePath).catch((e: unknown) => this.logger.warn({ err: e, image: saved.relativePath }, 'unknown faces: could not remove an unlinked crop'));
         throw error;
@@ -124,6 +124,8 @@ export class UnknownFaceGrouping {
   }
 
   private async load(): Promise<void> {
+    // Until a load succeeds, the next keep() tries again (the database may be back by then).
+    this.loaded = false;
     const faces = await this.storage.db.unknown.openGroupFaces(this.storage.embeddings.modelId);
     const dim = this.storage.embeddings.dim;
     const usable = faces.filter((f) => f.vector.length === dim);

@@ -30,10 +30,13 @@ export async function purgeUnknownFaces(
   const dryRun = options.dryRun ?? false;
   const cutoff = retentionCutoff(days, now);
   if (cutoff === null) return { days, cutoff, dryRun, removedDates: [], removedFiles: 0, removedFaces: 0, removedGroups: [] };
-  return deps.grouping.run(async () => {
-    const rows = await deps.storage.db.unknown.deleteFacesBefore(cutoff, { dryRun });
-    if (!dryRun) deps.grouping.forget(rows.removed.map((r) => r.id));
-    const files = await deps.storage.images.purgeUnknown(days, now, { dryRun });
-    return { days, cutoff, dryRun, ...files, removedFaces: rows.removed.length, removedGroups: rows.removedGroups };
+  // The rows and the grouping index change together; the folders (slow on a large disk) are
+  // removed after, outside the grouping's turn: new faces only ever go to today's folder.
+  const rows = await deps.grouping.run(async () => {
+    const deleted = await deps.storage.db.unknown.deleteFacesBefore(cutoff, { dryRun });
+    if (!dryRun) deps.grouping.forget(deleted.removed.map((r) => r.id));
+    return deleted;
   });
+  const files = await deps.storage.images.purgeUnknown(days, now, { dryRun });
+  return { days, cutoff, dryRun, ...files, removedFaces: rows.removed.length, removedGroups: rows.removedGroups };
 }

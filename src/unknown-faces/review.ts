@@ -8,6 +8,7 @@
 //   The operator's word replaces "the pipeline recognised them", nothing else.
 // - dismiss: the group is closed and its crops and embeddings are deleted now, not at retention.
 // A reviewed group takes no new faces: a later sighting of the same stranger starts a new group.
+import { isPrintableText } from '../../storage/db/row-checks.js';
 import type { Storage } from '../../storage/index.js';
 import { ConflictError, NotFoundError, StoreInputError } from '../../storage/errors.js';
 import type { Logger } from '../../storage/logger.js';
@@ -19,9 +20,11 @@ import {
   type UnknownFace,
   type UnknownGroup,
 } from '../../storage/db/unknown-face-records.js';
-import { addLearnedFace, DEFAULT_LEARNING_POLICY, learningRefusal, type LearningPolicy } from '../recognition/auto-learning.js';
+import { DEFAULT_LEARNING_POLICY, learningRefusal, type LearningPolicy } from '../recognition/auto-learning.js';
 import type { DecisionThresholds } from '../recognition/decision.js';
-import { deleteUser, enrollFaces, type EnrollResult, type EnrollmentFace, hasImageFolder, type NewPerson, type Skipped } from '../recognition/enrollment.js';
+import { enrollFaces, type EnrollResult, type EnrollmentFace, type NewPerson, type Skipped } from '../recognition/enrollment.js';
+import { cosine } from '../recognition/similarity.js';
+import { withUserLock } from '../recognition/user-lock.js';
 import type { UnknownFaceGrouping } from './grouping.js';
 
 export interface ReviewDeps {
@@ -46,8 +49,7 @@ export class AssignmentRefusedError extends Error {
 
 /** Who acted: 1-200 printable characters (a user name, "api:alice"). */
 export function checkActor(actor: unknown): string {
-  // eslint-disable-next-line no-control-regex -- control characters are what is refused
-  if (typeof actor !== 'string' || actor.trim().length === 0 || actor.length > 200 || /[\u0000-\u001f\u007f]/.test(actor)) {
+  if (typeof actor !== 'string' || actor.trim().length === 0 || actor.length > 200 || !isPrintableText(actor)) {
     throw new StoreInputError(`Expected the reviewer's name (1-200 printable characters) but received ${JSON.stringify(typeof actor === 'string' ? actor.slice(0, 40) : typeof actor)}`);
   }
   return actor.trim();
@@ -72,7 +74,12 @@ export async function showGroup(storage: Storage, id: unknown): Promise<{ group:
 export async function groupCrop(storage: Storage, id: unknown): Promise<{ png: Buffer; face: { id: bigint; image: string } }> {
   const group = await existingGroup(storage, id);
   if (!group.best) throw new NotFoundError(`Expected a group with faces but group ${group.id} has none left (${group.status})`);
-  return { png: await storage.images.readUnknown(group.best.image), face: { id: group.best.faceId, image: group.best.image } };
+  const png = await storage.images.readUnknown(group.best.image).catch((error: unknown) => {
+    // Deleted by hand, quarantined by a scanner, missed by a restore: missing, not a failure.
+    if ((error as { code?: unknown }).code === 'ENOENT') throw new NotFoundError(`Expected the crop ${group.best?.image ?? ''} on disk but it is missing`);
+    throw error;
+  });
+  return { png, face: { id: group.best.faceId, image: group.best.image } };
 }
 
 export async function enrollGroup(
@@ -84,29 +91,17 @@ export async function enrollGroup(
   return deps.grouping.run(async () => {
     const group = await openGroup(deps.storage, request.groupId);
     const { faces, skipped } = await readFaces(deps, group.id);
-    const hadImages = await hasImageFolder(deps.storage, userId);
-    const enrollment = await enrollFaces({ storage: deps.storage, ...(deps.thresholds ? { thresholds: deps.thresholds } : {}) }, { ...request, userId }, faces, skipped);
-    let action: ReviewAction;
-    try {
-      ({ action } = await deps.storage.db.unknown.resolveGroup({
-        groupId: group.id,
-        status: 'enrolled',
-        action: 'enroll',
-        actor,
-        userId,
-        details: { name: request.name, embeddings: enrollment.embeddings, skipped: enrollment.skipped.length },
-      }));
-    } catch (error) {
-      // The group could not be closed: the new user goes again (originals an earlier user of this
-      // id left stay), so an enrollment never exists without its review record.
-      await deleteUser(deps.storage, userId, { purgeImages: !hadImages }).catch((e: unknown) =>
-        deps.logger.error({ err: e, userId }, 'unknown faces: could not undo an enrollment whose review was not recorded'),
-      );
-      throw error;
-    }
+    // The user's rows and the group's review commit in one transaction: an enrollment never
+    // exists without its review action, nor the action without the user.
+    const { review, ...enrollment } = await enrollFaces(
+      { storage: deps.storage, ...(deps.thresholds ? { thresholds: deps.thresholds } : {}) },
+      { ...request, userId },
+      faces,
+      { skipped, review: { groupId: group.id, status: 'enrolled', action: 'enroll', actor, userId, details: { name: request.name } } },
+    );
     deps.grouping.forgetGroup(group.id);
     deps.logger.info({ group: group.id.toString(), userId, actor, embeddings: enrollment.embeddings }, 'unknown faces: group enrolled');
-    return { group: (await deps.storage.db.unknown.getGroup(group.id)) as UnknownGroup, enrollment, action };
+    return { group: (await deps.storage.db.unknown.getGroup(group.id)) as UnknownGroup, enrollment, action: review as ReviewAction };
   });
 }
 
@@ -117,38 +112,55 @@ export async function assignGroup(
   const actor = checkActor(request.actor);
   const userId = validateId('user', request.userId);
   const policy = deps.learning ?? DEFAULT_LEARNING_POLICY;
-  return deps.grouping.run(async () => {
-    const group = await openGroup(deps.storage, request.groupId);
-    if (!(await deps.storage.db.getUser(userId))) throw new NotFoundError(`Expected an existing user but there is no user ${userId}`);
-    const { faces, skipped } = await readFaces(deps, group.id);
-    let added = 0;
-    for (const face of faces) {
-      const refusal =
-        face.embedding.modelId !== deps.storage.embeddings.modelId
-          ? `embedded by ${face.embedding.modelId}, not the model in use`
-          : await learningRefusal(deps.storage, policy, userId, face.embedding.vector, face.qualityScore);
-      if (refusal) {
-        skipped.push({ file: face.name, reason: refusal });
-        continue;
+  const { storage } = deps;
+  return deps.grouping.run(() =>
+    withUserLock(userId, async () => {
+      const group = await openGroup(storage, request.groupId);
+      if (!(await storage.db.getUser(userId))) throw new NotFoundError(`Expected an existing user but there is no user ${userId}`);
+      const { faces, skipped } = await readFaces(deps, group.id);
+      // Every face is judged before anything is written, against the gallery as it stands and
+      // the faces of this group already accepted (the near-copy rule and the cap count them too).
+      const accepted: EnrollmentFace[] = [];
+      const room = policy.maxEmbeddingsPerUser - (await storage.db.countEmbeddings(userId));
+      for (const face of faces) {
+        const twin = Math.max(-1, ...accepted.map((a) => cosine(a.embedding.vector, face.embedding.vector)));
+        const refusal =
+          face.embedding.modelId !== storage.embeddings.modelId
+            ? `embedded by ${face.embedding.modelId}, not the model in use`
+            : ((await learningRefusal(storage, policy, userId, face.embedding.vector, face.qualityScore)) ??
+              (twin > policy.maxSimilarityToOwn
+                ? `near-duplicate of another face of this group (${twin.toFixed(3)})`
+                : accepted.length >= room
+                  ? `${userId} would exceed ${policy.maxEmbeddingsPerUser} embeddings`
+                  : null));
+        if (refusal) skipped.push({ file: face.name, reason: refusal });
+        else accepted.push(face);
       }
-      await addLearnedFace(deps.storage, userId, { png: face.alignedPng, embedding: face.embedding, qualityScore: face.qualityScore, cameraId: face.cameraId });
-      added++;
-    }
-    if (added === 0) {
-      throw new AssignmentRefusedError(`assignment of group ${group.id} to ${userId} refused: no face passed the learning guards; nothing was changed`, skipped);
-    }
-    const { action } = await deps.storage.db.unknown.resolveGroup({
-      groupId: group.id,
-      status: 'assigned',
-      action: 'assign',
-      actor,
-      userId,
-      details: { added, skipped: skipped.length },
-    });
-    deps.grouping.forgetGroup(group.id);
-    deps.logger.info({ group: group.id.toString(), userId, actor, added }, 'unknown faces: group assigned');
-    return { group: (await deps.storage.db.unknown.getGroup(group.id)) as UnknownGroup, added, skipped, action };
-  });
+      if (accepted.length === 0) {
+        throw new AssignmentRefusedError(`assignment of group ${group.id} to ${userId} refused: no face passed the learning guards; nothing was changed`, skipped);
+      }
+      // Crops first; then the embeddings and the group's review in one transaction; then the index.
+      // A transaction that fails takes the crops back with it.
+      const crops: string[] = [];
+      let records;
+      try {
+        for (const a of accepted) crops.push((await storage.images.saveAligned(userId, a.alignedPng, { cameraId: a.cameraId, qualityScore: a.qualityScore })).file);
+        records = await storage.db.addEmbeddings(
+          userId,
+          accepted.map((a, i) => ({ image: crops[i] as string, modelId: a.embedding.modelId, vector: a.embedding.vector })),
+          { review: { groupId: group.id, status: 'assigned', action: 'assign', actor, userId, details: { added: accepted.length, skipped: skipped.length } } },
+        );
+      } catch (error) {
+        await storage.images.removeAligned(userId, crops).catch((e: unknown) => deps.logger.warn({ err: e, userId }, 'unknown faces: could not remove the crops of an assignment that failed'));
+        throw error;
+      }
+      await storage.embeddings.add(records.map((r) => ({ embeddingId: r.id, userId, image: r.image, modelId: r.modelId, vector: r.vector })));
+      deps.grouping.forgetGroup(group.id);
+      deps.logger.info({ group: group.id.toString(), userId, actor, added: records.length }, 'unknown faces: group assigned');
+      const [action] = await storage.db.unknown.reviewActions({ groupId: group.id, limit: 1 });
+      return { group: (await storage.db.unknown.getGroup(group.id)) as UnknownGroup, added: records.length, skipped, action: action as ReviewAction };
+    }),
+  );
 }
 
 export async function dismissGroup(
@@ -156,6 +168,9 @@ export async function dismissGroup(
   request: { groupId: unknown; actor: string; reason?: string },
 ): Promise<{ group: UnknownGroup; removedFaces: number; action: ReviewAction }> {
   const actor = checkActor(request.actor);
+  if (request.reason !== undefined && (request.reason.length > 200 || !isPrintableText(request.reason))) {
+    throw new StoreInputError(`Expected the reason to be printable text of at most 200 characters but received ${JSON.stringify(request.reason.slice(0, 40))}`);
+  }
   return deps.grouping.run(async () => {
     const group = await openGroup(deps.storage, request.groupId);
     const { action, removed } = await deps.storage.db.unknown.resolveGroup({
@@ -163,7 +178,7 @@ export async function dismissGroup(
       status: 'dismissed',
       action: 'dismiss',
       actor,
-      ...(request.reason ? { details: { reason: request.reason.slice(0, 200) } } : {}),
+      ...(request.reason ? { details: { reason: request.reason } } : {}),
     });
     deps.grouping.forget(removed.map((r) => r.id));
     // The rows are gone; a crop that cannot be deleted now (a Windows scanner holding it) is an

@@ -1,7 +1,7 @@
 // DbStore: users, roles, the durable record of every embedding, the append-only event log, and
 // the unknown faces kept for review (unknown-face-records.ts). One implementation
 // (sql-db-store.ts) runs on a PostgreSQL server or on embedded PGlite.
-import type { UnknownFaceRecords } from './unknown-face-records.js';
+import type { GroupResolution, ReviewAction, UnknownFaceRecords } from './unknown-face-records.js';
 
 export type UserStatus = 'active' | 'disabled';
 
@@ -93,14 +93,20 @@ export interface DbStore {
   /** Called each time the database becomes reachable (at start and after an outage): the embedding index re-verifies then. */
   onAvailable(listener: () => void): void;
 
-  createUser(user: NewUser, embeddings?: NewEmbedding[]): Promise<{ user: User; embeddings: EmbeddingRecord[] }>;
+  /** With `review`, the unknown-face group it comes from is closed in the same transaction (enrolled, and its review action written). */
+  createUser(
+    user: NewUser,
+    embeddings?: NewEmbedding[],
+    options?: { review?: GroupResolution },
+  ): Promise<{ user: User; embeddings: EmbeddingRecord[]; review: ReviewAction | null }>;
   getUser(id: string): Promise<User | null>;
   listUsers(filter?: { status?: UserStatus }): Promise<User[]>;
   setUserStatus(id: string, status: UserStatus): Promise<User>;
   /** Deletes the user and their embeddings; returns the embedding ids removed (for the index). */
   deleteUser(id: string): Promise<{ embeddingIds: bigint[] }>;
 
-  addEmbeddings(userId: string, embeddings: NewEmbedding[]): Promise<EmbeddingRecord[]>;
+  /** With `review`, as createUser (a group assigned to the user). */
+  addEmbeddings(userId: string, embeddings: NewEmbedding[], options?: { review?: GroupResolution }): Promise<EmbeddingRecord[]>;
   /** Every embedding of a model, in id order (the index is rebuilt from these). */
   listEmbeddings(modelId: string): Promise<EmbeddingRecord[]>;
   embeddingIds(modelId: string): Promise<bigint[]>;

@@ -16,11 +16,20 @@ export function vectorOf(bytes: Uint8Array): Float32Array {
   return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
 }
 
+// Half of a UTF-16 surrogate pair on its own: not text PostgreSQL can store (nor valid JSON for jsonb).
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Text a person typed that the database stores as given: no control characters, no broken Unicode. */
+export function isPrintableText(value: string): boolean {
+  // eslint-disable-next-line no-control-regex -- control characters are what is refused
+  return !/[\u0000-\u001f\u007f]/.test(value) && !LONE_SURROGATE.test(value);
+}
+
 export function requireText(name: string, value: unknown, optional: boolean): string | null {
   if (optional && (value === undefined || value === null)) return null;
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TEXT || value.includes('\u0000')) {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TEXT || value.includes('\u0000') || LONE_SURROGATE.test(value)) {
     throw new StoreInputError(
-      `Expected ${name} to be a string of 1-${MAX_TEXT} characters without NUL but received ${JSON.stringify(value)}`,
+      `Expected ${name} to be a string of 1-${MAX_TEXT} characters without NUL or broken Unicode but received ${JSON.stringify(value)}`,
     );
   }
   return value;

@@ -31,7 +31,7 @@ import {
   type SqlRunner,
 } from './sql-client.js';
 import { isRowError, requireDate, requireFinite, requireText, vectorBytes, vectorOf } from './row-checks.js';
-import { SqlUnknownFaceRecords, type UnknownFaceRecords } from './unknown-face-records.js';
+import { checkResolution, type GroupResolution, resolveGroupIn, SqlUnknownFaceRecords, type UnknownFaceRecords } from './unknown-face-records.js';
 import { isUuid, uuidv7 } from './uuid7.js';
 
 export interface SqlDbStoreOptions {
@@ -257,12 +257,13 @@ export class SqlDbStore implements DbStore {
     return { engine: this.client.engine, available: this.available, spooled: this.spool.size(), lastError: this.lastError };
   }
 
-  async createUser(user: NewUser, embeddings: NewEmbedding[] = []) {
+  async createUser(user: NewUser, embeddings: NewEmbedding[] = [], options: { review?: GroupResolution } = {}) {
     const id = validateId('user', user.id);
     const name = requireText('name', user.name, false);
     const department = requireText('department', user.department, true);
     const roles = (user.roles ?? []).map((r, i) => requireText(`roles[${i}]`, r, false) as string);
     embeddings.forEach(checkEmbedding);
+    const review = options.review ? checkResolution(options.review) : null;
     const created = this.needDb('creating a user', () =>
       this.client.transaction(async (tx) => {
         const existing = await tx.query<{ id: string }>('SELECT id FROM users WHERE lower(id) = lower($1)', [id]);
@@ -273,8 +274,9 @@ export class SqlDbStore implements DbStore {
         await tx.query('INSERT INTO users (id, name, department) VALUES ($1, $2, $3)', [id, name, department]);
         for (const role of roles) await this.linkRole(tx, id, role);
         const records = await this.insertEmbeddings(tx, id, embeddings);
+        const resolved = review ? (await resolveGroupIn(tx, review)).action : null;
         const [row] = await tx.query<UserSqlRow>(`${USER_SELECT} WHERE u.id = $1 GROUP BY u.id`, [id]);
-        return { user: toUser(row as UserSqlRow), embeddings: records };
+        return { user: toUser(row as UserSqlRow), embeddings: records, review: resolved };
       }),
     );
     // Two enrollments of U1 and u1 at once: the unique index decides, and says it like the check above.
@@ -327,14 +329,17 @@ export class SqlDbStore implements DbStore {
     );
   }
 
-  async addEmbeddings(userId: string, embeddings: NewEmbedding[]): Promise<EmbeddingRecord[]> {
+  async addEmbeddings(userId: string, embeddings: NewEmbedding[], options: { review?: GroupResolution } = {}): Promise<EmbeddingRecord[]> {
     validateId('user', userId);
     embeddings.forEach(checkEmbedding);
+    const review = options.review ? checkResolution(options.review) : null;
     return this.needDb('adding embeddings', () =>
       this.client.transaction(async (tx) => {
         const user = await tx.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [userId]);
         if (user.length === 0) throw new NotFoundError(`Expected an existing user but there is no user ${userId}`);
-        return this.insertEmbeddings(tx, userId, embeddings);
+        const records = await this.insertEmbeddings(tx, userId, embeddings);
+        if (review) await resolveGroupIn(tx, review);
+        return records;
       }),
     );
   }

@@ -79,6 +79,9 @@ export interface ReviewAction {
   details: Record<string, unknown>;
 }
 
+/** A group's review: its new status and the action recorded (DbStore.createUser and addEmbeddings take one too, committed with them). */
+export type GroupResolution = NewReviewAction & { status: Exclude<GroupStatus, 'open'> };
+
 /** A face removed from the database: its id (for the grouping index) and its crop (to delete). */
 export interface RemovedFace {
   id: bigint;
@@ -100,10 +103,10 @@ export interface UnknownFaceRecords {
    * transaction; a dismissal also deletes the group's faces. Throws NotFoundError for no such
    * group and ConflictError for one already reviewed (two reviewers at once: one wins).
    */
-  resolveGroup(review: NewReviewAction & { status: Exclude<GroupStatus, 'open'> }): Promise<{ action: ReviewAction; removed: RemovedFace[] }>;
+  resolveGroup(review: GroupResolution): Promise<{ action: ReviewAction; removed: RemovedFace[] }>;
   /**
-   * Deletes the faces of days before `cutoffDay`, the groups this leaves without a face, and
-   * reviewed groups without faces (dismissed) resolved before the cutoff (dryRun: only counts).
+   * Deletes the faces of days before `cutoffDay`, the open groups this leaves without a face, and
+   * reviewed groups without faces reviewed before the cutoff (dryRun: only counts).
    */
   deleteFacesBefore(cutoffDay: string, options?: { dryRun?: boolean }): Promise<{ removed: RemovedFace[]; removedGroups: bigint[] }>;
   /** The review trail, newest first (of one group, or all). */
@@ -242,14 +245,54 @@ function checkFace(face: NewUnknownFace): void {
   }
 }
 
-// Groups left without a face by this purge, and reviewed groups without faces (dismissed ones)
-// reviewed before the cutoff: deleted, or only listed in a dry run. A group dismissed today stays
-// visible, as dismissed, for the retention period.
+// Groups without a face from the cutoff on: open groups this purge emptied, and reviewed groups
+// (a dismissal deletes its faces at once) reviewed before the cutoff, so a reviewed group stays
+// visible for the retention period after its review. Deleted, or only listed in a dry run. The
+// cutoff is midnight UTC, whatever the server's time zone.
 async function emptyGroups(tx: SqlRunner, cutoff: string, purgedGroups: bigint[], dryRun: boolean): Promise<bigint[]> {
   const empty = `NOT EXISTS (SELECT 1 FROM unknown_faces f WHERE f.group_id = g.id AND f.day >= $1)
-    AND (g.id = ANY($2::bigint[]) OR g.resolved_at < $1::date)`;
+    AND ((g.status = 'open' AND g.id = ANY($2::bigint[])) OR g.resolved_at < ($1::date)::timestamp AT TIME ZONE 'UTC')`;
   const sql = dryRun ? `SELECT id FROM unknown_groups g WHERE ${empty}` : `DELETE FROM unknown_groups g WHERE ${empty} RETURNING id`;
   return (await tx.query<{ id: string }>(sql, [cutoff, purgedGroups.map(String)])).map((r) => BigInt(r.id)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Checks a review before any transaction starts (ids, actor, timestamp). */
+export function checkResolution(review: GroupResolution): GroupResolution & { groupId: bigint; userId: string | null; timestamp: Date } {
+  const groupId = parseGroupId(review.groupId);
+  requireText('actor', review.actor, false);
+  const userId = review.userId === undefined || review.userId === null ? null : validateId('user', review.userId);
+  if ((review.status === 'dismissed') !== (userId === null)) {
+    const expected = review.status === 'dismissed' ? 'no user id for a dismissal' : `a user id for ${review.status}`;
+    throw new StoreInputError(`Expected ${expected} but received ${JSON.stringify(userId)}`);
+  }
+  const details = review.details ?? {};
+  for (const [key, value] of Object.entries(details)) if (typeof value === 'string') requireText(`details.${key}`, value, false);
+  return { ...review, groupId, userId, timestamp: requireDate('timestamp', review.timestamp ?? new Date()) };
+}
+
+/**
+ * Closes an open group and writes its review action inside the caller's transaction, so the
+ * action and what it did (a user created, embeddings added, faces deleted) commit together.
+ * NotFoundError for no such group, ConflictError for one already reviewed.
+ */
+export async function resolveGroupIn(tx: SqlRunner, review: ReturnType<typeof checkResolution>): Promise<{ action: ReviewAction; removed: RemovedFace[] }> {
+  const { groupId, userId, timestamp } = review;
+  const [group] = await tx.query<{ status: GroupStatus }>('SELECT status FROM unknown_groups WHERE id = $1 FOR UPDATE', [groupId]);
+  if (!group) throw new NotFoundError(`Expected an existing unknown-face group but there is no group ${groupId}`);
+  if (group.status !== 'open') throw new ConflictError(`Expected an open group but group ${groupId} is already ${group.status}`);
+  await tx.query('UPDATE unknown_groups SET status = $2, user_id = $3, resolved_at = $4 WHERE id = $1', [groupId, review.status, userId, timestamp]);
+  const removed =
+    review.status === 'dismissed'
+      ? (await tx.query<{ id: string; group_id: string; image: string }>('DELETE FROM unknown_faces WHERE group_id = $1 RETURNING id, group_id, image', [groupId])).map(
+          (r) => ({ id: BigInt(r.id), groupId: BigInt(r.group_id), image: r.image }),
+        )
+      : [];
+  const [row] = await tx.query<ActionRow>(
+    `INSERT INTO review_actions (id, "timestamp", actor, action, group_id, user_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7)
+     RETURNING id, "timestamp", actor, action, group_id, user_id, details`,
+    [uuidv7(timestamp), timestamp, review.actor, review.action, groupId, userId, JSON.stringify({ ...review.details, removedFaces: removed.length })],
+  );
+  return { action: toAction(row as ActionRow), removed };
 }
 
 export class SqlUnknownFaceRecords implements UnknownFaceRecords {
@@ -331,35 +374,9 @@ export class SqlUnknownFaceRecords implements UnknownFaceRecords {
     return rows.map(toFace);
   }
 
-  async resolveGroup(review: NewReviewAction & { status: Exclude<GroupStatus, 'open'> }): Promise<{ action: ReviewAction; removed: RemovedFace[] }> {
-    const groupId = parseGroupId(review.groupId);
-    const actor = requireText('actor', review.actor, false) as string;
-    const userId = review.userId === undefined || review.userId === null ? null : validateId('user', review.userId);
-    if ((review.status === 'dismissed') !== (userId === null)) {
-      throw new StoreInputError(`Expected a user id for ${review.status} and none for dismissed, but received ${JSON.stringify(userId)} for ${review.status}`);
-    }
-    const timestamp = requireDate('timestamp', review.timestamp ?? new Date());
-    const details = review.details ?? {};
-    return this.needDb('reviewing an unknown-face group', () =>
-      this.client.transaction(async (tx) => {
-        const [group] = await tx.query<{ status: GroupStatus }>('SELECT status FROM unknown_groups WHERE id = $1 FOR UPDATE', [groupId]);
-        if (!group) throw new NotFoundError(`Expected an existing unknown-face group but there is no group ${groupId}`);
-        if (group.status !== 'open') throw new ConflictError(`Expected an open group but group ${groupId} is already ${group.status}`);
-        await tx.query('UPDATE unknown_groups SET status = $2, user_id = $3, resolved_at = $4 WHERE id = $1', [groupId, review.status, userId, timestamp]);
-        const removed =
-          review.status === 'dismissed'
-            ? (await tx.query<{ id: string; group_id: string; image: string }>('DELETE FROM unknown_faces WHERE group_id = $1 RETURNING id, group_id, image', [groupId])).map(
-                (r) => ({ id: BigInt(r.id), groupId: BigInt(r.group_id), image: r.image }),
-              )
-            : [];
-        const [row] = await tx.query<ActionRow>(
-          `INSERT INTO review_actions (id, "timestamp", actor, action, group_id, user_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7)
-           RETURNING id, "timestamp", actor, action, group_id, user_id, details`,
-          [uuidv7(timestamp), timestamp, actor, review.action, groupId, userId, JSON.stringify({ ...details, removedFaces: removed.length })],
-        );
-        return { action: toAction(row as ActionRow), removed };
-      }),
-    );
+  async resolveGroup(review: GroupResolution): Promise<{ action: ReviewAction; removed: RemovedFace[] }> {
+    const checked = checkResolution(review);
+    return this.needDb('reviewing an unknown-face group', () => this.client.transaction((tx) => resolveGroupIn(tx, checked)));
   }
 
   async deleteFacesBefore(cutoffDay: string, options: { dryRun?: boolean } = {}): Promise<{ removed: RemovedFace[]; removedGroups: bigint[] }> {

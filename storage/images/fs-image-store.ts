@@ -235,6 +235,20 @@ export class FsImageStore implements ImageStore {
     });
   }
 
+  async removeAligned(userId: string, files: string[]): Promise<void> {
+    validateId('user', userId);
+    for (const file of files) requireFileName('aligned', file);
+    if (files.length === 0) return;
+    await this.withUser(userId, async () => {
+      // Record first, files second: a crash in between leaves unlisted files (never loaded as the
+      // user's), not a record naming files that are gone.
+      const gone = new Set(files);
+      const images = await this.imagesForWrite(userId);
+      await this.writeMetadata(userId, images.filter((image) => !(image.kind === 'aligned' && gone.has(image.file))));
+      for (const file of files) await fs.rm(path.join(this.kindDir(userId, 'aligned'), file), RM_OPTIONS);
+    });
+  }
+
   async saveUnknown(cameraId: string, png: Uint8Array, at: Date = new Date()): Promise<UnknownImage> {
     validateId('camera', cameraId);
     requireImage(png, ['png'], 'an unknown face crop');

@@ -63,6 +63,8 @@ export interface ImageStore {
   scanUser(userId: string): Promise<UserImageScan>;
   readMetadata(userId: string): Promise<UserImageMetadata | null>;
   listUsers(): Promise<string[]>;
+  /** Removes some of a user's aligned crops and their records (undoing faces added to a gallery that could not be committed). */
+  removeAligned(userId: string, files: string[]): Promise<void>;
   /** Removes a user's aligned crops (on user deletion); originals stay unless includeOriginals (an explicit purge). */
   removeUser(userId: string, options: { includeOriginals: boolean }): Promise<void>;
   /** Saves an unknown face crop (PNG) under unknown/{date}/{camera}_{time}.png. */

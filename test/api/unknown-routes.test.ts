@@ -336,6 +336,11 @@ describe('unknown-face review: hostile input', () => {
       [`/unknown/${obama}/dismiss`, { actor: 'eve', purge: 'all' }, /^Expected a JSON body .*purge/],
       [`/unknown/${obama}/dismiss`, { actor: '' }, /^Expected a JSON body .*actor/],
       [`/unknown/${obama}/dismiss`, { reason: 'x'.repeat(201) }, /^Expected a JSON body .*reason/],
+      // Text the database cannot store: a NUL, half a surrogate pair; and control characters.
+      [`/unknown/${obama}/dismiss`, { reason: 'a\u0000b' }, /^Expected a JSON body .*reason: expected printable text/],
+      [`/unknown/${obama}/dismiss`, { reason: 'x\ud800y' }, /^Expected a JSON body .*reason: expected printable text/],
+      [`/unknown/${obama}/enroll`, { userId: 'ada', name: 'Ada\ud800' }, /^Expected a JSON body .*name: expected printable text/],
+      [`/unknown/${obama}/enroll`, { userId: 'ada', name: 'Ada', actor: 'eve\u001b[31m' }, /^Expected a JSON body .*actor: expected printable text/],
     ];
     for (const [url, payload, message] of refusals) {
       const res = await post(url, payload);
@@ -346,6 +351,21 @@ describe('unknown-face review: hostile input', () => {
     const text = await app.inject({ method: 'POST', url: `/unknown/${obama}/dismiss`, headers: { ...auth(), 'content-type': 'application/json' }, payload: '{"actor": ' });
     expect(text.statusCode).toBe(400);
     expect(await snapshot()).toEqual(before);
+  });
+
+  it('answers 404, not a server error, when the crop of a group is missing from the disk', async () => {
+    const obama = groupOf('obama');
+    const { group } = (await get(`/unknown/${obama}`)).json<{ group: GroupJson }>();
+    const file = path.join(dataRoot, ...(group.best?.image as string).split('/'));
+    const bytes = await fs.readFile(file);
+    await fs.rm(file);
+    try {
+      const res = await get(`/unknown/${obama}/crop`);
+      expect(res.statusCode, res.body).toBe(404);
+      expect(errorOf(res)).toMatch(/^Expected the crop images\/unknown\/.* on disk but it is missing$/);
+    } finally {
+      await fs.writeFile(file, bytes);
+    }
   });
 
   it('answers 401 without the token on every review route and writes nothing', async () => {

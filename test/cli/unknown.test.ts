@@ -288,6 +288,12 @@ describe('facegate retention run', () => {
     const userDir = path.join(dataDir, 'images', 'users', 'U_obama');
     const userImages = (await readdir(userDir, { recursive: true })).sort();
 
+    // An empty or odd --days (an unset variable in a scheduler line) is a usage error, never "0 days".
+    for (const days of ['', ' ', '1e1', '0x1e', '-1']) {
+      expect(refusal(facegate('retention', 'run', `--days=${days}`, '--json'), 2)).toMatch(/^Expected --days to be a whole number of days/);
+    }
+    expect(await readdir(path.join(dataDir, 'images', 'unknown', OLD_DATE))).toHaveLength(2);
+
     const dry = json<PurgeJson>(facegate('retention', 'run', '--days', '30', '--dry-run', '--json'));
     expect(dry).toMatchObject({ days: 30, dryRun: true, removedDates: [OLD_DATE], removedFiles: 2, removedFaces: 2 });
     expect(dry.removedGroups).toContain(stranger);

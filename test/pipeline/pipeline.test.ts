@@ -126,6 +126,39 @@ describe('the live pipeline (in-process still cameras)', () => {
     expect(stats.queued).toBe(0);
   });
 
+  it('keeps recognising while a review holds the unknown-face grouping, and keeps the stranger once it is free', async () => {
+    await users.refresh();
+    const grouping = new UnknownFaceGrouping(storage, DEFAULT_DECISION_THRESHOLDS.match, silentLogger);
+    let release = () => {};
+    const held = grouping.run(() => new Promise<void>((resolve) => (release = resolve)));
+    const pipeline = new Pipeline({ analyzer: vision.analyzer, storage, users, grouping, logger: silentLogger });
+    const cameraId = 'gate_5';
+    const source = new StillSource({ cameraId, images: [await frame('mixed/two_people.jpg')], fps: 5 }, pipeline.callbacksFor(cameraId));
+    pipeline.start([source]);
+    try {
+      await until('both decisions while the grouping is held', async () => {
+        const events = await storage.db.queryRecognitionEvents({ cameraId });
+        return events.some((e) => e.matchedUserId === 'obama') && events.some((e) => e.isUnknown);
+      }, 30_000);
+      // The stranger's face waits its turn beside the worker, which goes on with new frames.
+      const framesThen = pipeline.stats().frames;
+      await until('more frames analysed while the grouping is held', () => Promise.resolve(pipeline.stats().frames >= framesThen + 5), 10_000);
+      expect(await storage.db.unknown.listGroups({ cameraId })).toEqual([]);
+    } finally {
+      release();
+      await held;
+      await pipeline.stop();
+    }
+    // stop() waited for it: kept, linked to the unknown event, and grouped with the same
+    // stranger seen on gate_1 earlier in this file.
+    const groups = await storage.db.unknown.listGroups({ cameraId });
+    expect(groups).toHaveLength(1);
+    expect(groups[0]?.cameras).toEqual(['gate_1', cameraId]);
+    const here = (await storage.db.unknown.groupFaces(groups[0]?.id as bigint)).filter((f) => f.cameraId === cameraId);
+    expect(here).toHaveLength(1);
+    expect((await storage.db.queryRecognitionEvents({ cameraId })).find((e) => e.id === here[0]?.eventId)?.isUnknown).toBe(true);
+  });
+
   it('after users delete, the same photo is unknown', async () => {
     await deleteUser(storage, 'obama', { purgeImages: false });
     await watch('gate_4', 'obama/obama3.jpg', async () => (await storage.db.queryRecognitionEvents({ cameraId: 'gate_4' })).length > 0);

@@ -185,6 +185,19 @@ describe('unknown faces kept for review', () => {
     expect(await appliance.storage.db.unknown.reviewActions({ groupId: k.face.groupId })).toHaveLength(1);
   });
 
+  it('commits a review together with what it does: a closed group takes no user and no embeddings with it', async () => {
+    const closed = { groupId: obamaGroup, status: 'assigned' as const, action: 'assign' as const, actor: 'cli:mallory', userId: 'obama' };
+    const f = await face('obama/obama_small.jpg');
+    const row = { image: 'face_099.png', modelId: f.embedding?.modelId as string, vector: f.embedding?.vector as Float32Array };
+    await expect(appliance.storage.db.addEmbeddings('obama', [row], { review: closed })).rejects.toThrow(/already assigned/);
+    expect(await appliance.storage.db.countEmbeddings('obama')).toBe(5);
+    await expect(
+      appliance.storage.db.createUser({ id: 'mallory', name: 'M' }, [row], { review: { ...closed, status: 'enrolled', action: 'enroll', userId: 'mallory' } }),
+    ).rejects.toThrow(ConflictError);
+    expect(await appliance.storage.db.getUser('mallory')).toBeNull();
+    expect((await appliance.storage.db.unknown.reviewActions({ groupId: obamaGroup })).map((a) => a.actor)).toEqual(['api:carol']);
+  });
+
   it('refuses hostile ids with what it expected, before touching anything', async () => {
     for (const id of ['abc', '-1', '0', '1.5', '1e3', '99999999999999999999', '1;DROP TABLE users', '../1', '', ' 1', '0x10']) {
       await expect(showGroup(appliance.storage, id)).rejects.toThrow(/^Expected a group id \(a positive whole number/);
@@ -197,6 +210,10 @@ describe('unknown faces kept for review', () => {
     }
     for (const actor of ['', '   ', 'a\u0000b', 'x'.repeat(201)]) {
       await expect(dismissGroup(review, { groupId: obamaGroup, actor })).rejects.toThrow(/Expected the reviewer's name/);
+    }
+    // Text the database could not store (a NUL, half a surrogate pair) is refused, not a server error.
+    for (const reason of ['a\u0000b', 'x\ud800y', 'line\nbreak', 'x'.repeat(201)]) {
+      await expect(dismissGroup(review, { groupId: obamaGroup, actor: 'cli:alice', reason })).rejects.toThrow(/Expected the reason to be printable text/);
     }
     await expect(assignGroup(review, { groupId: obamaGroup, userId: 'nobody', actor: 'cli:alice' })).rejects.toThrow(ConflictError); // already assigned
     // A limit out of range is refused too.

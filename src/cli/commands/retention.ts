@@ -22,8 +22,9 @@ export async function retentionCommand(argv: string[], out: (json: unknown, text
     options: { days: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
   });
   if (positionals[0] !== 'run' || positionals.length !== 1) throw new UsageError('Expected "retention run"');
+  // Digits only: Number("") is 0, and an unset variable in a scheduler line must not purge everything.
+  if (values.days !== undefined && !/^\d{1,4}$/.test(values.days)) throw new UsageError(`Expected --days to be a whole number of days (0-9999) but received "${values.days}"`);
   const days = values.days === undefined ? undefined : Number(values.days);
-  if (days !== undefined && (!Number.isInteger(days) || days < 0)) throw new UsageError(`Expected --days to be an integer >= 0 but received "${values.days}"`);
   const ctx = await openContext({ vision: false });
   try {
     const dryRun = values['dry-run'] ?? false;

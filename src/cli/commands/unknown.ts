@@ -99,10 +99,11 @@ export async function unknownCommand(argv: string[], out: (json: unknown, text: 
     throw new UsageError(`Expected --status ${[...GROUP_STATUSES, 'all'].join('|')} but received "${status}"`);
   }
   const since = values.since === undefined ? undefined : new Date(values.since);
-  if (since && Number.isNaN(since.getTime())) throw new UsageError(`Expected --since to be an ISO date but received "${values.since}"`);
+  if (since && !(since.getTime() >= 0)) throw new UsageError(`Expected --since to be an ISO date from 1970 on but received "${values.since}"`);
   const camera = values.camera === undefined ? undefined : usage(() => validateId('camera', values.camera));
   if (action === 'enroll' && !values.name?.trim()) throw new UsageError('Expected --name for "unknown enroll"');
-  const actor = `cli:${usage(() => checkActor(values.actor ?? defaultActor()))}`;
+  const actor = usage(() => checkActor(`cli:${values.actor ?? defaultActor()}`));
+  if (values.actor !== undefined && !values.actor.trim()) throw new UsageError('Expected --actor to name the reviewer but received an empty name');
 
   const ctx = await openContext({ vision: false });
   try {
