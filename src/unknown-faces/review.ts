@@ -194,7 +194,7 @@ export async function dismissGroup(
 async function existingGroup(storage: Storage, id: unknown): Promise<UnknownGroup> {
   const groupId = parseGroupId(id);
   const group = await storage.db.unknown.getGroup(groupId);
-  if (!group) throw new NotFoundError(`Expected an existing unknown-face group but there is no group ${groupId} (retention removes groups whose faces are all purged)`);
+  if (!group) throw new NotFoundError(`Expected an existing unknown-face group but there is no group ${groupId} (retention removes groups left without faces)`);
   return group;
 }
 

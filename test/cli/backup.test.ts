@@ -1,6 +1,5 @@
 // `facegate backup` and `facegate restore` on the embedded defaults (PGlite under the data root),
 // through the compiled CLI. The pg_dump/pg_restore path (DATABASE_URL set) is not exercised here.
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -9,19 +8,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { EmbeddingStats } from '../../storage/embeddings/embedding-store.js';
-import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
+import { embeddedFacegate } from '../helpers/cli.js';
+import { FACES_DIR } from '../helpers/shared-data.js';
 
-const cli = path.resolve(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
 let tmp: string;
 let dataDir: string;
 
-function facegate(...args: string[]) {
-  return spawnSync(process.execPath, [cli, ...args], {
-    encoding: 'utf8',
-    timeout: 120_000,
-    env: { ...process.env, FACEGATE_DATA_DIR: dataDir, FACEGATE_MODELS_DIR: MODELS_DIR, DATABASE_URL: '', REDIS_URL: '' },
-  });
-}
+const facegate = embeddedFacegate(() => dataDir);
 
 /** The error message of a refused --json command. */
 function errorOf(r: { stdout: string }): string {

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -7,19 +6,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { EmbeddingStats } from '../../storage/embeddings/embedding-store.js';
-import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
+import { embeddedFacegate } from '../helpers/cli.js';
+import { FACES_DIR } from '../helpers/shared-data.js';
 
-const cli = path.resolve(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
 let dataDir: string;
 
-function facegate(...args: string[]) {
-  return spawnSync(process.execPath, [cli, ...args], {
-    encoding: 'utf8',
-    timeout: 120_000,
-    // An embedded data root of its own (PGlite), whatever the developer's environment says.
-    env: { ...process.env, FACEGATE_DATA_DIR: dataDir, FACEGATE_MODELS_DIR: MODELS_DIR, DATABASE_URL: '', REDIS_URL: '' },
-  });
-}
+const facegate = embeddedFacegate(() => dataDir);
 
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'facegate-cli-index-'));

@@ -5,7 +5,6 @@
 // in this process before any CLI runs (the storage is closed again: the data-root lock).
 // The tests run in order and build on each other: list, show, hostile input (nothing changes),
 // enroll, dismiss, retention.
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -18,21 +17,14 @@ import { silentLogger } from '../../storage/logger.js';
 import { UnknownFaceGrouping } from '../../src/unknown-faces/grouping.js';
 import { embeddingModelOf, openVision } from '../../src/vision/index.js';
 import { decodeImage } from '../../src/vision/image-input.js';
+import { embeddedFacegate } from '../helpers/cli.js';
 import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
 import { type ActionJson, type FaceJson, type GroupJson, keepUnknownFace } from '../helpers/unknown-faces.js';
 
-const cli = path.resolve(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
 let tmp: string;
 let dataDir: string;
 
-function facegate(...args: string[]) {
-  return spawnSync(process.execPath, [cli, ...args], {
-    encoding: 'utf8',
-    timeout: 120_000,
-    // An embedded data root of its own (PGlite), whatever the developer's environment says.
-    env: { ...process.env, FACEGATE_DATA_DIR: dataDir, FACEGATE_MODELS_DIR: MODELS_DIR, DATABASE_URL: '', REDIS_URL: '', FACEGATE_CONFIG: '' },
-  });
-}
+const facegate = embeddedFacegate(() => dataDir);
 
 type Run = ReturnType<typeof facegate>;
 
