@@ -11,6 +11,7 @@ import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds, decideTrack, type
 import { considerLearning, DEFAULT_LEARNING_POLICY, type LearningPolicy } from '../recognition/auto-learning.js';
 import { decideAnalysis } from '../recognition/identify.js';
 import { cosine } from '../recognition/similarity.js';
+import { SerialQueue } from '../serial-queue.js';
 import { FaceTracker, type Track, type TrackerOptions } from '../recognition/tracker.js';
 import type { UserDirectory } from '../recognition/user-directory.js';
 import type { UnknownFaceGrouping } from '../unknown-faces/grouping.js';
@@ -74,7 +75,8 @@ export class Pipeline {
   private readonly thresholds: Readonly<DecisionThresholds>;
   private readonly unknownAfterFrames: number;
   private readonly workerId: string;
-  private chain: Promise<unknown> = Promise.resolve();
+  /** The one worker: frames (of every camera) and the stop, in turn. */
+  private readonly worker = new SerialQueue();
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly runId = Date.now().toString(36);
   /** Unknown faces being kept for review (beside the worker). */
@@ -123,7 +125,7 @@ export class Pipeline {
   async stop(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
     await Promise.all(this.sources.map((s) => s.stop()));
-    await this.serial(async () => {
+    await this.worker.run(async () => {
       for (const [cameraId, state] of this.cameras) {
         for (const track of state.tracker.endAll()) {
           // One track that cannot be written (its event still goes to the spool if the
@@ -146,7 +148,7 @@ export class Pipeline {
   enqueue(frame: Frame): Promise<void> {
     this.counters.queued++;
     void this.deps.storage.cache.setQueueSize(this.counters.queued).catch(() => undefined);
-    return this.serial(async () => {
+    return this.worker.run(async () => {
       try {
         await this.process(frame);
       } catch (error) {
@@ -289,12 +291,6 @@ export class Pipeline {
         details: { reason: change.reason },
       })
       .catch((error: unknown) => logger.error({ err: error, camera: change.cameraId }, 'pipeline: camera event not recorded'));
-  }
-
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(fn, fn);
-    this.chain = run.catch(() => undefined);
-    return run;
   }
 }
 

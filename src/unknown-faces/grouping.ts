@@ -15,6 +15,7 @@ import type { Storage } from '../../storage/index.js';
 import type { Logger } from '../../storage/logger.js';
 import type { UnknownFace } from '../../storage/db/unknown-face-records.js';
 import { FlatIndex } from '../native/index.js';
+import { SerialQueue } from '../serial-queue.js';
 import type { Embedding } from '../vision/types.js';
 
 export interface UnknownSighting {
@@ -38,7 +39,7 @@ export class UnknownFaceGrouping {
   private index: FlatIndex;
   private readonly groupOf = new Map<bigint, bigint>();
   private loaded = false;
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   /** threshold: the cosine a face needs to its group's most similar face (the match threshold). */
   constructor(
@@ -57,9 +58,7 @@ export class UnknownFaceGrouping {
 
   /** Runs fn with no other grouping operation in between (reviews and purges use it). */
   run<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(fn, fn);
-    this.chain = run.catch(() => undefined);
-    return run;
+    return this.queue.run(fn);
   }
 
   /** Open-group faces in the index now. */

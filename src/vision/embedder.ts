@@ -6,6 +6,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import ort from 'onnxruntime-node';
 
 import { normalize } from '../native/index.js';
+import { SerialQueue } from '../serial-queue.js';
 import type { AlignedFace, Embedding } from './types.js';
 
 export interface EmbedderInput {
@@ -20,7 +21,7 @@ export class FaceEmbedder {
   private readonly inputName: string;
   private readonly outputName: string;
   private readonly tensorData: Float32Array;
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   constructor(
     private readonly session: InferenceSession,
@@ -45,9 +46,7 @@ export class FaceEmbedder {
 
   /** One embedding at a time (the model's batch is fixed at 1, and the input buffer is reused). */
   embed(face: AlignedFace): Promise<Embedding> {
-    const run = this.chain.then(() => this.embedNow(face));
-    this.chain = run.catch(() => undefined);
-    return run;
+    return this.queue.run(() => this.embedNow(face));
   }
 
   private async embedNow(face: AlignedFace): Promise<Embedding> {

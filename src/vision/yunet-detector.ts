@@ -5,6 +5,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 
+import { SerialQueue } from '../serial-queue.js';
 import type { FaceDetector } from './detector.js';
 import type { DetectedFace, Landmarks, Point, RgbImage } from './types.js';
 
@@ -64,7 +65,7 @@ export class YuNetDetector implements FaceDetector {
   private readonly dynamicSize: number;
   private readonly inputName: string;
   private tensorData = new Float32Array(0);
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   constructor(
     private readonly session: InferenceSession,
@@ -90,9 +91,7 @@ export class YuNetDetector implements FaceDetector {
 
   /** One detection at a time: the input tensor's buffer is reused between frames. */
   detect(image: RgbImage): Promise<DetectedFace[]> {
-    const run = this.chain.then(() => this.detectNow(image));
-    this.chain = run.catch(() => undefined);
-    return run;
+    return this.queue.run(() => this.detectNow(image));
   }
 
   private letterbox(image: RgbImage): Letterbox {

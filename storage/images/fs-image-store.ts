@@ -8,6 +8,7 @@ import path from 'node:path';
 
 import { z } from 'zod';
 
+import { KeyedSerialQueue } from '../../src/serial-queue.js';
 import { CorruptedImageError, StoreInputError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { validateId } from '../ids.js';
@@ -74,36 +75,13 @@ type MetadataState =
 
 type Verification = { ok: true; data: Buffer } | { ok: false; reason: string };
 
-/**
- * Runs tasks one after another per key, so two saves for one user never pick the same number and
- * never write metadata.json from the same stale copy. In-process only: one service owns the data root.
- */
-class KeyedLock {
-  private readonly tails = new Map<string, Promise<void>>();
-
-  async run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const done = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const tail = previous.then(() => done);
-    this.tails.set(key, tail);
-    await previous;
-    try {
-      return await task();
-    } finally {
-      release();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    }
-  }
-}
-
 export class FsImageStore implements ImageStore {
   private readonly usersDir: string;
   private readonly unknownDir: string;
-  private readonly userLocks = new KeyedLock();
-  private readonly unknownLocks = new KeyedLock();
+  // One write at a time per user folder (two saves never pick the same number nor write
+  // metadata.json from the same stale copy) and per unknown date folder.
+  private readonly userLocks = new KeyedSerialQueue();
+  private readonly unknownLocks = new KeyedSerialQueue();
   private corruptedReports = 0;
 
   constructor(
