@@ -3,6 +3,12 @@
 // the appliance recognise while the database is down. At start the snapshot is compared with
 // the database and rebuilt when stale; "FAISS crash -> reload from disk": an index that throws
 // or disagrees with its id map is dropped and loaded again.
+//
+// An add counts once its snapshot is on disk (else it is undone and refused). A removal follows a
+// deletion the database has already committed, so it takes effect in memory at once whatever the
+// disk says: a deleted user is never matched again. A snapshot that could not be written (a full
+// disk) is marked unsaved and written by the next change, verify(), a retry timer or close(); a
+// restart before that finds it stale against the database and rebuilds it.
 import { FlatIndex, MAX_K } from '../../src/native/index.js';
 import type { EmbeddingRecord } from '../db/db-store.js';
 import { StoreInputError } from '../errors.js';
@@ -26,6 +32,9 @@ export interface FlatEmbeddingStoreOptions {
   source?: EmbeddingSource | undefined;
   logger: Logger;
 }
+
+/** How long an unsaved snapshot waits before the next try: a full disk is not freed in milliseconds. */
+const SAVE_RETRY_MS = 30_000;
 
 /** How far from 1 a norm may be: float32 normalisation lands within ~1e-6; 1e-3 catches an unnormalised vector. */
 const UNIT_TOLERANCE = 1e-3;
@@ -54,6 +63,9 @@ export class FlatEmbeddingStore implements EmbeddingStore {
   /** Bumped by every change to the index or its id map (see searchOnce). */
   private version = 0;
   private reloading: Promise<void> | null = null;
+  /** Ids removed from memory that the snapshot on disk still holds (its save failed). */
+  private unsavedRemovals = new Set<bigint>();
+  private retryTimer: NodeJS.Timeout | null = null;
 
   private constructor(private readonly options: FlatEmbeddingStoreOptions) {
     this.modelId = options.model.id;
@@ -112,7 +124,16 @@ export class FlatEmbeddingStore implements EmbeddingStore {
       this.index.add(vectors, ids);
       entries.forEach((e) => this.idMap.set(e.embeddingId, { userId: e.userId, image: e.image }));
       this.version++;
-      await this.saveOrRevert();
+      try {
+        await this.save();
+      } catch (error) {
+        // Undone in memory only: reloading the last generation from disk would bring back users
+        // removed since (their removal may be what is still unsaved).
+        this.index.remove(ids);
+        entries.forEach((e) => this.idMap.delete(e.embeddingId));
+        this.version++;
+        throw error;
+      }
     });
   }
 
@@ -140,6 +161,7 @@ export class FlatEmbeddingStore implements EmbeddingStore {
       const ids = await source.embeddingIds(this.modelId);
       if (sameIds(this.idMap.keys(), ids)) {
         this.verified = true;
+        if (this.unsavedRemovals.size > 0) await this.saveOrKeepUnsaved();
         return { rebuilt: false, verified: true };
       }
       this.options.logger.warn(
@@ -167,9 +189,13 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     };
   }
 
-  /** Resolves once every queued change is on disk. */
+  /** Resolves once every queued change is on disk (an unsaved snapshot is tried once more). */
   async close(): Promise<void> {
-    await this.serial(() => Promise.resolve());
+    await this.serial(async () => {
+      this.cancelRetry();
+      if (this.unsavedRemovals.size > 0) await this.saveOrKeepUnsaved();
+      this.cancelRetry();
+    });
   }
 
   private async searchOnce(vector: Float32Array, k: number): Promise<EmbeddingMatch[]> {
@@ -221,22 +247,48 @@ export class FlatEmbeddingStore implements EmbeddingStore {
       this.index.remove(new BigInt64Array(gone.map(([id]) => id)));
       for (const [id] of gone) this.idMap.delete(id);
       this.version++;
-      await this.saveOrRevert();
+      for (const [id] of gone) this.unsavedRemovals.add(id);
+      await this.saveOrKeepUnsaved();
       return gone.length;
     });
   }
 
-  // A change counts once it is on disk. When the save fails, memory goes back to the last
-  // generation on disk, so memory never holds what a restart would not.
-  private async saveOrRevert(): Promise<void> {
+  private async save(): Promise<void> {
+    const stats = await writeSnapshot(this.options.dir, this.index, this.idMap, this.modelId, this.generation + 1);
+    this.generation = stats.generation;
+    this.savedAt = stats.saved_at;
+    this.unsavedRemovals.clear();
+    this.cancelRetry();
+  }
+
+  // For removals (and retries of them): memory stays as it is, the snapshot is written later.
+  private async saveOrKeepUnsaved(): Promise<void> {
     try {
-      const stats = await writeSnapshot(this.options.dir, this.index, this.idMap, this.modelId, this.generation + 1);
-      this.generation = stats.generation;
-      this.savedAt = stats.saved_at;
+      await this.save();
     } catch (error) {
-      await this.reload();
-      throw error;
+      const { code, path } = error as NodeJS.ErrnoException;
+      this.options.logger.warn(
+        { err: error, code, path, dir: this.options.dir, retryInMs: SAVE_RETRY_MS },
+        'embedding snapshot not saved: removed embeddings are gone from the index in memory; the snapshot is retried (a restart rebuilds it from the database)',
+      );
+      this.scheduleRetry();
     }
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.serial(async () => {
+        if (this.unsavedRemovals.size > 0) await this.saveOrKeepUnsaved();
+      });
+    }, SAVE_RETRY_MS);
+    this.retryTimer.unref();
+  }
+
+  private cancelRetry(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
   }
 
   // Loads the last complete generation for this model: 'none' on a fresh data root.
@@ -265,9 +317,23 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     return 'loaded';
   }
 
-  // FAISS crash -> reload from disk; when the disk has nothing usable, from the database.
+  // FAISS crash -> reload from disk; when the disk has nothing usable, from the database. An
+  // unsaved snapshot still holds removed users: the database is asked first then, and without
+  // it the removed ids are taken out of what the disk gave.
   private async reload(): Promise<void> {
-    if ((await this.loadFromDisk()) === 'loaded') return;
+    if (this.unsavedRemovals.size > 0 && this.options.source?.health().available) {
+      await this.rebuildFromSource();
+      return;
+    }
+    if ((await this.loadFromDisk()) === 'loaded') {
+      const stale = [...this.unsavedRemovals].filter((id) => this.idMap.has(id));
+      if (stale.length > 0) {
+        this.index.remove(new BigInt64Array(stale));
+        for (const id of stale) this.idMap.delete(id);
+        this.version++;
+      }
+      return;
+    }
     if (this.options.source?.health().available) {
       await this.rebuildFromSource();
       return;
@@ -304,6 +370,8 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     this.version++;
     this.generation = stats.generation;
     this.savedAt = stats.saved_at;
+    this.unsavedRemovals.clear();
+    this.cancelRetry();
     this.loadedFrom = 'database';
     this.verified = true;
     this.options.logger.info({ count: usable.length, generation: this.generation }, 'embedding index rebuilt from the database');

@@ -12,6 +12,7 @@ import { readSnapshot, writeSnapshot } from '../../../storage/embeddings/snapsho
 import { InvalidIdError, StoreInputError } from '../../../storage/errors.js';
 import { silentLogger } from '../../../storage/logger.js';
 import { freePort } from '../../helpers/free-port.js';
+import { mountSmallDisk } from '../../helpers/full-disk.js';
 import { dropSchema, SHARED_POSTGRES_URL, uniqueSchema } from '../../helpers/shared-servers.js';
 
 const dim = 64;
@@ -252,5 +253,36 @@ describe('FlatEmbeddingStore against the database', () => {
     await writeFile(path.join(dir, 'id_map.json'), '{"garbage": true');
     const reopened = await FlatEmbeddingStore.open({ dir, model, source: db, logger: silentLogger });
     expect(reopened.stats()).toMatchObject({ count, loadedFrom: 'database' });
+  });
+});
+
+describe('FlatEmbeddingStore on a full disk', () => {
+  it('drops a removed user from the index even when the snapshot cannot be written, and saves it once space returns', async () => {
+    const disk = await mountSmallDisk('emb', 1024 * 1024);
+    try {
+      const onDisk = path.join(disk.dir, 'embeddings');
+      const store = await FlatEmbeddingStore.open({ dir: onDisk, model, logger: silentLogger });
+      const alice = entries('alice', 0, 4, 11);
+      await store.add(alice);
+      await store.add(entries('bob', 100, 4, 12));
+      await disk.fill();
+
+      // The removal is the database's to commit; the index in memory must follow it at once.
+      await expect(store.removeUser('alice')).resolves.toBe(4);
+      expect((await store.search((alice[0] as EmbeddingEntry).vector, 8)).map((m) => m.userId)).not.toContain('alice');
+      expect(store.stats()).toMatchObject({ count: 4, users: 1 });
+
+      // An add while the disk is still full is refused and undone, without bringing alice back.
+      await expect(store.add(entries('carol', 200, 3, 13))).rejects.toMatchObject({ code: 'ENOSPC' });
+      expect(store.stats()).toMatchObject({ count: 4, users: 1 });
+      expect((await store.search((alice[0] as EmbeddingEntry).vector, 8)).map((m) => m.userId)).not.toContain('alice');
+
+      await disk.free(true);
+      await store.close();
+      const read = await readSnapshot(onDisk);
+      expect(read.ok && [...read.snapshot.idMap.values()].map((e) => e.userId)).toEqual(['bob', 'bob', 'bob', 'bob']);
+    } finally {
+      await disk.unmount();
+    }
   });
 });
