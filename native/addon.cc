@@ -46,6 +46,19 @@ Napi::Value Simd(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// cpu(): { vendor, model, features: string[] }
+Napi::Value Cpu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const CpuDescription d = describeCpu();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("vendor", d.vendor);
+  out.Set("model", d.model);
+  Napi::Array features = Napi::Array::New(env, d.features.size());
+  for (size_t i = 0; i < d.features.size(); ++i) features.Set(static_cast<uint32_t>(i), d.features[i]);
+  out.Set("features", features);
+  return out;
+}
+
 // setSimdLevel(name): boolean (false when this CPU cannot run it). For tests and benchmarks.
 Napi::Value SetSimdLevel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -77,6 +90,7 @@ static Napi::Object InitFacegate(Napi::Env env, Napi::Object exports) {
   exports.Set("FlatIndex", FlatIndex::Define(env));
   exports.Set("normalize", Napi::Function::New<Normalize>(env, "normalize"));
   exports.Set("simd", Napi::Function::New<Simd>(env, "simd"));
+  exports.Set("cpu", Napi::Function::New<Cpu>(env, "cpu"));
   exports.Set("setSimdLevel", Napi::Function::New<SetSimdLevel>(env, "setSimdLevel"));
   exports.Set("measureReadBandwidth", Napi::Function::New<MeasureReadBandwidth>(env, "measureReadBandwidth"));
   return exports;

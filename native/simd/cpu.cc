@@ -61,6 +61,59 @@ SimdLevel detectX86() {
   if (avx2 && fma && f16c && osYmm) return SimdLevel::Avx2;
   return SimdLevel::Sse2;
 }
+
+CpuDescription describeX86() {
+  CpuDescription d;
+  unsigned r[4] = {0, 0, 0, 0};
+  cpuid(0, 0, r);
+  const unsigned maxLeaf = r[0];
+  char vendor[13] = {0};
+  std::memcpy(vendor, &r[1], 4);
+  std::memcpy(vendor + 4, &r[3], 4);
+  std::memcpy(vendor + 8, &r[2], 4);
+  d.vendor = vendor;
+  cpuid(0x80000000u, 0, r);
+  if (r[0] >= 0x80000004u) {
+    char brand[49] = {0};
+    for (unsigned i = 0; i < 3; ++i) {
+      cpuid(0x80000002u + i, 0, r);
+      std::memcpy(brand + 16 * i, r, 16);
+    }
+    d.model = brand;
+    const size_t first = d.model.find_first_not_of(' ');
+    d.model = first == std::string::npos ? std::string() : d.model.substr(first);
+    while (!d.model.empty() && d.model.back() == ' ') d.model.pop_back();
+  }
+  auto add = [&d](bool has, const char* name) {
+    if (has) d.features.emplace_back(name);
+  };
+  cpuid(1, 0, r);
+  const unsigned ecx1 = r[2];
+  add((r[3] >> 26) & 1, "sse2");
+  add((ecx1 >> 20) & 1, "sse4_2");
+  const bool osxsave = (ecx1 >> 27) & 1;
+  const unsigned long long xcr = osxsave ? xcr0() : 0;
+  const bool osYmm = (xcr & 0x6) == 0x6;
+  const bool osZmm = (xcr & 0xE6) == 0xE6;
+  const bool osAmx = (xcr & 0x60000) == 0x60000;  // XTILECFG and XTILEDATA
+  add(osYmm && ((ecx1 >> 28) & 1), "avx");
+  add(osYmm && ((ecx1 >> 12) & 1), "fma");
+  add((ecx1 >> 29) & 1, "f16c");
+  if (maxLeaf >= 7) {
+    cpuid(7, 0, r);
+    const unsigned ebx = r[1], ecx = r[2], edx = r[3];
+    add(osYmm && ((ebx >> 5) & 1), "avx2");
+    add(osZmm && ((ebx >> 16) & 1), "avx512f");
+    add(osZmm && ((ebx >> 30) & 1), "avx512bw");
+    add(osZmm && ((ebx >> 31) & 1), "avx512vl");
+    add(osZmm && ((ecx >> 11) & 1), "avx512_vnni");
+    add(osZmm && ((edx >> 23) & 1), "avx512_fp16");
+    add(osAmx && ((edx >> 24) & 1), "amx_tile");
+    cpuid(7, 1, r);
+    add(osZmm && ((r[0] >> 5) & 1), "avx512_bf16");
+  }
+  return d;
+}
 #endif
 
 SimdLevel detectOnce() {
@@ -79,6 +132,16 @@ std::atomic<int>& activeSlot() {
 }
 
 }  // namespace
+
+CpuDescription describeCpu() {
+#if defined(FACEGATE_X86)
+  return describeX86();
+#elif defined(FACEGATE_ARM64)
+  return CpuDescription{"arm", "", {"neon"}};
+#else
+  return CpuDescription{"unknown", "", {}};
+#endif
+}
 
 SimdLevel detectSimdLevel() {
   static const SimdLevel level = detectOnce();

@@ -2,7 +2,21 @@
 // from what the CPU (and the OS, for the wide registers) supports.
 #pragma once
 
+#include <string>
+#include <vector>
+
 namespace facegate {
+
+// What a benchmark or `doctor` prints so figures from two sites can be compared: the vendor
+// ("GenuineIntel", "AuthenticAMD"), the brand string, and the instruction-set extensions that
+// matter to inference and search (x86-64: sse4_2 avx avx2 fma f16c avx512f avx512bw avx512vl
+// avx512_vnni avx512_bf16 avx512_fp16 amx_tile; arm64: neon).
+struct CpuDescription {
+  std::string vendor;
+  std::string model;
+  std::vector<std::string> features;
+};
+CpuDescription describeCpu();
 
 enum class SimdLevel { Scalar = 0, Sse2 = 1, Avx2 = 2, Avx512 = 3, Neon = 4 };
 

@@ -49,6 +49,7 @@ interface NativeAddon {
   normalize(vectors: Float32Array, dim: number): void;
   simd(): { detected: SimdLevel; active: SimdLevel; threads: number };
   setSimdLevel(level: SimdLevel): boolean;
+  cpu(): CpuInfo;
   measureReadBandwidth(bytes: number, repeats: number): number;
 }
 
@@ -187,6 +188,20 @@ export function normalize(vectors: Float32Array, dim: number): void {
 /** The SIMD level the CPU supports, the one in use, and how many threads a search uses. */
 export function simdInfo(): { detected: SimdLevel; active: SimdLevel; threads: number } {
   return addon.simd();
+}
+
+export interface CpuInfo {
+  /** cpuid's vendor: "GenuineIntel", "AuthenticAMD" ("arm" on arm64). */
+  vendor: string;
+  /** The brand string ("Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz"); empty where the CPU has none. */
+  model: string;
+  /** The extensions that matter to inference and search, where the OS also saves their registers. */
+  features: string[];
+}
+
+/** This CPU, as benchmarks and `doctor` print it so that figures from two sites can be compared. */
+export function cpuInfo(): CpuInfo {
+  return addon.cpu();
 }
 
 /** Switches the kernels to `level` (for tests and benchmarks). Returns false if this CPU cannot run it. */

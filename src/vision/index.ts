@@ -3,7 +3,7 @@
 import type { Logger } from '../../storage/logger.js';
 import { FaceEmbedder } from './embedder.js';
 import { FaceAnalyzer } from './face-analyzer.js';
-import { type ActiveProvider, createSession, type InferenceProvider, warmUp } from './inference.js';
+import { type ActiveProvider, type CpuTuning, createSession, facegateCpuTuning, type InferenceProvider, type ModelRole, warmUp } from './inference.js';
 import { defaultModel, defaultModelsDir, loadManifest, type ModelEntry, modelEntry, modelId, resolveModelFile } from './models.js';
 import { DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } from './quality.js';
 import { YuNetDetector } from './yunet-detector.js';
@@ -11,7 +11,10 @@ import { YuNetDetector } from './yunet-detector.js';
 export interface VisionOptions {
   modelsDir?: string;
   provider?: InferenceProvider;
+  /** Overrides the measured per-model thread counts (config `inference.intraOpThreads`). */
   intraOpThreads?: number;
+  /** Whole CPU settings per model, for benchmarks; default: facegateCpuTuning(role, intraOpThreads). */
+  cpu?: Partial<Record<ModelRole, CpuTuning>>;
   /** Model names from models/manifest.json; default: the manifest's defaults. */
   detector?: string;
   embedder?: string;
@@ -25,6 +28,8 @@ export interface ModelInfo {
   provider: ActiveProvider;
   /** Why the requested provider is not the active one, when it is not. */
   fallback: string | null;
+  /** The CPU settings the session was created with (they matter when the provider is the CPU). */
+  cpu: CpuTuning;
 }
 
 export interface Vision {
@@ -33,16 +38,17 @@ export interface Vision {
   embedder: ModelInfo & { dim: number };
 }
 
-async function session(entry: ModelEntry, modelsDir: string, options: VisionOptions, dims?: Record<string, number>) {
+async function session(entry: ModelEntry, role: ModelRole, modelsDir: string, options: VisionOptions, dims?: Record<string, number>) {
   const resolved = await resolveModelFile(entry.name, modelsDir);
+  const cpu = options.cpu?.[role] ?? facegateCpuTuning(role, options.intraOpThreads);
   const s = await createSession(resolved.path, {
     provider: options.provider ?? 'auto',
-    ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
+    cpu,
     ...(options.logger ? { logger: options.logger } : {}),
   });
   // Sessions are created once and warmed: the first real frame pays no planning cost.
   await warmUp(s.session, dims ? { dims } : {});
-  const info: ModelInfo = { name: entry.name, modelId: resolved.id, provider: s.provider, fallback: s.fallback ?? null };
+  const info: ModelInfo = { name: entry.name, modelId: resolved.id, provider: s.provider, fallback: s.fallback ?? null, cpu };
   return { session: s.session, info };
 }
 
@@ -67,8 +73,8 @@ export async function openVision(options: VisionOptions = {}): Promise<Vision> {
   if (detectorEntry.role !== 'detector') throw new Error(`Expected a detector model but ${detectorEntry.name} is a ${detectorEntry.role}`);
   if (embedderEntry.role !== 'embedder') throw new Error(`Expected an embedder model but ${embedderEntry.name} is a ${embedderEntry.role}`);
 
-  const det = await session(detectorEntry, modelsDir, options, { height: 640, width: 640 });
-  const emb = await session(embedderEntry, modelsDir, options);
+  const det = await session(detectorEntry, 'detector', modelsDir, options, { height: 640, width: 640 });
+  const emb = await session(embedderEntry, 'embedder', modelsDir, options);
   const detector = new YuNetDetector(det.session, det.info.modelId);
   const embedder = new FaceEmbedder(emb.session, emb.info.modelId, embedderEntry.input.normalisation);
   options.logger?.info(

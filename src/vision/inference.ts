@@ -15,10 +15,56 @@ export type ActiveProvider = 'cpu' | 'cuda' | 'dml';
 
 const PROVIDERS: readonly InferenceProvider[] = ['auto', 'cpu', 'cuda', 'dml'];
 
+/**
+ * How a CPU session runs. facegate's settings (FACEGATE_CPU) hold on every x86 CPU; `bench vision`
+ * measures them beside ONNX Runtime's own defaults (ORT_DEFAULT_CPU) in the same run.
+ */
+export interface CpuTuning {
+  /**
+   * Flush denormal floats to zero (`session.set_denormal_as_zero`). The embedder's activations go
+   * denormal on real faces, and Intel cores pay about 100 cycles per denormal operand: on a 2-core
+   * Xeon (AVX-512, FP16/BF16/VNNI) embedding took 92-100 ms per face without it and 16 ms with it
+   * (TOOLING.md); AMD EPYC pays less but does not lose (README, "Vision speed"). Embeddings are
+   * compared by cosine at thresholds of 0.3 and up: values below 1e-38 change no decision.
+   */
+  flushDenormals: boolean;
+  /**
+   * Let idle intra-op threads spin waiting for work (`session.intra_op.allow_spinning`). Off: the
+   * detector's and the embedder's pools otherwise spin against each other and the JavaScript thread
+   * on a 2-core machine (Xeon: embed 16 -> 10.7 ms, and 0 dropped frames at 4 cameras x 5 fps).
+   */
+  spinning: boolean;
+  /** Threads inside one operator; undefined: ONNX Runtime's choice (one per physical core). */
+  intraOpThreads: number | undefined;
+}
+
+/** ONNX Runtime's defaults: the baseline `bench vision` measures facegate's settings against. */
+export const ORT_DEFAULT_CPU: CpuTuning = { flushDenormals: false, spinning: true, intraOpThreads: undefined };
+
+export type ModelRole = 'detector' | 'embedder';
+
+/** Measured per role (see facegateCpuTuning); `inference.intraOpThreads` in the config overrides both. */
+export const DEFAULT_INTRA_OP_THREADS: Readonly<Record<ModelRole, number | undefined>> = { detector: undefined, embedder: 1 };
+
+/**
+ * facegate's CPU settings per model. Threads by measurement (`facegate bench vision --sweep`, the
+ * README's "Vision speed" table): the embedder is a small network whose operators are too short to
+ * split well, and one thread beat two on both CPUs measured (Xeon 12-16 ms vs 47-97 ms; EPYC: see
+ * the README); the detector runs on whole frames and gains from a second thread.
+ */
+export function facegateCpuTuning(role: ModelRole, intraOpThreads?: number): CpuTuning {
+  return { flushDenormals: true, spinning: false, intraOpThreads: intraOpThreads ?? DEFAULT_INTRA_OP_THREADS[role] };
+}
+
+/** "threads 1, flush denormals on, spinning off": how `doctor`, the bench and the log say it. */
+export function describeCpuTuning(t: CpuTuning): string {
+  return `threads ${t.intraOpThreads ?? 'auto'}, flush denormals ${t.flushDenormals ? 'on' : 'off'}, spinning ${t.spinning ? 'on' : 'off'}`;
+}
+
 export interface CreateSessionOptions {
   provider?: InferenceProvider;
-  /** Threads ONNX Runtime uses inside one operator; default: its own choice (one per physical core). */
-  intraOpThreads?: number;
+  /** CPU settings; default: facegateCpuTuning('embedder'). */
+  cpu?: CpuTuning;
   logger?: Logger;
 }
 
@@ -48,11 +94,27 @@ export function preferredProvider(
   return 'cpu';
 }
 
-function sessionOptions(provider: ActiveProvider, intraOpThreads: number | undefined): InferenceSession.SessionOptions {
+/**
+ * The options every session is created with. `extra` becomes ONNX Runtime session config entries
+ * (onnxruntime-node flattens nested keys with dots: session.set_denormal_as_zero,
+ * session.intra_op.allow_spinning). Note ONNX Runtime applies the flush-to-zero flag to the calling
+ * thread once per process, from the first session created: onnxruntime-node creates and runs
+ * sessions on the JavaScript thread, so every session here asks for the same setting, and the
+ * JavaScript thread then flushes denormal doubles too (no JavaScript here computes with values
+ * below 2.2e-308).
+ */
+export function sessionOptions(provider: ActiveProvider, cpu: CpuTuning): InferenceSession.SessionOptions {
   return {
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
-    ...(intraOpThreads !== undefined ? { intraOpNumThreads: intraOpThreads } : {}),
+    ...(cpu.intraOpThreads !== undefined ? { intraOpNumThreads: cpu.intraOpThreads } : {}),
+    extra: {
+      session: {
+        set_denormal_as_zero: cpu.flushDenormals ? '1' : '0',
+        intra_op: { allow_spinning: cpu.spinning ? '1' : '0' },
+        inter_op: { allow_spinning: cpu.spinning ? '1' : '0' },
+      },
+    },
     // DirectML supports neither memory patterns nor parallel execution (ONNX Runtime's DirectML EP docs).
     ...(provider === 'dml' ? { enableMemPattern: false, executionMode: 'sequential' as const } : {}),
   };
@@ -68,7 +130,8 @@ export async function createSession(modelPath: string, options: CreateSessionOpt
   if (!PROVIDERS.includes(requested)) {
     throw new TypeError(`Expected provider ${PROVIDERS.join(' | ')} but received ${JSON.stringify(requested)}`);
   }
-  const threads = options.intraOpThreads;
+  const cpu = options.cpu ?? facegateCpuTuning('embedder');
+  const threads = cpu.intraOpThreads;
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= 1024)) {
     throw new RangeError(`Expected intraOpThreads to be an integer from 1 to 1024 but received ${String(threads)}`);
   }
@@ -81,7 +144,7 @@ export async function createSession(modelPath: string, options: CreateSessionOpt
   if (wanted !== 'cpu') {
     const started = performance.now();
     try {
-      const session = await InferenceSession.create(modelPath, sessionOptions(wanted, threads));
+      const session = await InferenceSession.create(modelPath, sessionOptions(wanted, cpu));
       const ms = performance.now() - started;
       logger.info({ model: modelPath, provider: wanted, requested, ms: Math.round(ms) }, 'inference session ready');
       return { session, provider: wanted, requested, ms };
@@ -93,7 +156,7 @@ export async function createSession(modelPath: string, options: CreateSessionOpt
     }
   }
   const started = performance.now();
-  const session = await InferenceSession.create(modelPath, sessionOptions('cpu', threads));
+  const session = await InferenceSession.create(modelPath, sessionOptions('cpu', cpu));
   const ms = performance.now() - started;
   logger.info({ model: modelPath, provider: 'cpu', requested, ms: Math.round(ms), ...(fallback ? { fallback } : {}) }, 'inference session ready');
   return { session, provider: 'cpu', requested, ms, ...(fallback !== undefined ? { fallback } : {}) };

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 
@@ -6,7 +7,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { readEnvironment } from '../../src/config/environment.js';
 import { projectRoot } from '../../src/project-root.js';
-import { concreteShape, createSession, preferredProvider, sessionIo, warmUp, type ModelSession } from '../../src/vision/inference.js';
+import {
+  concreteShape,
+  createSession,
+  DEFAULT_INTRA_OP_THREADS,
+  facegateCpuTuning,
+  ORT_DEFAULT_CPU,
+  preferredProvider,
+  sessionIo,
+  sessionOptions,
+  warmUp,
+  type ModelSession,
+} from '../../src/vision/inference.js';
 import { loadManifest, resolveModelFile, type Manifest } from '../../src/vision/models.js';
 
 // The real models, read in place and verified before use.
@@ -53,10 +65,56 @@ describe('preferredProvider', () => {
   });
 });
 
+describe('sessionOptions', () => {
+  it('flushes denormals and does not spin, for both models, with the measured threads per model', () => {
+    for (const role of ['detector', 'embedder'] as const) {
+      const o = sessionOptions('cpu', facegateCpuTuning(role));
+      expect(o.extra).toEqual({
+        session: { set_denormal_as_zero: '1', intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } },
+      });
+      expect(o.intraOpNumThreads).toBe(DEFAULT_INTRA_OP_THREADS[role]);
+      expect(o.executionProviders).toEqual(['cpu']);
+    }
+    // The embedder is small: one thread beat two on both CPUs measured.
+    expect(sessionOptions('cpu', facegateCpuTuning('embedder')).intraOpNumThreads).toBe(1);
+    // The config's inference.intraOpThreads overrides both models' threads, nothing else.
+    expect(sessionOptions('cpu', facegateCpuTuning('detector', 3))).toMatchObject({ intraOpNumThreads: 3, extra: { session: { set_denormal_as_zero: '1' } } });
+  });
+
+  it("builds ONNX Runtime's defaults for the benchmark's baseline", () => {
+    const o = sessionOptions('cpu', ORT_DEFAULT_CPU);
+    expect(o.intraOpNumThreads).toBeUndefined();
+    expect(o.extra).toEqual({ session: { set_denormal_as_zero: '0', intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } } });
+  });
+
+  // ONNX Runtime ignores config keys it does not know, silently: only its own log shows whether the
+  // entries took effect. A child process (the flush-to-zero flag is set once per process).
+  it('reach ONNX Runtime as the config entries it acts on', async () => {
+    const { path: model } = await resolveModelFile('mobilefacenet_128', sharedModels, manifest);
+    const run = (tuning: typeof ORT_DEFAULT_CPU) => {
+      const options = JSON.stringify({ ...sessionOptions('cpu', tuning), logSeverityLevel: 1 });
+      const script = `import ort from 'onnxruntime-node';
+        ort.env.logLevel = 'info';
+        const s = await ort.InferenceSession.create(${JSON.stringify(model)}, ${options});
+        await s.release();`;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: projectRoot(), encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout + r.stderr;
+    };
+    const ours = run(facegateCpuTuning('embedder'));
+    expect(ours).toContain('Flush-to-zero and denormal-as-zero are on');
+    expect(ours).toMatch(/session\.intra_op\.allow_spinning: 0/);
+    expect(ours).toMatch(/intra_op_param:OrtThreadPoolParams \{ thread_pool_size: 1 /);
+    const defaults = run(ORT_DEFAULT_CPU);
+    expect(defaults).toContain('Flush-to-zero and denormal-as-zero are off');
+    expect(defaults).toMatch(/session\.intra_op\.allow_spinning: 1/);
+  });
+});
+
 describe('createSession', () => {
   it('runs on the CPU when asked, with no fallback', async () => {
     const { logger, lines } = recordingLogger();
-    const created = await open('mobilefacenet_128', { provider: 'cpu', intraOpThreads: 1, logger });
+    const created = await open('mobilefacenet_128', { provider: 'cpu', cpu: facegateCpuTuning('embedder', 1), logger });
     expect(created.provider).toBe('cpu');
     expect(created.requested).toBe('cpu');
     expect(created.fallback).toBeUndefined();
@@ -94,7 +152,7 @@ describe('createSession', () => {
   it('refuses a bad provider, a bad thread count and a missing file', async () => {
     const file = path.join(sharedModels, 'mobilefacenet_128.onnx');
     await expect(createSession(file, { provider: 'gpu' as never })).rejects.toThrow('Expected provider auto | cpu | cuda | dml but received "gpu"');
-    await expect(createSession(file, { provider: 'cpu', intraOpThreads: 0 })).rejects.toThrow(/intraOpThreads .* received 0/);
+    await expect(createSession(file, { provider: 'cpu', cpu: facegateCpuTuning('embedder', 0) })).rejects.toThrow(/intraOpThreads .* received 0/);
     await expect(createSession(path.join(sharedModels, 'absent.onnx'), { provider: 'cuda' })).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

@@ -1,12 +1,22 @@
 // `facegate bench search` (src/bench/search-bench.ts) and `facegate bench events`
 // (src/bench/events-bench.ts).
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+
+import ort from 'onnxruntime-node';
 
 import { formatEventsBench, runEventsBench } from '../../bench/events-bench.js';
 import { formatPipelineBench, runPipelineBench } from '../../bench/pipeline-bench.js';
 import { formatSearchBench, runSearchBench } from '../../bench/search-bench.js';
-import { formatVisionBench, runVisionBench } from '../../bench/vision-bench.js';
+import {
+  compareVisionSettings,
+  formatVisionBench,
+  formatVisionComparison,
+  parseVisionSettings,
+  runVisionBench,
+  visionSettings,
+} from '../../bench/vision-bench.js';
 import { projectRoot } from '../../project-root.js';
 import { readEnvironment } from '../../config/environment.js';
 import { UsageError } from '../usage-error.js';
@@ -21,9 +31,12 @@ facegate bench events [--n N] [--batch B] [--database-url URL] [--json]
   Recognition events per second into PostgreSQL, one insert per event beside batches of B, in a
   scratch schema that is dropped afterwards. Defaults: N 5000, B 500, URL from DATABASE_URL.
 
-facegate bench vision [--photos DIR] [--repeat R] ${visionFlagsUsage} [--json]
+facegate bench vision [--photos DIR] [--repeat R] [--sweep] ${visionFlagsUsage} [--json]
   Per-stage latency (decode, detect, align, embed) and faces per second on the photos in DIR
-  (default: ../shared/faces beside the project, the development photos). Default R 5.
+  (default: ../shared/faces beside the project, the development photos), for facegate's CPU
+  settings beside ONNX Runtime's defaults and each of facegate's switches alone, each in a process
+  of its own, with this CPU's model and SIMD extensions. --sweep adds every thread count per
+  model. Default R 2. (--settings JSON runs one settings in this process: what the others call.)
 
 facegate bench pipeline [--cameras N] [--seconds S] [--fps F] [--width W] [--height H] [--photos DIR] [--database-url URL] ${visionFlagsUsage} [--json]
   What the live pipeline sustains: N in-process cameras showing the photos in turn (obama/ enrolled),
@@ -56,6 +69,8 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
       'database-url': { type: 'string' },
       photos: { type: 'string' },
       repeat: { type: 'string' },
+      sweep: { type: 'boolean', default: false },
+      settings: { type: 'string' },
       cameras: { type: 'string' },
       seconds: { type: 'string' },
       fps: { type: 'string' },
@@ -92,13 +107,33 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
     return;
   }
   if (which === 'vision' && extra.length === 0) {
-    const report = await runVisionBench({
-      ...visionOptionsFrom(values),
-      photosDir: values.photos ?? path.join(projectRoot(), '..', 'shared', 'faces'),
-      repeat: positiveInt('repeat', values.repeat, 5, 1000),
+    const vision = visionOptionsFrom(values);
+    const photosDir = values.photos ?? path.join(projectRoot(), '..', 'shared', 'faces');
+    const repeat = positiveInt('repeat', values.repeat, 2, 1000);
+    if (values.settings !== undefined) {
+      let settings;
+      try {
+        settings = parseVisionSettings(values.settings);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+      const report = await runVisionBench({ ...vision, cpu: settings, photosDir, repeat, progress });
+      out(report, formatVisionBench(report));
+      return;
+    }
+    const passOn = ['--photos', photosDir, '--repeat', String(repeat)];
+    for (const flag of ['provider', 'models-dir', 'detector', 'embedder'] as const) {
+      const v = values[flag];
+      if (v !== undefined) passOn.push(`--${flag}`, v);
+    }
+    const comparison = await compareVisionSettings({
+      cliPath: path.join(projectRoot(), 'dist', 'src', 'cli', 'main.js'),
+      args: passOn,
+      settings: visionSettings({ sweep: values.sweep ?? false, cores: os.availableParallelism() }),
+      onnxruntimeVersion: ort.env.versions.node ?? 'unknown',
       progress,
     });
-    out(report, formatVisionBench(report));
+    out(comparison, formatVisionComparison(comparison));
     return;
   }
   if (which === 'pipeline' && extra.length === 0) {

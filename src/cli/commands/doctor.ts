@@ -2,6 +2,7 @@
 // site engineer sees in seconds why the service will not start. Each check catches its own failure:
 // one broken piece never hides the report on the others.
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -76,13 +77,21 @@ async function checkAddon(): Promise<string> {
   return `loaded: SIMD ${simd.active} (CPU supports ${simd.detected}), ${simd.threads} search threads`;
 }
 
+/** So that a site's figures can be compared with the README's: which CPU, which extensions. */
+async function checkCpu(): Promise<string> {
+  const { cpuInfo } = await import('../../native/index.js');
+  const cpu = cpuInfo();
+  return `${cpu.model || '(no brand string)'} (${cpu.vendor}), ${os.availableParallelism()} cores; ${cpu.features.join(' ')}`;
+}
+
 async function checkInference(modelsDir: string): Promise<string> {
   const manifest = await loadManifest();
   const embedder = await resolveModelFile(manifest.default.embedder, modelsDir, manifest);
-  const { createSession } = await import('../../vision/inference.js');
-  const s = await createSession(embedder.path, { provider: 'auto' });
+  const { createSession, describeCpuTuning, facegateCpuTuning } = await import('../../vision/inference.js');
+  const s = await createSession(embedder.path, { provider: 'auto', cpu: facegateCpuTuning('embedder') });
   try {
-    return `active ${s.provider} (requested ${s.requested})${s.fallback !== undefined ? `; fallback: ${s.fallback}` : ''}`;
+    const settings = `CPU sessions: detector ${describeCpuTuning(facegateCpuTuning('detector'))}; embedder ${describeCpuTuning(facegateCpuTuning('embedder'))}`;
+    return `active ${s.provider} (requested ${s.requested})${s.fallback !== undefined ? `; fallback: ${s.fallback}` : ''}; ${settings}`;
   } finally {
     await s.session.release();
   }
@@ -153,7 +162,8 @@ async function checkDisk(dataDir: string): Promise<string> {
 export async function runDoctor(env: Environment = readEnvironment()): Promise<DoctorCheck[]> {
   const modelsDir = defaultModelsDir(env);
   const dataDir = env.dataDir ?? path.join(projectRoot(), 'var', 'storage');
-  const [ffmpeg, models, addon, inference, database, redis, disk] = await Promise.all([
+  const [cpu, ffmpeg, models, addon, inference, database, redis, disk] = await Promise.all([
+    check('cpu', checkCpu),
     check('ffmpeg', checkFfmpeg),
     checkModels(modelsDir).catch((error: unknown) => [{ name: 'models', ok: false, detail: message(error) }]),
     check('native addon', checkAddon),
@@ -162,7 +172,7 @@ export async function runDoctor(env: Environment = readEnvironment()): Promise<D
     check('redis', () => checkRedis(env)),
     check('disk space', () => checkDisk(dataDir)),
   ]);
-  return [ffmpeg, ...models, addon, inference, database, redis, disk];
+  return [cpu, ffmpeg, ...models, addon, inference, database, redis, disk];
 }
 
 export async function doctorCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<number | void> {
