@@ -4,7 +4,7 @@
 // kept. Then, in order: images (originals and aligned crops, metadata.json), the database (user
 // and embeddings, one transaction), the index.
 import type { Storage } from '../../storage/index.js';
-import { ConflictError } from '../../storage/errors.js';
+import { ConflictError, NotFoundError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
 import type { GroupResolution, ReviewAction } from '../../storage/db/unknown-face-records.js';
 import type { StoredImage } from '../../storage/images/image-store.js';
@@ -237,13 +237,32 @@ async function keepFaces(
 
 /**
  * Deletes a user: database rows (their embeddings with them), their ids from the index, and
- * their aligned crops; originals stay (the LLD) unless purgeImages.
+ * their aligned crops; originals stay (the LLD) unless purgeImages. The database's commit is the
+ * point of no return: before it a failure leaves the user wholly intact; after it the index drops
+ * the ids in memory at once (its snapshot may follow later: a full disk), so the user is never
+ * matched again, and files a failure leaves are removed by the start-up sweep.
  */
 export async function deleteUser(storage: Storage, userId: string, options: { purgeImages: boolean }): Promise<{ embeddings: number }> {
   return withUserLock(validateId('user', userId), async () => {
+    if (!(await storage.db.getUser(userId))) throw new NotFoundError(`Expected an existing user but there is no user ${userId}`);
+    // Recorded before the rows go: if the process dies in between, the sweep still knows these
+    // originals are a committed user's (kept, the LLD) and not an enrollment that never committed.
+    if (!options.purgeImages) await storage.images.markOriginalsKept(userId);
     const { embeddingIds } = await storage.db.deleteUser(userId);
     await storage.embeddings.removeIds(embeddingIds);
-    await storage.images.removeUser(userId, { includeOriginals: options.purgeImages });
+    try {
+      await storage.images.removeUser(userId, { includeOriginals: options.purgeImages });
+    } catch (error) {
+      const { code, path } = error as NodeJS.ErrnoException;
+      throw Object.assign(
+        new Error(
+          `user ${userId} is deleted (database rows and index) but its image files were not all removed ` +
+            `(${(error as Error).message}); the next start's sweep removes what is left`,
+          { cause: error },
+        ),
+        { code, path },
+      );
+    }
     return { embeddings: embeddingIds.length };
   });
 }

@@ -2,6 +2,9 @@
 // Every file is written whole or not at all (atomic-write.ts), image before metadata.json, so the
 // record never names a file that is not complete on disk. metadata.json holds each image's sha256:
 // a file truncated, overwritten or deleted behind our back is caught on read, logged and skipped.
+// What a crash leaves (a file no record lists, a temp file, the folder of an enrollment that never
+// committed) is removed by sweepLeftovers() at start; kept_originals tells the originals a deleted
+// user keeps (the LLD) from those of an enrollment that never committed.
 import { createHash } from 'node:crypto';
 import { promises as fs, type Dirent } from 'node:fs';
 import path from 'node:path';
@@ -18,6 +21,7 @@ import type {
   ImageInfo,
   ImageKind,
   ImageStore,
+  ImageSweepReport,
   StoredImage,
   UnknownImage,
   UserImageMetadata,
@@ -66,6 +70,7 @@ const metadataSchema = z.object({
   camera_id: z.string().nullable(),
   quality_score: z.number().nullable(),
   images: z.array(storedImageSchema),
+  kept_originals: z.array(z.string()).optional(),
 });
 
 type MetadataState =
@@ -74,6 +79,12 @@ type MetadataState =
   | { state: 'unreadable'; reason: string };
 
 type Verification = { ok: true; data: Buffer } | { ok: false; reason: string };
+
+/** The record a write starts from: its images, and the originals kept after a deletion. */
+interface WritableRecord {
+  images: StoredImage[];
+  kept: string[];
+}
 
 export class FsImageStore implements ImageStore {
   private readonly usersDir: string;
@@ -198,10 +209,15 @@ export class FsImageStore implements ImageStore {
         return;
       }
       // Files first, record second: a crash in between leaves entries that scan as "missing"
-      // (visible, retried by the next removeUser), never a deleted user's faces left on disk unlisted.
+      // (visible, retried by the next removeUser or the sweep), never a deleted user's faces left
+      // on disk unlisted. Originals not recorded as kept belong to no committed enrollment.
       await fs.rm(this.kindDir(userId, 'aligned'), RM_OPTIONS);
-      const images = await this.imagesForWrite(userId);
-      await this.writeMetadata(userId, images.filter((image) => image.kind === 'original'));
+      const { images, kept } = await this.imagesForWrite(userId);
+      const stays = images.filter((image) => image.kind === 'original' && kept.includes(image.file));
+      for (const image of images) {
+        if (image.kind === 'original' && !stays.includes(image)) await fs.rm(path.join(this.kindDir(userId, 'original'), image.file), RM_OPTIONS);
+      }
+      await this.writeMetadata(userId, stays, kept);
       try {
         // Only succeeds when nothing is left (no original/): a user who never had an upload disappears.
         await fs.rmdir(userDir);
@@ -213,6 +229,97 @@ export class FsImageStore implements ImageStore {
     });
   }
 
+  async markOriginalsKept(userId: string): Promise<void> {
+    validateId('user', userId);
+    await this.withUser(userId, async () => {
+      if ((await this.loadMetadata(userId)).state === 'missing') return;
+      const { images } = await this.imagesForWrite(userId);
+      const originals = images.filter((image) => image.kind === 'original').map((image) => image.file);
+      await this.writeMetadata(userId, images, originals);
+    });
+  }
+
+  async sweepLeftovers(committedUserIds: readonly string[]): Promise<ImageSweepReport> {
+    // Lower case: on NTFS "U1" and "u1" are one folder, and user ids are unique regardless of case.
+    const committed = new Set(committedUserIds.map((id) => id.toLowerCase()));
+    const report: ImageSweepReport = { removed: [], removedFolders: [], untouched: [] };
+    const dataRoot = path.dirname(path.dirname(this.usersDir));
+    const relative = (full: string) => path.relative(dataRoot, full).split(path.sep).join('/');
+    const remove = async (full: string) => {
+      await fs.rm(full, RM_OPTIONS);
+      report.removed.push(relative(full));
+    };
+    for (const entry of await listDir(this.usersDir)) {
+      const full = path.join(this.usersDir, entry.name);
+      if (!entry.isDirectory()) {
+        if (isTempFile(entry.name)) await remove(full);
+        continue;
+      }
+      // Not a folder this store makes (an invalid id): not ours to judge.
+      if (!isValidId('user', entry.name)) continue;
+      await this.withUser(entry.name, () => this.sweepUser(entry.name, committed.has(entry.name.toLowerCase()), report, remove, relative));
+    }
+    for (const date of await listDir(this.unknownDir)) {
+      if (!date.isDirectory()) continue;
+      await this.unknownLocks.run(date.name, async () => {
+        const dir = path.join(this.unknownDir, date.name);
+        for (const file of await listDir(dir)) if (file.isFile() && isTempFile(file.name)) await remove(path.join(dir, file.name));
+      });
+    }
+    if (report.removed.length || report.removedFolders.length || report.untouched.length) {
+      this.logger.info(
+        { removed: report.removed.length, removedFolders: report.removedFolders, untouched: report.untouched, files: report.removed },
+        'image sweep: removed what crashes left (images of no committed user, unlisted files, temp files)',
+      );
+    }
+    return report;
+  }
+
+  private async sweepUser(
+    userId: string,
+    committed: boolean,
+    report: ImageSweepReport,
+    remove: (full: string) => Promise<void>,
+    relative: (full: string) => string,
+  ): Promise<void> {
+    const userDir = this.userDir(userId);
+    // Temp files of writes a crash cut short: never data.
+    for (const dir of [userDir, this.kindDir(userId, 'original'), this.kindDir(userId, 'aligned')]) {
+      for (const entry of await listDir(dir)) if (entry.isFile() && isTempFile(entry.name)) await remove(path.join(dir, entry.name));
+    }
+    const loaded = await this.loadMetadata(userId);
+    if (loaded.state === 'unreadable') {
+      report.untouched.push({ path: relative(userDir), reason: `metadata.json unreadable (${loaded.reason}): cannot tell what is committed` });
+      return;
+    }
+    if (loaded.state === 'missing') {
+      if (committed) {
+        // Every committed enrollment writes its record first: a missing one was removed by hand.
+        const files = [...(await this.imageFilesOnDisk(userId, 'original')), ...(await this.imageFilesOnDisk(userId, 'aligned'))];
+        if (files.length) report.untouched.push({ path: relative(userDir), reason: 'an enrolled user without metadata.json: images kept' });
+        return;
+      }
+      // An enrollment cut before its first record: nothing here was ever committed.
+      if ((await listDir(userDir)).length > 0) report.removedFolders.push(relative(userDir));
+      await fs.rm(userDir, RM_OPTIONS);
+      return;
+    }
+    const { images, kept_originals: kept } = loaded.metadata;
+    // A committed user keeps what the record lists; without a user row only the kept originals stay.
+    const stays = committed ? images : images.filter((image) => image.kind === 'original' && kept.includes(image.file));
+    if (stays.length === 0) {
+      report.removedFolders.push(relative(userDir));
+      await fs.rm(userDir, RM_OPTIONS);
+      return;
+    }
+    for (const kind of KINDS) {
+      for (const file of await this.imageFilesOnDisk(userId, kind)) {
+        if (!stays.some((image) => image.kind === kind && image.file === file)) await remove(path.join(this.kindDir(userId, kind), file));
+      }
+    }
+    if (stays.length !== images.length) await this.writeMetadata(userId, stays, kept);
+  }
+
   async removeAligned(userId: string, files: string[]): Promise<void> {
     validateId('user', userId);
     for (const file of files) requireFileName('aligned', file);
@@ -221,8 +328,8 @@ export class FsImageStore implements ImageStore {
       // Record first, files second: a crash in between leaves unlisted files (never loaded as the
       // user's), not a record naming files that are gone.
       const gone = new Set(files);
-      const images = await this.imagesForWrite(userId);
-      await this.writeMetadata(userId, images.filter((image) => !(image.kind === 'aligned' && gone.has(image.file))));
+      const { images, kept } = await this.imagesForWrite(userId);
+      await this.writeMetadata(userId, images.filter((image) => !(image.kind === 'aligned' && gone.has(image.file))), kept);
       for (const file of files) await fs.rm(path.join(this.kindDir(userId, 'aligned'), file), RM_OPTIONS);
     });
   }
@@ -313,13 +420,13 @@ export class FsImageStore implements ImageStore {
     bytes: Uint8Array,
     details: Pick<StoredImage, 'createdAt' | 'cameraId' | 'qualityScore'>,
   ): Promise<StoredImage> {
-    const images = await this.imagesForWrite(userId);
+    const { images, kept } = await this.imagesForWrite(userId);
     const dir = this.kindDir(userId, kind);
     const number = String(await this.nextNumber(userId, kind, images)).padStart(3, '0');
     const file = kind === 'original' ? `img_${number}.${format}` : `face_${number}.png`;
     await writeFileAtomic(path.join(dir, file), bytes);
     const image: StoredImage = { kind, file, sha256: sha256(bytes), bytes: bytes.length, ...details };
-    await this.writeMetadata(userId, [...images, image]);
+    await this.writeMetadata(userId, [...images, image], kept);
     return image;
   }
 
@@ -340,12 +447,14 @@ export class FsImageStore implements ImageStore {
    * so it is rebuilt from the files actually on disk, each hashed afresh (camera and quality are
    * lost: only the record had them). That trusts the bytes present now; the alternative, refusing
    * every save until someone repairs the file by hand, would stop enrollment on a site with no
-   * operator. Until that save, reads and scans report these images as corrupted.
+   * operator. Until that save, reads and scans report these images as corrupted. Every original
+   * found then counts as kept: the record that could have said otherwise is lost, and the LLD
+   * never deletes originals.
    */
-  private async imagesForWrite(userId: string): Promise<StoredImage[]> {
+  private async imagesForWrite(userId: string): Promise<WritableRecord> {
     const loaded = await this.loadMetadata(userId);
-    if (loaded.state === 'missing') return [];
-    if (loaded.state === 'ok') return loaded.metadata.images;
+    if (loaded.state === 'missing') return { images: [], kept: [] };
+    if (loaded.state === 'ok') return { images: loaded.metadata.images, kept: loaded.metadata.kept_originals };
     this.reportMetadata(userId, loaded.reason, 'rebuilding it from the images on disk');
     const images: StoredImage[] = [];
     for (const kind of KINDS) {
@@ -363,11 +472,15 @@ export class FsImageStore implements ImageStore {
         });
       }
     }
-    return images;
+    return { images, kept: images.filter((image) => image.kind === 'original').map((image) => image.file) };
   }
 
-  /** The LLD's three keys describe the most recently saved image; with no image left there is no record. */
-  private async writeMetadata(userId: string, images: StoredImage[]): Promise<void> {
+  /**
+   * The LLD's three keys describe the most recently saved image; with no image left there is no
+   * record. kept_originals is always written (only names still recorded): its absence marks a
+   * record from before it existed.
+   */
+  private async writeMetadata(userId: string, images: StoredImage[], kept: readonly string[]): Promise<void> {
     const target = path.join(this.userDir(userId), METADATA);
     const latest = images.at(-1);
     if (latest === undefined) {
@@ -379,6 +492,7 @@ export class FsImageStore implements ImageStore {
       camera_id: latest.cameraId,
       quality_score: latest.qualityScore,
       images,
+      kept_originals: images.filter((image) => image.kind === 'original' && kept.includes(image.file)).map((image) => image.file),
     };
     await writeFileAtomic(target, `${JSON.stringify(metadata, null, 2)}\n`);
   }
@@ -404,7 +518,10 @@ export class FsImageStore implements ImageStore {
       const where = issue === undefined || issue.path.length === 0 ? '' : `${issue.path.join('.')}: `;
       return { state: 'unreadable', reason: `wrong shape (${where}${issue?.message ?? 'invalid'})` };
     }
-    return { state: 'ok', metadata: parsed.data };
+    const { kept_originals: kept, ...metadata } = parsed.data;
+    // A record from before kept_originals: its user could only have been deleted with every original kept.
+    const legacy = metadata.images.filter((image) => image.kind === 'original').map((image) => image.file);
+    return { state: 'ok', metadata: { ...metadata, kept_originals: kept ?? legacy } };
   }
 
   private async verify(userId: string, image: StoredImage): Promise<Verification> {

@@ -1,7 +1,8 @@
 // ImageStore: face images on the filesystem, in the LLD's layout under the data root:
 //   images/users/{user_id}/original/img_001.jpg ...   uploads as received; never deleted by the system
 //   images/users/{user_id}/aligned/face_001.png ...   112x112 model-ready crops
-//   images/users/{user_id}/metadata.json              the LLD's keys plus the list of images and their sha256
+//   images/users/{user_id}/metadata.json              the LLD's keys plus the list of images and their sha256,
+//                                                     and which originals stay when the user is deleted
 //   images/unknown/{YYYY-MM-DD}/{camera}_{HHmmssSSS}.png   unknown faces, purged by whole date folders
 
 export type ImageKind = 'original' | 'aligned';
@@ -23,6 +24,23 @@ export interface UserImageMetadata {
   camera_id: string | null;
   quality_score: number | null;
   images: StoredImage[];
+  /**
+   * The originals of a committed enrollment that stay when the user is deleted (the LLD: originals
+   * are never deleted), recorded by markOriginalsKept() before the user's rows are deleted. Without
+   * it, a folder with no user row is an enrollment that never committed, and the sweep removes it.
+   * A record written before this key existed keeps all its originals.
+   */
+  kept_originals: string[];
+}
+
+/** What sweepLeftovers() found and did; paths relative to the data root, with forward slashes. */
+export interface ImageSweepReport {
+  /** Files removed: images of no committed user, images no record lists, temp files of cut writes. */
+  removed: string[];
+  /** User folders removed whole (enrollments that never committed). */
+  removedFolders: string[];
+  /** Left as they were, and why (a record that cannot be read cannot say what is committed). */
+  untouched: { path: string; reason: string }[];
 }
 
 export interface ImageInfo {
@@ -65,8 +83,22 @@ export interface ImageStore {
   listUsers(): Promise<string[]>;
   /** Removes some of a user's aligned crops and their records (undoing faces added to a gallery that could not be committed). */
   removeAligned(userId: string, files: string[]): Promise<void>;
-  /** Removes a user's aligned crops (on user deletion); originals stay unless includeOriginals (an explicit purge). */
+  /**
+   * Records the user's current originals as kept after a deletion (kept_originals). Called before
+   * the user's rows are deleted, so a crash in between never leaves them looking uncommitted.
+   */
+  markOriginalsKept(userId: string): Promise<void>;
+  /**
+   * Removes a user's aligned crops (on user deletion, or an enrollment that failed); originals
+   * recorded as kept stay unless includeOriginals (an explicit purge), other originals go.
+   */
   removeUser(userId: string, options: { includeOriginals: boolean }): Promise<void>;
+  /**
+   * Removes what a crash left (no write may be in progress: run at start, under the data-root
+   * lock, before any enrollment): folders of users not in `committedUserIds` except their kept
+   * originals, files no metadata.json lists, and temp files of atomic writes.
+   */
+  sweepLeftovers(committedUserIds: readonly string[]): Promise<ImageSweepReport>;
   /** Saves an unknown face crop (PNG) under unknown/{date}/{camera}_{time}.png. */
   saveUnknown(cameraId: string, png: Uint8Array, at?: Date): Promise<UnknownImage>;
   /** Reads one unknown crop by its relativePath (as saveUnknown returned it); anything else is refused. */

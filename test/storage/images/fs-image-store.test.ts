@@ -123,7 +123,7 @@ describe('FsImageStore keeps user images in the LLD layout', () => {
     });
 
     const onDisk = await readJson(userPath('U123', 'metadata.json'));
-    expect(Object.keys(onDisk).sort()).toEqual(['camera_id', 'created_at', 'images', 'quality_score']);
+    expect(Object.keys(onDisk).sort()).toEqual(['camera_id', 'created_at', 'images', 'kept_originals', 'quality_score']);
     expect(onDisk).toEqual({
       created_at: '2024-01-03T00:00:00.000Z',
       camera_id: 'cam_02',
@@ -148,6 +148,7 @@ describe('FsImageStore keeps user images in the LLD layout', () => {
           qualityScore: 0.87,
         },
       ],
+      kept_originals: [],
     });
     expect(latest).toEqual((onDisk.images as unknown[])[1]);
     expect(await store.readMetadata('U123')).toEqual(onDisk);
@@ -416,6 +417,7 @@ describe('FsImageStore removes users', () => {
     await store.saveAligned('U1', alphaPng, { cameraId: 'cam_03', qualityScore: 0.7 });
     await store.saveAligned('U1', alphaPng);
 
+    await store.markOriginalsKept('U1');
     await store.removeUser('U1', { includeOriginals: false });
 
     expect(await filesUnder(userPath('U1'))).toEqual(['metadata.json', 'original/img_001.jpg', 'original/img_002.jpg']);
@@ -508,6 +510,7 @@ describe('FsImageStore under concurrency and crashes', () => {
       store.saveOriginal('U2', obamaJpg),
     ]);
     await expect(store.saveOriginal('U1', Buffer.from('not an image'))).rejects.toBeInstanceOf(StoreInputError);
+    await store.markOriginalsKept('U2');
     await store.removeUser('U2', { includeOriginals: false });
     // A folder where metadata.json should be: the image is written, then the metadata rename fails.
     await store.saveOriginal('U3', obamaJpg);
@@ -614,5 +617,113 @@ describe('FsImageStore keeps unknown faces by UTC date', () => {
       removedFiles: 0,
     });
     expect(await store.listUnknownDates()).toEqual(['2024-03-10']);
+  });
+});
+
+describe('FsImageStore removes what crashes left (sweepLeftovers)', () => {
+  it('removes the originals of a failed re-enrollment and keeps those recorded as kept at deletion', async () => {
+    const store = new FsImageStore(root);
+    await store.saveOriginal('U1', obamaJpg);
+    await store.saveAligned('U1', alphaPng);
+    await store.markOriginalsKept('U1');
+    await store.removeUser('U1', { includeOriginals: false });
+    // The same id enrolled again, and that enrollment fails: its new original is nobody's.
+    await store.saveOriginal('U1', obama2Jpg);
+    await store.saveAligned('U1', alphaPng);
+    await store.removeUser('U1', { includeOriginals: false });
+
+    expect(await filesUnder(userPath('U1'))).toEqual(['metadata.json', 'original/img_001.jpg']);
+    expect(await store.readMetadata('U1')).toMatchObject({ kept_originals: ['img_001.jpg'] });
+  });
+
+  it('keeps what a committed user records and removes unlisted files and temp files', async () => {
+    const store = new FsImageStore(root);
+    await store.saveOriginal('U1', obamaJpg);
+    await store.saveAligned('U1', alphaPng);
+    // A crash between an image's rename and its record, and one inside an atomic write.
+    await fs.writeFile(userPath('U1', 'aligned', 'face_002.png'), alphaPng);
+    await fs.writeFile(userPath('U1', 'original', 'img_002.jpg'), obamaJpg);
+    await fs.writeFile(userPath('U1', 'original', '.img_003.jpg.0a1b2c3d4e5f.tmp'), obamaJpg.subarray(0, 100));
+    await fs.writeFile(userPath('U1', '.metadata.json.0a1b2c3d4e5f.tmp'), '{');
+
+    const report = await store.sweepLeftovers(['u1']);
+
+    expect(report.removed.sort()).toEqual([
+      'images/users/U1/.metadata.json.0a1b2c3d4e5f.tmp',
+      'images/users/U1/aligned/face_002.png',
+      'images/users/U1/original/.img_003.jpg.0a1b2c3d4e5f.tmp',
+      'images/users/U1/original/img_002.jpg',
+    ]);
+    expect(report.removedFolders).toEqual([]);
+    expect(await filesUnder(userPath('U1'))).toEqual(['aligned/face_001.png', 'metadata.json', 'original/img_001.jpg']);
+    expect((await store.scanUser('U1')).ok).toHaveLength(2);
+  });
+
+  it('removes the whole folder of an enrollment that never committed, originals included', async () => {
+    const store = new FsImageStore(root);
+    await store.saveOriginal('ghost', obamaJpg);
+    await store.saveAligned('ghost', alphaPng);
+    // Cut before its first record: files only.
+    await fs.mkdir(userPath('ghost2', 'aligned'), { recursive: true });
+    await fs.writeFile(userPath('ghost2', 'aligned', 'face_001.png'), alphaPng);
+
+    const report = await store.sweepLeftovers([]);
+
+    expect(report.removedFolders.sort()).toEqual(['images/users/ghost', 'images/users/ghost2']);
+    expect(await store.listUsers()).toEqual([]);
+  });
+
+  it("keeps a deleted user's kept originals, and removes crops and originals of a re-enrollment that never committed", async () => {
+    const store = new FsImageStore(root);
+    await store.saveOriginal('U1', obamaJpg);
+    await store.saveAligned('U1', alphaPng);
+    await store.markOriginalsKept('U1');
+    await store.removeUser('U1', { includeOriginals: false });
+    await store.saveOriginal('U1', obama2Jpg);
+    await store.saveAligned('U1', alphaPng);
+
+    const report = await store.sweepLeftovers([]);
+
+    expect(report.removed.sort()).toEqual(['images/users/U1/aligned/face_001.png', 'images/users/U1/original/img_002.jpg']);
+    expect(await filesUnder(userPath('U1'))).toEqual(['metadata.json', 'original/img_001.jpg']);
+    expect((await store.readMetadata('U1'))?.images.map((image) => image.file)).toEqual(['img_001.jpg']);
+    // Run again: nothing left to do.
+    expect(await store.sweepLeftovers([])).toEqual({ removed: [], removedFolders: [], untouched: [] });
+  });
+
+  it('keeps the originals of a record written before kept_originals existed (a user deleted then)', async () => {
+    const store = new FsImageStore(root);
+    await store.saveOriginal('old', obamaJpg);
+    await store.saveAligned('old', alphaPng);
+    const record = await readJson(userPath('old', 'metadata.json'));
+    delete record.kept_originals;
+    await fs.writeFile(userPath('old', 'metadata.json'), JSON.stringify(record));
+
+    await store.sweepLeftovers([]);
+
+    expect(await filesUnder(userPath('old'))).toEqual(['metadata.json', 'original/img_001.jpg']);
+  });
+
+  it('leaves a folder whose metadata.json is unreadable untouched, and says so', async () => {
+    const store = new FsImageStore(root);
+    await store.saveOriginal('U1', obamaJpg);
+    await fs.writeFile(userPath('U1', 'metadata.json'), 'not json');
+
+    const report = await store.sweepLeftovers([]);
+
+    expect(report.untouched).toEqual([{ path: 'images/users/U1', reason: expect.stringMatching(/^metadata.json unreadable/) as string }]);
+    expect(await filesUnder(userPath('U1'))).toEqual(['metadata.json', 'original/img_001.jpg']);
+  });
+
+  it('removes temp files from unknown date folders and keeps the crops', async () => {
+    const store = new FsImageStore(root);
+    const saved = await store.saveUnknown('cam_01', alphaPng, new Date('2024-05-06T07:08:09.010Z'));
+    const day = path.join(root, 'images', 'unknown', '2024-05-06');
+    await fs.writeFile(path.join(day, '.cam_01_070809011.png.0a1b2c3d4e5f.tmp'), 'partial');
+
+    const report = await store.sweepLeftovers([]);
+
+    expect(report.removed).toEqual(['images/unknown/2024-05-06/.cam_01_070809011.png.0a1b2c3d4e5f.tmp']);
+    expect(await filesUnder(day)).toEqual([saved.file]);
   });
 });
