@@ -2,6 +2,7 @@
 // and metrics, every route behind the bearer token. Routes call the stores' interfaces and the recognition functions only. Hostile
 // input is refused with a 4xx that says what was expected, before anything is written.
 import { timingSafeEqual } from 'node:crypto';
+import path from 'node:path';
 
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -12,9 +13,10 @@ import { validateId } from '../../storage/ids.js';
 import { deleteUser, enroll, type EnrollmentImage, EnrollmentRefusedError } from '../recognition/enrollment.js';
 import { identifiedFaceJson, identify } from '../recognition/identify.js';
 import { AssignmentRefusedError } from '../unknown-faces/review.js';
-import { decodeImage, ImageDecodeError, MAX_INPUT_BYTES } from '../vision/image-input.js';
+import { DecodeBusyError, ImageDecodeError, MAX_INPUT_BYTES, withDecodedImage } from '../vision/image-input.js';
 import type { ApiDeps } from './api-deps.js';
-import { isoDate, limitParam } from './query-params.js';
+import { isoDate, limitParam, repeatedQueryParam } from './query-params.js';
+import { textField } from './text-fields.js';
 import { registerUnknownRoutes } from './unknown-routes.js';
 
 /** 25 MiB: one large phone photo, or a batch of ordinary ones, per request. */
@@ -27,6 +29,8 @@ const MAX_FIELD_BYTES = 1024;
 export interface ApiOptions {
   token: string;
   bodyLimitBytes?: number;
+  /** The data root: a full disk's path is named relative to it (the client needs no server layout). */
+  dataRoot?: string;
 }
 
 /** A refusal with its HTTP status, raised by the routes themselves. */
@@ -39,16 +43,45 @@ class HttpError extends Error {
   }
 }
 
+// RFC 9110 section 11.1: the scheme is case-insensitive ("bearer", "BEARER"), then one or more spaces.
+const BEARER = /^bearer +(\S+)\s*$/i;
+
 /** Constant-time: how much of a guess was right never shows in the response time. */
 function tokenMatches(header: string | undefined, expected: Buffer): boolean {
-  if (!header?.startsWith('Bearer ')) return false;
-  const given = Buffer.from(header.slice('Bearer '.length).trim(), 'utf8');
+  const match = header === undefined ? null : BEARER.exec(header);
+  if (!match) return false;
+  const given = Buffer.from(match[1] as string, 'utf8');
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
+/** Seconds a client told "busy" waits before trying again: one decode of an ordinary photo takes well under that. */
+const RETRY_AFTER_SECONDS = 1;
+
+/**
+ * A full disk (or quota) anywhere under the request, on the error or its causes: the file it was
+ * writing, relative to the data root when inside it. PostgreSQL's disk_full (53100) counts too.
+ */
+function diskFull(error: unknown, dataRoot: string | undefined): { where: string } | undefined {
+  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, path: file } = e as { code?: unknown; path?: unknown };
+    if (code === '53100') return { where: 'the database disk' };
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') continue;
+    if (typeof file !== 'string') return { where: 'the data disk' };
+    const relative = dataRoot ? path.relative(dataRoot, file) : file;
+    return { where: relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : file };
+  }
+  return undefined;
+}
+
 /** The status and body for an error, by its class: the refusals callers can act on, or a generic 500. */
-function errorResponse(error: unknown): { status: number; body: Record<string, unknown> } {
+function errorResponse(error: unknown, dataRoot: string | undefined): { status: number; body: Record<string, unknown>; headers?: Record<string, string> } {
   if (error instanceof HttpError) return { status: error.statusCode, body: { error: error.message } };
+  if (error instanceof DecodeBusyError) {
+    return { status: 503, body: { error: error.message }, headers: { 'retry-after': String(RETRY_AFTER_SECONDS) } };
+  }
+  const full = diskFull(error, dataRoot);
+  // 507 Insufficient Storage (RFC 4918): the request was fine, the appliance has no room to keep it.
+  if (full) return { status: 507, body: { error: `disk full: could not write ${full.where}; nothing of this request was kept` } };
   if (error instanceof EnrollmentRefusedError || error instanceof AssignmentRefusedError) {
     return { status: 422, body: { error: error.message, skipped: error.skipped } };
   }
@@ -84,16 +117,19 @@ async function readUpload(
   if (!req.isMultipart()) throw new HttpError(415, `Expected a multipart/form-data body but received ${req.headers['content-type'] ?? 'no content type'}`);
   const fileLimit = Math.min(MAX_INPUT_BYTES, limits.bodyLimit);
   const upload: Upload = { fields: new Map(), files: [] };
+  const expectedFields = limits.fields.length ? `only the fields ${limits.fields.join(', ')}` : 'no text fields';
   let total = 0;
   try {
+    // One field more than named: an unknown or repeated field arrives here and is refused by name (a 400), not as a parts limit.
     const parts = req.parts({
-      limits: { fileSize: fileLimit, files: limits.maxFiles, fields: limits.fields.length, fieldSize: MAX_FIELD_BYTES, parts: limits.maxFiles + limits.fields.length },
+      limits: { fileSize: fileLimit, files: limits.maxFiles, fields: limits.fields.length + 1, fieldSize: MAX_FIELD_BYTES, parts: limits.maxFiles + limits.fields.length + 1 },
     });
     for await (const part of parts) {
       if (part.type === 'field') {
         if (!limits.fields.includes(part.fieldname)) {
-          throw new HttpError(400, `Expected only the fields ${limits.fields.join(', ')} but received ${JSON.stringify(part.fieldname.slice(0, 40))}`);
+          throw new HttpError(400, `Expected ${expectedFields} and files in the field ${limits.fileField} but received the field ${JSON.stringify(part.fieldname.slice(0, 40))}`);
         }
+        if (upload.fields.has(part.fieldname)) throw new HttpError(400, `Expected the field ${part.fieldname} once but received it again`);
         if (part.valueTruncated || typeof part.value !== 'string') {
           throw new HttpError(400, `Expected ${part.fieldname} to be text of at most ${MAX_FIELD_BYTES} bytes`);
         }
@@ -112,6 +148,7 @@ async function readUpload(
       if (total > limits.bodyLimit) throw new HttpError(413, `Expected a request of at most ${limits.bodyLimit} bytes but received more`);
     }
   } catch (error) {
+    if (error instanceof HttpError || error instanceof StoreInputError || error instanceof InvalidIdError) throw error;
     const code = (error as { code?: unknown }).code;
     if (code === 'FST_REQ_FILE_TOO_LARGE') throw new HttpError(413, `Expected each image to be at most ${fileLimit} bytes but received a larger one`);
     if (code === 'FST_FILES_LIMIT') throw new HttpError(413, `Expected at most ${limits.maxFiles} image file(s) per request but received more`);
@@ -119,7 +156,11 @@ async function readUpload(
       const fields = limits.fields.length ? `the fields ${limits.fields.join(', ')}` : 'no fields';
       throw new HttpError(413, `Expected ${fields} and at most ${limits.maxFiles} file(s) but received more parts`);
     }
-    throw error;
+    if (typeof (error as { statusCode?: unknown }).statusCode === 'number') throw error;
+    // Anything else came from reading the body itself (busboy: no boundary, a part cut short, the
+    // client gone): the client's fault, and nothing was written yet.
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new HttpError(400, `Expected a well-formed multipart/form-data body but it could not be read (${reason.slice(0, 200)})`);
   }
   return upload;
 }
@@ -179,11 +220,18 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
     return undefined;
   });
 
+  // A repeated query parameter arrives as an array: which one was meant is a guess, so none is taken.
+  app.addHook('preHandler', (req, _reply, done) => {
+    const repeated = repeatedQueryParam(req.query);
+    done(repeated ? new HttpError(400, `Expected each query parameter once but received ${JSON.stringify(repeated.slice(0, 40))} more than once`) : undefined);
+  });
+
   app.setErrorHandler((error: unknown, req, reply) => {
-    const { status, body } = errorResponse(error);
-    if (status >= 500 && status !== 503) logger.error({ err: error, method: req.method, url: req.url }, 'api: request failed');
+    const { status, body, headers } = errorResponse(error, options.dataRoot);
+    // Only a fault of the appliance's own is an error with a stack; refusals, busy and a full disk are warnings.
+    if (status === 500) logger.error({ err: error, method: req.method, url: req.url }, 'api: request failed');
     else logger.warn({ method: req.method, url: req.url, status, error: body.error }, 'api: request refused');
-    return reply.code(status).send(body);
+    return reply.code(status).headers(headers ?? {}).send(body);
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `Expected one of the API routes but received ${req.method} ${req.url.split('?')[0] ?? ''}` }));
 
@@ -201,19 +249,23 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   // Users
 
   app.post('/users', async (req, reply) => {
+    // Each field is checked as it arrives, before any photo is read.
     const upload = await readUpload(req, { bodyLimit, maxFiles: MAX_ENROLL_IMAGES, fields: ['userId', 'name', 'department'], fileField: 'images' }, (name, value) => {
       if (name === 'userId') validateId('user', value);
+      else if (name === 'name' || value.trim()) textField(name, value);
     });
     const userId = upload.fields.get('userId');
-    const name = upload.fields.get('name')?.trim();
+    const rawName = upload.fields.get('name');
     if (userId === undefined) throw new HttpError(400, 'Expected a userId field');
     validateId('user', userId);
-    if (!name) throw new HttpError(400, 'Expected a non-empty name field');
+    if (rawName === undefined) throw new HttpError(400, 'Expected a non-empty name field');
+    const name = textField('name', rawName);
+    const rawDepartment = upload.fields.get('department');
     if (upload.files.length === 0) throw new HttpError(400, `Expected 1-${MAX_ENROLL_IMAGES} image files in the field images but received none`);
     const images: EnrollmentImage[] = upload.files.map((f) => ({ name: f.name, bytes: f.bytes }));
     const result = await enroll(
       { analyzer: deps.analyzer, storage, thresholds: deps.thresholds },
-      { userId, name, department: upload.fields.get('department')?.trim() || null, images },
+      { userId, name, department: rawDepartment?.trim() ? textField('department', rawDepartment) : null, images },
     );
     await refreshUsers();
     return reply.code(201).send(result);
@@ -258,8 +310,10 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
     // Two allowed so that a second file is refused with a clear 400 rather than a parts-limit 413.
     const upload = await readUpload(req, { bodyLimit, maxFiles: 2, fields: [], fileField: 'image' }, () => undefined);
     if (upload.files.length !== 1) throw new HttpError(400, `Expected one image file in the field image but received ${upload.files.length}`);
-    const image = await decodeImage((upload.files[0] as Upload['files'][0]).bytes);
-    const faces = await identify({ analyzer: deps.analyzer, embeddings: storage.embeddings, statusOf: deps.users.statusOf, thresholds: deps.thresholds }, image);
+    // The decoded pixels count against the shared decode budget until the faces are found.
+    const faces = await withDecodedImage((upload.files[0] as Upload['files'][0]).bytes, (image) =>
+      identify({ analyzer: deps.analyzer, embeddings: storage.embeddings, statusOf: deps.users.statusOf, thresholds: deps.thresholds }, image),
+    );
     return {
       faces: faces.map(identifiedFaceJson),
     };

@@ -10,22 +10,16 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 
-import { isPrintableText } from '../../storage/db/row-checks.js';
 import { GROUP_STATUSES, type GroupQuery, parseGroupId } from '../../storage/db/unknown-face-records.js';
 import { StoreInputError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
 import { assignGroup, dismissGroup, enrollGroup, groupCrop, listGroups, showGroup, type ReviewDeps } from '../unknown-faces/review.js';
 import type { ApiDeps } from './api-deps.js';
 import { isoDate, limitParam } from './query-params.js';
+import { printableText } from './text-fields.js';
 
-// Printable text: no control characters, no half of a surrogate pair (the database stores neither).
-const text = (max: number) =>
-  z
-    .string()
-    .trim()
-    .min(1)
-    .max(max)
-    .refine(isPrintableText, 'expected printable text');
+// Printable text (text-fields.ts: the one rule for what people type).
+const text = printableText;
 const enrollBody = z.strictObject({ userId: z.string(), name: text(200), department: text(200).optional(), actor: text(100).optional() });
 const assignBody = z.strictObject({ userId: z.string(), actor: text(100).optional() });
 const dismissBody = z.strictObject({ actor: text(100).optional(), reason: text(200).optional() });

@@ -9,7 +9,7 @@ import { validateId } from '../../storage/ids.js';
 import type { GroupResolution, ReviewAction } from '../../storage/db/unknown-face-records.js';
 import type { StoredImage } from '../../storage/images/image-store.js';
 import type { FaceAnalyzer } from '../vision/face-analyzer.js';
-import { decodeImage, encodePng, ImageDecodeError } from '../vision/image-input.js';
+import { encodePng, ImageDecodeError, withDecodedImage } from '../vision/image-input.js';
 import type { Embedding } from '../vision/types.js';
 import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds } from './decision.js';
 import { MAX_EMBEDDINGS_PER_USER } from './identify.js';
@@ -79,14 +79,14 @@ export interface EnrollmentDeps {
 
 /** Why an image cannot be used, or its face. */
 async function examine(analyzer: FaceAnalyzer, image: EnrollmentImage, cameraId: string | null): Promise<EnrollmentFace | string> {
-  let decoded;
+  let faces;
   try {
-    decoded = await decodeImage(image.bytes);
+    // The decoded pixels count against the shared decode budget until the faces are found.
+    faces = await withDecodedImage(image.bytes, (decoded) => analyzer.analyze(decoded));
   } catch (error) {
     if (error instanceof ImageDecodeError) return error.message;
     throw error;
   }
-  const faces = await analyzer.analyze(decoded);
   if (faces.length === 0) return 'no face found';
   if (faces.length > 1) return `${faces.length} faces found; an enrollment photo must show exactly one`;
   const [face] = faces as [(typeof faces)[0]];

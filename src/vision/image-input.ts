@@ -23,6 +23,54 @@ export const MAX_INPUT_BYTES = 30 * 1024 * 1024;
  */
 export const MAX_INPUT_PIXELS = 50_000_000;
 
+/**
+ * Pixels decoded at once across the whole process (every identify, enrollment and CLI decode),
+ * from the header's size until the caller is done with the pixels. Each decoded megapixel costs
+ * about 3 MB of RGB plus libvips' working copies; without a bound, 32 parallel requests of a 6 kB
+ * 7000x7000 PNG took the service to 5.3 GB. 100 MP: two images at the per-image limit, or a dozen
+ * 8 MP photos, at once; one image is always admitted when nothing else is decoding.
+ */
+export const DEFAULT_DECODE_BUDGET_PIXELS = 2 * MAX_INPUT_PIXELS;
+
+// libvips' operation cache keeps recent results (up to 50 MB, 100 operations) for a repeat of the
+// same operation on the same input; every image here is decoded once, so the cache only holds memory
+// after the request is answered.
+sharp.cache(false);
+
+/** Refused for now, not for its content: the decode budget is taken. The API answers 503 with Retry-After. */
+export class DecodeBusyError extends Error {
+  override readonly name = 'DecodeBusyError';
+}
+
+/** Pixels in flight against a limit; taken before a decode, given back when the pixels are let go. */
+class PixelBudget {
+  inFlight = 0;
+  constructor(public limit: number) {}
+
+  take(pixels: number): void {
+    // Alone, an image within MAX_INPUT_PIXELS always goes: a budget below it must not starve it.
+    if (this.inFlight > 0 && this.inFlight + pixels > this.limit) {
+      const mp = (n: number) => (n / 1e6).toFixed(1);
+      throw new DecodeBusyError(
+        `busy: expected at most ${mp(this.limit)} megapixels decoding at once but ${mp(this.inFlight)} are in flight and this image has ${mp(pixels)}; try again shortly`,
+      );
+    }
+    this.inFlight += pixels;
+  }
+
+  give(pixels: number): void {
+    this.inFlight -= pixels;
+  }
+}
+
+const budget = new PixelBudget(DEFAULT_DECODE_BUDGET_PIXELS);
+
+/** Sets the process-wide decode budget in pixels (Infinity: no bound, for a benchmark's baseline). */
+export function setDecodeBudget(pixels: number): void {
+  if (!(pixels >= 1)) throw new RangeError(`Expected a decode budget of at least 1 pixel (or Infinity) but received ${pixels}`);
+  budget.limit = pixels;
+}
+
 /** A file that cannot be turned into an image. Callers log it and skip the file; it is never fatal. */
 export class ImageDecodeError extends Error {
   override readonly name = 'ImageDecodeError';
@@ -98,9 +146,20 @@ async function readLimited(path: string): Promise<Uint8Array> {
  * Decodes a JPEG, PNG or WebP (bytes, or a file path) into 8-bit sRGB, 3 channels: EXIF orientation
  * applied, alpha composited onto black (so transparent pixels do not show whatever colour the
  * encoder left under them), grayscale expanded, 16-bit reduced, embedded ICC profiles and CMYK
- * converted to sRGB. Anything else throws ImageDecodeError, never another error.
+ * converted to sRGB. Anything else throws ImageDecodeError, never another error (DecodeBusyError
+ * aside: see withDecodedImage). The decode budget is held while decoding only; a caller that keeps
+ * the pixels while other decodes may run (a server) uses withDecodedImage instead.
  */
 export async function decodeImage(input: Uint8Array | string): Promise<RgbImage> {
+  return withDecodedImage(input, (image) => Promise.resolve(image));
+}
+
+/**
+ * Decodes as decodeImage does and hands the pixels to `use`, holding their share of the decode
+ * budget until `use` settles. Throws DecodeBusyError, before any pixel is allocated, when the
+ * image does not fit beside the decodes already in flight.
+ */
+export async function withDecodedImage<T>(input: Uint8Array | string, use: (image: RgbImage) => Promise<T>): Promise<T> {
   const bytes = typeof input === 'string' ? await readLimited(input) : input;
   if (bytes.length === 0) throw new ImageDecodeError(`expected ${EXPECTED} but received 0 bytes`);
   if (bytes.length > MAX_INPUT_BYTES) {
@@ -128,6 +187,16 @@ export async function decodeImage(input: Uint8Array | string): Promise<RgbImage>
     throw new ImageDecodeError(`expected at most ${MAX_INPUT_PIXELS} pixels but received ${width} x ${height}`);
   }
 
+  const pixels = width * height;
+  budget.take(pixels);
+  try {
+    return await use(await decodePixels(bytes, format, options));
+  } finally {
+    budget.give(pixels);
+  }
+}
+
+async function decodePixels(bytes: Uint8Array, format: AcceptedFormat, options: { readonly failOn: 'warning'; readonly limitInputPixels: number }): Promise<RgbImage> {
   try {
     const { data, info } = await sharp(bytes, options)
       .rotate()

@@ -21,8 +21,9 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 
 /** Text a person typed that the database stores as given: no control characters, no broken Unicode. */
 export function isPrintableText(value: string): boolean {
+  // C0, DEL and C1 (U+0080-U+009F: U+009B is CSI, an ESC [ to terminals that honour 8-bit controls).
   // eslint-disable-next-line no-control-regex -- control characters are what is refused
-  return !/[\u0000-\u001f\u007f]/.test(value) && !LONE_SURROGATE.test(value);
+  return !/[\u0000-\u001f\u007f-\u009f]/.test(value) && !LONE_SURROGATE.test(value);
 }
 
 export function requireText(name: string, value: unknown, optional: boolean): string | null {

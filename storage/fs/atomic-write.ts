@@ -54,6 +54,8 @@ export async function writeDurableTemp(target: string, data: Uint8Array | string
   } catch (error) {
     await handle.close();
     await fs.rm(temp, { force: true });
+    // A write through a file handle fails without a path (ENOSPC, EDQUOT); the caller's message names the file.
+    if (error && typeof error === 'object' && !('path' in error)) Object.assign(error, { path: target });
     throw error;
   }
   await handle.close();

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { z } from 'zod';
 
 import { KeyedSerialQueue } from '../../src/serial-queue.js';
+import { isCalendarDate } from '../dates.js';
 import { CorruptedImageError, StoreInputError } from '../errors.js';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import { validateId } from '../ids.js';
@@ -46,7 +47,6 @@ const FILE_PATTERNS: Record<ImageKind, RegExp> = {
 const FILE_EXAMPLES: Record<ImageKind, string> = { original: 'img_001.jpg', aligned: 'face_001.png' };
 const KINDS: readonly ImageKind[] = ['original', 'aligned'];
 const METADATA = 'metadata.json';
-const DATE_FOLDER = /^\d{4}-\d{2}-\d{2}$/;
 
 // Node's fs.rm retries EBUSY/EPERM/ENOTEMPTY itself when asked: on Windows an indexer or antivirus
 // scanner briefly holding a file would otherwise fail a deletion the next attempt completes.
@@ -638,13 +638,6 @@ function unknownPath(relativePath: string): { date: string; file: string } {
     throw new StoreInputError(`Expected an unknown crop path images/unknown/YYYY-MM-DD/<name>.png but received ${received(relativePath)}`);
   }
   return { date: match[1] as string, file: match[2] as string };
-}
-
-function isCalendarDate(name: string): boolean {
-  if (!DATE_FOLDER.test(name)) return false;
-  const time = Date.parse(`${name}T00:00:00Z`);
-  // Date.parse accepts 2024-02-30 as March 1st; the round trip does not.
-  return !Number.isNaN(time) && new Date(time).toISOString().slice(0, 10) === name;
 }
 
 /** atomic-write.ts names its temporaries ".{target}.{random}.tmp". */
