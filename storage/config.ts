@@ -5,6 +5,8 @@ import path from 'node:path';
 
 import { z } from 'zod';
 
+import { redactUrl } from './redact.js';
+
 export const storageConfigSchema = z.object({
   /** The data root: images/, embeddings/, spool/, and PGlite's db/ when no databaseUrl is set. */
   dataRoot: z.string().min(1, 'the data root must be a folder path'),
@@ -32,7 +34,8 @@ export function parseStorageConfig(input: unknown): StorageConfig {
   const result = storageConfigSchema.safeParse(input, { reportInput: true });
   if (!result.success) {
     const lines = result.error.issues.map((i) => {
-      const received = 'input' in i ? ` (received ${JSON.stringify(i.input)})` : '';
+      // Both URLs may carry a password: what was received is shown through the one redaction rule.
+      const received = 'input' in i ? ` (received ${JSON.stringify(typeof i.input === 'string' ? redactUrl(i.input) : i.input)})` : '';
       return `storage.${i.path.join('.') || '(root)'}: ${i.message}${received}`;
     });
     throw new Error(`Invalid storage configuration:\n${lines.join('\n')}`);

@@ -15,18 +15,24 @@ function preview(value: string): string {
   return value.length > 40 ? `${JSON.stringify(value.slice(0, 40))}... (${value.length} characters)` : JSON.stringify(value);
 }
 
+/**
+ * Why `value` is not a safe id ("Expected ... but received ..."), or null when it is one. The
+ * rule itself, for callers that report rather than throw (the configuration schema).
+ */
+export function idProblem(kind: 'user' | 'camera' | 'worker', value: unknown): string | null {
+  const expected = `a ${kind} id of 1-${MAX_ID_LENGTH} letters, digits, '_', '-' or '.' (not first), not a reserved Windows name`;
+  if (typeof value !== 'string') return `Expected ${expected} but received ${typeof value}`;
+  if (value.length === 0 || value.length > MAX_ID_LENGTH) {
+    return `Expected ${expected} but received ${preview(value)} of length ${value.length}`;
+  }
+  if (!ID_PATTERN.test(value) || value.endsWith('.')) return `Expected ${expected} but received ${preview(value)}`;
+  if (RESERVED.test(value)) return `Expected ${expected} but received ${preview(value)}, a reserved name on Windows`;
+  return null;
+}
+
 /** Returns `value` when it is a safe id, or throws InvalidIdError saying why not. */
 export function validateId(kind: 'user' | 'camera' | 'worker', value: unknown): string {
-  const expected = `a ${kind} id of 1-${MAX_ID_LENGTH} letters, digits, '_', '-' or '.' (not first), not a reserved Windows name`;
-  if (typeof value !== 'string') throw new InvalidIdError(`Expected ${expected} but received ${typeof value}`);
-  if (value.length === 0 || value.length > MAX_ID_LENGTH) {
-    throw new InvalidIdError(`Expected ${expected} but received ${preview(value)} of length ${value.length}`);
-  }
-  if (!ID_PATTERN.test(value) || value.endsWith('.')) {
-    throw new InvalidIdError(`Expected ${expected} but received ${preview(value)}`);
-  }
-  if (RESERVED.test(value)) {
-    throw new InvalidIdError(`Expected ${expected} but received ${preview(value)}, a reserved name on Windows`);
-  }
-  return value;
+  const problem = idProblem(kind, value);
+  if (problem !== null) throw new InvalidIdError(problem);
+  return value as string;
 }

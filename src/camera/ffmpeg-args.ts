@@ -3,6 +3,8 @@
 // through, and the ffmpeg version check (`-timeout` changed meaning in ffmpeg 5).
 import { spawn } from 'node:child_process';
 
+import { redactUrl } from '../../storage/redact.js';
+
 /** Frames per second handed to the pipeline unless configured: enough to track a walking person. */
 export const DEFAULT_FPS = 5;
 /** 640x360: the detector runs at 640 px wide (vision/), so more pixels would only be scaled away again. */
@@ -48,41 +50,8 @@ export interface FrameFormat {
 // ---------------------------------------------------------------------------------------------
 // Credentials in URLs
 
-const SECRET_PARAM = /pass|pwd|token|secret|auth|key/i;
-
-/**
- * The URL with its credentials hidden, for logs and errors: `rtsp://admin:pw@cam/x` ->
- * `rtsp://***@cam/x`. Query parameters that look like secrets (`?password=`, used by some
- * cameras) are hidden too. Never throws; an unparsable URL is redacted by pattern.
- */
-export function redactUrl(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return redactCredentials(url);
-  }
-  const hasUserInfo = parsed.username !== '' || parsed.password !== '';
-  parsed.username = '';
-  parsed.password = '';
-  for (const key of [...parsed.searchParams.keys()]) {
-    if (SECRET_PARAM.test(key)) parsed.searchParams.set(key, '***');
-  }
-  let text = parsed.toString();
-  if (hasUserInfo) text = text.replace(/^([a-z][a-z0-9+.-]*:\/\/)/i, '$1***@');
-  // URL serialises "***" in a query as %2A%2A%2A; keep it readable.
-  return text.replace(/%2A%2A%2A/g, '***');
-}
-
-/**
- * Hides user:password@ in every URL inside free text (ffmpeg's stderr quotes the input URL in
- * its messages), and secret-looking query parameters.
- */
-export function redactCredentials(text: string): string {
-  return text
-    .replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@'"]+@/gi, '$1***@')
-    .replace(/([?&][^=\s&#'"]*(?:pass|pwd|token|secret|auth|key)[^=\s&#'"]*=)[^\s&#'"]*/gi, '$1***');
-}
+// The one rule for the whole appliance lives in storage/redact.ts; re-exported for the camera code.
+export { redactCredentials, redactUrl } from '../../storage/redact.js';
 
 // ---------------------------------------------------------------------------------------------
 // Checks

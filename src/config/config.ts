@@ -9,16 +9,23 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
 import { parseStorageConfig, type StorageConfig } from '../../storage/config.js';
+import { idProblem } from '../../storage/ids.js';
+import { isSecretName, redactCredentials, redactUrl } from '../../storage/redact.js';
 import { projectRoot } from '../project-root.js';
-import type { DecisionThresholds } from '../recognition/decision.js';
+import { type DecisionThresholds, unsafeThresholds } from '../recognition/decision.js';
 import type { VisionOptions } from '../vision/index.js';
 import { type Environment, readEnvironment } from './environment.js';
 
-const id = z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/, 'expected 1-64 letters, digits, "_", "-" or "." (not first)');
+// Camera ids become folder names and key parts: storage's own rule (storage/ids.ts), so that
+// no id passes here that storage refuses at run time.
+const cameraId = z.string().superRefine((value, ctx) => {
+  const problem = idProblem('camera', value);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+});
 const unit = z.number().min(0).max(1);
 
 const cameraSchema = z.strictObject({
-  id,
+  id: cameraId,
   url: z.string().regex(/^(rtsps?:\/\/[^/\s]+|slideshow:.+)/, 'expected an rtsp:// or rtsps:// URL (or slideshow:<list> for the demo)'),
   enabled: z.boolean().default(true),
   fps: z.number().int().min(1).max(30).default(5),
@@ -57,8 +64,22 @@ export const configSchema = z.strictObject({
       minVoteShare: unit.default(0.6),
       unknownAfterFrames: z.number().int().min(1).max(1000).default(5),
       autoLearning: z.boolean().default(false),
+      /** Runs with match/margin under their floors (decision.ts), with a warning at start. */
+      allowUnsafeThresholds: z.boolean().default(false),
     })
-    .default({ match: 0.45, margin: 0.1, minVotes: 3, minVoteShare: 0.6, unknownAfterFrames: 5, autoLearning: false }),
+    .superRefine((r, ctx) => {
+      if (r.allowUnsafeThresholds) return;
+      for (const u of unsafeThresholds(r)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [u.key],
+          message:
+            `Expected ${u.key === 'match' ? 'a match threshold' : 'a margin'} of at least ${u.floor} (${u.why}; see src/recognition/decision.ts) ` +
+            `but received ${u.received}; to run with it anyway set recognition.allowUnsafeThresholds: true`,
+        });
+      }
+    })
+    .default({ match: 0.45, margin: 0.1, minVotes: 3, minVoteShare: 0.6, unknownAfterFrames: 5, autoLearning: false, allowUnsafeThresholds: false }),
   retention: z
     .strictObject({
       /** Unknown-face crops are purged after this many days (the LLD's N). */
@@ -87,11 +108,25 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/**
+ * What was received, as far as it is safe to print: an object or list never (an unknown key on a
+ * camera would print its URL with the password), a string only through the URL redaction, a
+ * value under a secret-looking key not at all. Nothing when the message already says it.
+ */
+function shownInput(issue: z.core.$ZodIssue): string {
+  if (!('input' in issue) || issue.input === undefined || /\breceived\b/.test(issue.message)) return '';
+  const value = issue.input;
+  const key = String(issue.path.at(-1) ?? '');
+  if (typeof value === 'string') {
+    if (isSecretName(key)) return ' (received a hidden value)';
+    return ` (received ${JSON.stringify(/@|:\/\//.test(value) ? redactUrl(value) : redactCredentials(value))})`;
+  }
+  if (value !== null && typeof value === 'object') return ` (received ${Array.isArray(value) ? 'a list' : 'an object'})`;
+  return ` (received ${JSON.stringify(value) ?? typeof value})`;
+}
+
 function describeIssues(error: z.ZodError, source: string): string {
-  const lines = error.issues.map((i) => {
-    const received = 'input' in i && i.input !== undefined ? ` (received ${JSON.stringify(i.input)})` : '';
-    return `  ${i.path.join('.') || '(top level)'}: ${i.message}${received}`;
-  });
+  const lines = error.issues.map((i) => `  ${i.path.join('.') || '(top level)'}: ${i.message}${shownInput(i)}`);
   return `Invalid configuration in ${source}:\n${lines.join('\n')}`;
 }
 
@@ -129,20 +164,28 @@ export async function loadConfig(file?: string, env: Environment = readEnvironme
     // JSON is YAML too, but a .json file gets JSON's stricter errors.
     raw = /\.json$/i.test(chosen) ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
-    throw new ConfigError(`The configuration file ${chosen} is not valid ${/\.json$/i.test(chosen) ? 'JSON' : 'YAML'}: ${(error as Error).message}`);
+    // The parsers quote the text around the mistake, which may be a URL with its password.
+    throw new ConfigError(`The configuration file ${chosen} is not valid ${/\.json$/i.test(chosen) ? 'JSON' : 'YAML'}: ${redactCredentials((error as Error).message)}`);
   }
   return parseConfig(raw, { source: chosen, baseDir: path.dirname(path.resolve(chosen)), env });
 }
 
-/** URLs with their passwords hidden, for printing a configuration. */
+/** URLs with their credentials hidden (storage/redact.ts), for printing a configuration. */
 export function redactConfig(config: AppConfig): AppConfig {
-  const hide = (url: string | undefined) => url?.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
   return {
     ...config,
-    database: { ...(config.database.url ? { url: hide(config.database.url) } : {}) },
-    redis: { ...(config.redis.url ? { url: hide(config.redis.url) } : {}) },
-    cameras: config.cameras.map((c) => ({ ...c, url: hide(c.url) as string })),
+    database: { ...(config.database.url ? { url: redactUrl(config.database.url) } : {}) },
+    redis: { ...(config.redis.url ? { url: redactUrl(config.redis.url) } : {}) },
+    cameras: config.cameras.map((c) => ({ ...c, url: redactUrl(c.url) })),
   };
+}
+
+/** What a valid configuration still deserves a word about (logged at start, printed by `config check`). */
+export function configWarnings(config: AppConfig): string[] {
+  const unsafe = unsafeThresholds(config.recognition);
+  if (unsafe.length === 0) return [];
+  const what = unsafe.map((u) => `recognition.${u.key} ${u.received} is below ${u.floor} (${u.why})`).join('; ');
+  return [`unsafe recognition thresholds, allowed by recognition.allowUnsafeThresholds: ${what}`];
 }
 
 /** The storage layer's part of the configuration. */

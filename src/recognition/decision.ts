@@ -34,6 +34,31 @@ export const DEFAULT_DECISION_THRESHOLDS: Readonly<DecisionThresholds> = Object.
   minVoteShare: 0.6,
 });
 
+/**
+ * The floors a configured threshold may not go under without an explicit override
+ * (`recognition.allowUnsafeThresholds`), because below them strangers are matched routinely.
+ * Measured with the product's own vision (YuNet + fr_feature, quality gate on and off) on
+ * ../shared/faces/lfw10 (10 people, 100 photos, 4,500 different-person pairs): the highest
+ * different-person score was 0.365, and the share of different-person pairs at or above a
+ * threshold was 0.04 % at 0.35, 0.3 % at 0.30, 2.2 % at 0.25, 25 % at 0.10 and 57 % at 0. A
+ * stranger facing N enrolled people meets N such pairs, so at 0.30 with 100 users about one
+ * stranger in four is named. Issue 13 saw a lookalike score 0.515 on a larger set: 0.40 is
+ * already inside the impostor range, not a safe choice, only the point below which a threshold
+ * is refused. Same-person pairs at 0.40: 98 % (the default 0.45: 96 %).
+ * - margin 0.05: under the spread of one person's own nearest neighbours (0.03-0.06, above) two
+ *   enrolled people are noise apart, and margin 0 names whichever of two lookalikes wins by 0.001.
+ */
+export const MIN_SAFE_MATCH = 0.4;
+export const MIN_SAFE_MARGIN = 0.05;
+
+/** Each threshold under its floor, as "what, the floor, what was received". Empty when safe. */
+export function unsafeThresholds(t: Pick<DecisionThresholds, 'match' | 'margin'>): { key: 'match' | 'margin'; floor: number; received: number; why: string }[] {
+  const out: { key: 'match' | 'margin'; floor: number; received: number; why: string }[] = [];
+  if (t.match < MIN_SAFE_MATCH) out.push({ key: 'match', floor: MIN_SAFE_MATCH, received: t.match, why: 'below it strangers are matched routinely' });
+  if (t.margin < MIN_SAFE_MARGIN) out.push({ key: 'margin', floor: MIN_SAFE_MARGIN, received: t.margin, why: 'below it two lookalike users cannot be told apart' });
+  return out;
+}
+
 export type UserStatusLookup = (userId: string) => 'active' | 'disabled' | undefined;
 
 export interface FaceDecision {

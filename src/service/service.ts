@@ -9,7 +9,7 @@ import { buildApi } from '../api/server.js';
 import { loadOrCreateToken } from '../api/token.js';
 import type { Logger } from '../../storage/logger.js';
 import { RtspSource } from '../camera/rtsp-source.js';
-import { type AppConfig, decisionThresholdsOf, storageConfigOf, visionOptionsOf } from '../config/config.js';
+import { type AppConfig, configWarnings, decisionThresholdsOf, storageConfigOf, visionOptionsOf } from '../config/config.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import { DEFAULT_LEARNING_POLICY } from '../recognition/auto-learning.js';
 import { UserDirectory } from '../recognition/user-directory.js';
@@ -30,6 +30,8 @@ export interface RunningService {
 const HOUR_MS = 3_600_000;
 
 export async function startService(config: AppConfig, logger: Logger): Promise<RunningService> {
+  // Accepted by an explicit override (recognition.allowUnsafeThresholds): said at every start.
+  for (const warning of configWarnings(config)) logger.warn(warning);
   const vision = await openVision({ ...visionOptionsOf(config), logger });
   const storage = await openStorage(storageConfigOf(config), {
     embeddingModel: { id: vision.embedder.modelId, dim: vision.embedder.dim },

@@ -4,7 +4,9 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ConfigError, loadConfig, parseConfig, redactConfig } from '../../src/config/config.js';
+import { ConfigError, configWarnings, loadConfig, parseConfig, redactConfig } from '../../src/config/config.js';
+import { MIN_SAFE_MARGIN, MIN_SAFE_MATCH } from '../../src/recognition/decision.js';
+import { validateId } from '../../storage/ids.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -35,8 +37,9 @@ describe('configuration', () => {
     expect(overridden.database.url).toBe('postgres://other/x');
     expect(overridden.dataDir).toBe(path.resolve('/srv/facegate'));
     const shown = redactConfig(c);
-    expect(shown.database.url).toBe('postgres://app:***@db/facegate');
-    expect(shown.cameras[0]?.url).toBe('rtsp://cam:***@10.0.0.5/stream');
+    // The whole user-info part is hidden (storage/redact.ts).
+    expect(shown.database.url).toBe('postgres://***@db/facegate');
+    expect(shown.cameras[0]?.url).toBe('rtsp://***@10.0.0.5/stream');
   });
 
   it('names the key, the expectation and the received value for each mistake', () => {
@@ -49,7 +52,7 @@ describe('configuration', () => {
       message = (error as Error).message;
     }
     expect(message).toMatch(/^Invalid configuration in test\.yaml:/);
-    expect(message).toMatch(/cameras\.0\.id: expected 1-64 letters.*\(received "\.\.\/x"\)/);
+    expect(message).toMatch(/cameras\.0\.id: Expected a camera id of 1-64 letters.* but received "\.\.\/x"/);
     expect(message).toMatch(/cameras\.0\.url: expected an rtsp:\/\/ or rtsps:\/\/ URL.* \(received "http:\/\/cam"\)/);
     expect(message).toMatch(/cameras\.0\.fps: .*\(received 0\)/);
     expect(message).toMatch(/api\.port: .*\(received 99999\)/);
@@ -64,5 +67,67 @@ describe('configuration', () => {
     expect(() =>
       parseConfig({ cameras: [{ id: 'a', url: 'rtsp://x/1' }, { id: 'A', url: 'rtsp://x/2' }] }),
     ).toThrow(/expected distinct camera ids/);
+  });
+
+  // Issue 12, defect 5: a camera id storage refuses passed the config and every event of that
+  // camera was dropped at run time (InvalidIdError).
+  it('refuses at load every camera id storage would refuse, by storage\'s own rule', () => {
+    for (const bad of ['CON', 'nul', 'COM1', 'lpt9.cam', 'cam.', '../x', '.hidden', 'a b', 'x'.repeat(65)]) {
+      let message = '';
+      try {
+        parseConfig({ cameras: [{ id: bad, url: 'rtsp://cam/x' }] }, { source: 'site.yaml' });
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError);
+        message = (error as Error).message;
+      }
+      expect(message, bad).toMatch(/cameras\.0\.id: Expected a camera id of 1-64 letters.* but received "/);
+      expect(message, bad).toContain(JSON.stringify(bad.slice(0, 40)));
+    }
+    // The same verdict as storage for a spread of ids, valid and not.
+    for (const candidate of ['gate_1', 'Gate-2.north', 'CON', 'con.x', 'COM¹', 'aux1', 'a.', '-x', '_x', 'x'.repeat(64), 'é']) {
+      const storageSays = (() => {
+        try {
+          validateId('camera', candidate);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      const configSays = (() => {
+        try {
+          parseConfig({ cameras: [{ id: candidate, url: 'rtsp://cam/x' }] });
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      expect(configSays, candidate).toBe(storageSays);
+    }
+  });
+
+  // Issue 12, defect 11: `match: 0, margin: 0` matched anyone, without a word.
+  it('refuses thresholds that match strangers unless explicitly allowed, and warns then', () => {
+    let message = '';
+    try {
+      parseConfig({ recognition: { match: 0, margin: 0 } }, { source: 'site.yaml' });
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(new RegExp(`recognition\\.match: Expected a match threshold of at least ${MIN_SAFE_MATCH} .*but received 0`));
+    expect(message).toMatch(new RegExp(`recognition\\.margin: Expected a margin of at least ${MIN_SAFE_MARGIN} .*but received 0`));
+    expect(message).toMatch(/recognition\.allowUnsafeThresholds: true/);
+    expect(() => parseConfig({ recognition: { match: MIN_SAFE_MATCH - 0.01 } })).toThrow(/recognition\.match/);
+    expect(() => parseConfig({ recognition: { margin: MIN_SAFE_MARGIN - 0.01 } })).toThrow(/recognition\.margin/);
+    // At the floors: accepted, no warning.
+    const atFloor = parseConfig({ recognition: { match: MIN_SAFE_MATCH, margin: MIN_SAFE_MARGIN } });
+    expect(configWarnings(atFloor)).toEqual([]);
+    expect(configWarnings(parseConfig({}))).toEqual([]);
+    // Overridden: accepted, and a warning says what is unsafe.
+    const unsafe = parseConfig({ recognition: { match: 0, margin: 0, allowUnsafeThresholds: true } });
+    expect(unsafe.recognition).toMatchObject({ match: 0, margin: 0 });
+    const warnings = configWarnings(unsafe);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/recognition\.match 0 is below .*recognition\.margin 0 is below/);
   });
 });

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { LOCK_FILE, lockDataRoot } from '../../../storage/fs/data-root-lock.js';
+import { redactCredentials, redactUrl } from '../../../storage/redact.js';
 import { loadConfig } from '../../config/config.js';
 import { projectRoot } from '../../project-root.js';
 import { UsageError } from '../usage-error.js';
@@ -42,11 +43,6 @@ type Out = (json: unknown, text: string) => void;
 
 function progress(text: string): void {
   process.stderr.write(`${text}\n`);
-}
-
-/** The URL with its password hidden. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -108,7 +104,7 @@ async function runPg(tool: string, args: (url: string) => string[], url: string)
     });
     child.on('close', (code) => {
       if (code === 0) resolve();
-      else reject(new Error(`${tool} failed (exit ${code}): ${redactUrl(stderr.trim()) || 'no message'}`));
+      else reject(new Error(`${tool} failed (exit ${code}): ${redactCredentials(stderr.trim()) || 'no message'}`));
     });
   });
 }

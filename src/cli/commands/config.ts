@@ -2,7 +2,7 @@
 // defaults) and prints the effective configuration, environment overrides applied, secrets hidden.
 import { parseArgs } from 'node:util';
 
-import { loadConfig, redactConfig } from '../../config/config.js';
+import { configWarnings, loadConfig, redactConfig } from '../../config/config.js';
 import { UsageError } from '../usage-error.js';
 
 export const configUsage = `facegate config check [FILE] [--json]
@@ -13,9 +13,11 @@ export async function configCommand(argv: string[], out: (json: unknown, text: s
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
   const [action, file, ...extra] = positionals;
   if (action !== 'check' || extra.length) throw new UsageError('Expected "config check [FILE]"');
-  const config = redactConfig(await loadConfig(file));
+  const loaded = await loadConfig(file);
+  const config = redactConfig(loaded);
+  const warnings = configWarnings(loaded);
   out(
-    { ok: true, config },
-    `${config.source ?? '(defaults)'}: valid\n${JSON.stringify(config, null, 2)}`,
+    { ok: true, config, warnings },
+    [`${config.source ?? '(defaults)'}: valid`, ...warnings.map((w) => `warning: ${w}`), JSON.stringify(config, null, 2)].join('\n'),
   );
 }

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 
+import { redactCredentials, redactUrl } from '../../../storage/redact.js';
 import { MIN_FFMPEG_MAJOR, probeFfmpegVersion } from '../../camera/ffmpeg-args.js';
 import { readEnvironment, type Environment } from '../../config/environment.js';
 import { projectRoot } from '../../project-root.js';
@@ -38,17 +39,6 @@ async function check(name: string, run: () => Promise<string>): Promise<DoctorCh
     return { name, ok: true, detail: await run() };
   } catch (error) {
     return { name, ok: false, detail: message(error) };
-  }
-}
-
-/** A URL with its password replaced, for the report. */
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable URL)';
   }
 }
 
@@ -109,9 +99,9 @@ async function checkDatabase(env: Environment): Promise<string> {
   try {
     await client.connect();
     const r = await client.query<{ version: string }>('SELECT 1 AS one, version() AS version');
-    return `${redact(env.databaseUrl)} reachable: ${r.rows[0]?.version.split(' ').slice(0, 2).join(' ') ?? 'PostgreSQL'}`;
+    return `${redactUrl(env.databaseUrl)} reachable: ${r.rows[0]?.version.split(' ').slice(0, 2).join(' ') ?? 'PostgreSQL'}`;
   } catch (error) {
-    throw new Error(`${redact(env.databaseUrl)} unreachable: ${message(error) || (error as { code?: string }).code || 'connection failed'}`, { cause: error });
+    throw new Error(`${redactUrl(env.databaseUrl)} unreachable: ${redactCredentials(message(error)) || (error as { code?: string }).code || 'connection failed'}`, { cause: error });
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -131,9 +121,9 @@ async function checkRedis(env: Environment): Promise<string> {
   try {
     await redis.connect();
     const pong = await redis.ping();
-    return `${redact(env.redisUrl)} reachable: PING -> ${pong}`;
+    return `${redactUrl(env.redisUrl)} reachable: PING -> ${pong}`;
   } catch (error) {
-    throw new Error(`${redact(env.redisUrl)} unreachable: ${message(error)}`, { cause: error });
+    throw new Error(`${redactUrl(env.redisUrl)} unreachable: ${redactCredentials(message(error))}`, { cause: error });
   } finally {
     redis.disconnect();
   }
