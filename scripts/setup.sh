@@ -5,18 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # FAISS (static, with its OpenBLAS and OpenMP), and the toolchain cmake-js drives.
-packages=(libfaiss-dev libopenblas-dev cmake g++ make ffmpeg) # ffmpeg: camera ingest at run time (5 or later)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  sudo=()
-  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  echo "setup: installing ${missing[*]}"
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+scripts/ensure-packages.sh libfaiss-dev libopenblas-dev cmake g++ make \
+  ffmpeg # camera ingest at run time (5 or later)
 
 # onnxruntime-node's install script downloads CUDA binaries and fails offline; CPU inference
 # works from the package itself (TOOLING.md).

@@ -5,6 +5,7 @@
 // Faults: kill() (SIGKILL) is a dead camera, pause() (SIGSTOP) a silent one that still accepts TCP,
 // restart() brings it back on the same port. Lifetime as the other disposable servers
 // (disposable-process.ts): its own process group, setpriv --pdeathsig, a process 'exit' hook.
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -58,6 +59,35 @@ const DIR_PREFIX = 'facegate-rtsp-';
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'rtsp-server.py');
 /** Debian's python3, which has python3-gi; the pyenv python3 first on PATH does not (TOOLING.md). */
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+/**
+ * The server's Debian packages (TOOLING.md), checked once before the first start so that a
+ * machine without them fails with the package to install, not with a Python traceback.
+ * scripts/test.sh installs them.
+ */
+const PACKAGE_CHECKS: readonly { package: string; python: string }[] = [
+  { package: 'python3-gi', python: 'import gi' },
+  { package: 'gir1.2-gst-rtsp-server-1.0', python: "import gi; gi.require_version('GstRtspServer', '1.0')" },
+  {
+    package: 'gstreamer1.0-plugins-ugly',
+    python: "import gi, sys; gi.require_version('Gst', '1.0'); from gi.repository import Gst; Gst.init(None); sys.exit(0 if Gst.ElementFactory.find('x264enc') else 1)",
+  },
+  {
+    package: 'gstreamer1.0-plugins-good',
+    python: "import gi, sys; gi.require_version('Gst', '1.0'); from gi.repository import Gst; Gst.init(None); sys.exit(0 if Gst.ElementFactory.find('rtph264pay') else 1)",
+  },
+];
+let packagesChecked = false;
+
+function requireServerPackages(): void {
+  if (packagesChecked) return;
+  const missing = PACKAGE_CHECKS.filter((c) => spawnSync(PYTHON, ['-I', '-c', c.python], { stdio: 'ignore', timeout: 60_000 }).status !== 0);
+  if (missing.length > 0) {
+    const names = missing.map((c) => c.package).join(' ');
+    throw new Error(`The RTSP test server needs the Debian packages ${names} (not usable here): install them (scripts/test.sh does) with apt-get install ${names}`);
+  }
+  packagesChecked = true;
+}
 
 /** Sends RTSP OPTIONS over TCP; undefined when the server answers "RTSP/1.0 200", else why not. */
 function rtspOptions(port: number, timeoutMs = 1_000): Promise<string | undefined> {
@@ -149,6 +179,7 @@ class RtspServer extends DisposableProcess implements RtspTestServer {
  * when done.
  */
 export async function startRtspServer(options: RtspServerOptions = {}): Promise<RtspTestServer> {
+  requireServerPackages();
   sweepStaleDirs(DIR_PREFIX);
   const source = sourceArgs(options);
   if (options.port === undefined) {

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -111,10 +112,11 @@ describe('systemd-analyze verify', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const analyzer = spawnSync('which', ['systemd-analyze'], { encoding: 'utf8' });
-  const hasAnalyzer = analyzer.status === 0 && analyzer.stdout.trim() !== '';
-
-  it.skipIf(!hasAnalyzer)('accepts a generated unit pointing at real paths with spaces (skipped: systemd-analyze is not installed)', async () => {
+  it('accepts a generated unit pointing at real paths with spaces (systemd-analyze verify)', async () => {
+    const analyzer = spawnSync('which', ['systemd-analyze'], { encoding: 'utf8' });
+    if (analyzer.status !== 0 || analyzer.stdout.trim() === '') {
+      throw new Error('Expected systemd-analyze (Debian package systemd; scripts/test.sh installs it) but it is not on PATH');
+    }
     const cliPath = path.join(dir, 'main.js');
     await writeFile(cliPath, '');
     const unitFile = path.join(dir, 'facegate.service');
@@ -194,16 +196,25 @@ describe('facegate service (compiled CLI)', () => {
     expect(facegate('print', '--platform', 'solaris', '--json').status).toBe(2);
   });
 
-  // Only where systemd is not the running init: elsewhere this would really install the service.
-  it.skipIf(process.platform !== 'linux' || spawnSync('test', ['-d', '/run/systemd/system']).status === 0)(
-    'install fails with a clear message and writes nothing when systemd is not running',
-    () => {
-      const unitPath = '/etc/systemd/system/facegate.service';
-      const before = spawnSync('test', ['-e', unitPath]).status === 0;
+  // Never where it could succeed: with no systemctl on PATH on any Linux machine, and with the real
+  // PATH only where systemd is not the running init (elsewhere it would really install the service).
+  it.skipIf(process.platform !== 'linux')('install fails with a clear message and writes nothing when systemd cannot take the unit', () => {
+    const unitPath = '/etc/systemd/system/facegate.service';
+    const before = spawnSync('test', ['-e', unitPath]).status === 0;
+    const emptyPath = mkdtempSync(path.join(os.tmpdir(), 'facegate-no-systemctl-'));
+    const noSystemctl = spawnSync(process.execPath, [cli, 'service', 'install', '--platform', 'linux', '--json'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, FACEGATE_DATA_DIR: '', PATH: emptyPath },
+    });
+    rmSync(emptyPath, { recursive: true, force: true });
+    expect(noSystemctl.status).toBe(1);
+    expect((JSON.parse(noSystemctl.stdout) as { error: string }).error).toMatch(/cannot install the service: systemctl was not found/);
+    if (spawnSync('test', ['-d', '/run/systemd/system']).status !== 0) {
       const r = facegate('install', '--platform', 'linux', '--json');
       expect(r.status).toBe(1);
       expect((JSON.parse(r.stdout) as { error: string }).error).toMatch(/cannot install the service: (systemctl was not found|systemd is installed but is not the running init)/);
-      expect(spawnSync('test', ['-e', unitPath]).status === 0).toBe(before);
-    },
-  );
+    }
+    expect(spawnSync('test', ['-e', unitPath]).status === 0).toBe(before);
+  });
 });
