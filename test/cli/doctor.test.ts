@@ -31,6 +31,7 @@ describe('facegate doctor', () => {
     expect(report.ok).toBe(true);
     expect(status).toBe(0);
     expect(report.checks.map((c) => c.name)).toEqual([
+      'cpu',
       'ffmpeg',
       'model detector',
       'model embedder',
@@ -43,6 +44,11 @@ describe('facegate doctor', () => {
     expect(byName(report, 'model embedder')?.detail).toMatch(/sha256 verified/);
     expect(byName(report, 'native addon')?.detail).toMatch(/SIMD (scalar|sse2|avx2|avx512|neon)/);
     expect(byName(report, 'inference provider')?.detail).toMatch(/^active (cpu|cuda|dml)/);
+    // The settings a site's figures depend on, and the CPU they were measured on.
+    expect(byName(report, 'inference provider')?.detail).toMatch(
+      /CPU sessions: detector threads (auto|\d+), flush denormals on, spinning off; embedder threads 1, flush denormals on, spinning off/,
+    );
+    expect(byName(report, 'cpu')?.detail).toMatch(process.arch === 'x64' ? /\((GenuineIntel|AuthenticAMD|[\x20-\x7e]{12})\), \d+ cores; sse2/ : /cores/);
     expect(byName(report, 'redis')?.detail).toMatch(/PONG/);
   });
 
