@@ -14,7 +14,7 @@ import type { Embedding } from '../vision/types.js';
 import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds } from './decision.js';
 import { MAX_EMBEDDINGS_PER_USER } from './identify.js';
 import { cosine } from './similarity.js';
-import { withUserLock } from './user-lock.js';
+import { withGalleryLock, withUserLock } from './user-lock.js';
 
 /** The LLD: "New user: add >= 3 embeddings". */
 export const MIN_ENROLLMENT_FACES = 3;
@@ -161,8 +161,21 @@ async function hasImageFolder(storage: Storage, userId: string): Promise<boolean
   return (await storage.images.listUsers()).some((u) => u.toLowerCase() === userId.toLowerCase());
 }
 
-// The rules every enrollment passes, then the writes (under the user's lock).
-async function keepFaces(
+// The rules every enrollment passes, then the writes: under the user's lock, and the gallery's
+// (user-lock.ts), so that no other enrollment inserts a face between this one's "matches no other
+// user" and its insert. The faces were found and embedded before, outside it.
+function keepFaces(
+  deps: Omit<EnrollmentDeps, 'analyzer'>,
+  person: NewPerson,
+  userId: string,
+  candidates: EnrollmentFace[],
+  skipped: Skipped[],
+  review?: GroupResolution,
+): Promise<EnrollResult & { review: ReviewAction | null }> {
+  return withGalleryLock(() => judgeAndKeep(deps, person, userId, candidates, skipped, review));
+}
+
+async function judgeAndKeep(
   deps: Omit<EnrollmentDeps, 'analyzer'>,
   person: NewPerson,
   userId: string,

@@ -24,7 +24,7 @@ import { DEFAULT_LEARNING_POLICY, learningRefusal, type LearningPolicy } from '.
 import type { DecisionThresholds } from '../recognition/decision.js';
 import { enrollFaces, type EnrollResult, type EnrollmentFace, type NewPerson, type Skipped } from '../recognition/enrollment.js';
 import { cosine } from '../recognition/similarity.js';
-import { withUserLock } from '../recognition/user-lock.js';
+import { withGalleryLock, withUserLock } from '../recognition/user-lock.js';
 import type { UnknownFaceGrouping } from './grouping.js';
 
 export interface ReviewDeps {
@@ -113,8 +113,10 @@ export async function assignGroup(
   const userId = validateId('user', request.userId);
   const policy = deps.learning ?? DEFAULT_LEARNING_POLICY;
   const { storage } = deps;
+  // Under the gallery's lock too: the margin over everyone else is judged against the gallery as
+  // it stands, and no enrollment may add a lookalike between that judgement and the insert.
   return deps.grouping.run(() =>
-    withUserLock(userId, async () => {
+    withUserLock(userId, () => withGalleryLock(async () => {
       const group = await openGroup(storage, request.groupId);
       if (!(await storage.db.getUser(userId))) throw new NotFoundError(`Expected an existing user but there is no user ${userId}`);
       const { faces, skipped } = await readFaces(deps, group.id);
@@ -159,7 +161,7 @@ export async function assignGroup(
       deps.logger.info({ group: group.id.toString(), userId, actor, added: records.length }, 'unknown faces: group assigned');
       const [action] = await storage.db.unknown.reviewActions({ groupId: group.id, limit: 1 });
       return { group: (await storage.db.unknown.getGroup(group.id)) as UnknownGroup, added: records.length, skipped, action: action as ReviewAction };
-    }),
+    })),
   );
 }
 

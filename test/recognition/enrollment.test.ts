@@ -6,8 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUnitVectors } from '../../src/bench/random-vectors.js';
 import { normalize } from '../../src/native/index.js';
 import { decideFace } from '../../src/recognition/decision.js';
-import { enroll } from '../../src/recognition/enrollment.js';
+import { enroll, EnrollmentRefusedError } from '../../src/recognition/enrollment.js';
 import { MAX_EMBEDDINGS_PER_USER, SEARCH_K } from '../../src/recognition/identify.js';
+import { decodeImage } from '../../src/vision/image-input.js';
 import { type Vision } from '../../src/vision/index.js';
 import { FlatEmbeddingStore } from '../../storage/embeddings/flat-embedding-store.js';
 import { type Storage } from '../../storage/index.js';
@@ -45,6 +46,28 @@ describe('an enrollment shows one person', () => {
     const result = await enroll({ analyzer: vision.analyzer, storage }, { userId: 'obama', name: 'Obama', images });
     expect(result.embeddings).toBe(3);
     expect(result.skipped.map((s) => s.file)).toEqual(['biden/biden.jpg', 'biden/biden2.jpg']);
+  });
+});
+
+describe('one face, one user', () => {
+  it('enrolls one of several enrollments of the same face under different ids at once, and refuses the others leaving nothing', async () => {
+    const images = await Promise.all(['Colin_Powell_0001.jpg', 'Colin_Powell_0002.jpg', 'Colin_Powell_0003.jpg'].map((f) => photo(`lfw10/Colin_Powell/${f}`)));
+    const ids = ['R1', 'R2', 'R3', 'R4', 'R5', 'R6'];
+    const outcomes = await Promise.allSettled(ids.map((userId) => enroll({ analyzer: vision.analyzer, storage }, { userId, name: `Powell ${userId}`, images })));
+    const won = ids.filter((_, i) => outcomes[i]?.status === 'fulfilled');
+    expect(won).toHaveLength(1);
+    const [winner] = won as [string];
+    for (const o of outcomes.filter((o) => o.status === 'rejected')) {
+      expect(o.reason).toBeInstanceOf(EnrollmentRefusedError);
+      expect((o.reason as EnrollmentRefusedError).skipped).toEqual(
+        images.map((i) => ({ file: i.name, reason: expect.stringMatching(new RegExp(`^matches enrolled user ${winner} at `)) as string })),
+      );
+    }
+    // The refused ones left nothing: no rows, no image folders, no index entries.
+    expect((await storage.db.listUsers()).map((u) => u.id).filter((id) => ids.includes(id))).toEqual([winner]);
+    expect((await storage.images.listUsers()).filter((id) => ids.includes(id))).toEqual([winner]);
+    const found = await storage.embeddings.search((await vision.analyzer.analyze(await decodeImage(images[0]?.bytes as Uint8Array)))[0]?.embedding?.vector as Float32Array, 10);
+    expect(new Set(found.filter((m) => m.score >= 0.45).map((m) => m.userId))).toEqual(new Set([winner]));
   });
 });
 
