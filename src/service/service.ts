@@ -87,7 +87,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       cameraStats: () => sources.map((s) => s.stats()),
       inference: { detector: vision.detector, embedder: vision.embedder },
     },
-      { token: await loadOrCreateToken(config.dataDir) },
+      { token: await loadOrCreateToken(config.dataDir), dataRoot: config.dataDir },
     );
     apiUrl = await api.listen({ host: config.api.host, port: config.api.port });
   } catch (error) {

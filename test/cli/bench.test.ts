@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
+import type { DecodeBenchReport } from '../../src/bench/decode-bench.js';
 import type { EventsBenchReport } from '../../src/bench/events-bench.js';
 import type { SearchBenchReport } from '../../src/bench/search-bench.js';
 import { SHARED_POSTGRES_URL } from '../helpers/shared-servers.js';
@@ -95,5 +96,40 @@ describe('facegate bench events', () => {
     });
     expect(r.status).toBe(2);
     expect(r.stdout).toContain('Expected --database-url or DATABASE_URL');
+  });
+});
+
+describe('facegate bench decode', () => {
+  it('measures peak memory of one request, a burst without the decode bound and a burst under it, each with its status counts and the CPU', () => {
+    // Small and light: 3 requests of a 1500x1500 PNG (2.25 MP) under a 2 MP budget; the default run is 32 x 7000x7000.
+    const r = facegate('bench', 'decode', '--requests', '3', '--side', '1500', '--budget-mp', '2', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as DecodeBenchReport;
+    expect(report.cpu.model).toEqual(expect.any(String));
+    expect(report.cpu.cores).toBeGreaterThan(0);
+    expect(report.runs.map((run) => [run.name, run.requests, run.budgetPixels])).toEqual([
+      ['one request', 1, 2_000_000],
+      ['burst, no bound (baseline)', 3, null],
+      ['burst, decode budget', 3, 2_000_000],
+    ]);
+    expect(report.runs[0]?.statuses).toEqual({ 200: 1 });
+    // Without the bound every request is decoded; under it, each is decoded or told to retry, nothing else.
+    expect(report.runs[1]?.statuses).toEqual({ 200: 3 });
+    const bounded = report.runs[2]?.statuses ?? {};
+    expect(Object.keys(bounded).every((s) => s === '200' || s === '503')).toBe(true);
+    expect(Object.values(bounded).reduce((a, b) => a + b, 0)).toBe(3);
+    for (const run of report.runs) {
+      expect(run.side).toBe(1500);
+      expect(run.pngBytes).toBeGreaterThan(0);
+      expect(run.peakRssMb).toBeGreaterThanOrEqual(run.rssReadyMb);
+      expect(run.rssAfterMb).toBeGreaterThan(0);
+    }
+    expect(r.stderr).toContain('bench: burst, no bound (baseline): 3 x 1500x1500 PNG in a process of its own');
+  }, 120_000);
+
+  it('refuses a side beyond the per-image limit with exit code 2', () => {
+    const r = facegate('bench', 'decode', '--side', '8000', '--json');
+    expect(r.status).toBe(2);
+    expect(JSON.parse(r.stdout)).toEqual({ error: 'Expected an integer in 1..7071 for --side but received "8000"' });
   });
 });

@@ -8,7 +8,17 @@ import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { decodeImage, encodePng, ImageDecodeError, MAX_INPUT_BYTES, MAX_INPUT_PIXELS } from '../../src/vision/image-input.js';
+import {
+  DecodeBusyError,
+  decodeImage,
+  DEFAULT_DECODE_BUDGET_PIXELS,
+  encodePng,
+  ImageDecodeError,
+  MAX_INPUT_BYTES,
+  MAX_INPUT_PIXELS,
+  setDecodeBudget,
+  withDecodedImage,
+} from '../../src/vision/image-input.js';
 import { FACES_DIR } from '../helpers/shared-data.js';
 
 const FACES = FACES_DIR;
@@ -249,5 +259,48 @@ describe('encodePng', () => {
 
   it('refuses data that does not match the size', async () => {
     await expect(encodePng({ width: 2, height: 2, data: new Uint8Array(11) })).rejects.toThrow(RangeError);
+  });
+});
+
+describe('decode budget (pixels decoded at once, across callers)', () => {
+  const solid = (side: number) => sharp({ create: { width: side, height: side, channels: 3, background: '#456' } }).png().toBuffer();
+
+  it('refuses a decode that does not fit beside those in flight, before decoding it, and admits it once they are done', async () => {
+    setDecodeBudget(1_000_000);
+    try {
+      const [a, b] = await Promise.all([solid(800), solid(700)]);
+      const inner = await withDecodedImage(a, async (held) => {
+        expect(held.width).toBe(800);
+        // 0.64 MP held, 0.49 MP more would pass 1 MP: refused with the numbers, not queued.
+        const refused = await decodeImage(b).catch((e: unknown) => e);
+        expect(refused).toBeInstanceOf(DecodeBusyError);
+        expect(refused).not.toBeInstanceOf(ImageDecodeError);
+        expect((refused as Error).message).toMatch(/at most 1\.0 megapixels decoding at once but 0\.6 are in flight and this image has 0\.5/);
+        return 'done';
+      });
+      expect(inner).toBe('done');
+      // Given back when `use` settled: the same image now decodes.
+      expect((await decodeImage(b)).width).toBe(700);
+      // Given back when `use` threw, too.
+      await expect(withDecodedImage(a, () => Promise.reject(new Error('analysis failed')))).rejects.toThrow('analysis failed');
+      expect((await decodeImage(b)).width).toBe(700);
+    } finally {
+      setDecodeBudget(DEFAULT_DECODE_BUDGET_PIXELS);
+    }
+  });
+
+  it('always admits one image alone, even one larger than the budget', async () => {
+    setDecodeBudget(100_000);
+    try {
+      expect((await decodeImage(await solid(800))).height).toBe(800);
+    } finally {
+      setDecodeBudget(DEFAULT_DECODE_BUDGET_PIXELS);
+    }
+  });
+
+  it('leaves room for two images at the per-image limit, and refuses a budget below one pixel', () => {
+    expect(DEFAULT_DECODE_BUDGET_PIXELS).toBeGreaterThanOrEqual(2 * MAX_INPUT_PIXELS);
+    expect(() => setDecodeBudget(0)).toThrow(/at least 1 pixel/);
+    expect(() => setDecodeBudget(Number.NaN)).toThrow(/at least 1 pixel/);
   });
 });

@@ -1,11 +1,12 @@
-// `facegate bench search` (src/bench/search-bench.ts) and `facegate bench events`
-// (src/bench/events-bench.ts).
+// `facegate bench search` (src/bench/search-bench.ts), `facegate bench events`
+// (src/bench/events-bench.ts), vision, pipeline and decode (src/bench/decode-bench.ts).
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import ort from 'onnxruntime-node';
 
+import { formatDecodeBench, parseDecodeScenario, runDecodeBench, runDecodeScenario } from '../../bench/decode-bench.js';
 import { formatEventsBench, runEventsBench } from '../../bench/events-bench.js';
 import { formatPipelineBench, runPipelineBench } from '../../bench/pipeline-bench.js';
 import { formatSearchBench, runSearchBench } from '../../bench/search-bench.js';
@@ -41,7 +42,13 @@ facegate bench vision [--photos DIR] [--repeat R] [--sweep] ${visionFlagsUsage} 
 facegate bench pipeline [--cameras N] [--seconds S] [--fps F] [--width W] [--height H] [--photos DIR] [--database-url URL] ${visionFlagsUsage} [--json]
   What the live pipeline sustains: N in-process cameras showing the photos in turn (obama/ enrolled),
   frames and faces per second, drops, frame-to-event latency, where the time goes.
-  Defaults: N 1, S 20, F 5 per camera, 1280x720, PGlite in a scratch data root.`;
+  Defaults: N 1, S 20, F 5 per camera, 1280x720, PGlite in a scratch data root.
+
+facegate bench decode [--requests N] [--side PX] [--budget-mp MP] ${visionFlagsUsage} [--json]
+  Peak memory (RSS) of the API under N parallel POST /identify of a PXxPX solid-colour PNG (a few
+  kB each), with the status counts: one request, the burst with no decode bound (the baseline)
+  and the burst under the decode budget (default 100 MP), each in a process of its own, with this
+  CPU's model. Defaults: N 32, PX 7000. (--scenario JSON runs one load in this process.)`;
 
 function positiveInt(name: string, raw: string | undefined, fallback: number, max: number): number {
   if (raw === undefined) return fallback;
@@ -71,6 +78,10 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
       repeat: { type: 'string' },
       sweep: { type: 'boolean', default: false },
       settings: { type: 'string' },
+      requests: { type: 'string' },
+      side: { type: 'string' },
+      'budget-mp': { type: 'string' },
+      scenario: { type: 'string' },
       cameras: { type: 'string' },
       seconds: { type: 'string' },
       fps: { type: 'string' },
@@ -151,5 +162,35 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
     out(report, formatPipelineBench(report));
     return;
   }
-  throw new UsageError(`Expected "bench search", "bench events", "bench vision" or "bench pipeline" but received "bench ${positionals.join(' ')}"`);
+  if (which === 'decode' && extra.length === 0) {
+    if (values.scenario !== undefined) {
+      let scenario;
+      try {
+        scenario = parseDecodeScenario(values.scenario);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+      const run = await runDecodeScenario(scenario, visionOptionsFrom(values));
+      out(run, JSON.stringify(run));
+      return;
+    }
+    const passOn: string[] = [];
+    for (const flag of ['provider', 'models-dir', 'detector', 'embedder'] as const) {
+      const v = values[flag];
+      if (v !== undefined) passOn.push(`--${flag}`, v);
+    }
+    const budgetMp = values['budget-mp'] === undefined ? undefined : positiveInt('budget-mp', values['budget-mp'], 100, 10_000);
+    const report = await runDecodeBench({
+      cliPath: path.join(projectRoot(), 'dist', 'src', 'cli', 'main.js'),
+      requests: positiveInt('requests', values.requests, 32, 1000),
+      // 7071: the largest square within the per-image limit (50 MP).
+      side: positiveInt('side', values.side, 7000, 7071),
+      ...(budgetMp !== undefined ? { budgetPixels: budgetMp * 1_000_000 } : {}),
+      args: passOn,
+      progress,
+    });
+    out(report, formatDecodeBench(report));
+    return;
+  }
+  throw new UsageError(`Expected "bench search", "bench events", "bench vision", "bench pipeline" or "bench decode" but received "bench ${positionals.join(' ')}"`);
 }

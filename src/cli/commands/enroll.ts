@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { textField } from '../../api/text-fields.js';
 import { enroll, EnrollmentRefusedError, type EnrollmentImage } from '../../recognition/enrollment.js';
 import { openContext } from '../context.js';
 import { UsageError } from '../usage-error.js';
@@ -36,13 +37,23 @@ export async function enrollCommand(argv: string[], out: (json: unknown, text: s
   const [userId, ...inputs] = positionals;
   if (!userId || inputs.length === 0) throw new UsageError('Expected a user id and at least one image or folder');
   if (!values.name) throw new UsageError('Expected --name');
+  // The API's rule for what people type (no control characters), before any photo is read.
+  const text = (flag: string, raw: string) => {
+    try {
+      return textField(flag, raw);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  };
+  const name = text('--name', values.name);
+  const department = values.department?.trim() ? text('--department', values.department) : null;
   const files = await collect(inputs);
   const images: EnrollmentImage[] = await Promise.all(files.map(async (file) => ({ name: file, bytes: await fs.readFile(file) })));
   const ctx = await openContext({ vision: true, ...visionOptionsFrom(values) });
   try {
     const result = await enroll(
       { analyzer: (ctx.vision as NonNullable<typeof ctx.vision>).analyzer, storage: ctx.storage },
-      { userId, name: values.name, department: values.department ?? null, images },
+      { userId, name, department, images },
     );
     out(result, [
       `enrolled ${result.userId} with ${result.embeddings} embeddings`,
