@@ -81,7 +81,9 @@ function errorResponse(error: unknown, dataRoot: string | undefined): { status: 
   }
   const full = diskFull(error, dataRoot);
   // 507 Insufficient Storage (RFC 4918): the request was fine, the appliance has no room to keep it.
-  if (full) return { status: 507, body: { error: `disk full: could not write ${full.where}; nothing of this request was kept` } };
+  // What else the request did (nothing kept, or a deletion that went through) is the operation's own
+  // message, which the warning logs; the client is told the one thing it can act on.
+  if (full) return { status: 507, body: { error: `disk full: no space left to write ${full.where}; free space on that disk and retry` } };
   if (error instanceof EnrollmentRefusedError || error instanceof AssignmentRefusedError) {
     return { status: 422, body: { error: error.message, skipped: error.skipped } };
   }
@@ -230,6 +232,7 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
     const { status, body, headers } = errorResponse(error, options.dataRoot);
     // Only a fault of the appliance's own is an error with a stack; refusals, busy and a full disk are warnings.
     if (status === 500) logger.error({ err: error, method: req.method, url: req.url }, 'api: request failed');
+    else if (status === 507) logger.warn({ method: req.method, url: req.url, status, error: body.error, detail: (error as Error).message }, 'api: disk full');
     else logger.warn({ method: req.method, url: req.url, status, error: body.error }, 'api: request refused');
     return reply.code(status).headers(headers ?? {}).send(body);
   });
