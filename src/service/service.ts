@@ -1,10 +1,11 @@
-// The running appliance: vision, storage, the user directory, the unknown-face grouping, the
-// pipeline with one RTSP source per configured camera, and the periodic jobs (retention purge,
+// The running appliance: vision, storage (and the sweep of images crashes left), the user
+// directory, the unknown-face grouping, the pipeline with one RTSP source per configured camera, and the periodic jobs (retention purge,
 // index verification, heartbeat via the pipeline). stop() shuts down in order: cameras, the frames in hand and open tracks,
 // then the stores (queued index saves finish, the spool file is closed, the data-root lock freed).
 import type { FastifyInstance } from 'fastify';
 
 import { openStorage, type Storage } from '../../storage/index.js';
+import { sweepLeftoverImages } from '../../storage/images/leftover-sweep.js';
 import { buildApi } from '../api/server.js';
 import { loadOrCreateToken } from '../api/token.js';
 import type { Logger } from '../../storage/logger.js';
@@ -37,6 +38,9 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     embeddingModel: { id: vision.embedder.modelId, dim: vision.embedder.dim },
     logger,
   });
+  // Face images a crash left (an enrollment or deletion cut short) go before the API and the
+  // pipeline can write images: nothing is in progress yet to be mistaken for a leftover.
+  await sweepLeftoverImages(storage.db, storage.images, logger).catch((error: unknown) => logger.error({ err: error }, 'image sweep failed; retried at the next start'));
   const users = new UserDirectory(storage.db);
   const refreshUsers = () => users.refresh().catch((error: unknown) => logger.warn({ err: error }, 'users: refresh failed; keeping the last known'));
   await refreshUsers();

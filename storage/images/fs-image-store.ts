@@ -266,12 +266,6 @@ export class FsImageStore implements ImageStore {
         for (const file of await listDir(dir)) if (file.isFile() && isTempFile(file.name)) await remove(path.join(dir, file.name));
       });
     }
-    if (report.removed.length || report.removedFolders.length || report.untouched.length) {
-      this.logger.info(
-        { removed: report.removed.length, removedFolders: report.removedFolders, untouched: report.untouched, files: report.removed },
-        'image sweep: removed what crashes left (images of no committed user, unlisted files, temp files)',
-      );
-    }
     return report;
   }
 

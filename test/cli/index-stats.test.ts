@@ -35,6 +35,26 @@ describe('facegate enroll, index stats, users delete (embedded defaults)', () =>
   });
 });
 
+describe('facegate index verify sweeps face images of no committed user', () => {
+  it('removes an enrollment that never committed and temp files, keeps a deleted user\'s originals, and lists what it removed', async () => {
+    // U1 was deleted above with its originals kept; a crash left a folder of someone never enrolled.
+    const users = path.join(dataDir, 'images', 'users');
+    await mkdir(path.join(users, 'ghost', 'aligned'), { recursive: true });
+    await writeFile(path.join(users, 'ghost', 'aligned', 'face_001.png'), 'x');
+    await writeFile(path.join(users, 'U1', 'original', '.img_009.jpg.0a1b2c3d4e5f.tmp'), 'x');
+
+    const r = facegate('index', 'verify', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      images: { ran: true, removedFolders: ['images/users/ghost'], removed: ['images/users/U1/original/.img_009.jpg.0a1b2c3d4e5f.tmp'], untouched: [] },
+    });
+    expect(existsSync(path.join(users, 'ghost'))).toBe(false);
+    expect(existsSync(path.join(users, 'U1', 'original', 'img_001.jpg'))).toBe(true);
+    const text = facegate('index', 'verify');
+    expect(text.stdout).toMatch(/images: removed 0 file\(s\) and 0 folder\(s\) that belong to no committed user/);
+  });
+});
+
 describe('facegate retention run', () => {
   it('lists old unknown-face date folders with --dry-run, then removes them, keeping recent ones', async () => {
     const unknown = path.join(dataDir, 'images', 'unknown');

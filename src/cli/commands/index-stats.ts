@@ -1,5 +1,9 @@
 // `facegate index stats`: what the embedding index holds, where it came from, and its memory.
+// `verify` also sweeps the face images crashes left (under the data-root lock the CLI holds).
 import { parseArgs } from 'node:util';
+
+import { type LeftoverSweep, sweepLeftoverImages } from '../../../storage/images/leftover-sweep.js';
+import { silentLogger } from '../../../storage/logger.js';
 
 import { openContext } from '../context.js';
 import { UsageError } from '../usage-error.js';
@@ -7,9 +11,23 @@ import { UsageError } from '../usage-error.js';
 export const indexUsage = `facegate index stats|verify|rebuild [--json]
   stats: the embedding index's model, vectors, users, snapshot generation, verification against
   the database, search mode and memory (fp32 vectors and the fp16 copy). verify: compares the
-  index and its id map with face_embeddings and rebuilds on any difference. rebuild: from the database.`;
+  index and its id map with face_embeddings and rebuilds on any difference, then removes face
+  images that belong to no committed user (what a crash left; not while the database is down).
+  rebuild: from the database.`;
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+function sweepText(sweep: LeftoverSweep): string {
+  if (!sweep.ran) return `images: not swept (${sweep.reason})`;
+  const lines = [
+    `images: removed ${sweep.removed.length} file(s) and ${sweep.removedFolders.length} folder(s) that belong to no committed user` +
+      (sweep.untouched.length ? `; ${sweep.untouched.length} folder(s) left untouched` : ''),
+    ...sweep.removedFolders.map((p) => `  removed folder ${p}`),
+    ...sweep.removed.map((p) => `  removed ${p}`),
+    ...sweep.untouched.map((u) => `  untouched ${u.path}: ${u.reason}`),
+  ];
+  return lines.join('\n');
+}
 
 export async function indexCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<void> {
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
@@ -24,13 +42,17 @@ export async function indexCommand(argv: string[], out: (json: unknown, text: st
       const result = await embeddings.verify();
       const after = embeddings.stats();
       const rebuiltAtOpen = before.loadedFrom === 'database';
+      const images = await sweepLeftoverImages(ctx.storage.db, ctx.storage.images, silentLogger);
       out(
-        { ...result, rebuiltAtOpen, count: after.count, verified: after.verified },
-        !after.verified
-          ? 'not verified: the database is unavailable (the snapshot is served as it is)'
-          : rebuiltAtOpen || result.rebuilt
-            ? `the snapshot differed from the database and was rebuilt (${after.count} embeddings)`
-            : `index, id map and database agree (${after.count} embeddings)`,
+        { ...result, rebuiltAtOpen, count: after.count, verified: after.verified, images },
+        [
+          !after.verified
+            ? 'not verified: the database is unavailable (the snapshot is served as it is)'
+            : rebuiltAtOpen || result.rebuilt
+              ? `the snapshot differed from the database and was rebuilt (${after.count} embeddings)`
+              : `index, id map and database agree (${after.count} embeddings)`,
+          sweepText(images),
+        ].join('\n'),
       );
       return;
     }
