@@ -36,6 +36,19 @@ export function requireText(name: string, value: unknown, optional: boolean): st
   return value;
 }
 
+/**
+ * Text people read back in a terminal or a page (names, departments, roles): requireText, and
+ * printable. The API and the CLI refuse such text first with their own message; this is the last
+ * line, so that no path stores an ESC or a CR in a name.
+ */
+export function requirePrintableText(name: string, value: unknown, optional: boolean): string | null {
+  const text = requireText(name, value, optional);
+  if (text !== null && !isPrintableText(text)) {
+    throw new StoreInputError(`Expected ${name} to be printable text (no control characters) but received ${JSON.stringify(text)}`);
+  }
+  return text;
+}
+
 // 1970-9999: an appliance's clock, not history; well inside what timestamptz stores.
 const MIN_TIME = Date.UTC(1970, 0, 1);
 const MAX_TIME = Date.UTC(10_000, 0, 1) - 1;

@@ -30,7 +30,7 @@ import {
   type SqlClient,
   type SqlRunner,
 } from './sql-client.js';
-import { isRowError, requireDate, requireFinite, requireText, vectorBytes, vectorOf } from './row-checks.js';
+import { isRowError, requireDate, requireFinite, requirePrintableText, requireText, vectorBytes, vectorOf } from './row-checks.js';
 import { checkResolution, type GroupResolution, resolveGroupIn, SqlUnknownFaceRecords, type UnknownFaceRecords } from './unknown-face-records.js';
 import { isUuid, uuidv7 } from './uuid7.js';
 
@@ -259,9 +259,9 @@ export class SqlDbStore implements DbStore {
 
   async createUser(user: NewUser, embeddings: NewEmbedding[] = [], options: { review?: GroupResolution } = {}) {
     const id = validateId('user', user.id);
-    const name = requireText('name', user.name, false);
-    const department = requireText('department', user.department, true);
-    const roles = (user.roles ?? []).map((r, i) => requireText(`roles[${i}]`, r, false) as string);
+    const name = requirePrintableText('name', user.name, false);
+    const department = requirePrintableText('department', user.department, true);
+    const roles = (user.roles ?? []).map((r, i) => requirePrintableText(`roles[${i}]`, r, false) as string);
     embeddings.forEach(checkEmbedding);
     const review = options.review ? checkResolution(options.review) : null;
     const created = this.needDb('creating a user', () =>

@@ -3,6 +3,7 @@
 // actions. Which group a face joins is decided above the storage layer (src/unknown-faces/); this
 // file keeps the rows consistent: a group changes status once, with its audit row in the same
 // transaction, and faces leave only together with their group's bookkeeping.
+import { isCalendarDate } from '../dates.js';
 import { ConflictError, NotFoundError, StoreInputError } from '../errors.js';
 import { validateId } from '../ids.js';
 import { requireDate, requireFinite, requireText, vectorBytes, vectorOf } from './row-checks.js';
@@ -124,10 +125,8 @@ export function parseGroupId(value: unknown): bigint {
   return BigInt(text);
 }
 
-const DAY_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
-
 function requireDay(name: string, value: unknown): string {
-  if (typeof value !== 'string' || !DAY_PATTERN.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`))) {
+  if (typeof value !== 'string' || !isCalendarDate(value)) {
     throw new StoreInputError(`Expected ${name} to be a date YYYY-MM-DD but received ${JSON.stringify(value)}`);
   }
   return value;

@@ -206,6 +206,11 @@ describe('facegate unknown: hostile input', () => {
     expect(refusal(facegate('unknown', 'show', '--json'), 2)).toBe('Expected "unknown show <group>" but received 0 argument(s)');
     expect(refusal(facegate('unknown', 'list', '--limit', 'ten', '--json'), 2)).toMatch(/^Expected --limit to be an integer in 1..1000 but received "ten"$/);
     expect(refusal(facegate('unknown', 'forget', '--json'), 2)).toMatch(/^Expected unknown list\|show\|enroll\|assign\|dismiss\|audit$/);
+    // One date rule (storage/dates.ts) for the CLI, the API and storage: no rolled-over day, no local time.
+    expect(refusal(facegate('unknown', 'list', '--since', '2024-02-30', '--json'), 2)).toMatch(/^Expected --since to be an ISO date .* but received "2024-02-30"$/);
+    expect(refusal(facegate('unknown', 'list', '--since', '2024-03-01T10:00:00', '--json'), 2)).toMatch(/received "2024-03-01T10:00:00"$/);
+    expect(refusal(facegate('events', 'list', '--until', '2023-02-29', '--json'), 2)).toMatch(/^Expected an ISO date for --until .* but received "2023-02-29"$/);
+    expect(refusal(facegate('events', 'list', '--since', 'March 7, 2024', '--json'), 2)).toMatch(/received "March 7, 2024"$/);
     expect(refusal(facegate('unknown', 'show', '987654', '--json'), 1)).toMatch(/no group 987654/);
 
     // Nothing changed: no user, no review, the groups as they were, no folder made.

@@ -1,6 +1,7 @@
 // `facegate events list`: the recognition event log (newest first), with filters and paging.
 import { parseArgs } from 'node:util';
 
+import { parseIsoTimestamp } from '../../../storage/dates.js';
 import { openContext } from '../context.js';
 import { UsageError } from '../usage-error.js';
 
@@ -9,8 +10,8 @@ export const eventsUsage = `facegate events list [--camera ID] [--user ID] [--si
 
 function date(name: string, raw: string | undefined): Date | undefined {
   if (raw === undefined) return undefined;
-  const d = new Date(raw);
-  if (Number.isNaN(d.getTime())) throw new UsageError(`Expected an ISO date for --${name} but received "${raw}"`);
+  const d = parseIsoTimestamp(raw);
+  if (d === undefined) throw new UsageError(`Expected an ISO date for --${name} (YYYY-MM-DD, or a timestamp with its zone) but received "${raw}"`);
   return d;
 }
 

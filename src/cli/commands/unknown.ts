@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { parseIsoTimestamp } from '../../../storage/dates.js';
 import { GROUP_STATUSES, type GroupQuery, parseGroupId, type UnknownGroup } from '../../../storage/db/unknown-face-records.js';
 import { validateId } from '../../../storage/ids.js';
 import { silentLogger } from '../../../storage/logger.js';
@@ -98,8 +99,10 @@ export async function unknownCommand(argv: string[], out: (json: unknown, text: 
   if (status !== undefined && status !== 'all' && !(GROUP_STATUSES as readonly string[]).includes(status)) {
     throw new UsageError(`Expected --status ${[...GROUP_STATUSES, 'all'].join('|')} but received "${status}"`);
   }
-  const since = values.since === undefined ? undefined : new Date(values.since);
-  if (since && !(since.getTime() >= 0)) throw new UsageError(`Expected --since to be an ISO date from 1970 on but received "${values.since}"`);
+  const since = values.since === undefined ? undefined : parseIsoTimestamp(values.since);
+  if (values.since !== undefined && !(since !== undefined && since.getTime() >= 0)) {
+    throw new UsageError(`Expected --since to be an ISO date from 1970 on (YYYY-MM-DD, or a timestamp with its zone) but received "${values.since}"`);
+  }
   const camera = values.camera === undefined ? undefined : usage(() => validateId('camera', values.camera));
   if (action === 'enroll' && !values.name?.trim()) throw new UsageError('Expected --name for "unknown enroll"');
   const actor = usage(() => checkActor(`cli:${values.actor ?? defaultActor()}`));

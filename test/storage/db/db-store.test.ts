@@ -88,6 +88,14 @@ describe.each(engines)('SqlDbStore on $name', ({ name, databaseUrl, schema: sch 
     await expect(db.getUser(id)).rejects.toBeInstanceOf(InvalidIdError);
   });
 
+  it('stores no control characters in a name, department or role, whichever path calls it', async () => {
+    await expect(db.createUser({ id: 'CTRL1', name: 'Eve\u001b[2J' })).rejects.toThrow(/Expected name to be printable text \(no control characters\)/);
+    await expect(db.createUser({ id: 'CTRL1', name: 'Eve', department: 'Ops\r\nAdmin' })).rejects.toThrow(/Expected department to be printable/);
+    await expect(db.createUser({ id: 'CTRL1', name: 'Eve', roles: ['a\u0007'] })).rejects.toThrow(/Expected roles\[0\] to be printable/);
+    await expect(db.createUser({ id: 'CTRL1', name: 'Eve\u009b31m' })).rejects.toThrow(/printable/); // C1 CSI
+    expect(await db.getUser('CTRL1')).toBeNull();
+  });
+
   it('refuses embeddings that are empty or not finite, saying which', async () => {
     await expect(
       db.addEmbeddings('U123', [{ image: 'a.png', modelId: 'm', vector: new Float32Array([1, Number.NaN]) }]),
