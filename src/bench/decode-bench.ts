@@ -4,11 +4,9 @@
 // as `serve` builds it (real models, a scratch data root on PGlite). Each load runs in a process
 // of its own, so each peak RSS is that load's alone: one request (the floor), the burst with the
 // decode budget off (the baseline), and the burst with the budget on (what the service does).
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 
 import sharp from 'sharp';
 
@@ -22,6 +20,7 @@ import { UserDirectory } from '../recognition/user-directory.js';
 import { UnknownFaceGrouping } from '../unknown-faces/grouping.js';
 import { DEFAULT_DECODE_BUDGET_PIXELS, setDecodeBudget } from '../vision/image-input.js';
 import { openVision, type VisionOptions } from '../vision/index.js';
+import { benchInOwnProcess } from './own-process.js';
 
 /** One load, run in a process of its own. `budgetPixels` null: no bound (the baseline). */
 export interface DecodeScenario {
@@ -122,12 +121,8 @@ export async function runDecodeScenario(scenario: DecodeScenario, vision: Vision
   }
 }
 
-/**
- * The three loads, each in a child `facegate bench decode --scenario JSON --json` (the compiled CLI
- * at `cliPath`), one after another.
- */
+/** The three loads, each in a process of its own (own-process.ts), one after another. */
 export async function runDecodeBench(options: {
-  cliPath: string;
   requests: number;
   side: number;
   budgetPixels?: number;
@@ -140,14 +135,10 @@ export async function runDecodeBench(options: {
     { name: 'burst, no bound (baseline)', requests: options.requests, side: options.side, budgetPixels: null },
     { name: 'burst, decode budget', requests: options.requests, side: options.side, budgetPixels: budget },
   ];
-  const run = promisify(execFile);
   const runs: DecodeRunReport[] = [];
   for (const scenario of scenarios) {
     options.progress?.(`${scenario.name}: ${scenario.requests} x ${scenario.side}x${scenario.side} PNG in a process of its own`);
-    const { stdout } = await run(process.execPath, [options.cliPath, 'bench', 'decode', ...options.args, '--scenario', JSON.stringify(scenario), '--json'], {
-      maxBuffer: 4 * MB,
-    });
-    runs.push(JSON.parse(stdout) as DecodeRunReport);
+    runs.push(await benchInOwnProcess<DecodeRunReport>(['decode', ...options.args, '--scenario', JSON.stringify(scenario)]));
   }
   const cpu = cpuInfo();
   return { cpu: { model: cpu.model, vendor: cpu.vendor, cores: os.availableParallelism() }, runs };

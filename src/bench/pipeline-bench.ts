@@ -17,7 +17,11 @@ import { DEFAULT_DECISION_THRESHOLDS } from '../recognition/decision.js';
 import { UnknownFaceGrouping } from '../unknown-faces/grouping.js';
 import { enroll } from '../recognition/enrollment.js';
 import { UserDirectory } from '../recognition/user-directory.js';
+import { cpuInfo } from '../native/index.js';
+import { type CpuTuning, describeCpuTuning } from '../vision/inference.js';
 import { openVision, type VisionOptions } from '../vision/index.js';
+import { benchInOwnProcess } from './own-process.js';
+import { formatCpu, type VisionComparison, type VisionSettings, visionSettings } from './vision-bench.js';
 import type { RgbImage } from '../vision/types.js';
 
 export interface PipelineBenchOptions extends VisionOptions {
@@ -32,6 +36,8 @@ export interface PipelineBenchOptions extends VisionOptions {
 }
 
 export interface PipelineBenchReport {
+  /** The CPU settings the sessions ran with. */
+  cpu: { detector: CpuTuning; embedder: CpuTuning };
   cameras: number;
   seconds: number;
   offeredFps: number;
@@ -97,6 +103,7 @@ export async function runPipelineBench(options: PipelineBenchOptions): Promise<P
     const stats = pipeline.stats();
     const busy = stats.busyMs.analyze + stats.busyMs.search + stats.busyMs.events;
     return {
+      cpu: { detector: vision.detector.cpu, embedder: vision.embedder.cpu },
       cameras: options.cameras,
       seconds: options.seconds,
       offeredFps: options.fps * options.cameras,
@@ -119,10 +126,39 @@ export function formatPipelineBench(r: PipelineBenchReport): string {
   const share = (v: number) => `${(v * 100).toFixed(0)} %`;
   return [
     `pipeline: ${r.cameras} camera(s), ${r.frame} frames offered at ${r.offeredFps} fps in all, ${r.seconds} s`,
+    `CPU settings: detector ${describeCpuTuning(r.cpu.detector)}; embedder ${describeCpuTuning(r.cpu.embedder)}`,
     `sustained ${r.framesPerSecond.toFixed(1)} frames/s, ${r.facesPerSecond.toFixed(1)} faces/s; ${r.dropped} frames dropped (back-pressure)`,
     `decisions: ${r.decisions.known} known, ${r.decisions.unknown} unknown`,
     `latency, deciding frame -> event: p50 ${r.decisionLatencyMs.p50.toFixed(0)} ms, p99 ${r.decisionLatencyMs.p99.toFixed(0)} ms`,
     `latency, track's first frame -> event: p50 ${r.trackLatencyMs.p50.toFixed(0)} ms, p99 ${r.trackLatencyMs.p99.toFixed(0)} ms`,
     `worker time: vision ${share(r.busyShare.analyze)}, search + decision ${share(r.busyShare.search)}, tracking + events + crops ${share(r.busyShare.events)}`,
   ].join('\n');
+}
+
+export interface PipelineComparison {
+  cpu: VisionComparison['cpu'];
+  runs: (VisionSettings & { report: PipelineBenchReport })[];
+}
+
+/**
+ * `bench pipeline --compare`: the same load with ONNX Runtime's defaults (the baseline) and with
+ * facegate's settings, each in a process of its own, one after the other.
+ */
+export async function comparePipelineSettings(options: {
+  args: string[];
+  onnxruntimeVersion: string;
+  progress?: (message: string) => void;
+}): Promise<PipelineComparison> {
+  const all = visionSettings({ sweep: false, cores: os.availableParallelism() });
+  const chosen = [all[0], all.at(-1)].filter((s): s is VisionSettings => s !== undefined);
+  const runs: PipelineComparison['runs'] = [];
+  for (const settings of chosen) {
+    options.progress?.(`settings "${settings.name}" in a process of its own`);
+    runs.push({ ...settings, report: await benchInOwnProcess<PipelineBenchReport>(['pipeline', ...options.args, '--settings', JSON.stringify(settings)]) });
+  }
+  return { cpu: { ...cpuInfo(), cores: os.availableParallelism(), onnxruntime: options.onnxruntimeVersion }, runs };
+}
+
+export function formatPipelineComparison(c: PipelineComparison): string {
+  return [formatCpu(c.cpu), ...c.runs.flatMap((r) => ['', `== ${r.name} ==`, formatPipelineBench(r.report)])].join('\n');
 }

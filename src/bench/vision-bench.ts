@@ -3,16 +3,15 @@
 // facegate's CPU settings beside ONNX Runtime's defaults, each measured in a process of its own
 // (ONNX Runtime sets the flush-to-zero flag of the JavaScript thread once per process, from the
 // first session: two settings in one process would not be two measurements).
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 
 import { cpuInfo, type CpuInfo } from '../native/index.js';
 import { alignFace } from '../vision/align.js';
 import { type CpuTuning, facegateCpuTuning, ORT_DEFAULT_CPU } from '../vision/inference.js';
 import { decodeImage, openVision, type VisionOptions } from '../vision/index.js';
+import { benchInOwnProcess } from './own-process.js';
 
 export interface VisionBenchOptions extends VisionOptions {
   photosDir: string;
@@ -144,25 +143,18 @@ export interface VisionComparison {
   runs: (VisionSettings & { report: VisionBenchReport })[];
 }
 
-/**
- * Runs each settings in a child `facegate bench vision --settings JSON --json` (the compiled CLI
- * at `cliPath`), one after another, so no two configurations share a process or the cores.
- */
+/** Runs each settings in a process of its own (own-process.ts), one after another. */
 export async function compareVisionSettings(options: {
-  cliPath: string;
   args: string[];
   settings: VisionSettings[];
   onnxruntimeVersion: string;
   progress?: (message: string) => void;
 }): Promise<VisionComparison> {
-  const run = promisify(execFile);
   const runs: VisionComparison['runs'] = [];
   for (const settings of options.settings) {
     options.progress?.(`settings "${settings.name}" in a process of its own`);
-    const { stdout } = await run(process.execPath, [options.cliPath, 'bench', 'vision', ...options.args, '--settings', JSON.stringify(settings), '--json'], {
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    runs.push({ ...settings, report: JSON.parse(stdout) as VisionBenchReport });
+    const report = await benchInOwnProcess<VisionBenchReport>(['vision', ...options.args, '--settings', JSON.stringify(settings)]);
+    runs.push({ ...settings, report });
   }
   return { cpu: { ...cpuInfo(), cores: os.availableParallelism(), onnxruntime: options.onnxruntimeVersion }, runs };
 }

@@ -32,3 +32,11 @@ export function visionOptionsFrom(values: {
     ...(values.embedder ? { embedder: values.embedder } : {}),
   };
 }
+
+/** The vision flags given, as command-line words again: what a benchmark passes on to its children. */
+export function visionFlagsArgv(values: Partial<Record<keyof typeof visionFlags, string | undefined>>): string[] {
+  return (Object.keys(visionFlags) as (keyof typeof visionFlags)[]).flatMap((flag) => {
+    const v = values[flag];
+    return v === undefined ? [] : [`--${flag}`, v];
+  });
+}

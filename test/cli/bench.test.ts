@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { DecodeBenchReport } from '../../src/bench/decode-bench.js';
 import type { EventsBenchReport } from '../../src/bench/events-bench.js';
+import type { PipelineComparison } from '../../src/bench/pipeline-bench.js';
 import type { SearchBenchReport } from '../../src/bench/search-bench.js';
 import { SHARED_POSTGRES_URL } from '../helpers/shared-servers.js';
 
@@ -132,4 +133,23 @@ describe('facegate bench decode', () => {
     expect(r.status).toBe(2);
     expect(JSON.parse(r.stdout)).toEqual({ error: 'Expected an integer in 1..7071 for --side but received "8000"' });
   });
+});
+
+describe('facegate bench pipeline --compare', () => {
+  it("runs the same load with ONNX Runtime's defaults and with facegate's settings, each in its own process, and names the CPU", () => {
+    const r = facegate('bench', 'pipeline', '--compare', '--cameras', '1', '--seconds', '3', '--fps', '2', '--width', '640', '--height', '360', '--provider', 'cpu', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const c = JSON.parse(r.stdout) as PipelineComparison;
+    expect(c.cpu.cores).toBeGreaterThan(0);
+    expect(c.cpu.model).toEqual(expect.any(String));
+    expect(c.runs.map((run) => run.name)).toEqual(['onnxruntime defaults', 'facegate']);
+    // Each child says what its sessions ran with: the baseline is really ONNX Runtime's defaults.
+    expect(c.runs[0]?.report.cpu.embedder).toEqual({ flushDenormals: false, spinning: true });
+    expect(c.runs[1]?.report.cpu.embedder).toEqual({ flushDenormals: true, spinning: false, intraOpThreads: 1 });
+    for (const run of c.runs) {
+      expect(run.report).toMatchObject({ cameras: 1, seconds: 3, offeredFps: 2, frame: '640x360' });
+      expect(run.report.framesPerSecond).toBeGreaterThan(0);
+    }
+    expect(r.stderr).toContain('bench: settings "onnxruntime defaults" in a process of its own');
+  }, 120_000);
 });

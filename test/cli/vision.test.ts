@@ -5,7 +5,7 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { VisionBenchReport } from '../../src/bench/vision-bench.js';
+import type { VisionComparison } from '../../src/bench/vision-bench.js';
 import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
 
 const cli = path.resolve(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
@@ -75,15 +75,36 @@ describe('facegate identify-faces', () => {
 });
 
 describe('facegate bench vision', () => {
-  it('reports per-stage latency and faces per second on real photos', () => {
-    const r = facegate('bench', 'vision', '--photos', path.join(FACES_DIR, 'biden'), '--repeat', '1', '--json');
-    expect(r.status).toBe(0);
-    const report = JSON.parse(r.stdout) as VisionBenchReport;
-    expect(report).toMatchObject({ photos: 2, faces: 2, repeat: 1 });
-    for (const stage of ['decode', 'detect', 'align', 'embed'] as const) {
-      expect(report.stages[stage].samples).toBe(2);
-      expect(report.stages[stage].p50Ms).toBeGreaterThan(0);
+  it("measures facegate's CPU settings beside ONNX Runtime's defaults, each in its own process, on the CPU it names", () => {
+    const r = facegate('bench', 'vision', '--photos', path.join(FACES_DIR, 'biden'), '--repeat', '1', '--provider', 'cpu', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const comparison = JSON.parse(r.stdout) as VisionComparison;
+    expect(comparison.cpu.cores).toBeGreaterThan(0);
+    expect(comparison.cpu.onnxruntime).toMatch(/^\d+\.\d+\.\d+/);
+    if (process.arch === 'x64') expect(comparison.cpu.features).toContain('sse2');
+    expect(comparison.runs.map((run) => run.name)).toEqual(['onnxruntime defaults', 'flush denormals only', 'no spinning only', 'facegate']);
+    const [defaults, , , ours] = comparison.runs;
+    // Each report says the settings its own process ran with: the baseline really is the baseline.
+    expect(defaults?.report.embedder.cpu).toEqual({ flushDenormals: false, spinning: true });
+    expect(ours?.report.embedder.cpu).toEqual({ flushDenormals: true, spinning: false, intraOpThreads: 1 });
+    expect(ours?.report.detector.cpu).toMatchObject({ flushDenormals: true, spinning: false });
+    for (const run of comparison.runs) {
+      expect(run.report).toMatchObject({ photos: 2, faces: 2, repeat: 1 });
+      for (const stage of ['decode', 'detect', 'align', 'embed'] as const) {
+        expect(run.report.stages[stage].samples).toBe(2);
+        expect(run.report.stages[stage].p50Ms).toBeGreaterThan(0);
+      }
+      expect(run.report.facesPerSecond).toBeGreaterThan(0);
     }
-    expect(report.facesPerSecond).toBeGreaterThan(0);
+    // The text form names the CPU, so that two sites' figures can be compared.
+    const text = facegate('bench', 'vision', '--photos', path.join(FACES_DIR, 'biden'), '--repeat', '1', '--provider', 'cpu');
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^CPU: .+ \(.+\), \d+ cores; .*onnxruntime-node \d/m);
+    expect(text.stdout).toMatch(/^facegate +on +off +\S+ +1 /m);
+  });
+
+  it('refuses settings that are not settings', () => {
+    const r = facegate('bench', 'vision', '--settings', '{"name":"x"}', '--json');
+    expect(r.status).toBe(2);
   });
 });

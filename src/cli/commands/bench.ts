@@ -8,7 +8,7 @@ import ort from 'onnxruntime-node';
 
 import { formatDecodeBench, parseDecodeScenario, runDecodeBench, runDecodeScenario } from '../../bench/decode-bench.js';
 import { formatEventsBench, runEventsBench } from '../../bench/events-bench.js';
-import { formatPipelineBench, runPipelineBench } from '../../bench/pipeline-bench.js';
+import { comparePipelineSettings, formatPipelineBench, formatPipelineComparison, runPipelineBench } from '../../bench/pipeline-bench.js';
 import { formatSearchBench, runSearchBench } from '../../bench/search-bench.js';
 import {
   compareVisionSettings,
@@ -21,7 +21,7 @@ import {
 import { projectRoot } from '../../project-root.js';
 import { readEnvironment } from '../../config/environment.js';
 import { UsageError } from '../usage-error.js';
-import { visionFlags, visionFlagsUsage, visionOptionsFrom } from '../vision-flags.js';
+import { visionFlags, visionFlagsArgv, visionFlagsUsage, visionOptionsFrom } from '../vision-flags.js';
 
 export const benchUsage = `facegate bench search [--n N] [--dim D] [--k K] [--queries Q] [--baseline-queries B] [--seed S] [--json]
   Exact search latency of facegate, FAISS's own search and a TypeScript loop on N random unit
@@ -39,9 +39,11 @@ facegate bench vision [--photos DIR] [--repeat R] [--sweep] ${visionFlagsUsage} 
   of its own, with this CPU's model and SIMD extensions. --sweep adds every thread count per
   model. Default R 2. (--settings JSON runs one settings in this process: what the others call.)
 
-facegate bench pipeline [--cameras N] [--seconds S] [--fps F] [--width W] [--height H] [--photos DIR] [--database-url URL] ${visionFlagsUsage} [--json]
+facegate bench pipeline [--cameras N] [--seconds S] [--fps F] [--width W] [--height H] [--photos DIR] [--database-url URL] [--compare] ${visionFlagsUsage} [--json]
   What the live pipeline sustains: N in-process cameras showing the photos in turn (obama/ enrolled),
-  frames and faces per second, drops, frame-to-event latency, where the time goes.
+  frames and faces per second, drops, frame-to-event latency, where the time goes. --compare runs
+  the same load with ONNX Runtime's default CPU settings (the baseline) and with facegate's, each
+  in a process of its own, and names the CPU.
   Defaults: N 1, S 20, F 5 per camera, 1280x720, PGlite in a scratch data root.
 
 facegate bench decode [--requests N] [--side PX] [--budget-mp MP] ${visionFlagsUsage} [--json]
@@ -57,6 +59,15 @@ function positiveInt(name: string, raw: string | undefined, fallback: number, ma
     throw new UsageError(`Expected an integer in 1..${max} for --${name} but received "${raw}"`);
   }
   return value;
+}
+
+/** A bad flag value found by a parser that throws plain errors: a usage error (exit 2). */
+function usage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
@@ -77,6 +88,7 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
       photos: { type: 'string' },
       repeat: { type: 'string' },
       sweep: { type: 'boolean', default: false },
+      compare: { type: 'boolean', default: false },
       settings: { type: 'string' },
       requests: { type: 'string' },
       side: { type: 'string' },
@@ -122,24 +134,13 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
     const photosDir = values.photos ?? path.join(projectRoot(), '..', 'shared', 'faces');
     const repeat = positiveInt('repeat', values.repeat, 2, 1000);
     if (values.settings !== undefined) {
-      let settings;
-      try {
-        settings = parseVisionSettings(values.settings);
-      } catch (error) {
-        throw new UsageError((error as Error).message);
-      }
+      const settings = usage(() => parseVisionSettings(values.settings as string));
       const report = await runVisionBench({ ...vision, cpu: settings, photosDir, repeat, progress });
       out(report, formatVisionBench(report));
       return;
     }
-    const passOn = ['--photos', photosDir, '--repeat', String(repeat)];
-    for (const flag of ['provider', 'models-dir', 'detector', 'embedder'] as const) {
-      const v = values[flag];
-      if (v !== undefined) passOn.push(`--${flag}`, v);
-    }
     const comparison = await compareVisionSettings({
-      cliPath: path.join(projectRoot(), 'dist', 'src', 'cli', 'main.js'),
-      args: passOn,
+      args: ['--photos', photosDir, '--repeat', String(repeat), ...visionFlagsArgv(values)],
       settings: visionSettings({ sweep: values.sweep ?? false, cores: os.availableParallelism() }),
       onnxruntimeVersion: ort.env.versions.node ?? 'unknown',
       progress,
@@ -148,8 +149,19 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
     return;
   }
   if (which === 'pipeline' && extra.length === 0) {
+    if (values.compare) {
+      const args = (['cameras', 'seconds', 'fps', 'width', 'height', 'photos', 'database-url'] as const).flatMap((flag) => {
+        const v = values[flag];
+        return v === undefined ? [] : [`--${flag}`, v];
+      });
+      const comparison = await comparePipelineSettings({ args: [...args, ...visionFlagsArgv(values)], onnxruntimeVersion: ort.env.versions.node ?? 'unknown', progress });
+      out(comparison, formatPipelineComparison(comparison));
+      return;
+    }
+    const settings = values.settings === undefined ? undefined : usage(() => parseVisionSettings(values.settings as string));
     const report = await runPipelineBench({
       ...visionOptionsFrom(values),
+      ...(settings ? { cpu: settings } : {}),
       photosDir: values.photos ?? path.join(projectRoot(), '..', 'shared', 'faces'),
       cameras: positiveInt('cameras', values.cameras, 1, 64),
       seconds: positiveInt('seconds', values.seconds, 20, 3600),
@@ -164,29 +176,18 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
   }
   if (which === 'decode' && extra.length === 0) {
     if (values.scenario !== undefined) {
-      let scenario;
-      try {
-        scenario = parseDecodeScenario(values.scenario);
-      } catch (error) {
-        throw new UsageError((error as Error).message);
-      }
+      const scenario = usage(() => parseDecodeScenario(values.scenario as string));
       const run = await runDecodeScenario(scenario, visionOptionsFrom(values));
       out(run, JSON.stringify(run));
       return;
     }
-    const passOn: string[] = [];
-    for (const flag of ['provider', 'models-dir', 'detector', 'embedder'] as const) {
-      const v = values[flag];
-      if (v !== undefined) passOn.push(`--${flag}`, v);
-    }
     const budgetMp = values['budget-mp'] === undefined ? undefined : positiveInt('budget-mp', values['budget-mp'], 100, 10_000);
     const report = await runDecodeBench({
-      cliPath: path.join(projectRoot(), 'dist', 'src', 'cli', 'main.js'),
       requests: positiveInt('requests', values.requests, 32, 1000),
       // 7071: the largest square within the per-image limit (50 MP).
       side: positiveInt('side', values.side, 7000, 7071),
       ...(budgetMp !== undefined ? { budgetPixels: budgetMp * 1_000_000 } : {}),
-      args: passOn,
+      args: visionFlagsArgv(values),
       progress,
     });
     out(report, formatDecodeBench(report));
