@@ -1,7 +1,6 @@
 // Deleting a user on a full disk (issue 12, 3.1): the data root on a real, small tmpfs, the
 // shared PostgreSQL, the real models. A delete leaves the user wholly deleted (never matched
 // after the response, whatever the index snapshot could be written) or wholly intact.
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
@@ -13,6 +12,7 @@ import { openVision, type Vision } from '../../src/vision/index.js';
 import { readSnapshot } from '../../storage/embeddings/snapshot.js';
 import { openStorage, parseStorageConfig, type Storage } from '../../storage/index.js';
 import { mountSmallDisk, type SmallDisk } from '../helpers/full-disk.js';
+import { multipartImage } from '../helpers/multipart.js';
 import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
 import { dropSchema, SHARED_POSTGRES_URL, uniqueSchema } from '../helpers/shared-servers.js';
 import { openTestApi } from '../helpers/test-api.js';
@@ -56,19 +56,14 @@ async function applianceWithObama(name: string) {
   const userDir = path.join(dataRoot, 'images', 'users', 'U');
   const auth = { authorization: `Bearer ${token}` };
   const photo = await fs.readFile(path.join(FACES_DIR, 'obama', 'obama_small.jpg'));
-  const boundary = `----facegate${randomBytes(8).toString('hex')}`;
-  const payload = Buffer.concat([
-    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="obama_small.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`),
-    photo,
-    Buffer.from(`\r\n--${boundary}--\r\n`),
-  ]);
+  const { payload, headers } = multipartImage('obama_small.jpg', photo);
   return {
     storage,
     dataRoot,
     userDir,
     remove: (purge: boolean) => app.inject({ method: 'DELETE', url: `/users/U?purgeImages=${purge}`, headers: auth }),
     identify: async () => {
-      const res = await app.inject({ method: 'POST', url: '/identify', payload, headers: { ...auth, 'content-type': `multipart/form-data; boundary=${boundary}` } });
+      const res = await app.inject({ method: 'POST', url: '/identify', payload, headers: { ...auth, ...headers } });
       expect(res.statusCode, res.body).toBe(200);
       const [face] = res.json<{ faces: { decision: string; userId: string | null }[] }>().faces;
       return `${face?.decision} ${face?.userId}`;

@@ -1,6 +1,5 @@
 // The same person enrolled through the API several times at once (photos under different ids,
 // and the review queue): one user, the others refused with the reason, nothing of them kept.
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
@@ -9,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { ApiDeps } from '../../src/api/api-deps.js';
 import { decodeImage } from '../../src/vision/image-input.js';
+import { multipart } from '../helpers/multipart.js';
 import { FACES_DIR } from '../helpers/shared-data.js';
 import { openTestApi } from '../helpers/test-api.js';
 import { openTestAppliance, type TestAppliance } from '../helpers/test-appliance.js';
@@ -32,19 +32,12 @@ const auth = () => ({ authorization: `Bearer ${token}` });
 
 /** POST /users as curl -F sends it: userId, name, and the photos. */
 function postUser(userId: string, photos: { file: string; bytes: Buffer }[]) {
-  const boundary = `----facegate${randomBytes(8).toString('hex')}`;
-  const field = (name: string, value: string) => Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`);
-  const payload = Buffer.concat([
-    field('userId', userId),
-    field('name', `User ${userId}`),
-    ...photos.flatMap((p) => [
-      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="images"; filename="${p.file}"\r\nContent-Type: image/jpeg\r\n\r\n`),
-      p.bytes,
-      Buffer.from('\r\n'),
-    ]),
-    Buffer.from(`--${boundary}--\r\n`),
+  const { payload, headers } = multipart([
+    { name: 'userId', value: userId },
+    { name: 'name', value: `User ${userId}` },
+    ...photos.map((p) => ({ name: 'images', filename: p.file, bytes: p.bytes })),
   ]);
-  return app.inject({ method: 'POST', url: '/users', payload, headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, ...auth() } });
+  return app.inject({ method: 'POST', url: '/users', payload, headers: { ...headers, ...auth() } });
 }
 
 const read = (folder: string, files: string[]) => Promise.all(files.map(async (file) => ({ file, bytes: await fs.readFile(path.join(FACES_DIR, folder, file)) })));

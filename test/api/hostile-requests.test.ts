@@ -2,7 +2,6 @@
 // names with control characters, numbers and dates that Number() and Date.parse read too kindly,
 // repeated parameters, huge images in parallel, and a disk that fills up under an enrollment.
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +18,7 @@ import { UserDirectory } from '../../src/recognition/user-directory.js';
 import { withDecodedImage } from '../../src/vision/image-input.js';
 import { openStorage, parseStorageConfig, type Storage } from '../../storage/index.js';
 import type { Logger } from '../../storage/logger.js';
+import { multipart, type Part } from '../helpers/multipart.js';
 import { FACES_DIR } from '../helpers/shared-data.js';
 import { dropSchema, SHARED_POSTGRES_URL, uniqueSchema } from '../helpers/shared-servers.js';
 import { openTestApi } from '../helpers/test-api.js';
@@ -31,25 +31,6 @@ let token: string;
 let app: FastifyInstance;
 /** What the API logged, one pino record per line. */
 let logged: { level: number; msg: string; err?: { stack?: string } }[];
-
-type Part = { name: string; value: string } | { name: string; filename: string; bytes: Uint8Array };
-
-function multipart(parts: Part[], boundary = `----facegate${randomBytes(8).toString('hex')}`): { payload: Buffer; headers: Record<string, string> } {
-  const chunks: Buffer[] = [];
-  for (const part of parts) {
-    if ('value' in part) {
-      chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${part.name}"\r\n\r\n${part.value}\r\n`));
-    } else {
-      chunks.push(
-        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${part.name}"; filename="${part.filename}"\r\nContent-Type: image/jpeg\r\n\r\n`),
-        Buffer.from(part.bytes),
-        Buffer.from('\r\n'),
-      );
-    }
-  }
-  chunks.push(Buffer.from(`--${boundary}--\r\n`));
-  return { payload: Buffer.concat(chunks), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
-}
 
 const auth = () => ({ authorization: `Bearer ${token}` });
 

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +11,7 @@ import { buildApi } from '../../src/api/server.js';
 import { loadOrCreateToken, TOKEN_FILE } from '../../src/api/token.js';
 import { type Vision } from '../../src/vision/index.js';
 import { type Storage } from '../../storage/index.js';
+import { multipart, type Part } from '../helpers/multipart.js';
 import { FACES_DIR } from '../helpers/shared-data.js';
 import { openTestApi } from '../helpers/test-api.js';
 import { openTestAppliance, type TestAppliance } from '../helpers/test-appliance.js';
@@ -23,27 +23,6 @@ let storage: Storage;
 let deps: ApiDeps;
 let token: string;
 let app: FastifyInstance;
-
-type Part = { name: string; value: string } | { name: string; filename: string; bytes: Uint8Array; type?: string };
-
-/** A multipart/form-data body written by hand, as a browser or curl -F would send it. */
-function multipart(parts: Part[]): { payload: Buffer; headers: Record<string, string> } {
-  const boundary = `----facegate${randomBytes(8).toString('hex')}`;
-  const chunks: Buffer[] = [];
-  for (const part of parts) {
-    if ('value' in part) {
-      chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${part.name}"\r\n\r\n${part.value}\r\n`));
-    } else {
-      chunks.push(
-        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${part.name}"; filename="${part.filename}"\r\nContent-Type: ${part.type ?? 'image/jpeg'}\r\n\r\n`),
-        Buffer.from(part.bytes),
-        Buffer.from('\r\n'),
-      );
-    }
-  }
-  chunks.push(Buffer.from(`--${boundary}--\r\n`));
-  return { payload: Buffer.concat(chunks), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
-}
 
 const auth = () => ({ authorization: `Bearer ${token}` });
 

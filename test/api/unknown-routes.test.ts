@@ -2,7 +2,6 @@
 // kept as unknowns by the real grouping (the same instance the API uses), then listed, shown,
 // enrolled, refused, assigned (refused by the learning guards) and dismissed through the HTTP API,
 // with every refusal checked to have written nothing.
-import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 
@@ -16,6 +15,7 @@ import { decodeImage } from '../../src/vision/image-input.js';
 import type { FaceAnalysis } from '../../src/vision/face-analyzer.js';
 import type { Embedding } from '../../src/vision/types.js';
 import { type Storage } from '../../storage/index.js';
+import { multipartImage } from '../helpers/multipart.js';
 import { FACES_DIR } from '../helpers/shared-data.js';
 import { openTestApi } from '../helpers/test-api.js';
 import { openTestAppliance, type TestAppliance } from '../helpers/test-appliance.js';
@@ -91,17 +91,6 @@ async function auditTrail(): Promise<ActionJson[]> {
   const res = await get('/unknown/audit');
   expect(res.statusCode, res.body).toBe(200);
   return res.json<{ actions: ActionJson[] }>().actions;
-}
-
-/** One multipart file field, as curl -F would send it (see server.test.ts). */
-function multipartImage(filename: string, bytes: Buffer): { payload: Buffer; headers: Record<string, string> } {
-  const boundary = `----facegate${randomBytes(8).toString('hex')}`;
-  const payload = Buffer.concat([
-    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="${filename}"\r\nContent-Type: image/jpeg\r\n\r\n`),
-    bytes,
-    Buffer.from(`\r\n--${boundary}--\r\n`),
-  ]);
-  return { payload, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
 }
 
 /** The state every refusal must leave untouched: users, embeddings, groups, the trail, the crops. */
