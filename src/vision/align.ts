@@ -68,6 +68,21 @@ export function estimateSimilarity(src: readonly Point[], dst: readonly Point[])
 }
 
 /**
+ * Where the crop's pixels come from: crop pixel (u, v) samples the image at
+ * x = ia u + ib v + cx, y = -ib u + ia v + cy. The inverse of the similarity that takes the
+ * landmarks onto the template; alignFace warps with it and cropOutsidePicture measures with it, so
+ * the share called outside is exactly the share alignFace filled.
+ */
+function cropToImage(landmarks: Landmarks): { ia: number; ib: number; cx: number; cy: number } {
+  const m = estimateSimilarity(landmarkPoints(landmarks), ARCFACE_TEMPLATE_112);
+  // Forward: [u v] = [[a,-b],[b,a]] [x y] + t. Inverse: [x y] = [[a,b],[-b,a]] ([u v] - t) / (a^2 + b^2).
+  const a = m[0][0], b = m[1][0], tx = m[0][2], ty = m[1][2];
+  const k = 1 / (a * a + b * b);
+  const ia = a * k, ib = b * k;
+  return { ia, ib, cx: -(ia * tx + ib * ty), cy: ib * tx - ia * ty };
+}
+
+/**
  * Warps `image` into a 112 x 112 crop aligned to the ArcFace template. Each output pixel is
  * mapped back through the inverse transform and sampled bilinearly; source pixels outside the
  * image count as black (OpenCV's BORDER_CONSTANT 0, what InsightFace's norm_crop does).
@@ -92,14 +107,7 @@ export function alignFace(image: RgbImage, landmarks: Landmarks, out?: AlignedFa
     out = { width: size, height: size, data: dst };
   }
 
-  const m = estimateSimilarity(landmarkPoints(landmarks), ARCFACE_TEMPLATE_112);
-  // Forward: [u v] = [[a,-b],[b,a]] [x y] + t. Inverse: [x y] = [[a,b],[-b,a]] ([u v] - t) / (a^2 + b^2).
-  const a = m[0][0], b = m[1][0], tx = m[0][2], ty = m[1][2];
-  const k = 1 / (a * a + b * b);
-  const ia = a * k, ib = b * k;
-  // Source position of output (u, v): x = ia u + ib v + cx, y = -ib u + ia v + cy.
-  const cx = -(ia * tx + ib * ty);
-  const cy = ib * tx - ia * ty;
+  const { ia, ib, cx, cy } = cropToImage(landmarks);
   const stride = w * 3;
   const xMax = w - 1, yMax = h - 1;
 
@@ -145,22 +153,95 @@ export function alignFace(image: RgbImage, landmarks: Landmarks, out?: AlignedFa
 }
 
 /**
- * The share of the aligned crop that lies outside an image of width x height: the crop's pixels,
- * mapped back through the alignment, sampled on a 28 x 28 grid (every 4th pixel, 1.3 % steps).
- * A face cut by the frame edge is a partial face: its crop is partly black fill.
+ * The part of an image that holds picture, in pixel indices: columns left..right-1, rows
+ * top..bottom-1. The whole image, less letterbox bars.
  */
-export function cropOutOfFrame(landmarks: Landmarks, width: number, height: number): number {
-  const m = estimateSimilarity(ARCFACE_TEMPLATE_112, landmarkPoints(landmarks)); // crop -> image
-  const [[a, b, c], [d, e, f]] = m;
+export interface PictureArea {
+  left: number;
+  top: number;
+  right: number;
+  bottom: number;
+}
+
+// A bar pixel: every channel at most this. ffmpeg's pad (the camera sources' letterbox) and
+// sharp's `contain` write 0; 2 allows for a letterboxed frame that went through JPEG once.
+const BAR_MAX = 2;
+// The two bars of one axis differ by at most this many pixels: ffmpeg pads (ow-iw)/2 on the
+// leading side (rounded down, 1 px short at most), sharp's `contain` centres likewise, and a JPEG
+// of the frame can smear one more row into either bar.
+const BAR_SYMMETRY_PX = 2;
+
+function rowIsBar(image: RgbImage, y: number): boolean {
+  const d = image.data;
+  for (let i = y * image.width * 3, end = i + image.width * 3; i < end; i++) if ((d[i] as number) > BAR_MAX) return false;
+  return true;
+}
+
+function columnIsBar(image: RgbImage, x: number): boolean {
+  const d = image.data, stride = image.width * 3;
+  for (let p = x * 3, end = image.height * stride; p < end; p += stride) {
+    if ((d[p] as number) > BAR_MAX || (d[p + 1] as number) > BAR_MAX || (d[p + 2] as number) > BAR_MAX) return false;
+  }
+  return true;
+}
+
+/**
+ * The picture inside `image`: the whole image, unless it is letterboxed, that is a picture of
+ * another aspect ratio scaled into it and padded with black bars (what the camera sources do:
+ * ffmpeg's `scale=...:force_original_aspect_ratio=decrease,pad=...`). A face cut by the picture's
+ * edge is then a half face even though its crop lies inside the image.
+ *
+ * Bars are told from a black background by their geometry, never by the darkness of pixels near a
+ * face: whole rows (or whole columns) of pure black at both opposite edges, of equal thickness
+ * (the picture is centred), on one axis only (scaling that keeps the aspect ratio pads one axis).
+ * Black hair or a black backdrop leaves a row with some picture in it, is not mirrored at the
+ * opposite edge, or blackens both axes at once. The scan stops at the first pixel of picture, so
+ * an image without bars costs one row and one column per edge.
+ */
+export function pictureArea(image: RgbImage): PictureArea {
+  const { width: w, height: h } = image;
+  if (image.data.length !== w * h * 3) {
+    throw new RangeError(`Expected image data of ${w * h * 3} bytes (${w} x ${h} x 3) but received ${image.data.length}`);
+  }
+  const whole: PictureArea = { left: 0, top: 0, right: w, bottom: h };
+  let top = 0;
+  while (top < h && rowIsBar(image, top)) top++;
+  if (top === h) return whole; // all black: no picture to locate, nothing to call a bar
+  let bottom = h;
+  while (bottom > top && rowIsBar(image, bottom - 1)) bottom--;
+  let left = 0;
+  while (left < w && columnIsBar(image, left)) left++;
+  let right = w;
+  while (right > left && columnIsBar(image, right - 1)) right--;
+  const rows = top > 0 && h - bottom > 0 && Math.abs(top - (h - bottom)) <= BAR_SYMMETRY_PX;
+  const columns = left > 0 && w - right > 0 && Math.abs(left - (w - right)) <= BAR_SYMMETRY_PX;
+  const anyRows = top > 0 || bottom < h, anyColumns = left > 0 || right < w;
+  if (rows && !anyColumns) return { left: 0, top, right: w, bottom };
+  if (columns && !anyRows) return { left, top: 0, right, bottom: h };
+  return whole;
+}
+
+/**
+ * The share of the aligned crop whose pixels come from outside `area` of the image the face was
+ * found in (pixel centres, mapped back through alignFace's own transform; a pixel counts as
+ * outside when its source point is past the area's edge, where the bilinear sample is at least
+ * half fill). A face cut by the picture's edge is a partial face: that share of its crop is
+ * alignFace's black fill or letterbox bar, not face. Geometry only: how dark the crop is does not
+ * enter, so black hair or a black background is never "outside".
+ */
+export function cropOutsidePicture(landmarks: Landmarks, area: PictureArea): number {
+  const { ia, ib, cx, cy } = cropToImage(landmarks);
+  // Pixel i covers [i - 0.5, i + 0.5) (centres at integers, as in alignFace).
+  const x0 = area.left - 0.5, x1 = area.right - 0.5, y0 = area.top - 0.5, y1 = area.bottom - 0.5;
+  const size = ALIGNED_SIZE;
   let outside = 0;
-  let total = 0;
-  for (let y = 0.5; y < ALIGNED_SIZE; y += 4) {
-    for (let x = 0.5; x < ALIGNED_SIZE; x += 4) {
-      const ix = a * x + b * y + c;
-      const iy = d * x + e * y + f;
-      total++;
-      if (ix < 0 || iy < 0 || ix > width || iy > height) outside++;
+  for (let v = 0; v < size; v++) {
+    let x = ib * v + cx;
+    let y = ia * v + cy;
+    for (let u = 0; u < size; u++, x += ia, y -= ib) {
+      // Negated so that NaN (a degenerate transform) counts as outside.
+      if (!(x >= x0 && x < x1 && y >= y0 && y < y1)) outside++;
     }
   }
-  return outside / total;
+  return outside / (size * size);
 }

@@ -54,7 +54,7 @@ export interface QualityVerdict {
     meanLuma: number;
     /** Standard deviation of luma. */
     contrast: number;
-    /** Share of the aligned crop with no picture: outside the image (a face cut by the frame edge) or pure black (letterbox bars, masks). */
+    /** Share of the aligned crop taken from outside the picture: beyond the image's edge or in a letterbox bar (a face cut by the frame edge). Geometry: dark pixels inside the picture never count. */
     outOfFrame: number;
   };
 }

@@ -2,9 +2,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
+import sharp, { type Sharp } from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { decodeImage, encodePng, type FaceAnalysis, openVision, type Vision } from '../../src/vision/index.js';
+import { decodeImage, encodePng, type FaceAnalysis, openVision, type RgbImage, type Vision } from '../../src/vision/index.js';
+import { DEFAULT_QUALITY_THRESHOLDS } from '../../src/vision/quality.js';
 import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
 
 const faces = FACES_DIR;
@@ -111,6 +113,106 @@ describe('face analysis on the real photos', () => {
     const range = (xs: number[]) => `${Math.min(...xs).toFixed(2)}..${Math.max(...xs).toFixed(2)}`;
     console.info(`same person ${range(same)} (n=${same.length}), different people ${range(different)} (n=${different.length})`);
     expect(Math.min(...same)).toBeGreaterThan(Math.max(...different) + 0.3);
+  });
+});
+
+describe('the gate: cut off means outside the picture, not dark', () => {
+  // Test images made here from the shared photos (never stored): the same face with black
+  // painted inside the picture, cut by the image edge, or letterboxed the way a camera source
+  // pads its frames.
+  const PERSON = 'lfw10/George_W_Bush/George_W_Bush_0001.jpg';
+
+  /** The share of a crop's pixels that are pure black: what used to count as "outside". */
+  const blackShare = (crop: RgbImage) => {
+    let n = 0;
+    for (let i = 0; i < crop.data.length; i += 3) if (Math.max(crop.data[i] as number, crop.data[i + 1] as number, crop.data[i + 2] as number) <= 2) n++;
+    return n / (crop.data.length / 3);
+  };
+
+  /** A copy of `image` with every pixel for which `paint(x, y)` holds set to black. */
+  const painted = (image: RgbImage, paint: (x: number, y: number) => boolean): RgbImage => {
+    const data = new Uint8Array(image.data);
+    for (let y = 0; y < image.height; y++) {
+      for (let x = 0; x < image.width; x++) if (paint(x, y)) data.fill(0, (y * image.width + x) * 3, (y * image.width + x + 1) * 3);
+    }
+    return { width: image.width, height: image.height, data };
+  };
+
+  const raw = async (pipeline: Sharp): Promise<RgbImage> => {
+    const { data, info } = await pipeline.removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    return { width: info.width, height: info.height, data: new Uint8Array(data) };
+  };
+
+  /** The one face in `image` (it must be found: a test image the detector misses tests nothing). */
+  const onlyFace = async (image: RgbImage): Promise<FaceAnalysis> => {
+    const found = await vision.analyzer.analyze(image);
+    expect(found).toHaveLength(1);
+    return found[0] as FaceAnalysis;
+  };
+
+  /** Where the face is in the original photo: eye midpoint, eyes-to-mouth centre, eye distance. */
+  const geometry = async (file: string) => {
+    const { landmarks: l } = (await onlyFace(await decodeImage(path.join(faces, file)))).face;
+    const eyes = Math.hypot(l.leftEye[0] - l.rightEye[0], l.leftEye[1] - l.rightEye[1]);
+    const cx = (l.rightEye[0] + l.leftEye[0] + l.rightMouth[0] + l.leftMouth[0]) / 4;
+    const cy = (l.rightEye[1] + l.leftEye[1] + l.rightMouth[1] + l.leftMouth[1]) / 4;
+    return { l, eyes, cx, cy, eyeY: (l.rightEye[1] + l.leftEye[1]) / 2 };
+  };
+
+  it('accepts a face on a black background (everything outside an oval around the face painted black)', async () => {
+    const photo = await decodeImage(path.join(faces, PERSON));
+    const { eyes, cx, cy } = await geometry(PERSON);
+    // An oval just wider than the face (1.1 eye distances to either side of its centre, 1.6
+    // above and below): the crop's corners, beside the temples and the jaw, are all black.
+    const image = painted(photo, (x, y) => ((x - cx) / (1.1 * eyes)) ** 2 + ((y - cy) / (1.6 * eyes)) ** 2 > 1);
+    const face = await onlyFace(image);
+    expect(blackShare(face.aligned)).toBeGreaterThan(0.15);
+    expect(face.quality.measures.outOfFrame).toBe(0);
+    expect(face.quality.reasons).toEqual([]);
+    expect(face.quality.accepted).toBe(true);
+  });
+
+  it('accepts a face with black hair (everything above the eyebrows painted black, edge to edge)', async () => {
+    const photo = await decodeImage(path.join(faces, PERSON));
+    const { eyes, eyeY } = await geometry(PERSON);
+    // Whole rows of black from the top edge down to just above the brows: black hair on a black
+    // backdrop, which must not be taken for a letterbox bar either (nothing mirrors it below).
+    const image = painted(photo, (_x, y) => y < eyeY - 0.55 * eyes);
+    const face = await onlyFace(image);
+    expect(blackShare(face.aligned)).toBeGreaterThan(0.15);
+    expect(face.quality.measures.outOfFrame).toBe(0);
+    expect(face.quality.reasons).toEqual([]);
+  });
+
+  it('refuses a face cut by the image edge (the photo cropped through the nose) as cut-off', async () => {
+    const file = 'obama/obama.jpg';
+    const { l } = await geometry(file);
+    const meta = await sharp(path.join(faces, file)).metadata();
+    const left = Math.round(l.nose[0]);
+    const image = await raw(sharp(path.join(faces, file)).extract({ left, top: 0, width: meta.width - left, height: meta.height }));
+    const found = await vision.analyzer.analyze(image);
+    expect(found.length).toBeGreaterThan(0);
+    for (const f of found) {
+      expect(f.quality.measures.outOfFrame).toBeGreaterThan(DEFAULT_QUALITY_THRESHOLDS.maxOutOfFrame);
+      expect(f.quality.reasons).toContain('cut-off');
+    }
+  });
+
+  it.each(['mixed/obama_partial_face.jpg', 'mixed/obama_partial_face2.jpg'])(
+    'refuses the half face in %s letterboxed into a 1280 x 720 frame (cut by the picture edge, inside the frame)',
+    async (file) => {
+      const image = await raw(sharp(path.join(faces, file)).resize(1280, 720, { fit: 'contain', background: { r: 0, g: 0, b: 0 } }));
+      const found = await vision.analyzer.analyze(image);
+      expect(found.length).toBeGreaterThan(0);
+      for (const f of found) expect(f.quality.reasons).toContain('cut-off');
+    },
+  );
+
+  it('accepts a whole face letterboxed into a frame (bars beside the picture are not the face\'s)', async () => {
+    const image = await raw(sharp(path.join(faces, 'obama/obama.jpg')).resize(1280, 720, { fit: 'contain', background: { r: 0, g: 0, b: 0 } }));
+    const face = await onlyFace(image);
+    expect(face.quality.measures.outOfFrame).toBe(0);
+    expect(face.quality.accepted).toBe(true);
   });
 });
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { ALIGNED_SIZE, alignFace, ARCFACE_TEMPLATE_112 } from '../../src/vision/align.js';
+import { ALIGNED_SIZE, alignFace, ARCFACE_TEMPLATE_112, pictureArea } from '../../src/vision/align.js';
 import { decodeImage } from '../../src/vision/image-input.js';
 import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, poseFromLandmarks } from '../../src/vision/quality.js';
 import type { AlignedFace, DetectedFace, Landmarks, Point, RgbImage } from '../../src/vision/types.js';
@@ -229,13 +229,52 @@ describe('faces cut by the frame edge', () => {
   it('rejects a face whose aligned crop lies partly outside the image as cut-off, and keeps a whole one', async () => {
     const photo = await decodeImage(join(FACES, 'obama', 'obama.jpg'));
     const crop = alignFace(photo, OBAMA);
-    const whole = assessQuality(detected(OBAMA), crop, DEFAULT_QUALITY_THRESHOLDS, photo);
+    const whole = assessQuality(detected(OBAMA), crop, DEFAULT_QUALITY_THRESHOLDS, pictureArea(photo));
     expect(whole.measures.outOfFrame).toBe(0);
     expect(whole.reasons).not.toContain('cut-off');
     // The same face in a frame that ends just left of its left eye: half the crop is outside.
-    const cut = assessQuality(detected(OBAMA), crop, DEFAULT_QUALITY_THRESHOLDS, { width: 520, height: photo.height });
+    const cut = assessQuality(detected(OBAMA), crop, DEFAULT_QUALITY_THRESHOLDS, { left: 0, top: 0, right: 520, bottom: photo.height });
     expect(cut.measures.outOfFrame).toBeGreaterThan(0.2);
     expect(cut.accepted).toBe(false);
     expect(cut.reasons).toEqual(['cut-off']);
+  });
+
+  it('counts black inside the picture as picture: a crop blacked out around the face is not cut off', () => {
+    // Everything outside the central face region black (a black backdrop and hair): the gate
+    // measures where the crop came from, not how dark it is.
+    const masked = { ...obamaCrop, data: Uint8Array.from(obamaCrop.data) };
+    for (let y = 0; y < ALIGNED_SIZE; y++) {
+      for (let x = 0; x < ALIGNED_SIZE; x++) if (x < 24 || x >= 88 || y < 32) masked.data.fill(0, (y * ALIGNED_SIZE + x) * 3, (y * ALIGNED_SIZE + x + 1) * 3);
+    }
+    const verdict = assessQuality(detected(OBAMA), masked, DEFAULT_QUALITY_THRESHOLDS, pictureArea(obamaPhoto));
+    expect(verdict.measures.outOfFrame).toBe(0);
+    expect(verdict.reasons).not.toContain('cut-off');
+  });
+});
+
+describe('pictureArea: where an image holds picture', () => {
+  const solid = (width: number, height: number, rect?: { left: number; top: number; right: number; bottom: number }): RgbImage => {
+    const data = new Uint8Array(width * height * 3);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        if (!rect || (x >= rect.left && x < rect.right && y >= rect.top && y < rect.bottom)) data.fill(120, (y * width + x) * 3, (y * width + x + 1) * 3);
+      }
+    }
+    return { width, height, data };
+  };
+
+  it('is the whole image when there are no bars', () => {
+    expect(pictureArea(solid(64, 48))).toEqual({ left: 0, top: 0, right: 64, bottom: 48 });
+  });
+
+  it('leaves out letterbox and pillarbox bars (centred, one axis)', () => {
+    expect(pictureArea(solid(64, 48, { left: 0, top: 6, right: 64, bottom: 42 }))).toEqual({ left: 0, top: 6, right: 64, bottom: 42 });
+    expect(pictureArea(solid(64, 48, { left: 10, top: 0, right: 53, bottom: 48 }))).toEqual({ left: 10, top: 0, right: 53, bottom: 48 });
+  });
+
+  it('does not take black at one edge, or black on all four, for bars (a black backdrop, hair)', () => {
+    expect(pictureArea(solid(64, 48, { left: 0, top: 12, right: 64, bottom: 48 }))).toEqual({ left: 0, top: 0, right: 64, bottom: 48 });
+    expect(pictureArea(solid(64, 48, { left: 8, top: 8, right: 56, bottom: 40 }))).toEqual({ left: 0, top: 0, right: 64, bottom: 48 });
+    expect(pictureArea(solid(64, 48, { left: 0, top: 0, right: 0, bottom: 0 }))).toEqual({ left: 0, top: 0, right: 64, bottom: 48 });
   });
 });
