@@ -41,6 +41,11 @@ export function tempPathFor(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
+/** Whether a file name is one of tempPathFor's: a write a crash cut short, never data. */
+export function isTempFileName(name: string): boolean {
+  return name.startsWith('.') && name.endsWith('.tmp');
+}
+
 /**
  * Writes `data` to a new temporary file beside `target` and fsyncs it; returns its path. `mode`
  * (POSIX permissions) applies from the file's creation, so a secret is never readable by others.

@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { KeyedSerialQueue } from '../../src/serial-queue.js';
 import { isCalendarDate } from '../dates.js';
 import { CorruptedImageError, StoreInputError } from '../errors.js';
-import { writeFileAtomic } from '../fs/atomic-write.js';
+import { isTempFileName, writeFileAtomic } from '../fs/atomic-write.js';
 import { validateId } from '../ids.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type {
@@ -229,41 +229,62 @@ export class FsImageStore implements ImageStore {
     });
   }
 
-  async markOriginalsKept(userId: string): Promise<void> {
+  async markOriginalsKept(userId: string): Promise<string[]> {
     validateId('user', userId);
-    await this.withUser(userId, async () => {
-      if ((await this.loadMetadata(userId)).state === 'missing') return;
-      const { images } = await this.imagesForWrite(userId);
+    return this.withUser(userId, async () => {
+      if ((await this.loadMetadata(userId)).state === 'missing') return [];
+      const { images, kept } = await this.imagesForWrite(userId);
       const originals = images.filter((image) => image.kind === 'original').map((image) => image.file);
       await this.writeMetadata(userId, images, originals);
+      return originals.filter((file) => !kept.includes(file));
     });
   }
 
-  async sweepLeftovers(committedUserIds: readonly string[]): Promise<ImageSweepReport> {
+  async unmarkOriginalsKept(userId: string, files: readonly string[]): Promise<void> {
+    validateId('user', userId);
+    if (files.length === 0) return;
+    await this.withUser(userId, async () => {
+      const loaded = await this.loadMetadata(userId);
+      // Nothing to undo in a record that is gone, and an unreadable one is not rewritten from a guess.
+      if (loaded.state !== 'ok') return;
+      const { images, kept_originals: kept } = loaded.metadata;
+      await this.writeMetadata(userId, images, kept.filter((file) => !files.includes(file)));
+    });
+  }
+
+  async sweepLeftovers(committedUserIds: readonly string[], options: { dryRun?: boolean } = {}): Promise<ImageSweepReport> {
     // Lower case: on NTFS "U1" and "u1" are one folder, and user ids are unique regardless of case.
     const committed = new Set(committedUserIds.map((id) => id.toLowerCase()));
     const report: ImageSweepReport = { removed: [], removedFolders: [], untouched: [] };
     const dataRoot = path.dirname(path.dirname(this.usersDir));
     const relative = (full: string) => path.relative(dataRoot, full).split(path.sep).join('/');
+    const dryRun = options.dryRun ?? false;
     const remove = async (full: string) => {
-      await fs.rm(full, RM_OPTIONS);
+      if (!dryRun) await fs.rm(full, RM_OPTIONS);
       report.removed.push(relative(full));
     };
+    const removeFolder = async (full: string) => {
+      if ((await listDir(full)).length > 0) report.removedFolders.push(relative(full));
+      if (!dryRun) await fs.rm(full, RM_OPTIONS);
+    };
+    const rewrite = (userId: string, images: StoredImage[], kept: string[]) => (dryRun ? Promise.resolve() : this.writeMetadata(userId, images, kept));
     for (const entry of await listDir(this.usersDir)) {
       const full = path.join(this.usersDir, entry.name);
       if (!entry.isDirectory()) {
-        if (isTempFile(entry.name)) await remove(full);
+        if (isTempFileName(entry.name)) await remove(full);
         continue;
       }
       // Not a folder this store makes (an invalid id): not ours to judge.
       if (!isValidId('user', entry.name)) continue;
-      await this.withUser(entry.name, () => this.sweepUser(entry.name, committed.has(entry.name.toLowerCase()), report, remove, relative));
+      await this.withUser(entry.name, () =>
+        this.sweepUser(entry.name, committed.has(entry.name.toLowerCase()), report, { remove, removeFolder, rewrite, relative }),
+      );
     }
     for (const date of await listDir(this.unknownDir)) {
       if (!date.isDirectory()) continue;
       await this.unknownLocks.run(date.name, async () => {
         const dir = path.join(this.unknownDir, date.name);
-        for (const file of await listDir(dir)) if (file.isFile() && isTempFile(file.name)) await remove(path.join(dir, file.name));
+        for (const file of await listDir(dir)) if (file.isFile() && isTempFileName(file.name)) await remove(path.join(dir, file.name));
       });
     }
     return report;
@@ -273,13 +294,18 @@ export class FsImageStore implements ImageStore {
     userId: string,
     committed: boolean,
     report: ImageSweepReport,
-    remove: (full: string) => Promise<void>,
-    relative: (full: string) => string,
+    act: {
+      remove: (full: string) => Promise<void>;
+      removeFolder: (full: string) => Promise<void>;
+      rewrite: (userId: string, images: StoredImage[], kept: string[]) => Promise<void>;
+      relative: (full: string) => string;
+    },
   ): Promise<void> {
+    const { remove, relative } = act;
     const userDir = this.userDir(userId);
     // Temp files of writes a crash cut short: never data.
     for (const dir of [userDir, this.kindDir(userId, 'original'), this.kindDir(userId, 'aligned')]) {
-      for (const entry of await listDir(dir)) if (entry.isFile() && isTempFile(entry.name)) await remove(path.join(dir, entry.name));
+      for (const entry of await listDir(dir)) if (entry.isFile() && isTempFileName(entry.name)) await remove(path.join(dir, entry.name));
     }
     const loaded = await this.loadMetadata(userId);
     if (loaded.state === 'unreadable') {
@@ -294,16 +320,14 @@ export class FsImageStore implements ImageStore {
         return;
       }
       // An enrollment cut before its first record: nothing here was ever committed.
-      if ((await listDir(userDir)).length > 0) report.removedFolders.push(relative(userDir));
-      await fs.rm(userDir, RM_OPTIONS);
+      await act.removeFolder(userDir);
       return;
     }
     const { images, kept_originals: kept } = loaded.metadata;
     // A committed user keeps what the record lists; without a user row only the kept originals stay.
     const stays = committed ? images : images.filter((image) => image.kind === 'original' && kept.includes(image.file));
     if (stays.length === 0) {
-      report.removedFolders.push(relative(userDir));
-      await fs.rm(userDir, RM_OPTIONS);
+      await act.removeFolder(userDir);
       return;
     }
     for (const kind of KINDS) {
@@ -311,7 +335,7 @@ export class FsImageStore implements ImageStore {
         if (!stays.some((image) => image.kind === kind && image.file === file)) await remove(path.join(this.kindDir(userId, kind), file));
       }
     }
-    if (stays.length !== images.length) await this.writeMetadata(userId, stays, kept);
+    if (stays.length !== images.length) await act.rewrite(userId, stays, kept);
   }
 
   async removeAligned(userId: string, files: string[]): Promise<void> {
@@ -382,7 +406,7 @@ export class FsImageStore implements ImageStore {
       if (date >= cutoff) continue;
       await this.unknownLocks.run(date, async () => {
         const dir = path.join(this.unknownDir, date);
-        removedFiles += (await listDir(dir)).filter((entry) => entry.isFile() && !isTempFile(entry.name)).length;
+        removedFiles += (await listDir(dir)).filter((entry) => entry.isFile() && !isTempFileName(entry.name)).length;
         if (!options.dryRun) await fs.rm(dir, RM_OPTIONS);
       });
       removedDates.push(date);
@@ -635,9 +659,6 @@ function unknownPath(relativePath: string): { date: string; file: string } {
 }
 
 /** atomic-write.ts names its temporaries ".{target}.{random}.tmp". */
-function isTempFile(name: string): boolean {
-  return name.startsWith('.') && name.endsWith('.tmp');
-}
 
 function isValidId(kind: 'user' | 'camera', name: string): boolean {
   try {

@@ -86,8 +86,11 @@ export interface ImageStore {
   /**
    * Records the user's current originals as kept after a deletion (kept_originals). Called before
    * the user's rows are deleted, so a crash in between never leaves them looking uncommitted.
+   * Resolves to the originals it newly marked (for unmarkOriginalsKept).
    */
-  markOriginalsKept(userId: string): Promise<void>;
+  markOriginalsKept(userId: string): Promise<string[]>;
+  /** Undoes markOriginalsKept() when the database refused the deletion: `files` are no longer marked kept. */
+  unmarkOriginalsKept(userId: string, files: readonly string[]): Promise<void>;
   /**
    * Removes a user's aligned crops (on user deletion, or an enrollment that failed); originals
    * recorded as kept stay unless includeOriginals (an explicit purge), other originals go.
@@ -98,7 +101,7 @@ export interface ImageStore {
    * lock, before any enrollment): folders of users not in `committedUserIds` except their kept
    * originals, files no metadata.json lists, and temp files of atomic writes.
    */
-  sweepLeftovers(committedUserIds: readonly string[]): Promise<ImageSweepReport>;
+  sweepLeftovers(committedUserIds: readonly string[], options?: { dryRun?: boolean }): Promise<ImageSweepReport>;
   /** Saves an unknown face crop (PNG) under unknown/{date}/{camera}_{time}.png. */
   saveUnknown(cameraId: string, png: Uint8Array, at?: Date): Promise<UnknownImage>;
   /** Reads one unknown crop by its relativePath (as saveUnknown returned it); anything else is refused. */

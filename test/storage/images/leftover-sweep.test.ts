@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUnitVectors } from '../../../src/bench/random-vectors.js';
 import { SqlDbStore } from '../../../storage/db/sql-db-store.js';
 import { FsImageStore } from '../../../storage/images/fs-image-store.js';
-import { sweepLeftoverImages } from '../../../storage/images/leftover-sweep.js';
+import { MAX_UNCOMMITTED_FOLDERS, sweepLeftoverImages } from '../../../storage/images/leftover-sweep.js';
 import { silentLogger } from '../../../storage/logger.js';
 import { freePort } from '../../helpers/free-port.js';
 import { FACES_DIR } from '../../helpers/shared-data.js';
@@ -49,6 +49,24 @@ describe('sweepLeftoverImages', () => {
 
     expect(sweep).toEqual({ ran: true, removed: [], removedFolders: ['images/users/ghost'], untouched: [] });
     expect(await images.listUsers()).toEqual(['U1']);
+  });
+
+  // A data root opened on a database that is not its own (empty, mistyped DATABASE_URL, a lost
+  // PGlite folder): every enrolled person looks uncommitted. A crash leaves far fewer.
+  it("removes nothing when the database knows none of more users' folders than a crash leaves, and says why", async () => {
+    const root = path.join(base, 'foreign');
+    const images = new FsImageStore(root);
+    const people = Array.from({ length: MAX_UNCOMMITTED_FOLDERS + 1 }, (_, i) => `P${i}`);
+    for (const id of people) await images.saveOriginal(id, photo);
+    const before = await fs.readdir(path.join(root, 'images', 'users'), { recursive: true });
+
+    const sweep = await sweepLeftoverImages(db, images, silentLogger);
+
+    expect(sweep).toEqual({ ran: false, reason: expect.stringMatching(/^the database knows none of the 3 users .* is this the data root's own database\? Nothing was removed$/) as string });
+    expect(await fs.readdir(path.join(root, 'images', 'users'), { recursive: true })).toEqual(before);
+    // At the limit (what crashes can leave) the sweep goes ahead.
+    await fs.rm(path.join(root, 'images', 'users', 'P0'), { recursive: true });
+    expect(await sweepLeftoverImages(db, images, silentLogger)).toMatchObject({ ran: true, removedFolders: ['images/users/P1', 'images/users/P2'] });
   });
 
   it('removes nothing while the database is down, and says why', async () => {
