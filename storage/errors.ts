@@ -6,11 +6,17 @@ export class InvalidIdError extends Error {
   override name = 'InvalidIdError';
 }
 
-/** The database is unreachable: writes that need it are refused at once; recognition goes on. */
+/** Why the database takes no writes: unreachable, or reachable but refusing them (a read-only server, a hot standby). */
+export type ReadOnlyReason = 'database unavailable' | 'database refuses writes (read_only_sql_transaction)';
+
+/** The database is unreachable or refuses writes: writes that need it are refused at once; recognition goes on. */
 export class ReadOnlyError extends Error {
   override name = 'ReadOnlyError';
-  constructor(what: string) {
-    super(`read-only: database unavailable (${what} needs it)`);
+  constructor(
+    what: string,
+    readonly reason: ReadOnlyReason = 'database unavailable',
+  ) {
+    super(`read-only: ${reason} (${what} needs it)`);
   }
 }
 

@@ -4,7 +4,7 @@
 // kept. Then, in order: images (originals and aligned crops, metadata.json), the database (user
 // and embeddings, one transaction), the index.
 import type { Storage } from '../../storage/index.js';
-import { ConflictError, NotFoundError } from '../../storage/errors.js';
+import { ConflictError, NotFoundError, ReadOnlyError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
 import type { GroupResolution, ReviewAction } from '../../storage/db/unknown-face-records.js';
 import type { StoredImage } from '../../storage/images/image-store.js';
@@ -260,8 +260,20 @@ export async function deleteUser(storage: Storage, userId: string, options: { pu
     if (!(await storage.db.getUser(userId))) throw new NotFoundError(`Expected an existing user but there is no user ${userId}`);
     // Recorded before the rows go: if the process dies in between, the sweep still knows these
     // originals are a committed user's (kept, the LLD) and not an enrollment that never committed.
-    if (!options.purgeImages) await storage.images.markOriginalsKept(userId);
-    const { embeddingIds } = await storage.db.deleteUser(userId);
+    const marked = options.purgeImages ? [] : await storage.images.markOriginalsKept(userId);
+    let embeddingIds: bigint[];
+    try {
+      ({ embeddingIds } = await storage.db.deleteUser(userId));
+    } catch (error) {
+      // A refused delete leaves the user exactly as it was: the mark is undone. Not after a lost
+      // connection, which may have cut the reply to a COMMIT that went through: the mark stays,
+      // so the sweep never takes the originals of a user who is in fact deleted (a stale mark on
+      // a live user is harmless: the next delete writes it afresh).
+      const maybeCommitted = error instanceof ReadOnlyError && error.reason === 'database unavailable';
+      // The delete's own error is the one to report; a failed undo leaves only that harmless mark.
+      if (!maybeCommitted) await storage.images.unmarkOriginalsKept(userId, marked).catch(() => undefined);
+      throw error;
+    }
     await storage.embeddings.removeIds(embeddingIds);
     try {
       await storage.images.removeUser(userId, { includeOriginals: options.purgeImages });

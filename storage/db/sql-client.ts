@@ -138,12 +138,25 @@ const CONNECTION_MESSAGES = [
   'Query read timeout',
 ];
 
-/** True when `error` means the server is unreachable (read-only mode), not that the statement was wrong. */
+/**
+ * True when the server answers but refuses every write: SQLSTATE 25006 read_only_sql_transaction
+ * (default_transaction_read_only turned on, or a hot standby after a failover). Nothing was
+ * written: the statement failed before its transaction could commit.
+ */
+export function isReadOnlyRefusal(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === '25006';
+}
+
+/**
+ * True when `error` means the database cannot take writes now (read-only mode): the server is
+ * unreachable, or it refuses writes (isReadOnlyRefusal). Not that the statement was wrong.
+ */
 export function isConnectionError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const raw = (error as { code?: unknown }).code;
   const code = typeof raw === 'string' ? raw : '';
   if (CONNECTION_CODES.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03'].includes(code)) return true;
+  if (isReadOnlyRefusal(error)) return true;
   if (error instanceof AggregateError) return error.errors.some(isConnectionError);
   return CONNECTION_MESSAGES.some((m) => error.message.includes(m));
 }

@@ -1,8 +1,9 @@
 // The DbStore on PostgreSQL (a server through `pg`, or PGlite in the data root), with the LLD's
-// "DB down -> read-only mode": while the server is unreachable, writes that need it fail at once
-// with ReadOnlyError, events go to the durable spool, and a probe with backoff notices the
-// server's return, applies pending migrations, and replays the spool.
-import { ConflictError, NotFoundError, ReadOnlyError, StoreInputError } from '../errors.js';
+// "DB down -> read-only mode": while the server is unreachable, or answers but refuses writes (a
+// read-only server, a hot standby after a failover), writes that need it fail at once with
+// ReadOnlyError, events go to the durable spool, and a probe with backoff notices the server's
+// return, applies pending migrations, and replays the spool.
+import { ConflictError, NotFoundError, ReadOnlyError, type ReadOnlyReason, StoreInputError } from '../errors.js';
 import { validateId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import type {
@@ -26,6 +27,7 @@ import {
   checkSchemaName,
   connectPostgres,
   isConnectionError,
+  isReadOnlyRefusal,
   openPglite,
   type SqlClient,
   type SqlRunner,
@@ -215,6 +217,7 @@ export class SqlDbStore implements DbStore {
   private available = false;
   private migrated = false;
   private lastError: string | null = null;
+  private readOnlyReason: ReadOnlyReason = 'database unavailable';
   private probeTimer: NodeJS.Timeout | null = null;
   private probeDelay: number;
   private closed = false;
@@ -457,15 +460,15 @@ export class SqlDbStore implements DbStore {
   }
 
   // Runs a statement that needs the database: refused at once while it is down; a lost
-  // connection switches to read-only mode and is reported as ReadOnlyError.
+  // connection, or a server that refuses writes, switches to read-only mode and is reported as ReadOnlyError.
   private async needDb<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    if (!this.available) throw new ReadOnlyError(what);
+    if (!this.available) throw new ReadOnlyError(what, this.readOnlyReason);
     try {
       return await fn();
     } catch (error) {
       if (isConnectionError(error)) {
         this.wentDown(error);
-        throw new ReadOnlyError(what);
+        throw new ReadOnlyError(what, this.readOnlyReason);
       }
       throw error;
     }
@@ -503,8 +506,9 @@ export class SqlDbStore implements DbStore {
 
   private wentDown(error: unknown): void {
     this.lastError = error instanceof Error ? error.message : String(error);
+    this.readOnlyReason = readOnlyReasonOf(error);
     if (!this.available && this.probeTimer) return;
-    if (this.available) this.logger.warn({ err: error }, 'database unreachable: read-only mode, events spooled');
+    if (this.available) this.logger.warn({ err: error }, `${this.readOnlyReason}: read-only mode, events spooled`);
     this.available = false;
     this.scheduleProbe();
   }
@@ -519,11 +523,18 @@ export class SqlDbStore implements DbStore {
     this.probeDelay = Math.min(this.probeDelay * 2, this.probeMs.max);
   }
 
-  // Is the server there? If so: migrations (once), writable again, then the spool. A spool that
-  // cannot be replayed yet does not make the database read-only: only an outage does.
+  // Is the server there and writable? If so: migrations (once), writable again, then the spool. A
+  // spool that cannot be replayed yet does not make the database read-only: only an outage does.
   private async probe(): Promise<void> {
     try {
-      await this.client.query('SELECT 1');
+      // SELECT 1 alone would pass on a read-only server and a hot standby: the store would flip
+      // writable, fail the next write with 25006, and go down again on every probe.
+      const [row] = await this.client.query<{ transaction_read_only: string }>('SHOW transaction_read_only');
+      if (row?.transaction_read_only === 'on') {
+        throw Object.assign(new Error('the server refuses writes (transaction_read_only is on: a read-only server or a hot standby)'), {
+          code: '25006',
+        });
+      }
       if (!this.migrated) {
         if (this.schema) await this.client.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
         const applied = await migrate(this.client);
@@ -535,6 +546,7 @@ export class SqlDbStore implements DbStore {
       if (!isConnectionError(error)) this.logger.error({ err: error }, 'database: start-up step failed');
       this.available = false;
       this.lastError = error instanceof Error ? error.message : String(error);
+      this.readOnlyReason = readOnlyReasonOf(error);
       this.scheduleProbe();
       return;
     }
@@ -574,4 +586,8 @@ export class SqlDbStore implements DbStore {
     }
     return records;
   }
+}
+
+function readOnlyReasonOf(error: unknown): ReadOnlyReason {
+  return isReadOnlyRefusal(error) ? 'database refuses writes (read_only_sql_transaction)' : 'database unavailable';
 }
