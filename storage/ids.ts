@@ -1,6 +1,7 @@
 // Ids that become folder or file names (users, cameras) or key parts (workers) are checked here,
 // before they touch a path or a key: no traversal, nothing NTFS cannot store, no reserved
 // Windows device names, a sane length.
+import { quoteReceived } from './db/row-checks.js';
 import { InvalidIdError } from './errors.js';
 
 /** 64: long enough for an employee number or a camera name, short enough for Windows' 260-char paths. */
@@ -12,7 +13,7 @@ const ID_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 const RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
 
 function preview(value: string): string {
-  return value.length > 40 ? `${JSON.stringify(value.slice(0, 40))}... (${value.length} characters)` : JSON.stringify(value);
+  return quoteReceived(value, 40);
 }
 
 /**

@@ -12,9 +12,10 @@ export const REDACTED = '***';
 /**
  * Parameter names whose values are secrets, matched anywhere in the name, case-insensitively:
  * password, passwd, pass, pwd, token, access_token, secret, key, apikey, api_key, auth, sig,
- * signature, credential(s), session. A little too much hidden is the safe side of this rule.
+ * signature, credential(s), session, jwt (a bearer token by another name). A little too much
+ * hidden is the safe side of this rule.
  */
-const SECRET_NAME = /pass|pwd|token|secret|key|auth|sig|credential|session/i;
+const SECRET_NAME = /pass|pwd|token|secret|key|auth|sig|credential|session|jwt/i;
 
 // name=value pairs after the authority: in the query, the fragment, ';' parameters and the path
 // (some cameras take /user=admin&password=x&channel=1 in the path).
@@ -70,12 +71,21 @@ const URL_IN_TEXT = /[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s'"<>]+/g;
 // key=value outside a URL (libpq's "password=x host=y", a tool's own message).
 const PAIR_IN_TEXT = /(^|[\s,;&?])([A-Za-z0-9_.-]+)=("[^"]*"|'[^']*'|[^\s,;&'"]*)/g;
 
+// key: value outside a URL: a YAML or JSON line a parser quotes in its error ("password: x",
+// "\"token\":\"x\""), an HTTP header ("Authorization: Bearer x"). The key may be quoted; the
+// value is the rest of the token on the same line (never the next line: [ \t], not \s), a quoted
+// string, or an auth scheme and its credentials. "://" is a URL, left to URL_IN_TEXT.
+const COLON_PAIR_IN_TEXT = /(^|[\s,;&?{[(])(["']?)([A-Za-z0-9_.-]+)\2([ \t]*:(?!\/\/)[ \t]*)((?:Bearer|Basic)[ \t]+[^\s,;&'"}\]]+|"[^"\n]*"|'[^'\n]*'|[^\s,;&'"}\]]+)/gi;
+
 /**
  * Free text (ffmpeg's or pg_dump's stderr, an error message) with every URL in it passed through
- * redactUrl() and every secret-named `key=value` hidden.
+ * redactUrl() and the value of every secret-named `key=value` and `key: value` hidden.
  */
 export function redactCredentials(text: string): string {
   return String(text)
     .replace(PAIR_IN_TEXT, (pair, before: string, name: string) => (isSecretName(name) ? `${before}${name}=${REDACTED}` : pair))
+    .replace(COLON_PAIR_IN_TEXT, (pair, before: string, quote: string, name: string, colon: string) =>
+      isSecretName(name) ? `${before}${quote}${name}${quote}${colon}${REDACTED}` : pair,
+    )
     .replace(URL_IN_TEXT, (url) => redactUrl(url));
 }

@@ -8,6 +8,7 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 
 import type { EventQuery } from '../../storage/db/db-store.js';
+import { quoteReceived } from '../../storage/db/row-checks.js';
 import { ConflictError, InvalidIdError, NotFoundError, ReadOnlyError, StoreInputError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
 import { deleteUser, enroll, type EnrollmentImage, EnrollmentRefusedError } from '../recognition/enrollment.js';
@@ -129,7 +130,7 @@ async function readUpload(
     for await (const part of parts) {
       if (part.type === 'field') {
         if (!limits.fields.includes(part.fieldname)) {
-          throw new HttpError(400, `Expected ${expectedFields} and files in the field ${limits.fileField} but received the field ${JSON.stringify(part.fieldname.slice(0, 40))}`);
+          throw new HttpError(400, `Expected ${expectedFields} and files in the field ${limits.fileField} but received the field ${quoteReceived(part.fieldname, 40)}`);
         }
         if (upload.fields.has(part.fieldname)) throw new HttpError(400, `Expected the field ${part.fieldname} once but received it again`);
         if (part.valueTruncated || typeof part.value !== 'string') {
@@ -141,7 +142,7 @@ async function readUpload(
       } else {
         if (part.fieldname !== limits.fileField) {
           part.file.resume();
-          throw new HttpError(400, `Expected files in the field ${limits.fileField} but received one in ${JSON.stringify(part.fieldname.slice(0, 40))}`);
+          throw new HttpError(400, `Expected files in the field ${limits.fileField} but received one in ${quoteReceived(part.fieldname, 40)}`);
         }
         const bytes = await part.toBuffer();
         total += bytes.length;
@@ -225,7 +226,7 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   // A repeated query parameter arrives as an array: which one was meant is a guess, so none is taken.
   app.addHook('preHandler', (req, _reply, done) => {
     const repeated = repeatedQueryParam(req.query);
-    done(repeated ? new HttpError(400, `Expected each query parameter once but received ${JSON.stringify(repeated.slice(0, 40))} more than once`) : undefined);
+    done(repeated ? new HttpError(400, `Expected each query parameter once but received ${quoteReceived(repeated, 40)} more than once`) : undefined);
   });
 
   app.setErrorHandler((error: unknown, req, reply) => {
@@ -277,7 +278,7 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   app.get<{ Querystring: { status?: string } }>('/users', async (req) => {
     const { status } = req.query;
     if (status !== undefined && status !== 'active' && status !== 'disabled') {
-      throw new HttpError(400, `Expected status active or disabled but received ${JSON.stringify(status.slice(0, 20))}`);
+      throw new HttpError(400, `Expected status active or disabled but received ${quoteReceived(status, 20)}`);
     }
     return { users: await storage.db.listUsers(status ? { status } : {}) };
   });
@@ -299,7 +300,7 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   app.delete<{ Params: { id: string }; Querystring: { purgeImages?: string } }>('/users/:id', async (req) => {
     const { purgeImages } = req.query;
     if (purgeImages !== undefined && purgeImages !== 'true' && purgeImages !== 'false') {
-      throw new HttpError(400, `Expected purgeImages to be true or false but received ${JSON.stringify(purgeImages.slice(0, 20))}`);
+      throw new HttpError(400, `Expected purgeImages to be true or false but received ${quoteReceived(purgeImages, 20)}`);
     }
     const user = await existingUser(req.params.id);
     const { embeddings } = await deleteUser(storage, user.id, { purgeImages: purgeImages === 'true' });

@@ -10,6 +10,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 
+import { quoteReceived } from '../../storage/db/row-checks.js';
 import { GROUP_STATUSES, type GroupQuery, parseGroupId } from '../../storage/db/unknown-face-records.js';
 import { StoreInputError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
@@ -45,7 +46,7 @@ export function registerUnknownRoutes(app: FastifyInstance, deps: ApiDeps): void
   app.get<{ Querystring: Partial<Record<'status' | 'since' | 'camera' | 'limit', string>> }>('/unknown', async (req) => {
     const q = req.query;
     if (q.status !== undefined && q.status !== 'all' && !(GROUP_STATUSES as readonly string[]).includes(q.status)) {
-      throw new StoreInputError(`Expected status to be one of ${[...GROUP_STATUSES, 'all'].join(', ')} but received ${JSON.stringify(q.status.slice(0, 20))}`);
+      throw new StoreInputError(`Expected status to be one of ${[...GROUP_STATUSES, 'all'].join(', ')} but received ${quoteReceived(q.status, 20)}`);
     }
     const since = isoDate('since', q.since);
     const limit = limitParam(q.limit);

@@ -12,6 +12,7 @@ import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_p
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 
+import { quoteReceived } from '../../storage/db/row-checks.js';
 import { silentLogger, type Logger } from '../../storage/logger.js';
 import type { CameraCallbacks, CameraSource, CameraState, CameraStats } from './camera-source.js';
 import { FrameSlot } from './frame-slot.js';
@@ -162,7 +163,7 @@ export class RtspSource implements CameraSource {
     private readonly callbacks: CameraCallbacks,
   ) {
     if (typeof options.cameraId !== 'string' || options.cameraId.trim() === '') {
-      throw new Error(`Expected a non-empty cameraId but received ${JSON.stringify(options.cameraId)}`);
+      throw new Error(`Expected a non-empty cameraId but received ${quoteReceived(options.cameraId)}`);
     }
     this.cameraId = options.cameraId;
     this.watchdogMs = positiveMs('watchdogMs', options.watchdogMs ?? DEFAULT_WATCHDOG_MS);

@@ -16,6 +16,7 @@ import { indexCommand, indexUsage } from './commands/index-stats.js';
 import { serviceCommand, serviceUsage } from './commands/service.js';
 import { unknownCommand, unknownUsage } from './commands/unknown.js';
 import { usersCommand, usersUsage } from './commands/users.js';
+import { cliErrorMessage } from './error-message.js';
 import { UsageError } from './usage-error.js';
 
 /** Runs a command; resolves to its exit code (a refusal it reports itself, like a refused enrollment) or nothing for 0. */
@@ -63,7 +64,7 @@ async function main(argv: string[]): Promise<number> {
     if (!command) throw new UsageError(`Unknown command "${name}"`);
     return (await command.run(rest, (value, text) => process.stdout.write(`${json ? toJson(value) : text}\n`))) ?? 0;
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = cliErrorMessage(error);
     if (json) process.stdout.write(`${toJson({ error: message })}\n`);
     process.stderr.write(`facegate: ${message}\n`);
     const parseError = (error as { code?: unknown }).code?.toString().startsWith('ERR_PARSE_ARGS') === true;

@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
 import { parseStorageConfig, type StorageConfig } from '../../storage/config.js';
+import { quoteReceived } from '../../storage/db/row-checks.js';
 import { idProblem } from '../../storage/ids.js';
 import { isSecretName, redactCredentials, redactUrl } from '../../storage/redact.js';
 import { projectRoot } from '../project-root.js';
@@ -119,10 +120,10 @@ function shownInput(issue: z.core.$ZodIssue): string {
   const key = String(issue.path.at(-1) ?? '');
   if (typeof value === 'string') {
     if (isSecretName(key)) return ' (received a hidden value)';
-    return ` (received ${JSON.stringify(/@|:\/\//.test(value) ? redactUrl(value) : redactCredentials(value))})`;
+    return ` (received ${quoteReceived(/@|:\/\//.test(value) ? redactUrl(value) : redactCredentials(value))})`;
   }
   if (value !== null && typeof value === 'object') return ` (received ${Array.isArray(value) ? 'a list' : 'an object'})`;
-  return ` (received ${JSON.stringify(value) ?? typeof value})`;
+  return ` (received ${quoteReceived(value)})`;
 }
 
 function describeIssues(error: z.ZodError, source: string): string {

@@ -1,6 +1,7 @@
 // The files that make `facegate serve` a background service: a systemd unit on Linux and a WinSW
 // 2.12 XML on Windows (TOOLING.md "Services": node.exe cannot be a Windows service by itself).
 // Pure text generators: `facegate service print|install` decides where they go.
+import { quoteReceived } from '../../storage/db/row-checks.js';
 
 export interface SystemdUnitOptions {
   /** The node binary (absolute). */
@@ -19,7 +20,7 @@ export interface SystemdUnitOptions {
 function refuseControlCharacters(name: string, value: string): string {
   // A newline would end the directive and start another one of the caller's choosing.
   if ([...value].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) {
-    throw new RangeError(`Expected ${name} without control characters (newline, tab...) but received ${JSON.stringify(value)}`);
+    throw new RangeError(`Expected ${name} without control characters (newline, tab...) but received ${quoteReceived(value)}`);
   }
   return value;
 }
@@ -39,7 +40,7 @@ function systemdWord(name: string, value: string, dollar = false): string {
 }
 
 function requireAbsolute(name: string, value: string): string {
-  if (!value.startsWith('/')) throw new RangeError(`Expected ${name} to be an absolute path but received ${JSON.stringify(value)}`);
+  if (!value.startsWith('/')) throw new RangeError(`Expected ${name} to be an absolute path but received ${quoteReceived(value)}`);
   return value;
 }
 
@@ -135,7 +136,7 @@ export interface WinswOptions {
 export function xmlEscape(value: string): string {
   // XML 1.0 forbids most control characters even as references.
   if ([...value].some((c) => c.charCodeAt(0) < 0x20 && c !== '\t' && c !== '\n' && c !== '\r')) {
-    throw new RangeError(`Expected text without control characters but received ${JSON.stringify(value)}`);
+    throw new RangeError(`Expected text without control characters but received ${quoteReceived(value)}`);
   }
   return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 }
@@ -151,7 +152,7 @@ export function winswXml(opts: WinswOptions): string {
     throw new RangeError(`Expected stopTimeoutSeconds to be an integer from 1 to 3600 but received ${String(opts.stopTimeoutSeconds)}`);
   }
   if (!/^[A-Za-z0-9._-]+$/.test(opts.id)) {
-    throw new RangeError(`Expected a service id of letters, digits, ".", "_" or "-" but received ${JSON.stringify(opts.id)}`);
+    throw new RangeError(`Expected a service id of letters, digits, ".", "_" or "-" but received ${quoteReceived(opts.id)}`);
   }
   const x = xmlEscape;
   const env = (name: string, value: string | undefined): string[] =>

@@ -8,7 +8,7 @@
 //   The operator's word replaces "the pipeline recognised them", nothing else.
 // - dismiss: the group is closed and its crops and embeddings are deleted now, not at retention.
 // A reviewed group takes no new faces: a later sighting of the same stranger starts a new group.
-import { isPrintableText } from '../../storage/db/row-checks.js';
+import { isPrintableText, quoteReceived } from '../../storage/db/row-checks.js';
 import type { Storage } from '../../storage/index.js';
 import { ConflictError, NotFoundError, StoreInputError } from '../../storage/errors.js';
 import type { Logger } from '../../storage/logger.js';
@@ -50,7 +50,7 @@ export class AssignmentRefusedError extends Error {
 /** Who acted: 1-200 printable characters (a user name, "api:alice"). */
 export function checkActor(actor: unknown): string {
   if (typeof actor !== 'string' || actor.trim().length === 0 || actor.length > 200 || !isPrintableText(actor)) {
-    throw new StoreInputError(`Expected the reviewer's name (1-200 printable characters) but received ${JSON.stringify(typeof actor === 'string' ? actor.slice(0, 40) : typeof actor)}`);
+    throw new StoreInputError(`Expected the reviewer's name (1-200 printable characters) but received ${typeof actor === 'string' ? quoteReceived(actor, 40) : typeof actor}`);
   }
   return actor.trim();
 }
@@ -171,7 +171,7 @@ export async function dismissGroup(
 ): Promise<{ group: UnknownGroup; removedFaces: number; action: ReviewAction }> {
   const actor = checkActor(request.actor);
   if (request.reason !== undefined && (request.reason.length > 200 || !isPrintableText(request.reason))) {
-    throw new StoreInputError(`Expected the reason to be printable text of at most 200 characters but received ${JSON.stringify(request.reason.slice(0, 40))}`);
+    throw new StoreInputError(`Expected the reason to be printable text of at most 200 characters but received ${quoteReceived(request.reason, 40)}`);
   }
   return deps.grouping.run(async () => {
     const group = await openGroup(deps.storage, request.groupId);

@@ -6,6 +6,7 @@ import { promises as fs } from 'node:fs';
 
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 
+import { quoteReceived } from '../../storage/db/row-checks.js';
 import { silentLogger, type Logger } from '../../storage/logger.js';
 
 /** Config `inference.provider`. */
@@ -128,7 +129,7 @@ export function sessionOptions(provider: ActiveProvider, cpu: CpuTuning): Infere
 export async function createSession(modelPath: string, options: CreateSessionOptions = {}): Promise<ModelSession> {
   const requested = options.provider ?? 'auto';
   if (!PROVIDERS.includes(requested)) {
-    throw new TypeError(`Expected provider ${PROVIDERS.join(' | ')} but received ${JSON.stringify(requested)}`);
+    throw new TypeError(`Expected provider ${PROVIDERS.join(' | ')} but received ${quoteReceived(requested)}`);
   }
   const cpu = options.cpu ?? facegateCpuTuning('embedder');
   const threads = cpu.intraOpThreads;

@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 
 import { z } from 'zod';
 
+import { quoteReceived } from '../../storage/db/row-checks.js';
 import { readEnvironment, type Environment } from '../config/environment.js';
 import { projectRoot } from '../project-root.js';
 
@@ -87,7 +88,7 @@ export const manifestSchema = z
       const name = manifest.default[role];
       const entry = manifest.models.find((m) => m.name === name);
       if (entry?.role !== role) {
-        ctx.addIssue({ code: 'custom', path: ['default', role], message: `expected the name of a listed ${role} but received ${JSON.stringify(name)}` });
+        ctx.addIssue({ code: 'custom', path: ['default', role], message: `expected the name of a listed ${role} but received ${quoteReceived(name)}` });
       }
     }
   });
@@ -132,7 +133,7 @@ export function parseManifest(input: unknown, source = 'manifest'): Manifest {
   const result = manifestSchema.safeParse(input, { reportInput: true });
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
-      const received = 'input' in issue && issue.input !== undefined ? ` (received ${JSON.stringify(issue.input)})` : '';
+      const received = 'input' in issue && issue.input !== undefined ? ` (received ${quoteReceived(issue.input)})` : '';
       return `  ${issue.path.join('.') || '(root)'}: ${issue.message}${received}`;
     });
     throw new Error(`${source} is not a valid model manifest:\n${lines.join('\n')}`);
@@ -155,7 +156,7 @@ export async function loadManifest(file: string = defaultManifestPath()): Promis
 export function modelEntry(manifest: Manifest, name: string): ModelEntry {
   const entry = manifest.models.find((m) => m.name === name);
   if (entry === undefined) {
-    throw new RangeError(`Expected a model name from the manifest (${manifest.models.map((m) => m.name).join(', ')}) but received ${JSON.stringify(name)}`);
+    throw new RangeError(`Expected a model name from the manifest (${manifest.models.map((m) => m.name).join(', ')}) but received ${quoteReceived(name)}`);
   }
   return entry;
 }

@@ -19,18 +19,45 @@ export function vectorOf(bytes: Uint8Array): Float32Array {
 // Half of a UTF-16 surrogate pair on its own: not text PostgreSQL can store (nor valid JSON for jsonb).
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** Text a person typed that the database stores as given: no control characters, no broken Unicode. */
+// What a name may not hold, beyond broken Unicode:
+// - C0 (U+0000-U+001F), DEL (U+007F) and C1 (U+0080-U+009F: U+009B is CSI, an ESC [ to terminals
+//   that honour 8-bit controls);
+// - format characters that change how the text around them is shown: the bidi embeddings and
+//   overrides U+202A-U+202E (U+202E, RLO, prints "evE" for "Eve"), the isolates U+2066-U+2069,
+//   the line and paragraph separators U+2028/U+2029 (a line break to many viewers), the
+//   zero-width space U+200B and the BOM U+FEFF (a name that looks like another, invisibly).
+// ZWNJ/ZWJ (U+200C/U+200D) and LRM/RLM (U+200E/U+200F) stay allowed: Persian and Indic names are
+// spelled with them (ZWNJ in "می‌خواهم", ZWJ in Devanagari conjuncts), and the marks only set the
+// direction of neutral characters next to them, without reordering the rest of a line.
+// eslint-disable-next-line no-control-regex -- control characters are what is refused
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b\u2028-\u202e\u2066-\u2069\ufeff]/;
+// The same characters, each to be escaped.
+const UNPRINTABLE_ALL = new RegExp(UNPRINTABLE.source, 'g');
+
+/** Text a person typed that the database stores as given: no control or format characters (UNPRINTABLE), no broken Unicode. */
 export function isPrintableText(value: string): boolean {
-  // C0, DEL and C1 (U+0080-U+009F: U+009B is CSI, an ESC [ to terminals that honour 8-bit controls).
-  // eslint-disable-next-line no-control-regex -- control characters are what is refused
-  return !/[\u0000-\u001f\u007f-\u009f]/.test(value) && !LONE_SURROGATE.test(value);
+  return !UNPRINTABLE.test(value) && !LONE_SURROGATE.test(value);
+}
+
+/**
+ * A received value quoted for a refusal ("... but received <this>"): JSON.stringify, then every
+ * character isPrintableText refuses written as \uXXXX, so that the message, its log line and the
+ * terminal showing it never carry the raw CSI, DEL or RLO the value was refused for (JSON.stringify
+ * escapes C0 and lone surrogates, not DEL, C1 or the format characters). A string longer than
+ * `max` is cut, its length said. Never throws (undefined, functions: their String()).
+ */
+export function quoteReceived(value: unknown, max = Infinity): string {
+  const cut = typeof value === 'string' && value.length > max;
+  const quoted = JSON.stringify(cut ? value.slice(0, max) : value) ?? String(value);
+  const escaped = quoted.replace(UNPRINTABLE_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return cut ? `${escaped}... (${value.length} characters)` : escaped;
 }
 
 export function requireText(name: string, value: unknown, optional: boolean): string | null {
   if (optional && (value === undefined || value === null)) return null;
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TEXT || value.includes('\u0000') || LONE_SURROGATE.test(value)) {
     throw new StoreInputError(
-      `Expected ${name} to be a string of 1-${MAX_TEXT} characters without NUL or broken Unicode but received ${JSON.stringify(value)}`,
+      `Expected ${name} to be a string of 1-${MAX_TEXT} characters without NUL or broken Unicode but received ${quoteReceived(value, 40)}`,
     );
   }
   return value;
@@ -44,7 +71,7 @@ export function requireText(name: string, value: unknown, optional: boolean): st
 export function requirePrintableText(name: string, value: unknown, optional: boolean): string | null {
   const text = requireText(name, value, optional);
   if (text !== null && !isPrintableText(text)) {
-    throw new StoreInputError(`Expected ${name} to be printable text (no control characters) but received ${JSON.stringify(text)}`);
+    throw new StoreInputError(`Expected ${name} to be printable text (no control or format characters) but received ${quoteReceived(text, 40)}`);
   }
   return text;
 }

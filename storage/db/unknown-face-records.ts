@@ -6,7 +6,7 @@
 import { isCalendarDate } from '../dates.js';
 import { ConflictError, NotFoundError, StoreInputError } from '../errors.js';
 import { validateId } from '../ids.js';
-import { requireDate, requireFinite, requireText, vectorBytes, vectorOf } from './row-checks.js';
+import { quoteReceived, requireDate, requireFinite, requireText, vectorBytes, vectorOf } from './row-checks.js';
 import type { SqlClient, SqlRunner } from './sql-client.js';
 import { isUuid, uuidv7 } from './uuid7.js';
 
@@ -119,7 +119,7 @@ export function parseGroupId(value: unknown): bigint {
   const text = typeof value === 'bigint' ? value.toString() : typeof value === 'number' ? String(value) : value;
   // 18 digits stay inside PostgreSQL's bigint.
   if (typeof text !== 'string' || !/^[1-9][0-9]{0,17}$/.test(text)) {
-    const shown = typeof text === 'string' ? JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text) : typeof value;
+    const shown = typeof text === 'string' ? quoteReceived(text, 40) : typeof value;
     throw new StoreInputError(`Expected a group id (a positive whole number, as "facegate unknown list" shows) but received ${shown}`);
   }
   return BigInt(text);
@@ -127,7 +127,7 @@ export function parseGroupId(value: unknown): bigint {
 
 function requireDay(name: string, value: unknown): string {
   if (typeof value !== 'string' || !isCalendarDate(value)) {
-    throw new StoreInputError(`Expected ${name} to be a date YYYY-MM-DD but received ${JSON.stringify(value)}`);
+    throw new StoreInputError(`Expected ${name} to be a date YYYY-MM-DD but received ${quoteReceived(value, 40)}`);
   }
   return value;
 }
@@ -232,7 +232,7 @@ function toAction(row: ActionRow): ReviewAction {
 }
 
 function checkFace(face: NewUnknownFace): void {
-  if (!isUuid(face.eventId)) throw new StoreInputError(`Expected eventId to be a UUID but received ${JSON.stringify(face.eventId)}`);
+  if (!isUuid(face.eventId)) throw new StoreInputError(`Expected eventId to be a UUID but received ${quoteReceived(face.eventId, 40)}`);
   validateId('camera', face.cameraId);
   requireDate('seenAt', face.seenAt);
   requireDay('day', face.day);
@@ -262,7 +262,7 @@ export function checkResolution(review: GroupResolution): GroupResolution & { gr
   const userId = review.userId === undefined || review.userId === null ? null : validateId('user', review.userId);
   if ((review.status === 'dismissed') !== (userId === null)) {
     const expected = review.status === 'dismissed' ? 'no user id for a dismissal' : `a user id for ${review.status}`;
-    throw new StoreInputError(`Expected ${expected} but received ${JSON.stringify(userId)}`);
+    throw new StoreInputError(`Expected ${expected} but received ${quoteReceived(userId, 40)}`);
   }
   const details = review.details ?? {};
   for (const [key, value] of Object.entries(details)) if (typeof value === 'string') requireText(`details.${key}`, value, false);
@@ -338,7 +338,7 @@ export class SqlUnknownFaceRecords implements UnknownFaceRecords {
   async listGroups(query: GroupQuery = {}): Promise<UnknownGroup[]> {
     const status = query.status ?? 'open';
     if (status !== 'all' && !GROUP_STATUSES.includes(status)) {
-      throw new StoreInputError(`Expected status to be one of ${[...GROUP_STATUSES, 'all'].join(', ')} but received ${JSON.stringify(status)}`);
+      throw new StoreInputError(`Expected status to be one of ${[...GROUP_STATUSES, 'all'].join(', ')} but received ${quoteReceived(status, 40)}`);
     }
     const limit = requireLimit(query.limit);
     const where: string[] = [];

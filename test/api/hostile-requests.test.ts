@@ -148,6 +148,14 @@ describe('names', () => {
       ['department', 'Back\bspace'],
       ['department', 'Del\u007f'],
       ['name', 'C1 \u009b31m CSI'],
+      ['name', 'a\u009bb'],
+      // Format characters: a reversed or hidden name in every list that prints it.
+      ['name', 'Rev\u202eesrever'],
+      ['name', 'Iso\u2066late\u2069'],
+      ['name', 'Line\u2028sep'],
+      ['department', 'Zero\u200bwidth'],
+      // (At either end U+FEFF, U+2028 and U+2029 are whitespace to trim(): gone, not stored.)
+      ['department', 'Bo\ufeffm'],
     ] as const) {
       const fields: Part[] = [
         { name: 'userId', value: 'ctrl_user' },
@@ -158,6 +166,9 @@ describe('names', () => {
       const res = await app.inject({ method: 'POST', url: '/users', payload, headers: { ...headers, ...auth() } });
       expect(res.statusCode, JSON.stringify(value)).toBe(400);
       expect(res.json<{ error: string }>().error).toMatch(new RegExp(`${field}.*printable`));
+      // The refusal quotes what it received escaped, never the raw character (body and log alike).
+      // eslint-disable-next-line no-control-regex -- raw control characters are what must not appear
+      expect(res.body, res.body).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u200b\u2028-\u202e\u2066-\u2069\ufeff]/);
     }
     await expectNothingWritten();
   });

@@ -13,7 +13,7 @@ import { validateCameraUrl } from '../../src/camera/ffmpeg-args.js';
 import { RtspSource } from '../../src/camera/rtsp-source.js';
 import { ConfigError, loadConfig, parseConfig, redactConfig } from '../../src/config/config.js';
 
-const SECRETS = ['Secr3tCam', 'RedisPw9', 'DbPw7', 'Tok3n', 'S1g', 'K3y', 'p@ss/w0rd', 'ss/w0rd', 'w0rd'];
+const SECRETS = ['PlainPw', 'eyJhbGciOi.J0.Wt', 'Secr3tCam', 'RedisPw9', 'DbPw7', 'Tok3n', 'S1g', 'K3y', 'p@ss/w0rd', 'ss/w0rd', 'w0rd'];
 
 function expectNoSecret(text: string): void {
   for (const secret of SECRETS) expect(text, `"${secret}" in ${text}`).not.toContain(secret);
@@ -78,6 +78,23 @@ describe('the one URL redaction rule', () => {
     expect(shown).toContain('[rtsp @ 0x55] method DESCRIBE failed');
     expect(shown).toContain('host=db');
   });
+
+  it('hides a jwt= parameter, in a URL and in free text', () => {
+    const url = 'rtsp://cam/live?jwt=eyJhbGciOi.J0.Wt&channel=1';
+    expectNoSecret(redactUrl(url));
+    expect(redactUrl(url)).toBe('rtsp://cam/live?jwt=***&channel=1');
+    expectNoSecret(redactCredentials(`GET ${url} failed; retry with jwt=eyJhbGciOi.J0.Wt`));
+  });
+
+  it('hides the value after a secret-named key and a colon (a YAML line quoted in free text)', () => {
+    const shown = redactCredentials('bad indentation at line 3:\n  password: PlainPw\n  user: admin\n{ api_key: "PlainPw", token:PlainPw }');
+    expectNoSecret(shown);
+    expect(shown).toContain('password: ***');
+    expect(shown).toContain('user: admin');
+    expect(shown).toContain('line 3:');
+    // Not a key: a URL's scheme colon, a time, a plain word before a colon.
+    expect(redactCredentials('at 12:30 see rtsp://cam/x, error: timeout')).toBe('at 12:30 see rtsp://cam/x, error: timeout');
+  });
 });
 
 describe('every place that prints a URL uses it', () => {
@@ -119,7 +136,10 @@ describe('every place that prints a URL uses it', () => {
       await writeFile(yaml, 'cameras:\n  - { id: gate, url: "rtsp://admin:Secr3tCam@cam/x?token=Tok3n" fsp }\n');
       const json = path.join(dir, 'site.json');
       await writeFile(json, '{ "redis": { "url": "redis://:RedisPw9@r" } x }');
-      for (const file of [yaml, json]) {
+      // A syntax error whose snippet is a secret-named key's line.
+      const pw = path.join(dir, 'pw.yaml');
+      await writeFile(pw, 'database:\n  password: PlainPw\n    url: x\n');
+      for (const file of [yaml, json, pw]) {
         const message = await loadConfig(file, {}).then(
           () => 'accepted',
           (error: unknown) => (error as Error).message,

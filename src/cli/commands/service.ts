@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { quoteReceived } from '../../../storage/db/row-checks.js';
 import { readEnvironment } from '../../config/environment.js';
 import { projectRoot } from '../../project-root.js';
 import { systemdUnit, winswXml } from '../../service/service-unit.js';
@@ -124,7 +125,7 @@ export async function serviceCommand(argv: string[], out: (json: unknown, text: 
   }
   const platform = values.platform ?? (process.platform === 'win32' ? 'windows' : 'linux');
   if (platform !== 'linux' && platform !== 'windows') {
-    throw new UsageError(`Expected --platform linux or windows but received ${JSON.stringify(platform)}`);
+    throw new UsageError(`Expected --platform linux or windows but received ${quoteReceived(platform)}`);
   }
   const p = plan(platform, values.config, values.user);
   const summary = { platform: p.platform, path: p.path, ...(p.wrapper !== undefined ? { wrapper: p.wrapper } : {}) };
