@@ -7,6 +7,7 @@ import { benchCommand, benchUsage } from './commands/bench.js';
 import { configCommand, configUsage } from './commands/config.js';
 import { doctorCommand, doctorUsage } from './commands/doctor.js';
 import { enrollCommand, enrollUsage } from './commands/enroll.js';
+import { evalCommand, evalUsage } from './commands/eval.js';
 import { retentionCommand, retentionUsage } from './commands/retention.js';
 import { serveCommand, serveUsage } from './commands/serve.js';
 import { eventsCommand, eventsUsage } from './commands/events.js';
@@ -34,6 +35,7 @@ const commands: Record<string, { run: Command; usage: string }> = {
   serve: { run: serveCommand, usage: serveUsage },
   retention: { run: retentionCommand, usage: retentionUsage },
   'identify-faces': { run: identifyFacesCommand, usage: identifyFacesUsage },
+  eval: { run: evalCommand, usage: evalUsage },
   doctor: { run: doctorCommand, usage: doctorUsage },
   service: { run: serviceCommand, usage: serviceUsage },
   backup: { run: backupCommand, usage: backupUsage },

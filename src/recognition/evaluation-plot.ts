@@ -55,9 +55,12 @@ export function evaluationSvg(scores: PairScores, options: PlotOptions): string 
     `<text x='${WIDTH / 2}' y='32' text-anchor='middle' font-size='20' font-weight='bold' ${FONT}>${escapeXml(options.title)}</text>`,
   ];
   // Grid and ticks: x every 0.1 of cosine, y every yStep percent.
-  for (let v = lo; v <= hi + 1e-9; v += 0.1) {
+  for (let k = 0; k <= Math.round((hi - lo) / 0.1); k++) {
+    const v = lo + k * 0.1;
+    // Math.abs: -0.0 is printed 0.0.
+    const label = (Math.abs(v) < 1e-9 ? 0 : v).toFixed(1);
     out.push(`<line x1='${x(v)}' y1='${MARGIN.top}' x2='${x(v)}' y2='${MARGIN.top + plotH}' stroke='#e5e5e5'/>`);
-    out.push(`<text x='${x(v)}' y='${MARGIN.top + plotH + 20}' text-anchor='middle' font-size='13' ${FONT}>${v.toFixed(1)}</text>`);
+    out.push(`<text x='${x(v)}' y='${MARGIN.top + plotH + 20}' text-anchor='middle' font-size='13' ${FONT}>${label}</text>`);
   }
   for (let v = 0; v <= yMax + 1e-9; v += yStep) {
     out.push(`<line x1='${MARGIN.left}' y1='${y(v)}' x2='${MARGIN.left + plotW}' y2='${y(v)}' stroke='#e5e5e5'/>`);
@@ -76,17 +79,20 @@ export function evaluationSvg(scores: PairScores, options: PlotOptions): string 
     `<text transform='translate(24 ${MARGIN.top + plotH / 2}) rotate(-90)' text-anchor='middle' font-size='15' ${FONT}>share of that kind's pairs (%)</text>`,
   );
   // Threshold lines, labelled at the top of the plot.
-  const vline = (v: number, colour: string, dash: string, label: string, row: number) => {
-    const anchor = x(v) > MARGIN.left + plotW * 0.75 ? 'end' : 'start';
+  // Each label on the side of its line away from the other line, so the two never cross.
+  const vline = (v: number, colour: string, dash: string, label: string, row: number, side: 'left' | 'right') => {
+    const anchor = side === 'left' ? 'end' : 'start';
     const dx = anchor === 'end' ? -6 : 6;
     out.push(
       `<line x1='${x(v)}' y1='${MARGIN.top}' x2='${x(v)}' y2='${MARGIN.top + plotH}' stroke='${colour}' stroke-width='2.5' stroke-dasharray='${dash}'/>`,
       `<text x='${x(v) + dx}' y='${MARGIN.top + 18 + row * 18}' text-anchor='${anchor}' font-size='14' fill='${colour}' ${FONT}>${escapeXml(label)}</text>`,
     );
   };
-  vline(options.matchThreshold, 'black', 'none', `match threshold ${options.matchThreshold}`, 0);
-  if (options.zeroFmThreshold !== undefined) {
-    vline(options.zeroFmThreshold, '#555555', '8 5', `highest impostor ${options.zeroFmThreshold.toFixed(3)}`, 1);
+  const zero = options.zeroFmThreshold;
+  const matchSide = zero === undefined || zero <= options.matchThreshold ? 'right' : 'left';
+  vline(options.matchThreshold, 'black', 'none', `match threshold ${options.matchThreshold}`, 0, matchSide);
+  if (zero !== undefined) {
+    vline(zero, '#555555', '8 5', `highest impostor ${zero.toFixed(3)}`, 1, matchSide === 'right' ? 'left' : 'right');
   }
   // Legend: one row between the title and the plot, where no bar can hide it.
   const entry = (left: number, colour: string, text: string) =>

@@ -288,6 +288,8 @@ export interface PhotoOutcome {
   faces: number;
   /** null when the photo gave its main face; else why not (a photo may have several reasons). */
   refused: RefusalReason[] | null;
+  /** The face used was not the largest (the largest was refused): worth a look, it may be someone behind. */
+  smallerFaceUsed: boolean;
 }
 
 export interface FolderEmbeddings {
@@ -341,7 +343,7 @@ export async function embedLabelledFolder(folder: string, analyzer: FaceAnalyzer
         image = await decodeImage(file);
       } catch (error) {
         if (!(error instanceof ImageDecodeError)) throw error;
-        photos.push({ person, file, faces: 0, refused: ['decode-error'] });
+        photos.push({ person, file, faces: 0, refused: ['decode-error'], smallerFaceUsed: false });
         continue;
       }
       const analyses = await analyzer.analyze(image);
@@ -349,9 +351,9 @@ export async function embedLabelledFolder(folder: string, analyzer: FaceAnalyzer
       const main = bySize.find((a) => a.quality.accepted && a.embedding);
       if (main?.embedding) {
         samples.push({ person, file, vector: main.embedding.vector });
-        photos.push({ person, file, faces: analyses.length, refused: null });
+        photos.push({ person, file, faces: analyses.length, refused: null, smallerFaceUsed: main !== bySize[0] });
       } else {
-        photos.push({ person, file, faces: analyses.length, refused: bySize[0] ? [...bySize[0].quality.reasons] : ['no-face'] });
+        photos.push({ person, file, faces: analyses.length, refused: bySize[0] ? [...bySize[0].quality.reasons] : ['no-face'], smallerFaceUsed: false });
       }
     }
   }
@@ -363,7 +365,7 @@ export interface EvaluationReport {
   people: number;
   photos: number;
   unlabelledFiles: number;
-  faces: { used: number; refused: number; refusedByReason: Record<string, number>; refusedPhotos: { file: string; reasons: string[] }[] };
+  faces: { used: number; refused: number; refusedByReason: Record<string, number>; refusedPhotos: { file: string; reasons: string[] }[]; smallerFaceUsed: string[] };
   genuine: Distribution | null;
   impostor: Distribution | null;
   roc: RocPoint[];
@@ -388,6 +390,7 @@ export function evaluate(embedded: FolderEmbeddings, options: OpenSetOptions): {
         refused: refused.length,
         refusedByReason,
         refusedPhotos: refused.map((p) => ({ file: p.file, reasons: p.refused ?? [] })),
+        smallerFaceUsed: embedded.photos.filter((p) => p.smallerFaceUsed).map((p) => p.file),
       },
       genuine: distribution(scores.genuine),
       impostor: distribution(scores.impostor),
