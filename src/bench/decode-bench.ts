@@ -11,13 +11,10 @@ import path from 'node:path';
 import sharp from 'sharp';
 
 import { openStorage, parseStorageConfig } from '../../storage/index.js';
-import { silentLogger } from '../../storage/logger.js';
+import { cameralessApiDeps } from '../api/api-deps.js';
 import { buildApi } from '../api/server.js';
 import { cpuInfo } from '../native/index.js';
-import { DEFAULT_LEARNING_POLICY } from '../recognition/auto-learning.js';
-import { DEFAULT_DECISION_THRESHOLDS } from '../recognition/decision.js';
 import { UserDirectory } from '../recognition/user-directory.js';
-import { UnknownFaceGrouping } from '../unknown-faces/grouping.js';
 import { DEFAULT_DECODE_BUDGET_PIXELS, setDecodeBudget } from '../vision/image-input.js';
 import { openVision, type VisionOptions } from '../vision/index.js';
 import { benchInOwnProcess } from './own-process.js';
@@ -71,21 +68,7 @@ export async function runDecodeScenario(scenario: DecodeScenario, vision: Vision
   const storage = await openStorage(parseStorageConfig({ dataRoot }), { embeddingModel: { id: opened.embedder.modelId, dim: opened.embedder.dim } });
   const token = 'bench-decode-token';
   const users = new UserDirectory(storage.db);
-  const app = buildApi(
-    {
-      storage,
-      analyzer: opened.analyzer,
-      users,
-      grouping: new UnknownFaceGrouping(storage, DEFAULT_DECISION_THRESHOLDS.match, silentLogger),
-      thresholds: DEFAULT_DECISION_THRESHOLDS,
-      learning: DEFAULT_LEARNING_POLICY,
-      logger: silentLogger,
-      pipelineStats: () => null,
-      cameraStats: () => [],
-      inference: { detector: opened.detector, embedder: opened.embedder },
-    },
-    { token, dataRoot },
-  );
+  const app = buildApi(cameralessApiDeps({ storage, vision: opened, users }), { token, dataRoot });
   try {
     await users.refresh();
     const url = await app.listen({ host: '127.0.0.1', port: 0 });

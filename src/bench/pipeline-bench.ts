@@ -13,6 +13,7 @@ import { openStorage, parseStorageConfig } from '../../storage/index.js';
 import { silentLogger } from '../../storage/logger.js';
 import { StillSource } from '../camera/still-source.js';
 import { Pipeline } from '../pipeline/pipeline.js';
+import { nearestRank } from '../percentile.js';
 import { DEFAULT_DECISION_THRESHOLDS } from '../recognition/decision.js';
 import { UnknownFaceGrouping } from '../unknown-faces/grouping.js';
 import { enroll } from '../recognition/enrollment.js';
@@ -52,10 +53,7 @@ export interface PipelineBenchReport {
   busyShare: { analyze: number; search: number; events: number };
 }
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))] ?? 0;
-};
+const pct = (xs: number[], p: number) => nearestRank([...xs].sort((a, b) => a - b), p);
 
 /** A photo as a camera would deliver it: fitted into width x height, black bars around. */
 async function asFrame(file: string, width: number, height: number): Promise<RgbImage> {

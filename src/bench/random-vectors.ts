@@ -1,18 +1,8 @@
 // Reproducible random unit vectors for benchmarks and tests: Gaussian components (so the
 // directions are uniform on the sphere), normalised by the native kernel.
 import { normalize } from '../native/index.js';
+import { seededRandom } from '../seeded-random.js';
 
-/** A small seeded PRNG (mulberry32): fast, and the same seed gives the same data on every run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** n unit vectors of dim floats. */
 export function randomUnitVectors(n: number, dim: number, seed: number): Float32Array {

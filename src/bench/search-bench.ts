@@ -2,6 +2,7 @@
 // loop, all on the same random unit vectors in the same run, and beside the memory-read
 // bandwidth bound measured on this machine in that run.
 import { FlatIndex, measureReadBandwidth, type SearchResult, simdInfo } from '../native/index.js';
+import { nearestRank } from '../percentile.js';
 import { bruteForceTopK } from './brute-force.js';
 import { randomUnitVectors, sequentialIds } from './random-vectors.js';
 
@@ -49,11 +50,6 @@ export interface SearchBenchReport {
 
 const BATCH = 32;
 const CHUNK_ROWS = 100_000;
-
-function percentile(sortedMs: number[], p: number): number {
-  const i = Math.min(sortedMs.length - 1, Math.max(0, Math.ceil(p * sortedMs.length) - 1));
-  return sortedMs[i] as number;
-}
 
 function query(queries: Float32Array, dim: number, q: number): Float32Array {
   return queries.subarray(q * dim, (q + 1) * dim);
@@ -153,18 +149,18 @@ export async function runSearchBench(options: SearchBenchOptions): Promise<Searc
   );
   const tsBatch = await timeOnce(() => bruteForceTopK(chunks, ids, dim, batch, k));
 
-  const readGBps = percentile([...bandwidthSamples].sort((a, b) => a - b), 0.5);
+  const readGBps = nearestRank([...bandwidthSamples].sort((a, b) => a - b), 0.5);
   const boundMs = indexBytes / readGBps / 1e6;
 
   const reference = results.get('faiss') ?? [];
-  const faissP50 = percentile(faiss, 0.5);
+  const faissP50 = nearestRank(faiss, 0.5);
   const row = (method: Method, sortedMs: number[], batchMs: number): MethodResult => {
-    const p50Ms = percentile(sortedMs, 0.5);
+    const p50Ms = nearestRank(sortedMs, 0.5);
     return {
       method,
       samples: sortedMs.length,
       p50Ms,
-      p99Ms: percentile(sortedMs, 0.99),
+      p99Ms: nearestRank(sortedMs, 0.99),
       batch32QueriesPerSecond: (BATCH * 1000) / batchMs,
       recallAtK: recall(results.get(method) ?? [], reference, k),
       p50OverBound: p50Ms / boundMs,

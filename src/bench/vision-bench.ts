@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { cpuInfo, type CpuInfo } from '../native/index.js';
+import { nearestRank } from '../percentile.js';
 import { alignFace } from '../vision/align.js';
 import { type CpuTuning, facegateCpuTuning, ORT_DEFAULT_CPU } from '../vision/inference.js';
 import { decodeImage, openVision, type VisionOptions } from '../vision/index.js';
@@ -54,8 +55,7 @@ async function listPhotos(dir: string): Promise<string[]> {
 
 function stats(ms: number[]): StageStats {
   const sorted = [...ms].sort((a, b) => a - b);
-  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? 0;
-  return { samples: ms.length, meanMs: ms.reduce((s, v) => s + v, 0) / Math.max(1, ms.length), p50Ms: at(0.5), p95Ms: at(0.95) };
+  return { samples: ms.length, meanMs: ms.reduce((s, v) => s + v, 0) / Math.max(1, ms.length), p50Ms: nearestRank(sorted, 0.5), p95Ms: nearestRank(sorted, 0.95) };
 }
 
 export async function runVisionBench(options: VisionBenchOptions): Promise<VisionBenchReport> {

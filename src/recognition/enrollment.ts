@@ -164,15 +164,8 @@ async function hasImageFolder(storage: Storage, userId: string): Promise<boolean
 // The rules every enrollment passes, then the writes: under the user's lock, and the gallery's
 // (user-lock.ts), so that no other enrollment inserts a face between this one's "matches no other
 // user" and its insert. The faces were found and embedded before, outside it.
-function keepFaces(
-  deps: Omit<EnrollmentDeps, 'analyzer'>,
-  person: NewPerson,
-  userId: string,
-  candidates: EnrollmentFace[],
-  skipped: Skipped[],
-  review?: GroupResolution,
-): Promise<EnrollResult & { review: ReviewAction | null }> {
-  return withGalleryLock(() => judgeAndKeep(deps, person, userId, candidates, skipped, review));
+function keepFaces(...args: Parameters<typeof judgeAndKeep>): ReturnType<typeof judgeAndKeep> {
+  return withGalleryLock(() => judgeAndKeep(...args));
 }
 
 async function judgeAndKeep(

@@ -6,6 +6,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import type { EmbeddingMatch } from '../../storage/embeddings/embedding-store.js';
+import { nearestRank } from '../percentile.js';
+import { seededRandom } from '../seeded-random.js';
 import type { FaceAnalyzer } from '../vision/face-analyzer.js';
 import { decodeImage, ImageDecodeError } from '../vision/image-input.js';
 import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds, decideFace } from './decision.js';
@@ -58,13 +60,12 @@ export interface Distribution {
 export function distribution(scores: readonly number[]): Distribution | null {
   if (scores.length === 0) return null;
   const sorted = [...scores].sort((a, b) => a - b);
-  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
   return {
     count: sorted.length,
     min: sorted[0] as number,
     max: sorted[sorted.length - 1] as number,
     mean: sorted.reduce((s, v) => s + v, 0) / sorted.length,
-    percentiles: Object.fromEntries(PERCENTILES.map((p) => [`p${p}`, at(p)])),
+    percentiles: Object.fromEntries(PERCENTILES.map((p) => [`p${p}`, nearestRank(sorted, p / 100)])),
   };
 }
 
@@ -121,18 +122,6 @@ export function rocPoints(scores: PairScores, rates: readonly number[] = ROC_FAL
 
 // ---------------------------------------------------------------------------------------------
 // Open-set identification simulation
-
-/** A small seeded generator (mulberry32): the same seed gives the same galleries on every machine. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffled<T>(items: readonly T[], random: () => number): T[] {
   const out = [...items];

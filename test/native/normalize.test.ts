@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { seededRandom } from '../../src/bench/random-vectors.js';
+import { seededRandom } from '../../src/seeded-random.js';
 import { normalize, type SimdLevel, setSimdLevel, simdInfo } from '../../src/native/index.js';
 
 const detected = simdInfo().detected;

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { seededRandom } from '../../src/bench/random-vectors.js';
+import { seededRandom } from '../../src/seeded-random.js';
 import { sweepLeftoverImages } from '../../storage/images/leftover-sweep.js';
 import { openStorage, parseStorageConfig } from '../../storage/index.js';
 import { silentLogger } from '../../storage/logger.js';

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { seededRandom } from '../../../src/bench/random-vectors.js';
+import { seededRandom } from '../../../src/seeded-random.js';
 import { FlatEmbeddingStore } from '../../../storage/embeddings/flat-embedding-store.js';
 import { readSnapshot } from '../../../storage/embeddings/snapshot.js';
 import { silentLogger } from '../../../storage/logger.js';
