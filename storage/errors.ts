@@ -39,3 +39,22 @@ export class NotFoundError extends StoreInputError {
 export class ConflictError extends StoreInputError {
   override name = 'ConflictError';
 }
+
+// PGlite's file system (Emscripten) throws `ErrnoError { errno }` with WASI's numbers and no code:
+// 51 is ENOSPC and 19 EDQUOT there (Node's own errors carry the code strings instead).
+const WASI_DISK_FULL = [51, 19];
+
+/**
+ * A full disk (or quota) anywhere on `error` or its causes: Node's ENOSPC/EDQUOT (with the file it
+ * was writing, when it names one), PGlite's, or PostgreSQL's disk_full (53100, the server's disk).
+ * The API (507) and the CLI ("disk full: ...") say it in those words instead of the raw errno.
+ */
+export function diskFullIn(error: unknown): { path?: string; database: boolean } | undefined {
+  for (let e = error, depth = 0; e !== null && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, errno, name, path } = e as { code?: unknown; errno?: unknown; name?: unknown; path?: unknown };
+    if (code === '53100') return { database: true };
+    const wasi = name === 'ErrnoError' && typeof errno === 'number' && WASI_DISK_FULL.includes(errno);
+    if (code === 'ENOSPC' || code === 'EDQUOT' || wasi) return { database: false, ...(typeof path === 'string' ? { path } : {}) };
+  }
+  return undefined;
+}

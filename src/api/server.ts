@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 
 import type { EventQuery } from '../../storage/db/db-store.js';
 import { quoteReceived } from '../../storage/db/row-checks.js';
-import { ConflictError, InvalidIdError, NotFoundError, ReadOnlyError, StoreInputError } from '../../storage/errors.js';
+import { ConflictError, diskFullIn, InvalidIdError, NotFoundError, ReadOnlyError, StoreInputError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
 import { deleteUser, enroll, type EnrollmentImage, EnrollmentRefusedError } from '../recognition/enrollment.js';
 import { identifiedFaceJson, identify } from '../recognition/identify.js';
@@ -58,20 +58,14 @@ function tokenMatches(header: string | undefined, expected: Buffer): boolean {
 /** Seconds a client told "busy" waits before trying again: one decode of an ordinary photo takes well under that. */
 const RETRY_AFTER_SECONDS = 1;
 
-/**
- * A full disk (or quota) anywhere under the request, on the error or its causes: the file it was
- * writing, relative to the data root when inside it. PostgreSQL's disk_full (53100) counts too.
- */
+/** Where a full disk (storage/errors.ts diskFullIn) was met: the file relative to the data root when inside it. */
 function diskFull(error: unknown, dataRoot: string | undefined): { where: string } | undefined {
-  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
-    const { code, path: file } = e as { code?: unknown; path?: unknown };
-    if (code === '53100') return { where: 'the database disk' };
-    if (code !== 'ENOSPC' && code !== 'EDQUOT') continue;
-    if (typeof file !== 'string') return { where: 'the data disk' };
-    const relative = dataRoot ? path.relative(dataRoot, file) : file;
-    return { where: relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : file };
-  }
-  return undefined;
+  const full = diskFullIn(error);
+  if (!full) return undefined;
+  if (full.database) return { where: 'the database disk' };
+  if (full.path === undefined) return { where: 'the data disk' };
+  const relative = dataRoot ? path.relative(dataRoot, full.path) : full.path;
+  return { where: relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : full.path };
 }
 
 /** The status and body for an error, by its class: the refusals callers can act on, or a generic 500. */

@@ -4,19 +4,7 @@
 // one, because "ENOSPC: ..., write" does not tell an operator what to do.
 import { inspect } from 'node:util';
 
-// PGlite's file system (Emscripten) throws `ErrnoError { errno }` with WASI's numbers, no code:
-// 51 is ENOSPC and 19 EDQUOT there (Linux's 28 and 122 arrive as Node's code strings instead).
-const WASI_DISK_FULL = [51, 19];
-
-/** The full-disk error on `error` or its causes (code ENOSPC/EDQUOT, or PostgreSQL's disk_full 53100). */
-function diskFull(error: unknown): { path?: string } | undefined {
-  for (let e = error, depth = 0; e !== null && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
-    const { code, errno, name, path } = e as { code?: unknown; errno?: unknown; name?: unknown; path?: unknown };
-    const wasi = name === 'ErrnoError' && typeof errno === 'number' && WASI_DISK_FULL.includes(errno);
-    if (code === 'ENOSPC' || code === 'EDQUOT' || code === '53100' || wasi) return typeof path === 'string' ? { path } : {};
-  }
-  return undefined;
-}
+import { diskFullIn } from '../../storage/errors.js';
 
 /** An error's own message: Error.message, a thrown object's `message`, a string, or an inspection of what it is. */
 function ownMessage(error: unknown): string {
@@ -30,7 +18,7 @@ function ownMessage(error: unknown): string {
 /** One line for `facegate: ...` and `{"error": ...}`: never "[object Object]". */
 export function cliErrorMessage(error: unknown): string {
   const message = ownMessage(error);
-  const full = diskFull(error);
+  const full = diskFullIn(error);
   if (!full) return message;
   const where = full.path === undefined ? '' : ` to write ${full.path}`;
   return `disk full: no space left on device${where}; free space on that disk and retry (${message})`;
