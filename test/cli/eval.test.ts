@@ -9,6 +9,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { DEFAULT_DECISION_THRESHOLDS } from '../../src/recognition/decision.js';
 import type { EvaluationReport } from '../../src/recognition/evaluation.js';
 import { CLI } from '../helpers/cli.js';
 import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
@@ -72,7 +73,7 @@ describe('facegate eval on lfw10', () => {
 
   it('probes every non-gallery photo of the enrolled half and every photo of the others in each gallery', () => {
     const o = report.openSet;
-    expect(o).toMatchObject({ trials: 50, galleryPerPerson: 3, seed: 1, people: 10, enrolledPerGallery: 5, thresholds: { match: 0.45, margin: 0.1 } });
+    expect(o).toMatchObject({ trials: 50, galleryPerPerson: 3, seed: 1, people: 10, enrolledPerGallery: 5, thresholds: { match: DEFAULT_DECISION_THRESHOLDS.match, margin: DEFAULT_DECISION_THRESHOLDS.margin } });
     // Each gallery holds 15 faces; every other used face is probed once.
     expect(o.enrolledProbes.probes + o.strangerProbes.probes).toBe(50 * (report.faces.used - 15));
     expect(o.enrolledProbes.namedCorrectly + o.enrolledProbes.namedAsSomeoneElse + o.enrolledProbes.unknown).toBe(o.enrolledProbes.probes);

@@ -102,7 +102,7 @@ describe('the live pipeline (in-process still cameras)', () => {
     const events = await storage.db.queryRecognitionEvents({ cameraId: 'gate_1' });
     const known = events.filter((e) => !e.isUnknown);
     expect(known.map((e) => e.matchedUserId)).toEqual(['obama']);
-    expect(known[0]).toMatchObject({ modelId: vision.embedder.modelId, threshold: expect.closeTo(0.45, 5) as number });
+    expect(known[0]).toMatchObject({ modelId: vision.embedder.modelId, threshold: expect.closeTo(DEFAULT_DECISION_THRESHOLDS.match, 5) as number });
     expect(known[0]?.trackId).toMatch(/^gate_1-/);
     // Two faces in the frame: the other person is a stranger, decided once, with a saved crop.
     expect(events.filter((e) => e.isUnknown)).toHaveLength(1);
