@@ -5,6 +5,7 @@ import { type Logger, silentLogger } from '../../storage/logger.js';
 import type { PipelineStats } from '../pipeline/pipeline.js';
 import { DEFAULT_LEARNING_POLICY, type LearningPolicy } from '../recognition/auto-learning.js';
 import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds } from '../recognition/decision.js';
+import { type SiteThreshold, siteMatchThreshold } from '../recognition/site-threshold.js';
 import type { UserDirectory } from '../recognition/user-directory.js';
 import { UnknownFaceGrouping } from '../unknown-faces/grouping.js';
 import type { FaceAnalyzer } from '../vision/face-analyzer.js';
@@ -17,6 +18,8 @@ export interface ApiDeps {
   /** Unknown faces under review. */
   grouping: UnknownFaceGrouping;
   thresholds: DecisionThresholds;
+  /** Where the match threshold came from (configured, calibrated, default), for /health's warnings. */
+  siteThreshold: () => SiteThreshold;
   /** The guards an unknown group's assignment to a user passes. */
   learning: Readonly<LearningPolicy>;
   logger: Logger;
@@ -42,6 +45,7 @@ export function cameralessApiDeps(parts: { storage: Storage; vision: Vision; use
     users,
     grouping: new UnknownFaceGrouping(storage, DEFAULT_DECISION_THRESHOLDS.match, logger),
     thresholds: DEFAULT_DECISION_THRESHOLDS,
+    siteThreshold: () => siteMatchThreshold(undefined, null),
     learning: DEFAULT_LEARNING_POLICY,
     logger,
     pipelineStats: () => null,

@@ -13,6 +13,7 @@ import { ConflictError, diskFullIn, InvalidIdError, NotFoundError, ReadOnlyError
 import { validateId } from '../../storage/ids.js';
 import { deleteUser, enroll, type EnrollmentImage, EnrollmentRefusedError } from '../recognition/enrollment.js';
 import { identifiedFaceJson, identify } from '../recognition/identify.js';
+import { siteThresholdReport } from '../recognition/site-threshold.js';
 import { AssignmentRefusedError } from '../unknown-faces/review.js';
 import { DecodeBusyError, ImageDecodeError, MAX_INPUT_BYTES, withDecodedImage } from '../vision/image-input.js';
 import type { ApiDeps } from './api-deps.js';
@@ -350,6 +351,8 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
       cameras: cams,
       inference: deps.inference,
       pipeline: { running: pipeline !== null, queueDepth: pipeline?.queued ?? 0 },
+      // Site calibration (issue 13): where the match threshold came from, and whether the gallery outgrew it.
+      threshold: siteThresholdReport(deps.siteThreshold(), deps.users.activeCount),
     };
   });
 

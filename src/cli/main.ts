@@ -4,6 +4,7 @@
 // and a non-zero exit code when a command refuses or fails.
 import { backupCommand, backupUsage, restoreCommand, restoreUsage } from './commands/backup.js';
 import { benchCommand, benchUsage } from './commands/bench.js';
+import { calibrateCommand, calibrateUsage } from './commands/calibrate.js';
 import { configCommand, configUsage } from './commands/config.js';
 import { doctorCommand, doctorUsage } from './commands/doctor.js';
 import { enrollCommand, enrollUsage } from './commands/enroll.js';
@@ -36,6 +37,7 @@ const commands: Record<string, { run: Command; usage: string }> = {
   retention: { run: retentionCommand, usage: retentionUsage },
   'identify-faces': { run: identifyFacesCommand, usage: identifyFacesUsage },
   eval: { run: evalCommand, usage: evalUsage },
+  calibrate: { run: calibrateCommand, usage: calibrateUsage },
   doctor: { run: doctorCommand, usage: doctorUsage },
   service: { run: serviceCommand, usage: serviceUsage },
   backup: { run: backupCommand, usage: backupUsage },

@@ -13,7 +13,8 @@ import { quoteReceived } from '../../storage/db/row-checks.js';
 import { idProblem } from '../../storage/ids.js';
 import { isSecretName, redactCredentials, redactUrl } from '../../storage/redact.js';
 import { projectRoot } from '../project-root.js';
-import { type DecisionThresholds, unsafeThresholds } from '../recognition/decision.js';
+import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds, unsafeThresholds } from '../recognition/decision.js';
+import type { SiteThreshold } from '../recognition/site-threshold.js';
 import type { VisionOptions } from '../vision/index.js';
 import { type Environment, readEnvironment } from './environment.js';
 
@@ -35,6 +36,11 @@ const cameraSchema = z.strictObject({
   /** Seconds without a frame before ffmpeg is killed and the camera reconnects. */
   watchdogSeconds: z.number().min(1).max(300).default(5),
 });
+
+// --- site calibration (issue 13) ---
+/** The most lenient target `calibrate` accepts: above 1 stranger in 100 named is no longer "never name a stranger". */
+export const MAX_CALIBRATION_TARGET = 0.01;
+// --- end of site calibration ---
 
 export const configSchema = z.strictObject({
   /** The data root (images, embeddings, spool, PGlite). Default: var/storage in the project. */
@@ -59,7 +65,9 @@ export const configSchema = z.strictObject({
   /** Defaults: src/recognition/decision.ts, where their calibration is explained. */
   recognition: z
     .strictObject({
-      match: unit.default(0.45),
+      // No default: absent, the site's calibration or the built-in default decides
+      // (src/recognition/site-threshold.ts); set, it overrides a calibration.
+      match: unit.optional(),
       margin: unit.default(0.1),
       minVotes: z.number().int().min(1).max(100).default(3),
       minVoteShare: unit.default(0.6),
@@ -67,10 +75,18 @@ export const configSchema = z.strictObject({
       autoLearning: z.boolean().default(false),
       /** Runs with match/margin under their floors (decision.ts), with a warning at start. */
       allowUnsafeThresholds: z.boolean().default(false),
+      // --- site calibration (issue 13, src/recognition/calibration.ts) ---
+      /**
+       * The highest acceptable probability that a stranger facing the whole gallery is named as
+       * someone: `facegate calibrate` proposes the threshold that keeps to it. Issue 13's 1 in
+       * 10,000; above 1 in 100 is no longer "never name a stranger".
+       */
+      calibrationTarget: z.number().gt(0).max(MAX_CALIBRATION_TARGET).default(1e-4),
+      // --- end of site calibration ---
     })
     .superRefine((r, ctx) => {
       if (r.allowUnsafeThresholds) return;
-      for (const u of unsafeThresholds(r)) {
+      for (const u of unsafeThresholds({ match: r.match ?? DEFAULT_DECISION_THRESHOLDS.match, margin: r.margin })) {
         ctx.addIssue({
           code: 'custom',
           path: [u.key],
@@ -80,7 +96,7 @@ export const configSchema = z.strictObject({
         });
       }
     })
-    .default({ match: 0.45, margin: 0.1, minVotes: 3, minVoteShare: 0.6, unknownAfterFrames: 5, autoLearning: false, allowUnsafeThresholds: false }),
+    .default({ margin: 0.1, minVotes: 3, minVoteShare: 0.6, unknownAfterFrames: 5, autoLearning: false, allowUnsafeThresholds: false, calibrationTarget: 1e-4 }),
   retention: z
     .strictObject({
       /** Unknown-face crops are purged after this many days (the LLD's N). */
@@ -183,7 +199,8 @@ export function redactConfig(config: AppConfig): AppConfig {
 
 /** What a valid configuration still deserves a word about (logged at start, printed by `config check`). */
 export function configWarnings(config: AppConfig): string[] {
-  const unsafe = unsafeThresholds(config.recognition);
+  const r = config.recognition;
+  const unsafe = unsafeThresholds({ match: r.match ?? DEFAULT_DECISION_THRESHOLDS.match, margin: r.margin });
   if (unsafe.length === 0) return [];
   const what = unsafe.map((u) => `recognition.${u.key} ${u.received} is below ${u.floor} (${u.why})`).join('; ');
   return [`unsafe recognition thresholds, allowed by recognition.allowUnsafeThresholds: ${what}`];
@@ -212,8 +229,11 @@ export function visionOptionsOf(c: AppConfig): VisionOptions {
   };
 }
 
-/** The match decision's part of the configuration. */
-export function decisionThresholdsOf(c: AppConfig): DecisionThresholds {
+/**
+ * The match decision's part of the configuration, with the site's match threshold: the one rule in
+ * src/recognition/site-threshold.ts decided it (configured, calibrated or default).
+ */
+export function decisionThresholdsOf(c: AppConfig, site: Pick<SiteThreshold, 'match'>): DecisionThresholds {
   const r = c.recognition;
-  return { match: r.match, margin: r.margin, minVotes: r.minVotes, minVoteShare: r.minVoteShare };
+  return { match: site.match, margin: r.margin, minVotes: r.minVotes, minVoteShare: r.minVoteShare };
 }

@@ -19,4 +19,11 @@ export class UserDirectory {
   get size(): number {
     return this.statuses.size;
   }
+
+  /** Active users: the people a stranger can be named as (the gallery size a threshold is calibrated for). */
+  get activeCount(): number {
+    let n = 0;
+    for (const status of this.statuses.values()) if (status === 'active') n++;
+    return n;
+  }
 }

@@ -13,6 +13,7 @@ import { RtspSource } from '../camera/rtsp-source.js';
 import { type AppConfig, configWarnings, decisionThresholdsOf, storageConfigOf, visionOptionsOf } from '../config/config.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import { DEFAULT_LEARNING_POLICY } from '../recognition/auto-learning.js';
+import { readSiteThreshold, siteThresholdWarnings } from '../recognition/site-threshold.js';
 import { UserDirectory } from '../recognition/user-directory.js';
 import { UnknownFaceGrouping } from '../unknown-faces/grouping.js';
 import { purgeUnknownFaces } from '../unknown-faces/retention.js';
@@ -46,8 +47,25 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   await refreshUsers();
   storage.db.onAvailable(() => void refreshUsers());
 
+  // The site's match threshold: configured, calibrated for this model, or the default (one rule:
+  // src/recognition/site-threshold.ts). Started without the database, the calibration is read
+  // when it returns and set on this same object, which the pipeline and the API decide with.
+  let site = await readSiteThreshold(config.recognition.match, storage.db, vision.embedder.modelId);
+  const thresholds = decisionThresholdsOf(config, site);
+  logger.info({ match: site.match, source: site.source }, 'match threshold');
+  for (const warning of siteThresholdWarnings(site, users.activeCount)) logger.warn(warning);
+  storage.db.onAvailable(() => {
+    if (site.unreadable === null) return;
+    void readSiteThreshold(config.recognition.match, storage.db, vision.embedder.modelId)
+      .then((read) => {
+        site = read;
+        thresholds.match = read.match;
+        logger.info({ match: read.match, source: read.source }, 'match threshold read now that the database is back');
+      })
+      .catch((error: unknown) => logger.warn({ err: error }, 'match threshold: calibration not read; keeping the current threshold'));
+  });
+
   // Unknown faces kept for review, grouped by the match threshold (src/unknown-faces/grouping.ts).
-  const thresholds = decisionThresholdsOf(config);
   const grouping = new UnknownFaceGrouping(storage, thresholds.match, logger);
   const reloadGroups = () => grouping.reload().catch((error: unknown) => logger.warn({ err: error }, 'unknown faces: open groups not loaded; retried when the database returns'));
   await reloadGroups();
@@ -85,6 +103,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       users,
       grouping,
       thresholds,
+      siteThreshold: () => site,
       learning,
       logger,
       pipelineStats: () => pipeline.stats(),

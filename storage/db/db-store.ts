@@ -1,7 +1,10 @@
 // DbStore: users, roles, the durable record of every embedding, the append-only event log, and
 // the unknown faces kept for review (unknown-face-records.ts). One implementation
 // (sql-db-store.ts) runs on a PostgreSQL server or on embedded PGlite.
+import type { NewThresholdCalibration, ThresholdCalibration } from './threshold-calibrations.js';
 import type { GroupResolution, ReviewAction, UnknownFaceRecords } from './unknown-face-records.js';
+
+export type { NewThresholdCalibration, ThresholdCalibration } from './threshold-calibrations.js';
 
 export type UserStatus = 'active' | 'disabled';
 
@@ -122,6 +125,15 @@ export interface DbStore {
 
   /** Unknown-face crops with their embeddings, their groups, and the review trail. */
   readonly unknown: UnknownFaceRecords;
+
+  // --- Site calibration of the match threshold (issue 13, threshold-calibrations.ts) ---
+  /** Appends a calibration (append-only: a new one is a new row). Needs the database: ReadOnlyError while it is down. */
+  recordThresholdCalibration(calibration: NewThresholdCalibration): Promise<ThresholdCalibration>;
+  /** The newest calibration of one embedding model; null when the site never calibrated it. */
+  latestThresholdCalibration(modelId: string): Promise<ThresholdCalibration | null>;
+  /** Every kept unknown face of a model with the user its group was enrolled as or assigned to (null while nobody): calibration's strangers. */
+  calibrationStrangers(modelId: string): Promise<{ vector: Float32Array; userId: string | null }[]>;
+  // --- end of site calibration ---
 
   /** Writes spooled events into the database (each once); returns how many were replayed. */
   replaySpool(): Promise<number>;

@@ -33,6 +33,7 @@ import {
   type SqlRunner,
 } from './sql-client.js';
 import { isRowError, requireDate, requireFinite, requirePrintableText, requireText, vectorBytes, vectorOf } from './row-checks.js';
+import { calibrationInsert, calibrationStrangers, latestCalibration, type NewThresholdCalibration, type ThresholdCalibration } from './threshold-calibrations.js';
 import { checkResolution, type GroupResolution, resolveGroupIn, SqlUnknownFaceRecords, type UnknownFaceRecords } from './unknown-face-records.js';
 import { isUuid, uuidv7 } from './uuid7.js';
 
@@ -429,6 +430,22 @@ export class SqlDbStore implements DbStore {
     );
     return rows.map((r) => ({ id: r.id, timestamp: r.timestamp, cameraId: r.camera_id, eventType: r.event_type, details: r.details }));
   }
+
+  // --- Site calibration of the match threshold (issue 13): the SQL is in threshold-calibrations.ts ---
+  async recordThresholdCalibration(calibration: NewThresholdCalibration): Promise<ThresholdCalibration> {
+    const insert = calibrationInsert(calibration);
+    return this.needDb('recording a threshold calibration', () => insert(this.client));
+  }
+
+  async latestThresholdCalibration(modelId: string): Promise<ThresholdCalibration | null> {
+    return this.needDb('reading the threshold calibration', () => latestCalibration(this.client, modelId));
+  }
+
+  async calibrationStrangers(modelId: string): Promise<{ vector: Float32Array; userId: string | null }[]> {
+    const rows = await this.needDb('reading unknown faces', () => calibrationStrangers(this.client, modelId));
+    return rows.map((r) => ({ vector: vectorOf(r.vector), userId: r.userId }));
+  }
+  // --- end of site calibration ---
 
   async replaySpool(): Promise<number> {
     if (this.spool.size() === 0) return 0;

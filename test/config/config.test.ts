@@ -20,8 +20,19 @@ describe('configuration', () => {
   it('gives working defaults without a file', () => {
     const c = parseConfig({});
     expect(c).toMatchObject({ cameras: [], inference: { provider: 'auto' }, api: { host: '127.0.0.1', port: 8450 }, retention: { unknownDays: 30 } });
-    expect(c.recognition).toMatchObject({ match: 0.45, margin: 0.1, autoLearning: false });
+    expect(c.recognition).toMatchObject({ margin: 0.1, autoLearning: false, calibrationTarget: 1e-4 });
+    // No match threshold unless one is written: the site's calibration or the default decides (site-threshold.ts).
+    expect(c.recognition.match).toBeUndefined();
     expect(c.dataDir).toMatch(/var[/\\]storage$/);
+  });
+
+  it('validates the calibration target like the other keys: a probability above 0 and at most 0.01', () => {
+    expect(parseConfig({ recognition: { calibrationTarget: 1e-6 } }).recognition.calibrationTarget).toBe(1e-6);
+    expect(() => parseConfig({ recognition: { calibrationTarget: 0 } })).toThrow(/recognition\.calibrationTarget: .*received 0/);
+    expect(() => parseConfig({ recognition: { calibrationTarget: 0.5 } })).toThrow(/recognition\.calibrationTarget: .*0\.01.*received 0\.5/);
+    expect(() => parseConfig({ recognition: { calibrationTarget: '1e-4' } })).toThrow(/recognition\.calibrationTarget/);
+    // An explicit match threshold is still held to its floor.
+    expect(() => parseConfig({ recognition: { match: 0.2 } })).toThrow(/recognition\.match: Expected a match threshold of at least/);
   });
 
   it('reads YAML, resolves paths against the file, and lets the environment win', async () => {

@@ -6,6 +6,7 @@
 // real model's scores on ../shared/faces (impostors up to 0.37-0.52, genuine from ~0.5), seeded so
 // every run sees the same numbers.
 import { seededRandom } from '../../src/seeded-random.js';
+import type { Storage } from '../../storage/index.js';
 
 export const SYNTHETIC_DIM = 128;
 const COMMON = 0.45;
@@ -19,7 +20,7 @@ export interface SyntheticFaces {
   face(centre: Float32Array): Float32Array;
 }
 
-export function syntheticFaces(seed: number): SyntheticFaces {
+export function syntheticFaces(seed: number, dim = SYNTHETIC_DIM): SyntheticFaces {
   const random = seededRandom(seed);
   const gauss = () => {
     let u = 0;
@@ -30,7 +31,7 @@ export function syntheticFaces(seed: number): SyntheticFaces {
     const n = Math.hypot(...v);
     return v.map((x) => x / n);
   };
-  const randomUnit = () => unit(Float32Array.from({ length: SYNTHETIC_DIM }, gauss));
+  const randomUnit = () => unit(Float32Array.from({ length: dim }, gauss));
   const common = randomUnit();
   return {
     person: randomUnit,
@@ -39,4 +40,40 @@ export function syntheticFaces(seed: number): SyntheticFaces {
       return unit(common.map((c, i) => COMMON * c + PERSON * (centre[i] as number) + NOISE * (noise[i] as number)));
     },
   };
+}
+
+export interface SyntheticSite {
+  faces: SyntheticFaces;
+  /** Each enrolled person's centre, by user id (S000, S001, ...). */
+  people: Map<string, Float32Array>;
+}
+
+/**
+ * A site through the real storage layer: `people` users with `facesPerPerson` embeddings each, and
+ * `strangers` unknown faces the cameras kept (each with its recognition event, each in a group of
+ * its own), as the live pipeline leaves them.
+ */
+export async function seedSyntheticSite(
+  storage: Storage,
+  options: { modelId: string; dim?: number; people: number; facesPerPerson: number; strangers: number; seed: number; firstUser?: number },
+): Promise<SyntheticSite> {
+  const faces = syntheticFaces(options.seed, options.dim);
+  const people = new Map<string, Float32Array>();
+  const first = options.firstUser ?? 0;
+  for (let i = first; i < first + options.people; i++) {
+    const id = `S${String(i).padStart(3, '0')}`;
+    const centre = faces.person();
+    people.set(id, centre);
+    const embeddings = Array.from({ length: options.facesPerPerson }, (_, j) => ({ image: `face_${j + 1}.png`, modelId: options.modelId, vector: faces.face(centre) }));
+    await storage.db.createUser({ id, name: `Synthetic ${i}` }, embeddings);
+  }
+  const seenAt = new Date(Date.UTC(2026, 0, 5, 12));
+  for (let i = 0; i < options.strangers; i++) {
+    const event = await storage.db.recordRecognition({ timestamp: seenAt, cameraId: 'cam1', matchedUserId: null, confidence: 0.2 });
+    await storage.db.unknown.addFace(
+      { eventId: event.id, cameraId: 'cam1', seenAt, day: '2026-01-05', image: `images/unknown/2026-01-05/cam1_${first}_${i}.png`, quality: 0.9, modelId: options.modelId, vector: faces.face(faces.person()) },
+      null,
+    );
+  }
+  return { faces, people };
 }

@@ -9,10 +9,14 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 
+import { DataRootInUseError, openStorage, type Storage } from '../../../storage/index.js';
 import { redactCredentials, redactUrl } from '../../../storage/redact.js';
 import { MIN_FFMPEG_MAJOR, probeFfmpegVersion } from '../../camera/ffmpeg-args.js';
+import { loadConfig, storageConfigOf } from '../../config/config.js';
 import { readEnvironment, type Environment } from '../../config/environment.js';
 import { projectRoot } from '../../project-root.js';
+import { readSiteThreshold, siteThresholdReport } from '../../recognition/site-threshold.js';
+import { embeddingModelOf } from '../../vision/index.js';
 import { defaultModelsDir, loadManifest, resolveModelFile } from '../../vision/models.js';
 import { UsageError } from '../usage-error.js';
 
@@ -25,6 +29,8 @@ export interface DoctorCheck {
   name: string;
   ok: boolean;
   detail: string;
+  /** Worth acting on, though nothing failed (the match threshold's calibration): printed as WARN lines. */
+  warnings?: string[];
 }
 
 /** How long a server gets to answer before it counts as unreachable. */
@@ -149,10 +155,39 @@ async function checkDisk(dataDir: string): Promise<string> {
   return `${gib} GiB free on the file system of ${dataDir}`;
 }
 
+// --- site calibration (issue 13): where the match threshold comes from, and whether the gallery outgrew it ---
+async function checkSiteThreshold(env: Environment): Promise<DoctorCheck> {
+  const name = 'match threshold';
+  const config = await loadConfig(undefined, env);
+  // Opening the stores of a site that was never set up would create its database tables: a check must not.
+  if (!(await fs.stat(config.dataDir).catch(() => null))?.isDirectory()) {
+    return { name, ok: true, detail: `not set up yet (no data root at ${config.dataDir}): the site was never calibrated` };
+  }
+  const model = await embeddingModelOf(config.inference.embedder ? { embedder: config.inference.embedder } : {});
+  let storage: Storage;
+  try {
+    storage = await openStorage(storageConfigOf(config), { embeddingModel: model });
+  } catch (error) {
+    if (error instanceof DataRootInUseError) return { name, ok: true, detail: 'not read: the running service holds the data root; GET /health reports the threshold and its warnings' };
+    throw error;
+  }
+  try {
+    const site = await readSiteThreshold(config.recognition.match, storage.db, model.id);
+    const report = siteThresholdReport(site, (await storage.db.listUsers({ status: 'active' })).length);
+    const c = report.calibration;
+    const from =
+      site.source === 'calibration' && c ? `calibrated ${c.createdAt} for ${c.gallerySize} active users at target ${c.target}` : site.source === 'config' ? 'recognition.match in the configuration' : 'the built-in default';
+    return { name, ok: true, detail: `${site.match} (${from}); ${report.activeUsers} active users now`, warnings: report.warnings };
+  } finally {
+    await storage.close();
+  }
+}
+// --- end of site calibration ---
+
 export async function runDoctor(env: Environment = readEnvironment()): Promise<DoctorCheck[]> {
   const modelsDir = defaultModelsDir(env);
   const dataDir = env.dataDir ?? path.join(projectRoot(), 'var', 'storage');
-  const [cpu, ffmpeg, models, addon, inference, database, redis, disk] = await Promise.all([
+  const [cpu, ffmpeg, models, addon, inference, database, redis, disk, threshold] = await Promise.all([
     check('cpu', checkCpu),
     check('ffmpeg', checkFfmpeg),
     checkModels(modelsDir).catch((error: unknown) => [{ name: 'models', ok: false, detail: message(error) }]),
@@ -161,8 +196,9 @@ export async function runDoctor(env: Environment = readEnvironment()): Promise<D
     check('database', () => checkDatabase(env)),
     check('redis', () => checkRedis(env)),
     check('disk space', () => checkDisk(dataDir)),
+    checkSiteThreshold(env).catch((error: unknown) => ({ name: 'match threshold', ok: false, detail: message(error) })),
   ]);
-  return [cpu, ffmpeg, ...models, addon, inference, database, redis, disk];
+  return [cpu, ffmpeg, ...models, addon, inference, database, redis, disk, threshold];
 }
 
 export async function doctorCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<number | void> {
@@ -170,6 +206,9 @@ export async function doctorCommand(argv: string[], out: (json: unknown, text: s
   if (positionals.length !== 0) throw new UsageError(`Expected "doctor" without arguments but received ${positionals.join(' ')}`);
   const checks = await runDoctor();
   const ok = checks.every((c) => c.ok);
-  out({ ok, checks }, checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`).join('\n'));
+  out(
+    { ok, checks },
+    checks.flatMap((c) => [`${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`, ...(c.warnings ?? []).map((w) => `WARN ${c.name}: ${w}`)]).join('\n'),
+  );
   return ok ? 0 : 1;
 }

@@ -1,6 +1,7 @@
 // `facegate identify <image>`: the decision for each face in a photo.
 import { parseArgs } from 'node:util';
 
+import { decisionThresholdsOf } from '../../config/config.js';
 import { identifiedFaceJson, identify } from '../../recognition/identify.js';
 import { UserDirectory } from '../../recognition/user-directory.js';
 import { decodeImage } from '../../vision/index.js';
@@ -19,8 +20,10 @@ export async function identifyCommand(argv: string[], out: (json: unknown, text:
   try {
     const users = new UserDirectory(ctx.storage.db);
     await users.refresh();
+    // The site's thresholds (configured, calibrated or default), as the service decides with.
+    const thresholds = decisionThresholdsOf(ctx.config, await ctx.siteThreshold());
     const faces = await identify(
-      { analyzer: (ctx.vision as NonNullable<typeof ctx.vision>).analyzer, embeddings: ctx.storage.embeddings, statusOf: users.statusOf },
+      { analyzer: (ctx.vision as NonNullable<typeof ctx.vision>).analyzer, embeddings: ctx.storage.embeddings, statusOf: users.statusOf, thresholds },
       image,
     );
     const json = {

@@ -28,7 +28,7 @@ export async function retentionCommand(argv: string[], out: (json: unknown, text
   const ctx = await openContext({ vision: false });
   try {
     const dryRun = values['dry-run'] ?? false;
-    const grouping = new UnknownFaceGrouping(ctx.storage, decisionThresholdsOf(ctx.config).match, silentLogger);
+    const grouping = new UnknownFaceGrouping(ctx.storage, decisionThresholdsOf(ctx.config, await ctx.siteThreshold()).match, silentLogger);
     const result = await purgeUnknownFaces({ storage: ctx.storage, grouping }, days ?? ctx.config.retention.unknownDays, { dryRun });
     out(
       result,

@@ -111,7 +111,7 @@ export async function unknownCommand(argv: string[], out: (json: unknown, text: 
   const ctx = await openContext({ vision: false });
   try {
     const { storage } = ctx;
-    const thresholds = decisionThresholdsOf(ctx.config);
+    const thresholds = decisionThresholdsOf(ctx.config, await ctx.siteThreshold());
     const grouping = new UnknownFaceGrouping(storage, thresholds.match, silentLogger);
     const review: ReviewDeps = { storage, grouping, logger: silentLogger, thresholds, learning: DEFAULT_LEARNING_POLICY };
     const crop = (image: string) => path.join(ctx.config.dataDir, ...image.split('/'));
