@@ -335,7 +335,8 @@ export async function embedLabelledFolder(folder: string, analyzer: FaceAnalyzer
         photos.push({ person, file, faces: 0, refused: ['decode-error'], smallerFaceUsed: false });
         continue;
       }
-      const analyses = await analyzer.analyze(image);
+      // Labelled photos are stills: one cut to the face gets a second look with a margin.
+      const analyses = await analyzer.analyze(image, { stillPhoto: true });
       const bySize = [...analyses].sort((a, b) => b.face.box[2] * b.face.box[3] - a.face.box[2] * a.face.box[3]);
       const main = bySize.find((a) => a.quality.accepted && a.embedding);
       if (main?.embedding) {

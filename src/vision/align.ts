@@ -221,27 +221,36 @@ export function pictureArea(image: RgbImage): PictureArea {
   return whole;
 }
 
+/** A rectangle of the aligned crop, in crop pixels: columns x0..x1-1, rows y0..y1-1. */
+export interface CropRegion {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+const WHOLE_CROP: CropRegion = { x0: 0, y0: 0, x1: ALIGNED_SIZE, y1: ALIGNED_SIZE };
+
 /**
- * The share of the aligned crop whose pixels come from outside `area` of the image the face was
- * found in (pixel centres, mapped back through alignFace's own transform; a pixel counts as
- * outside when its source point is past the area's edge, where the bilinear sample is at least
- * half fill). A face cut by the picture's edge is a partial face: that share of its crop is
- * alignFace's black fill or letterbox bar, not face. Geometry only: how dark the crop is does not
- * enter, so black hair or a black background is never "outside".
+ * The share of the aligned crop (or of `region` of it) whose pixels come from outside `area` of
+ * the image the face was found in (pixel centres, mapped back through alignFace's own transform; a
+ * pixel counts as outside when its source point is past the area's edge, where the bilinear
+ * sample is at least half fill). That share of the crop is alignFace's black fill or letterbox
+ * bar, not picture. Geometry only: how dark the crop is does not enter, so black hair or a black
+ * background is never "outside".
  */
-export function cropOutsidePicture(landmarks: Landmarks, area: PictureArea): number {
+export function cropOutsidePicture(landmarks: Landmarks, area: PictureArea, region: CropRegion = WHOLE_CROP): number {
   const { ia, ib, cx, cy } = cropToImage(landmarks);
   // Pixel i covers [i - 0.5, i + 0.5) (centres at integers, as in alignFace).
   const x0 = area.left - 0.5, x1 = area.right - 0.5, y0 = area.top - 0.5, y1 = area.bottom - 0.5;
-  const size = ALIGNED_SIZE;
   let outside = 0;
-  for (let v = 0; v < size; v++) {
-    let x = ib * v + cx;
-    let y = ia * v + cy;
-    for (let u = 0; u < size; u++, x += ia, y -= ib) {
+  for (let v = region.y0; v < region.y1; v++) {
+    let x = ia * region.x0 + ib * v + cx;
+    let y = -ib * region.x0 + ia * v + cy;
+    for (let u = region.x0; u < region.x1; u++, x += ia, y -= ib) {
       // Negated so that NaN (a degenerate transform) counts as outside.
       if (!(x >= x0 && x < x1 && y >= y0 && y < y1)) outside++;
     }
   }
-  return outside / (size * size);
+  return outside / ((region.x1 - region.x0) * (region.y1 - region.y0));
 }

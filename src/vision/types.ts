@@ -54,8 +54,10 @@ export interface QualityVerdict {
     meanLuma: number;
     /** Standard deviation of luma. */
     contrast: number;
-    /** Share of the aligned crop taken from outside the picture: beyond the image's edge or in a letterbox bar (a face cut by the frame edge). Geometry: dark pixels inside the picture never count. */
+    /** Share of the aligned crop taken from outside the picture: beyond the image's edge or in a letterbox bar. Geometry: dark pixels inside the picture never count. Informational: a photo cut to the face has much of its crop's margin outside. */
     outOfFrame: number;
+    /** The same share over the face region of the crop (brows to chin, cheek to cheek): what the 'cut-off' check judges (a face cut by the picture's edge). */
+    faceOutOfFrame: number;
   };
 }
 

@@ -6,7 +6,8 @@ import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 
 import { SerialQueue } from '../serial-queue.js';
-import type { FaceDetector } from './detector.js';
+import type { DetectOptions, FaceDetector } from './detector.js';
+import { DEFAULT_NMS_IOU, suppress } from './suppression.js';
 import type { DetectedFace, Landmarks, Point, RgbImage } from './types.js';
 
 export interface YuNetOptions {
@@ -15,7 +16,7 @@ export interface YuNetOptions {
    * and the one false detection seen (a landscape painting behind biden2.jpg) scores 0.70.
    */
   scoreThreshold?: number;
-  /** 0.3: OpenCV FaceDetectorYN's default IoU for suppression. */
+  /** Default DEFAULT_NMS_IOU (0.3, OpenCV FaceDetectorYN's). */
   nmsThreshold?: number;
   /** More faces than this in one frame are dropped (lowest scores first). */
   maxFaces?: number;
@@ -25,36 +26,22 @@ export interface YuNetOptions {
 
 const STRIDES = [8, 16, 32] as const;
 
+/** A margin beyond this leaves the picture under a third of the input: faces too small to find. */
+const MAX_MARGIN = 1;
+
 interface Letterbox {
   /** Model input width and height. */
   width: number;
   height: number;
   /** Original pixels -> model pixels. */
   scale: number;
+  /** Where the picture starts in the model input (model pixels): the margin's width and height. */
+  left: number;
+  top: number;
 }
 
 function clamp01(v: number): number {
   return v < 0 ? 0 : v > 1 ? 1 : v;
-}
-
-function iou(a: DetectedFace['box'], b: DetectedFace['box']): number {
-  const x1 = Math.max(a[0], b[0]);
-  const y1 = Math.max(a[1], b[1]);
-  const x2 = Math.min(a[0] + a[2], b[0] + b[2]);
-  const y2 = Math.min(a[1] + a[3], b[1] + b[3]);
-  const inter = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
-  const union = a[2] * a[3] + b[2] * b[3] - inter;
-  return union > 0 ? inter / union : 0;
-}
-
-/** Greedy non-maximum suppression on faces sorted by score, best first. */
-export function suppress(faces: DetectedFace[], threshold: number, max: number): DetectedFace[] {
-  const kept: DetectedFace[] = [];
-  for (const f of faces) {
-    if (kept.length >= max) break;
-    if (kept.every((k) => iou(k.box, f.box) <= threshold)) kept.push(f);
-  }
-  return kept;
 }
 
 export class YuNetDetector implements FaceDetector {
@@ -73,7 +60,7 @@ export class YuNetDetector implements FaceDetector {
     options: YuNetOptions = {},
   ) {
     this.scoreThreshold = options.scoreThreshold ?? 0.8;
-    this.nmsThreshold = options.nmsThreshold ?? 0.3;
+    this.nmsThreshold = options.nmsThreshold ?? DEFAULT_NMS_IOU;
     this.maxFaces = options.maxFaces ?? 50;
     this.dynamicSize = options.dynamicSize ?? 640;
     if (this.dynamicSize % 32 !== 0) throw new RangeError(`Expected dynamicSize to be a multiple of 32 but received ${this.dynamicSize}`);
@@ -90,38 +77,50 @@ export class YuNetDetector implements FaceDetector {
   }
 
   /** One detection at a time: the input tensor's buffer is reused between frames. */
-  detect(image: RgbImage): Promise<DetectedFace[]> {
-    return this.queue.run(() => this.detectNow(image));
-  }
-
-  private letterbox(image: RgbImage): Letterbox {
-    if (this.fixed) {
-      const scale = Math.min(this.fixed.width / image.width, this.fixed.height / image.height);
-      return { ...this.fixed, scale };
+  detect(image: RgbImage, options: DetectOptions = {}): Promise<DetectedFace[]> {
+    const margin = options.margin ?? 0;
+    if (!(margin >= 0 && margin <= MAX_MARGIN)) {
+      return Promise.reject(new RangeError(`Expected a detection margin from 0 to ${MAX_MARGIN} (a fraction of the image's longer side) but received ${margin}`));
     }
-    const scale = this.dynamicSize / Math.max(image.width, image.height);
-    const up = (v: number) => Math.max(32, Math.ceil((v * scale) / 32) * 32);
-    return { width: up(image.width), height: up(image.height), scale };
+    return this.queue.run(() => this.detectNow(image, margin));
   }
 
-  private async detectNow(image: RgbImage): Promise<DetectedFace[]> {
-    const box = this.letterbox(image);
-    const w = Math.max(1, Math.min(box.width, Math.round(image.width * box.scale)));
-    const h = Math.max(1, Math.min(box.height, Math.round(image.height * box.scale)));
+  /**
+   * How the image goes into the model input: scaled to fit, top-left anchored (the rest is
+   * padding, 0), after a border of `margin` x its longer side on every side (also 0). The border
+   * is never materialised: the picture is drawn that far into the zeroed input.
+   */
+  private letterbox(image: RgbImage, margin: number): Letterbox {
+    const m = margin * Math.max(image.width, image.height);
+    const outerW = image.width + 2 * m, outerH = image.height + 2 * m;
+    if (this.fixed) {
+      const scale = Math.min(this.fixed.width / outerW, this.fixed.height / outerH);
+      return { ...this.fixed, scale, left: Math.round(m * scale), top: Math.round(m * scale) };
+    }
+    const scale = this.dynamicSize / Math.max(outerW, outerH);
+    const up = (v: number) => Math.max(32, Math.ceil((v * scale) / 32) * 32);
+    return { width: up(outerW), height: up(outerH), scale, left: Math.round(m * scale), top: Math.round(m * scale) };
+  }
+
+  private async detectNow(image: RgbImage, margin: number): Promise<DetectedFace[]> {
+    const box = this.letterbox(image, margin);
+    const w = Math.max(1, Math.min(box.width - box.left, Math.round(image.width * box.scale)));
+    const h = Math.max(1, Math.min(box.height - box.top, Math.round(image.height * box.scale)));
     const resized = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
       .resize(w, h, { fit: 'fill' })
       .raw()
       .toBuffer();
-    // Top-left anchored letterbox: model pixel (x, y) is original (x / sx, y / sy), the rest is padding (0).
+    // Model pixel (x, y) is original ((x - left) / sx, (y - top) / sy); the rest is padding (0).
     const sx = w / image.width;
     const sy = h / image.height;
+    const ox = box.left, oy = box.top;
     const plane = box.width * box.height;
     if (this.tensorData.length !== 3 * plane) this.tensorData = new Float32Array(3 * plane);
     const t = this.tensorData;
     t.fill(0);
     for (let y = 0; y < h; y++) {
       let src = y * w * 3;
-      let dst = y * box.width;
+      let dst = (y + oy) * box.width + ox;
       for (let x = 0; x < w; x++, src += 3, dst++) {
         // RGB in, BGR planes out.
         t[dst] = resized[src + 2] as number;
@@ -147,15 +146,17 @@ export class YuNetDetector implements FaceDetector {
         const cy = (r + (bbox[i * 4 + 1] as number)) * stride;
         const bw = Math.exp(bbox[i * 4 + 2] as number) * stride;
         const bh = Math.exp(bbox[i * 4 + 3] as number) * stride;
+        // Landmarks are not clamped: a face cut by the picture's edge has some outside it, and
+        // the quality gate needs to see that.
         const point = (k: number): Point => [
-          (((kps[i * 10 + 2 * k] as number) + c) * stride) / sx,
-          (((kps[i * 10 + 2 * k + 1] as number) + r) * stride) / sy,
+          (((kps[i * 10 + 2 * k] as number) + c) * stride - ox) / sx,
+          (((kps[i * 10 + 2 * k + 1] as number) + r) * stride - oy) / sy,
         ];
         const landmarks: Landmarks = { rightEye: point(0), leftEye: point(1), nose: point(2), rightMouth: point(3), leftMouth: point(4) };
-        const x0 = Math.max(0, (cx - bw / 2) / sx);
-        const y0 = Math.max(0, (cy - bh / 2) / sy);
-        const x1 = Math.min(image.width, (cx + bw / 2) / sx);
-        const y1 = Math.min(image.height, (cy + bh / 2) / sy);
+        const x0 = Math.max(0, (cx - bw / 2 - ox) / sx);
+        const y0 = Math.max(0, (cy - bh / 2 - oy) / sy);
+        const x1 = Math.min(image.width, (cx + bw / 2 - ox) / sx);
+        const y1 = Math.min(image.height, (cy + bh / 2 - oy) / sy);
         if (x1 <= x0 || y1 <= y0) continue;
         faces.push({ box: [x0, y0, x1 - x0, y1 - y0], score, landmarks });
       }

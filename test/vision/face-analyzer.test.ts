@@ -193,7 +193,7 @@ describe('the gate: cut off means outside the picture, not dark', () => {
     const found = await vision.analyzer.analyze(image);
     expect(found.length).toBeGreaterThan(0);
     for (const f of found) {
-      expect(f.quality.measures.outOfFrame).toBeGreaterThan(DEFAULT_QUALITY_THRESHOLDS.maxOutOfFrame);
+      expect(f.quality.measures.faceOutOfFrame).toBeGreaterThan(DEFAULT_QUALITY_THRESHOLDS.maxFaceOutOfFrame);
       expect(f.quality.reasons).toContain('cut-off');
     }
   });

@@ -23,7 +23,7 @@ export async function identifyFacesCommand(argv: string[], out: (json: unknown, 
   const file = positionals[0] as string;
   const image = await decodeImage(file);
   const vision = await openVision(visionOptionsFrom(values));
-  const analyses = await vision.analyzer.analyze(image);
+  const analyses = await vision.analyzer.analyze(image, { stillPhoto: true });
   if (values.crops) {
     await fs.mkdir(values.crops, { recursive: true });
     const base = path.parse(file).name;
