@@ -11,6 +11,7 @@ import type { EventQuery } from '../../storage/db/db-store.js';
 import { quoteReceived } from '../../storage/db/row-checks.js';
 import { ConflictError, diskFullIn, InvalidIdError, NotFoundError, ReadOnlyError, StoreInputError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
+import { CorrectionRefusedError, markEventWrong, markPhotoNotUser, nearestOtherPerson, userThresholdReport } from '../recognition/corrections.js';
 import { deleteUser, enroll, type EnrollmentImage, EnrollmentRefusedError } from '../recognition/enrollment.js';
 import { identifiedFaceJson, identify } from '../recognition/identify.js';
 import { siteThresholdReport } from '../recognition/site-threshold.js';
@@ -83,7 +84,7 @@ function errorResponse(error: unknown, dataRoot: string | undefined): { status: 
   if (error instanceof EnrollmentRefusedError || error instanceof AssignmentRefusedError) {
     return { status: 422, body: { error: error.message, skipped: error.skipped } };
   }
-  if (error instanceof ImageDecodeError) return { status: 422, body: { error: error.message } };
+  if (error instanceof ImageDecodeError || error instanceof CorrectionRefusedError) return { status: 422, body: { error: error.message } };
   if (error instanceof InvalidIdError) return { status: 400, body: { error: error.message } };
   if (error instanceof ReadOnlyError) return { status: 503, body: { error: error.message } };
   if (error instanceof ConflictError) return { status: 409, body: { error: error.message } };
@@ -280,7 +281,13 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
 
   app.get<{ Params: { id: string } }>('/users/:id', async (req) => {
     const user = await existingUser(req.params.id);
-    return { user, embeddings: await storage.db.countEmbeddings(user.id) };
+    return {
+      user,
+      embeddings: await storage.db.countEmbeddings(user.id),
+      // Issue 13: the user's own threshold and the corrections behind it; the nearest other person, live from the index.
+      threshold: await userThresholdReport(storage, user.id, deps.thresholds.match),
+      nearest: await nearestOtherPerson(storage, user.id),
+    };
   });
 
   for (const [action, status] of [['disable', 'disabled'], ['enable', 'active']] as const) {
@@ -311,12 +318,56 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
     if (upload.files.length !== 1) throw new HttpError(400, `Expected one image file in the field image but received ${upload.files.length}`);
     // The decoded pixels count against the shared decode budget until the faces are found.
     const faces = await withDecodedImage((upload.files[0] as Upload['files'][0]).bytes, (image) =>
-      identify({ analyzer: deps.analyzer, embeddings: storage.embeddings, statusOf: deps.users.statusOf, thresholds: deps.thresholds }, image),
+      identify({ analyzer: deps.analyzer, embeddings: storage.embeddings, statusOf: deps.users.statusOf, thresholdOf: deps.users.thresholdOf, thresholds: deps.thresholds }, image),
     );
     return {
       faces: faces.map(identifiedFaceJson),
     };
   });
+
+  // "Not this person" (issue 13, src/recognition/corrections.ts): a decision marked wrong, by its
+  // event or with a photo of the face; the answer carries the user's new threshold.
+
+  app.post<{ Params: { id: string } }>('/events/:id/wrong', async (req, reply) => {
+    const raw = (req.body ?? {}) as unknown;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new HttpError(400, `Expected a JSON object {"actor"?, "note"?} or no body but received ${quoteReceived(raw, 40)}`);
+    }
+    const extra = Object.keys(raw).filter((k) => k !== 'actor' && k !== 'note');
+    if (extra.length) throw new HttpError(400, `Expected only the fields actor and note but received ${quoteReceived(extra.join(', '), 60)}`);
+    const { actor, note } = raw as { actor?: unknown; note?: unknown };
+    if (actor !== undefined && typeof actor !== 'string') throw new HttpError(400, `Expected actor to be text but received ${quoteReceived(actor, 40)}`);
+    const result = await markEventWrong(
+      { storage, siteMatch: deps.thresholds.match, users: deps.users },
+      { eventId: req.params.id, actor: actor === undefined ? 'api' : `api:${textField('actor', actor, 100)}`, ...(note !== undefined ? { note: typeof note === 'string' ? textField('note', note) : note } : {}) },
+    );
+    return reply.code(201).send(result);
+  });
+
+  app.post<{ Params: { id: string } }>('/users/:id/not-this-person', async (req, reply) => {
+    const userId = validateId('user', req.params.id);
+    // The user first: an unknown one costs no upload read and no decode.
+    await existingUser(userId);
+    const upload = await readUpload(req, { bodyLimit, maxFiles: 2, fields: ['actor', 'note'], fileField: 'image' }, (name, value) => {
+      textField(name, value, name === 'actor' ? 100 : 200);
+    });
+    if (upload.files.length !== 1) throw new HttpError(400, `Expected one image file in the field image but received ${upload.files.length}`);
+    const file = upload.files[0] as Upload['files'][0];
+    const actor = upload.fields.get('actor');
+    const note = upload.fields.get('note');
+    const result = await markPhotoNotUser(
+      { storage, analyzer: deps.analyzer, siteMatch: deps.thresholds.match, users: deps.users },
+      {
+        userId,
+        photo: file.bytes,
+        name: path.basename(file.name),
+        actor: actor === undefined ? 'api' : `api:${textField('actor', actor, 100)}`,
+        ...(note !== undefined ? { note: textField('note', note) } : {}),
+      },
+    );
+    return reply.code(201).send(result);
+  });
+  // --- end of "not this person" ---
 
   registerUnknownRoutes(app, deps);
 

@@ -67,7 +67,7 @@ export async function runDecodeScenario(scenario: DecodeScenario, vision: Vision
   const opened = await openVision(vision);
   const storage = await openStorage(parseStorageConfig({ dataRoot }), { embeddingModel: { id: opened.embedder.modelId, dim: opened.embedder.dim } });
   const token = 'bench-decode-token';
-  const users = new UserDirectory(storage.db);
+  const users = new UserDirectory(storage.db, storage.embeddings.modelId);
   const app = buildApi(cameralessApiDeps({ storage, vision: opened, users }), { token, dataRoot });
   try {
     await users.refresh();

@@ -84,7 +84,7 @@ export async function runPipelineBench(options: PipelineBenchOptions): Promise<P
     );
     const shown = ['obama/obama3.jpg', 'biden/biden.jpg', 'mixed/two_people.jpg', 'biden/biden2.jpg'];
     const frames = await Promise.all(shown.map((f) => asFrame(path.join(options.photosDir, f), options.width, options.height)));
-    const users = new UserDirectory(storage.db);
+    const users = new UserDirectory(storage.db, storage.embeddings.modelId);
     await users.refresh();
     const pipeline = new Pipeline({ analyzer: vision.analyzer, storage, users, grouping: new UnknownFaceGrouping(storage, DEFAULT_DECISION_THRESHOLDS.match, silentLogger), logger: silentLogger });
     const sources = Array.from({ length: options.cameras }, (_, i) => {

@@ -173,7 +173,7 @@ export class Pipeline {
     const observed: Observed[] = [];
     for (const analysis of analyses) {
       const decision = analysis.embedding
-        ? await decideAnalysis(analysis, this.deps.storage.embeddings, this.deps.users.statusOf, this.thresholds)
+        ? await decideAnalysis(analysis, this.deps.storage.embeddings, this.deps.users.statusOf, this.thresholds, this.deps.users.thresholdOf)
         : null;
       observed.push({ analysis, decision, frame: { receivedAt: frame.receivedAt, receivedMs: frame.receivedMs } });
     }

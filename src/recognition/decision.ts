@@ -2,6 +2,7 @@
 // customer's first design goal rules every number here: a stranger called an employee is the
 // worst failure, a missed employee only costs a retry.
 import type { EmbeddingMatch } from '../../storage/embeddings/embedding-store.js';
+import { userThreshold, type UserThresholdLookup } from './user-thresholds.js';
 
 export interface DecisionThresholds {
   /** The best user's score must reach this (cosine). */
@@ -92,6 +93,8 @@ export function decideFace(
   matches: readonly EmbeddingMatch[],
   statusOf: UserStatusLookup,
   t: Readonly<DecisionThresholds> = DEFAULT_DECISION_THRESHOLDS,
+  /** Per-user thresholds raised by match corrections (user-thresholds.ts); none: the site's for everyone. */
+  thresholdOf?: UserThresholdLookup,
 ): FaceDecision {
   const bestPerUser = new Map<string, number>();
   for (const m of matches) bestPerUser.set(m.userId, Math.max(bestPerUser.get(m.userId) ?? -Infinity, m.score));
@@ -102,6 +105,18 @@ export function decideFace(
   const margin = runnerUp ? score - runnerUp[1] : score;
   if (score < t.match) {
     return { decision: 'unknown', userId: null, score, margin, reason: `best score ${fmt(score)} below the match threshold ${t.match}` };
+  }
+  // The face is most like a user whose own threshold was raised (a face once wrongly taken for
+  // them, or a lookalike enrolled): below it, nobody is named, not the runner-up either.
+  const own = userThreshold(t.match, thresholdOf?.(userId));
+  if (score < own.threshold) {
+    return {
+      decision: 'unknown',
+      userId: null,
+      score,
+      margin,
+      reason: `best score ${fmt(score)} below ${userId}'s own threshold ${fmt(own.threshold)} (raised by ${own.corrections} correction${own.corrections === 1 ? '' : 's'})`,
+    };
   }
   if (runnerUp && margin < t.margin) {
     return {

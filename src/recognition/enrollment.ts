@@ -14,6 +14,7 @@ import type { Embedding } from '../vision/types.js';
 import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds } from './decision.js';
 import { MAX_EMBEDDINGS_PER_USER } from './identify.js';
 import { cosine } from './similarity.js';
+import { judgeLookalikes, type NearestPerson } from './lookalike.js';
 import { withGalleryLock, withUserLock } from './user-lock.js';
 
 /** The LLD: "New user: add >= 3 embeddings". */
@@ -59,6 +60,12 @@ export interface EnrollResult {
   userId: string;
   embeddings: number;
   skipped: Skipped[];
+  /** Lookalike pressure (lookalike.ts): the nearest other enrolled person, by the best score of these photos against their gallery. */
+  nearest: NearestPerson | null;
+  /** Enrolled people close to this one: both thresholds were raised above the score (match corrections). */
+  lookalikes: NearestPerson[];
+  /** This user's own match threshold now (the site's unless a lookalike raised it). */
+  threshold: number;
 }
 
 export class EnrollmentRefusedError extends Error {
@@ -211,6 +218,18 @@ async function judgeAndKeep(
       skipped,
     );
   }
+  // --- Lookalike pressure (issue 13, lookalike.ts): close to someone enrolled -> both thresholds
+  // raised in the user's own transaction, or refused when that would refuse this person too.
+  const lookalike = await judgeLookalikes(
+    storage.embeddings,
+    { userId, vectors: usable.map((u) => u.embedding.vector) },
+    t.match,
+    review?.actor ?? 'enrollment',
+  );
+  if (lookalike.refusal) {
+    throw new EnrollmentRefusedError(`enrollment of ${userId} refused: ${lookalike.refusal}; nothing was kept`, skipped);
+  }
+  // --- end of lookalike pressure ---
 
   // Originals kept from an earlier, deleted enrollment of this id are never removed by a failure now.
   const hadImages = await hasImageFolder(storage, userId);
@@ -225,14 +244,18 @@ async function judgeAndKeep(
     const { embeddings, review: action } = await storage.db.createUser(
       { id: userId, name: person.name, department: person.department ?? null, ...(person.roles ? { roles: person.roles } : {}) },
       usable.map((u, i) => ({ image: (crops[i] as StoredImage).file, modelId: u.embedding.modelId, vector: u.embedding.vector })),
-      // The review records what was kept: how many faces, how many skipped.
-      review ? { review: { ...review, details: { ...review.details, embeddings: usable.length, skipped: skipped.length } } } : {},
+      {
+        // The review records what was kept: how many faces, how many skipped.
+        ...(review ? { review: { ...review, details: { ...review.details, embeddings: usable.length, skipped: skipped.length } } } : {}),
+        corrections: lookalike.corrections,
+      },
     );
     created = true;
     await storage.embeddings.add(
       embeddings.map((e) => ({ embeddingId: e.id, userId, image: e.image, modelId: e.modelId, vector: e.vector })),
     );
-    return { userId, embeddings: embeddings.length, skipped, review: action };
+    const { nearest, lookalikes, threshold } = lookalike;
+    return { userId, embeddings: embeddings.length, skipped, nearest, lookalikes, threshold, review: action };
   } catch (error) {
     // Nothing half-kept: a user who was never enrolled leaves no rows, no index entries, no files.
     if (created) await storage.db.deleteUser(userId).catch(() => undefined);

@@ -5,6 +5,7 @@ import type { FaceAnalysis } from '../vision/face-analyzer.js';
 import type { FaceAnalyzer } from '../vision/face-analyzer.js';
 import type { RgbImage } from '../vision/types.js';
 import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds, decideFace, type FaceDecision, type UserStatusLookup } from './decision.js';
+import type { UserThresholdLookup } from './user-thresholds.js';
 
 /**
  * Matches searched per face. It must exceed the most embeddings one user can have (20: an
@@ -25,21 +26,23 @@ export async function decideAnalysis(
   embeddings: EmbeddingStore,
   statusOf: UserStatusLookup,
   thresholds: Readonly<DecisionThresholds>,
+  /** Per-user thresholds raised by corrections (the user directory's thresholdOf). */
+  thresholdOf?: UserThresholdLookup,
 ): Promise<FaceDecision> {
   if (!analysis.embedding) {
     return { decision: 'unknown', userId: null, score: 0, margin: 0, reason: `quality: ${analysis.quality.reasons.join(', ')}` };
   }
-  return decideFace(await embeddings.search(analysis.embedding.vector, SEARCH_K), statusOf, thresholds);
+  return decideFace(await embeddings.search(analysis.embedding.vector, SEARCH_K), statusOf, thresholds, thresholdOf);
 }
 
 export async function identify(
-  deps: { analyzer: FaceAnalyzer; embeddings: EmbeddingStore; statusOf: UserStatusLookup; thresholds?: DecisionThresholds },
+  deps: { analyzer: FaceAnalyzer; embeddings: EmbeddingStore; statusOf: UserStatusLookup; thresholdOf?: UserThresholdLookup; thresholds?: DecisionThresholds },
   image: RgbImage,
 ): Promise<IdentifiedFace[]> {
   const t = deps.thresholds ?? DEFAULT_DECISION_THRESHOLDS;
   const out: IdentifiedFace[] = [];
   for (const analysis of await deps.analyzer.analyze(image)) {
-    out.push({ ...(await decideAnalysis(analysis, deps.embeddings, deps.statusOf, t)), analysis });
+    out.push({ ...(await decideAnalysis(analysis, deps.embeddings, deps.statusOf, t, deps.thresholdOf)), analysis });
   }
   return out;
 }

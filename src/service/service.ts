@@ -42,7 +42,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   // Face images a crash left (an enrollment or deletion cut short) go before the API and the
   // pipeline can write images: nothing is in progress yet to be mistaken for a leftover.
   await sweepLeftoverImages(storage.db, storage.images, logger).catch((error: unknown) => logger.error({ err: error }, 'image sweep failed; retried at the next start'));
-  const users = new UserDirectory(storage.db);
+  const users = new UserDirectory(storage.db, storage.embeddings.modelId);
   const refreshUsers = () => users.refresh().catch((error: unknown) => logger.warn({ err: error }, 'users: refresh failed; keeping the last known'));
   await refreshUsers();
   storage.db.onAvailable(() => void refreshUsers());

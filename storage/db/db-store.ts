@@ -1,6 +1,7 @@
 // DbStore: users, roles, the durable record of every embedding, the append-only event log, and
 // the unknown faces kept for review (unknown-face-records.ts). One implementation
 // (sql-db-store.ts) runs on a PostgreSQL server or on embedded PGlite.
+import type { CorrectionRaise, MatchCorrection, NewMatchCorrection } from './match-corrections.js';
 import type { NewThresholdCalibration, ThresholdCalibration } from './threshold-calibrations.js';
 import type { GroupResolution, ReviewAction, UnknownFaceRecords } from './unknown-face-records.js';
 
@@ -96,11 +97,14 @@ export interface DbStore {
   /** Called each time the database becomes reachable (at start and after an outage): the embedding index re-verifies then. */
   onAvailable(listener: () => void): void;
 
-  /** With `review`, the unknown-face group it comes from is closed in the same transaction (enrolled, and its review action written). */
+  /**
+   * With `review`, the unknown-face group it comes from is closed in the same transaction (enrolled, and its review action written).
+   * With `corrections`, those match corrections are recorded in it too (a lookalike's, for the new user and the enrolled one).
+   */
   createUser(
     user: NewUser,
     embeddings?: NewEmbedding[],
-    options?: { review?: GroupResolution },
+    options?: { review?: GroupResolution; corrections?: NewMatchCorrection[] },
   ): Promise<{ user: User; embeddings: EmbeddingRecord[]; review: ReviewAction | null }>;
   getUser(id: string): Promise<User | null>;
   listUsers(filter?: { status?: UserStatus }): Promise<User[]>;
@@ -122,6 +126,19 @@ export interface DbStore {
   recordCameraEvent(event: CameraEvent): Promise<EventWrite>;
   queryRecognitionEvents(query?: EventQuery): Promise<StoredRecognitionEvent[]>;
   queryCameraEvents(query?: EventQuery): Promise<StoredCameraEvent[]>;
+
+  // --- Match corrections (issue 13: "not this person", lookalike pressure; match-corrections.ts) ---
+  /** One recognition event by id; null when there is none (in the database: spooled events are not there yet). */
+  getRecognitionEvent(id: string): Promise<StoredRecognitionEvent | null>;
+  /** Records a correction (append-only); needs the database (refused while read-only). */
+  recordCorrection(correction: NewMatchCorrection): Promise<MatchCorrection>;
+  /** The corrections that count for the user enrolled now under this id, oldest first (one model, or all). */
+  listCorrections(userId: string, modelId?: string): Promise<MatchCorrection[]>;
+  /** Per enrolled user, the highest correction score and the count for one model (the per-user thresholds). */
+  correctionRaises(modelId: string): Promise<CorrectionRaise[]>;
+  /** One user's embeddings of one model, in id order (a face scored against their gallery; their nearest other person). */
+  listUserEmbeddings(userId: string, modelId: string): Promise<EmbeddingRecord[]>;
+  // --- end of match corrections ---
 
   /** Unknown-face crops with their embeddings, their groups, and the review trail. */
   readonly unknown: UnknownFaceRecords;

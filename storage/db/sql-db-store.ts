@@ -32,7 +32,8 @@ import {
   type SqlClient,
   type SqlRunner,
 } from './sql-client.js';
-import { isRowError, requireDate, requireFinite, requirePrintableText, requireText, vectorBytes, vectorOf } from './row-checks.js';
+import { correctionRaises, correctionRow, type CorrectionRaise, insertCorrection, type MatchCorrection, type NewMatchCorrection, userCorrections } from './match-corrections.js';
+import { isRowError, quoteReceived, requireDate, requireFinite, requirePrintableText, requireText, vectorBytes, vectorOf } from './row-checks.js';
 import { calibrationInsert, calibrationStrangers, latestCalibration, type NewThresholdCalibration, type ThresholdCalibration } from './threshold-calibrations.js';
 import { checkResolution, type GroupResolution, resolveGroupIn, SqlUnknownFaceRecords, type UnknownFaceRecords } from './unknown-face-records.js';
 import { isUuid, uuidv7 } from './uuid7.js';
@@ -261,13 +262,14 @@ export class SqlDbStore implements DbStore {
     return { engine: this.client.engine, available: this.available, spooled: this.spool.size(), lastError: this.lastError };
   }
 
-  async createUser(user: NewUser, embeddings: NewEmbedding[] = [], options: { review?: GroupResolution } = {}) {
+  async createUser(user: NewUser, embeddings: NewEmbedding[] = [], options: { review?: GroupResolution; corrections?: NewMatchCorrection[] } = {}) {
     const id = validateId('user', user.id);
     const name = requirePrintableText('name', user.name, false);
     const department = requirePrintableText('department', user.department, true);
     const roles = (user.roles ?? []).map((r, i) => requirePrintableText(`roles[${i}]`, r, false) as string);
     embeddings.forEach(checkEmbedding);
     const review = options.review ? checkResolution(options.review) : null;
+    const corrections = (options.corrections ?? []).map((c, i) => correctionRow(c, i));
     const created = this.needDb('creating a user', () =>
       this.client.transaction(async (tx) => {
         const existing = await tx.query<{ id: string }>('SELECT id FROM users WHERE lower(id) = lower($1)', [id]);
@@ -279,6 +281,7 @@ export class SqlDbStore implements DbStore {
         for (const role of roles) await this.linkRole(tx, id, role);
         const records = await this.insertEmbeddings(tx, id, embeddings);
         const resolved = review ? (await resolveGroupIn(tx, review)).action : null;
+        for (const c of corrections) await insertCorrection(tx, c);
         const [row] = await tx.query<UserSqlRow>(`${USER_SELECT} WHERE u.id = $1 GROUP BY u.id`, [id]);
         return { user: toUser(row as UserSqlRow), embeddings: records, review: resolved };
       }),
@@ -430,6 +433,70 @@ export class SqlDbStore implements DbStore {
     );
     return rows.map((r) => ({ id: r.id, timestamp: r.timestamp, cameraId: r.camera_id, eventType: r.event_type, details: r.details }));
   }
+
+  // --- Match corrections (issue 13; the rows and their checks: match-corrections.ts) ---
+
+  async getRecognitionEvent(id: string): Promise<StoredRecognitionEvent | null> {
+    if (!isUuid(id)) throw new StoreInputError(`Expected an event id (UUID) but received ${quoteReceived(id, 40)}`);
+    const [r] = await this.needDb('reading events', () =>
+      this.client.query<{
+        id: string;
+        timestamp: Date;
+        camera_id: string;
+        matched_user_id: string | null;
+        confidence: number;
+        is_unknown: boolean;
+        track_id: string | null;
+        model_id: string | null;
+        threshold: number | null;
+      }>('SELECT * FROM recognition_events WHERE id = $1', [id]),
+    );
+    if (!r) return null;
+    return {
+      id: r.id,
+      timestamp: r.timestamp,
+      cameraId: r.camera_id,
+      matchedUserId: r.matched_user_id,
+      confidence: r.confidence,
+      isUnknown: r.is_unknown,
+      trackId: r.track_id,
+      modelId: r.model_id,
+      threshold: r.threshold,
+    };
+  }
+
+  async recordCorrection(correction: NewMatchCorrection): Promise<MatchCorrection> {
+    const row = correctionRow(correction);
+    return this.needDb('recording a correction', () =>
+      insertCorrection(this.client, row).catch((error: unknown) => {
+        // 23503: the event named is not in the database (spooled, or never written).
+        if ((error as { code?: unknown }).code === '23503') throw new NotFoundError(`Expected a recognition event in the database but there is no event ${row.eventId ?? ''}`);
+        if (isRowError(error)) throw new StoreInputError(`the database refused the correction: ${(error as Error).message}`);
+        throw error;
+      }),
+    );
+  }
+
+  async listCorrections(userId: string, modelId?: string): Promise<MatchCorrection[]> {
+    return this.needDb('reading corrections', () => userCorrections(this.client, userId, modelId));
+  }
+
+  async correctionRaises(modelId: string): Promise<CorrectionRaise[]> {
+    return this.needDb('reading corrections', () => correctionRaises(this.client, modelId));
+  }
+
+  async listUserEmbeddings(userId: string, modelId: string): Promise<EmbeddingRecord[]> {
+    validateId('user', userId);
+    const rows = await this.needDb('reading embeddings', () =>
+      this.client.query<EmbeddingSqlRow>(
+        'SELECT id, user_id, image, model_id, vector, created_at FROM face_embeddings WHERE user_id = $1 AND model_id = $2 ORDER BY id',
+        [userId, modelId],
+      ),
+    );
+    return rows.map(toEmbedding);
+  }
+
+  // --- end of match corrections ---
 
   // --- Site calibration of the match threshold (issue 13): the SQL is in threshold-calibrations.ts ---
   async recordThresholdCalibration(calibration: NewThresholdCalibration): Promise<ThresholdCalibration> {

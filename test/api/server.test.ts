@@ -151,7 +151,7 @@ describe('HTTP API enrollment and identification', () => {
   it('enrolls obama from five photos', async () => {
     const res = await postEnroll(app, 'obama', await photos('obama'));
     expect(res.statusCode, res.body).toBe(201);
-    expect(res.json()).toEqual({ userId: 'obama', embeddings: 5, skipped: [] });
+    expect(res.json()).toEqual({ userId: 'obama', embeddings: 5, skipped: [], nearest: null, lookalikes: [], threshold: expect.any(Number) as number });
     expect(storage.embeddings.stats().count).toBe(5);
   }, 60_000);
 

@@ -233,7 +233,7 @@ describe('facegate unknown enroll', () => {
     const enrolled = json<{ group: GroupJson; enrollment: { userId: string; embeddings: number; skipped: unknown[] }; action: ActionJson }>(
       facegate('unknown', 'enroll', obama, 'U_obama', '--name', 'Obama', '--actor', 'alice', '--json'),
     );
-    expect(enrolled.enrollment).toEqual({ userId: 'U_obama', embeddings: 4, skipped: [] });
+    expect(enrolled.enrollment).toMatchObject({ userId: 'U_obama', embeddings: 4, skipped: [], lookalikes: [] });
     expect(enrolled.group).toMatchObject({ id: obama, status: 'enrolled', userId: 'U_obama', faces: 4 });
     expect(enrolled.action).toMatchObject({ action: 'enroll', actor: 'cli:alice', groupId: obama, userId: 'U_obama' });
     // The crops were copied into the user's images (retention of the unknown folders loses nothing).

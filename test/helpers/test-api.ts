@@ -10,7 +10,7 @@ import type { TestAppliance } from './test-appliance.js';
 
 export async function openTestApi(appliance: TestAppliance): Promise<{ app: FastifyInstance; deps: ApiDeps; token: string }> {
   const { storage, vision, dataRoot } = appliance;
-  const users = new UserDirectory(storage.db);
+  const users = new UserDirectory(storage.db, storage.embeddings.modelId);
   await users.refresh();
   const deps = cameralessApiDeps({ storage, vision, users });
   const token = await loadOrCreateToken(dataRoot);

@@ -79,7 +79,7 @@ describe('enrollment on the real photos', () => {
 
   it('enrolls obama/ with five embeddings, originals, crops and metadata', async () => {
     const result = await enroll({ analyzer: vision.analyzer, storage }, { userId: 'obama', name: 'Obama', images: await photos('obama') });
-    expect(result).toEqual({ userId: 'obama', embeddings: 5, skipped: [] });
+    expect(result).toEqual({ userId: 'obama', embeddings: 5, skipped: [], nearest: null, lookalikes: [], threshold: expect.any(Number) as number });
     expect(storage.embeddings.stats()).toMatchObject({ count: 5, users: 1 });
     const scan = await storage.images.scanUser('obama');
     expect(scan.ok.filter((i) => i.kind === 'original')).toHaveLength(5);

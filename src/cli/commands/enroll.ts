@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { textField } from '../../api/text-fields.js';
-import { enroll, EnrollmentRefusedError, type EnrollmentImage } from '../../recognition/enrollment.js';
+import { enroll, EnrollmentRefusedError, type EnrollmentImage, type EnrollResult } from '../../recognition/enrollment.js';
 import { openContext } from '../context.js';
 import { UsageError } from '../usage-error.js';
 import { visionFlags, visionFlagsUsage, visionOptionsFrom } from '../vision-flags.js';
@@ -26,6 +26,18 @@ async function collect(paths: string[]): Promise<string[]> {
     } else files.push(p);
   }
   return files;
+}
+
+/** Lookalike pressure, told to the operator (src/recognition/lookalike.ts). */
+export function lookalikeLines(r: Pick<EnrollResult, 'userId' | 'nearest' | 'lookalikes' | 'threshold'>): string[] {
+  const lines = [r.nearest ? `  nearest other enrolled person: ${r.nearest.userId} at ${r.nearest.score.toFixed(3)}` : '  nearest other enrolled person: none'];
+  if (r.lookalikes.length > 0) {
+    lines.push(
+      `  lookalike: close to ${r.lookalikes.map((l) => `${l.userId} (${l.score.toFixed(3)})`).join(', ')}; ` +
+        `their thresholds and ${r.userId}'s (now ${r.threshold.toFixed(3)}) were raised above that score so they are not taken for each other`,
+    );
+  }
+  return lines;
 }
 
 export async function enrollCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<number> {
@@ -58,6 +70,7 @@ export async function enrollCommand(argv: string[], out: (json: unknown, text: s
     out(result, [
       `enrolled ${result.userId} with ${result.embeddings} embeddings`,
       ...result.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`),
+      ...lookalikeLines(result),
     ].join('\n'));
     return 0;
   } catch (error) {

@@ -2,11 +2,15 @@
 import { parseArgs } from 'node:util';
 
 import { parseIsoTimestamp } from '../../../storage/dates.js';
+import { markEventWrong } from '../../recognition/corrections.js';
 import { openContext } from '../context.js';
 import { UsageError } from '../usage-error.js';
 
 export const eventsUsage = `facegate events list [--camera ID] [--user ID] [--since ISO] [--until ISO] [--limit N] [--before EVENT_ID] [--cameras] [--json]
-  Recognition events, newest first (--cameras: camera connect/disconnect events instead).`;
+  Recognition events, newest first (--cameras: camera connect/disconnect events instead).
+facegate events wrong <eventId> [--actor NAME] [--note TEXT] [--json]
+  The event named the wrong person: its face (the event's confidence) is recorded as a match
+  correction for that user, whose own threshold is raised above it; prints the new threshold.`;
 
 function date(name: string, raw: string | undefined): Date | undefined {
   if (raw === undefined) return undefined;
@@ -27,10 +31,27 @@ export async function eventsCommand(argv: string[], out: (json: unknown, text: s
       limit: { type: 'string' },
       before: { type: 'string' },
       cameras: { type: 'boolean', default: false },
+      actor: { type: 'string' },
+      note: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
-  if (positionals[0] !== 'list' || positionals.length !== 1) throw new UsageError('Expected "events list"');
+  if (positionals[0] === 'wrong') {
+    if (positionals.length !== 2) throw new UsageError(`Expected "events wrong <eventId>" but received ${positionals.length - 1} argument(s) after "wrong"`);
+    const ctx = await openContext({ vision: false });
+    try {
+      const result = await markEventWrong(
+        { storage: ctx.storage, siteMatch: (await ctx.siteThreshold()).match },
+        { eventId: positionals[1], actor: `cli:${values.actor ?? 'operator'}`, ...(values.note !== undefined ? { note: values.note } : {}) },
+      );
+      const t = result.threshold;
+      out(result, `recorded: event ${positionals[1] ?? ''} was not ${result.userId} (score ${result.correction.score.toFixed(3)}); ${result.userId}'s match threshold is now ${t.match.toFixed(3)}${t.raised ? ` (raised by ${t.corrections.length} correction(s); the site's is ${t.site})` : ' (the site\'s)'}`);
+    } finally {
+      await ctx.close();
+    }
+    return;
+  }
+  if (positionals[0] !== 'list' || positionals.length !== 1) throw new UsageError('Expected "events list" or "events wrong <eventId>"');
   const query = {
     ...(values.camera ? { cameraId: values.camera } : {}),
     ...(values.user ? { userId: values.user } : {}),

@@ -18,12 +18,12 @@ export async function identifyCommand(argv: string[], out: (json: unknown, text:
   const image = await decodeImage(positionals[0] as string);
   const ctx = await openContext({ vision: true, ...visionOptionsFrom(values) });
   try {
-    const users = new UserDirectory(ctx.storage.db);
+    const users = new UserDirectory(ctx.storage.db, ctx.storage.embeddings.modelId);
     await users.refresh();
     // The site's thresholds (configured, calibrated or default), as the service decides with.
     const thresholds = decisionThresholdsOf(ctx.config, await ctx.siteThreshold());
     const faces = await identify(
-      { analyzer: (ctx.vision as NonNullable<typeof ctx.vision>).analyzer, embeddings: ctx.storage.embeddings, statusOf: users.statusOf, thresholds },
+      { analyzer: (ctx.vision as NonNullable<typeof ctx.vision>).analyzer, embeddings: ctx.storage.embeddings, statusOf: users.statusOf, thresholdOf: users.thresholdOf, thresholds },
       image,
     );
     const json = {

@@ -1,6 +1,10 @@
 // `facegate users list|show|disable|enable|delete`.
 import { parseArgs } from 'node:util';
 
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+import { markPhotoNotUser, nearestOtherPerson, userThresholdReport } from '../../recognition/corrections.js';
 import { deleteUser } from '../../recognition/enrollment.js';
 import { openContext } from '../context.js';
 import { UsageError } from '../usage-error.js';
@@ -9,18 +13,31 @@ export const usersUsage = `facegate users list [--status active|disabled] [--jso
 facegate users show|disable|enable <userId> [--json]
 facegate users delete <userId> [--purge-images] [--json]
   Deleting removes the user's embeddings from the database and the index and their aligned
-  crops; their original photos stay (the storage design) unless --purge-images.`;
+  crops; their original photos stay (the storage design) unless --purge-images.
+facegate users not <userId> <photo> [--actor NAME] [--note TEXT] [--json]
+  "Not this person": the photo's face is recorded as a face that must not be taken for the user
+  (a match correction), and the user's own threshold is raised above its score. \`users show\`
+  shows the threshold, the corrections that raised it, and the nearest other enrolled person.`;
 
 export async function usersCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { status: { type: 'string' }, 'purge-images': { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
+    options: {
+      status: { type: 'string' },
+      'purge-images': { type: 'boolean', default: false },
+      actor: { type: 'string' },
+      note: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
   });
   const [action, userId, ...extra] = positionals;
-  const needsUser = ['show', 'disable', 'enable', 'delete'];
-  if (!action || ![...needsUser, 'list'].includes(action) || extra.length) throw new UsageError('Expected users list|show|disable|enable|delete');
+  const needsUser = ['show', 'disable', 'enable', 'delete', 'not'];
+  if (!action || ![...needsUser, 'list'].includes(action) || extra.length > (action === 'not' ? 1 : 0)) {
+    throw new UsageError('Expected users list|show|disable|enable|delete <userId>, or users not <userId> <photo>');
+  }
   if (needsUser.includes(action) && !userId) throw new UsageError(`Expected a user id after "users ${action}"`);
+  if (action === 'not') return notThisPerson(userId as string, extra[0], values, out);
   if (values.status !== undefined && values.status !== 'active' && values.status !== 'disabled') {
     throw new UsageError(`Expected --status active or disabled but received "${values.status}"`);
   }
@@ -38,8 +55,18 @@ export async function usersCommand(argv: string[], out: (json: unknown, text: st
         const user = await db.getUser(id);
         if (!user) throw new UsageError(`No user ${id}`);
         const scan = await images.scanUser(id);
-        const detail = { user, images: scan.ok.length, corruptedImages: scan.corrupted };
-        out(detail, `${user.id}: ${user.name} (${user.department ?? 'no department'}), ${user.status}, ${scan.ok.length} images`);
+        // Issue 13: the user's own threshold, the corrections that raised it, the nearest other person.
+        const threshold = await userThresholdReport(ctx.storage, id, (await ctx.siteThreshold()).match);
+        const nearest = await nearestOtherPerson(ctx.storage, id);
+        const detail = { user, images: scan.ok.length, corruptedImages: scan.corrupted, threshold, nearest };
+        out(
+          detail,
+          [
+            `${user.id}: ${user.name} (${user.department ?? 'no department'}), ${user.status}, ${scan.ok.length} images`,
+            ...thresholdLines(threshold),
+            nearest ? `nearest other enrolled person: ${nearest.userId} at ${nearest.score.toFixed(3)}` : 'nearest other enrolled person: none',
+          ].join('\n'),
+        );
         return;
       }
       case 'disable':
@@ -53,6 +80,41 @@ export async function usersCommand(argv: string[], out: (json: unknown, text: st
         out({ userId: id, ...result, originalsKept: !values['purge-images'] }, `deleted ${id} (${result.embeddings} embeddings)`);
       }
     }
+  } finally {
+    await ctx.close();
+  }
+}
+
+function thresholdLines(t: Awaited<ReturnType<typeof userThresholdReport>>): string[] {
+  const head = t.raised
+    ? `match threshold ${t.match.toFixed(3)} (the site's ${t.site}, raised by ${t.corrections.length} correction${t.corrections.length === 1 ? '' : 's'})`
+    : `match threshold ${t.site} (the site's${t.corrections.length ? `; ${t.corrections.length} correction(s) below it` : ''})`;
+  return [
+    head,
+    ...t.corrections.map(
+      (c) => `  ${c.timestamp.toISOString()}  ${c.source}  score ${c.score.toFixed(3)}  by ${c.actor}${c.eventId ? `  event ${c.eventId}` : ''}${typeof c.details.lookalikeOf === 'string' ? `  lookalike of ${c.details.lookalikeOf}` : ''}`,
+    ),
+  ];
+}
+
+/** `users not <userId> <photo>`: a photo's face that must not be taken for the user. */
+async function notThisPerson(
+  userId: string,
+  photo: string | undefined,
+  values: { actor?: string | undefined; note?: string | undefined },
+  out: (json: unknown, text: string) => void,
+): Promise<void> {
+  if (!photo) throw new UsageError(`Expected a photo after "users not ${userId}"`);
+  const bytes = await fs.readFile(photo).catch((error: unknown) => {
+    throw new UsageError(`Expected a readable photo file but ${photo} could not be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  });
+  const ctx = await openContext({ vision: true });
+  try {
+    const result = await markPhotoNotUser(
+      { storage: ctx.storage, analyzer: (ctx.vision as NonNullable<typeof ctx.vision>).analyzer, siteMatch: (await ctx.siteThreshold()).match },
+      { userId, photo: bytes, name: path.basename(photo), actor: `cli:${values.actor ?? 'operator'}`, ...(values.note !== undefined ? { note: values.note } : {}) },
+    );
+    out(result, [`recorded: ${path.basename(photo)} is not ${userId} (score ${result.correction.score.toFixed(3)})`, ...thresholdLines(result.threshold)].join('\n'));
   } finally {
     await ctx.close();
   }

@@ -1,0 +1,97 @@
+// Lookalike pressure (issue 13): a new person's faces scored against everyone already enrolled.
+// The nearest other person is reported at enrolment and in `users show`; a new person close to an
+// enrolled one (user-thresholds.ts lookalikeLine) is enrolled only with match corrections that raise
+// both their thresholds above that score, and refused when the raised threshold would also refuse
+// the new person's own photos: then the two could not be told apart by this model.
+import type { EmbeddingStore } from '../../storage/embeddings/embedding-store.js';
+import type { NewMatchCorrection } from '../../storage/db/match-corrections.js';
+import { SEARCH_K } from './identify.js';
+import { cosine } from './similarity.js';
+import { lookalikeLine, raisedThreshold } from './user-thresholds.js';
+
+export interface NearestPerson {
+  userId: string;
+  /** The best score of these faces against that person's gallery. */
+  score: number;
+}
+
+/** Every other enrolled person these faces reach in the index, nearest first, with the face that reached them. */
+export async function nearestOthers(
+  embeddings: EmbeddingStore,
+  vectors: readonly Float32Array[],
+  self: string,
+): Promise<(NearestPerson & { face: number })[]> {
+  const best = new Map<string, NearestPerson & { face: number }>();
+  for (const [face, vector] of vectors.entries()) {
+    for (const m of await embeddings.search(vector, SEARCH_K)) {
+      if (m.userId === self) continue;
+      const now = best.get(m.userId);
+      if (!now || m.score > now.score) best.set(m.userId, { userId: m.userId, score: m.score, face });
+    }
+  }
+  return [...best.values()].sort((a, b) => b.score - a.score || a.userId.localeCompare(b.userId));
+}
+
+/** Each face's best score against the others (leave one out): how well this gallery recognises its own person. */
+export function leaveOneOutScores(vectors: readonly Float32Array[]): number[] {
+  return vectors.map((v, i) => Math.max(...vectors.filter((_, j) => j !== i).map((w) => cosine(v, w))));
+}
+
+function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+export interface LookalikeVerdict {
+  nearest: NearestPerson | null;
+  /** Enrolled people close to the new one: each gets a correction, and the new person one per each. */
+  lookalikes: NearestPerson[];
+  /** The new person's own threshold after those corrections (the site's when none). */
+  threshold: number;
+  corrections: NewMatchCorrection[];
+  /** Why the enrolment must be refused (the raised threshold refuses the new person's own photos); null when it may go on. */
+  refusal: string | null;
+}
+
+const fmt = (v: number) => v.toFixed(3);
+
+/**
+ * Judges a new person's faces (already checked to be one person and to match nobody at the site's
+ * threshold) against the enrolled gallery. The corrections are for createUser's transaction.
+ */
+export async function judgeLookalikes(
+  embeddings: EmbeddingStore,
+  person: { userId: string; vectors: readonly Float32Array[] },
+  site: number,
+  actor: string,
+): Promise<LookalikeVerdict> {
+  const others = await nearestOthers(embeddings, person.vectors, person.userId);
+  const nearest = others[0] ? { userId: others[0].userId, score: others[0].score } : null;
+  const line = lookalikeLine(site);
+  const close = others.filter((o) => o.score >= line);
+  if (close.length === 0) return { nearest, lookalikes: [], threshold: site, corrections: [], refusal: null };
+
+  const modelId = embeddings.modelId;
+  const corrections: NewMatchCorrection[] = [];
+  for (const o of close) {
+    const details = { line, site };
+    // The enrolled person must not be named for the new one's face (kept with its vector) ...
+    corrections.push({ actor, userId: o.userId, source: 'lookalike', score: o.score, modelId, vector: person.vectors[o.face] ?? null, details: { ...details, lookalikeOf: person.userId } });
+    // ... nor the new person for the enrolled one's.
+    corrections.push({ actor, userId: person.userId, source: 'lookalike', score: o.score, modelId, details: { ...details, lookalikeOf: o.userId } });
+  }
+  const threshold = Math.max(site, raisedThreshold(Math.max(...close.map((o) => o.score))));
+  // The median of the leave-one-out scores: a threshold that refuses most of the person's own
+  // photos against the rest of their gallery would refuse them at the door too.
+  const own = median(leaveOneOutScores(person.vectors));
+  const lookalikes = close.map((o) => ({ userId: o.userId, score: o.score }));
+  const names = close.map((o) => `${o.userId} (${fmt(o.score)})`).join(', ');
+  const refusal =
+    own < threshold
+      ? `${person.userId} is too close to ${names} to be told apart: to keep them from being taken for each other ${person.userId}'s own ` +
+        `threshold would be ${fmt(threshold)}, but ${person.userId}'s own photos score each other only ${fmt(own)} (median best of the others), ` +
+        `so ${person.userId} would not be recognised either`
+      : null;
+  return { nearest, lookalikes, threshold, corrections, refusal };
+}
