@@ -1,0 +1,77 @@
+// `facegate events wrong`, `facegate users not` and `facegate users show` (issue 13, "not this
+// person") through the compiled CLI (dist/: `npm run build` first) on an embedded data root.
+// The tests run in order: enrol, refusals, a photo marked not the user, show.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { embeddedFacegate } from '../helpers/cli.js';
+import { FACES_DIR } from '../helpers/shared-data.js';
+
+let dataDir: string;
+const facegate = embeddedFacegate(() => dataDir);
+type Run = ReturnType<typeof facegate>;
+
+function json<T>(r: Run, status = 0): T {
+  expect({ status: r.status, stderr: r.stderr }).toMatchObject({ status });
+  return JSON.parse(r.stdout) as T;
+}
+const face = (f: string) => path.join(FACES_DIR, f);
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'facegate-cli-corrections-'));
+});
+afterAll(async () => {
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('facegate events wrong / users not / users show', () => {
+  it('enrols obama, and the answer names the nearest other person (none yet)', () => {
+    const r = json<{ userId: string; nearest: unknown; lookalikes: unknown[]; threshold: number }>(
+      facegate('enroll', 'obama', '--name', 'Barack Obama', face('obama/obama.jpg'), face('obama/obama2.jpg'), face('obama/obama3.jpg'), '--json'),
+    );
+    expect(r).toMatchObject({ userId: 'obama', nearest: null, lookalikes: [] });
+    const text = facegate('enroll', 'powell', '--name', 'Colin Powell', ...['0001', '0002', '0003'].map((n) => face(`lfw10/Colin_Powell/Colin_Powell_${n}.jpg`)));
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/nearest other enrolled person: obama at -?0\.\d{3}/);
+  }, 120_000);
+
+  it.each([
+    ['an id that is not a UUID', 'ev-1', /Expected an event id \(a UUID like .*\) but received "ev-1"/],
+    ['an event that does not exist', '0190c3d2-7a1b-7c3d-8e4f-0123456789ab', /Expected a recognition event but there is no event 0190c3d2-7a1b-7c3d-8e4f-0123456789ab/],
+  ])('events wrong refuses %s clearly (exit 1)', (_what, id, message) => {
+    const r = facegate('events', 'wrong', id, '--json');
+    expect(r.status, r.stderr).toBe(1);
+    expect((JSON.parse(r.stdout) as { error: string }).error).toMatch(message);
+  });
+
+  it('events wrong without an id is a usage error (exit 2)', () => {
+    const r = facegate('events', 'wrong');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/Expected "events wrong <eventId>"/);
+  });
+
+  it('users not records the photo and answers with the raised threshold; users show lists it', () => {
+    const r = json<{ userId: string; correction: { actor: string; withVector: boolean; score: number }; threshold: { match: number; site: number; raised: boolean } }>(
+      facegate('users', 'not', 'obama', face('biden/biden.jpg'), '--actor', 'ada', '--note', 'the vice president', '--json'),
+    );
+    expect(r.correction).toMatchObject({ actor: 'cli:ada', withVector: true });
+    expect(r.threshold.match).toBeCloseTo(Math.max(r.threshold.site, r.correction.score + 0.15), 3);
+    const show = json<{ threshold: { match: number; corrections: { source: string; details: { note: string } }[] }; nearest: { userId: string } }>(facegate('users', 'show', 'obama', '--json'));
+    expect(show.threshold).toMatchObject({ match: r.threshold.match, corrections: [{ source: 'operator', details: { note: 'the vice president' } }] });
+    expect(show.nearest.userId).toBe('powell');
+    const text = facegate('users', 'show', 'obama');
+    expect(text.stdout).toMatch(/match threshold 0\.\d+ .*\n {2}\S+ {2}operator {2}score -?0\.\d{3} {2}by cli:ada\nnearest other enrolled person: powell at/);
+  }, 120_000);
+
+  it('users not refuses an unknown user and a missing photo clearly', () => {
+    const nobody = facegate('users', 'not', 'nobody', face('biden/biden.jpg'), '--json');
+    expect(nobody.status).toBe(1);
+    expect((JSON.parse(nobody.stdout) as { error: string }).error).toBe('Expected an existing user but there is no user nobody');
+    const missing = facegate('users', 'not', 'obama', path.join(dataDir, 'nope.jpg'));
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/Expected a readable photo file but .*nope\.jpg could not be read \(ENOENT\)/);
+  }, 120_000);
+});
