@@ -301,7 +301,7 @@ export function calibrate(input: CalibrationInput): Calibration {
     const c = counts.impostor;
     throw new CalibrationRefusedError(
       `${error.message} (enrolled galleries ${c.gallery}, unknown faces ${c.unknown}, labelled folder ${c.labelled}). ` +
-        'More come from more people enrolled, from the unknown faces the cameras keep, or from --labelled <folder> (one sub-folder per person)',
+        `More come from more people enrolled, from the unknown faces the cameras keep, or from ${c.labelled > 0 ? 'a larger' : 'a'} labelled folder (--labelled <folder>, one sub-folder per person)`,
     );
   }
   return {

@@ -40,7 +40,10 @@ describe('facegate doctor', () => {
       'database',
       'redis',
       'disk space',
+      'match threshold',
     ]);
+    // No data root yet (the project's var/storage): nothing is opened, so nothing is created.
+    expect(byName(report, 'match threshold')?.detail).toMatch(/^not set up yet \(no data root at .*\): the site was never calibrated$|^\d\.\d+ \(/);
     expect(byName(report, 'model embedder')?.detail).toMatch(/sha256 verified/);
     expect(byName(report, 'native addon')?.detail).toMatch(/SIMD (scalar|sse2|avx2|avx512|neon)/);
     expect(byName(report, 'inference provider')?.detail).toMatch(/^active (cpu|cuda|dml)/);

@@ -15,9 +15,9 @@ const NOISE = 0.5;
 
 export interface SyntheticFaces {
   /** A new person's centre. */
-  person(): Float32Array;
+  person: () => Float32Array;
   /** One face of a person: unit length, like the embedder's output. */
-  face(centre: Float32Array): Float32Array;
+  face: (centre: Float32Array) => Float32Array;
 }
 
 export function syntheticFaces(seed: number, dim = SYNTHETIC_DIM): SyntheticFaces {
@@ -35,7 +35,7 @@ export function syntheticFaces(seed: number, dim = SYNTHETIC_DIM): SyntheticFace
   const common = randomUnit();
   return {
     person: randomUnit,
-    face(centre) {
+    face: (centre) => {
       const noise = randomUnit();
       return unit(common.map((c, i) => COMMON * c + PERSON * (centre[i] as number) + NOISE * (noise[i] as number)));
     },
@@ -55,9 +55,26 @@ export interface SyntheticSite {
  */
 export async function seedSyntheticSite(
   storage: Storage,
-  options: { modelId: string; dim?: number; people: number; facesPerPerson: number; strangers: number; seed: number; firstUser?: number },
+  options: {
+    modelId: string;
+    /** The stored vectors' dimension (the model's); with activeDim, the vectors are made in activeDim and zero-padded (same cosines). */
+    dim?: number;
+    activeDim?: number;
+    people: number;
+    facesPerPerson: number;
+    strangers: number;
+    seed: number;
+    firstUser?: number;
+  },
 ): Promise<SyntheticSite> {
-  const faces = syntheticFaces(options.seed, options.dim);
+  const made = syntheticFaces(options.seed, options.activeDim ?? options.dim);
+  const dim = options.dim ?? options.activeDim ?? SYNTHETIC_DIM;
+  const pad = (v: Float32Array) => {
+    const out = new Float32Array(dim);
+    out.set(v);
+    return out;
+  };
+  const faces: SyntheticFaces = { person: made.person, face: (centre) => pad(made.face(centre)) };
   const people = new Map<string, Float32Array>();
   const first = options.firstUser ?? 0;
   for (let i = first; i < first + options.people; i++) {

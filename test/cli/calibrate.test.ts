@@ -1,0 +1,162 @@
+// `facegate calibrate` through the compiled CLI on an embedded data root (PGlite): it refuses an
+// empty site (exit 1, nothing written) and bad arguments (exit 2, before anything opens); on a
+// site of 100 synthetic people and 300 kept strangers it proposes a threshold that rises with the
+// gallery size, --apply records it, and then a fresh `identify`, `doctor` and a service start all
+// use or report it, and warn once the gallery has grown past it.
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { loadOrCreateToken } from '../../src/api/token.js';
+import { parseConfig } from '../../src/config/config.js';
+import { startService } from '../../src/service/service.js';
+import { embeddingModelOf } from '../../src/vision/index.js';
+import { silentLogger } from '../../storage/logger.js';
+import { openStorage, parseStorageConfig } from '../../storage/index.js';
+import { embeddedFacegate } from '../helpers/cli.js';
+import { freePort } from '../helpers/free-port.js';
+import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
+import { seedSyntheticSite } from '../helpers/synthetic-faces.js';
+
+let dir: string;
+const facegate = embeddedFacegate(() => dir);
+
+interface Proposal {
+  gallerySize: number;
+  threshold: number;
+  genuineAccept: number | null;
+}
+
+/** The synthetic site's people and strangers, in the real model's dimension (128-d vectors zero-padded: same cosines). */
+async function seedSite(people: number, strangers: number, firstUser = 0): Promise<void> {
+  const model = await embeddingModelOf();
+  const storage = await openStorage(parseStorageConfig({ dataRoot: dir }), { embeddingModel: model });
+  try {
+    await seedSyntheticSite(storage, { modelId: model.id, dim: model.dim, people, facesPerPerson: 3, strangers, seed: 5, firstUser, activeDim: 128 });
+  } finally {
+    await storage.close();
+  }
+}
+
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'facegate-calibrate-'));
+});
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('facegate calibrate', () => {
+  it('refuses bad arguments with exit code 2 before opening anything', () => {
+    const target = facegate('calibrate', '--target', '0.5');
+    expect(target.status).toBe(2);
+    expect(target.stderr).toMatch(/Expected --target to be a probability above 0 and at most 0\.01 .* but received "0\.5"/);
+    expect(facegate('calibrate', '--target', 'often').status).toBe(2);
+    const folder = facegate('calibrate', '--labelled', path.join(dir, 'no-such-folder'));
+    expect(folder.status).toBe(2);
+    expect(folder.stderr).toMatch(/is not a folder/);
+    expect(facegate('calibrate', 'now').status).toBe(2);
+    expect(facegate('calibrate', '--provider', 'cpu').stderr).toMatch(/vision flags only with --labelled/);
+  });
+
+  it('refuses an empty site with exit code 1, saying how much data it needs and had, and writes nothing', () => {
+    const r = facegate('calibrate', '--apply', '--json');
+    expect(r.status).toBe(1);
+    const out = JSON.parse(r.stdout) as { error: string; inEffect: { source: string; calibration: unknown } };
+    expect(out.error).toMatch(/refused: Expected at least 2,000 impostor scores .* but there were 0 \(enrolled galleries 0, unknown faces 0, labelled folder 0\).*nothing written/);
+    expect(out.inEffect).toMatchObject({ source: 'default', calibration: null });
+    const again = JSON.parse(facegate('calibrate', '--json').stdout) as { inEffect: { source: string } };
+    expect(again.inEffect.source).toBe('default');
+  });
+
+  let applied: number;
+
+  it('proposes a threshold for 100 people and 300 strangers that rises with the gallery, and explains it', async () => {
+    await seedSite(100, 300);
+    const r = facegate('calibrate', '--json');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as {
+      activeUsers: number;
+      counts: { impostor: Record<string, number> };
+      fit: { exceedances: number; shape: number };
+      proposal: Proposal;
+      compared: Proposal[];
+      applied: unknown;
+    };
+    expect(out.activeUsers).toBe(100);
+    expect(out.counts.impostor).toEqual({ gallery: 29_700, unknown: 30_000, labelled: 0, total: 59_700 });
+    expect(out.fit.exceedances).toBeGreaterThanOrEqual(100);
+    expect(out.proposal.gallerySize).toBe(100);
+    const at = (n: number) => out.compared.find((p) => p.gallerySize === n)?.threshold as number;
+    expect(at(100)).toBe(out.proposal.threshold);
+    expect(at(1_000)).toBeGreaterThan(at(100));
+    expect(at(10_000)).toBeGreaterThan(at(1_000));
+    expect(out.applied).toBeNull();
+
+    const text = facegate('calibrate');
+    expect(text.status).toBe(0);
+    expect(text.stdout).toContain('29,700 from the enrolled galleries against each other');
+    expect(text.stdout).toContain('30,000 from 300 kept unknown face(s)');
+    expect(text.stdout).toMatch(/tail fit: Generalized Pareto .* shape -?\d\.\d{3}, scale \d\.\d{4}/);
+    expect(text.stdout).toMatch(/why: a stranger is compared with every enrolled person/);
+    expect(text.stdout).toMatch(/N = +1,000: threshold \d\.\d{3} +\(per-person false match 1\.0e-7/);
+    expect(text.stdout).toContain('not applied: run again with --apply');
+  }, 120_000);
+
+  it('--apply records the threshold, and a fresh identify decides with it', () => {
+    const r = facegate('calibrate', '--apply', '--json');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as { proposal: Proposal; applied: { id: string; matchThreshold: number; gallerySize: number; overriddenByConfig: boolean } };
+    expect(out.applied).toMatchObject({ matchThreshold: out.proposal.threshold, gallerySize: 100, overriddenByConfig: false });
+    applied = out.applied.matchThreshold;
+
+    const shown = JSON.parse(facegate('calibrate', '--json').stdout) as { inEffect: { source: string; match: number } };
+    expect(shown.inEffect).toMatchObject({ source: 'calibration', match: applied });
+    // Obama is nobody here: unknown, below the calibrated threshold (the default's reason would name another number).
+    const id = facegate('identify', path.join(FACES_DIR, 'obama', 'obama.jpg'), '--json');
+    expect(id.status).toBe(0);
+    const faces = (JSON.parse(id.stdout) as { faces: { decision: string; reason: string }[] }).faces;
+    expect(faces[0]?.decision).toBe('unknown');
+    expect(faces[0]?.reason).toContain(`below the match threshold ${applied}`);
+  }, 120_000);
+
+  it('doctor reports the calibration, and warns once the gallery has grown past it', async () => {
+    const doctor = () => {
+      const r = facegate('doctor', '--json');
+      return (JSON.parse(r.stdout) as { checks: { name: string; ok: boolean; detail: string; warnings?: string[] }[] }).checks.find((c) => c.name === 'match threshold');
+    };
+    const before = doctor();
+    expect(before).toMatchObject({ ok: true, warnings: [] });
+    expect(before?.detail).toMatch(new RegExp(`^${applied} \\(calibrated .* for 100 active users at target 0\\.0001\\); 100 active users now`));
+
+    await seedSite(5, 0, 500);
+    const after = doctor();
+    expect(after?.ok).toBe(true);
+    expect(after?.warnings).toEqual([expect.stringMatching(/grown to 105 active users, past the 100 the threshold .* run facegate calibrate/)]);
+    const text = facegate('doctor');
+    expect(text.stdout).toMatch(/WARN match threshold: the gallery has grown to 105 active users/);
+  }, 120_000);
+
+  it('a service start decides with the calibrated threshold and /health says so, with the warning', async () => {
+    const port = await freePort();
+    const config = parseConfig({ dataDir: dir, modelsDir: MODELS_DIR, inference: { provider: 'cpu' }, api: { port } });
+    const service = await startService(config, silentLogger);
+    try {
+      const token = await loadOrCreateToken(dir);
+      const res = await fetch(`${service.apiUrl}/health`, { headers: { authorization: `Bearer ${token}` } });
+      const health = (await res.json()) as { threshold: { match: number; source: string; activeUsers: number; calibration: { gallerySize: number }; warnings: string[] } };
+      expect(health.threshold).toMatchObject({ match: applied, source: 'calibration', activeUsers: 105, calibration: { gallerySize: 100 } });
+      expect(health.threshold.warnings).toEqual([expect.stringMatching(/grown to 105 active users/)]);
+      // The API's identify decides with it too.
+      const form = new FormData();
+      form.append('image', new Blob([await fs.readFile(path.join(FACES_DIR, 'obama', 'obama.jpg'))]), 'obama.jpg');
+      const id = (await (await fetch(`${service.apiUrl}/identify`, { method: 'POST', body: form, headers: { authorization: `Bearer ${token}` } })).json()) as {
+        faces: { reason: string }[];
+      };
+      expect(id.faces[0]?.reason).toContain(`below the match threshold ${applied}`);
+    } finally {
+      await service.stop();
+    }
+  }, 120_000);
+});
