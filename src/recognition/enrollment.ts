@@ -1,8 +1,9 @@
 // Enrollment: a new user from photos (files, a folder's images, or frames), or from reviewed
-// unknown-face crops (src/unknown-faces/review.ts). Every image must show exactly one face that
-// passes the quality gate and matches no other enrolled user; at least three must, or nothing is
-// kept. Then, in order: images (originals and aligned crops, metadata.json), the database (user
-// and embeddings, one transaction), the index.
+// unknown-face crops (src/unknown-faces/review.ts). Every image must show one main face (faces much
+// smaller or blurrier behind it are ignored: vision/main-face.ts) that passes the quality gate and
+// matches no other enrolled user; at least three must, or nothing is kept. Then, in order: images
+// (originals and aligned crops, metadata.json), the database (user and embeddings, one
+// transaction), the index.
 import type { Storage } from '../../storage/index.js';
 import { ConflictError, NotFoundError, ReadOnlyError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
@@ -10,6 +11,7 @@ import type { GroupResolution, ReviewAction } from '../../storage/db/unknown-fac
 import type { StoredImage } from '../../storage/images/image-store.js';
 import type { FaceAnalyzer } from '../vision/face-analyzer.js';
 import { encodePng, ImageDecodeError, withDecodedImage } from '../vision/image-input.js';
+import { chooseMainFace } from '../vision/main-face.js';
 import type { Embedding } from '../vision/types.js';
 import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds } from './decision.js';
 import { MAX_EMBEDDINGS_PER_USER } from './identify.js';
@@ -84,21 +86,39 @@ export interface EnrollmentDeps {
   thresholds?: DecisionThresholds;
 }
 
-/** Why an image cannot be used, or its face. */
-async function examine(analyzer: FaceAnalyzer, image: EnrollmentImage, cameraId: string | null): Promise<EnrollmentFace | string> {
+/** A photo in which faces behind its subject were set aside (chooseMainFace): the face used and how many were not. */
+export interface IgnoredFacesNote {
+  file: string;
+  /** The box of the face enrolled, [x, y, width, height] in the photo's pixels. */
+  used: [number, number, number, number];
+  /** Faces much smaller or much blurrier than it. */
+  ignored: number;
+}
+
+/** An enrollment from photos: its result, and the photos in which background faces were ignored (only when there were any). */
+export type PhotoEnrollResult = EnrollResult & { ignoredFaces?: IgnoredFacesNote[] };
+
+/** Why an image cannot be used, or its face (the photo's subject, chooseMainFace). */
+async function examine(analyzer: FaceAnalyzer, image: EnrollmentImage, cameraId: string | null): Promise<{ face: EnrollmentFace; note: IgnoredFacesNote | null } | string> {
   let faces;
   try {
-    // The decoded pixels count against the shared decode budget until the faces are found.
-    faces = await withDecodedImage(image.bytes, (decoded) => analyzer.analyze(decoded));
+    // The decoded pixels count against the shared decode budget until the faces are found. A
+    // still photo: one cut to the face is looked at again with a margin (face-analyzer.ts).
+    faces = await withDecodedImage(image.bytes, (decoded) => analyzer.analyze(decoded, { stillPhoto: true }));
   } catch (error) {
     if (error instanceof ImageDecodeError) return error.message;
     throw error;
   }
-  if (faces.length === 0) return 'no face found';
-  if (faces.length > 1) return `${faces.length} faces found; an enrollment photo must show exactly one`;
-  const [face] = faces as [(typeof faces)[0]];
-  if (!face.quality.accepted || !face.embedding) return `face rejected by the quality gate (${face.quality.reasons.join(', ')})`;
-  return { name: image.name, original: image.bytes, alignedPng: await encodePng(face.aligned), qualityScore: face.quality.score, embedding: face.embedding, cameraId };
+  const choice = chooseMainFace(faces);
+  if (choice.kind !== 'main') return choice.reason;
+  const { main: face, ignored } = choice;
+  const box = face.face.box.map((v) => Number(v.toFixed(1))) as IgnoredFacesNote['used'];
+  const aside = ignored.length > 0 ? `; ${ignored.length} much smaller or blurrier face(s) ignored` : '';
+  if (!face.quality.accepted || !face.embedding) return `face rejected by the quality gate (${face.quality.reasons.join(', ')})${aside ? ` (the largest, at ${box.join(',')}${aside})` : ''}`;
+  return {
+    face: { name: image.name, original: image.bytes, alignedPng: await encodePng(face.aligned), qualityScore: face.quality.score, embedding: face.embedding, cameraId },
+    note: ignored.length > 0 ? { file: image.name, used: box, ignored: ignored.length } : null,
+  };
 }
 
 /**
@@ -122,19 +142,24 @@ function onePerson(usable: EnrollmentFace[], threshold: number): { kept: Enrollm
 }
 
 
-export async function enroll(deps: EnrollmentDeps, request: EnrollRequest): Promise<EnrollResult> {
+export async function enroll(deps: EnrollmentDeps, request: EnrollRequest): Promise<PhotoEnrollResult> {
   const userId = validateId('user', request.userId);
   return withUserLock(userId, async () => {
     await refuseExisting(deps.storage, userId);
     const skipped: Skipped[] = [];
     const faces: EnrollmentFace[] = [];
+    const notes: IgnoredFacesNote[] = [];
     for (const image of request.images) {
       const result = await examine(deps.analyzer, image, request.cameraId ?? null);
       if (typeof result === 'string') skipped.push({ file: image.name, reason: result });
-      else faces.push(result);
+      else {
+        faces.push(result.face);
+        if (result.note) notes.push(result.note);
+      }
     }
     const { review: _none, ...result } = await keepFaces(deps, request, userId, faces, skipped);
-    return result;
+    // Only when a photo had faces set aside, so that the usual answer keeps its shape.
+    return notes.length > 0 ? { ...result, ignoredFaces: notes } : result;
   });
 }
 

@@ -10,8 +10,8 @@ import { UsageError } from '../usage-error.js';
 import { visionFlags, visionFlagsUsage, visionOptionsFrom } from '../vision-flags.js';
 
 export const enrollUsage = `facegate enroll <userId> --name NAME [--department D] <images or folders...> ${visionFlagsUsage} [--json]
-  Enrolls a user from photos: each must show exactly one good face that matches nobody else;
-  at least 3 must, or nothing is kept.`;
+  Enrolls a user from photos: each must show one good face that matches nobody else (faces much
+  smaller or blurrier behind it are ignored, and the answer says so); at least 3 must, or nothing is kept.`;
 
 const IMAGE_FILE = /\.(jpe?g|png|webp)$/i;
 
@@ -69,6 +69,7 @@ export async function enrollCommand(argv: string[], out: (json: unknown, text: s
     );
     out(result, [
       `enrolled ${result.userId} with ${result.embeddings} embeddings`,
+      ...(result.ignoredFaces ?? []).map((n) => `  ${n.file}: used the face at ${n.used.join(',')}; ${n.ignored} much smaller or blurrier face(s) ignored`),
       ...result.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`),
       ...lookalikeLines(result),
     ].join('\n'));
