@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { ALIGNED_SIZE, alignFace, ARCFACE_TEMPLATE_112, pictureArea } from '../../src/vision/align.js';
+import { ALIGNED_SIZE, alignFace, ARCFACE_TEMPLATE_112, estimateSimilarity, landmarkPoints, pictureArea } from '../../src/vision/align.js';
 import { decodeImage } from '../../src/vision/image-input.js';
-import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, poseFromLandmarks } from '../../src/vision/quality.js';
+import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, FACE_REGION, poseFromLandmarks } from '../../src/vision/quality.js';
 import type { AlignedFace, DetectedFace, Landmarks, Point, RgbImage } from '../../src/vision/types.js';
 import { FACES_DIR } from '../helpers/shared-data.js';
 
@@ -236,6 +236,25 @@ describe('faces cut by the frame edge', () => {
     const cut = assessQuality(detected(OBAMA), crop, DEFAULT_QUALITY_THRESHOLDS, { left: 0, top: 0, right: 520, bottom: photo.height });
     expect(cut.measures.outOfFrame).toBeGreaterThan(0.2);
     expect(cut.accepted).toBe(false);
+    expect(cut.reasons).toEqual(['cut-off']);
+  });
+
+  it('keeps a face whose crop margin lies outside the picture but whose face region does not (a photo cut to the face)', () => {
+    // The picture ends 2 px outside the face region's corners, mapped into the photo: hair, ears
+    // and forehead are cut away, the face is whole.
+    const toImage = estimateSimilarity(ARCFACE_TEMPLATE_112, landmarkPoints(OBAMA));
+    const corners = [[FACE_REGION.x0, FACE_REGION.y0], [FACE_REGION.x1, FACE_REGION.y0], [FACE_REGION.x0, FACE_REGION.y1], [FACE_REGION.x1, FACE_REGION.y1]].map(
+      ([u, v]) => [toImage[0][0] * (u as number) + toImage[0][1] * (v as number) + toImage[0][2], toImage[1][0] * (u as number) + toImage[1][1] * (v as number) + toImage[1][2]],
+    );
+    const xs = corners.map((c) => c[0] as number), ys = corners.map((c) => c[1] as number);
+    const tight = { left: Math.floor(Math.min(...xs)) - 2, top: Math.floor(Math.min(...ys)) - 2, right: Math.ceil(Math.max(...xs)) + 2, bottom: Math.ceil(Math.max(...ys)) + 2 };
+    const verdict = assessQuality(detected(OBAMA), obamaCrop, DEFAULT_QUALITY_THRESHOLDS, tight);
+    expect(verdict.measures.outOfFrame).toBeGreaterThan(0.3);
+    expect(verdict.measures.faceOutOfFrame).toBe(0);
+    expect(verdict.reasons).toEqual([]);
+    // The same picture 15 px (a seventh of the eye distance) narrower on one side cuts the face itself.
+    const cut = assessQuality(detected(OBAMA), obamaCrop, DEFAULT_QUALITY_THRESHOLDS, { ...tight, right: tight.right - 15 });
+    expect(cut.measures.faceOutOfFrame).toBeGreaterThan(DEFAULT_QUALITY_THRESHOLDS.maxFaceOutOfFrame);
     expect(cut.reasons).toEqual(['cut-off']);
   });
 
