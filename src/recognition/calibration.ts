@@ -6,6 +6,7 @@
 // genuine accept rate to expect there. Pure arithmetic over embeddings and scores: the command
 // (src/cli/commands/calibrate.ts) gathers them from the stores and the labelled folder.
 import { nearestRank } from '../percentile.js';
+import { seededRandom } from '../seeded-random.js';
 import { MIN_SAFE_MATCH } from './decision.js';
 import { cosine } from './similarity.js';
 
@@ -38,22 +39,47 @@ function best(probe: Float32Array, vectors: readonly Float32Array[], skip: Float
 }
 
 /**
+ * The most impostor scores one source contributes. Every probe against every user grows as the
+ * square of the gallery: 1,000 users with 3 embeddings each give 3 million scores, 21 s of cosines
+ * on one core of the development machine (AMD EPYC), and 10,000 users would take 100 times that.
+ * A million scores leave 10,000 above the 99th percentile, a hundred times what the fit needs;
+ * beyond them a seeded sample of the probes is used, each still scored against every user.
+ */
+export const MAX_SCORES_PER_SOURCE = 1_000_000;
+
+/** How many probes a source had and how many were scored (all, unless MAX_SCORES_PER_SOURCE was reached). */
+export interface ProbeSample {
+  probes: number;
+  used: number;
+}
+
+/** The probes to score: all of them, or a seeded random subset when they would give more than MAX_SCORES_PER_SOURCE scores. */
+function sampleProbes<T>(probes: readonly T[], scoresPerProbe: number, seed: number): T[] {
+  const keep = Math.max(1, Math.floor(MAX_SCORES_PER_SOURCE / Math.max(1, scoresPerProbe)));
+  if (probes.length <= keep) return [...probes];
+  const random = seededRandom(seed);
+  const out = [...probes];
+  for (let i = 0; i < keep; i++) {
+    const j = i + Math.floor(random() * (out.length - i));
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
+  }
+  return out.slice(0, keep);
+}
+
+/**
  * The galleries against each other, per user as decideFace scores a face (src/recognition/decision.ts:
  * a user's score is their best embedding's): each embedding of user A as a probe against every
  * other user B gives one impostor score, the best over B's embeddings; against the rest of A's own
  * gallery (leave-one-out best) it gives one genuine score, when A has another embedding.
  */
-export function galleryScores(gallery: readonly GalleryVector[]): { impostor: number[]; genuine: number[] } {
+export function galleryScores(gallery: readonly GalleryVector[]): { impostor: number[]; genuine: number[]; sample: ProbeSample } {
   const users = [...byUser(gallery)];
-  const impostor: number[] = [];
   const genuine: number[] = [];
-  for (const [userA, probes] of users) {
-    for (const probe of probes) {
-      if (probes.length > 1) genuine.push(best(probe, probes, probe));
-      for (const [userB, vectors] of users) if (userB !== userA) impostor.push(best(probe, vectors));
-    }
-  }
-  return { impostor, genuine };
+  for (const [, own] of users) if (own.length > 1) for (const probe of own) genuine.push(best(probe, own, probe));
+  const impostor: number[] = [];
+  const probes = sampleProbes(gallery, users.length - 1, 1);
+  for (const probe of probes) for (const [userB, vectors] of users) if (userB !== probe.userId) impostor.push(best(probe.vector, vectors));
+  return { impostor, genuine, sample: { probes: gallery.length, used: probes.length } };
 }
 
 /**
@@ -63,11 +89,12 @@ export function galleryScores(gallery: readonly GalleryVector[]): { impostor: nu
  * scores against their own gallery are genuine-high, so they can only push the tail up and the
  * threshold with it: the safe direction.
  */
-export function strangerScores(faces: readonly StrangerVector[], gallery: readonly GalleryVector[]): number[] {
+export function strangerScores(faces: readonly StrangerVector[], gallery: readonly GalleryVector[]): { impostor: number[]; sample: ProbeSample } {
   const users = [...byUser(gallery)];
-  const out: number[] = [];
-  for (const face of faces) for (const [userId, vectors] of users) if (userId !== face.ownerUserId) out.push(best(face.vector, vectors));
-  return out;
+  const impostor: number[] = [];
+  const probes = sampleProbes(faces, users.length, 2);
+  for (const face of probes) for (const [userId, vectors] of users) if (userId !== face.ownerUserId) impostor.push(best(face.vector, vectors));
+  return { impostor, sample: { probes: faces.length, used: probes.length } };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 // out to be, and how many people are enrolled; then the calibration over them (calibration.ts) and
 // the row `--apply` records. The labelled folder's embeddings come from the evaluation's runner.
 import type { DbStore, NewThresholdCalibration } from '../../storage/db/db-store.js';
-import { type Calibration, calibrate, galleryScores, type GalleryVector, strangerScores, type StrangerVector } from './calibration.js';
+import { type Calibration, calibrate, galleryScores, type GalleryVector, type ProbeSample, strangerScores, type StrangerVector } from './calibration.js';
 import type { LabelledEmbedding } from './evaluation.js';
 
 export interface SiteEvidence {
@@ -37,15 +37,17 @@ export async function gatherSiteEvidence(db: DbStore, modelId: string, labelled:
  * people against each other, per person as the decision scores a user), never against the
  * enrolled galleries: the folder may hold the site's own people.
  */
-export function calibrateSite(evidence: SiteEvidence, target: number): Calibration {
+export function calibrateSite(evidence: SiteEvidence, target: number): Calibration & { sampled: { gallery: ProbeSample; unknown: ProbeSample; labelled: ProbeSample } } {
   const fromGallery = galleryScores(evidence.gallery);
   const fromLabelled = galleryScores(evidence.labelled);
-  return calibrate({
-    impostor: { gallery: fromGallery.impostor, unknown: strangerScores(evidence.strangers, evidence.gallery), labelled: fromLabelled.impostor },
+  const fromStrangers = strangerScores(evidence.strangers, evidence.gallery);
+  const calibration = calibrate({
+    impostor: { gallery: fromGallery.impostor, unknown: fromStrangers.impostor, labelled: fromLabelled.impostor },
     genuine: { gallery: fromGallery.genuine, labelled: fromLabelled.genuine },
     target,
     gallerySize: evidence.activeUsers,
   });
+  return { ...calibration, sampled: { gallery: fromGallery.sample, unknown: fromStrangers.sample, labelled: fromLabelled.sample } };
 }
 
 /** The row `facegate calibrate --apply` records (refused by the caller when nobody is enrolled: there is no proposal). */

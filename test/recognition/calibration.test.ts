@@ -13,6 +13,7 @@ import {
   fittedTail,
   galleryScores,
   type GalleryVector,
+  MAX_SCORES_PER_SOURCE,
   perUserFalseMatch,
   proposeThreshold,
   strangerScores,
@@ -103,13 +104,23 @@ describe('scores as the decision sees them', () => {
     expect(s.genuine.map((x) => x.toFixed(4))).toEqual(['0.8000', '0.8000']);
   });
 
+  it('scores every probe while that stays under a million scores, and a seeded sample of them beyond', () => {
+    expect(galleryScores(gallery).sample).toEqual({ probes: 3, used: 3 });
+    // 1,001 users of one embedding each: 1,001 x 1,000 scores would pass the cap, so 1,000 probes are scored.
+    const many = Array.from({ length: 1_001 }, (_, i) => ({ userId: `U${i}`, vector: v(Math.cos(i), Math.sin(i), 0) }));
+    const s = galleryScores(many);
+    expect(s.sample).toEqual({ probes: 1_001, used: 1_000 });
+    expect(s.impostor).toHaveLength(MAX_SCORES_PER_SOURCE);
+    expect(galleryScores(many).impostor).toEqual(s.impostor); // seeded: the same sample every run
+  });
+
   it('leaves a kept face out against the user its group was enrolled as or assigned to', () => {
     const faces = [
       { vector: v(0.6, 0.8, 0), ownerUserId: null },
       { vector: v(0.6, 0.8, 0), ownerUserId: 'B' },
     ];
     // The open face meets A (best 0.96) and B (0.8); the one later assigned to B meets only A.
-    expect(strangerScores(faces, gallery).map((x) => x.toFixed(2))).toEqual(['0.96', '0.80', '0.96']);
+    expect(strangerScores(faces, gallery).impostor.map((x) => x.toFixed(2))).toEqual(['0.96', '0.80', '0.96']);
   });
 });
 
@@ -120,7 +131,7 @@ describe('calibrate on a synthetic site: 100 people enrolled with 3 faces, 300 s
   const strangers = Array.from({ length: 300 }, () => ({ vector: faces.face(faces.person()), ownerUserId: null }));
   const fromGallery = galleryScores(gallery);
   const input = {
-    impostor: { gallery: fromGallery.impostor, unknown: strangerScores(strangers, gallery), labelled: [] },
+    impostor: { gallery: fromGallery.impostor, unknown: strangerScores(strangers, gallery).impostor, labelled: [] },
     genuine: { gallery: fromGallery.genuine, labelled: [] },
     target: 1e-4,
     gallerySize: 100,

@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 
 import { MAX_CALIBRATION_TARGET } from '../../config/config.js';
-import { type Calibration, CalibrationRefusedError, type ThresholdProposal } from '../../recognition/calibration.js';
+import { type Calibration, CalibrationRefusedError, MAX_SCORES_PER_SOURCE, type ProbeSample, type ThresholdProposal } from '../../recognition/calibration.js';
 import { embedLabelledFolder, listLabelledPhotos } from '../../recognition/evaluation.js';
 import { calibrateSite, calibrationRecord, gatherSiteEvidence, type SiteEvidence } from '../../recognition/site-calibration.js';
 import { siteThresholdReport } from '../../recognition/site-threshold.js';
@@ -39,17 +39,21 @@ function proposalLine(p: ThresholdProposal): string {
   return `N = ${thousands(p.gallerySize).padStart(6)}: threshold ${f3(p.threshold)}  (per-person false match ${sci(p.perUserFalseMatch)}, set by the ${p.boundBy}), ${gar}`;
 }
 
-export function formatCalibration(c: Calibration, e: SiteEvidence, labelledPeople: number): string {
+export function formatCalibration(c: Calibration & { sampled?: Record<'gallery' | 'unknown' | 'labelled', ProbeSample> }, e: SiteEvidence, labelledPeople: number): string {
   const i = c.counts.impostor;
+  const sample = (what: 'gallery' | 'unknown' | 'labelled') => {
+    const s = c.sampled?.[what];
+    return s && s.used < s.probes ? ` (${thousands(s.used)} of ${thousands(s.probes)} probe faces, a seeded sample: ${thousands(MAX_SCORES_PER_SOURCE)} scores at most per source)` : '';
+  };
   const g = c.counts.genuine;
   const fit = c.fit;
   const bounded = fit.endpoint === null ? 'an unbounded tail' : `a bounded tail, highest possible score ${f3(fit.endpoint)}`;
   return [
     `embedding model ${e.modelId}: ${e.activeUsers} active enrolled user(s), ${e.galleryUsers} with embeddings (${e.gallery.length})`,
     'impostor scores (a face against a person it is not; per person, the best of their embeddings, as the decision scores):',
-    `  ${thousands(i.gallery).padStart(9)} from the enrolled galleries against each other`,
-    `  ${thousands(i.unknown).padStart(9)} from ${thousands(e.strangers.length)} kept unknown face(s) against every enrolled user (not against the user a face was later enrolled as or assigned to)`,
-    `  ${thousands(i.labelled).padStart(9)} from the labelled folder (${labelledPeople} people, ${e.labelled.length} faces, against each other)`,
+    `  ${thousands(i.gallery).padStart(9)} from the enrolled galleries against each other${sample('gallery')}`,
+    `  ${thousands(i.unknown).padStart(9)} from ${thousands(e.strangers.length)} kept unknown face(s) against every enrolled user (not against the user a face was later enrolled as or assigned to)${sample('unknown')}`,
+    `  ${thousands(i.labelled).padStart(9)} from the labelled folder (${labelledPeople} people, ${e.labelled.length} faces, against each other)${sample('labelled')}`,
     `  ${thousands(i.total).padStart(9)} in all. Unknown faces may include employees the cameras missed: they can only push the tail up, the safe direction.`,
     `genuine scores (a face against the rest of its own person's gallery): ${thousands(g.gallery)} enrolled, ${thousands(g.labelled)} labelled`,
     `tail fit: Generalized Pareto (probability-weighted moments) over the ${thousands(fit.exceedances)} scores above ${f3(fit.threshold)} ` +
@@ -98,7 +102,7 @@ export async function calibrateCommand(argv: string[], out: (json: unknown, text
     };
     const inEffect = siteThresholdReport(await ctx.siteThreshold(), evidence.activeUsers);
     const effectLine = `in effect now: ${inEffect.match} (${inEffect.source}${inEffect.calibration ? `; calibrated ${inEffect.calibration.createdAt} for ${inEffect.calibration.gallerySize} users` : ''})`;
-    let calibration: Calibration;
+    let calibration: ReturnType<typeof calibrateSite>;
     try {
       calibration = calibrateSite(evidence, target);
     } catch (error) {
