@@ -41,7 +41,9 @@ export async function identify(
 ): Promise<IdentifiedFace[]> {
   const t = deps.thresholds ?? DEFAULT_DECISION_THRESHOLDS;
   const out: IdentifiedFace[] = [];
-  for (const analysis of await deps.analyzer.analyze(image)) {
+  // A picture to identify is a still photo (the CLI, the API): one cut to the face gets the
+  // detector's second look with a margin, as at enrolment (src/vision/face-analyzer.ts).
+  for (const analysis of await deps.analyzer.analyze(image, { stillPhoto: true })) {
     out.push({ ...(await decideAnalysis(analysis, deps.embeddings, deps.statusOf, t, deps.thresholdOf)), analysis });
   }
   return out;

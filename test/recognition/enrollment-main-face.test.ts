@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { enroll, EnrollmentRefusedError } from '../../src/recognition/enrollment.js';
+import { identify } from '../../src/recognition/identify.js';
 import { decodeImage } from '../../src/vision/image-input.js';
 import { withFaceBeside } from '../helpers/face-composites.js';
 import { FACES_DIR } from '../helpers/shared-data.js';
@@ -62,11 +63,17 @@ describe('enrollment photos with other faces in them', () => {
     expect(await storage.db.getUser('P_two')).toBeNull();
   });
 
-  it('enrolls from photos cut to the face (bbt crops, where no face was found before)', async () => {
+  it('enrolls from photos cut to the face (bbt crops, where no face was found before), and identifies another such photo', async () => {
     const { vision, storage } = appliance;
-    const images = await Promise.all([1, 2, 3, 4, 5].map((n) => photo(`bbt/howard/howard${n}.png`)));
+    const images = await Promise.all([1, 2, 3, 4].map((n) => photo(`bbt/howard/howard${n}.png`)));
     const result = await enroll({ analyzer: vision.analyzer, storage }, { userId: 'P_howard', name: 'Howard', images });
     expect(result.embeddings).toBeGreaterThanOrEqual(3);
     expect(result.ignoredFaces).toBeUndefined();
+    // identify (the CLI's and the API's) looks at a still photo the way enrolment does.
+    const faces = await identify(
+      { analyzer: vision.analyzer, embeddings: storage.embeddings, statusOf: (id) => (id === 'P_howard' ? 'active' : undefined) },
+      await decodeImage(path.join(FACES_DIR, 'bbt/howard/howard5.png')),
+    );
+    expect(faces.map((f) => [f.decision, f.userId])).toEqual([['known', 'P_howard']]);
   });
 });
