@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { textField } from '../../api/text-fields.js';
+import { decisionThresholdsOf } from '../../config/config.js';
 import { enroll, EnrollmentRefusedError, type EnrollmentImage, type EnrollResult } from '../../recognition/enrollment.js';
 import { openContext } from '../context.js';
 import { UsageError } from '../usage-error.js';
@@ -63,8 +64,11 @@ export async function enrollCommand(argv: string[], out: (json: unknown, text: s
   const images: EnrollmentImage[] = await Promise.all(files.map(async (file) => ({ name: file, bytes: await fs.readFile(file) })));
   const ctx = await openContext({ vision: true, ...visionOptionsFrom(values) });
   try {
+    // The site's thresholds (configured, calibrated or default: site-threshold.ts), as the API's
+    // enrolment uses: "matches another user" and "one person" are judged at the site's match.
+    const thresholds = decisionThresholdsOf(ctx.config, await ctx.siteThreshold());
     const result = await enroll(
-      { analyzer: (ctx.vision as NonNullable<typeof ctx.vision>).analyzer, storage: ctx.storage },
+      { analyzer: (ctx.vision as NonNullable<typeof ctx.vision>).analyzer, storage: ctx.storage, thresholds },
       { userId, name, department, images },
     );
     out(result, [
