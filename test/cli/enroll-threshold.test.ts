@@ -29,7 +29,7 @@ function enrollObama(name: string, match: number | null) {
 
 describe('facegate enroll at the site threshold', () => {
   it('keeps the photos that agree at the default, and skips those under a stricter configured match', () => {
-    // obama2 and obama3 score 0.62-0.68 against the others: one person at 0.55, not at 0.75.
+    // obama2 and obama3 score 0.62-0.68 against the others: one person at the 0.54 default, not at 0.75.
     expect(enrollObama('default', null)).toMatchObject({ embeddings: 5, skipped: [] });
     const strict = enrollObama('strict', 0.75);
     expect(strict.embeddings).toBe(3);
