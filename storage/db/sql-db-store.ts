@@ -398,29 +398,9 @@ export class SqlDbStore implements DbStore {
   async queryRecognitionEvents(query: EventQuery = {}): Promise<StoredRecognitionEvent[]> {
     const { where, params, limit } = eventFilter(query, 'matched_user_id');
     const rows = await this.needDb('reading events', () =>
-      this.client.query<{
-        id: string;
-        timestamp: Date;
-        camera_id: string;
-        matched_user_id: string | null;
-        confidence: number;
-        is_unknown: boolean;
-        track_id: string | null;
-        model_id: string | null;
-        threshold: number | null;
-      }>(`SELECT * FROM recognition_events ${where} ORDER BY id DESC LIMIT ${limit}`, params),
+      this.client.query<RecognitionEventRow>(`SELECT * FROM recognition_events ${where} ORDER BY id DESC LIMIT ${limit}`, params),
     );
-    return rows.map((r) => ({
-      id: r.id,
-      timestamp: r.timestamp,
-      cameraId: r.camera_id,
-      matchedUserId: r.matched_user_id,
-      confidence: r.confidence,
-      isUnknown: r.is_unknown,
-      trackId: r.track_id,
-      modelId: r.model_id,
-      threshold: r.threshold,
-    }));
+    return rows.map(recognitionEventOf);
   }
 
   async queryCameraEvents(query: EventQuery = {}): Promise<StoredCameraEvent[]> {
@@ -439,30 +419,9 @@ export class SqlDbStore implements DbStore {
   async getRecognitionEvent(id: string): Promise<StoredRecognitionEvent | null> {
     if (!isUuid(id)) throw new StoreInputError(`Expected an event id (UUID) but received ${quoteReceived(id, 40)}`);
     const [r] = await this.needDb('reading events', () =>
-      this.client.query<{
-        id: string;
-        timestamp: Date;
-        camera_id: string;
-        matched_user_id: string | null;
-        confidence: number;
-        is_unknown: boolean;
-        track_id: string | null;
-        model_id: string | null;
-        threshold: number | null;
-      }>('SELECT * FROM recognition_events WHERE id = $1', [id]),
+      this.client.query<RecognitionEventRow>('SELECT * FROM recognition_events WHERE id = $1', [id]),
     );
-    if (!r) return null;
-    return {
-      id: r.id,
-      timestamp: r.timestamp,
-      cameraId: r.camera_id,
-      matchedUserId: r.matched_user_id,
-      confidence: r.confidence,
-      isUnknown: r.is_unknown,
-      trackId: r.track_id,
-      modelId: r.model_id,
-      threshold: r.threshold,
-    };
+    return r ? recognitionEventOf(r) : null;
   }
 
   async recordCorrection(correction: NewMatchCorrection): Promise<MatchCorrection> {
@@ -674,4 +633,31 @@ export class SqlDbStore implements DbStore {
 
 function readOnlyReasonOf(error: unknown): ReadOnlyReason {
   return isReadOnlyRefusal(error) ? 'database refuses writes (read_only_sql_transaction)' : 'database unavailable';
+}
+
+/** A recognition_events row as the database returns it. */
+interface RecognitionEventRow {
+  id: string;
+  timestamp: Date;
+  camera_id: string;
+  matched_user_id: string | null;
+  confidence: number;
+  is_unknown: boolean;
+  track_id: string | null;
+  model_id: string | null;
+  threshold: number | null;
+}
+
+function recognitionEventOf(r: RecognitionEventRow): StoredRecognitionEvent {
+  return {
+    id: r.id,
+    timestamp: r.timestamp,
+    cameraId: r.camera_id,
+    matchedUserId: r.matched_user_id,
+    confidence: r.confidence,
+    isUnknown: r.is_unknown,
+    trackId: r.track_id,
+    modelId: r.model_id,
+    threshold: r.threshold,
+  };
 }
