@@ -20,4 +20,4 @@ from=()
 if [ -z "${FACEGATE_MODELS_DIR:-}" ] && [ -d ../shared/models ]; then from=(--from ../shared/models); fi
 node dist/scripts/fetch-models.js --dest var/models "${from[@]}" ||
   echo "setup: some models could not be fetched (see above); vision commands need them in var/models or FACEGATE_MODELS_DIR" >&2
-echo "setup: done. Try: npx facegate identify-faces <photo>, npx facegate bench search"
+echo "setup: done. Try: npx facegate analyze-faces <photo>, npx facegate bench search"

@@ -13,8 +13,8 @@ import { retentionCommand, retentionUsage } from './commands/retention.js';
 import { serveCommand, serveUsage } from './commands/serve.js';
 import { eventsCommand, eventsUsage } from './commands/events.js';
 import { identifyCommand, identifyUsage } from './commands/identify.js';
-import { identifyFacesCommand, identifyFacesUsage } from './commands/identify-faces.js';
-import { indexCommand, indexUsage } from './commands/index-stats.js';
+import { analyzeFacesCommand, analyzeFacesUsage, DEPRECATED_ANALYZE_FACES_NAME } from './commands/analyze-faces.js';
+import { indexCommand, indexUsage } from './commands/embedding-index.js';
 import { serviceCommand, serviceUsage } from './commands/service.js';
 import { unknownCommand, unknownUsage } from './commands/unknown.js';
 import { usersCommand, usersUsage } from './commands/users.js';
@@ -35,7 +35,7 @@ const commands: Record<string, { run: Command; usage: string }> = {
   config: { run: configCommand, usage: configUsage },
   serve: { run: serveCommand, usage: serveUsage },
   retention: { run: retentionCommand, usage: retentionUsage },
-  'identify-faces': { run: identifyFacesCommand, usage: identifyFacesUsage },
+  'analyze-faces': { run: analyzeFacesCommand, usage: analyzeFacesUsage },
   eval: { run: evalCommand, usage: evalUsage },
   calibrate: { run: calibrateCommand, usage: calibrateUsage },
   doctor: { run: doctorCommand, usage: doctorUsage },
@@ -64,7 +64,11 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${usage}\n`);
       return name === undefined ? 2 : 0;
     }
-    const command = commands[name];
+    // The old name runs the command it was renamed to; not in the usage, so new scripts use the new one.
+    if (name === DEPRECATED_ANALYZE_FACES_NAME) {
+      process.stderr.write(`facegate: "${DEPRECATED_ANALYZE_FACES_NAME}" is deprecated and will be removed; use "analyze-faces" (it analyses faces, it names nobody)\n`);
+    }
+    const command = commands[name === DEPRECATED_ANALYZE_FACES_NAME ? 'analyze-faces' : name];
     if (!command) throw new UsageError(`Unknown command "${name}"`);
     return (await command.run(rest, (value, text) => process.stdout.write(`${json ? toJson(value) : text}\n`))) ?? 0;
   } catch (error) {

@@ -36,9 +36,9 @@ interface IdentifyReport {
   detector: { provider: string };
 }
 
-describe('facegate identify-faces', () => {
+describe('facegate analyze-faces', () => {
   it('prints two faces for two_people.jpg with boxes, landmarks, quality and unit-norm embeddings', () => {
-    const r = facegate('identify-faces', path.join(FACES_DIR, 'mixed', 'two_people.jpg'), '--json', '--crops', tmp);
+    const r = facegate('analyze-faces', path.join(FACES_DIR, 'mixed', 'two_people.jpg'), '--json', '--crops', tmp);
     expect(r.status).toBe(0);
     const report = JSON.parse(r.stdout) as IdentifyReport;
     expect(report.width).toBe(1126);
@@ -53,10 +53,22 @@ describe('facegate identify-faces', () => {
   });
 
   it('reports the half face as rejected and does not embed it', () => {
-    const r = facegate('identify-faces', path.join(FACES_DIR, 'mixed', 'obama_partial_face.jpg'), '--json');
+    const r = facegate('analyze-faces', path.join(FACES_DIR, 'mixed', 'obama_partial_face.jpg'), '--json');
     const report = JSON.parse(r.stdout) as IdentifyReport;
     expect(report.faces[0]?.quality).toMatchObject({ accepted: false, reasons: ['cut-off'] });
     expect(report.faces[0]?.embedding).toBeNull();
+  });
+
+  it('still answers to its old name identify-faces, with a deprecation notice on stderr and the same one JSON object on stdout', () => {
+    const photo = path.join(FACES_DIR, 'mixed', 'obama_partial_face.jpg');
+    const old = facegate('identify-faces', photo, '--json');
+    expect(old.status, old.stderr).toBe(0);
+    expect(old.stderr).toMatch(/"identify-faces" is deprecated .*use "analyze-faces"/);
+    expect(JSON.parse(old.stdout)).toEqual(JSON.parse(facegate('analyze-faces', photo, '--json').stdout));
+    // The top-level usage lists the new name only.
+    const help = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
+    expect(help.stdout).toMatch(/^facegate analyze-faces <image>/m);
+    expect(help.stdout).not.toMatch(/identify-faces/);
   });
 
   it.each([
@@ -68,7 +80,7 @@ describe('facegate identify-faces', () => {
     const { readFile } = await import('node:fs/promises');
     const jpeg = await readFile(path.join(FACES_DIR, 'obama', 'obama.jpg'));
     await writeFile(file, bytes ?? jpeg.subarray(0, jpeg.length / 2));
-    const r = facegate('identify-faces', file, '--json');
+    const r = facegate('analyze-faces', file, '--json');
     expect(r.status).toBe(1);
     expect((JSON.parse(r.stdout) as { error: string }).error).toMatch(/^corrupted image: /);
   });

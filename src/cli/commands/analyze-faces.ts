@@ -1,5 +1,7 @@
-// `facegate identify-faces <image>`: detect, judge and embed every face in one photo (no search):
-// boxes, landmarks, quality and the embedding's norm; --crops writes the aligned faces as PNG.
+// `facegate analyze-faces <image>`: detect, judge and embed every face in one photo (no search):
+// boxes, landmarks, quality and the embedding's norm; --crops writes the aligned faces as PNG. It
+// names nobody (that is `identify`); it was called `identify-faces` until issue 14, and that name
+// still runs it, with a deprecation notice on stderr.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -8,12 +10,15 @@ import { decodeImage, encodePng, openVision } from '../../vision/index.js';
 import { UsageError } from '../usage-error.js';
 import { visionFlags, visionFlagsUsage, visionOptionsFrom } from '../vision-flags.js';
 
-export const identifyFacesUsage = `facegate identify-faces <image> [--crops DIR] ${visionFlagsUsage} [--json]
+export const analyzeFacesUsage = `facegate analyze-faces <image> [--crops DIR] ${visionFlagsUsage} [--json]
   Finds the faces in a photo with their landmarks, quality verdict and embedding (no search).`;
 
 const round = (v: number, digits = 2) => Number(v.toFixed(digits));
 
-export async function identifyFacesCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<void> {
+/** The command's name before issue 14: still accepted, with a notice, so scripts keep working. */
+export const DEPRECATED_ANALYZE_FACES_NAME = 'identify-faces';
+
+export async function analyzeFacesCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -1,5 +1,7 @@
-// `facegate index stats`: what the embedding index holds, where it came from, and its memory.
-// `verify` also sweeps the face images crashes left (under the data-root lock the CLI holds).
+// `facegate index stats|verify|rebuild`: the embedding index's maintenance. `stats` says what it
+// holds, where it came from, and its memory; `verify` compares it with the database (rebuilding on
+// a difference) and also sweeps the face images crashes left (under the data-root lock the CLI
+// holds); `rebuild` rebuilds it from the database.
 import { parseArgs } from 'node:util';
 
 import { type LeftoverSweep, sweepLeftoverImages } from '../../../storage/images/leftover-sweep.js';
