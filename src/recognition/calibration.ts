@@ -114,6 +114,14 @@ export const TAIL_QUANTILES = [0.99, 0.95] as const;
 
 export class CalibrationRefusedError extends Error {
   override name = 'CalibrationRefusedError';
+
+  /** The fit and its check against the data, when the refusal is that they disagree (for the report). */
+  constructor(
+    message: string,
+    readonly evidence: { fit: TailFit; check: TailCheckPoint[] } | null = null,
+  ) {
+    super(message);
+  }
 }
 
 export interface TailFit {
@@ -234,6 +242,76 @@ export function tailCheck(fit: TailFit, impostor: readonly number[]): TailCheckP
 }
 
 // ---------------------------------------------------------------------------------------------
+// Whether the fit may be used at all
+
+/**
+ * How unlikely the observed count above a check point must be under the fit before the fit is
+ * taken to contradict its data. Above a score the fit expects lambda = n x fitted share of the n
+ * scores; a count that high or higher happens by chance with the Poisson probability
+ * P(X >= observed | lambda) (a rare-event count of many scores). Under 1e-3 at any of the at most
+ * five checked points, a correct fit is refused by chance well under 1 % of the time, even allowing
+ * for scores that share probes being less independent than Poisson assumes. Issue 13's site of 19
+ * people (2,322 scores from lfw10, bbt and obama) had 5 scores above 0.332 where its fit expected
+ * 0.23: a chance of 4e-6. Only a fit UNDER the data is refused: one above it proposes a
+ * higher threshold, the safe direction.
+ */
+export const FIT_CONTRADICTION_P = 1e-3;
+
+/** P(X >= k) for X ~ Poisson(lambda), summed from k up (no 1 - sum: the answers wanted are tiny). */
+export function poissonAtLeast(k: number, lambda: number): number {
+  if (k <= 0) return 1;
+  if (lambda <= 0) return 0;
+  if (lambda >= k) return 1 - poissonAtMost(k - 1, lambda);
+  let logFactorial = 0;
+  for (let i = 2; i <= k; i++) logFactorial += Math.log(i);
+  let term = Math.exp(-lambda + k * Math.log(lambda) - logFactorial);
+  let sum = 0;
+  for (let i = k; term > sum * 1e-17 && i < k + 100_000; i++) {
+    sum += term;
+    term *= lambda / (i + 1);
+  }
+  return Math.min(1, sum);
+}
+
+function poissonAtMost(k: number, lambda: number): number {
+  let term = Math.exp(-lambda);
+  let sum = term;
+  for (let i = 1; i <= k; i++) {
+    term *= lambda / i;
+    sum += term;
+  }
+  return Math.min(1, sum);
+}
+
+/**
+ * Why the fit cannot be read for a threshold, in words; empty when it can. Two ways a fit
+ * contradicts the scores it came from (issue 13, D1: a site of 19 people got 0.400 from a fit
+ * ending at 0.331 when a stranger had already scored 0.340):
+ * - a bounded tail that ends at or below the highest impostor score seen calls that score
+ *   impossible, so every quantile it gives for a small probability is below real strangers;
+ * - a fitted share far under the observed one at a check point (FIT_CONTRADICTION_P): the fit
+ *   bends down before the data does, and its far tail is lower still.
+ */
+export function fitContradictions(fit: TailFit, check: readonly TailCheckPoint[]): string[] {
+  const out: string[] = [];
+  if (fit.endpoint !== null && fit.endpoint <= fit.highestScore) {
+    out.push(`the fitted tail ends at ${fit.endpoint.toFixed(3)}, at or below the highest impostor score seen (${fit.highestScore.toFixed(3)}), so it calls a score strangers already reached impossible`);
+  }
+  for (const p of check) {
+    const expected = p.fitted * fit.scores;
+    if (p.observedAbove === 0 || expected >= p.observedAbove) continue;
+    const chance = poissonAtLeast(p.observedAbove, expected);
+    if (chance < FIT_CONTRADICTION_P) {
+      out.push(
+        `above ${p.score.toFixed(3)} the fit expects ${expected.toPrecision(2)} of the ${fit.scores.toLocaleString('en-US')} scores but ${p.observedAbove} are there ` +
+          `(a chance of ${chance.toExponential(1)} were the fit right; under ${FIT_CONTRADICTION_P} it is taken to contradict them)`,
+      );
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The threshold for a gallery size
 
 /**
@@ -331,11 +409,22 @@ export function calibrate(input: CalibrationInput): Calibration {
         `More come from more people enrolled, from the unknown faces the cameras keep, or from ${c.labelled > 0 ? 'a larger' : 'a'} labelled folder (--labelled <folder>, one sub-folder per person)`,
     );
   }
+  const check = tailCheck(fit, impostor);
+  const contradictions = fitContradictions(fit, check);
+  if (contradictions.length > 0) {
+    const c = counts.impostor;
+    throw new CalibrationRefusedError(
+      `Expected a fitted impostor tail that agrees with the scores it came from but ${contradictions.join('; and ')}. ` +
+        `A threshold read from it would sit below what strangers already score (enrolled galleries ${c.gallery}, unknown faces ${c.unknown}, labelled folder ${c.labelled}). ` +
+        `More scores give a tail the fit can follow: more people enrolled, the unknown faces the cameras keep, or ${c.labelled > 0 ? 'a larger' : 'a'} labelled folder (--labelled <folder>, one sub-folder per person)`,
+      { fit, check },
+    );
+  }
   return {
     target: input.target,
     counts,
     fit,
-    check: tailCheck(fit, impostor),
+    check,
     proposal: input.gallerySize >= 1 ? proposeThreshold(fit, genuine, input.target, input.gallerySize) : null,
     compared: COMPARED_GALLERY_SIZES.map((n) => proposeThreshold(fit, genuine, input.target, n)),
   };

@@ -3,25 +3,32 @@
 // follows from the target and the gallery size, too little data is refused with the counts, and
 // on a synthetic site of 100 people with a stream of strangers the proposed threshold rises with
 // the gallery size and names (almost) none of 2,000 fresh strangers.
-import { describe, expect, it } from 'vitest';
+import path from 'node:path';
+
+import { beforeAll, describe, expect, it } from 'vitest';
 
 import {
   calibrate,
   CalibrationRefusedError,
   fitImpostorTail,
   fittedQuantile,
+  fitContradictions,
   fittedTail,
   galleryScores,
   type GalleryVector,
   MAX_SCORES_PER_SOURCE,
   perUserFalseMatch,
+  poissonAtLeast,
   proposeThreshold,
   strangerScores,
   tailCheck,
 } from '../../src/recognition/calibration.js';
 import { MIN_SAFE_MATCH } from '../../src/recognition/decision.js';
+import { embedLabelledFolder } from '../../src/recognition/evaluation.js';
 import { cosine } from '../../src/recognition/similarity.js';
 import { seededRandom } from '../../src/seeded-random.js';
+import { openVision, type Vision } from '../../src/vision/index.js';
+import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
 import { syntheticFaces } from '../helpers/synthetic-faces.js';
 
 /** n draws of a GPD (shape xi, scale sigma) from 0, by its inverse CDF. */
@@ -62,6 +69,10 @@ describe('fitImpostorTail (probability-weighted moments)', () => {
     }
     // The last point is the highest score: nothing observed above it.
     expect(points.at(-1)?.observedAbove).toBe(0);
+  });
+
+  it('is not refused as contradicting its data: the distribution it is given, fitted, agrees with it', () => {
+    expect(fitContradictions(fit, tailCheck(fit, scores))).toEqual([]);
   });
 
   it('falls back to the 95th percentile when the 99th leaves under 100 exceedances', () => {
@@ -185,5 +196,56 @@ describe('calibrate on a synthetic site: 100 people enrolled with 3 faces, 300 s
     const empty = calibrate({ ...input, gallerySize: 0 });
     expect(empty.proposal).toBeNull();
     expect(empty.compared.map((p) => p.gallerySize)).toEqual([10, 100, 1_000, 10_000]);
+  });
+});
+
+describe('poissonAtLeast', () => {
+  it('is the Poisson upper tail, accurate where it is tiny', () => {
+    expect(poissonAtLeast(0, 2)).toBe(1);
+    expect(poissonAtLeast(1, 2)).toBeCloseTo(1 - Math.exp(-2), 12);
+    expect(poissonAtLeast(3, 3)).toBeCloseTo(1 - Math.exp(-3) * (1 + 3 + 4.5), 12);
+    // 5 or more where 0.23 are expected: 1 - P(0..4), about 4.4e-6 (D1's check point below).
+    const l = 0.23;
+    const direct = 1 - Math.exp(-l) * (1 + l + l ** 2 / 2 + l ** 3 / 6 + l ** 4 / 24);
+    expect(Math.abs(poissonAtLeast(5, l) / direct - 1)).toBeLessThan(1e-8);
+    expect(poissonAtLeast(3, 0)).toBe(0);
+  });
+});
+
+// Issue 13, D1: a site of 19 enrolled people (lfw10, bbt and obama through the real models, no
+// unknown faces) got 0.400, far under the default 0.54, from a fit that ended below a score a
+// stranger had already reached. Its scores, as the decision sees them, are refused now.
+describe("calibrate refuses a fit that contradicts its own scores: issue 13's site of 19 people", () => {
+  let vision: Vision;
+  let gallery: GalleryVector[];
+  beforeAll(async () => {
+    vision = await openVision({ modelsDir: MODELS_DIR, provider: 'cpu' });
+    const folders = await Promise.all(['lfw10', 'bbt', '.'].map((f) => embedLabelledFolder(path.join(FACES_DIR, f), vision.analyzer)));
+    const samples = folders.flatMap((f, i) => (i < 2 ? f.samples : f.samples.filter((s) => s.person === 'obama')));
+    gallery = samples.map((s) => ({ userId: s.person, vector: s.vector }));
+  }, 180_000);
+
+  it('refuses, saying the fitted tail ends below the highest score seen and under-predicts the scores near it', () => {
+    expect(new Set(gallery.map((g) => g.userId)).size).toBe(19);
+    const s = galleryScores(gallery);
+    expect(s.impostor.length).toBeGreaterThanOrEqual(2_000);
+    const input = { impostor: { gallery: s.impostor, unknown: [], labelled: [] }, genuine: { gallery: s.genuine, labelled: [] }, target: 1e-4, gallerySize: 19 };
+    let refused: unknown;
+    try {
+      calibrate(input);
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toBeInstanceOf(CalibrationRefusedError);
+    const error = refused as CalibrationRefusedError;
+    expect(error.message).toMatch(/^Expected a fitted impostor tail that agrees with the scores it came from but the fitted tail ends at 0\.\d{3}, at or below the highest impostor score seen \(0\.\d{3}\)/);
+    expect(error.message).toMatch(/above 0\.\d{3} the fit expects .* of the [\d,]+ scores but \d+ are there \(a chance of .* under 0\.001/);
+    expect(error.message).toMatch(/enrolled galleries [\d]+, unknown faces 0, labelled folder 0/);
+    // The evidence comes with the refusal, for the report's table.
+    const fit = error.evidence?.fit;
+    expect(fit?.endpoint).not.toBeNull();
+    expect(fit?.endpoint as number).toBeLessThanOrEqual(fit?.highestScore as number);
+    // The check points alone would refuse it too: the fit bends down before the data does.
+    expect(fitContradictions({ ...(fit as NonNullable<typeof fit>), endpoint: null }, error.evidence?.check ?? [])).toEqual([expect.stringMatching(/^above 0\.\d{3} the fit expects/)]);
   });
 });
