@@ -91,7 +91,7 @@ export async function runPipelineBench(options: PipelineBenchOptions): Promise<P
       const cameraId = `bench_${i + 1}`;
       // Cameras start on different photos, so the worker sees a mix.
       const rotated = [...frames.slice(i % frames.length), ...frames.slice(0, i % frames.length)];
-      return new StillSource({ cameraId, images: rotated, fps: options.fps, secondsPerImage: 2 }, pipeline.callbacksFor(cameraId));
+      return new StillSource({ cameraId, images: rotated, fps: options.fps, secondsPerImage: 2 }, pipeline.addCamera(cameraId));
     });
     progress(`${options.cameras} camera(s) at ${options.fps} fps for ${options.seconds} s`);
     pipeline.start(sources);

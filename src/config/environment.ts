@@ -1,6 +1,7 @@
 // The one place that reads environment variables (STYLE.md: config is parsed once, at start).
-// The appliance's configuration file and its loader come with the service; until then commands
-// take these overrides from here and nowhere else.
+// The configuration loader (config.ts) lays them over the configuration file; the commands that run
+// without a configuration (doctor, service install, bench's database, the models folder's default)
+// take them from here too, and nowhere else.
 
 export interface Environment {
   /** FACEGATE_CONFIG: the configuration file. */

@@ -1,13 +1,20 @@
 // The live recognition pipeline: camera frames -> detect, quality, align, embed (vision) ->
 // search -> track -> decide -> one recognition event per face track, the best crop of each
-// unknown track kept for review (grouped with earlier sightings, src/unknown-faces/), health kept. One worker takes frames in turn from every camera; each camera
-// holds at most one waiting frame (newer frames replace it: back-pressure drops frames, never
-// grows memory), so the queue is bounded by the number of cameras.
+// unknown track kept for review (grouped with earlier sightings, src/unknown-faces/), health
+// kept. One worker takes frames in turn from every camera; each camera holds at most one waiting
+// frame (newer frames replace it: back-pressure drops frames, never grows memory), so the queue is
+// bounded by the number of cameras.
 import type { Storage } from '../../storage/index.js';
 import type { EventWrite } from '../../storage/db/db-store.js';
 import type { Logger } from '../../storage/logger.js';
 import type { CameraCallbacks, CameraSource, CameraStatusChange, Frame } from '../camera/camera-source.js';
-import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds, decideTrack, type FaceDecision } from '../recognition/decision.js';
+import {
+  DEFAULT_DECISION_THRESHOLDS,
+  DEFAULT_UNKNOWN_AFTER_FRAMES,
+  type DecisionThresholds,
+  decideTrack,
+  type FaceDecision,
+} from '../recognition/decision.js';
 import { considerLearning, DEFAULT_LEARNING_POLICY, type LearningPolicy } from '../recognition/auto-learning.js';
 import { decideAnalysis } from '../recognition/identify.js';
 import { cosine } from '../recognition/similarity.js';
@@ -21,7 +28,7 @@ import { encodePng } from '../vision/image-input.js';
 export interface PipelineOptions {
   thresholds?: DecisionThresholds;
   tracker?: Omit<TrackerOptions<Observed>, 'cameraId' | 'sameFace'>;
-  /** An unknown track is decided after this many decided frames (or when it ends). */
+  /** An unknown track is decided after this many decided frames (or when it ends). Default: decision.ts. */
   unknownAfterFrames?: number;
   workerId?: string;
   heartbeatMs?: number;
@@ -46,7 +53,7 @@ interface Observed {
 
 interface CameraState {
   tracker: FaceTracker<Observed>;
-  /** Track id -> the event written for it (one per track). */
+  /** The ids of the tracks whose event is written (one event per track). */
   decided: Set<string>;
 }
 
@@ -96,12 +103,12 @@ export class Pipeline {
     private readonly options: PipelineOptions = {},
   ) {
     this.thresholds = options.thresholds ?? DEFAULT_DECISION_THRESHOLDS;
-    this.unknownAfterFrames = options.unknownAfterFrames ?? 5;
+    this.unknownAfterFrames = options.unknownAfterFrames ?? DEFAULT_UNKNOWN_AFTER_FRAMES;
     this.workerId = options.workerId ?? 'pipeline-1';
   }
 
-  /** The callbacks a camera source reports to. */
-  callbacksFor(cameraId: string): CameraCallbacks {
+  /** Adds a camera (its own face tracker) and returns the callbacks its source reports to. */
+  addCamera(cameraId: string): CameraCallbacks {
     this.cameras.set(cameraId, {
       tracker: new FaceTracker<Observed>({ ...this.options.tracker, cameraId, runId: this.runId, sameFace }),
       decided: new Set(),
@@ -109,7 +116,7 @@ export class Pipeline {
     return { onFrame: (frame) => this.enqueue(frame), onStatus: (change) => this.onStatus(change) };
   }
 
-  /** Starts the sources (made with callbacksFor) and the worker heartbeat. */
+  /** Starts the sources (each made with the callbacks of addCamera) and the worker heartbeat. */
   start(sources: CameraSource[]): void {
     this.sources.push(...sources);
     for (const s of sources) s.start();

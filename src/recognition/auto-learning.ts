@@ -8,7 +8,8 @@ import type { Logger } from '../../storage/logger.js';
 import type { FaceAnalysis } from '../vision/face-analyzer.js';
 import { encodePng } from '../vision/image-input.js';
 import type { FaceDecision } from './decision.js';
-import { MAX_EMBEDDINGS_PER_USER, SEARCH_K } from './identify.js';
+import { MAX_EMBEDDINGS_PER_USER } from './enrollment.js';
+import { SEARCH_K } from './identify.js';
 import { withUserLock } from './user-lock.js';
 
 export interface LearningPolicy {

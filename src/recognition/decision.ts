@@ -52,6 +52,13 @@ export const DEFAULT_DECISION_THRESHOLDS: Readonly<DecisionThresholds> = Object.
 });
 
 /**
+ * Live video: a track that names nobody is decided "unknown" after this many decided frames (or
+ * when it ends), so a stranger's event is written while they are still there. 5: 1 s at the
+ * default 5 fps, room for the 3 votes above to agree on someone before it is called unknown.
+ */
+export const DEFAULT_UNKNOWN_AFTER_FRAMES = 5;
+
+/**
  * The floors a configured threshold may not go under without an explicit override
  * (`recognition.allowUnsafeThresholds`), because below them strangers are matched routinely.
  * Measured with the product's own vision (YuNet + fr_feature, quality gate on and off) on

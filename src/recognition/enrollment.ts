@@ -14,13 +14,17 @@ import { encodePng, ImageDecodeError, withDecodedImage } from '../vision/image-i
 import { chooseMainFace } from '../vision/main-face.js';
 import type { Embedding } from '../vision/types.js';
 import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds } from './decision.js';
-import { MAX_EMBEDDINGS_PER_USER } from './identify.js';
 import { cosine } from './similarity.js';
 import { judgeLookalikes, type NearestPerson } from './lookalike.js';
 import { withGalleryLock, withUserLock } from './user-lock.js';
 
 /** The LLD: "New user: add >= 3 embeddings". */
 export const MIN_ENROLLMENT_FACES = 3;
+/**
+ * The most embeddings one user may have (enrollment and auto-learning both respect it). It must
+ * stay under identify.ts's SEARCH_K, or one user's own matches could hide the runner-up user.
+ */
+export const MAX_EMBEDDINGS_PER_USER = 20;
 
 export interface EnrollmentImage {
   /** For the report: a file name or a frame label. */

@@ -8,13 +8,12 @@ import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds, decideFace, type 
 import type { UserThresholdLookup } from './user-thresholds.js';
 
 /**
- * Matches searched per face. It must exceed the most embeddings one user can have (20: an
- * enrollment takes at most 20 photos, auto-learning stops at 20), or a user's own embeddings could
- * fill every slot and hide the runner-up user, and the margin rule would never see a lookalike.
+ * Matches searched per face. It must exceed the most embeddings one user can have
+ * (MAX_EMBEDDINGS_PER_USER in enrollment.ts, 20: an enrollment takes at most 20 photos,
+ * auto-learning stops at 20), or a user's own embeddings could fill every slot and hide the
+ * runner-up user, and the margin rule would never see a lookalike.
  */
 export const SEARCH_K = 64;
-/** The most embeddings one user may have (enrollment and auto-learning both respect it). */
-export const MAX_EMBEDDINGS_PER_USER = 20;
 
 export interface IdentifiedFace extends FaceDecision {
   analysis: FaceAnalysis;

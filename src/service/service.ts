@@ -87,7 +87,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       (c) =>
         new RtspSource(
           { cameraId: c.id, url: c.url, fps: c.fps, width: c.width, height: c.height, watchdogMs: c.watchdogSeconds * 1000, logger },
-          pipeline.callbacksFor(c.id),
+          pipeline.addCamera(c.id),
         ),
     );
   // The HTTP API: the way tools reach a running appliance (the data-root lock keeps the CLI out).

@@ -33,7 +33,7 @@ async function frame(file: string): Promise<RgbImage> {
 async function watch(cameraId: string, file: string) {
   const { storage, vision } = appliance;
   const pipeline = new Pipeline({ analyzer: vision.analyzer, storage, users, grouping: new UnknownFaceGrouping(storage, SITE.match, silentLogger), logger: silentLogger }, { thresholds: SITE });
-  pipeline.start([new StillSource({ cameraId, images: [await frame(file)], fps: 5 }, pipeline.callbacksFor(cameraId))]);
+  pipeline.start([new StillSource({ cameraId, images: [await frame(file)], fps: 5 }, pipeline.addCamera(cameraId))]);
   try {
     await until(`an event from ${cameraId}`, async () => (await storage.db.queryRecognitionEvents({ cameraId })).length > 0, 30_000);
   } finally {

@@ -48,7 +48,7 @@ async function freshPipeline(grouping = new UnknownFaceGrouping(storage, DEFAULT
 /** Runs one still camera (5 fps) through a fresh pipeline until `done` holds; returns the pipeline's stats. */
 async function watch(cameraId: string, file: string, done: () => Promise<boolean>) {
   const pipeline = await freshPipeline();
-  const source = new StillSource({ cameraId, images: [await frame(file)], fps: 5 }, pipeline.callbacksFor(cameraId));
+  const source = new StillSource({ cameraId, images: [await frame(file)], fps: 5 }, pipeline.addCamera(cameraId));
   pipeline.start([source]);
   try {
     await until(`events from ${cameraId}`, done, 30_000);
@@ -128,7 +128,7 @@ describe('the live pipeline (in-process still cameras)', () => {
     // interval once, not once per missed tick), five frames offered at once always are.
     const pipeline = await freshPipeline();
     const cameraId = 'gate_3';
-    const callbacks = pipeline.callbacksFor(cameraId);
+    const callbacks = pipeline.addCamera(cameraId);
     const slot = new FrameSlot((f) => callbacks.onFrame(f));
     const image = await frame('obama/obama3.jpg');
     let sequence = 0;
@@ -157,7 +157,7 @@ describe('the live pipeline (in-process still cameras)', () => {
     const held = grouping.run(() => new Promise<void>((resolve) => (release = resolve)));
     const pipeline = await freshPipeline(grouping);
     const cameraId = 'gate_5';
-    const source = new StillSource({ cameraId, images: [await frame('mixed/two_people.jpg')], fps: 5 }, pipeline.callbacksFor(cameraId));
+    const source = new StillSource({ cameraId, images: [await frame('mixed/two_people.jpg')], fps: 5 }, pipeline.addCamera(cameraId));
     pipeline.start([source]);
     try {
       await until('both decisions while the grouping is held', async () => {

@@ -61,7 +61,7 @@ describe('live recognition from a real RTSP camera (GStreamer on loopback)', () 
     const cameraId = 'gate_rtsp';
     const source = new RtspSource(
       { cameraId, url: server.url, fps: 5, width: 1280, height: 720, watchdogMs: 1500, backoff: { initialMs: 250, maxMs: 1000 } },
-      pipeline.callbacksFor(cameraId),
+      pipeline.addCamera(cameraId),
     );
     try {
       pipeline.start([source]);
