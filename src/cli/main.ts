@@ -44,7 +44,7 @@ const commands: Record<string, { run: Command; usage: string }> = {
   restore: { run: restoreCommand, usage: restoreUsage },
 };
 
-const usage = `Usage: facegate <command> [options]
+const usage = `Usage: facegate <command> [options]    (facegate <command> --help: that command's usage alone)
 
 Commands:
 ${Object.values(commands)
@@ -60,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   const [name, ...rest] = argv;
   try {
+    if (name === 'help' && rest[0] !== undefined && Object.hasOwn(commands, rest[0])) return await main([rest[0], '--help', ...rest.slice(1)]);
     if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
       process.stdout.write(`${usage}\n`);
       return name === undefined ? 2 : 0;
@@ -70,6 +71,15 @@ async function main(argv: string[]): Promise<number> {
     }
     const command = commands[name === DEPRECATED_ANALYZE_FACES_NAME ? 'analyze-faces' : name];
     if (!command) throw new UsageError(`Unknown command "${name}"`);
+    // The one place --help is handled, for every command and subcommand alike: before the command
+    // parses its arguments (parseArgs would refuse --help as an unknown option) or opens anything.
+    // An argument after "--" is an operand, not a flag.
+    const end = rest.indexOf('--');
+    const flags = end === -1 ? rest : rest.slice(0, end);
+    if (flags.includes('--help') || flags.includes('-h')) {
+      process.stdout.write(`${json ? toJson({ usage: command.usage }) : command.usage}\n`);
+      return 0;
+    }
     return (await command.run(rest, (value, text) => process.stdout.write(`${json ? toJson(value) : text}\n`))) ?? 0;
   } catch (error) {
     const message = cliErrorMessage(error);
