@@ -56,6 +56,15 @@ export function siteThresholdWarnings(site: SiteThreshold, activeUsers: number):
         `(a stranger now meets more people, so is named more often than the target ${c.target}): run facegate calibrate`,
     );
   }
+  // `facegate calibrate --apply` records such a threshold only with --allow-below-default: said
+  // wherever the threshold is reported, for as long as it is in effect (issue 13, D12).
+  if (site.source === 'calibration' && c !== null && c.matchThreshold < DEFAULT_DECISION_THRESHOLDS.match) {
+    out.push(
+      `the match threshold ${c.matchThreshold} comes from calibration ${c.id} and is below the built-in default ${DEFAULT_DECISION_THRESHOLDS.match}, ` +
+        "whose evidence includes lookalikes (a different-person pair at 0.515) this site's scores may not have met: " +
+        'strangers who resemble an enrolled person are named more often; run facegate calibrate again with more data, or set recognition.match',
+    );
+  }
   if (site.source === 'config' && c !== null && c.matchThreshold !== site.match) {
     out.push(`recognition.match ${site.match} in the configuration overrides the site calibration ${c.matchThreshold}; remove it to use the calibration`);
   }

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadOrCreateToken } from '../../src/api/token.js';
 import { parseConfig } from '../../src/config/config.js';
+import { DEFAULT_DECISION_THRESHOLDS } from '../../src/recognition/decision.js';
 import { startService } from '../../src/service/service.js';
 import { embeddingModelOf } from '../../src/vision/index.js';
 import { silentLogger } from '../../storage/logger.js';
@@ -29,12 +30,16 @@ interface Proposal {
   genuineAccept: number | null;
 }
 
-/** The synthetic site's people and strangers, in the real model's dimension (128-d vectors zero-padded: same cosines). */
-async function seedSite(people: number, strangers: number, firstUser = 0): Promise<void> {
+/**
+ * The synthetic site's people and strangers, in the real model's dimension (128-d vectors
+ * zero-padded: same cosines). Made in more dimensions, different people score lower (the person
+ * parts of two faces are further from each other), and the proposal falls below the default.
+ */
+async function seedSite(people: number, strangers: number, firstUser = 0, into = dir, activeDim = 128): Promise<void> {
   const model = await embeddingModelOf();
-  const storage = await openStorage(parseStorageConfig({ dataRoot: dir }), { embeddingModel: model });
+  const storage = await openStorage(parseStorageConfig({ dataRoot: into }), { embeddingModel: model });
   try {
-    await seedSyntheticSite(storage, { modelId: model.id, dim: model.dim, people, facesPerPerson: 3, strangers, seed: 5, firstUser, activeDim: 128 });
+    await seedSyntheticSite(storage, { modelId: model.id, dim: model.dim, people, facesPerPerson: 3, strangers, seed: 5, firstUser, activeDim });
   } finally {
     await storage.close();
   }
@@ -155,6 +160,92 @@ describe('facegate calibrate', () => {
         faces: { reason: string }[];
       };
       expect(id.faces[0]?.reason).toContain(`below the match threshold ${applied}`);
+    } finally {
+      await service.stop();
+    }
+  }, 120_000);
+});
+
+// Issue 13, D1 (b) and D12: a proposal below the built-in default is shown, but --apply records it
+// only with --allow-below-default; while it is in effect doctor and /health warn. A second --apply
+// says which calibration it supersedes.
+describe('facegate calibrate below the built-in default', () => {
+  let low: string;
+  const lowFacegate = embeddedFacegate(() => low);
+  beforeAll(async () => {
+    low = await fs.mkdtemp(path.join(os.tmpdir(), 'facegate-calibrate-low-'));
+    // 512 dimensions: different people score lower than at 128 (the tail ends near 0.4).
+    await seedSite(100, 300, 0, low, 512);
+  }, 120_000);
+  afterAll(async () => {
+    await fs.rm(low, { recursive: true, force: true });
+  });
+
+  interface Out {
+    proposal: Proposal;
+    belowDefault: { default: number; why: string } | null;
+    error?: string;
+    applied: { id: string; matchThreshold: number; belowDefault: boolean; supersedes: { id: string; matchThreshold: number } | null } | null;
+    inEffect: { source: string; match: number; warnings: string[] };
+  }
+  const run = (...args: string[]) => {
+    const r = lowFacegate('calibrate', ...args, '--json');
+    return { status: r.status, out: JSON.parse(r.stdout) as Out, stderr: r.stderr };
+  };
+  let proposed: number;
+
+  it('shows the proposal and why it is below the default; --apply without --allow-below-default refuses and writes nothing', () => {
+    const shown = run();
+    expect(shown.status).toBe(0);
+    proposed = shown.out.proposal.threshold;
+    expect(proposed).toBeLessThan(DEFAULT_DECISION_THRESHOLDS.match);
+    expect(shown.out.belowDefault?.default).toBe(DEFAULT_DECISION_THRESHOLDS.match);
+    expect(shown.out.belowDefault?.why).toMatch(/lookalikes/);
+    const text = lowFacegate('calibrate');
+    expect(text.stdout).toMatch(new RegExp(`below the default: the proposal ${proposed} is under the built-in default ${DEFAULT_DECISION_THRESHOLDS.match}; .*lookalikes`));
+    expect(text.stdout).toContain('not applied: run again with --apply --allow-below-default to record it anyway');
+
+    const refused = run('--apply');
+    expect(refused.status).toBe(1);
+    expect(refused.out.error).toMatch(
+      new RegExp(`^refused: Expected a proposal at or above the built-in default ${DEFAULT_DECISION_THRESHOLDS.match} to record without --allow-below-default but received ${proposed}; .*nothing written$`),
+    );
+    expect(refused.out.applied).toBeNull();
+    expect(run().out.inEffect).toMatchObject({ source: 'default', match: DEFAULT_DECISION_THRESHOLDS.match });
+    // The flag means nothing without --apply: a usage error before anything opens.
+    const alone = lowFacegate('calibrate', '--allow-below-default');
+    expect(alone.status).toBe(2);
+    expect(alone.stderr).toMatch(/Expected --allow-below-default only with --apply/);
+  }, 120_000);
+
+  it('--apply --allow-below-default records it; doctor warns; a second --apply says it supersedes the first', () => {
+    const first = run('--apply', '--allow-below-default');
+    expect(first.status).toBe(0);
+    expect(first.out.applied).toMatchObject({ matchThreshold: proposed, belowDefault: true, supersedes: null });
+
+    const doctor = JSON.parse(lowFacegate('doctor', '--json').stdout) as { checks: { name: string; warnings?: string[] }[] };
+    expect(doctor.checks.find((c) => c.name === 'match threshold')?.warnings).toEqual([
+      expect.stringMatching(new RegExp(`^the match threshold ${proposed} comes from calibration ${first.out.applied?.id} and is below the built-in default ${DEFAULT_DECISION_THRESHOLDS.match}, .*lookalikes`)),
+    ]);
+
+    const again = lowFacegate('calibrate', '--apply', '--allow-below-default');
+    expect(again.status).toBe(0);
+    expect(again.stdout).toMatch(new RegExp(`it supersedes calibration ${first.out.applied?.id} \\(${proposed} for 100 users, .*\\), which stays in the history`));
+    const shown = run();
+    expect(shown.out.inEffect).toMatchObject({ source: 'calibration', match: proposed });
+    expect(shown.out.inEffect.warnings).toEqual([expect.stringMatching(/below the built-in default/)]);
+  }, 120_000);
+
+  it('/health warns while the threshold below the default is in effect', async () => {
+    const port = await freePort();
+    const service = await startService(parseConfig({ dataDir: low, modelsDir: MODELS_DIR, inference: { provider: 'cpu' }, api: { port } }), silentLogger);
+    try {
+      const token = await loadOrCreateToken(low);
+      const health = (await (await fetch(`${service.apiUrl}/health`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+        threshold: { match: number; source: string; warnings: string[] };
+      };
+      expect(health.threshold).toMatchObject({ match: proposed, source: 'calibration' });
+      expect(health.threshold.warnings).toEqual([expect.stringMatching(new RegExp(`^the match threshold ${proposed} comes from calibration \\d+ and is below the built-in default`))]);
     } finally {
       await service.stop();
     }
