@@ -8,6 +8,16 @@ import { z } from 'zod';
 import { quoteReceived } from './db/row-checks.js';
 import { redactUrl } from './redact.js';
 
+/**
+ * The health TTLs' one source (the appliance's configuration takes its defaults from here).
+ * Camera, 30 s: longer than one stall and its reconnect (src/camera/rtsp-source.ts: a 5 s watchdog, a
+ * 1 s backoff, up to 10 s for the first frame), so one hiccup does not read offline (LLD: TTL expiry
+ * -> offline).
+ */
+export const DEFAULT_CAMERA_TTL_SECONDS = 30;
+/** Worker, 20 s: the heartbeat runs every 5 s, so three misses. */
+export const DEFAULT_WORKER_TTL_SECONDS = 20;
+
 export const storageConfigSchema = z.object({
   /** The data root: images/, embeddings/, spool/, and PGlite's db/ when no databaseUrl is set. */
   dataRoot: z.string().min(1, 'the data root must be a folder path'),
@@ -21,10 +31,10 @@ export const storageConfigSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL')
     .optional(),
-  /** A camera with no frame for this long reads offline (LLD: TTL expiry -> offline). 30 s: ten missed 3 fps frames and a reconnect attempt. */
-  cameraTtlSeconds: z.number().int().min(1).max(3600).default(30),
-  /** A worker with no heartbeat for this long is presumed dead. The heartbeat runs every 5 s, so 20 s allows three misses. */
-  workerTtlSeconds: z.number().int().min(1).max(3600).default(20),
+  /** A camera with no frame for this long reads offline (LLD: TTL expiry -> offline). */
+  cameraTtlSeconds: z.number().int().min(1).max(3600).default(DEFAULT_CAMERA_TTL_SECONDS),
+  /** A worker with no heartbeat for this long is presumed dead. */
+  workerTtlSeconds: z.number().int().min(1).max(3600).default(DEFAULT_WORKER_TTL_SECONDS),
 });
 
 export type StorageConfig = z.output<typeof storageConfigSchema>;

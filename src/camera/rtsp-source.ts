@@ -34,7 +34,7 @@ export interface RtspSourceOptions {
   url: string;
   /** Frames per second delivered (ffmpeg drops the rest); default 5. */
   fps?: number | undefined;
-  /** Frame size, even; default 640 x 360. */
+  /** Frame size, even; default 1280 x 720 (ffmpeg-args.ts says why). */
   width?: number | undefined;
   height?: number | undefined;
   /** How the camera picture fits the frame; default letterbox (aspect ratio kept). */
@@ -62,7 +62,8 @@ export interface RtspSourceOptions {
   logger?: Logger | undefined;
 }
 
-const DEFAULT_WATCHDOG_MS = 5_000;
+/** A camera silent this long has stalled: 25 frames missed at the default 5 fps. The config's default too. */
+export const DEFAULT_WATCHDOG_MS = 5_000;
 const DEFAULT_BACKOFF_INITIAL_MS = 1_000;
 const DEFAULT_BACKOFF_MAX_MS = 30_000;
 const DEFAULT_BACKOFF_RESET_MS = 10_000;

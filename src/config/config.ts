@@ -1,19 +1,28 @@
 // The appliance's configuration: one file (YAML or JSON) plus the environment overrides
 // (FACEGATE_CONFIG picks the file; DATABASE_URL, REDIS_URL, FACEGATE_DATA_DIR and
 // FACEGATE_MODELS_DIR win over it), parsed once at start and validated into a typed object. A bad
-// file gets errors that name the key, what was expected and what was received.
+// file gets errors that name the key, what was expected and what was received. Every key says what
+// it does (`describe()`, printed by `facegate config print --defaults`), and a default that another
+// module owns is taken from that module, where its reason is written, never repeated here.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
-import { parseStorageConfig, type StorageConfig } from '../../storage/config.js';
+import { DEFAULT_CAMERA_TTL_SECONDS, DEFAULT_WORKER_TTL_SECONDS, parseStorageConfig, type StorageConfig } from '../../storage/config.js';
 import { quoteReceived } from '../../storage/db/row-checks.js';
 import { idProblem } from '../../storage/ids.js';
 import { isSecretName, redactCredentials, redactUrl } from '../../storage/redact.js';
+import { DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH } from '../camera/ffmpeg-args.js';
+import { DEFAULT_WATCHDOG_MS } from '../camera/rtsp-source.js';
 import { projectRoot } from '../project-root.js';
-import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds, unsafeThresholds } from '../recognition/decision.js';
+import {
+  DEFAULT_DECISION_THRESHOLDS,
+  DEFAULT_UNKNOWN_AFTER_FRAMES,
+  type DecisionThresholds,
+  unsafeThresholds,
+} from '../recognition/decision.js';
 import type { SiteThreshold } from '../recognition/site-threshold.js';
 import type { VisionOptions } from '../vision/index.js';
 import { type Environment, readEnvironment } from './environment.js';
@@ -27,61 +36,126 @@ const cameraId = z.string().superRefine((value, ctx) => {
 const unit = z.number().min(0).max(1);
 
 const cameraSchema = z.strictObject({
-  id: cameraId,
-  url: z.string().regex(/^(rtsps?:\/\/[^/\s]+|slideshow:.+)/, 'expected an rtsp:// or rtsps:// URL (or slideshow:<list> for the demo)'),
-  enabled: z.boolean().default(true),
-  fps: z.number().int().min(1).max(30).default(5),
-  width: z.number().int().min(64).max(3840).multipleOf(2).default(1280),
-  height: z.number().int().min(64).max(2160).multipleOf(2).default(720),
-  /** Seconds without a frame before ffmpeg is killed and the camera reconnects. */
-  watchdogSeconds: z.number().min(1).max(300).default(5),
+  id: cameraId.describe('The camera\'s id: events, health keys and unknown-face crops are filed under it (letters, digits, _ and -).'),
+  url: z
+    .string()
+    .regex(/^(rtsps?:\/\/[^/\s]+|slideshow:.+)/, 'expected an rtsp:// or rtsps:// URL (or slideshow:<list> for the demo)')
+    .describe('rtsp:// or rtsps:// (credentials allowed, never printed); slideshow:<ffmpeg concat list> plays photos for a demo.'),
+  enabled: z.boolean().default(true).describe('false keeps the camera configured but not pulled.'),
+  fps: z.number().int().min(1).max(30).default(DEFAULT_FPS).describe('Frames per second handed to the pipeline (src/camera/ffmpeg-args.ts: enough to track a walking person).'),
+  width: z
+    .number()
+    .int()
+    .min(64)
+    .max(3840)
+    .multipleOf(2)
+    .default(DEFAULT_WIDTH)
+    .describe('Frame width in pixels; the picture is letterboxed into width x height. Why 1280x720: src/camera/ffmpeg-args.ts.'),
+  height: z.number().int().min(64).max(2160).multipleOf(2).default(DEFAULT_HEIGHT).describe('Frame height in pixels (even).'),
+  watchdogSeconds: z
+    .number()
+    .min(1)
+    .max(300)
+    .default(DEFAULT_WATCHDOG_MS / 1000)
+    .describe('Seconds without a frame before ffmpeg is killed and the camera reconnects (src/camera/rtsp-source.ts).'),
 });
 
 // --- site calibration (issue 13) ---
 /** The most lenient target `calibrate` accepts: above 1 stranger in 100 named is no longer "never name a stranger". */
 export const MAX_CALIBRATION_TARGET = 0.01;
+/** Issue 13's 1 stranger in 10,000 named, facing the whole gallery. */
+export const DEFAULT_CALIBRATION_TARGET = 1e-4;
 // --- end of site calibration ---
 
+// An object's defaults are its keys' defaults: `prefault({})` parses an absent section as {}, so
+// that no section repeats what its keys say.
 export const configSchema = z.strictObject({
-  /** The data root (images, embeddings, spool, PGlite). Default: var/storage in the project. */
-  dataDir: z.string().min(1).optional(),
-  /** The verified model files. Default: var/models in the project. */
-  modelsDir: z.string().min(1).optional(),
-  database: z.strictObject({ url: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL').optional() }).default({}),
-  redis: z.strictObject({ url: z.string().regex(/^rediss?:\/\//, 'expected a redis:// URL').optional() }).default({}),
+  dataDir: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('The data root: images, embeddings, the event spool and PGlite. Absent: var/storage in the project; FACEGATE_DATA_DIR wins.'),
+  modelsDir: z.string().min(1).optional().describe('The verified model files. Absent: var/models in the project; FACEGATE_MODELS_DIR wins.'),
+  database: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL')
+        .optional()
+        .describe('postgres:// URL of a PostgreSQL server. Absent: embedded PGlite under the data root; DATABASE_URL wins.'),
+    })
+    .prefault({})
+    .describe('The event log and the durable record of users and embeddings.'),
+  redis: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^rediss?:\/\//, 'expected a redis:// URL')
+        .optional()
+        .describe('redis:// URL for the health keys. Absent: health is kept in memory; REDIS_URL wins.'),
+    })
+    .prefault({})
+    .describe('Camera and worker health.'),
   cameras: z
     .array(cameraSchema)
     .max(64)
     .default([])
-    .refine((cams) => new Set(cams.map((c) => c.id.toLowerCase())).size === cams.length, 'expected distinct camera ids'),
+    .refine((cams) => new Set(cams.map((c) => c.id.toLowerCase())).size === cams.length, 'expected distinct camera ids')
+    .describe('The RTSP cameras `serve` pulls (at most 64, distinct ids).'),
   inference: z
     .strictObject({
-      provider: z.enum(['auto', 'cpu', 'cuda', 'dml']).default('auto'),
-      intraOpThreads: z.number().int().min(1).max(64).optional(),
-      detector: z.string().optional(),
-      embedder: z.string().optional(),
+      provider: z
+        .enum(['auto', 'cpu', 'cuda', 'dml'])
+        .default('auto')
+        .describe('ONNX Runtime execution provider. auto: dml on Windows, cuda on Linux x64, else cpu; an unavailable one falls back to cpu, with a log line.'),
+      intraOpThreads: z.number().int().min(1).max(64).optional().describe('Threads per model. Absent: facegate\'s tuned CPU setting (src/vision/inference.ts).'),
+      detector: z.string().optional().describe('Detector model by name in models/manifest.json. Absent: the manifest\'s default.'),
+      embedder: z.string().optional().describe('Embedder model by name in models/manifest.json. Absent: the manifest\'s default.'),
     })
-    .default({ provider: 'auto' }),
-  /** Defaults: src/recognition/decision.ts, where their calibration is explained. */
+    .prefault({})
+    .describe('The vision models and where they run.'),
   recognition: z
     .strictObject({
-      // No default: absent, the site's calibration or the built-in default decides
-      // (src/recognition/site-threshold.ts); set, it overrides a calibration.
-      match: unit.optional(),
-      margin: unit.default(0.1),
-      minVotes: z.number().int().min(1).max(100).default(3),
-      minVoteShare: unit.default(0.6),
-      unknownAfterFrames: z.number().int().min(1).max(1000).default(5),
-      autoLearning: z.boolean().default(false),
-      /** Runs with match/margin under their floors (decision.ts), with a warning at start. */
-      allowUnsafeThresholds: z.boolean().default(false),
+      match: unit
+        .optional()
+        .describe(
+          'The match threshold (cosine). Absent: the site\'s calibration, else the built-in default ' +
+            `${DEFAULT_DECISION_THRESHOLDS.match} (src/recognition/site-threshold.ts, decision.ts); set, it overrides a calibration.`,
+        ),
+      margin: unit.default(DEFAULT_DECISION_THRESHOLDS.margin).describe('How far the best user must lead the runner-up user (decision.ts says why).'),
+      minVotes: z
+        .number()
+        .int()
+        .min(1)
+        .max(100)
+        .default(DEFAULT_DECISION_THRESHOLDS.minVotes)
+        .describe('Live video: frames of one track that must each name the same user.'),
+      minVoteShare: unit.default(DEFAULT_DECISION_THRESHOLDS.minVoteShare).describe('... and the share of the track\'s decided frames that user must win.'),
+      unknownAfterFrames: z
+        .number()
+        .int()
+        .min(1)
+        .max(1000)
+        .default(DEFAULT_UNKNOWN_AFTER_FRAMES)
+        .describe('A track that names nobody is decided unknown after this many decided frames (or when it ends).'),
+      autoLearning: z
+        .boolean()
+        .default(false)
+        .describe('Adds confidently recognised live faces to their user\'s gallery; off unless asked (src/recognition/auto-learning.ts).'),
+      allowUnsafeThresholds: z
+        .boolean()
+        .default(false)
+        .describe('Runs with match or margin under their floors (decision.ts), with a warning at start; otherwise such a file is refused.'),
       // --- site calibration (issue 13, src/recognition/calibration.ts) ---
-      /**
-       * The highest acceptable probability that a stranger facing the whole gallery is named as
-       * someone: `facegate calibrate` proposes the threshold that keeps to it. Issue 13's 1 in
-       * 10,000; above 1 in 100 is no longer "never name a stranger".
-       */
-      calibrationTarget: z.number().gt(0).max(MAX_CALIBRATION_TARGET).default(1e-4),
+      calibrationTarget: z
+        .number()
+        .gt(0)
+        .max(MAX_CALIBRATION_TARGET)
+        .default(DEFAULT_CALIBRATION_TARGET)
+        .describe(
+          'The highest acceptable probability that a stranger facing the whole gallery is named as someone: ' +
+            '`facegate calibrate` proposes the threshold that keeps to it (at most 0.01).',
+        ),
       // --- end of site calibration ---
     })
     .superRefine((r, ctx) => {
@@ -96,27 +170,44 @@ export const configSchema = z.strictObject({
         });
       }
     })
-    .default({ margin: 0.1, minVotes: 3, minVoteShare: 0.6, unknownAfterFrames: 5, autoLearning: false, allowUnsafeThresholds: false, calibrationTarget: 1e-4 }),
+    .prefault({})
+    .describe('The match decision. Its defaults live in src/recognition/decision.ts, where their evidence is written.'),
   retention: z
     .strictObject({
-      /** Unknown-face crops are purged after this many days (the LLD's N). */
-      unknownDays: z.number().int().min(0).max(3650).default(30),
+      unknownDays: z.number().int().min(0).max(3650).default(30).describe('Unknown-face crops are purged after this many days (the LLD\'s N).'),
     })
-    .default({ unknownDays: 30 }),
+    .prefault({})
+    .describe('What the appliance deletes by itself, and when.'),
   health: z
     .strictObject({
-      cameraTtlSeconds: z.number().int().min(1).max(3600).default(30),
-      workerTtlSeconds: z.number().int().min(1).max(3600).default(20),
+      cameraTtlSeconds: z
+        .number()
+        .int()
+        .min(1)
+        .max(3600)
+        .default(DEFAULT_CAMERA_TTL_SECONDS)
+        .describe('A camera with no frame for this long reads offline (storage/config.ts says why).'),
+      workerTtlSeconds: z
+        .number()
+        .int()
+        .min(1)
+        .max(3600)
+        .default(DEFAULT_WORKER_TTL_SECONDS)
+        .describe('A worker with no heartbeat for this long is presumed dead (storage/config.ts says why).'),
     })
-    .default({ cameraTtlSeconds: 30, workerTtlSeconds: 20 }),
+    .prefault({})
+    .describe('The health keys\' lifetimes.'),
   api: z
     .strictObject({
-      /** Loopback by default: the API is for the site's own tools; expose it deliberately. */
-      host: z.string().min(1).default('127.0.0.1'),
-      port: z.number().int().min(1).max(65535).default(8450),
+      host: z.string().min(1).default('127.0.0.1').describe('Loopback by default: the API is for the site\'s own tools; expose it deliberately.'),
+      port: z.number().int().min(1).max(65535).default(8450).describe('The HTTP API\'s port.'),
     })
-    .default({ host: '127.0.0.1', port: 8450 }),
-  logging: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).default({ level: 'info' }),
+    .prefault({})
+    .describe('The HTTP API `serve` opens (a bearer token is always required).'),
+  logging: z
+    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('The least severe level logged.') })
+    .prefault({})
+    .describe('The JSON log lines (stderr).'),
 });
 
 export type AppConfig = z.output<typeof configSchema> & { dataDir: string; modelsDir: string; source: string | null };

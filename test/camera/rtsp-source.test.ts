@@ -61,10 +61,10 @@ describe('ffmpeg arguments', () => {
     expect(args.slice(-5)).toEqual(['-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1']);
   });
 
-  it('defaults to 5 fps at 640x360, letterboxed so faces keep their proportions', () => {
+  it('defaults to 5 fps at 1280x720 (what the configuration gives serve), letterboxed so faces keep their proportions', () => {
     const vf = buildFfmpegArgs({ url, ioTimeoutMs: 1000 }).at(-6);
-    expect(vf).toBe('fps=5,scale=640:360:force_original_aspect_ratio=decrease,pad=640:360:(ow-iw)/2:(oh-ih)/2,setsar=1');
-    expect(buildFfmpegArgs({ url, ioTimeoutMs: 1000, fit: 'stretch' }).at(-6)).toBe('fps=5,scale=640:360,setsar=1');
+    expect(vf).toBe('fps=5,scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1');
+    expect(buildFfmpegArgs({ url, ioTimeoutMs: 1000, fit: 'stretch' }).at(-6)).toBe('fps=5,scale=1280:720,setsar=1');
   });
 
   it('refuses odd, zero or absurd frame sizes and rates', () => {
@@ -133,7 +133,8 @@ describe('RtspSource against a real RTSP server', () => {
     const statuses: CameraStatusChange[] = [];
     const frames: Frame[] = [];
     const source = new RtspSource(
-      { cameraId: 'cam-1', watchdogMs: 1500, firstFrameTimeoutMs: 8000, backoff: { initialMs: 250, maxMs: 1000 }, ...options },
+      // 640x360 frames: the pictures these tests measure were laid out at that size (a quarter of the default's pixels).
+      { cameraId: 'cam-1', watchdogMs: 1500, firstFrameTimeoutMs: 8000, backoff: { initialMs: 250, maxMs: 1000 }, width: 640, height: 360, ...options },
       {
         onFrame: async (frame) => {
           frames.push(frame);

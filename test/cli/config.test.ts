@@ -87,6 +87,46 @@ describe('facegate config check', () => {
   });
 });
 
+describe('facegate config print --defaults', () => {
+  it('prints the whole default configuration as YAML, every key under its description, and it loads back to the defaults', async () => {
+    const r = facegate(['config', 'print', '--defaults']);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n');
+    // Each key line (set or commented out) comes right after its description comment (a list's
+    // after the description of its entries' keys).
+    const keyLines = lines.map((line, i) => ({ line, i })).filter(({ line }) => /^\s*(# )?[a-zA-Z]+:( |$)/.test(line) && !/^# (facegate|Every|Environment)/.test(line));
+    expect(keyLines.length).toBeGreaterThan(25);
+    for (const { line, i } of keyLines) expect(lines[i - 1], `no description above "${line}"`).toMatch(/^\s*#\s+\S/);
+    // The values come from the modules that own them (decision.ts, storage/config.ts, ffmpeg-args.ts).
+    expect(r.stdout).toMatch(/^ {2}margin: 0\.1$/m);
+    expect(r.stdout).toMatch(/^ {2}minVotes: 3$/m);
+    expect(r.stdout).toMatch(/^ {2}cameraTtlSeconds: 30$/m);
+    expect(r.stdout).toMatch(/^#\s+width \(default 1280\): /m);
+    expect(r.stdout).toMatch(/^ {2}# match:$/m);
+
+    const json = facegate(['config', 'print', '--defaults', '--json']);
+    expect(json.status, json.stderr).toBe(0);
+    const printed = JSON.parse(json.stdout) as { yaml: string; defaults: Record<string, unknown> };
+    expect(printed.yaml.trimEnd()).toBe(r.stdout.trimEnd());
+
+    // Loaded as a configuration file, it is exactly the configuration of no file at all.
+    const file = await configFile('defaults.yaml', [r.stdout]);
+    const fromFile = facegate(['config', 'check', file, '--json']);
+    const fromNothing = facegate(['config', 'check', '--json']);
+    expect(fromFile.status, fromFile.all).toBe(0);
+    const { source: _source, ...effective } = (JSON.parse(fromFile.stdout) as { config: Record<string, unknown> }).config;
+    const { source: _none, ...builtIn } = (JSON.parse(fromNothing.stdout) as { config: Record<string, unknown> }).config;
+    expect(effective).toEqual(builtIn);
+    expect(printed.defaults).toMatchObject({ recognition: builtIn.recognition, health: builtIn.health, api: builtIn.api });
+  });
+
+  it('refuses "config print" without --defaults, saying what it expected', () => {
+    const r = facegate(['config', 'print']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/Expected "config print --defaults" but received "config print"/);
+  });
+});
+
 describe('facegate doctor', () => {
   it('shows DATABASE_URL and REDIS_URL without their passwords, in the URL or in its query', async () => {
     const [pgPort, redisPort] = [await freePort(), await freePort()];

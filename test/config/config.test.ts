@@ -4,8 +4,12 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ConfigError, configWarnings, loadConfig, parseConfig, redactConfig } from '../../src/config/config.js';
-import { MIN_SAFE_MARGIN, MIN_SAFE_MATCH } from '../../src/recognition/decision.js';
+import { z } from 'zod';
+
+import { buildFfmpegArgs, DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH } from '../../src/camera/ffmpeg-args.js';
+import { ConfigError, configSchema, configWarnings, loadConfig, parseConfig, redactConfig } from '../../src/config/config.js';
+import { DEFAULT_DECISION_THRESHOLDS, DEFAULT_UNKNOWN_AFTER_FRAMES, MIN_SAFE_MARGIN, MIN_SAFE_MATCH } from '../../src/recognition/decision.js';
+import { DEFAULT_CAMERA_TTL_SECONDS, DEFAULT_WORKER_TTL_SECONDS, parseStorageConfig } from '../../storage/config.js';
 import { validateId } from '../../storage/ids.js';
 
 let dir: string;
@@ -24,6 +28,36 @@ describe('configuration', () => {
     // No match threshold unless one is written: the site's calibration or the default decides (site-threshold.ts).
     expect(c.recognition.match).toBeUndefined();
     expect(c.dataDir).toMatch(/var[/\\]storage$/);
+  });
+
+  it('takes each default from the one module that owns it: decision.ts, storage/config.ts, the camera code', () => {
+    const c = parseConfig({ cameras: [{ id: 'gate', url: 'rtsp://10.0.0.5/live' }] });
+    const { match: _match, ...rest } = DEFAULT_DECISION_THRESHOLDS;
+    expect(c.recognition).toMatchObject({ ...rest, unknownAfterFrames: DEFAULT_UNKNOWN_AFTER_FRAMES });
+    expect(c.health).toEqual({ cameraTtlSeconds: DEFAULT_CAMERA_TTL_SECONDS, workerTtlSeconds: DEFAULT_WORKER_TTL_SECONDS });
+    const storage = parseStorageConfig({ dataRoot: dir });
+    expect(c.health).toEqual({ cameraTtlSeconds: storage.cameraTtlSeconds, workerTtlSeconds: storage.workerTtlSeconds });
+    // The camera size: what `serve` passes (the configuration) and what the camera code does
+    // when given nothing are one size (they were 1280x720 and 640x360).
+    expect(c.cameras[0]).toMatchObject({ fps: DEFAULT_FPS, width: DEFAULT_WIDTH, height: DEFAULT_HEIGHT });
+    expect(buildFfmpegArgs({ url: 'rtsp://10.0.0.5/live', ioTimeoutMs: 1000 }).join(' ')).toContain(
+      `fps=${c.cameras[0]?.fps},scale=${c.cameras[0]?.width}:${c.cameras[0]?.height}:`,
+    );
+  });
+
+  it('describes every key, nested ones and the camera entries\' too (what config print --defaults prints)', () => {
+    const undescribed: string[] = [];
+    const walk = (schema: z.ZodType, at: string): void => {
+      if (at !== '' && !schema.description) undescribed.push(at);
+      let base: z.ZodType = schema;
+      while (base instanceof z.ZodDefault || base instanceof z.ZodPrefault || base instanceof z.ZodOptional) base = base.unwrap() as z.ZodType;
+      if (base instanceof z.ZodArray) base = base.element as z.ZodType;
+      if (!(base instanceof z.ZodObject)) return;
+      const shape: Record<string, z.ZodType> = base.shape;
+      for (const [key, field] of Object.entries(shape)) walk(field, at ? `${at}.${key}` : key);
+    };
+    walk(configSchema, '');
+    expect(undescribed).toEqual([]);
   });
 
   it('validates the calibration target like the other keys: a probability above 0 and at most 0.01', () => {
