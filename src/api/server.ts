@@ -11,7 +11,7 @@ import type { EventQuery } from '../../storage/db/db-store.js';
 import { quoteReceived } from '../../storage/db/row-checks.js';
 import { ConflictError, diskFullIn, InvalidIdError, NotFoundError, ReadOnlyError, StoreInputError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
-import { CorrectionRefusedError, markEventWrong, markPhotoNotUser, nearestOtherPerson, userThresholdReport } from '../recognition/corrections.js';
+import { CorrectionRefusedError, markEventWrong, markPhotoNotUser, MAX_ACTOR_CHARS, MAX_PHOTO_NAME_CHARS, nearestOtherPerson, userThresholdReport } from '../recognition/corrections.js';
 import { deleteUser, enroll, type EnrollmentImage, EnrollmentRefusedError } from '../recognition/enrollment.js';
 import { identifiedFaceJson, identify } from '../recognition/identify.js';
 import { siteThresholdReport } from '../recognition/site-threshold.js';
@@ -162,6 +162,12 @@ async function readUpload(
     throw new HttpError(400, `Expected a well-formed multipart/form-data body but it could not be read (${reason.slice(0, 200)})`);
   }
   return upload;
+}
+
+/** A yes/no form field: "true" or "false", nothing else (a typo must not be read as either). */
+function formBoolean(name: string, value: string): boolean {
+  if (value === 'true' || value === 'false') return value === 'true';
+  throw new HttpError(400, `Expected ${name} to be true or false but received ${quoteReceived(value, 40)}`);
 }
 
 type EventQueryString = Partial<Record<'since' | 'until' | 'camera' | 'user' | 'limit' | 'before', string>>;
@@ -331,15 +337,21 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   app.post<{ Params: { id: string } }>('/events/:id/wrong', async (req, reply) => {
     const raw = (req.body ?? {}) as unknown;
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      throw new HttpError(400, `Expected a JSON object {"actor"?, "note"?} or no body but received ${quoteReceived(raw, 40)}`);
+      throw new HttpError(400, `Expected a JSON object {"actor"?, "note"?, "force"?} or no body but received ${quoteReceived(raw, 40)}`);
     }
-    const extra = Object.keys(raw).filter((k) => k !== 'actor' && k !== 'note');
-    if (extra.length) throw new HttpError(400, `Expected only the fields actor and note but received ${quoteReceived(extra.join(', '), 60)}`);
-    const { actor, note } = raw as { actor?: unknown; note?: unknown };
+    const extra = Object.keys(raw).filter((k) => k !== 'actor' && k !== 'note' && k !== 'force');
+    if (extra.length) throw new HttpError(400, `Expected only the fields actor, note and force but received ${quoteReceived(extra.join(', '), 60)}`);
+    const { actor, note, force } = raw as { actor?: unknown; note?: unknown; force?: unknown };
     if (actor !== undefined && typeof actor !== 'string') throw new HttpError(400, `Expected actor to be text but received ${quoteReceived(actor, 40)}`);
     const result = await markEventWrong(
       { storage, siteMatch: deps.thresholds.match, users: deps.users },
-      { eventId: req.params.id, actor: actor === undefined ? 'api' : `api:${textField('actor', actor, 100)}`, ...(note !== undefined ? { note: typeof note === 'string' ? textField('note', note) : note } : {}) },
+      {
+        eventId: req.params.id,
+        actor: actor === undefined ? 'api' : `api:${textField('actor', actor, MAX_ACTOR_CHARS)}`,
+        ...(note !== undefined ? { note: typeof note === 'string' ? textField('note', note) : note } : {}),
+        // A boolean in JSON; anything else is refused by markEventWrong (400) with what it received.
+        force,
+      },
     );
     return reply.code(201).send(result);
   });
@@ -348,21 +360,26 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
     const userId = validateId('user', req.params.id);
     // The user first: an unknown one costs no upload read and no decode.
     await existingUser(userId);
-    const upload = await readUpload(req, { bodyLimit, maxFiles: 2, fields: ['actor', 'note'], fileField: 'image' }, (name, value) => {
-      textField(name, value, name === 'actor' ? 100 : 200);
+    const upload = await readUpload(req, { bodyLimit, maxFiles: 2, fields: ['actor', 'note', 'force'], fileField: 'image' }, (name, value) => {
+      if (name === 'force') formBoolean(name, value);
+      else textField(name, value, name === 'actor' ? MAX_ACTOR_CHARS : undefined);
     });
     if (upload.files.length !== 1) throw new HttpError(400, `Expected one image file in the field image but received ${upload.files.length}`);
     const file = upload.files[0] as Upload['files'][0];
     const actor = upload.fields.get('actor');
     const note = upload.fields.get('note');
+    const force = upload.fields.get('force');
+    // The client's file name is kept in the correction and shown back: printable, refused before any decode.
+    const name = textField("the image's file name", path.basename(file.name), MAX_PHOTO_NAME_CHARS);
     const result = await markPhotoNotUser(
       { storage, analyzer: deps.analyzer, siteMatch: deps.thresholds.match, users: deps.users },
       {
         userId,
         photo: file.bytes,
-        name: path.basename(file.name),
-        actor: actor === undefined ? 'api' : `api:${textField('actor', actor, 100)}`,
+        name,
+        actor: actor === undefined ? 'api' : `api:${textField('actor', actor, MAX_ACTOR_CHARS)}`,
         ...(note !== undefined ? { note: textField('note', note) } : {}),
+        force: force !== undefined && formBoolean('force', force),
       },
     );
     return reply.code(201).send(result);

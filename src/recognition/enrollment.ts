@@ -248,12 +248,13 @@ async function judgeAndKeep(
     );
   }
   // --- Lookalike pressure (issue 13, lookalike.ts): close to someone enrolled -> both thresholds
-  // raised in the user's own transaction, or refused when that would refuse this person too.
+  // raised in the user's own transaction, or refused when that would refuse either person's own photos.
   const lookalike = await judgeLookalikes(
     storage.embeddings,
     { userId, vectors: usable.map((u) => u.embedding.vector) },
     t.match,
     review?.actor ?? 'enrollment',
+    async (id) => (await storage.db.listUserEmbeddings(id, storage.embeddings.modelId)).map((e) => e.vector),
   );
   if (lookalike.refusal) {
     throw new EnrollmentRefusedError(`enrollment of ${userId} refused: ${lookalike.refusal}; nothing was kept`, skipped);

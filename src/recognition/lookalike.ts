@@ -1,13 +1,14 @@
 // Lookalike pressure (issue 13): a new person's faces scored against everyone already enrolled.
 // The nearest other person is reported at enrolment and in `users show`; a new person close to an
 // enrolled one (user-thresholds.ts lookalikeLine) is enrolled only with match corrections that raise
-// both their thresholds above that score, and refused when the raised threshold would also refuse
-// the new person's own photos: then the two could not be told apart by this model.
+// both their thresholds above that score, and refused when a raised threshold would also refuse
+// either person's own photos (the new person's, or the enrolled person's, who would otherwise be
+// locked out by someone else's enrolment): then the two could not be told apart by this model.
 import type { EmbeddingStore } from '../../storage/embeddings/embedding-store.js';
 import type { NewMatchCorrection } from '../../storage/db/match-corrections.js';
 import { SEARCH_K } from './identify.js';
 import { cosine } from './similarity.js';
-import { lookalikeLine, raisedThreshold } from './user-thresholds.js';
+import { locksOut, lookalikeLine, raisedThreshold } from './user-thresholds.js';
 
 export interface NearestPerson {
   userId: string;
@@ -43,6 +44,15 @@ function median(values: readonly number[]): number {
   return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
+/**
+ * How well a gallery recognises its own person: the median of its leave-one-out scores. A threshold
+ * above it refuses most of the person's own photos against the rest of their gallery, and would
+ * refuse them at the door too. Null with fewer than two photos (nothing to score against).
+ */
+export function ownPhotoScore(vectors: readonly Float32Array[]): number | null {
+  return vectors.length < 2 ? null : median(leaveOneOutScores(vectors));
+}
+
 export interface LookalikeVerdict {
   nearest: NearestPerson | null;
   /** Enrolled people close to the new one: each gets a correction, and the new person one per each. */
@@ -50,7 +60,7 @@ export interface LookalikeVerdict {
   /** The new person's own threshold after those corrections (the site's when none). */
   threshold: number;
   corrections: NewMatchCorrection[];
-  /** Why the enrolment must be refused (the raised threshold refuses the new person's own photos); null when it may go on. */
+  /** Why the enrolment must be refused (a raised threshold refuses the new or an enrolled person's own photos); null when it may go on. */
   refusal: string | null;
 }
 
@@ -65,6 +75,8 @@ export async function judgeLookalikes(
   person: { userId: string; vectors: readonly Float32Array[] },
   site: number,
   actor: string,
+  /** An enrolled person's gallery for the model in use (their photos are checked like the new person's). */
+  galleryOf: (userId: string) => Promise<readonly Float32Array[]>,
 ): Promise<LookalikeVerdict> {
   const others = await nearestOthers(embeddings, person.vectors, person.userId);
   const nearest = others[0] ? { userId: others[0].userId, score: others[0].score } : null;
@@ -81,17 +93,31 @@ export async function judgeLookalikes(
     // ... nor the new person for the enrolled one's.
     corrections.push({ actor, userId: person.userId, source: 'lookalike', score: o.score, modelId, details: { ...details, lookalikeOf: o.userId } });
   }
-  const threshold = Math.max(site, raisedThreshold(Math.max(...close.map((o) => o.score))));
-  // The median of the leave-one-out scores: a threshold that refuses most of the person's own
-  // photos against the rest of their gallery would refuse them at the door too.
-  const own = median(leaveOneOutScores(person.vectors));
+  const raise = raisedThreshold(Math.max(...close.map((o) => o.score)));
+  const threshold = Math.max(site, raise);
   const lookalikes = close.map((o) => ({ userId: o.userId, score: o.score }));
   const names = close.map((o) => `${o.userId} (${fmt(o.score)})`).join(', ');
-  const refusal =
-    own < threshold
-      ? `${person.userId} is too close to ${names} to be told apart: to keep them from being taken for each other ${person.userId}'s own ` +
-        `threshold would be ${fmt(threshold)}, but ${person.userId}'s own photos score each other only ${fmt(own)} (median best of the others), ` +
-        `so ${person.userId} would not be recognised either`
-      : null;
-  return { nearest, lookalikes, threshold, corrections, refusal };
+  const own = ownPhotoScore(person.vectors);
+  if (locksOut(raise, site, own)) {
+    const refusal =
+      `${person.userId} is too close to ${names} to be told apart: to keep them from being taken for each other ${person.userId}'s own ` +
+      `threshold would be ${fmt(threshold)}, but ${person.userId}'s own photos score each other only ${fmt(own ?? 0)} (median best of the others), ` +
+      `so ${person.userId} would not be recognised either`;
+    return { nearest, lookalikes, threshold, corrections, refusal };
+  }
+  // Each enrolled person's threshold rises too: it must not refuse their own photos either, or
+  // enrolling a newcomer would lock out someone who was recognised until now.
+  const lockedOut: string[] = [];
+  for (const o of close) {
+    const theirs = ownPhotoScore(await galleryOf(o.userId));
+    const theirRaise = raisedThreshold(o.score);
+    if (locksOut(theirRaise, site, theirs)) {
+      lockedOut.push(
+        `${person.userId} is too close to ${o.userId} (${fmt(o.score)}) to be told apart: to keep them from being taken for each other ${o.userId}'s ` +
+          `own threshold would be ${fmt(theirRaise)}, but ${o.userId}'s own photos score each other only ${fmt(theirs ?? 0)} (median best of the others), ` +
+          `so ${o.userId}, already enrolled, would no longer be recognised`,
+      );
+    }
+  }
+  return { nearest, lookalikes, threshold, corrections, refusal: lockedOut.length ? lockedOut.join('; ') : null };
 }

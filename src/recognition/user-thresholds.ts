@@ -49,6 +49,19 @@ export function userThreshold(site: number, raise: UserThreshold | undefined): {
 }
 
 /**
+ * Whether a correction would lock its user out: the threshold it raises them to refuses their own
+ * face. Above 1 nothing reaches it (a cosine is at most 1); above `ownScore`, how well the user's
+ * enrolled photos score each other (lookalike.ts ownPhotoScore; null with fewer than two photos),
+ * their own face at the door scores under it about as often as not. A raise at or under the site's
+ * threshold changes nothing and never locks anyone out. The one rule for an operator's mark
+ * (corrections.ts) and for both people of a lookalike enrolment (lookalike.ts).
+ */
+export function locksOut(raise: number, site: number, ownScore: number | null): boolean {
+  if (!(raise > site)) return false;
+  return raise > 1 || (ownScore !== null && raise > ownScore);
+}
+
+/**
  * When a new person counts as close to an enrolled one (lookalike pressure at enrolment): their best
  * score against that person's gallery is within CORRECTION_STEP of the site's threshold, that is, another
  * shot of the same faces could reach the threshold (the spread above). Then, and only then, a

@@ -65,6 +65,11 @@ interface CorrectionRow {
   details: string;
 }
 
+/** The refusal of a second mark of one event (the check before the insert, and migration 003's unique index when two race). */
+export function alreadyMarkedMessage(eventId: string, userId: string): string {
+  return `Expected an event not marked yet but event ${eventId} was already marked wrong for ${userId}`;
+}
+
 /** Refuses what the database would refuse, with what was expected; returns the row to insert. */
 export function correctionRow(c: NewMatchCorrection, i?: number): CorrectionRow {
   const at = i === undefined ? '' : `corrections[${i}].`;

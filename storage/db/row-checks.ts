@@ -53,6 +53,25 @@ export function quoteReceived(value: unknown, max = Infinity): string {
   return cut ? `${escaped}... (${value.length} characters)` : escaped;
 }
 
+const LONE_SURROGATE_ALL = new RegExp(LONE_SURROGATE.source, 'g');
+const escapeChar = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+/**
+ * Text that came from elsewhere (a file name on disk, which may hold any character) made printable
+ * to be kept: every character isPrintableText refuses, and any half of a surrogate pair, written as
+ * \uXXXX; the rest as it is. Cut to `max` UTF-16 units, as lengths are counted here (whole code points, "..." at the end).
+ */
+export function printableForm(value: string, max = MAX_TEXT): string {
+  const shown = value.replace(UNPRINTABLE_ALL, escapeChar).replace(LONE_SURROGATE_ALL, escapeChar);
+  if (shown.length <= max) return shown;
+  let cut = '';
+  for (const point of shown) {
+    if (cut.length + point.length > max - 3) break;
+    cut += point;
+  }
+  return `${cut}...`;
+}
+
 export function requireText(name: string, value: unknown, optional: boolean): string | null {
   if (optional && (value === undefined || value === null)) return null;
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TEXT || value.includes('\u0000') || LONE_SURROGATE.test(value)) {

@@ -32,7 +32,7 @@ import {
   type SqlClient,
   type SqlRunner,
 } from './sql-client.js';
-import { correctionRaises, correctionRow, type CorrectionRaise, insertCorrection, type MatchCorrection, type NewMatchCorrection, userCorrections } from './match-corrections.js';
+import { alreadyMarkedMessage, correctionRaises, correctionRow, type CorrectionRaise, insertCorrection, type MatchCorrection, type NewMatchCorrection, userCorrections } from './match-corrections.js';
 import { isRowError, quoteReceived, requireDate, requireFinite, requirePrintableText, requireText, vectorBytes, vectorOf } from './row-checks.js';
 import { calibrationInsert, calibrationStrangers, latestCalibration, type NewThresholdCalibration, type ThresholdCalibration } from './threshold-calibrations.js';
 import { checkResolution, type GroupResolution, resolveGroupIn, SqlUnknownFaceRecords, type UnknownFaceRecords } from './unknown-face-records.js';
@@ -430,6 +430,8 @@ export class SqlDbStore implements DbStore {
       insertCorrection(this.client, row).catch((error: unknown) => {
         // 23503: the event named is not in the database (spooled, or never written).
         if ((error as { code?: unknown }).code === '23503') throw new NotFoundError(`Expected a recognition event in the database but there is no event ${row.eventId ?? ''}`);
+        // 23505: migration 003's one correction per event and user; a concurrent mark of the same event won.
+        if ((error as { code?: unknown }).code === '23505' && row.eventId !== null) throw new ConflictError(alreadyMarkedMessage(row.eventId, row.userId));
         if (isRowError(error)) throw new StoreInputError(`the database refused the correction: ${(error as Error).message}`);
         throw error;
       }),

@@ -27,6 +27,10 @@ CREATE TABLE match_corrections (
 );
 CREATE INDEX match_corrections_user ON match_corrections (user_id, model_id, "timestamp");
 CREATE INDEX match_corrections_model ON match_corrections (model_id);
+-- An event is marked wrong once for its user: concurrent marks of one event (a double click, a
+-- retried request) must not each add a row, and only the database can see them all at once
+-- (the store maps this index's unique violation to the conflict a second mark gets).
+CREATE UNIQUE INDEX match_corrections_event ON match_corrections (event_id, user_id) WHERE event_id IS NOT NULL;
 
 CREATE TRIGGER match_corrections_no_change BEFORE UPDATE OR DELETE ON match_corrections
   FOR EACH ROW EXECUTE FUNCTION facegate_append_only();

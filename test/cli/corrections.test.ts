@@ -1,7 +1,7 @@
 // `facegate events wrong`, `facegate users not` and `facegate users show` (issue 13, "not this
 // person") through the compiled CLI (dist/: `npm run build` first) on an embedded data root.
 // The tests run in order: enrol, refusals, a photo marked not the user, show.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -73,5 +73,50 @@ describe('facegate events wrong / users not / users show', () => {
     const missing = facegate('users', 'not', 'obama', path.join(dataDir, 'nope.jpg'));
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/Expected a readable photo file but .*nope\.jpg could not be read \(ENOENT\)/);
+  }, 120_000);
+
+  // Issue 13's hostile review (D2, D5, D9): each case below failed before its fix.
+  it('users show of a user that does not exist is a not-found (exit 1), not a usage error', () => {
+    const r = facegate('users', 'show', 'nobody', '--json');
+    expect(r.status).toBe(1);
+    expect((JSON.parse(r.stdout) as { error: string }).error).toBe('Expected an existing user but there is no user nobody');
+    expect(r.stderr).not.toMatch(/Usage:/);
+  });
+
+  it('users not refuses a bad id before it reads the photo or loads the models', () => {
+    const r = facegate('users', 'not', '../x', path.join(dataDir, 'nope.jpg'), '--json');
+    expect(r.status).toBe(1);
+    expect((JSON.parse(r.stdout) as { error: string }).error).toMatch(/^Expected a user id .* but received "\.\.\/x"/);
+  });
+
+  it.each([
+    ['a control character', 'a\u001bb', /Expected --actor to be printable text of 1-100 characters \(no control or format characters\) but received "a\\u001bb"/],
+    ['more than 100 characters', 'x'.repeat(150), /Expected --actor to be printable text of 1-100 characters .* but received "x{40}"\.\.\. \(150 characters\)/],
+  ])('--actor with %s is refused as typed, with the API\'s limit (exit 2)', (_what, actor, message) => {
+    for (const args of [['events', 'wrong', '0190c3d2-7a1b-7c3d-8e4f-0123456789ab'], ['users', 'not', 'obama', face('biden/biden2.jpg')]]) {
+      const r = facegate(...args, '--actor', actor, '--json');
+      expect(r.status, r.stderr).toBe(2);
+      const { error } = JSON.parse(r.stdout) as { error: string };
+      expect(error).toMatch(message);
+      expect(error).not.toMatch(/cli:/);
+    }
+  });
+
+  it('users not keeps only a printable form of a file name with control characters', async () => {
+    const odd = path.join(dataDir, 'bi\u001b[2Jden\u202e.jpg');
+    await symlink(face('biden/biden2.jpg'), odd);
+    const r = json<{ correction: { details: { photo: string } } }>(facegate('users', 'not', 'obama', odd, '--json'));
+    expect(r.correction.details.photo).toBe('bi\\u001b[2Jden\\u202e.jpg');
+  }, 120_000);
+
+  it("users not refuses one of the user's own enrolled photos (it would lock obama out), nothing recorded; --force records it", () => {
+    const count = () => json<{ threshold: { corrections: unknown[] } }>(facegate('users', 'show', 'obama', '--json')).threshold.corrections.length;
+    const before = count();
+    const r = facegate('users', 'not', 'obama', face('obama/obama2.jpg'), '--json');
+    expect(r.status, r.stderr).toBe(1);
+    expect((JSON.parse(r.stdout) as { error: string }).error).toMatch(/would raise obama's match threshold to 1\.150, above 1.*probably obama.*nothing was recorded.*--force/);
+    expect(count()).toBe(before);
+    const forced = json<{ correction: { details: { force: boolean } }; threshold: { match: number } }>(facegate('users', 'not', 'obama', face('obama/obama2.jpg'), '--force', '--json'));
+    expect(forced).toMatchObject({ correction: { details: { force: true } }, threshold: { match: 1.15 } });
   }, 120_000);
 });

@@ -128,7 +128,7 @@ describe('marking wrong refuses bad input clearly', () => {
   });
 
   it.each([
-    ['fields other than actor and note', { who: 'x' }, /Expected only the fields actor and note but received "who"/],
+    ['fields other than actor and note', { who: 'x' }, /Expected only the fields actor, note and force but received "who"/],
     ['an actor with a control character', { actor: 'a\u001bb' }, /Expected actor to be printable text/],
     ['an array body', [1], /Expected a JSON object/],
   ])('events wrong: a body with %s (400)', async (_what, payload, message) => {
@@ -149,12 +149,12 @@ describe('marking wrong refuses bad input clearly', () => {
     expect(json.statusCode).toBe(415);
     const blank = await encodePng({ width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).fill(128) });
     const noFace = await post('/users/obama/not-this-person', multipartImage('blank.png', blank));
-    expect([noFace.statusCode, (noFace.json<{ error: string }>()).error]).toEqual([422, 'Expected a photo with exactly one usable face but found 0 face(s), 0 usable']);
+    expect([noFace.statusCode, (noFace.json<{ error: string }>()).error]).toEqual([422, "Expected a photo of one person's face (as enrolment takes it) but no face found"]);
     const garbage = await post('/users/obama/not-this-person', multipartImage('x.jpg', Buffer.from('not an image')));
     expect(garbage.statusCode).toBe(422);
     const twoPeople = await post('/users/obama/not-this-person', multipartImage('two.jpg', await bytes('mixed/obama_and_biden.jpg')));
     expect(twoPeople.statusCode).toBe(422);
-    expect((twoPeople.json<{ error: string }>()).error).toMatch(/exactly one usable face but found \d face\(s\), [2-9] usable/);
+    expect((twoPeople.json<{ error: string }>()).error).toMatch(/^Expected a photo of one person's face \(as enrolment takes it\) but \d faces found and [2-9] of them are of comparable size/);
   });
 });
 
@@ -236,5 +236,98 @@ describe('lookalike pressure: close people are told apart or refused', () => {
     const result = await enrollFaces({ storage: appliance.storage, thresholds: t }, { userId: 'synD', name: 'D' }, faces('d', newcomer(0.86, 0.0, 400)));
     expect(result.lookalikes).toEqual([]);
     expect(result.threshold).toBe(0.45);
+  });
+
+  it('a newcomer whose lookalike correction would refuse the enrolled person\'s own photos is refused, naming who would become unrecognisable', async () => {
+    // E, enrolled: faces 0.707 e50 + 0.707 e(60+i) score each other 0.50. The newcomer (own 0.74)
+    // scores E 0.86 x 0.658 x 0.707 = 0.40: close, and E's threshold would be 0.55 > 0.50.
+    const personE = [0, 1, 2].map((i) => mix([0.707, axis(50)], [0.707, axis(60 + i)]));
+    await enrollFaces({ storage: appliance.storage, thresholds: t }, { userId: 'synE', name: 'E' }, faces('e', personE));
+    const c = mix([0.658, axis(50)], [Math.sqrt(1 - 0.658 * 0.658), axis(499)]);
+    const newcomerF = [0, 1, 2].map((i) => mix([0.86, c], [Math.sqrt(1 - 0.86 * 0.86), axis(500 + i)]));
+    const attempt = enrollFaces({ storage: appliance.storage, thresholds: t }, { userId: 'synF', name: 'F' }, faces('f', newcomerF));
+    await expect(attempt).rejects.toBeInstanceOf(EnrollmentRefusedError);
+    await expect(attempt).rejects.toThrow(/synF is too close to synE \(0\.40\d\).* synE's own threshold would be 0\.55\d, but synE's own photos score each other only 0\.50\d .*synE, already enrolled, would no longer be recognised/);
+    expect(await appliance.storage.db.getUser('synF')).toBeNull();
+    expect(await appliance.storage.db.listCorrections('synE')).toEqual([]);
+  });
+});
+
+// Issue 13's hostile review (D2-D6, D10): each case below failed before its fix.
+describe('marking wrong, hardened', () => {
+  const json = { 'content-type': 'application/json' };
+  const recordFor = (userId: string | null, confidence: number) =>
+    appliance.storage.db.recordRecognition({ timestamp: new Date(), cameraId: 'cam1', matchedUserId: userId, confidence, modelId: appliance.storage.embeddings.modelId, threshold: 0.45 });
+  const correctionsOf = async (eventId: string) => (await appliance.storage.db.listCorrections('obama')).filter((c) => c.eventId === eventId);
+
+  it('accepts an event id in upper case (UUIDs are case-insensitive) and records it in lower case', async () => {
+    const event = await recordFor('obama', 0.3);
+    const res = await app.inject({ method: 'POST', url: `/events/${event.id.toUpperCase()}/wrong`, headers: auth });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json()).toMatchObject({ correction: { eventId: event.id } });
+  });
+
+  it('records 30 parallel marks of one event once: one 201, the others the 409 a second mark gets', async () => {
+    const event = await recordFor('obama', 0.3);
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, () => app.inject({ method: 'POST', url: `/events/${event.id}/wrong`, headers: auth })),
+    );
+    const statuses = answers.map((a) => a.statusCode).sort();
+    expect(statuses).toEqual([201, ...Array<number>(29).fill(409)]);
+    for (const a of answers.filter((x) => x.statusCode === 409)) {
+      expect((a.json<{ error: string }>()).error).toBe(`Expected an event not marked yet but event ${event.id} was already marked wrong for obama`);
+    }
+    expect(await correctionsOf(event.id)).toHaveLength(1);
+  });
+
+  it('finds the face in a tight crop that enrolment and identify accept (bbt/penny/penny1.png)', async () => {
+    const res = await app.inject({ method: 'POST', url: '/users/obama/not-this-person', ...withAuth(multipartImage('penny1.png', await bytes('bbt/penny/penny1.png'))) });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json()).toMatchObject({ correction: { withVector: true, details: { photo: 'penny1.png' } } });
+  });
+
+  it.each([
+    ['an escape', 'bi\u001b[2Jden.jpg', /received "bi\\u001b\[2Jden\.jpg"/],
+    ['a right-to-left override', 'bi\u202egpj.den', /received "bi\\u202egpj\.den"/],
+  ])('refuses a photo whose file name holds %s (400), before anything is recorded', async (_what, filename, received) => {
+    const before = (await appliance.storage.db.listCorrections('obama')).length;
+    const res = await app.inject({ method: 'POST', url: '/users/obama/not-this-person', ...withAuth(multipartImage(filename, await bytes('biden/biden2.jpg'))) });
+    expect(res.statusCode, res.body).toBe(400);
+    const { error } = res.json<{ error: string }>();
+    expect(error).toMatch(/^Expected the image's file name to be printable text of 1-200 characters \(no control or format characters\) but received/);
+    expect(error).toMatch(received);
+    expect(await appliance.storage.db.listCorrections('obama')).toHaveLength(before);
+  });
+
+  it('refuses to lock obama out: a true obama event (his own photos score each other 0.68) is refused (422), nothing recorded; force records it', async () => {
+    const event = await recordFor('obama', 0.74);
+    const refused = await app.inject({ method: 'POST', url: `/events/${event.id}/wrong`, headers: { ...auth, ...json }, payload: { actor: 'eve' } });
+    expect(refused.statusCode, refused.body).toBe(422);
+    expect((refused.json<{ error: string }>()).error).toMatch(
+      /would raise obama's match threshold to 0\.890, above 0\.[67]\d\d, how well obama's own enrolled photos score each other .*obama would no longer be recognised.* probably obama.*nothing was recorded.*"force": true/,
+    );
+    expect(await correctionsOf(event.id)).toHaveLength(0);
+    expect(users.thresholdOf('obama')?.raisedTo ?? 0).toBeLessThan(0.8);
+
+    const badForce = await app.inject({ method: 'POST', url: `/events/${event.id}/wrong`, headers: { ...auth, ...json }, payload: { force: 'yes' } });
+    expect([badForce.statusCode, (badForce.json<{ error: string }>()).error]).toEqual([400, 'Expected force to be true or false but received "yes"']);
+
+    const forced = await app.inject({ method: 'POST', url: `/events/${event.id}/wrong`, headers: { ...auth, ...json }, payload: { actor: 'eve', force: true } });
+    expect(forced.statusCode, forced.body).toBe(201);
+    expect(forced.json()).toMatchObject({ correction: { eventId: event.id, details: { force: true } }, threshold: { match: 0.89 } });
+  });
+
+  it("refuses a photo that is one of the user's own enrolled photos (score 1.0, a threshold above 1), unless forced", async () => {
+    const own = await bytes('obama/obama.jpg');
+    const before = (await appliance.storage.db.listCorrections('obama')).length;
+    const refused = await app.inject({ method: 'POST', url: '/users/obama/not-this-person', ...withAuth(multipartImage('obama.jpg', own)) });
+    expect(refused.statusCode, refused.body).toBe(422);
+    expect((refused.json<{ error: string }>()).error).toMatch(/would raise obama's match threshold to 1\.150, above 1: no face could ever be recognised as obama.*scores 1\.000 against obama's enrolled photos.*probably obama/);
+    expect(await appliance.storage.db.listCorrections('obama')).toHaveLength(before);
+    const badForce = await app.inject({ method: 'POST', url: '/users/obama/not-this-person', ...withAuth(multipart([{ name: 'image', filename: 'obama.jpg', bytes: own }, { name: 'force', value: 'please' }])) });
+    expect([badForce.statusCode, (badForce.json<{ error: string }>()).error]).toEqual([400, 'Expected force to be true or false but received "please"']);
+    const forced = await app.inject({ method: 'POST', url: '/users/obama/not-this-person', ...withAuth(multipart([{ name: 'image', filename: 'obama.jpg', bytes: own }, { name: 'force', value: 'true' }])) });
+    expect(forced.statusCode, forced.body).toBe(201);
+    expect(forced.json()).toMatchObject({ correction: { details: { force: true } }, threshold: { match: 1.15 } });
   });
 });

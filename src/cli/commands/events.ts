@@ -2,15 +2,31 @@
 import { parseArgs } from 'node:util';
 
 import { parseIsoTimestamp } from '../../../storage/dates.js';
-import { markEventWrong } from '../../recognition/corrections.js';
+import { textField } from '../../api/text-fields.js';
+import { markEventWrong, MAX_ACTOR_CHARS } from '../../recognition/corrections.js';
 import { openContext } from '../context.js';
 import { UsageError } from '../usage-error.js';
 
 export const eventsUsage = `facegate events list [--camera ID] [--user ID] [--since ISO] [--until ISO] [--limit N] [--before EVENT_ID] [--cameras] [--json]
   Recognition events, newest first (--cameras: camera connect/disconnect events instead).
-facegate events wrong <eventId> [--actor NAME] [--note TEXT] [--json]
+facegate events wrong <eventId> [--actor NAME] [--note TEXT] [--force] [--json]
   The event named the wrong person: its face (the event's confidence) is recorded as a match
-  correction for that user, whose own threshold is raised above it; prints the new threshold.`;
+  correction for that user, whose own threshold is raised above it; prints the new threshold.
+  Refused when the raise would refuse the user's own photos (the face is probably theirs) unless
+  --force.`;
+
+/**
+ * --actor as the operator typed it, by the API's rule for its actor field (printable, 1-100
+ * characters): refused before anything is opened, the message about the name, not the stored "cli:" form.
+ */
+export function cliActor(raw: string | undefined): string {
+  if (raw === undefined) return 'cli:operator';
+  try {
+    return `cli:${textField('--actor', raw, MAX_ACTOR_CHARS)}`;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
 
 function date(name: string, raw: string | undefined): Date | undefined {
   if (raw === undefined) return undefined;
@@ -33,16 +49,18 @@ export async function eventsCommand(argv: string[], out: (json: unknown, text: s
       cameras: { type: 'boolean', default: false },
       actor: { type: 'string' },
       note: { type: 'string' },
+      force: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   });
   if (positionals[0] === 'wrong') {
     if (positionals.length !== 2) throw new UsageError(`Expected "events wrong <eventId>" but received ${positionals.length - 1} argument(s) after "wrong"`);
+    const actor = cliActor(values.actor);
     const ctx = await openContext({ vision: false });
     try {
       const result = await markEventWrong(
         { storage: ctx.storage, siteMatch: (await ctx.siteThreshold()).match },
-        { eventId: positionals[1], actor: `cli:${values.actor ?? 'operator'}`, ...(values.note !== undefined ? { note: values.note } : {}) },
+        { eventId: positionals[1], actor, ...(values.note !== undefined ? { note: values.note } : {}), force: values.force },
       );
       const t = result.threshold;
       out(result, `recorded: event ${positionals[1] ?? ''} was not ${result.userId} (score ${result.correction.score.toFixed(3)}); ${result.userId}'s match threshold is now ${t.match.toFixed(3)}${t.raised ? ` (raised by ${t.corrections.length} correction(s); the site's is ${t.site})` : ' (the site\'s)'}`);

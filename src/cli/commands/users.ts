@@ -4,20 +4,26 @@ import { parseArgs } from 'node:util';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
-import { markPhotoNotUser, nearestOtherPerson, userThresholdReport } from '../../recognition/corrections.js';
+import { printableForm } from '../../../storage/db/row-checks.js';
+import { NotFoundError } from '../../../storage/errors.js';
+import { validateId } from '../../../storage/ids.js';
+import { markPhotoNotUser, MAX_PHOTO_NAME_CHARS, nearestOtherPerson, userThresholdReport } from '../../recognition/corrections.js';
 import { deleteUser } from '../../recognition/enrollment.js';
 import { openContext } from '../context.js';
 import { UsageError } from '../usage-error.js';
+import { cliActor } from './events.js';
 
 export const usersUsage = `facegate users list [--status active|disabled] [--json]
 facegate users show|disable|enable <userId> [--json]
 facegate users delete <userId> [--purge-images] [--json]
   Deleting removes the user's embeddings from the database and the index and their aligned
   crops; their original photos stay (the storage design) unless --purge-images.
-facegate users not <userId> <photo> [--actor NAME] [--note TEXT] [--json]
+facegate users not <userId> <photo> [--actor NAME] [--note TEXT] [--force] [--json]
   "Not this person": the photo's face is recorded as a face that must not be taken for the user
-  (a match correction), and the user's own threshold is raised above its score. \`users show\`
-  shows the threshold, the corrections that raised it, and the nearest other enrolled person.`;
+  (a match correction), and the user's own threshold is raised above its score; refused when the
+  raise would refuse the user's own photos (the face is probably theirs) unless --force.
+  \`users show\` shows the threshold, the corrections that raised it, and the nearest other
+  enrolled person.`;
 
 export async function usersCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -28,6 +34,7 @@ export async function usersCommand(argv: string[], out: (json: unknown, text: st
       'purge-images': { type: 'boolean', default: false },
       actor: { type: 'string' },
       note: { type: 'string' },
+      force: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   });
@@ -53,7 +60,8 @@ export async function usersCommand(argv: string[], out: (json: unknown, text: st
       }
       case 'show': {
         const user = await db.getUser(id);
-        if (!user) throw new UsageError(`No user ${id}`);
+        // The command line was right; the user is not there (exit 1, like the API's 404).
+        if (!user) throw new NotFoundError(`Expected an existing user but there is no user ${id}`);
         const scan = await images.scanUser(id);
         // Issue 13: the user's own threshold, the corrections that raised it, the nearest other person.
         const threshold = await userThresholdReport(ctx.storage, id, (await ctx.siteThreshold()).match);
@@ -101,20 +109,25 @@ function thresholdLines(t: Awaited<ReturnType<typeof userThresholdReport>>): str
 async function notThisPerson(
   userId: string,
   photo: string | undefined,
-  values: { actor?: string | undefined; note?: string | undefined },
+  values: { actor?: string | undefined; note?: string | undefined; force?: boolean | undefined },
   out: (json: unknown, text: string) => void,
 ): Promise<void> {
+  // What was typed is judged before the photo is read or the models load.
+  validateId('user', userId);
   if (!photo) throw new UsageError(`Expected a photo after "users not ${userId}"`);
+  const actor = cliActor(values.actor);
   const bytes = await fs.readFile(photo).catch((error: unknown) => {
     throw new UsageError(`Expected a readable photo file but ${photo} could not be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
   });
+  const name = printableForm(path.basename(photo), MAX_PHOTO_NAME_CHARS);
   const ctx = await openContext({ vision: true });
   try {
     const result = await markPhotoNotUser(
       { storage: ctx.storage, analyzer: (ctx.vision as NonNullable<typeof ctx.vision>).analyzer, siteMatch: (await ctx.siteThreshold()).match },
-      { userId, photo: bytes, name: path.basename(photo), actor: `cli:${values.actor ?? 'operator'}`, ...(values.note !== undefined ? { note: values.note } : {}) },
+      // A file name on disk may hold any character: only its printable form is kept (and shown).
+      { userId, photo: bytes, name, actor, ...(values.note !== undefined ? { note: values.note } : {}), force: values.force ?? false },
     );
-    out(result, [`recorded: ${path.basename(photo)} is not ${userId} (score ${result.correction.score.toFixed(3)})`, ...thresholdLines(result.threshold)].join('\n'));
+    out(result, [`recorded: ${name} is not ${userId} (score ${result.correction.score.toFixed(3)})`, ...thresholdLines(result.threshold)].join('\n'));
   } finally {
     await ctx.close();
   }

@@ -93,3 +93,16 @@ describe('corrections count for the user enrolled now', () => {
     expect((await db.listCorrections('U2')).filter((c) => c.source === 'lookalike')).toHaveLength(1);
   });
 });
+
+describe('an event is marked wrong once, by the database itself', () => {
+  it('refuses a second correction of the same event for the same user as a conflict, also when both are sent at once', async () => {
+    const event = await db.recordRecognition({ timestamp: new Date(), cameraId: 'cam1', matchedUserId: 'U1', confidence: 0.5, modelId: MODEL });
+    const mark = () => db.recordCorrection({ actor: 'cli:ada', userId: 'U1', source: 'operator', score: 0.5, modelId: MODEL, eventId: event.id });
+    const results = await Promise.allSettled(Array.from({ length: 10 }, mark));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results.filter((x): x is PromiseRejectedResult => x.status === 'rejected')) {
+      expect(r.reason).toMatchObject({ name: 'ConflictError', message: `Expected an event not marked yet but event ${event.id} was already marked wrong for U1` });
+    }
+    expect((await db.listCorrections('U1')).filter((c) => c.eventId === event.id)).toHaveLength(1);
+  });
+});
