@@ -65,8 +65,9 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       .catch((error: unknown) => logger.warn({ err: error }, 'match threshold: calibration not read; keeping the current threshold'));
   });
 
-  // Unknown faces kept for review, grouped by the match threshold (src/unknown-faces/grouping.ts).
-  const grouping = new UnknownFaceGrouping(storage, thresholds.match, logger);
+  // Unknown faces kept for review, grouped by the match threshold (src/unknown-faces/grouping.ts):
+  // read from the same object the decisions use, so a calibration read later applies to both.
+  const grouping = new UnknownFaceGrouping(storage, () => thresholds.match, logger);
   const reloadGroups = () => grouping.reload().catch((error: unknown) => logger.warn({ err: error }, 'unknown faces: open groups not loaded; retried when the database returns'));
   await reloadGroups();
   storage.db.onAvailable(() => void reloadGroups());

@@ -3,7 +3,7 @@
 // unknown faces of the same stranger (on any camera) or starts a new one.
 //
 // The rule: a face joins the open group holding its most similar earlier face when that cosine
-// reaches the match threshold (0.45 by default: the group would have recognised it had it been
+// reaches the site's match threshold (src/recognition/site-threshold.ts: the group would have recognised it had it been
 // enrolled); otherwise it starts a new group. Only open groups take new faces; a group is never
 // split or merged after the fact. The faces of open groups are searched in an index of their own
 // (the native FlatIndex): groups never touch the recognition index.
@@ -41,14 +41,28 @@ export class UnknownFaceGrouping {
   private loaded = false;
   private readonly queue = new SerialQueue();
 
-  /** threshold: the cosine a face needs to its group's most similar face (the match threshold). */
+  private readonly thresholdOf: () => number;
+
+  /**
+   * threshold: the cosine a face needs to its group's most similar face (the match threshold), or
+   * where to read it: the service passes its site threshold, which changes when the calibration is
+   * read after a start without the database (issue 13, D8: a number kept here went stale).
+   */
   constructor(
     private readonly storage: Storage,
-    private readonly threshold: number,
+    threshold: number | (() => number),
     private readonly logger: Logger,
   ) {
-    if (!(threshold > 0 && threshold <= 1)) throw new Error(`Expected a grouping threshold in (0, 1] but received ${threshold}`);
+    this.thresholdOf = typeof threshold === 'function' ? threshold : () => threshold;
+    this.threshold();
     this.index = FlatIndex.create(storage.embeddings.dim);
+  }
+
+  /** The threshold now; checked at every read, as it may come from outside. */
+  threshold(): number {
+    const t = this.thresholdOf();
+    if (!(t > 0 && t <= 1)) throw new Error(`Expected a grouping threshold in (0, 1] but received ${t}`);
+    return t;
   }
 
   /** Loads the open groups' faces (again); the service calls it at start and when the database returns. */
@@ -84,7 +98,7 @@ export class UnknownFaceGrouping {
         const { scores, ids } = this.index.searchSync(vector, 1);
         const score = scores[0] as number;
         const group = this.groupOf.get(ids[0] as bigint);
-        if (group !== undefined && score >= this.threshold) [groupId, joinedAt] = [group, score];
+        if (group !== undefined && score >= this.threshold()) [groupId, joinedAt] = [group, score];
       }
       const saved = await this.storage.images.saveUnknown(sighting.cameraId, sighting.png, sighting.seenAt);
       const row = { eventId: sighting.eventId, cameraId: sighting.cameraId, seenAt: sighting.seenAt, day: saved.date, image: saved.relativePath, quality: sighting.quality, modelId, vector };
