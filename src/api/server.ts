@@ -15,10 +15,11 @@ import { CorrectionRefusedError, markEventWrong, markPhotoNotUser, MAX_ACTOR_CHA
 import { deleteUser, enroll, type EnrollmentImage, EnrollmentRefusedError } from '../recognition/enrollment.js';
 import { identifiedFaceJson, identify } from '../recognition/identify.js';
 import { siteThresholdReport } from '../recognition/site-threshold.js';
-import { AssignmentRefusedError } from '../unknown-faces/review.js';
+import { AssignmentRefusedError, ReviewInputError } from '../unknown-faces/review.js';
 import { DecodeBusyError, ImageDecodeError, MAX_INPUT_BYTES, withDecodedImage } from '../vision/image-input.js';
 import type { ApiDeps } from './api-deps.js';
 import { isoDate, limitParam, repeatedQueryParam } from './query-params.js';
+import { RequestInputError } from './request-input-error.js';
 import { textField } from './text-fields.js';
 import { registerUnknownRoutes } from './unknown-routes.js';
 
@@ -85,7 +86,7 @@ function errorResponse(error: unknown, dataRoot: string | undefined): { status: 
     return { status: 422, body: { error: error.message, skipped: error.skipped } };
   }
   if (error instanceof ImageDecodeError || error instanceof CorrectionRefusedError) return { status: 422, body: { error: error.message } };
-  if (error instanceof InvalidIdError) return { status: 400, body: { error: error.message } };
+  if (error instanceof InvalidIdError || error instanceof RequestInputError || error instanceof ReviewInputError) return { status: 400, body: { error: error.message } };
   if (error instanceof ReadOnlyError) return { status: 503, body: { error: error.message } };
   if (error instanceof ConflictError) return { status: 409, body: { error: error.message } };
   if (error instanceof NotFoundError) return { status: 404, body: { error: error.message } };
@@ -147,7 +148,7 @@ async function readUpload(
       if (total > limits.bodyLimit) throw new HttpError(413, `Expected a request of at most ${limits.bodyLimit} bytes but received more`);
     }
   } catch (error) {
-    if (error instanceof HttpError || error instanceof StoreInputError || error instanceof InvalidIdError) throw error;
+    if (error instanceof HttpError || error instanceof RequestInputError || error instanceof StoreInputError || error instanceof InvalidIdError) throw error;
     const code = (error as { code?: unknown }).code;
     if (code === 'FST_REQ_FILE_TOO_LARGE') throw new HttpError(413, `Expected each image to be at most ${fileLimit} bytes but received a larger one`);
     if (code === 'FST_FILES_LIMIT') throw new HttpError(413, `Expected at most ${limits.maxFiles} image file(s) per request but received more`);

@@ -12,11 +12,11 @@ import { z } from 'zod';
 
 import { quoteReceived } from '../../storage/db/row-checks.js';
 import { GROUP_STATUSES, type GroupQuery, parseGroupId } from '../../storage/db/unknown-face-records.js';
-import { StoreInputError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
 import { assignGroup, dismissGroup, enrollGroup, groupCrop, listGroups, showGroup, type ReviewDeps } from '../unknown-faces/review.js';
 import type { ApiDeps } from './api-deps.js';
 import { isoDate, limitParam } from './query-params.js';
+import { RequestInputError } from './request-input-error.js';
 import { printableText } from './text-fields.js';
 
 // Printable text (text-fields.ts: the one rule for what people type).
@@ -30,7 +30,7 @@ function body<T>(schema: z.ZodType<T>, shape: string, raw: unknown): T {
   const result = schema.safeParse(raw ?? {});
   if (!result.success) {
     const issues = result.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
-    throw new StoreInputError(`Expected a JSON body ${shape} but received one that does not fit (${issues})`);
+    throw new RequestInputError(`Expected a JSON body ${shape} but received one that does not fit (${issues})`);
   }
   return result.data;
 }
@@ -46,7 +46,7 @@ export function registerUnknownRoutes(app: FastifyInstance, deps: ApiDeps): void
   app.get<{ Querystring: Partial<Record<'status' | 'since' | 'camera' | 'limit', string>> }>('/unknown', async (req) => {
     const q = req.query;
     if (q.status !== undefined && q.status !== 'all' && !(GROUP_STATUSES as readonly string[]).includes(q.status)) {
-      throw new StoreInputError(`Expected status to be one of ${[...GROUP_STATUSES, 'all'].join(', ')} but received ${quoteReceived(q.status, 20)}`);
+      throw new RequestInputError(`Expected status to be one of ${[...GROUP_STATUSES, 'all'].join(', ')} but received ${quoteReceived(q.status, 20)}`);
     }
     const since = isoDate('since', q.since);
     const limit = limitParam(q.limit);

@@ -10,7 +10,7 @@
 // A reviewed group takes no new faces: a later sighting of the same stranger starts a new group.
 import { isPrintableText, quoteReceived } from '../../storage/db/row-checks.js';
 import type { Storage } from '../../storage/index.js';
-import { ConflictError, NotFoundError, StoreInputError } from '../../storage/errors.js';
+import { ConflictError, NotFoundError } from '../../storage/errors.js';
 import type { Logger } from '../../storage/logger.js';
 import { validateId } from '../../storage/ids.js';
 import {
@@ -47,10 +47,18 @@ export class AssignmentRefusedError extends Error {
   }
 }
 
+/**
+ * A review request's own fields refused (who acted, why): the CLI's and the API's reviewer, not a
+ * value the store refused (StoreInputError), so it has its own name. The API answers 400.
+ */
+export class ReviewInputError extends Error {
+  override name = 'ReviewInputError';
+}
+
 /** Who acted: 1-200 printable characters (a user name, "api:alice"). */
 export function checkActor(actor: unknown): string {
   if (typeof actor !== 'string' || actor.trim().length === 0 || actor.length > 200 || !isPrintableText(actor)) {
-    throw new StoreInputError(`Expected the reviewer's name (1-200 printable characters) but received ${typeof actor === 'string' ? quoteReceived(actor, 40) : typeof actor}`);
+    throw new ReviewInputError(`Expected the reviewer's name (1-200 printable characters) but received ${typeof actor === 'string' ? quoteReceived(actor, 40) : typeof actor}`);
   }
   return actor.trim();
 }
@@ -171,7 +179,7 @@ export async function dismissGroup(
 ): Promise<{ group: UnknownGroup; removedFaces: number; action: ReviewAction }> {
   const actor = checkActor(request.actor);
   if (request.reason !== undefined && (request.reason.length > 200 || !isPrintableText(request.reason))) {
-    throw new StoreInputError(`Expected the reason to be printable text of at most 200 characters but received ${quoteReceived(request.reason, 40)}`);
+    throw new ReviewInputError(`Expected the reason to be printable text of at most 200 characters but received ${quoteReceived(request.reason, 40)}`);
   }
   return deps.grouping.run(async () => {
     const group = await openGroup(deps.storage, request.groupId);
