@@ -8,6 +8,7 @@ import ort from 'onnxruntime-node';
 
 import { formatDecodeBench, parseDecodeScenario, runDecodeBench, runDecodeScenario } from '../../bench/decode-bench.js';
 import { formatEventsBench, runEventsBench } from '../../bench/events-bench.js';
+import { DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH } from '../../camera/ffmpeg-args.js';
 import { comparePipelineSettings, formatPipelineBench, formatPipelineComparison, runPipelineBench } from '../../bench/pipeline-bench.js';
 import { formatSearchBench, runSearchBench } from '../../bench/search-bench.js';
 import {
@@ -44,7 +45,7 @@ facegate bench pipeline [--cameras N] [--seconds S] [--fps F] [--width W] [--hei
   frames and faces per second, drops, frame-to-event latency, where the time goes. --compare runs
   the same load with ONNX Runtime's default CPU settings (the baseline) and with facegate's, each
   in a process of its own, and names the CPU.
-  Defaults: N 1, S 20, F 5 per camera, 1280x720, PGlite in a scratch data root.
+  Defaults: N 1, S 20, F ${DEFAULT_FPS} per camera, ${DEFAULT_WIDTH}x${DEFAULT_HEIGHT} (a camera's), PGlite in a scratch data root.
 
 facegate bench decode [--requests N] [--side PX] [--budget-mp MP] ${visionFlagsUsage} [--json]
   Peak memory (RSS) of the API under N parallel POST /identify of a PXxPX solid-colour PNG (a few
@@ -165,9 +166,10 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
       photosDir: values.photos ?? path.join(projectRoot(), '..', 'shared', 'faces'),
       cameras: positiveInt('cameras', values.cameras, 1, 64),
       seconds: positiveInt('seconds', values.seconds, 20, 3600),
-      fps: positiveInt('fps', values.fps, 5, 60),
-      width: positiveInt('width', values.width, 1280, 7680),
-      height: positiveInt('height', values.height, 720, 4320),
+      // A camera's defaults (src/camera/ffmpeg-args.ts), so that the bench measures what serve runs.
+      fps: positiveInt('fps', values.fps, DEFAULT_FPS, 60),
+      width: positiveInt('width', values.width, DEFAULT_WIDTH, 7680),
+      height: positiveInt('height', values.height, DEFAULT_HEIGHT, 4320),
       databaseUrl: values['database-url'] ?? readEnvironment().databaseUrl,
       progress,
     });
