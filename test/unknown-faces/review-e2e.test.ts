@@ -52,7 +52,7 @@ describe('reviewing strangers seen on a real RTSP camera (GStreamer on loopback)
     const thresholds = { ...DEFAULT_DECISION_THRESHOLDS, match: 0.45 };
     const grouping = new UnknownFaceGrouping(storage, thresholds.match, silentLogger);
     const review: ReviewDeps = { storage, grouping, logger: silentLogger, thresholds };
-    const pipeline = new Pipeline({ analyzer: vision.analyzer, storage, users, grouping, logger: silentLogger, thresholds });
+    const pipeline = new Pipeline({ analyzer: vision.analyzer, storage, users, grouping, logger: silentLogger }, { thresholds });
     const cameraId = 'door_1';
     const source = new RtspSource(
       { cameraId, url: server.url, fps: 5, width: 1280, height: 720, watchdogMs: 3000, backoff: { initialMs: 250, maxMs: 1000 } },
