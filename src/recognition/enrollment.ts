@@ -88,6 +88,8 @@ export interface EnrollmentDeps {
   analyzer: FaceAnalyzer;
   storage: Storage;
   thresholds?: DecisionThresholds;
+  /** Called after each photo is examined (the CLI's progress bar): photos done, of how many, the last one's name. */
+  onPhoto?: (done: number, total: number, name: string) => void;
 }
 
 /** A photo in which faces behind its subject were set aside (chooseMainFace): the face used and how many were not. */
@@ -160,6 +162,7 @@ export async function enroll(deps: EnrollmentDeps, request: EnrollRequest): Prom
         faces.push(result.face);
         if (result.note) notes.push(result.note);
       }
+      deps.onPhoto?.(skipped.length + faces.length, request.images.length, image.name);
     }
     const { review: _none, ...result } = await keepFaces(deps, request, userId, faces, skipped);
     // Only when a photo had faces set aside, so that the usual answer keeps its shape.

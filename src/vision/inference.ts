@@ -4,7 +4,7 @@
 // never a stopped appliance.
 import { promises as fs } from 'node:fs';
 
-import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { env as ortEnv, InferenceSession, Tensor } from 'onnxruntime-node';
 
 import { quoteReceived } from '../../storage/db/row-checks.js';
 import { silentLogger, type Logger } from '../../storage/logger.js';
@@ -15,6 +15,15 @@ export type InferenceProvider = 'auto' | 'cpu' | 'cuda' | 'dml';
 export type ActiveProvider = 'cpu' | 'cuda' | 'dml';
 
 const PROVIDERS: readonly InferenceProvider[] = ['auto', 'cpu', 'cuda', 'dml'];
+
+// ONNX Runtime's own log, process-wide: fatal only. Without a GPU, every CUDA attempt made ONNX
+// Runtime print a red "Failed to load library ... libonnxruntime_providers_shared.so" line to the
+// terminal (one per model, on every start) before throwing the error createSession catches; the
+// fallback is facegate's to report, in its own log and in `doctor`. That line is logged at error
+// severity by ONNX Runtime's environment logger, not the session's, so the sessions'
+// logSeverityLevel does not reach it (measured: 3 and 4 both still print it); onnxruntime-node
+// reads env.logLevel once, when it creates that environment before the first session.
+ortEnv.logLevel = 'fatal';
 
 /**
  * How a CPU session runs. facegate's settings (FACEGATE_CPU) hold on every x86 CPU; `bench vision`

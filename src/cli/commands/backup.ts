@@ -11,6 +11,7 @@ import { LOCK_FILE, lockDataRoot } from '../../../storage/fs/data-root-lock.js';
 import { redactCredentials, redactUrl } from '../../../storage/redact.js';
 import { loadConfig } from '../../config/config.js';
 import { projectRoot } from '../../project-root.js';
+import { progress } from '../progress.js';
 import { UsageError } from '../usage-error.js';
 
 export const backupUsage = `facegate backup <dest-dir> [--json]
@@ -40,10 +41,6 @@ export interface BackupManifest {
 }
 
 type Out = (json: unknown, text: string) => void;
-
-function progress(text: string): void {
-  process.stderr.write(`${text}\n`);
-}
 
 async function exists(p: string): Promise<boolean> {
   return fs.stat(p).then(
@@ -110,7 +107,7 @@ async function runPg(tool: string, args: (url: string) => string[], url: string)
 }
 
 export async function backupCommand(argv: string[], out: Out): Promise<void> {
-  const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
   if (positionals.length !== 1) throw new UsageError('Expected "backup <dest-dir>"');
   const dest = path.resolve(positionals[0] as string);
   const config = await loadConfig();
@@ -124,24 +121,32 @@ export async function backupCommand(argv: string[], out: Out): Promise<void> {
   if (existing !== null && existing.length > 0) throw new UsageError(`The backup folder ${dest} is not empty`);
 
   const lock = await lockDataRoot(dataDir);
+  const parts: string[] = [...PARTS, ...(url ? [] : [PGLITE])];
+  // The steps: each part, the dump, the manifest.
+  const bar = progress('backup', { total: parts.length + (url ? 1 : 0) + 1, json: values.json });
+  let step = 0;
   try {
     await fs.mkdir(dest, { recursive: true });
     const included: Record<string, PartSummary> = {};
-    const parts: string[] = [...PARTS, ...(url ? [] : [PGLITE])];
     for (const part of parts) {
       const from = path.join(dataDir, part);
       if (!(await exists(from))) {
-        progress(`backup: ${part}/ absent, skipped`);
+        bar.line(`backup: ${part}/ absent, skipped`);
+        bar.update(++step);
         continue;
       }
-      progress(`backup: copying ${part}/`);
+      bar.line(`backup: copying ${part}/`);
+      bar.update(step, `${part}/`);
       await fs.cp(from, path.join(dest, part), { recursive: true, errorOnExist: true, force: false });
       included[part] = await summarize(path.join(dest, part));
+      bar.update(++step);
     }
     if (url) {
-      progress(`backup: pg_dump of ${redactUrl(url)}`);
+      bar.line(`backup: pg_dump of ${redactUrl(url)}`);
+      bar.update(step, 'pg_dump');
       await runPg('pg_dump', (u) => ['--format=custom', '--file', path.join(dest, DUMP), u], url);
       included[DUMP] = await summarize(path.join(dest, DUMP));
+      bar.update(++step);
     }
     const manifest: BackupManifest = {
       format: 1,
@@ -150,14 +155,16 @@ export async function backupCommand(argv: string[], out: Out): Promise<void> {
       source: { dataDir, database: url ? redactUrl(url) : 'pglite' },
       included,
     };
-    progress(`backup: writing ${MANIFEST}`);
+    bar.line(`backup: writing ${MANIFEST}`);
     await fs.writeFile(path.join(dest, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`, { flag: 'wx' });
+    bar.end();
     const total = Object.values(included).reduce((a, s) => ({ files: a.files + s.files, bytes: a.bytes + s.bytes }), { files: 0, bytes: 0 });
     out(
       { dest, ...manifest },
       `backed up ${dataDir} to ${dest}: ${Object.keys(included).join(', ') || 'nothing'} (${total.files} files, ${total.bytes} bytes)`,
     );
   } finally {
+    bar.end();
     await lock.release();
   }
 }
@@ -199,6 +206,10 @@ export async function restoreCommand(argv: string[], out: Out): Promise<void> {
   }
 
   const lock = await lockDataRoot(dataDir);
+  const parts = [...PARTS, PGLITE].filter((part) => part in manifest.included);
+  // The steps: each part in the backup, and the dump.
+  const bar = progress('restore', { total: parts.length + (hasDump && url ? 1 : 0), json: values.json });
+  let step = 0;
   try {
     const current = ((await entries(dataDir)) ?? []).filter((name) => name !== LOCK_FILE);
     let movedAside: string | null = null;
@@ -206,27 +217,36 @@ export async function restoreCommand(argv: string[], out: Out): Promise<void> {
       if (!values.force) throw new UsageError(`The data root ${dataDir} is not empty; use --force to move it aside and restore`);
       // The lock file stays: the data root is ours until the restore is done.
       movedAside = `${dataDir}.before-restore-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-      progress(`restore: moving the current data root aside to ${movedAside}`);
+      bar.line(`restore: moving the current data root aside to ${movedAside}`);
       await fs.mkdir(movedAside);
       for (const name of current) await fs.rename(path.join(dataDir, name), path.join(movedAside, name));
     }
     const restored: string[] = [];
-    for (const part of [...PARTS, PGLITE]) {
-      if (!(part in manifest.included) || !(await exists(path.join(src, part)))) continue;
-      progress(`restore: copying ${part}/`);
+    for (const part of parts) {
+      if (!(await exists(path.join(src, part)))) {
+        bar.update(++step);
+        continue;
+      }
+      bar.line(`restore: copying ${part}/`);
+      bar.update(step, `${part}/`);
       await fs.cp(path.join(src, part), path.join(dataDir, part), { recursive: true, errorOnExist: true, force: false });
       restored.push(part);
+      bar.update(++step);
     }
     if (hasDump && url) {
-      progress(`restore: pg_restore into ${redactUrl(url)}`);
+      bar.line(`restore: pg_restore into ${redactUrl(url)}`);
+      bar.update(step, 'pg_restore');
       await runPg('pg_restore', (u) => ['--clean', '--if-exists', '--no-owner', '--dbname', u, path.join(src, DUMP)], url);
       restored.push(DUMP);
+      bar.update(++step);
     }
+    bar.end();
     out(
       { src, dataDir, restored, movedAside, backup: { created_at: manifest.created_at, facegate_version: manifest.facegate_version } },
       `restored ${restored.join(', ') || 'nothing'} from ${src} into ${dataDir}${movedAside ? ` (previous data root kept at ${movedAside})` : ''}`,
     );
   } finally {
+    bar.end();
     await lock.release();
   }
 }

@@ -8,6 +8,7 @@ import { type LeftoverSweep, sweepLeftoverImages } from '../../../storage/images
 import { silentLogger } from '../../../storage/logger.js';
 
 import { openContext } from '../context.js';
+import { progress } from '../progress.js';
 import { UsageError } from '../usage-error.js';
 
 export const indexUsage = `facegate index stats|verify|rebuild [--json]
@@ -32,10 +33,18 @@ function sweepText(sweep: LeftoverSweep): string {
 }
 
 export async function indexCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<void> {
-  const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
   const [action, ...extra] = positionals;
   if (!action || !['stats', 'verify', 'rebuild'].includes(action) || extra.length) throw new UsageError('Expected "index stats|verify|rebuild"');
-  const ctx = await openContext({ vision: false });
+  // verify and rebuild read every embedding (opening the index may rebuild it already): seconds
+  // counted on a terminal, as the storage layer reports no count along the way.
+  const bar = action === 'stats' ? null : progress(`index ${action}`, { total: null, json: values.json });
+  bar?.update(0, 'opening the index');
+  const ctx = await openContext({ vision: false }).catch((error: unknown) => {
+    bar?.end();
+    throw error;
+  });
+  bar?.update(0, action === 'rebuild' ? 'rebuilding from the database' : 'verifying');
   try {
     const { embeddings } = ctx.storage;
     if (action === 'verify') {
@@ -45,6 +54,7 @@ export async function indexCommand(argv: string[], out: (json: unknown, text: st
       const after = embeddings.stats();
       const rebuiltAtOpen = before.loadedFrom === 'database';
       const images = await sweepLeftoverImages(ctx.storage.db, ctx.storage.images, silentLogger);
+      bar?.end();
       out(
         { ...result, rebuiltAtOpen, count: after.count, verified: after.verified, images },
         [
@@ -60,6 +70,7 @@ export async function indexCommand(argv: string[], out: (json: unknown, text: st
     }
     if (action === 'rebuild') {
       await embeddings.rebuild();
+      bar?.end();
       out(embeddings.stats(), `rebuilt from the database: ${embeddings.stats().count} embeddings`);
       return;
     }
@@ -70,6 +81,7 @@ export async function indexCommand(argv: string[], out: (json: unknown, text: st
       `search ${s.searchMode}; memory: fp32 vectors ${mb(s.indexBytes)} + fp16 copy ${mb(s.fp16Bytes)}`,
     ].join('\n'));
   } finally {
+    bar?.end();
     await ctx.close();
   }
 }

@@ -7,6 +7,7 @@ import { textField } from '../../api/text-fields.js';
 import { decisionThresholdsOf } from '../../config/config.js';
 import { enroll, EnrollmentRefusedError, type EnrollmentImage, type EnrollResult } from '../../recognition/enrollment.js';
 import { openContext } from '../context.js';
+import { progress } from '../progress.js';
 import { UsageError } from '../usage-error.js';
 import { visionFlags, visionFlagsUsage, visionOptionsFrom } from '../vision-flags.js';
 
@@ -63,14 +64,21 @@ export async function enrollCommand(argv: string[], out: (json: unknown, text: s
   const files = await collect(inputs);
   const images: EnrollmentImage[] = await Promise.all(files.map(async (file) => ({ name: file, bytes: await fs.readFile(file) })));
   const ctx = await openContext({ vision: true, ...visionOptionsFrom(values) });
+  const bar = progress('enroll', { total: images.length, json: values.json });
   try {
     // The site's thresholds (configured, calibrated or default: site-threshold.ts), as the API's
     // enrolment uses: "matches another user" and "one person" are judged at the site's match.
     const thresholds = decisionThresholdsOf(ctx.config, await ctx.siteThreshold());
     const result = await enroll(
-      { analyzer: (ctx.vision as NonNullable<typeof ctx.vision>).analyzer, storage: ctx.storage, thresholds },
+      {
+        analyzer: (ctx.vision as NonNullable<typeof ctx.vision>).analyzer,
+        storage: ctx.storage,
+        thresholds,
+        onPhoto: (done, _total, file) => bar.update(done, path.basename(file)),
+      },
       { userId, name, department, images },
     );
+    bar.end();
     out(result, [
       `enrolled ${result.userId} with ${result.embeddings} embeddings`,
       ...(result.ignoredFaces ?? []).map((n) => `  ${n.file}: used the face at ${n.used.join(',')}; ${n.ignored} much smaller or blurrier face(s) ignored`),
@@ -79,12 +87,14 @@ export async function enrollCommand(argv: string[], out: (json: unknown, text: s
     ].join('\n'));
     return 0;
   } catch (error) {
+    bar.end();
     if (error instanceof EnrollmentRefusedError) {
       out({ error: error.message, userId, embeddings: 0, skipped: error.skipped }, [error.message, ...error.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`)].join('\n'));
       return 1;
     }
     throw error;
   } finally {
+    bar.end();
     await ctx.close();
   }
 }
