@@ -7,17 +7,13 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { embeddedFacegate } from '../helpers/cli.js';
+import { cliJson, embeddedFacegate } from '../helpers/cli.js';
 import { FACES_DIR } from '../helpers/shared-data.js';
 
 let dataDir: string;
 const facegate = embeddedFacegate(() => dataDir);
-type Run = ReturnType<typeof facegate>;
 
-function json<T>(r: Run, status = 0): T {
-  expect({ status: r.status, stderr: r.stderr }).toMatchObject({ status });
-  return JSON.parse(r.stdout) as T;
-}
+const json = cliJson;
 const face = (f: string) => path.join(FACES_DIR, f);
 
 beforeAll(async () => {

@@ -17,7 +17,7 @@ import { silentLogger } from '../../storage/logger.js';
 import { UnknownFaceGrouping } from '../../src/unknown-faces/grouping.js';
 import { embeddingModelOf, openVision } from '../../src/vision/index.js';
 import { decodeImage } from '../../src/vision/image-input.js';
-import { embeddedFacegate } from '../helpers/cli.js';
+import { cliJson, embeddedFacegate } from '../helpers/cli.js';
 import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
 import { type ActionJson, type FaceJson, type GroupJson, keepUnknownFace } from '../helpers/unknown-faces.js';
 
@@ -28,11 +28,7 @@ const facegate = embeddedFacegate(() => dataDir);
 
 type Run = ReturnType<typeof facegate>;
 
-/** The one JSON object a --json command printed (its exit code checked first, with its stderr shown on failure). */
-function json<T>(r: Run, status = 0): T {
-  expect({ status: r.status, stderr: r.stderr }).toMatchObject({ status });
-  return JSON.parse(r.stdout) as T;
-}
+const json = cliJson;
 
 /** A refused --json command: its exit code is not 0 (or exactly `status`), and its error message. */
 function refusal(r: Run, status?: number): string {
