@@ -5,7 +5,7 @@ import path from 'node:path';
 
 import { z } from 'zod';
 
-import { quoteReceived } from './db/row-checks.js';
+import { quoteReceived } from './checks.js';
 import { redactUrl } from './redact.js';
 
 /**

@@ -1,7 +1,7 @@
 // Ids that become folder or file names (users, cameras) or key parts (workers) are checked here,
 // before they touch a path or a key: no traversal, nothing NTFS cannot store, no reserved
 // Windows device names, a sane length.
-import { quoteReceived } from './db/row-checks.js';
+import { quoteReceived } from './checks.js';
 import { InvalidIdError } from './errors.js';
 
 /** 64: long enough for an employee number or a camera name, short enough for Windows' 260-char paths. */

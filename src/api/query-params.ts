@@ -1,6 +1,6 @@
 // Query-string values the routes share: refused with what was expected (a 400) before any work.
 import { parseIsoTimestamp } from '../../storage/dates.js';
-import { quoteReceived } from '../../storage/db/row-checks.js';
+import { quoteReceived } from '../../storage/checks.js';
 
 import { RequestInputError } from './request-input-error.js';
 

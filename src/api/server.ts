@@ -8,13 +8,14 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 
 import type { EventQuery } from '../../storage/db/db-store.js';
-import { quoteReceived } from '../../storage/db/row-checks.js';
+import { quoteReceived } from '../../storage/checks.js';
 import { ConflictError, diskFullIn, InvalidIdError, NotFoundError, ReadOnlyError, StoreInputError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
 import { CorrectionRefusedError, markEventWrong, markPhotoNotUser, MAX_ACTOR_CHARS, MAX_PHOTO_NAME_CHARS, nearestOtherPerson, userThresholdReport } from '../recognition/corrections.js';
 import { deleteUser, enroll, type EnrollmentImage, EnrollmentRefusedError } from '../recognition/enrollment.js';
 import { identifiedFaceJson, identify } from '../recognition/identify.js';
 import { siteThresholdReport } from '../recognition/site-threshold.js';
+import { toJson } from '../bigint-json.js';
 import { AssignmentRefusedError, ReviewInputError } from '../unknown-faces/review.js';
 import { DecodeBusyError, ImageDecodeError, MAX_INPUT_BYTES, withDecodedImage } from '../vision/image-input.js';
 import type { ApiDeps } from './api-deps.js';
@@ -210,8 +211,8 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   const expected = Buffer.from(options.token, 'utf8');
 
   const app = Fastify({ logger: false, bodyLimit });
-  // Embedding ids are bigints; JSON has no such number, so they travel as strings.
-  app.setReplySerializer((payload) => JSON.stringify(payload, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value)));
+  // Embedding ids are bigints; JSON has no such number, so they travel as strings (src/bigint-json.ts).
+  app.setReplySerializer((payload) => toJson(payload));
   void app.register(multipart);
 
   // onRequest runs before any body is read: an unauthenticated or oversized request costs nothing.

@@ -3,7 +3,7 @@
 // of a surrogate pair). An ESC or CR in a name would otherwise reach every terminal that lists it.
 import { z } from 'zod';
 
-import { isPrintableText, quoteReceived } from '../../storage/db/row-checks.js';
+import { isPrintableText, quoteReceived } from '../../storage/checks.js';
 
 import { RequestInputError } from './request-input-error.js';
 

@@ -10,7 +10,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 
-import { quoteReceived } from '../../storage/db/row-checks.js';
+import { quoteReceived } from '../../storage/checks.js';
 import { GROUP_STATUSES, type GroupQuery, parseGroupId } from '../../storage/db/unknown-face-records.js';
 import { validateId } from '../../storage/ids.js';
 import { assignGroup, dismissGroup, enrollGroup, groupCrop, listGroups, showGroup, type ReviewDeps } from '../unknown-faces/review.js';

@@ -1,6 +1,6 @@
 // The plain TypeScript baseline: what a Node developer writes without an addon. Exact (it sums in
 // double precision), and the independent reference the tests check the native search against.
-import type { SearchResult } from '../native/index.js';
+import type { SearchResult } from '../../core/native/index.js';
 
 /**
  * Exact top-k by inner product of each query against rows stored in `chunks` (each a whole number

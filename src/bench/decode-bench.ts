@@ -13,7 +13,7 @@ import sharp from 'sharp';
 import { openStorage, parseStorageConfig } from '../../storage/index.js';
 import { cameralessApiDeps } from '../api/api-deps.js';
 import { buildApi } from '../api/server.js';
-import { cpuInfo } from '../native/index.js';
+import { cpuInfo } from '../../core/native/index.js';
 import { UserDirectory } from '../recognition/user-directory.js';
 import { DEFAULT_DECODE_BUDGET_PIXELS, setDecodeBudget } from '../vision/image-input.js';
 import { openVision, type VisionOptions } from '../vision/index.js';

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
-import { projectRoot } from '../project-root.js';
+import { projectRoot } from '../../core/project-root.js';
 
 /** `facegate bench ...args --json` in a child (the compiled CLI), and the JSON report it prints. */
 export async function benchInOwnProcess<T>(args: readonly string[]): Promise<T> {

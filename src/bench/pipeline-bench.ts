@@ -18,7 +18,7 @@ import { DEFAULT_DECISION_THRESHOLDS } from '../recognition/decision.js';
 import { UnknownFaceGrouping } from '../unknown-faces/grouping.js';
 import { enroll } from '../recognition/enrollment.js';
 import { UserDirectory } from '../recognition/user-directory.js';
-import { cpuInfo } from '../native/index.js';
+import { cpuInfo } from '../../core/native/index.js';
 import { type CpuTuning, describeCpuTuning } from '../vision/inference.js';
 import { openVision, type VisionOptions } from '../vision/index.js';
 import { benchInOwnProcess } from './own-process.js';

@@ -1,6 +1,6 @@
 // Reproducible random unit vectors for benchmarks and tests: Gaussian components (so the
 // directions are uniform on the sphere), normalised by the native kernel.
-import { normalize } from '../native/index.js';
+import { normalize } from '../../core/native/index.js';
 import { seededRandom } from '../seeded-random.js';
 
 

@@ -1,7 +1,7 @@
 // `facegate bench search`: our native search beside FAISS's own search and a plain TypeScript
 // loop, all on the same random unit vectors in the same run, and beside the memory-read
 // bandwidth bound measured on this machine in that run.
-import { FlatIndex, measureReadBandwidth, type SearchResult, simdInfo } from '../native/index.js';
+import { FlatIndex, measureReadBandwidth, type SearchResult, simdInfo } from '../../core/native/index.js';
 import { nearestRank } from '../percentile.js';
 import { bruteForceTopK } from './brute-force.js';
 import { randomUnitVectors, sequentialIds } from './random-vectors.js';

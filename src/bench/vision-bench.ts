@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { cpuInfo, type CpuInfo } from '../native/index.js';
+import { cpuInfo, type CpuInfo } from '../../core/native/index.js';
 import { nearestRank } from '../percentile.js';
 import { alignFace } from '../vision/align.js';
 import { type CpuTuning, facegateCpuTuning, ORT_DEFAULT_CPU } from '../vision/inference.js';

@@ -1,8 +1,9 @@
 // What rtsp-source.ts runs: ffmpeg's argv for one RTSP camera (rawvideo RGB on stdout, fps and size
-// limited), the camera URL check, the credential redaction every log line about a camera goes
-// through, and the ffmpeg version check (`-timeout` changed meaning in ffmpeg 5).
+// limited), the camera URL check (shown through storage/redact.ts, the one redaction rule), and
+// the ffmpeg version check (`-timeout` changed meaning in ffmpeg 5).
 import { spawn } from 'node:child_process';
 
+import { describeTyped, isPositiveNumber } from '../../storage/checks.js';
 import { redactUrl } from '../../storage/redact.js';
 
 /** Frames per second handed to the pipeline unless configured: enough to track a walking person. */
@@ -57,12 +58,6 @@ export interface FrameFormat {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Credentials in URLs
-
-// The one rule for the whole appliance lives in storage/redact.ts; re-exported for the camera code.
-export { redactCredentials, redactUrl } from '../../storage/redact.js';
-
-// ---------------------------------------------------------------------------------------------
 // Checks
 
 /**
@@ -90,8 +85,8 @@ export function validateCameraUrl(url: string): URL {
 }
 
 function positiveNumber(name: string, value: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) {
-    throw new Error(`Expected a number in (0, ${max}] for ${name} but received ${String(value)} of type ${typeof value}`);
+  if (!isPositiveNumber(value, max)) {
+    throw new Error(`Expected a number in (0, ${max}] for ${name} but received ${describeTyped(value)}`);
   }
   return value;
 }

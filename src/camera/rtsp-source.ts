@@ -12,7 +12,8 @@ import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_p
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 
-import { quoteReceived } from '../../storage/db/row-checks.js';
+import { describeTyped, isPositiveNumber, quoteReceived } from '../../storage/checks.js';
+import { redactCredentials, redactUrl } from '../../storage/redact.js';
 import { silentLogger, type Logger } from '../../storage/logger.js';
 import type { CameraCallbacks, CameraSource, CameraState, CameraStats } from './camera-source.js';
 import { FrameSlot } from './frame-slot.js';
@@ -21,8 +22,6 @@ import {
   buildFfmpegArgs,
   frameFormat,
   probeFfmpegVersion,
-  redactCredentials,
-  redactUrl,
   UnsupportedFfmpegError,
   type FfmpegVersion,
   type FrameFit,
@@ -114,8 +113,8 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null): strin
 }
 
 function positiveMs(name: string, value: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new Error(`Expected a positive number of milliseconds for ${name} but received ${String(value)} of type ${typeof value}`);
+  if (!isPositiveNumber(value)) {
+    throw new Error(`Expected a positive number of milliseconds for ${name} but received ${describeTyped(value)}`);
   }
   return value;
 }

@@ -2,6 +2,8 @@
 // The `facegate` command. Each subcommand lives in commands/; this file only dispatches and
 // owns the output contract: with --json, exactly one JSON object on stdout (logs go to stderr),
 // and a non-zero exit code when a command refuses or fails.
+import { toJson } from '../bigint-json.js';
+
 import { backupCommand, backupUsage, restoreCommand, restoreUsage } from './commands/backup.js';
 import { benchCommand, benchUsage } from './commands/bench.js';
 import { calibrateCommand, calibrateUsage } from './commands/calibrate.js';
@@ -50,11 +52,6 @@ Commands:
 ${Object.values(commands)
   .map((c) => c.usage)
   .join('\n\n')}`;
-
-/** JSON with 64-bit ids (bigint) written as decimal strings. */
-function toJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-}
 
 async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');

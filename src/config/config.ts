@@ -16,7 +16,7 @@ import { idProblem } from '../../storage/ids.js';
 import { isSecretName, redactCredentials, redactUrl } from '../../storage/redact.js';
 import { DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH } from '../camera/ffmpeg-args.js';
 import { DEFAULT_WATCHDOG_MS } from '../camera/rtsp-source.js';
-import { projectRoot } from '../project-root.js';
+import { projectRoot } from '../../core/project-root.js';
 import {
   DEFAULT_DECISION_THRESHOLDS,
   DEFAULT_UNKNOWN_AFTER_FRAMES,

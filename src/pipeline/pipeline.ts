@@ -18,7 +18,7 @@ import {
 import { considerLearning, DEFAULT_LEARNING_POLICY, type LearningPolicy } from '../recognition/auto-learning.js';
 import { decideAnalysis } from '../recognition/identify.js';
 import { cosine } from '../recognition/similarity.js';
-import { SerialQueue } from '../serial-queue.js';
+import { SerialQueue } from '../../core/serial-queue.js';
 import { FaceTracker, type Track, type TrackerOptions } from '../recognition/tracker.js';
 import type { UserDirectory } from '../recognition/user-directory.js';
 import type { UnknownFaceGrouping } from '../unknown-faces/grouping.js';

@@ -6,7 +6,7 @@
 // (their own face is what it describes: user-thresholds.ts locksOut) is refused unless forced.
 import type { Storage } from '../../storage/index.js';
 import { alreadyMarkedMessage, type MatchCorrection } from '../../storage/db/match-corrections.js';
-import { isPrintableText, quoteReceived } from '../../storage/db/row-checks.js';
+import { isPrintableText, quoteReceived } from '../../storage/checks.js';
 import { isUuid } from '../../storage/db/uuid7.js';
 import { ConflictError, NotFoundError, StoreInputError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';

@@ -26,6 +26,7 @@
 //    named, the safe side of the customer's "false negatives over false positives".
 // Observations per track are capped at maxObservations: beyond it the lowest-rank one goes, so
 // memory stays bounded however long someone stands in front of the camera.
+import { describeTyped, isPositiveNumber } from '../../storage/checks.js';
 
 export type Box = [x: number, y: number, width: number, height: number];
 
@@ -94,21 +95,17 @@ export interface TrackUpdate<T> {
 /** Ids become file-name parts: no NTFS-illegal character, no separator, bounded length. */
 const ID_PART = /^[A-Za-z0-9_-]{1,64}$/;
 
-function describe(value: unknown): string {
-  return `${String(value)} of type ${typeof value}`;
-}
-
 function positive(name: string, value: number | undefined, fallback: number, integer = false): number {
   if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
-    throw new TypeError(`Expected positive ${integer ? 'integer' : 'number'} for ${name} but received ${describe(value)}`);
+  if (!isPositiveNumber(value) || (integer && !Number.isInteger(value))) {
+    throw new TypeError(`Expected positive ${integer ? 'integer' : 'number'} for ${name} but received ${describeTyped(value)}`);
   }
   return value;
 }
 
 function idPart(name: string, value: unknown): string {
   if (typeof value !== 'string' || !ID_PART.test(value)) {
-    throw new TypeError(`Expected 1-64 letters, digits, '-' or '_' for ${name} but received ${describe(value)}`);
+    throw new TypeError(`Expected 1-64 letters, digits, '-' or '_' for ${name} but received ${describeTyped(value)}`);
   }
   return value;
 }
@@ -154,16 +151,16 @@ export class FaceTracker<T> {
     this.cameraId = idPart('cameraId', options.cameraId);
     this.idPrefix = options.runId === undefined ? `${this.cameraId}-` : `${this.cameraId}-${idPart('runId', options.runId)}-`;
     this.iouThreshold = positive('iouThreshold', options.iouThreshold, 0.3);
-    if (this.iouThreshold > 1) throw new TypeError(`Expected iouThreshold in (0, 1] but received ${describe(this.iouThreshold)}`);
+    if (this.iouThreshold > 1) throw new TypeError(`Expected iouThreshold in (0, 1] but received ${describeTyped(this.iouThreshold)}`);
     this.maxMissedMs = positive('maxMissedMs', options.maxMissedMs, 1500);
     this.maxObservations = positive('maxObservations', options.maxObservations, 30, true);
     this.maxTracks = positive('maxTracks', options.maxTracks, 32, true);
     const shift = options.maxCentreShift ?? 0.5;
-    if (!Number.isFinite(shift) || shift < 0) throw new TypeError(`Expected non-negative number for maxCentreShift but received ${describe(shift)}`);
+    if (!Number.isFinite(shift) || shift < 0) throw new TypeError(`Expected non-negative number for maxCentreShift but received ${describeTyped(shift)}`);
     this.maxCentreShift = shift;
     this.maxSizeRatio = positive('maxSizeRatio', options.maxSizeRatio, 1.5);
     this.sameFace = options.sameFace;
-    if (this.maxSizeRatio < 1) throw new TypeError(`Expected maxSizeRatio >= 1 but received ${describe(this.maxSizeRatio)}`);
+    if (this.maxSizeRatio < 1) throw new TypeError(`Expected maxSizeRatio >= 1 but received ${describeTyped(this.maxSizeRatio)}`);
   }
 
   /** Live tracks (read-only views), oldest first: for a decision before a track ends. */
@@ -177,13 +174,13 @@ export class FaceTracker<T> {
    * and observations stay in time order even if a wall clock is stepped back.
    */
   update(atMs: number, detections: readonly Detection<T>[]): TrackUpdate<T> {
-    if (!Number.isFinite(atMs)) throw new TypeError(`Expected finite number for atMs but received ${describe(atMs)}`);
+    if (!Number.isFinite(atMs)) throw new TypeError(`Expected finite number for atMs but received ${describeTyped(atMs)}`);
     detections.forEach((d, i) => {
       const [x, y, w, h] = d.box;
       if (![x, y, w, h].every(Number.isFinite) || w <= 0 || h <= 0) {
         throw new TypeError(`Expected [x, y, w, h] with w, h > 0 for detections[${i}].box but received [${d.box.join(', ')}]`);
       }
-      if (!Number.isFinite(d.rank)) throw new TypeError(`Expected finite number for detections[${i}].rank but received ${describe(d.rank)}`);
+      if (!Number.isFinite(d.rank)) throw new TypeError(`Expected finite number for detections[${i}].rank but received ${describeTyped(d.rank)}`);
     });
     const now = (this.nowMs = Math.max(this.nowMs, atMs));
 

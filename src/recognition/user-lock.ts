@@ -11,7 +11,7 @@
 // twice, then "ambiguous" to every camera. Only the judgement and the writes run inside it;
 // detection and embedding stay outside, so enrollments do not queue behind each other's vision.
 // Lock order: a user's lock, then the gallery's; never a user's lock inside the gallery's.
-import { KeyedSerialQueue, SerialQueue } from '../serial-queue.js';
+import { KeyedSerialQueue, SerialQueue } from '../../core/serial-queue.js';
 
 const users = new KeyedSerialQueue();
 const gallery = new SerialQueue();

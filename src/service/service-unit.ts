@@ -1,7 +1,7 @@
 // The files that make `facegate serve` a background service: a systemd unit on Linux and a WinSW
 // 2.12 XML on Windows (TOOLING.md "Services": node.exe cannot be a Windows service by itself).
 // Pure text generators: `facegate service print|install` decides where they go.
-import { quoteReceived } from '../../storage/db/row-checks.js';
+import { quoteReceived } from '../../storage/checks.js';
 
 export interface SystemdUnitOptions {
   /** The node binary (absolute). */

@@ -8,7 +8,7 @@
 //   The operator's word replaces "the pipeline recognised them", nothing else.
 // - dismiss: the group is closed and its crops and embeddings are deleted now, not at retention.
 // A reviewed group takes no new faces: a later sighting of the same stranger starts a new group.
-import { isPrintableText, quoteReceived } from '../../storage/db/row-checks.js';
+import { isPrintableText, quoteReceived } from '../../storage/checks.js';
 import type { Storage } from '../../storage/index.js';
 import { ConflictError, NotFoundError } from '../../storage/errors.js';
 import type { Logger } from '../../storage/logger.js';

@@ -5,8 +5,8 @@
 import type { InferenceSession } from 'onnxruntime-node';
 import ort from 'onnxruntime-node';
 
-import { normalize } from '../native/index.js';
-import { SerialQueue } from '../serial-queue.js';
+import { normalize } from '../../core/native/index.js';
+import { SerialQueue } from '../../core/serial-queue.js';
 import type { AlignedFace, Embedding } from './types.js';
 
 export interface EmbedderInput {

@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 
 import { env as ortEnv, InferenceSession, Tensor } from 'onnxruntime-node';
 
-import { quoteReceived } from '../../storage/db/row-checks.js';
+import { quoteReceived } from '../../storage/checks.js';
 import { silentLogger, type Logger } from '../../storage/logger.js';
 
 /** Config `inference.provider`. */

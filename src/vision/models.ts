@@ -12,7 +12,7 @@ import { z } from 'zod';
 
 import { quoteReceived } from '../../storage/db/row-checks.js';
 import { readEnvironment, type Environment } from '../config/environment.js';
-import { projectRoot } from '../project-root.js';
+import { projectRoot } from '../../core/project-root.js';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex digits');
 

@@ -5,7 +5,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 
-import { SerialQueue } from '../serial-queue.js';
+import { SerialQueue } from '../../core/serial-queue.js';
 import type { DetectOptions, FaceDetector } from './detector.js';
 import { DEFAULT_NMS_IOU, suppress } from './suppression.js';
 import type { DetectedFace, Landmarks, Point, RgbImage } from './types.js';

@@ -5,7 +5,8 @@
 // with the user, so the new person never exists without the threshold that separates them).
 import { StoreInputError } from '../errors.js';
 import { validateId } from '../ids.js';
-import { quoteReceived, requireFinite, requirePrintableText, requireText, vectorBytes, vectorOf } from './row-checks.js';
+import { isFiniteVector, quoteReceived, requireFinite, requirePrintableText, requireText } from '../checks.js';
+import { vectorBytes, vectorOf } from './row-checks.js';
 import type { SqlRunner } from './sql-client.js';
 import { isUuid, uuidv7 } from './uuid7.js';
 
@@ -84,7 +85,7 @@ export function correctionRow(c: NewMatchCorrection, i?: number): CorrectionRow 
   // A cosine of normalised vectors; anything else is not a score this store can reason about.
   if (score < -1.001 || score > 1.001) throw new StoreInputError(`Expected ${at}score to be a cosine in [-1, 1] but received ${score}`);
   const vector = c.vector ?? null;
-  if (vector !== null && (!(vector instanceof Float32Array) || vector.length === 0 || !vector.every(Number.isFinite))) {
+  if (vector !== null && !isFiniteVector(vector)) {
     throw new StoreInputError(`Expected ${at}vector to be a non-empty Float32Array of finite numbers or null`);
   }
   const details = c.details ?? {};

@@ -33,7 +33,8 @@ import {
   type SqlRunner,
 } from './sql-client.js';
 import { alreadyMarkedMessage, correctionRaises, correctionRow, type CorrectionRaise, insertCorrection, type MatchCorrection, type NewMatchCorrection, userCorrections } from './match-corrections.js';
-import { isRowError, quoteReceived, requireDate, requireFinite, requirePrintableText, requireText, vectorBytes, vectorOf } from './row-checks.js';
+import { isFiniteVector, quoteReceived, requireDate, requireFinite, requireLimit, requirePrintableText, requireText } from '../checks.js';
+import { isRowError, vectorBytes, vectorOf } from './row-checks.js';
 import { calibrationInsert, calibrationStrangers, latestCalibration, type NewThresholdCalibration, type ThresholdCalibration } from './threshold-calibrations.js';
 import { checkResolution, type GroupResolution, resolveGroupIn, SqlUnknownFaceRecords, type UnknownFaceRecords } from './unknown-face-records.js';
 import { isUuid, uuidv7 } from './uuid7.js';
@@ -115,7 +116,7 @@ function toEmbedding(row: EmbeddingSqlRow): EmbeddingRecord {
 function checkEmbedding(e: NewEmbedding, i: number): void {
   requireText(`embeddings[${i}].image`, e.image, false);
   requireText(`embeddings[${i}].modelId`, e.modelId, false);
-  if (!(e.vector instanceof Float32Array) || e.vector.length === 0 || !e.vector.every(Number.isFinite)) {
+  if (!isFiniteVector(e.vector)) {
     throw new StoreInputError(`Expected embeddings[${i}].vector to be a non-empty Float32Array of finite numbers`);
   }
 }
@@ -208,10 +209,7 @@ function eventFilter(q: EventQuery, userColumn: string | null): { where: string;
     if (!isUuid(q.before)) throw new StoreInputError(`Expected before to be an event id (UUID) but received ${String(q.before)}`);
     add('id < ?', q.before);
   }
-  const limit = q.limit ?? 100;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-    throw new StoreInputError(`Expected limit to be an integer in 1..1000 but received ${String(limit)}`);
-  }
+  const limit = requireLimit(q.limit);
   return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params, limit };
 }
 

@@ -3,7 +3,7 @@
 // database's trigger); this file checks a row before it is written, so a caller's mistake is a
 // StoreInputError that says what was expected, not a constraint violation.
 import { StoreInputError } from '../errors.js';
-import { quoteReceived, requireText } from './row-checks.js';
+import { quoteReceived, requireText } from '../checks.js';
 import type { SqlRunner } from './sql-client.js';
 
 export interface NewThresholdCalibration {

@@ -3,10 +3,10 @@
 // actions. Which group a face joins is decided above the storage layer (src/unknown-faces/); this
 // file keeps the rows consistent: a group changes status once, with its audit row in the same
 // transaction, and faces leave only together with their group's bookkeeping.
-import { isCalendarDate } from '../dates.js';
 import { ConflictError, NotFoundError, StoreInputError } from '../errors.js';
 import { validateId } from '../ids.js';
-import { quoteReceived, requireDate, requireFinite, requireText, vectorBytes, vectorOf } from './row-checks.js';
+import { isFiniteVector, quoteReceived, requireDate, requireDay, requireFinite, requireLimit, requireText } from '../checks.js';
+import { vectorBytes, vectorOf } from './row-checks.js';
 import type { SqlClient, SqlRunner } from './sql-client.js';
 import { isUuid, uuidv7 } from './uuid7.js';
 
@@ -125,18 +125,6 @@ export function parseGroupId(value: unknown): bigint {
   return BigInt(text);
 }
 
-function requireDay(name: string, value: unknown): string {
-  if (typeof value !== 'string' || !isCalendarDate(value)) {
-    throw new StoreInputError(`Expected ${name} to be a date YYYY-MM-DD but received ${quoteReceived(value, 40)}`);
-  }
-  return value;
-}
-
-function requireLimit(limit: number | undefined): number {
-  const n = limit ?? 100;
-  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new StoreInputError(`Expected limit to be an integer in 1..1000 but received ${String(limit)}`);
-  return n;
-}
 
 interface FaceRow {
   id: string;
@@ -239,7 +227,7 @@ function checkFace(face: NewUnknownFace): void {
   requireText('image', face.image, false);
   requireFinite('quality', face.quality, false);
   requireText('modelId', face.modelId, false);
-  if (!(face.vector instanceof Float32Array) || face.vector.length === 0 || !face.vector.every(Number.isFinite)) {
+  if (!isFiniteVector(face.vector)) {
     throw new StoreInputError('Expected vector to be a non-empty Float32Array of finite numbers');
   }
 }

@@ -9,7 +9,7 @@
 // disk says: a deleted user is never matched again. A snapshot that could not be written (a full
 // disk) is marked unsaved and written by the next change, verify(), a retry timer or close(); a
 // restart before that finds it stale against the database and rebuilds it.
-import { FlatIndex, MAX_K } from '../../src/native/index.js';
+import { FlatIndex, MAX_K } from '../../core/native/index.js';
 import type { EmbeddingRecord } from '../db/db-store.js';
 import { StoreInputError } from '../errors.js';
 import { validateId } from '../ids.js';

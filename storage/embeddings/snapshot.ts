@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 
-import { FlatIndex } from '../../src/native/index.js';
+import { FlatIndex } from '../../core/native/index.js';
 import { fsyncDir, renameWithRetry, writeFileAtomic } from '../fs/atomic-write.js';
 
 export const INDEX_FILE = 'faiss.index';

@@ -11,7 +11,7 @@ import path from 'node:path';
 
 import { z } from 'zod';
 
-import { KeyedSerialQueue } from '../../src/serial-queue.js';
+import { KeyedSerialQueue } from '../../core/serial-queue.js';
 import { isCalendarDate } from '../dates.js';
 import { CorruptedImageError, StoreInputError } from '../errors.js';
 import { isTempFileName, writeFileAtomic } from '../fs/atomic-write.js';

@@ -14,11 +14,10 @@ import {
   buildFfmpegArgs,
   parseFfmpegVersion,
   probeFfmpegVersion,
-  redactCredentials,
-  redactUrl,
   UnsupportedFfmpegError,
   validateCameraUrl,
 } from '../../src/camera/ffmpeg-args.js';
+import { redactCredentials, redactUrl } from '../../storage/redact.js';
 import { RtspSource, type RtspSourceOptions } from '../../src/camera/rtsp-source.js';
 import type { RgbImage } from '../../src/vision/types.js';
 import { freePort } from '../helpers/free-port.js';

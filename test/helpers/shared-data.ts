@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 
 import { readEnvironment } from '../../src/config/environment.js';
-import { projectRoot } from '../../src/project-root.js';
+import { projectRoot } from '../../core/project-root.js';
 
 function sharedDir(): string {
   const candidates = [process.env.FACEGATE_SHARED_DIR, path.resolve(projectRoot(), '..', 'shared'), '/work/shared'];

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { randomUnitVectors, sequentialIds } from '../../src/bench/random-vectors.js';
-import { FlatIndex, type SearchResult } from '../../src/native/index.js';
+import { FlatIndex, type SearchResult } from '../../core/native/index.js';
 import { expectIdentical } from './reference.js';
 
 const dim = 128;

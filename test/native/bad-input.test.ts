@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { randomUnitVectors, sequentialIds } from '../../src/bench/random-vectors.js';
-import { FlatIndex, MAX_K } from '../../src/native/index.js';
+import { FlatIndex, MAX_K } from '../../core/native/index.js';
 
 const dim = 8;
 

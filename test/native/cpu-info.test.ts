@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { cpuInfo, simdInfo } from '../../src/native/index.js';
+import { cpuInfo, simdInfo } from '../../core/native/index.js';
 
 describe('cpuInfo', () => {
   it('names the CPU and its extensions, consistent with the SIMD level the kernels chose', () => {

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { bruteForceTopK } from '../../src/bench/brute-force.js';
 import { randomUnitVectors, sequentialIds } from '../../src/bench/random-vectors.js';
-import { FlatIndex, type SimdLevel, setSimdLevel, simdInfo } from '../../src/native/index.js';
+import { FlatIndex, type SimdLevel, setSimdLevel, simdInfo } from '../../core/native/index.js';
 import { expectIdentical, expectIdenticalUpToTieOrder, expectSameWithin } from './reference.js';
 
 const detected = simdInfo().detected;

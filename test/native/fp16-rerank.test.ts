@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { randomUnitVectors, sequentialIds } from '../../src/bench/random-vectors.js';
-import { FlatIndex, type SearchMode, SEARCH_MODES, type SimdLevel, setSimdLevel, simdInfo } from '../../src/native/index.js';
+import { FlatIndex, type SearchMode, SEARCH_MODES, type SimdLevel, setSimdLevel, simdInfo } from '../../core/native/index.js';
 import { decodeImage, openVision } from '../../src/vision/index.js';
 import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
 import { expectIdentical, expectIdenticalUpToTieOrder } from './reference.js';

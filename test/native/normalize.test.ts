@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { seededRandom } from '../../src/seeded-random.js';
-import { normalize, type SimdLevel, setSimdLevel, simdInfo } from '../../src/native/index.js';
+import { normalize, type SimdLevel, setSimdLevel, simdInfo } from '../../core/native/index.js';
 
 const detected = simdInfo().detected;
 const levels = (['scalar', 'sse2', 'avx2', 'avx512', 'neon'] as const).filter((l) => {

@@ -1,7 +1,7 @@
 // Shared checks for the native search tests: compare two top-k results.
 import { expect } from 'vitest';
 
-import type { SearchResult } from '../../src/native/index.js';
+import type { SearchResult } from '../../core/native/index.js';
 
 /** Asserts identical ids and bit-identical scores, row by row. */
 export function expectIdentical(actual: SearchResult, expected: SearchResult): void {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { randomUnitVectors } from '../../src/bench/random-vectors.js';
-import { normalize } from '../../src/native/index.js';
+import { normalize } from '../../core/native/index.js';
 import { decideFace } from '../../src/recognition/decision.js';
 import { enroll, EnrollmentRefusedError, MAX_EMBEDDINGS_PER_USER } from '../../src/recognition/enrollment.js';
 import { SEARCH_K } from '../../src/recognition/identify.js';

@@ -6,7 +6,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { readEnvironment } from '../../src/config/environment.js';
-import { projectRoot } from '../../src/project-root.js';
+import { projectRoot } from '../../core/project-root.js';
 import {
   concreteShape,
   createSession,

@@ -4,7 +4,7 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { projectRoot } from '../../src/project-root.js';
+import { projectRoot } from '../../core/project-root.js';
 import {
   defaultManifestPath,
   defaultModel,

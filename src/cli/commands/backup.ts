@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { LOCK_FILE, lockDataRoot } from '../../../storage/fs/data-root-lock.js';
 import { redactCredentials, redactUrl } from '../../../storage/redact.js';
 import { loadConfig } from '../../config/config.js';
-import { projectRoot } from '../../project-root.js';
+import { projectRoot } from '../../../core/project-root.js';
 import { progress } from '../progress.js';
 import { UsageError } from '../usage-error.js';
 

@@ -19,7 +19,7 @@ import {
   runVisionBench,
   visionSettings,
 } from '../../bench/vision-bench.js';
-import { projectRoot } from '../../project-root.js';
+import { projectRoot } from '../../../core/project-root.js';
 import { readEnvironment } from '../../config/environment.js';
 import { UsageError } from '../usage-error.js';
 import { visionFlags, visionFlagsArgv, visionFlagsUsage, visionOptionsFrom } from '../vision-flags.js';

@@ -14,7 +14,7 @@ import { redactCredentials, redactUrl } from '../../../storage/redact.js';
 import { MIN_FFMPEG_MAJOR, probeFfmpegVersion } from '../../camera/ffmpeg-args.js';
 import { loadConfig, storageConfigOf } from '../../config/config.js';
 import { readEnvironment, type Environment } from '../../config/environment.js';
-import { projectRoot } from '../../project-root.js';
+import { projectRoot } from '../../../core/project-root.js';
 import { readSiteThreshold, siteThresholdReport } from '../../recognition/site-threshold.js';
 import { embeddingModelOf } from '../../vision/index.js';
 import { defaultModelsDir, loadManifest, resolveModelFile } from '../../vision/models.js';
@@ -68,14 +68,14 @@ async function checkModels(modelsDir: string): Promise<DoctorCheck[]> {
 }
 
 async function checkAddon(): Promise<string> {
-  const { simdInfo } = await import('../../native/index.js');
+  const { simdInfo } = await import('../../../core/native/index.js');
   const simd = simdInfo();
   return `loaded: SIMD ${simd.active} (CPU supports ${simd.detected}), ${simd.threads} search threads`;
 }
 
 /** So that a site's figures can be compared with the README's: which CPU, which extensions. */
 async function checkCpu(): Promise<string> {
-  const { cpuInfo } = await import('../../native/index.js');
+  const { cpuInfo } = await import('../../../core/native/index.js');
   const cpu = cpuInfo();
   return `${cpu.model || '(no brand string)'} (${cpu.vendor}), ${os.availableParallelism()} cores; ${cpu.features.join(' ')}`;
 }

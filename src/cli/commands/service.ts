@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 
 import { quoteReceived } from '../../../storage/db/row-checks.js';
 import { readEnvironment } from '../../config/environment.js';
-import { projectRoot } from '../../project-root.js';
+import { projectRoot } from '../../../core/project-root.js';
 import { systemdUnit, winswXml } from '../../service/service-unit.js';
 import { UsageError } from '../usage-error.js';
 

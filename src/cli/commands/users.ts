@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
-import { printableForm } from '../../../storage/db/row-checks.js';
+import { printableForm } from '../../../storage/checks.js';
 import { NotFoundError } from '../../../storage/errors.js';
 import { validateId } from '../../../storage/ids.js';
 import { markPhotoNotUser, MAX_PHOTO_NAME_CHARS, nearestOtherPerson, userThresholdReport } from '../../recognition/corrections.js';

@@ -1,6 +1,6 @@
 // Where the project's own files are (models/manifest.json, build/Release/facegate.node, package.json,
-// the var/ defaults) when running from src/ under vitest or from dist/ after a build: the one search
-// for it, which src/native/index.ts also uses to find the addon.
+// the var/ defaults) when running from the sources under vitest or from dist/ after a build: the one search
+// for it, which core/native/index.ts also uses to find the addon.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
