@@ -83,3 +83,17 @@ export type { CacheStore, DbStore, EmbeddingStore, ImageStore, Logger, StorageCo
 export { parseStorageConfig } from './config.js';
 export * from './errors.js';
 export { DataRootInUseError } from './fs/data-root-lock.js';
+export type {
+  GroupQuery,
+  GroupResolution,
+  GroupStatus,
+  NewReviewAction,
+  NewUnknownFace,
+  RemovedFace,
+  ReviewAction,
+  ReviewActionKind,
+  UnknownFace,
+  UnknownFaceRecords,
+  UnknownGroup,
+} from './db/unknown-face-records.js';
+export { GROUP_STATUSES, parseGroupId } from './db/unknown-face-records.js';

@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 
 import { quoteReceived } from '../../storage/checks.js';
-import { GROUP_STATUSES, type GroupQuery, parseGroupId } from '../../storage/db/unknown-face-records.js';
+import { GROUP_STATUSES, type GroupQuery, parseGroupId } from '../../storage/index.js';
 import { validateId } from '../../storage/ids.js';
 import { assignGroup, dismissGroup, enrollGroup, groupCrop, listGroups, showGroup, type ReviewDeps } from '../unknown-faces/review.js';
 import type { ApiDeps } from './api-deps.js';

@@ -7,7 +7,7 @@
 import type { Storage } from '../../storage/index.js';
 import { ConflictError, NotFoundError, ReadOnlyError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
-import type { GroupResolution, ReviewAction } from '../../storage/db/unknown-face-records.js';
+import type { GroupResolution, ReviewAction } from '../../storage/index.js';
 import type { StoredImage } from '../../storage/images/image-store.js';
 import type { FaceAnalyzer } from '../vision/face-analyzer.js';
 import { encodePng, ImageDecodeError, withDecodedImage } from '../vision/image-input.js';

@@ -13,7 +13,7 @@
 import { ConflictError, NotFoundError } from '../../storage/errors.js';
 import type { Storage } from '../../storage/index.js';
 import type { Logger } from '../../storage/logger.js';
-import type { UnknownFace } from '../../storage/db/unknown-face-records.js';
+import type { UnknownFace } from '../../storage/index.js';
 import { FlatIndex } from '../../core/native/index.js';
 import { SerialQueue } from '../../core/serial-queue.js';
 import type { Embedding } from '../vision/types.js';

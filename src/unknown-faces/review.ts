@@ -19,7 +19,7 @@ import {
   type ReviewAction,
   type UnknownFace,
   type UnknownGroup,
-} from '../../storage/db/unknown-face-records.js';
+} from '../../storage/index.js';
 import { DEFAULT_LEARNING_POLICY, learningRefusal, type LearningPolicy } from '../recognition/auto-learning.js';
 import type { DecisionThresholds } from '../recognition/decision.js';
 import { enrollFaces, type EnrollResult, type EnrollmentFace, type NewPerson, type Skipped } from '../recognition/enrollment.js';

@@ -1,5 +1,5 @@
 // DbStore: users, roles, the durable record of every embedding, the append-only event log, and
-// the unknown faces kept for review (unknown-face-records.ts). One implementation
+// the unknown faces kept for review (their interface: unknown-face-records.ts). One implementation
 // (sql-db-store.ts) runs on a PostgreSQL server or on embedded PGlite.
 import type { CorrectionRaise, MatchCorrection, NewMatchCorrection } from './match-corrections.js';
 import type { NewThresholdCalibration, ThresholdCalibration } from './threshold-calibrations.js';

@@ -36,7 +36,8 @@ import { alreadyMarkedMessage, correctionRaises, correctionRow, type CorrectionR
 import { isFiniteVector, quoteReceived, requireDate, requireFinite, requireLimit, requirePrintableText, requireText } from '../checks.js';
 import { isRowError, vectorBytes, vectorOf } from './row-checks.js';
 import { calibrationInsert, calibrationStrangers, latestCalibration, type NewThresholdCalibration, type ThresholdCalibration } from './threshold-calibrations.js';
-import { checkResolution, type GroupResolution, resolveGroupIn, SqlUnknownFaceRecords, type UnknownFaceRecords } from './unknown-face-records.js';
+import { checkResolution, resolveGroupIn, SqlUnknownFaceRecords } from './sql-unknown-face-records.js';
+import type { GroupResolution, UnknownFaceRecords } from './unknown-face-records.js';
 import { isUuid, uuidv7 } from './uuid7.js';
 
 export interface SqlDbStoreOptions {

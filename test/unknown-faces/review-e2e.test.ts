@@ -12,7 +12,7 @@ import { UnknownFaceGrouping } from '../../src/unknown-faces/grouping.js';
 import { dismissGroup, enrollGroup, listGroups, type ReviewDeps } from '../../src/unknown-faces/review.js';
 import { purgeUnknownFaces } from '../../src/unknown-faces/retention.js';
 import { decodeImage } from '../../src/vision/image-input.js';
-import type { UnknownGroup } from '../../storage/db/unknown-face-records.js';
+import type { UnknownGroup } from '../../storage/index.js';
 import { InvalidIdError, StoreInputError } from '../../storage/errors.js';
 import { silentLogger } from '../../storage/logger.js';
 import { startRtspServer } from '../helpers/rtsp-server.js';

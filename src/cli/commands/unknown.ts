@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { parseIsoTimestamp } from '../../../storage/dates.js';
-import { GROUP_STATUSES, type GroupQuery, parseGroupId, type UnknownGroup } from '../../../storage/db/unknown-face-records.js';
+import { GROUP_STATUSES, type GroupQuery, parseGroupId, type UnknownGroup } from '../../../storage/index.js';
 import { validateId } from '../../../storage/ids.js';
 import { silentLogger } from '../../../storage/logger.js';
 import { DEFAULT_LEARNING_POLICY } from '../../recognition/auto-learning.js';

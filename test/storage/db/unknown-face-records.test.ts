@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { migrate } from '../../../storage/db/migrate.js';
 import { connectPostgres, type SqlClient } from '../../../storage/db/sql-client.js';
-import { type NewUnknownFace, parseGroupId, SqlUnknownFaceRecords } from '../../../storage/db/unknown-face-records.js';
+import { SqlUnknownFaceRecords } from '../../../storage/db/sql-unknown-face-records.js';
+import { type NewUnknownFace, parseGroupId } from '../../../storage/index.js';
 import { uuidv7 } from '../../../storage/db/uuid7.js';
 import { ConflictError, NotFoundError, StoreInputError } from '../../../storage/errors.js';
 import { silentLogger } from '../../../storage/logger.js';
