@@ -1,5 +1,6 @@
 // Opening vision: the manifest's models, verified, on the chosen execution provider, warmed up,
 // wired into a FaceAnalyzer. Everything above vision (recognition, CLI, service) starts here.
+import { readEnvironment } from '../config/environment.js';
 import type { Logger } from '../../storage/logger.js';
 import { FaceEmbedder } from './embedder.js';
 import { FaceAnalyzer } from './face-analyzer.js';
@@ -67,7 +68,7 @@ export async function embeddingModelOf(options: Pick<VisionOptions, 'embedder'> 
 
 export async function openVision(options: VisionOptions = {}): Promise<Vision> {
   const manifest = await loadManifest();
-  const modelsDir = options.modelsDir ?? defaultModelsDir();
+  const modelsDir = options.modelsDir ?? defaultModelsDir(readEnvironment());
   const detectorEntry = options.detector ? modelEntry(manifest, options.detector) : defaultModel(manifest, 'detector');
   const embedderEntry = options.embedder ? modelEntry(manifest, options.embedder) : defaultModel(manifest, 'embedder');
   if (detectorEntry.role !== 'detector') throw new Error(`Expected a detector model but ${detectorEntry.name} is a ${detectorEntry.role}`);

@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 
 import { quoteReceived } from '../../storage/db/row-checks.js';
-import { readEnvironment, type Environment } from '../config/environment.js';
+import type { Environment } from '../config/environment.js';
 import { projectRoot } from '../../core/project-root.js';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex digits');
@@ -123,8 +123,11 @@ export function defaultManifestPath(): string {
   return path.join(projectRoot(), 'models', 'manifest.json');
 }
 
-/** Where model files are: FACEGATE_MODELS_DIR, else <project root>/var/models. */
-export function defaultModelsDir(environment: Environment = readEnvironment()): string {
+/**
+ * Where model files are: the environment's FACEGATE_MODELS_DIR, else <project root>/var/models. The
+ * caller reads the environment (readEnvironment()) and passes it: this module reads none itself.
+ */
+export function defaultModelsDir(environment: Pick<Environment, 'modelsDir'>): string {
   return environment.modelsDir !== undefined ? path.resolve(environment.modelsDir) : path.join(projectRoot(), 'var', 'models');
 }
 
@@ -254,7 +257,7 @@ export interface ResolvedModel {
  */
 export async function resolveModelFile(
   name: string,
-  modelsDir: string = defaultModelsDir(),
+  modelsDir: string,
   manifest?: Manifest,
 ): Promise<ResolvedModel> {
   const entry = modelEntry(manifest ?? (await loadManifest()), name);
