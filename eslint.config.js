@@ -4,6 +4,22 @@ import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+// Dependencies run one way (README, Layout): core/ <- storage/ <- src/, and inside src/ each folder
+// imports only the folders below it. Every import here is relative, so a folder is refused by the
+// specifier's first folder after its '../' steps. A folder's entry lists all it must not import, as
+// a later entry replaces an earlier one's list for the same rule.
+const upward = (from, folders, why) => ({
+  regex: `^(\\.\\./)+(${folders.join('|')})/`,
+  message: `${from} must not import from ${folders.join(', ')}: ${why} (README, Layout)`,
+});
+const below = (files, ...patterns) => ({
+  files,
+  rules: { 'no-restricted-imports': ['error', { patterns }] },
+});
+const SRC_FOLDERS = ['api', 'bench', 'camera', 'cli', 'config', 'pipeline', 'recognition', 'service', 'unknown-faces', 'vision'];
+const notFrom = (from, allowed) => upward(from, SRC_FOLDERS.filter((folder) => !allowed.includes(folder)), 'a folder above it');
+const srcWide = upward('src/', ['scripts', 'test'], 'the program does not depend on its scripts or tests');
+
 export default tseslint.config(
   { ignores: ['dist/', 'build/', 'node_modules/', '.scratch/', 'var/', 'eslint.config.js'] },
   js.configs.recommended,
@@ -22,4 +38,24 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  below(['core/**/*.ts'], upward('core/', ['src', 'storage', 'scripts', 'test'], 'it is the bottom layer')),
+  below(['storage/**/*.ts'], upward('storage/', ['src', 'scripts', 'test'], 'storage sits below the program')),
+  below(['src/**/*.ts'], srcWide),
+  // vision reads only config/environment.ts (a leaf) from config/, which itself imports vision's types.
+  below(['src/vision/**/*.ts'], srcWide, notFrom('src/vision/', ['config', 'vision']), {
+    regex: '^(\\.\\./)+config/(?!environment\\.js$)',
+    message: 'src/vision/ imports only config/environment.js from config/ (README, Layout)',
+  }),
+  below(['src/camera/**/*.ts'], srcWide, notFrom('src/camera/', ['camera', 'vision'])),
+  below(['src/recognition/**/*.ts'], srcWide, notFrom('src/recognition/', ['recognition', 'vision'])),
+  below(['src/unknown-faces/**/*.ts'], srcWide, notFrom('src/unknown-faces/', ['unknown-faces', 'recognition', 'vision'])),
+  below(['src/pipeline/**/*.ts'], srcWide, notFrom('src/pipeline/', ['pipeline', 'camera', 'recognition', 'unknown-faces', 'vision'])),
+  below(['src/config/**/*.ts'], srcWide, notFrom('src/config/', ['config', 'camera', 'recognition', 'vision'])),
+  below(['src/api/**/*.ts'], srcWide, notFrom('src/api/', ['api', 'pipeline', 'recognition', 'unknown-faces', 'vision'])),
+  below(
+    ['src/service/**/*.ts'],
+    srcWide,
+    notFrom('src/service/', ['service', 'api', 'camera', 'config', 'pipeline', 'recognition', 'unknown-faces', 'vision']),
+  ),
+  below(['src/bench/**/*.ts'], srcWide, notFrom('src/bench/', ['bench', 'api', 'camera', 'pipeline', 'recognition', 'unknown-faces', 'vision'])),
 );
