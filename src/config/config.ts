@@ -11,7 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
 import { DEFAULT_CAMERA_TTL_SECONDS, DEFAULT_WORKER_TTL_SECONDS, parseStorageConfig, type StorageConfig } from '../../storage/config.js';
-import { quoteReceived } from '../../storage/db/row-checks.js';
+import { quoteReceived } from '../../storage/checks.js';
 import { idProblem } from '../../storage/ids.js';
 import { isSecretName, redactCredentials, redactUrl } from '../../storage/redact.js';
 import { DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH } from '../camera/ffmpeg-args.js';

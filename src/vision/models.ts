@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 
 import { z } from 'zod';
 
-import { quoteReceived } from '../../storage/db/row-checks.js';
+import { quoteReceived } from '../../storage/checks.js';
 import type { Environment } from '../config/environment.js';
 import { projectRoot } from '../../core/project-root.js';
 

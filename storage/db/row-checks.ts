@@ -2,10 +2,6 @@
 // itself is wrong. The checks every row gets before it is written (or spooled) live in
 // storage/checks.ts, with every other layer's checks.
 
-// Until src/config/config.ts, src/cli/commands/service.ts and src/vision/models.ts import it from
-// storage/checks.ts (their files are being moved in the same redesign).
-export { quoteReceived } from '../checks.js';
-
 // float32 vectors travel as their little-endian bytes (every platform facegate runs on is little-endian).
 export function vectorBytes(v: Float32Array): Buffer {
   return Buffer.from(v.buffer, v.byteOffset, v.byteLength);

@@ -10,6 +10,8 @@
 // disk) is marked unsaved and written by the next change, verify(), a retry timer or close(); a
 // restart before that finds it stale against the database and rebuilds it.
 import { FlatIndex, MAX_K } from '../../core/native/index.js';
+import { SerialQueue } from '../../core/serial-queue.js';
+import { isFiniteVector } from '../checks.js';
 import type { EmbeddingRecord } from '../db/db-store.js';
 import { StoreInputError } from '../errors.js';
 import { validateId } from '../ids.js';
@@ -59,7 +61,8 @@ export class FlatEmbeddingStore implements EmbeddingStore {
   private savedAt: string | null = null;
   private loadedFrom: EmbeddingStats['loadedFrom'] = 'empty';
   private verified = false;
-  private chain: Promise<unknown> = Promise.resolve();
+  /** Loads, changes, saves and rebuilds, one at a time in call order. */
+  private readonly queue = new SerialQueue();
   /** Bumped by every change to the index or its id map (see searchOnce). */
   private version = 0;
   private reloading: Promise<void> | null = null;
@@ -75,7 +78,7 @@ export class FlatEmbeddingStore implements EmbeddingStore {
 
   static async open(options: FlatEmbeddingStoreOptions): Promise<FlatEmbeddingStore> {
     const store = new FlatEmbeddingStore(options);
-    const loaded = await store.serial(() => store.loadFromDisk());
+    const loaded = await store.queue.run(() => store.loadFromDisk());
     const { verified } = await store.verify();
     if (loaded === 'unusable' && !verified) {
       options.logger.error('no usable embedding snapshot and the database is down: the index is empty, every face is unknown');
@@ -84,7 +87,7 @@ export class FlatEmbeddingStore implements EmbeddingStore {
   }
 
   async search(vector: Float32Array, k: number): Promise<EmbeddingMatch[]> {
-    if (!(vector instanceof Float32Array) || vector.length !== this.dim || !vector.every(Number.isFinite)) {
+    if (!isFiniteVector(vector) || vector.length !== this.dim) {
       throw new StoreInputError(
         `Expected a Float32Array of ${this.dim} finite numbers but received ${String(vector?.constructor?.name)} of length ${String(vector?.length)}`,
       );
@@ -97,7 +100,7 @@ export class FlatEmbeddingStore implements EmbeddingStore {
       // The input was checked above, so any failure here is the index's own. Searches failing
       // together share one reload.
       this.options.logger.error({ err: error }, 'embedding index failed: reloading it from disk');
-      this.reloading ??= this.serial(() => this.reload()).finally(() => {
+      this.reloading ??= this.queue.run(() => this.reload()).finally(() => {
         this.reloading = null;
       });
       await this.reloading;
@@ -107,7 +110,7 @@ export class FlatEmbeddingStore implements EmbeddingStore {
 
   async add(entries: EmbeddingEntry[]): Promise<void> {
     entries.forEach((e, i) => this.checkEntry(e, i));
-    return this.serial(async () => {
+    return this.queue.run(async () => {
       // An entry already present as the same row (a verify() that rebuilt from the database
       // between the row's insert and this add) is done; the same id for another face is an error.
       const fresh = entries.filter((e) => {
@@ -148,11 +151,11 @@ export class FlatEmbeddingStore implements EmbeddingStore {
   }
 
   rebuild(): Promise<void> {
-    return this.serial(() => this.rebuildFromSource());
+    return this.queue.run(() => this.rebuildFromSource());
   }
 
   verify(): Promise<{ rebuilt: boolean; verified: boolean }> {
-    return this.serial(async () => {
+    return this.queue.run(async () => {
       const source = this.options.source;
       if (!source?.health().available) {
         this.verified = false;
@@ -191,7 +194,7 @@ export class FlatEmbeddingStore implements EmbeddingStore {
 
   /** Resolves once every queued change is on disk (an unsaved snapshot is tried once more). */
   async close(): Promise<void> {
-    await this.serial(async () => {
+    await this.queue.run(async () => {
       this.cancelRetry();
       if (this.unsavedRemovals.size > 0) await this.saveOrKeepUnsaved();
       this.cancelRetry();
@@ -241,7 +244,7 @@ export class FlatEmbeddingStore implements EmbeddingStore {
   }
 
   private removeWhere(match: (e: IdMapEntry, id: bigint) => boolean): Promise<number> {
-    return this.serial(async () => {
+    return this.queue.run(async () => {
       const gone = [...this.idMap].filter(([id, e]) => match(e, id));
       if (gone.length === 0) return 0;
       this.index.remove(new BigInt64Array(gone.map(([id]) => id)));
@@ -279,7 +282,7 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     if (this.retryTimer) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
-      void this.serial(async () => {
+      void this.queue.run(async () => {
         if (this.unsavedRemovals.size > 0) await this.saveOrKeepUnsaved();
       });
     }, SAVE_RETRY_MS);
@@ -375,11 +378,5 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     this.loadedFrom = 'database';
     this.verified = true;
     this.options.logger.info({ count: usable.length, generation: this.generation }, 'embedding index rebuilt from the database');
-  }
-
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(fn, fn);
-    this.chain = run.catch(() => undefined);
-    return run;
   }
 }

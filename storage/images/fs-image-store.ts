@@ -12,6 +12,7 @@ import path from 'node:path';
 import { z } from 'zod';
 
 import { KeyedSerialQueue } from '../../core/serial-queue.js';
+import { describeReceived, requireFolderDate } from '../checks.js';
 import { isCalendarDate } from '../dates.js';
 import { CorruptedImageError, StoreInputError } from '../errors.js';
 import { isTempFileName, writeFileAtomic } from '../fs/atomic-write.js';
@@ -200,7 +201,7 @@ export class FsImageStore implements ImageStore {
     validateId('user', userId);
     const includeOriginals: unknown = (options as { includeOriginals?: unknown } | undefined)?.includeOriginals;
     if (typeof includeOriginals !== 'boolean') {
-      throw new StoreInputError(`Expected options.includeOriginals to be true or false but received ${received(includeOriginals)}`);
+      throw new StoreInputError(`Expected options.includeOriginals to be true or false but received ${describeReceived(includeOriginals)}`);
     }
     await this.withUser(userId, async () => {
       const userDir = this.userDir(userId);
@@ -355,7 +356,7 @@ export class FsImageStore implements ImageStore {
   async saveUnknown(cameraId: string, png: Uint8Array, at: Date = new Date()): Promise<UnknownImage> {
     validateId('camera', cameraId);
     requireImage(png, ['png'], 'an unknown face crop');
-    const iso = requireDate(at, 'at').toISOString();
+    const iso = requireFolderDate('at', at).toISOString();
     const date = iso.slice(0, 10);
     // HHmmssSSS in UTC: ':' is illegal in NTFS file names.
     const stamp = iso.slice(11, 23).replace(/[:.]/g, '');
@@ -395,9 +396,9 @@ export class FsImageStore implements ImageStore {
     options: { dryRun?: boolean } = {},
   ): Promise<{ removedDates: string[]; removedFiles: number }> {
     if (!Number.isInteger(olderThanDays) || olderThanDays < 0) {
-      throw new StoreInputError(`Expected olderThanDays to be an integer >= 0 but received ${received(olderThanDays)}`);
+      throw new StoreInputError(`Expected olderThanDays to be an integer >= 0 but received ${describeReceived(olderThanDays)}`);
     }
-    requireDate(now, 'now');
+    requireFolderDate('now', now);
     const cutoff = retentionCutoff(olderThanDays, now);
     if (cutoff === null) return { removedDates: [], removedFiles: 0 };
     const removedDates: string[] = [];
@@ -586,7 +587,7 @@ function requireImage(bytes: Uint8Array, allowed: readonly ImageFormat[], what: 
   const names = allowed.map((format) => FORMAT_NAMES[format]);
   const formats = names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : names.join('');
   const expected = `${formats} bytes (1 to ${MAX_IMAGE_BYTES} bytes) for ${what}`;
-  if (!(bytes instanceof Uint8Array)) throw new StoreInputError(`Expected ${expected} but received ${received(bytes)}`);
+  if (!(bytes instanceof Uint8Array)) throw new StoreInputError(`Expected ${expected} but received ${describeReceived(bytes)}`);
   if (bytes.length === 0 || bytes.length > MAX_IMAGE_BYTES) {
     throw new StoreInputError(`Expected ${expected} but received ${bytes.length} bytes`);
   }
@@ -614,23 +615,15 @@ function imageDetails(info: ImageInfo): Pick<StoredImage, 'createdAt' | 'cameraI
   const cameraId = info.cameraId === undefined || info.cameraId === null ? null : validateId('camera', info.cameraId);
   const qualityScore = info.qualityScore ?? null;
   if (qualityScore !== null && !(typeof qualityScore === 'number' && qualityScore >= 0 && qualityScore <= 1)) {
-    throw new StoreInputError(`Expected qualityScore between 0 and 1 (or null) but received ${received(qualityScore)}`);
+    throw new StoreInputError(`Expected qualityScore between 0 and 1 (or null) but received ${describeReceived(qualityScore)}`);
   }
-  const createdAt = requireDate(info.createdAt ?? new Date(), 'createdAt').toISOString();
+  const createdAt = requireFolderDate('createdAt', info.createdAt ?? new Date()).toISOString();
   return { createdAt, cameraId, qualityScore };
-}
-
-/** A valid Date in years 0000-9999: the range a YYYY-MM-DD folder name can hold. */
-function requireDate(value: Date, name: string): Date {
-  if (!(value instanceof Date) || Number.isNaN(value.getTime()) || !/^\d{4}-/.test(value.toISOString())) {
-    throw new StoreInputError(`Expected ${name} to be a valid Date in years 0000-9999 but received ${received(value)}`);
-  }
-  return value;
 }
 
 function requireKind(kind: ImageKind): void {
   if (!KINDS.includes(kind)) {
-    throw new StoreInputError(`Expected kind "original" or "aligned" but received ${received(kind)}`);
+    throw new StoreInputError(`Expected kind "original" or "aligned" but received ${describeReceived(kind)}`);
   }
 }
 
@@ -638,7 +631,7 @@ function requireKind(kind: ImageKind): void {
 function requireFileName(kind: ImageKind, file: string): void {
   if (typeof file !== 'string' || !FILE_PATTERNS[kind].test(file)) {
     throw new StoreInputError(
-      `Expected an ${kind} file name like ${FILE_EXAMPLES[kind]} but received ${received(file)}`,
+      `Expected an ${kind} file name like ${FILE_EXAMPLES[kind]} but received ${describeReceived(file)}`,
     );
   }
 }
@@ -653,7 +646,7 @@ const UNKNOWN_PATH = /^images\/unknown\/(\d{4}-\d{2}-\d{2})\/([A-Za-z0-9_-][A-Za
 function unknownPath(relativePath: string): { date: string; file: string } {
   const match = typeof relativePath === 'string' ? UNKNOWN_PATH.exec(relativePath) : null;
   if (!match || !isCalendarDate(match[1] as string) || relativePath.includes('..')) {
-    throw new StoreInputError(`Expected an unknown crop path images/unknown/YYYY-MM-DD/<name>.png but received ${received(relativePath)}`);
+    throw new StoreInputError(`Expected an unknown crop path images/unknown/YYYY-MM-DD/<name>.png but received ${describeReceived(relativePath)}`);
   }
   return { date: match[1] as string, file: match[2] as string };
 }
@@ -684,15 +677,4 @@ function sha256(data: Uint8Array): string {
 
 function errorCode(error: unknown): string {
   return (error as NodeJS.ErrnoException | undefined)?.code ?? '';
-}
-
-function received(value: unknown): string {
-  if (typeof value === 'string') {
-    return value.length > 40 ? `${JSON.stringify(value.slice(0, 40))}... (${value.length} characters)` : JSON.stringify(value);
-  }
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid Date' : `Date ${value.getTime()}`;
-  if (typeof value === 'object' && value !== null) {
-    return `an object of type ${(value as { constructor?: { name?: string } }).constructor?.name ?? 'Object'}`;
-  }
-  return `${String(value)} of type ${value === null ? 'null' : typeof value}`;
 }

@@ -20,6 +20,7 @@ import {
   visionSettings,
 } from '../../bench/vision-bench.js';
 import { projectRoot } from '../../../core/project-root.js';
+import { isPositiveNumber } from '../../../storage/checks.js';
 import { readEnvironment } from '../../config/environment.js';
 import { UsageError } from '../usage-error.js';
 import { visionFlags, visionFlagsArgv, visionFlagsUsage, visionOptionsFrom } from '../vision-flags.js';
@@ -56,7 +57,7 @@ facegate bench decode [--requests N] [--side PX] [--budget-mp MP] ${visionFlagsU
 function positiveInt(name: string, raw: string | undefined, fallback: number, max: number): number {
   if (raw === undefined) return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1 || value > max) {
+  if (!isPositiveNumber(value, max) || !Number.isInteger(value)) {
     throw new UsageError(`Expected an integer in 1..${max} for --${name} but received "${raw}"`);
   }
   return value;

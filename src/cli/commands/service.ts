@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { quoteReceived } from '../../../storage/db/row-checks.js';
+import { quoteReceived } from '../../../storage/checks.js';
 import { readEnvironment } from '../../config/environment.js';
 import { projectRoot } from '../../../core/project-root.js';
 import { systemdUnit, winswXml } from '../../service/service-unit.js';
