@@ -1,7 +1,7 @@
 // Running async work one piece at a time, in call order: a model session whose input buffer is
-// reused, the pipeline's single worker, the unknown-face grouping, one user's gallery, one image
-// folder. A failed piece does not stop the next; its caller gets the error. In-process only (the
-// data-root lock keeps other processes out).
+// reused, the pipeline's single worker, the unknown-face grouping, the embedding index's changes and
+// saves, one user's gallery, one image folder. A failed piece does not stop the next; its caller
+// gets the error. In-process only (the data-root lock keeps other processes out).
 
 export class SerialQueue {
   private tail: Promise<unknown> = Promise.resolve();
