@@ -75,6 +75,15 @@ export function isPrintableText(value: string): boolean {
 }
 
 /**
+ * A line a person typed for the record (a reviewer's name, a correction's note): a string that is
+ * not blank, at most `max` characters as given (untrimmed), and printable. The caller trims what
+ * it keeps and refuses the rest with its own message and error type.
+ */
+export function isPrintableLine(value: unknown, max: number): value is string {
+  return typeof value === 'string' && value.trim().length > 0 && value.length <= max && isPrintableText(value);
+}
+
+/**
  * Text that came from elsewhere (a file name on disk, which may hold any character) made printable
  * to be kept: every character isPrintableText refuses, and any half of a surrogate pair, written as
  * \uXXXX; the rest as it is. Cut to `max` UTF-16 units, as lengths are counted here (whole code points, "..." at the end).

@@ -6,7 +6,7 @@
 // (their own face is what it describes: user-thresholds.ts locksOut) is refused unless forced.
 import type { Storage } from '../../storage/index.js';
 import { alreadyMarkedMessage, type MatchCorrection } from '../../storage/db/match-corrections.js';
-import { isPrintableText, quoteReceived } from '../../storage/checks.js';
+import { isPrintableLine, isPrintableText, quoteReceived } from '../../storage/checks.js';
 import { isUuid } from '../../storage/db/uuid7.js';
 import { ConflictError, NotFoundError, StoreInputError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
@@ -91,7 +91,7 @@ export interface CorrectionResult {
 function checkNote(note: unknown): string | undefined {
   if (note === undefined) return undefined;
   // The database checks the actor; the note goes into details, checked here the same way.
-  if (typeof note !== 'string' || note.trim().length === 0 || note.length > 200 || !isPrintableText(note)) {
+  if (!isPrintableLine(note, 200)) {
     throw new StoreInputError(`Expected a note of 1-200 printable characters (no control or format characters) but received ${quoteReceived(note, 40)}`);
   }
   return note.trim();

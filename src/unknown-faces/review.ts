@@ -8,7 +8,7 @@
 //   The operator's word replaces "the pipeline recognised them", nothing else.
 // - dismiss: the group is closed and its crops and embeddings are deleted now, not at retention.
 // A reviewed group takes no new faces: a later sighting of the same stranger starts a new group.
-import { isPrintableText, quoteReceived } from '../../storage/checks.js';
+import { isPrintableLine, isPrintableText, quoteReceived } from '../../storage/checks.js';
 import type { Storage } from '../../storage/index.js';
 import { ConflictError, NotFoundError } from '../../storage/errors.js';
 import type { Logger } from '../../storage/logger.js';
@@ -57,7 +57,7 @@ export class ReviewInputError extends Error {
 
 /** Who acted: 1-200 printable characters (a user name, "api:alice"). */
 export function checkActor(actor: unknown): string {
-  if (typeof actor !== 'string' || actor.trim().length === 0 || actor.length > 200 || !isPrintableText(actor)) {
+  if (!isPrintableLine(actor, 200)) {
     throw new ReviewInputError(`Expected the reviewer's name (1-200 printable characters) but received ${typeof actor === 'string' ? quoteReceived(actor, 40) : typeof actor}`);
   }
   return actor.trim();

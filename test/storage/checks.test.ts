@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import {
   isFiniteVector,
   isPositiveNumber,
+  isPrintableLine,
   isPrintableText,
   quoteReceived,
   requireDay,
@@ -96,6 +97,14 @@ describe('the shared rules', () => {
     expect(isPositiveNumber(0.001)).toBe(true);
     expect(isPositiveNumber(30, 30)).toBe(true);
     for (const value of [0, -1, 31, Infinity, Number.NaN, '5', undefined]) expect(isPositiveNumber(value, 30), String(value)).toBe(false);
+  });
+
+  it("calls a line printable when it is a string, not blank, within its length as given, without control characters", () => {
+    expect(isPrintableLine('  api:alice ', 200)).toBe(true);
+    expect(isPrintableLine('x'.repeat(200), 200)).toBe(true);
+    for (const value of ['', '   ', 'x'.repeat(201), ` ${'x'.repeat(199)} `, 'Eve\u202e', 'a\u001bb', 42, undefined]) {
+      expect(isPrintableLine(value, 200), JSON.stringify(value)).toBe(false);
+    }
   });
 
   it("takes an image store's date in the years 0000-9999, which a YYYY-MM-DD folder can hold", () => {
