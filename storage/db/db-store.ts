@@ -92,19 +92,30 @@ export interface DbHealth {
   lastError: string | null;
 }
 
+/**
+ * The review of an unknown-face group that an enrolment or an assignment comes from, committed with
+ * it: createUser and addEmbeddings then also do what `unknown.resolveGroup` does (close the group,
+ * write its review action) in their own transaction, so that the user or embeddings and the review
+ * exist together or not at all. The group must be open: NotFoundError for no such group,
+ * ConflictError for one already reviewed (two reviewers at once: one wins), and nothing is written.
+ */
+export interface WithReview {
+  review?: GroupResolution;
+}
+
 export interface DbStore {
   health(): DbHealth;
   /** Called each time the database becomes reachable (at start and after an outage): the embedding index re-verifies then. */
   onAvailable(listener: () => void): void;
 
   /**
-   * With `review`, the unknown-face group it comes from is closed in the same transaction (enrolled, and its review action written).
+   * With `review`, the unknown-face group it comes from is closed in the same transaction (enrolled, and its review action written; WithReview).
    * With `corrections`, those match corrections are recorded in it too (a lookalike's, for the new user and the enrolled one).
    */
   createUser(
     user: NewUser,
     embeddings?: NewEmbedding[],
-    options?: { review?: GroupResolution; corrections?: NewMatchCorrection[] },
+    options?: WithReview & { corrections?: NewMatchCorrection[] },
   ): Promise<{ user: User; embeddings: EmbeddingRecord[]; review: ReviewAction | null }>;
   getUser(id: string): Promise<User | null>;
   listUsers(filter?: { status?: UserStatus }): Promise<User[]>;
@@ -112,8 +123,8 @@ export interface DbStore {
   /** Deletes the user and their embeddings; returns the embedding ids removed (for the index). */
   deleteUser(id: string): Promise<{ embeddingIds: bigint[] }>;
 
-  /** With `review`, as createUser (a group assigned to the user). */
-  addEmbeddings(userId: string, embeddings: NewEmbedding[], options?: { review?: GroupResolution }): Promise<EmbeddingRecord[]>;
+  /** With `review`, as createUser (a group assigned to the user; WithReview). */
+  addEmbeddings(userId: string, embeddings: NewEmbedding[], options?: WithReview): Promise<EmbeddingRecord[]>;
   /** Every embedding of a model, in id order (the index is rebuilt from these). */
   listEmbeddings(modelId: string): Promise<EmbeddingRecord[]>;
   embeddingIds(modelId: string): Promise<bigint[]>;

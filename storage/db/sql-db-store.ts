@@ -2,8 +2,9 @@
 // "DB down -> read-only mode": while the server is unreachable, or answers but refuses writes (a
 // read-only server, a hot standby after a failover), writes that need it fail at once with
 // ReadOnlyError, events go to the durable spool, and a probe with backoff notices the server's
-// return, applies pending migrations, and replays the spool.
-import { ConflictError, NotFoundError, ReadOnlyError, type ReadOnlyReason, StoreInputError } from '../errors.js';
+// return, applies pending migrations, and replays the spool. The state machine of that mode is
+// db-availability.ts, which this store and its unknown-face records both receive.
+import { ConflictError, NotFoundError, StoreInputError } from '../errors.js';
 import { validateId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import type {
@@ -20,14 +21,15 @@ import type {
   StoredRecognitionEvent,
   User,
   UserStatus,
+  WithReview,
 } from './db-store.js';
+import { DbAvailability, type NeedDb } from './db-availability.js';
 import { EventSpool, type SpooledEvent } from './event-spool.js';
 import { migrate } from './migrate.js';
 import {
   checkSchemaName,
   connectPostgres,
   isConnectionError,
-  isReadOnlyRefusal,
   openPglite,
   type SqlClient,
   type SqlRunner,
@@ -37,7 +39,7 @@ import { isFiniteVector, quoteReceived, requireDate, requireFinite, requireLimit
 import { isRowError, vectorBytes, vectorOf } from './row-checks.js';
 import { calibrationInsert, calibrationStrangers, latestCalibration, type NewThresholdCalibration, type ThresholdCalibration } from './threshold-calibrations.js';
 import { checkResolution, resolveGroupIn, SqlUnknownFaceRecords } from './sql-unknown-face-records.js';
-import type { GroupResolution, UnknownFaceRecords } from './unknown-face-records.js';
+import type { UnknownFaceRecords } from './unknown-face-records.js';
 import { isUuid, uuidv7 } from './uuid7.js';
 
 export interface SqlDbStoreOptions {
@@ -215,25 +217,28 @@ function eventFilter(q: EventQuery, userColumn: string | null): { where: string;
 }
 
 export class SqlDbStore implements DbStore {
-  private available = false;
   private migrated = false;
-  private lastError: string | null = null;
-  private readOnlyReason: ReadOnlyReason = 'database unavailable';
-  private probeTimer: NodeJS.Timeout | null = null;
-  private probeDelay: number;
-  private closed = false;
-  private readonly availableListeners: (() => void)[] = [];
+  private readonly availability: DbAvailability;
+  /** The availability's gate: refused at once while the database is down (ReadOnlyError). */
+  private readonly needDb: NeedDb;
   readonly unknown: UnknownFaceRecords;
 
   private constructor(
     private readonly client: SqlClient,
     private readonly spool: EventSpool,
     private readonly logger: Logger,
-    private readonly probeMs: { min: number; max: number },
+    probeMs: { min: number; max: number },
     private readonly schema: string | undefined,
   ) {
-    this.probeDelay = probeMs.min;
-    this.unknown = new SqlUnknownFaceRecords(client, (what, fn) => this.needDb(what, fn));
+    const steps = {
+      ready: () => this.ready(),
+      resumed: async () => {
+        await this.replaySpool();
+      },
+    };
+    this.availability = new DbAvailability(steps, logger, probeMs);
+    this.needDb = this.availability.needDb;
+    this.unknown = new SqlUnknownFaceRecords(client, this.availability.needDb);
   }
 
   /** Opens the store. An unreachable server does not fail the open: the store starts read-only and keeps probing. */
@@ -249,19 +254,19 @@ export class SqlDbStore implements DbStore {
       options.probeMs ?? { min: 250, max: 5_000 },
       options.schema === undefined ? undefined : checkSchemaName(options.schema),
     );
-    await store.probe();
+    await store.availability.probe();
     return store;
   }
 
   onAvailable(listener: () => void): void {
-    this.availableListeners.push(listener);
+    this.availability.onAvailable(listener);
   }
 
   health(): DbHealth {
-    return { engine: this.client.engine, available: this.available, spooled: this.spool.size(), lastError: this.lastError };
+    return { engine: this.client.engine, available: this.availability.available, spooled: this.spool.size(), lastError: this.availability.lastError };
   }
 
-  async createUser(user: NewUser, embeddings: NewEmbedding[] = [], options: { review?: GroupResolution; corrections?: NewMatchCorrection[] } = {}) {
+  async createUser(user: NewUser, embeddings: NewEmbedding[] = [], options: WithReview & { corrections?: NewMatchCorrection[] } = {}) {
     const id = validateId('user', user.id);
     const name = requirePrintableText('name', user.name, false);
     const department = requirePrintableText('department', user.department, true);
@@ -335,7 +340,7 @@ export class SqlDbStore implements DbStore {
     );
   }
 
-  async addEmbeddings(userId: string, embeddings: NewEmbedding[], options: { review?: GroupResolution } = {}): Promise<EmbeddingRecord[]> {
+  async addEmbeddings(userId: string, embeddings: NewEmbedding[], options: WithReview = {}): Promise<EmbeddingRecord[]> {
     validateId('user', userId);
     embeddings.forEach(checkEmbedding);
     const review = options.review ? checkResolution(options.review) : null;
@@ -497,25 +502,9 @@ export class SqlDbStore implements DbStore {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.availability.close();
     await this.spool.close();
     await this.client.close();
-  }
-
-  // Runs a statement that needs the database: refused at once while it is down; a lost
-  // connection, or a server that refuses writes, switches to read-only mode and is reported as ReadOnlyError.
-  private async needDb<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    if (!this.available) throw new ReadOnlyError(what, this.readOnlyReason);
-    try {
-      return await fn();
-    } catch (error) {
-      if (isConnectionError(error)) {
-        this.wentDown(error);
-        throw new ReadOnlyError(what, this.readOnlyReason);
-      }
-      throw error;
-    }
   }
 
   private async insertSpooled(batch: SpooledEvent[]): Promise<void> {
@@ -533,80 +522,36 @@ export class SqlDbStore implements DbStore {
   // in progress, a timeout): they go to the spool and are replayed. Only a row the database
   // calls wrong (SQLSTATE 22, 23) is the caller's error.
   private async writeEvents(insert: () => Promise<void>, spooled: SpooledEvent[]): Promise<'database' | 'spool'> {
-    if (this.available) {
+    if (this.availability.available) {
       try {
         await insert();
         return 'database';
       } catch (error) {
         if (isRowError(error)) throw new StoreInputError(`the database refused the event: ${(error as Error).message}`);
-        if (isConnectionError(error)) this.wentDown(error);
+        if (isConnectionError(error)) this.availability.wentDown(error);
         else this.logger.warn({ err: error }, 'database: event insert failed; spooled for replay');
-        this.scheduleProbe();
+        this.availability.scheduleProbe();
       }
     }
     await this.spool.append(spooled);
     return 'spool';
   }
 
-  private wentDown(error: unknown): void {
-    this.lastError = error instanceof Error ? error.message : String(error);
-    this.readOnlyReason = readOnlyReasonOf(error);
-    if (!this.available && this.probeTimer) return;
-    if (this.available) this.logger.warn({ err: error }, `${this.readOnlyReason}: read-only mode, events spooled`);
-    this.available = false;
-    this.scheduleProbe();
-  }
-
-  private scheduleProbe(): void {
-    if (this.closed || this.probeTimer) return;
-    this.probeTimer = setTimeout(() => {
-      this.probeTimer = null;
-      void this.probe();
-    }, this.probeDelay);
-    this.probeTimer.unref();
-    this.probeDelay = Math.min(this.probeDelay * 2, this.probeMs.max);
-  }
-
-  // Is the server there and writable? If so: migrations (once), writable again, then the spool. A
-  // spool that cannot be replayed yet does not make the database read-only: only an outage does.
-  private async probe(): Promise<void> {
-    try {
-      // SELECT 1 alone would pass on a read-only server and a hot standby: the store would flip
-      // writable, fail the next write with 25006, and go down again on every probe.
-      const [row] = await this.client.query<{ transaction_read_only: string }>('SHOW transaction_read_only');
-      if (row?.transaction_read_only === 'on') {
-        throw Object.assign(new Error('the server refuses writes (transaction_read_only is on: a read-only server or a hot standby)'), {
-          code: '25006',
-        });
-      }
-      if (!this.migrated) {
-        if (this.schema) await this.client.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
-        const applied = await migrate(this.client);
-        if (applied.length) this.logger.info({ applied }, 'database: migrations applied');
-        this.migrated = true;
-      }
-    } catch (error) {
-      // Not an outage (a failed migration): loud, and retried by the probe.
-      if (!isConnectionError(error)) this.logger.error({ err: error }, 'database: start-up step failed');
-      this.available = false;
-      this.lastError = error instanceof Error ? error.message : String(error);
-      this.readOnlyReason = readOnlyReasonOf(error);
-      this.scheduleProbe();
-      return;
+  // The availability's probe step: is the server there and writable? If so, migrations (once).
+  private async ready(): Promise<void> {
+    // SELECT 1 alone would pass on a read-only server and a hot standby: the store would flip
+    // writable, fail the next write with 25006, and go down again on every probe.
+    const [row] = await this.client.query<{ transaction_read_only: string }>('SHOW transaction_read_only');
+    if (row?.transaction_read_only === 'on') {
+      throw Object.assign(new Error('the server refuses writes (transaction_read_only is on: a read-only server or a hot standby)'), {
+        code: '25006',
+      });
     }
-    const wasDown = !this.available;
-    this.available = true;
-    this.lastError = null;
-    this.probeDelay = this.probeMs.min;
-    if (wasDown) for (const listener of this.availableListeners) listener();
-    try {
-      await this.replaySpool();
-    } catch (error) {
-      if (isConnectionError(error)) this.wentDown(error);
-      else {
-        this.logger.error({ err: error }, 'database: spool replay failed; retrying');
-        this.scheduleProbe();
-      }
+    if (!this.migrated) {
+      if (this.schema) await this.client.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
+      const applied = await migrate(this.client);
+      if (applied.length) this.logger.info({ applied }, 'database: migrations applied');
+      this.migrated = true;
     }
   }
 
@@ -630,10 +575,6 @@ export class SqlDbStore implements DbStore {
     }
     return records;
   }
-}
-
-function readOnlyReasonOf(error: unknown): ReadOnlyReason {
-  return isReadOnlyRefusal(error) ? 'database refuses writes (read_only_sql_transaction)' : 'database unavailable';
 }
 
 /** A recognition_events row as the database returns it. */

@@ -7,6 +7,7 @@ import { ConflictError, NotFoundError, StoreInputError } from '../errors.js';
 import { validateId } from '../ids.js';
 import { isFiniteVector, quoteReceived, requireDate, requireDay, requireFinite, requireLimit, requireText } from '../checks.js';
 import { vectorBytes, vectorOf } from './row-checks.js';
+import type { NeedDb } from './db-availability.js';
 import type { SqlClient, SqlRunner } from './sql-client.js';
 import { isUuid, uuidv7 } from './uuid7.js';
 import {
@@ -181,10 +182,10 @@ export async function resolveGroupIn(tx: SqlRunner, review: ReturnType<typeof ch
 }
 
 export class SqlUnknownFaceRecords implements UnknownFaceRecords {
-  /** `needDb` is the DbStore's gate: refused at once while the database is down (ReadOnlyError). */
+  /** `needDb` is the database's availability gate (db-availability.ts): refused at once while it is down (ReadOnlyError). */
   constructor(
     private readonly client: SqlClient,
-    private readonly needDb: <T>(what: string, fn: () => Promise<T>) => Promise<T>,
+    private readonly needDb: NeedDb,
   ) {}
 
   async addFace(face: NewUnknownFace, groupId: bigint | null): Promise<UnknownFace> {
