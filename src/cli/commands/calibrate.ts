@@ -6,6 +6,7 @@
 // that the service, `identify` and the API then use: src/recognition/site-threshold.ts).
 import { parseArgs } from 'node:util';
 
+import { isPositiveNumber } from '../../../storage/checks.js';
 import { MAX_CALIBRATION_TARGET } from '../../config/config.js';
 import {
   type Calibration,
@@ -47,7 +48,7 @@ const sci = (v: number) => v.toExponential(1);
 function parseTarget(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value) || value <= 0 || value > MAX_CALIBRATION_TARGET) {
+  if (raw.trim() === '' || !isPositiveNumber(value, MAX_CALIBRATION_TARGET)) {
     throw new UsageError(`Expected --target to be a probability above 0 and at most ${MAX_CALIBRATION_TARGET} (e.g. 1e-4: one stranger in 10,000 named) but received "${raw}"`);
   }
   return value;
