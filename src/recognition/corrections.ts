@@ -5,7 +5,8 @@
 // both come here; the answer carries the user's new threshold. A mark that would lock the user out
 // (their own face is what it describes: user-thresholds.ts locksOut) is refused unless forced.
 import type { Storage } from '../../storage/index.js';
-import { alreadyMarkedMessage, type MatchCorrection } from '../../storage/db/match-corrections.js';
+import type { MatchCorrection } from '../../storage/db/db-store.js';
+import { alreadyMarkedMessage } from '../../storage/db/match-corrections.js';
 import { isPrintableLine, isPrintableText, quoteReceived } from '../../storage/checks.js';
 import { isUuid } from '../../storage/db/uuid7.js';
 import { ConflictError, NotFoundError, StoreInputError } from '../../storage/errors.js';

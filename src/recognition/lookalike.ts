@@ -5,7 +5,7 @@
 // either person's own photos (the new person's, or the enrolled person's, who would otherwise be
 // locked out by someone else's enrolment): then the two could not be told apart by this model.
 import type { EmbeddingStore } from '../../storage/embeddings/embedding-store.js';
-import type { NewMatchCorrection } from '../../storage/db/match-corrections.js';
+import type { NewMatchCorrection } from '../../storage/db/db-store.js';
 import { SEARCH_K } from './identify.js';
 import { cosine } from './similarity.js';
 import { locksOut, lookalikeLine, raisedThreshold } from './user-thresholds.js';

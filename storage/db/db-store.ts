@@ -1,11 +1,9 @@
-// DbStore: users, roles, the durable record of every embedding, the append-only event log, and
-// the unknown faces kept for review (their interface: unknown-face-records.ts). One implementation
-// (sql-db-store.ts) runs on a PostgreSQL server or on embedded PGlite.
-import type { CorrectionRaise, MatchCorrection, NewMatchCorrection } from './match-corrections.js';
-import type { NewThresholdCalibration, ThresholdCalibration } from './threshold-calibrations.js';
+// DbStore: users, roles, the durable record of every embedding, the append-only event log, match
+// corrections and threshold calibrations (their types here; their checks and SQL in
+// match-corrections.ts and threshold-calibrations.ts), and the unknown faces kept for review
+// (their interface: unknown-face-records.ts). One implementation (sql-db-store.ts) runs on a
+// PostgreSQL server or on embedded PGlite. This interface imports no implementation.
 import type { GroupResolution, ReviewAction, UnknownFaceRecords } from './unknown-face-records.js';
-
-export type { NewThresholdCalibration, ThresholdCalibration } from './threshold-calibrations.js';
 
 export type UserStatus = 'active' | 'disabled';
 
@@ -83,6 +81,77 @@ export interface EventQuery {
 
 /** Where an event write went: the database, or the local spool while it is unreachable. */
 export type EventWrite = { id: string; stored: 'database' | 'spool' };
+
+// Match corrections (migration 003; their checks and SQL: match-corrections.ts).
+export const CORRECTION_SOURCES = ['operator', 'lookalike'] as const;
+export type CorrectionSource = (typeof CORRECTION_SOURCES)[number];
+
+export interface NewMatchCorrection {
+  /** Who recorded it: a person ("cli:ada", "api:bob") or the enrolment that found a lookalike. */
+  actor: string;
+  /** The user wrongly named, or to be told apart from. */
+  userId: string;
+  source: CorrectionSource;
+  /** The recognition event marked wrong, when the correction is by event. */
+  eventId?: string | null;
+  /** The face's score against that user when recorded (cosine). */
+  score: number;
+  /** The embedding model that gave the score: a correction only counts for that model. */
+  modelId: string;
+  /** The face's embedding, where one is available. */
+  vector?: Float32Array | null;
+  details?: Record<string, unknown>;
+}
+
+export interface MatchCorrection {
+  id: string;
+  /** The database's clock. */
+  timestamp: Date;
+  actor: string;
+  userId: string;
+  source: CorrectionSource;
+  eventId: string | null;
+  score: number;
+  modelId: string;
+  vector: Float32Array | null;
+  details: Record<string, unknown>;
+}
+
+/** A user's corrections for one model, folded: what the per-user threshold is computed from. */
+export interface CorrectionRaise {
+  userId: string;
+  /** The highest correction score. */
+  maxScore: number;
+  /** How many corrections. */
+  count: number;
+}
+
+// Site calibrations of the match threshold (migration 004; their checks and SQL: threshold-calibrations.ts).
+export interface NewThresholdCalibration {
+  /** The embedding model the scores came from (name + sha256, as the index records it). */
+  modelId: string;
+  /** The match threshold proposed (0..1, cosine). */
+  matchThreshold: number;
+  /** Active enrolled users it was proposed for. */
+  gallerySize: number;
+  /** The highest acceptable probability that a stranger is named as someone. */
+  target: number;
+  /** Impostor scores from each source. */
+  impostorScores: { gallery: number; unknown: number; labelled: number };
+  genuineScores: number;
+  /** The fitted tail: where it starts, how many scores were above, the GPD shape and scale. */
+  tail: { threshold: number; exceedances: number; shape: number; scale: number };
+  /** Share of genuine scores at or above the threshold; null without genuine scores. */
+  expectedGenuineAccept: number | null;
+  /** Anything else worth keeping with the row (the labelled folder, the compared gallery sizes). */
+  details?: Record<string, unknown>;
+}
+
+export interface ThresholdCalibration extends NewThresholdCalibration {
+  id: bigint;
+  createdAt: Date;
+  details: Record<string, unknown>;
+}
 
 export interface DbHealth {
   engine: 'postgres' | 'pglite';

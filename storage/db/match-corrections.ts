@@ -9,49 +9,7 @@ import { isFiniteVector, quoteReceived, requireFinite, requirePrintableText, req
 import { vectorBytes, vectorOf } from './row-checks.js';
 import type { SqlRunner } from './sql-client.js';
 import { isUuid, uuidv7 } from './uuid7.js';
-
-export const CORRECTION_SOURCES = ['operator', 'lookalike'] as const;
-export type CorrectionSource = (typeof CORRECTION_SOURCES)[number];
-
-export interface NewMatchCorrection {
-  /** Who recorded it: a person ("cli:ada", "api:bob") or the enrolment that found a lookalike. */
-  actor: string;
-  /** The user wrongly named, or to be told apart from. */
-  userId: string;
-  source: CorrectionSource;
-  /** The recognition event marked wrong, when the correction is by event. */
-  eventId?: string | null;
-  /** The face's score against that user when recorded (cosine). */
-  score: number;
-  /** The embedding model that gave the score: a correction only counts for that model. */
-  modelId: string;
-  /** The face's embedding, where one is available. */
-  vector?: Float32Array | null;
-  details?: Record<string, unknown>;
-}
-
-export interface MatchCorrection {
-  id: string;
-  /** The database's clock. */
-  timestamp: Date;
-  actor: string;
-  userId: string;
-  source: CorrectionSource;
-  eventId: string | null;
-  score: number;
-  modelId: string;
-  vector: Float32Array | null;
-  details: Record<string, unknown>;
-}
-
-/** A user's corrections for one model, folded: what the per-user threshold is computed from. */
-export interface CorrectionRaise {
-  userId: string;
-  /** The highest correction score. */
-  maxScore: number;
-  /** How many corrections. */
-  count: number;
-}
+import { CORRECTION_SOURCES, type CorrectionRaise, type CorrectionSource, type MatchCorrection, type NewMatchCorrection } from './db-store.js';
 
 interface CorrectionRow {
   id: string;

@@ -22,6 +22,11 @@ import type {
   User,
   UserStatus,
   WithReview,
+  CorrectionRaise,
+  MatchCorrection,
+  NewMatchCorrection,
+  NewThresholdCalibration,
+  ThresholdCalibration,
 } from './db-store.js';
 import { DbAvailability, type NeedDb } from './db-availability.js';
 import { EventSpool, type SpooledEvent } from './event-spool.js';
@@ -34,10 +39,10 @@ import {
   type SqlClient,
   type SqlRunner,
 } from './sql-client.js';
-import { alreadyMarkedMessage, correctionRaises, correctionRow, type CorrectionRaise, insertCorrection, type MatchCorrection, type NewMatchCorrection, userCorrections } from './match-corrections.js';
+import { alreadyMarkedMessage, correctionRaises, correctionRow, insertCorrection, userCorrections } from './match-corrections.js';
 import { isFiniteVector, quoteReceived, requireDate, requireFinite, requireLimit, requirePrintableText, requireText } from '../checks.js';
 import { isRowError, vectorBytes, vectorOf } from './row-checks.js';
-import { calibrationInsert, calibrationStrangers, latestCalibration, type NewThresholdCalibration, type ThresholdCalibration } from './threshold-calibrations.js';
+import { calibrationInsert, calibrationStrangers, latestCalibration } from './threshold-calibrations.js';
 import { checkResolution, resolveGroupIn, SqlUnknownFaceRecords } from './sql-unknown-face-records.js';
 import type { UnknownFaceRecords } from './unknown-face-records.js';
 import { isUuid, uuidv7 } from './uuid7.js';

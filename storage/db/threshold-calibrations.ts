@@ -5,32 +5,7 @@
 import { StoreInputError } from '../errors.js';
 import { quoteReceived, requireText } from '../checks.js';
 import type { SqlRunner } from './sql-client.js';
-
-export interface NewThresholdCalibration {
-  /** The embedding model the scores came from (name + sha256, as the index records it). */
-  modelId: string;
-  /** The match threshold proposed (0..1, cosine). */
-  matchThreshold: number;
-  /** Active enrolled users it was proposed for. */
-  gallerySize: number;
-  /** The highest acceptable probability that a stranger is named as someone. */
-  target: number;
-  /** Impostor scores from each source. */
-  impostorScores: { gallery: number; unknown: number; labelled: number };
-  genuineScores: number;
-  /** The fitted tail: where it starts, how many scores were above, the GPD shape and scale. */
-  tail: { threshold: number; exceedances: number; shape: number; scale: number };
-  /** Share of genuine scores at or above the threshold; null without genuine scores. */
-  expectedGenuineAccept: number | null;
-  /** Anything else worth keeping with the row (the labelled folder, the compared gallery sizes). */
-  details?: Record<string, unknown>;
-}
-
-export interface ThresholdCalibration extends NewThresholdCalibration {
-  id: bigint;
-  createdAt: Date;
-  details: Record<string, unknown>;
-}
+import type { NewThresholdCalibration, ThresholdCalibration } from './db-store.js';
 
 interface CalibrationRow {
   id: string;
