@@ -16,8 +16,24 @@ const below = (files, ...patterns) => ({
   files,
   rules: { 'no-restricted-imports': ['error', { patterns }] },
 });
-const SRC_FOLDERS = ['api', 'bench', 'camera', 'cli', 'config', 'pipeline', 'recognition', 'service', 'unknown-faces', 'vision'];
-const notFrom = (from, allowed) => upward(from, SRC_FOLDERS.filter((folder) => !allowed.includes(folder)), 'a folder above it');
+const SRC_FOLDERS = [
+  'api',
+  'bench',
+  'camera',
+  'cli',
+  'config',
+  'pipeline',
+  'recognition',
+  'service',
+  'unknown-faces',
+  'vision',
+];
+const notFrom = (from, allowed) =>
+  upward(
+    from,
+    SRC_FOLDERS.filter((folder) => !allowed.includes(folder)),
+    'a folder above it',
+  );
 const srcWide = upward('src/', ['scripts', 'test'], 'the program does not depend on its scripts or tests');
 
 export default tseslint.config(
@@ -48,14 +64,39 @@ export default tseslint.config(
   }),
   below(['src/camera/**/*.ts'], srcWide, notFrom('src/camera/', ['camera', 'vision'])),
   below(['src/recognition/**/*.ts'], srcWide, notFrom('src/recognition/', ['recognition', 'vision'])),
-  below(['src/unknown-faces/**/*.ts'], srcWide, notFrom('src/unknown-faces/', ['unknown-faces', 'recognition', 'vision'])),
-  below(['src/pipeline/**/*.ts'], srcWide, notFrom('src/pipeline/', ['pipeline', 'camera', 'recognition', 'unknown-faces', 'vision'])),
+  below(
+    ['src/unknown-faces/**/*.ts'],
+    srcWide,
+    notFrom('src/unknown-faces/', ['unknown-faces', 'recognition', 'vision']),
+  ),
+  below(
+    ['src/pipeline/**/*.ts'],
+    srcWide,
+    notFrom('src/pipeline/', ['pipeline', 'camera', 'recognition', 'unknown-faces', 'vision']),
+  ),
   below(['src/config/**/*.ts'], srcWide, notFrom('src/config/', ['config', 'camera', 'recognition', 'vision'])),
-  below(['src/api/**/*.ts'], srcWide, notFrom('src/api/', ['api', 'pipeline', 'recognition', 'unknown-faces', 'vision'])),
+  below(
+    ['src/api/**/*.ts'],
+    srcWide,
+    notFrom('src/api/', ['api', 'pipeline', 'recognition', 'unknown-faces', 'vision']),
+  ),
   below(
     ['src/service/**/*.ts'],
     srcWide,
-    notFrom('src/service/', ['service', 'api', 'camera', 'config', 'pipeline', 'recognition', 'unknown-faces', 'vision']),
+    notFrom('src/service/', [
+      'service',
+      'api',
+      'camera',
+      'config',
+      'pipeline',
+      'recognition',
+      'unknown-faces',
+      'vision',
+    ]),
   ),
-  below(['src/bench/**/*.ts'], srcWide, notFrom('src/bench/', ['bench', 'api', 'camera', 'pipeline', 'recognition', 'unknown-faces', 'vision'])),
+  below(
+    ['src/bench/**/*.ts'],
+    srcWide,
+    notFrom('src/bench/', ['bench', 'api', 'camera', 'pipeline', 'recognition', 'unknown-faces', 'vision']),
+  ),
 );

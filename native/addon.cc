@@ -22,11 +22,12 @@ Napi::Value Normalize(const Napi::CallbackInfo& info) {
   }
   Napi::Float32Array v = info[0].As<Napi::Float32Array>();
   const double dim = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
-  if (!(dim >= 1 && dim <= 65536) || dim != std::floor(dim)) throw Napi::TypeError::New(env, "expected dim to be an integer in 1..65536");
+  if (!(dim >= 1 && dim <= 65536) || dim != std::floor(dim))
+    throw Napi::TypeError::New(env, "expected dim to be an integer in 1..65536");
   const size_t d = static_cast<size_t>(dim);
   if (v.ElementLength() % d != 0) {
-    throw Napi::TypeError::New(env, "expected vectors length to be a multiple of dim " + std::to_string(d) + " but received " +
-                                        std::to_string(v.ElementLength()));
+    throw Napi::TypeError::New(env, "expected vectors length to be a multiple of dim " + std::to_string(d) +
+                                        " but received " + std::to_string(v.ElementLength()));
   }
   try {
     normalizeRows(v.Data(), v.ElementLength() / d, d);

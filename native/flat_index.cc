@@ -48,8 +48,8 @@ Napi::BigInt64Array bigInt64Arg(const Napi::CallbackInfo& info, size_t i, const 
 // Rows in a Float32Array that must hold whole vectors of dim floats.
 size_t rowsOf(Napi::Env env, const Napi::Float32Array& a, size_t dim, const char* name) {
   if (a.ElementLength() % dim != 0) {
-    typeError(env, std::string("expected ") + name + " length to be a multiple of dim " + std::to_string(dim) + " but received " +
-                       std::to_string(a.ElementLength()));
+    typeError(env, std::string("expected ") + name + " length to be a multiple of dim " + std::to_string(dim) +
+                       " but received " + std::to_string(a.ElementLength()));
   }
   return a.ElementLength() / dim;
 }
@@ -115,19 +115,15 @@ class SearchWorker : public Napi::AsyncWorker {
 }  // namespace
 
 Napi::Function FlatIndex::Define(Napi::Env env) {
-  Napi::Function cls = DefineClass(env, "FlatIndex",
-                                   {InstanceMethod<&FlatIndex::Add>("add"),
-                                    InstanceMethod<&FlatIndex::Remove>("remove"),
-                                    InstanceMethod<&FlatIndex::Search>("search"),
-                                    InstanceMethod<&FlatIndex::SearchSync>("searchSync"),
-                                    InstanceMethod<&FlatIndex::FaissSearchSync>("faissSearchSync"),
-                                    InstanceMethod<&FlatIndex::Serialize>("serialize"),
-                                    InstanceMethod<&FlatIndex::Ids>("ids"),
-                                    InstanceAccessor<&FlatIndex::Size>("size"),
-                                    InstanceAccessor<&FlatIndex::Dim>("dim"),
-                                    InstanceAccessor<&FlatIndex::GetSearchMode, &FlatIndex::SetSearchMode>("searchMode"),
-                                    InstanceMethod<&FlatIndex::Memory>("memory"),
-                                    StaticMethod<&FlatIndex::Deserialize>("deserialize")});
+  Napi::Function cls =
+      DefineClass(env, "FlatIndex",
+                  {InstanceMethod<&FlatIndex::Add>("add"), InstanceMethod<&FlatIndex::Remove>("remove"),
+                   InstanceMethod<&FlatIndex::Search>("search"), InstanceMethod<&FlatIndex::SearchSync>("searchSync"),
+                   InstanceMethod<&FlatIndex::FaissSearchSync>("faissSearchSync"),
+                   InstanceMethod<&FlatIndex::Serialize>("serialize"), InstanceMethod<&FlatIndex::Ids>("ids"),
+                   InstanceAccessor<&FlatIndex::Size>("size"), InstanceAccessor<&FlatIndex::Dim>("dim"),
+                   InstanceAccessor<&FlatIndex::GetSearchMode, &FlatIndex::SetSearchMode>("searchMode"),
+                   InstanceMethod<&FlatIndex::Memory>("memory"), StaticMethod<&FlatIndex::Deserialize>("deserialize")});
   env.SetInstanceData<Napi::FunctionReference>(new Napi::FunctionReference(Napi::Persistent(cls)));
   return cls;
 }
@@ -155,7 +151,8 @@ Napi::Value FlatIndex::Add(const Napi::CallbackInfo& info) {
   Napi::BigInt64Array ids = bigInt64Arg(info, 1, "ids");
   const size_t n = rowsOf(env, vectors, core_->dim(), "vectors");
   if (ids.ElementLength() != n) {
-    typeError(env, "expected one id per vector (" + std::to_string(n) + ") but received " + std::to_string(ids.ElementLength()));
+    typeError(env, "expected one id per vector (" + std::to_string(n) + ") but received " +
+                       std::to_string(ids.ElementLength()));
   }
   return guarded(env, "add", [&] {
     core_->add(vectors.Data(), n, ids.Data());
@@ -166,7 +163,9 @@ Napi::Value FlatIndex::Add(const Napi::CallbackInfo& info) {
 Napi::Value FlatIndex::Remove(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::BigInt64Array ids = bigInt64Arg(info, 0, "ids");
-  return guarded(env, "remove", [&] { return Napi::Number::New(env, static_cast<double>(core_->remove(ids.Data(), ids.ElementLength()))); });
+  return guarded(env, "remove", [&] {
+    return Napi::Number::New(env, static_cast<double>(core_->remove(ids.Data(), ids.ElementLength())));
+  });
 }
 
 Napi::Value FlatIndex::Search(const Napi::CallbackInfo& info) {
@@ -224,9 +223,13 @@ Napi::Value FlatIndex::Ids(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value FlatIndex::Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(core_->size())); }
+Napi::Value FlatIndex::Size(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(core_->size()));
+}
 
-Napi::Value FlatIndex::Dim(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(core_->dim())); }
+Napi::Value FlatIndex::Dim(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(core_->dim()));
+}
 
 Napi::Value FlatIndex::GetSearchMode(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), core_->mode() == SearchMode::Fp16Rerank ? "fp16-rerank" : "exact-fp32");
@@ -234,9 +237,12 @@ Napi::Value FlatIndex::GetSearchMode(const Napi::CallbackInfo& info) {
 
 void FlatIndex::SetSearchMode(const Napi::CallbackInfo& info, const Napi::Value& value) {
   const std::string mode = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
-  if (mode == "fp16-rerank") core_->setMode(SearchMode::Fp16Rerank);
-  else if (mode == "exact-fp32") core_->setMode(SearchMode::ExactFp32);
-  else typeError(info.Env(), "expected searchMode exact-fp32 or fp16-rerank");
+  if (mode == "fp16-rerank")
+    core_->setMode(SearchMode::Fp16Rerank);
+  else if (mode == "exact-fp32")
+    core_->setMode(SearchMode::ExactFp32);
+  else
+    typeError(info.Env(), "expected searchMode exact-fp32 or fp16-rerank");
 }
 
 // memory(): { fp32Bytes, fp16Bytes, fp16Usable }: what the index holds in RAM.

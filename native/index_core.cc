@@ -21,7 +21,9 @@ namespace {
 using FaissIdx = decltype(faiss::Index::ntotal);
 static_assert(sizeof(FaissIdx) == sizeof(int64_t), "FAISS ids are 64-bit");
 
-const faiss::IndexFlat& flatOf(const faiss::IndexIDMap2& index) { return *static_cast<const faiss::IndexFlat*>(index.index); }
+const faiss::IndexFlat& flatOf(const faiss::IndexIDMap2& index) {
+  return *static_cast<const faiss::IndexFlat*>(index.index);
+}
 
 float maxRowNorm(const float* x, size_t n, size_t d) {
   const Kernels& kern = activeKernels();
@@ -34,8 +36,9 @@ float maxRowNorm(const float* x, size_t n, size_t d) {
 void requireFinite(const float* x, size_t n, size_t d, const char* what) {
   for (size_t i = 0; i < n * d; ++i) {
     if (!std::isfinite(x[i])) {
-      throw std::invalid_argument(std::string("expected finite numbers in ") + what + " but vector " + std::to_string(i / d) +
-                                  ", component " + std::to_string(i % d) + " is " + (std::isnan(x[i]) ? "NaN" : "infinite"));
+      throw std::invalid_argument(std::string("expected finite numbers in ") + what + " but vector " +
+                                  std::to_string(i / d) + ", component " + std::to_string(i % d) + " is " +
+                                  (std::isnan(x[i]) ? "NaN" : "infinite"));
     }
   }
 }
@@ -97,7 +100,8 @@ void IndexCore::add(const float* vectors, size_t n, const int64_t* ids) {
       throw std::invalid_argument("expected new ids but id " + std::to_string(ids[i]) + " is already in the index");
     }
     if (!batch.insert(ids[i]).second) {
-      throw std::invalid_argument("expected distinct ids but id " + std::to_string(ids[i]) + " appears twice in the batch");
+      throw std::invalid_argument("expected distinct ids but id " + std::to_string(ids[i]) +
+                                  " appears twice in the batch");
     }
   }
   index_->add_with_ids(static_cast<FaissIdx>(n), vectors, ids);
@@ -134,7 +138,9 @@ void IndexCore::search(const float* queries, size_t nq, size_t k, float* scores,
   std::shared_lock<std::shared_mutex> lock(mu_);
   const auto& flat = flatOf(*index_);
   const bool half = mode_ == SearchMode::Fp16Rerank && fp16Usable_;
-  const ScanTarget target{flat.get_xb(), half ? half_.data() : nullptr, index_->id_map.data(), static_cast<size_t>(flat.ntotal), dim(), maxNorm_};
+  const ScanTarget target{
+      flat.get_xb(), half ? half_.data() : nullptr, index_->id_map.data(), static_cast<size_t>(flat.ntotal), dim(),
+      maxNorm_};
   exactTopK(target, queries, nq, k, scores, ids);
 }
 

@@ -45,7 +45,9 @@ uint64_t getLe(const uint8_t* p, int bytes) {
   return v;
 }
 
-[[noreturn]] void refuse(const std::string& what) { throw std::invalid_argument("not a valid serialized FlatIndex: " + what); }
+[[noreturn]] void refuse(const std::string& what) {
+  throw std::invalid_argument("not a valid serialized FlatIndex: " + what);
+}
 
 }  // namespace
 
@@ -64,10 +66,12 @@ std::vector<uint8_t> writeFlatIndex(const faiss::IndexIDMap2& index) {
 }
 
 std::unique_ptr<faiss::IndexIDMap2> readFlatIndex(const uint8_t* data, size_t size) {
-  if (size < kHeaderSize) refuse("expected at least " + std::to_string(kHeaderSize) + " bytes but received " + std::to_string(size));
+  if (size < kHeaderSize)
+    refuse("expected at least " + std::to_string(kHeaderSize) + " bytes but received " + std::to_string(size));
   if (std::memcmp(data, kMagic.data(), kMagic.size()) != 0) refuse("expected the magic bytes FGIX at the start");
   const uint64_t version = getLe(data + 4, 4);
-  if (version != kVersion) refuse("expected format version " + std::to_string(kVersion) + " but found " + std::to_string(version));
+  if (version != kVersion)
+    refuse("expected format version " + std::to_string(kVersion) + " but found " + std::to_string(version));
   const uint64_t dim = getLe(data + 8, 4);
   const uint64_t count = getLe(data + 16, 8);
   const uint64_t payload = getLe(data + 24, 8);
@@ -86,8 +90,8 @@ std::unique_ptr<faiss::IndexIDMap2> readFlatIndex(const uint8_t* data, size_t si
   if (!flat) refuse("expected an IndexIDMap2 over an IndexFlatIP");
   if (static_cast<uint64_t>(idmap->d) != dim || static_cast<uint64_t>(idmap->ntotal) != count ||
       idmap->id_map.size() != static_cast<size_t>(idmap->ntotal) || flat->ntotal != idmap->ntotal) {
-    refuse("header says dim " + std::to_string(dim) + " and " + std::to_string(count) + " vectors but the index has dim " +
-           std::to_string(idmap->d) + " and " + std::to_string(idmap->ntotal));
+    refuse("header says dim " + std::to_string(dim) + " and " + std::to_string(count) +
+           " vectors but the index has dim " + std::to_string(idmap->d) + " and " + std::to_string(idmap->ntotal));
   }
   if (idmap->rev_map.size() != idmap->id_map.size()) refuse("its id map holds duplicate ids");
   raw.release();

@@ -17,12 +17,14 @@ void normalizeRows(float* x, size_t n, size_t d) {
     // A NaN or infinite component makes the sum NaN or infinite; a sum that overflows float
     // cannot be normalised in float either.
     if (!(s > 0.0f) || !std::isfinite(s)) {
-      throw std::invalid_argument("expected every vector to have a finite, non-zero norm but vector " + std::to_string(i) +
+      throw std::invalid_argument("expected every vector to have a finite, non-zero norm but vector " +
+                                  std::to_string(i) +
                                   (s == 0.0f ? " is all zeros" : " has a non-finite component or norm"));
     }
     sumSquares[i] = s;
   }
-  for (size_t i = 0; i < n; ++i) kern.scale(x + i * d, d, static_cast<float>(1.0 / std::sqrt(static_cast<double>(sumSquares[i]))));
+  for (size_t i = 0; i < n; ++i)
+    kern.scale(x + i * d, d, static_cast<float>(1.0 / std::sqrt(static_cast<double>(sumSquares[i]))));
 }
 
 }  // namespace facegate

@@ -50,8 +50,10 @@ class Pool {
       std::lock_guard<std::mutex> lock(mu_);
       for (size_t i = 0; i < helpers; ++i) queue_.push_back(job);
     }
-    if (helpers == 1) wake_.notify_one();
-    else wake_.notify_all();
+    if (helpers == 1)
+      wake_.notify_one();
+    else
+      wake_.notify_all();
   }
 
  private:

@@ -63,12 +63,20 @@ export async function main(argv: string[], io: ScriptIo = { out: console.log, er
   const dest = path.resolve(values.dest ?? defaultModelsDir(environment));
   const envDir = environment.modelsDir !== undefined ? path.resolve(environment.modelsDir) : undefined;
   const from = values.from !== undefined ? path.resolve(values.from) : envDir !== dest ? envDir : undefined;
-  const names = values.only?.flatMap((v) => v.split(',')).map((n) => n.trim()).filter((n) => n !== '');
+  const names = values.only
+    ?.flatMap((v) => v.split(','))
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
 
   let results: FetchResult[];
   try {
     const manifest = await loadManifest(...(values.manifest !== undefined ? [values.manifest] : []));
-    results = await fetchModels({ dest, manifest, ...(from !== undefined ? { from } : {}), ...(names !== undefined ? { names } : {}) });
+    results = await fetchModels({
+      dest,
+      manifest,
+      ...(from !== undefined ? { from } : {}),
+      ...(names !== undefined ? { names } : {}),
+    });
   } catch (error) {
     if (values.json) io.out(JSON.stringify({ ok: false, error: (error as Error).message }));
     else io.err(`fetch-models: ${(error as Error).message}`);

@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 # FAISS (static, with its OpenBLAS and OpenMP), and the toolchain cmake-js drives.
 scripts/ensure-packages.sh libfaiss-dev libopenblas-dev cmake g++ make \
   ffmpeg \
-  g++-mingw-w64-x86-64-posix
+  g++-mingw-w64-x86-64-posix clang-format
 # ffmpeg: camera ingest at run time (5 or later). The MinGW-w64 cross compiler: `npm run lint`
 # parses native/ for Windows with it (scripts/check-native-windows.sh); the posix thread model,
 # because the win32 one of GCC 12 has no std::thread, which native/parallel.cc uses.
+# clang-format: `npm run lint` checks native/'s format with it (scripts/format.sh).
 
 # onnxruntime-node's install script downloads CUDA binaries and fails offline; CPU inference
 # works from the package itself (TOOLING.md).

@@ -52,7 +52,9 @@ export function quoteReceived(value: unknown, max = Infinity): string {
  */
 export function describeReceived(value: unknown): string {
   if (typeof value === 'string') {
-    return value.length > 40 ? `${JSON.stringify(value.slice(0, 40))}... (${value.length} characters)` : JSON.stringify(value);
+    return value.length > 40
+      ? `${JSON.stringify(value.slice(0, 40))}... (${value.length} characters)`
+      : JSON.stringify(value);
   }
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid Date' : `Date ${value.getTime()}`;
   if (typeof value === 'object' && value !== null) {
@@ -102,7 +104,13 @@ export function printableForm(value: string, max = MAX_TEXT): string {
 /** Text the database can store: 1-200 characters, no NUL (PostgreSQL refuses it in text), no broken Unicode. */
 export function requireText(name: string, value: unknown, optional: boolean): string | null {
   if (optional && (value === undefined || value === null)) return null;
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TEXT || value.includes('\u0000') || LONE_SURROGATE.test(value)) {
+  if (
+    typeof value !== 'string' ||
+    value.length === 0 ||
+    value.length > MAX_TEXT ||
+    value.includes('\u0000') ||
+    LONE_SURROGATE.test(value)
+  ) {
     throw new StoreInputError(
       `Expected ${name} to be a string of 1-${MAX_TEXT} characters without NUL or broken Unicode but received ${quoteReceived(value, 40)}`,
     );
@@ -118,7 +126,9 @@ export function requireText(name: string, value: unknown, optional: boolean): st
 export function requirePrintableText(name: string, value: unknown, optional: boolean): string | null {
   const text = requireText(name, value, optional);
   if (text !== null && !isPrintableText(text)) {
-    throw new StoreInputError(`Expected ${name} to be printable text (no control or format characters) but received ${quoteReceived(text, 40)}`);
+    throw new StoreInputError(
+      `Expected ${name} to be printable text (no control or format characters) but received ${quoteReceived(text, 40)}`,
+    );
   }
   return text;
 }
@@ -133,7 +143,9 @@ const MAX_TIME = Date.UTC(10_000, 0, 1) - 1;
 /** A Date the database stores (timestamptz): valid, in the years 1970-9999. */
 export function requireDate(name: string, value: unknown): Date {
   if (!(value instanceof Date) || !(value.getTime() >= MIN_TIME && value.getTime() <= MAX_TIME)) {
-    throw new StoreInputError(`Expected ${name} to be a valid Date in the years 1970-9999 but received ${String(value)}`);
+    throw new StoreInputError(
+      `Expected ${name} to be a valid Date in the years 1970-9999 but received ${String(value)}`,
+    );
   }
   return value;
 }
@@ -141,7 +153,9 @@ export function requireDate(name: string, value: unknown): Date {
 /** A valid Date in years 0000-9999: the range a YYYY-MM-DD folder name can hold (the image store's dates). */
 export function requireFolderDate(name: string, value: Date): Date {
   if (!(value instanceof Date) || Number.isNaN(value.getTime()) || !/^\d{4}-/.test(value.toISOString())) {
-    throw new StoreInputError(`Expected ${name} to be a valid Date in years 0000-9999 but received ${describeReceived(value)}`);
+    throw new StoreInputError(
+      `Expected ${name} to be a valid Date in years 0000-9999 but received ${describeReceived(value)}`,
+    );
   }
   return value;
 }
@@ -170,7 +184,8 @@ export function requireFinite(name: string, value: unknown, optional: boolean): 
 /** The list queries' page size: 1..1000 rows, 100 when not given (one page a person reads, bounded for the database). */
 export function requireLimit(limit: number | undefined): number {
   const n = limit ?? 100;
-  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new StoreInputError(`Expected limit to be an integer in 1..1000 but received ${String(limit)}`);
+  if (!Number.isInteger(n) || n < 1 || n > 1000)
+    throw new StoreInputError(`Expected limit to be an integer in 1..1000 but received ${String(limit)}`);
   return n;
 }
 

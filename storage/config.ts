@@ -46,7 +46,8 @@ export function parseStorageConfig(input: unknown): StorageConfig {
   if (!result.success) {
     const lines = result.error.issues.map((i) => {
       // Both URLs may carry a password: what was received is shown through the one redaction rule.
-      const received = 'input' in i ? ` (received ${quoteReceived(typeof i.input === 'string' ? redactUrl(i.input) : i.input)})` : '';
+      const received =
+        'input' in i ? ` (received ${quoteReceived(typeof i.input === 'string' ? redactUrl(i.input) : i.input)})` : '';
       return `storage.${i.path.join('.') || '(root)'}: ${i.message}${received}`;
     });
     throw new Error(`Invalid storage configuration:\n${lines.join('\n')}`);

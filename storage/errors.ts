@@ -50,11 +50,16 @@ const WASI_DISK_FULL = [51, 19];
  * The API (507) and the CLI ("disk full: ...") say it in those words instead of the raw errno.
  */
 export function diskFullIn(error: unknown): { path?: string; database: boolean } | undefined {
-  for (let e = error, depth = 0; e !== null && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+  for (
+    let e = error, depth = 0;
+    e !== null && typeof e === 'object' && depth < 8;
+    e = (e as { cause?: unknown }).cause, depth++
+  ) {
     const { code, errno, name, path } = e as { code?: unknown; errno?: unknown; name?: unknown; path?: unknown };
     if (code === '53100') return { database: true };
     const wasi = name === 'ErrnoError' && typeof errno === 'number' && WASI_DISK_FULL.includes(errno);
-    if (code === 'ENOSPC' || code === 'EDQUOT' || wasi) return { database: false, ...(typeof path === 'string' ? { path } : {}) };
+    if (code === 'ENOSPC' || code === 'EDQUOT' || wasi)
+      return { database: false, ...(typeof path === 'string' ? { path } : {}) };
   }
   return undefined;
 }

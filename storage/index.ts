@@ -48,7 +48,12 @@ export async function openStorage(config: StorageConfig, options: OpenStorageOpt
     throw error;
   }
   try {
-    embeddings = await FlatEmbeddingStore.open({ dir: paths.embeddings, model: options.embeddingModel, source: db, logger });
+    embeddings = await FlatEmbeddingStore.open({
+      dir: paths.embeddings,
+      model: options.embeddingModel,
+      source: db,
+      logger,
+    });
   } catch (error) {
     await db.close();
     await lock.release();
@@ -56,7 +61,9 @@ export async function openStorage(config: StorageConfig, options: OpenStorageOpt
   }
   // A snapshot served while the database was down is compared with it as soon as it returns.
   db.onAvailable(() => {
-    embeddings.verify().catch((error: unknown) => logger.error({ err: error }, 'embedding index: verify after reconnect failed'));
+    embeddings
+      .verify()
+      .catch((error: unknown) => logger.error({ err: error }, 'embedding index: verify after reconnect failed'));
   });
   const images = new FsImageStore(paths.images, logger);
   const cache = new RedisCacheStore({

@@ -35,7 +35,9 @@ export function isSecretName(name: string): boolean {
 }
 
 function redactPairs(text: string): string {
-  return text.replace(PAIR, (pair, sep: string, name: string) => (isSecretName(name) ? `${sep}${name}=${REDACTED}` : pair));
+  return text.replace(PAIR, (pair, sep: string, name: string) =>
+    isSecretName(name) ? `${sep}${name}=${REDACTED}` : pair,
+  );
 }
 
 /**
@@ -75,7 +77,8 @@ const PAIR_IN_TEXT = /(^|[\s,;&?])([A-Za-z0-9_.-]+)=("[^"]*"|'[^']*'|[^\s,;&'"]*
 // "\"token\":\"x\""), an HTTP header ("Authorization: Bearer x"). The key may be quoted; the
 // value is the rest of the token on the same line (never the next line: [ \t], not \s), a quoted
 // string, or an auth scheme and its credentials. "://" is a URL, left to URL_IN_TEXT.
-const COLON_PAIR_IN_TEXT = /(^|[\s,;&?{[(])(["']?)([A-Za-z0-9_.-]+)\2([ \t]*:(?!\/\/)[ \t]*)((?:Bearer|Basic)[ \t]+[^\s,;&'"}\]]+|"[^"\n]*"|'[^'\n]*'|[^\s,;&'"}\]]+)/gi;
+const COLON_PAIR_IN_TEXT =
+  /(^|[\s,;&?{[(])(["']?)([A-Za-z0-9_.-]+)\2([ \t]*:(?!\/\/)[ \t]*)((?:Bearer|Basic)[ \t]+[^\s,;&'"}\]]+|"[^"\n]*"|'[^'\n]*'|[^\s,;&'"}\]]+)/gi;
 
 /**
  * Free text (ffmpeg's or pg_dump's stderr, an error message) with every URL in it passed through
@@ -83,7 +86,9 @@ const COLON_PAIR_IN_TEXT = /(^|[\s,;&?{[(])(["']?)([A-Za-z0-9_.-]+)\2([ \t]*:(?!
  */
 export function redactCredentials(text: string): string {
   return String(text)
-    .replace(PAIR_IN_TEXT, (pair, before: string, name: string) => (isSecretName(name) ? `${before}${name}=${REDACTED}` : pair))
+    .replace(PAIR_IN_TEXT, (pair, before: string, name: string) =>
+      isSecretName(name) ? `${before}${name}=${REDACTED}` : pair,
+    )
     .replace(COLON_PAIR_IN_TEXT, (pair, before: string, quote: string, name: string, colon: string) =>
       isSecretName(name) ? `${before}${quote}${name}${quote}${colon}${REDACTED}` : pair,
     )

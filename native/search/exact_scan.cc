@@ -53,7 +53,8 @@ float shortlistMargin(const float* q, size_t d, float maxNorm, bool half) {
   for (size_t j = 0; j < d; ++j) qq += static_cast<double>(q[j]) * q[j];
   const double qn = std::sqrt(qq);
   const double m = static_cast<double>(maxNorm);
-  const double delta = half ? qn * (std::ldexp(1.0, -11) * m + std::ldexp(1.0, -25) * std::sqrt(dd) + gamma * m * (2.0 + std::ldexp(1.0, -11)))
+  const double delta = half ? qn * (std::ldexp(1.0, -11) * m + std::ldexp(1.0, -25) * std::sqrt(dd) +
+                                    gamma * m * (2.0 + std::ldexp(1.0, -11)))
                             : 2.0 * gamma * qn * m;
   // 1.01: the norms themselves are float roundings of the true norms.
   return static_cast<float>(2.0 * delta * 1.01);
@@ -89,8 +90,9 @@ class Shortlist {
     if (items_.size() > k_) {
       std::nth_element(items_.begin(), items_.begin() + (k_ - 1), items_.end(), better);
       threshold_ = std::max(threshold_, items_[k_ - 1].score - margin_);
-      items_.erase(std::remove_if(items_.begin(), items_.end(), [&](const Candidate& c) { return c.score < threshold_; }),
-                   items_.end());
+      items_.erase(
+          std::remove_if(items_.begin(), items_.end(), [&](const Candidate& c) { return c.score < threshold_; }),
+          items_.end());
     }
     cap_ = std::max(cap_, 2 * items_.size());
   }
@@ -138,8 +140,10 @@ void exactTopK(const ScanTarget& t, const float* queries, size_t nq, size_t k, f
     for (size_t b = begin; b < end; b += blockRows) {
       const size_t rows = std::min(blockRows, end - b);
       for (size_t q = 0; q < nq; ++q) {
-        if (t.half) kern.dotRowsF16(queries + q * t.d, t.half + b * t.d, rows, t.d, blockScores.data());
-        else kern.dotRows(queries + q * t.d, t.vectors + b * t.d, rows, t.d, blockScores.data());
+        if (t.half)
+          kern.dotRowsF16(queries + q * t.d, t.half + b * t.d, rows, t.d, blockScores.data());
+        else
+          kern.dotRows(queries + q * t.d, t.vectors + b * t.d, rows, t.d, blockScores.data());
         mine[q].offer(blockScores.data(), rows, b);
       }
     }

@@ -12,7 +12,7 @@ struct ScanTarget {
   // The same rows in IEEE half precision, or null. When set, the scan reads these (half the
   // bytes) and the shortlist margin covers the rounding to half (exact_scan.cc says how).
   const uint16_t* half;
-  const int64_t* ids;    // the id of each row (IndexIDMap2's id_map)
+  const int64_t* ids;  // the id of each row (IndexIDMap2's id_map)
   size_t n;
   size_t d;
   float maxNorm;  // an upper bound on the L2 norm of every row

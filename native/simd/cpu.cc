@@ -52,8 +52,8 @@ SimdLevel detectX86() {
   const bool f16c = (r[2] >> 29) & 1;  // half-float conversion, used by the fp16 scan
   if (!osxsave || !avx || maxLeaf < 7) return SimdLevel::Sse2;
   const unsigned long long xcr = xcr0();
-  const bool osYmm = (xcr & 0x6) == 0x6;     // SSE and AVX state
-  const bool osZmm = (xcr & 0xE6) == 0xE6;   // plus opmask and the upper ZMM halves
+  const bool osYmm = (xcr & 0x6) == 0x6;    // SSE and AVX state
+  const bool osZmm = (xcr & 0xE6) == 0xE6;  // plus opmask and the upper ZMM halves
   cpuid(7, 0, r);
   const bool avx2 = (r[1] >> 5) & 1;
   const bool avx512f = (r[1] >> 16) & 1;
@@ -153,19 +153,26 @@ SimdLevel activeSimdLevel() { return static_cast<SimdLevel>(activeSlot().load(st
 bool setActiveSimdLevel(SimdLevel level) {
   const SimdLevel best = detectSimdLevel();
   bool ok = level == SimdLevel::Scalar;
-  if (best == SimdLevel::Neon) ok = ok || level == SimdLevel::Neon;
-  else if (level != SimdLevel::Neon) ok = ok || static_cast<int>(level) <= static_cast<int>(best);
+  if (best == SimdLevel::Neon)
+    ok = ok || level == SimdLevel::Neon;
+  else if (level != SimdLevel::Neon)
+    ok = ok || static_cast<int>(level) <= static_cast<int>(best);
   if (ok) activeSlot().store(static_cast<int>(level), std::memory_order_relaxed);
   return ok;
 }
 
 const char* simdLevelName(SimdLevel level) {
   switch (level) {
-    case SimdLevel::Scalar: return "scalar";
-    case SimdLevel::Sse2: return "sse2";
-    case SimdLevel::Avx2: return "avx2";
-    case SimdLevel::Avx512: return "avx512";
-    case SimdLevel::Neon: return "neon";
+    case SimdLevel::Scalar:
+      return "scalar";
+    case SimdLevel::Sse2:
+      return "sse2";
+    case SimdLevel::Avx2:
+      return "avx2";
+    case SimdLevel::Avx512:
+      return "avx512";
+    case SimdLevel::Neon:
+      return "neon";
   }
   return "scalar";
 }

@@ -32,7 +32,9 @@ inline float dot(const float* a, const float* b, size_t d) {
 }
 
 // F16C widens 8 halves to 8 floats per instruction; the FMAs then run as in the fp32 scan.
-inline __m256 loadHalf(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline __m256 loadHalf(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
 
 inline float dotF16(const float* q, const uint16_t* r, size_t d) {
   __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
@@ -56,7 +58,8 @@ void dotRowsF16(const float* q, const uint16_t* rows, size_t n, size_t d, float*
 void toHalf(const float* x, uint16_t* out, size_t n) {
   size_t j = 0;
   for (; j + 8 <= n; j += 8) {
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j), _mm256_cvtps_ph(_mm256_loadu_ps(x + j), _MM_FROUND_TO_NEAREST_INT));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + j), _MM_FROUND_TO_NEAREST_INT));
   }
   for (; j < n; ++j) out[j] = floatToHalf(x[j]);
 }

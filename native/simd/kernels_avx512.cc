@@ -35,7 +35,9 @@ inline float dot(const float* a, const float* b, size_t d) {
 }
 
 // vcvtph2ps widens 16 halves to 16 floats; the scan then reads half the bytes of the fp32 one.
-inline __m512 loadHalf(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+inline __m512 loadHalf(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
 
 inline float dotF16(const float* q, const uint16_t* r, size_t d) {
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
@@ -59,7 +61,8 @@ void dotRowsF16(const float* q, const uint16_t* rows, size_t n, size_t d, float*
 void toHalf(const float* x, uint16_t* out, size_t n) {
   size_t j = 0;
   for (; j + 16 <= n; j += 16) {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j), _mm512_cvtps_ph(_mm512_loadu_ps(x + j), _MM_FROUND_TO_NEAREST_INT));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j),
+                        _mm512_cvtps_ph(_mm512_loadu_ps(x + j), _MM_FROUND_TO_NEAREST_INT));
   }
   for (; j < n; ++j) out[j] = floatToHalf(x[j]);
 }

@@ -13,7 +13,7 @@ uint16_t floatToHalf(float f) {
   uint32_t mant = x & 0x7FFFFFu;
   const int32_t exp = static_cast<int32_t>((x >> 23) & 0xFF) - 127 + 15;
   if (((x >> 23) & 0xFF) == 0xFF) return static_cast<uint16_t>(sign | 0x7C00u | (mant ? 0x200u : 0));  // inf, NaN
-  if (exp >= 31) return static_cast<uint16_t>(sign | 0x7C00u);                                          // overflow
+  if (exp >= 31) return static_cast<uint16_t>(sign | 0x7C00u);                                         // overflow
   if (exp <= 0) {
     if (exp < -10) return static_cast<uint16_t>(sign);  // below half the smallest subnormal: zero
     mant |= 0x800000u;

@@ -26,9 +26,18 @@ export interface ApiDeps {
   /** Live numbers for /health and /metrics (null when no pipeline runs). */
   pipelineStats: () => PipelineStats | null;
   /** Per camera: id, state, frames received and dropped (from the camera sources). */
-  cameraStats: () => { cameraId: string; state: string; framesReceived: number; framesDropped: number; lastFrameAt: Date | null }[];
+  cameraStats: () => {
+    cameraId: string;
+    state: string;
+    framesReceived: number;
+    framesDropped: number;
+    lastFrameAt: Date | null;
+  }[];
   /** The active inference providers, for /health. */
-  inference: { detector: { name: string; provider: string; fallback: string | null }; embedder: { name: string; provider: string; fallback: string | null } };
+  inference: {
+    detector: { name: string; provider: string; fallback: string | null };
+    embedder: { name: string; provider: string; fallback: string | null };
+  };
 }
 
 /**
@@ -36,7 +45,12 @@ export interface ApiDeps {
  * default decision thresholds and learning guards, its own unknown-face grouping, and the
  * inference providers the vision it is given runs on. `serve` builds its own from the config.
  */
-export function cameralessApiDeps(parts: { storage: Storage; vision: Vision; users: UserDirectory; logger?: Logger }): ApiDeps {
+export function cameralessApiDeps(parts: {
+  storage: Storage;
+  vision: Vision;
+  users: UserDirectory;
+  logger?: Logger;
+}): ApiDeps {
   const { storage, vision, users } = parts;
   const logger = parts.logger ?? silentLogger;
   return {

@@ -22,7 +22,10 @@ export function isoDate(name: string, raw: string | undefined): Date | undefined
  */
 export function limitParam(raw: string | undefined): number | undefined {
   if (raw === undefined || raw === '') return undefined;
-  if (!/^[0-9]{1,4}$/.test(raw)) throw new RequestInputError(`Expected limit to be an integer in 1..1000 (digits only) but received ${quoteReceived(raw, 20)}`);
+  if (!/^[0-9]{1,4}$/.test(raw))
+    throw new RequestInputError(
+      `Expected limit to be an integer in 1..1000 (digits only) but received ${quoteReceived(raw, 20)}`,
+    );
   return Number(raw);
 }
 

@@ -9,9 +9,24 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 
 import type { EventQuery } from '../../storage/db/db-store.js';
 import { quoteReceived } from '../../storage/checks.js';
-import { ConflictError, diskFullIn, InvalidIdError, NotFoundError, ReadOnlyError, StoreInputError } from '../../storage/errors.js';
+import {
+  ConflictError,
+  diskFullIn,
+  InvalidIdError,
+  NotFoundError,
+  ReadOnlyError,
+  StoreInputError,
+} from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
-import { CorrectionRefusedError, markEventWrong, markPhotoNotUser, MAX_ACTOR_CHARS, MAX_PHOTO_NAME_CHARS, nearestOtherPerson, userThresholdReport } from '../recognition/corrections.js';
+import {
+  CorrectionRefusedError,
+  markEventWrong,
+  markPhotoNotUser,
+  MAX_ACTOR_CHARS,
+  MAX_PHOTO_NAME_CHARS,
+  nearestOtherPerson,
+  userThresholdReport,
+} from '../recognition/corrections.js';
 import { deleteUser, enroll, type EnrollmentImage, EnrollmentRefusedError } from '../recognition/enrollment.js';
 import { identifiedFaceJson, identify } from '../recognition/identify.js';
 import { siteThresholdReport } from '../recognition/site-threshold.js';
@@ -73,7 +88,10 @@ function diskFull(error: unknown, dataRoot: string | undefined): { where: string
 }
 
 /** The status and body for an error, by its class: the refusals callers can act on, or a generic 500. */
-function errorResponse(error: unknown, dataRoot: string | undefined): { status: number; body: Record<string, unknown>; headers?: Record<string, string> } {
+function errorResponse(
+  error: unknown,
+  dataRoot: string | undefined,
+): { status: number; body: Record<string, unknown>; headers?: Record<string, string> } {
   if (error instanceof HttpError) return { status: error.statusCode, body: { error: error.message } };
   if (error instanceof DecodeBusyError) {
     return { status: 503, body: { error: error.message }, headers: { 'retry-after': String(RETRY_AFTER_SECONDS) } };
@@ -82,12 +100,18 @@ function errorResponse(error: unknown, dataRoot: string | undefined): { status: 
   // 507 Insufficient Storage (RFC 4918): the request was fine, the appliance has no room to keep it.
   // What else the request did (nothing kept, or a deletion that went through) is the operation's own
   // message, which the warning logs; the client is told the one thing it can act on.
-  if (full) return { status: 507, body: { error: `disk full: no space left to write ${full.where}; free space on that disk and retry` } };
+  if (full)
+    return {
+      status: 507,
+      body: { error: `disk full: no space left to write ${full.where}; free space on that disk and retry` },
+    };
   if (error instanceof EnrollmentRefusedError || error instanceof AssignmentRefusedError) {
     return { status: 422, body: { error: error.message, skipped: error.skipped } };
   }
-  if (error instanceof ImageDecodeError || error instanceof CorrectionRefusedError) return { status: 422, body: { error: error.message } };
-  if (error instanceof InvalidIdError || error instanceof RequestInputError || error instanceof ReviewInputError) return { status: 400, body: { error: error.message } };
+  if (error instanceof ImageDecodeError || error instanceof CorrectionRefusedError)
+    return { status: 422, body: { error: error.message } };
+  if (error instanceof InvalidIdError || error instanceof RequestInputError || error instanceof ReviewInputError)
+    return { status: 400, body: { error: error.message } };
   if (error instanceof ReadOnlyError) return { status: 503, body: { error: error.message } };
   if (error instanceof ConflictError) return { status: 409, body: { error: error.message } };
   if (error instanceof NotFoundError) return { status: 404, body: { error: error.message } };
@@ -115,7 +139,11 @@ async function readUpload(
   limits: { bodyLimit: number; maxFiles: number; fields: string[]; fileField: string },
   onField: (name: string, value: string) => void,
 ): Promise<Upload> {
-  if (!req.isMultipart()) throw new HttpError(415, `Expected a multipart/form-data body but received ${req.headers['content-type'] ?? 'no content type'}`);
+  if (!req.isMultipart())
+    throw new HttpError(
+      415,
+      `Expected a multipart/form-data body but received ${req.headers['content-type'] ?? 'no content type'}`,
+    );
   const fileLimit = Math.min(MAX_INPUT_BYTES, limits.bodyLimit);
   const upload: Upload = { fields: new Map(), files: [] };
   const expectedFields = limits.fields.length ? `only the fields ${limits.fields.join(', ')}` : 'no text fields';
@@ -123,14 +151,24 @@ async function readUpload(
   try {
     // One field more than named: an unknown or repeated field arrives here and is refused by name (a 400), not as a parts limit.
     const parts = req.parts({
-      limits: { fileSize: fileLimit, files: limits.maxFiles, fields: limits.fields.length + 1, fieldSize: MAX_FIELD_BYTES, parts: limits.maxFiles + limits.fields.length + 1 },
+      limits: {
+        fileSize: fileLimit,
+        files: limits.maxFiles,
+        fields: limits.fields.length + 1,
+        fieldSize: MAX_FIELD_BYTES,
+        parts: limits.maxFiles + limits.fields.length + 1,
+      },
     });
     for await (const part of parts) {
       if (part.type === 'field') {
         if (!limits.fields.includes(part.fieldname)) {
-          throw new HttpError(400, `Expected ${expectedFields} and files in the field ${limits.fileField} but received the field ${quoteReceived(part.fieldname, 40)}`);
+          throw new HttpError(
+            400,
+            `Expected ${expectedFields} and files in the field ${limits.fileField} but received the field ${quoteReceived(part.fieldname, 40)}`,
+          );
         }
-        if (upload.fields.has(part.fieldname)) throw new HttpError(400, `Expected the field ${part.fieldname} once but received it again`);
+        if (upload.fields.has(part.fieldname))
+          throw new HttpError(400, `Expected the field ${part.fieldname} once but received it again`);
         if (part.valueTruncated || typeof part.value !== 'string') {
           throw new HttpError(400, `Expected ${part.fieldname} to be text of at most ${MAX_FIELD_BYTES} bytes`);
         }
@@ -140,19 +178,35 @@ async function readUpload(
       } else {
         if (part.fieldname !== limits.fileField) {
           part.file.resume();
-          throw new HttpError(400, `Expected files in the field ${limits.fileField} but received one in ${quoteReceived(part.fieldname, 40)}`);
+          throw new HttpError(
+            400,
+            `Expected files in the field ${limits.fileField} but received one in ${quoteReceived(part.fieldname, 40)}`,
+          );
         }
         const bytes = await part.toBuffer();
         total += bytes.length;
-        upload.files.push({ field: part.fieldname, name: part.filename || `${limits.fileField}[${upload.files.length}]`, bytes });
+        upload.files.push({
+          field: part.fieldname,
+          name: part.filename || `${limits.fileField}[${upload.files.length}]`,
+          bytes,
+        });
       }
-      if (total > limits.bodyLimit) throw new HttpError(413, `Expected a request of at most ${limits.bodyLimit} bytes but received more`);
+      if (total > limits.bodyLimit)
+        throw new HttpError(413, `Expected a request of at most ${limits.bodyLimit} bytes but received more`);
     }
   } catch (error) {
-    if (error instanceof HttpError || error instanceof RequestInputError || error instanceof StoreInputError || error instanceof InvalidIdError) throw error;
+    if (
+      error instanceof HttpError ||
+      error instanceof RequestInputError ||
+      error instanceof StoreInputError ||
+      error instanceof InvalidIdError
+    )
+      throw error;
     const code = (error as { code?: unknown }).code;
-    if (code === 'FST_REQ_FILE_TOO_LARGE') throw new HttpError(413, `Expected each image to be at most ${fileLimit} bytes but received a larger one`);
-    if (code === 'FST_FILES_LIMIT') throw new HttpError(413, `Expected at most ${limits.maxFiles} image file(s) per request but received more`);
+    if (code === 'FST_REQ_FILE_TOO_LARGE')
+      throw new HttpError(413, `Expected each image to be at most ${fileLimit} bytes but received a larger one`);
+    if (code === 'FST_FILES_LIMIT')
+      throw new HttpError(413, `Expected at most ${limits.maxFiles} image file(s) per request but received more`);
     if (code === 'FST_FIELDS_LIMIT' || code === 'FST_PARTS_LIMIT') {
       const fields = limits.fields.length ? `the fields ${limits.fields.join(', ')}` : 'no fields';
       throw new HttpError(413, `Expected ${fields} and at most ${limits.maxFiles} file(s) but received more parts`);
@@ -161,7 +215,10 @@ async function readUpload(
     // Anything else came from reading the body itself (busboy: no boundary, a part cut short, the
     // client gone): the client's fault, and nothing was written yet.
     const reason = error instanceof Error ? error.message : String(error);
-    throw new HttpError(400, `Expected a well-formed multipart/form-data body but it could not be read (${reason.slice(0, 200)})`);
+    throw new HttpError(
+      400,
+      `Expected a well-formed multipart/form-data body but it could not be read (${reason.slice(0, 200)})`,
+    );
   }
   return upload;
 }
@@ -218,7 +275,10 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   // onRequest runs before any body is read: an unauthenticated or oversized request costs nothing.
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     if (!tokenMatches(req.headers.authorization, expected)) {
-      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'Expected an Authorization: Bearer <token> header with the API token' });
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send({ error: 'Expected an Authorization: Bearer <token> header with the API token' });
     }
     const length = Number(req.headers['content-length']);
     if (Number.isFinite(length) && length > bodyLimit) {
@@ -230,22 +290,42 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   // A repeated query parameter arrives as an array: which one was meant is a guess, so none is taken.
   app.addHook('preHandler', (req, _reply, done) => {
     const repeated = repeatedQueryParam(req.query);
-    done(repeated ? new HttpError(400, `Expected each query parameter once but received ${quoteReceived(repeated, 40)} more than once`) : undefined);
+    done(
+      repeated
+        ? new HttpError(
+            400,
+            `Expected each query parameter once but received ${quoteReceived(repeated, 40)} more than once`,
+          )
+        : undefined,
+    );
   });
 
   app.setErrorHandler((error: unknown, req, reply) => {
     const { status, body, headers } = errorResponse(error, options.dataRoot);
     // Only a fault of the appliance's own is an error with a stack; refusals, busy and a full disk are warnings.
     if (status === 500) logger.error({ err: error, method: req.method, url: req.url }, 'api: request failed');
-    else if (status === 507) logger.warn({ method: req.method, url: req.url, status, error: body.error, detail: (error as Error).message }, 'api: disk full');
+    else if (status === 507)
+      logger.warn(
+        { method: req.method, url: req.url, status, error: body.error, detail: (error as Error).message },
+        'api: disk full',
+      );
     else logger.warn({ method: req.method, url: req.url, status, error: body.error }, 'api: request refused');
-    return reply.code(status).headers(headers ?? {}).send(body);
+    return reply
+      .code(status)
+      .headers(headers ?? {})
+      .send(body);
   });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `Expected one of the API routes but received ${req.method} ${req.url.split('?')[0] ?? ''}` }));
+  app.setNotFoundHandler((req, reply) =>
+    reply
+      .code(404)
+      .send({ error: `Expected one of the API routes but received ${req.method} ${req.url.split('?')[0] ?? ''}` }),
+  );
 
   /** The in-memory directory follows every change; a failed refresh (database just went down) keeps the old state and is logged. */
   async function refreshUsers(): Promise<void> {
-    await deps.users.refresh().catch((error: unknown) => logger.warn({ err: error }, 'api: user directory refresh failed'));
+    await deps.users
+      .refresh()
+      .catch((error: unknown) => logger.warn({ err: error }, 'api: user directory refresh failed'));
   }
 
   async function existingUser(id: string) {
@@ -258,10 +338,14 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
 
   app.post('/users', async (req, reply) => {
     // Each field is checked as it arrives, before any photo is read.
-    const upload = await readUpload(req, { bodyLimit, maxFiles: MAX_ENROLL_IMAGES, fields: ['userId', 'name', 'department'], fileField: 'images' }, (name, value) => {
-      if (name === 'userId') validateId('user', value);
-      else if (name === 'name' || value.trim()) textField(name, value);
-    });
+    const upload = await readUpload(
+      req,
+      { bodyLimit, maxFiles: MAX_ENROLL_IMAGES, fields: ['userId', 'name', 'department'], fileField: 'images' },
+      (name, value) => {
+        if (name === 'userId') validateId('user', value);
+        else if (name === 'name' || value.trim()) textField(name, value);
+      },
+    );
     const userId = upload.fields.get('userId');
     const rawName = upload.fields.get('name');
     if (userId === undefined) throw new HttpError(400, 'Expected a userId field');
@@ -269,7 +353,8 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
     if (rawName === undefined) throw new HttpError(400, 'Expected a non-empty name field');
     const name = textField('name', rawName);
     const rawDepartment = upload.fields.get('department');
-    if (upload.files.length === 0) throw new HttpError(400, `Expected 1-${MAX_ENROLL_IMAGES} image files in the field images but received none`);
+    if (upload.files.length === 0)
+      throw new HttpError(400, `Expected 1-${MAX_ENROLL_IMAGES} image files in the field images but received none`);
     const images: EnrollmentImage[] = upload.files.map((f) => ({ name: f.name, bytes: f.bytes }));
     const result = await enroll(
       { analyzer: deps.analyzer, storage, thresholds: deps.thresholds },
@@ -298,7 +383,10 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
     };
   });
 
-  for (const [action, status] of [['disable', 'disabled'], ['enable', 'active']] as const) {
+  for (const [action, status] of [
+    ['disable', 'disabled'],
+    ['enable', 'active'],
+  ] as const) {
     app.post<{ Params: { id: string } }>(`/users/:id/${action}`, async (req) => {
       await existingUser(req.params.id);
       const user = await storage.db.setUserStatus(req.params.id, status);
@@ -310,7 +398,10 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   app.delete<{ Params: { id: string }; Querystring: { purgeImages?: string } }>('/users/:id', async (req) => {
     const { purgeImages } = req.query;
     if (purgeImages !== undefined && purgeImages !== 'true' && purgeImages !== 'false') {
-      throw new HttpError(400, `Expected purgeImages to be true or false but received ${quoteReceived(purgeImages, 20)}`);
+      throw new HttpError(
+        400,
+        `Expected purgeImages to be true or false but received ${quoteReceived(purgeImages, 20)}`,
+      );
     }
     const user = await existingUser(req.params.id);
     const { embeddings } = await deleteUser(storage, user.id, { purgeImages: purgeImages === 'true' });
@@ -323,10 +414,20 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   app.post('/identify', async (req) => {
     // Two allowed so that a second file is refused with a clear 400 rather than a parts-limit 413.
     const upload = await readUpload(req, { bodyLimit, maxFiles: 2, fields: [], fileField: 'image' }, () => undefined);
-    if (upload.files.length !== 1) throw new HttpError(400, `Expected one image file in the field image but received ${upload.files.length}`);
+    if (upload.files.length !== 1)
+      throw new HttpError(400, `Expected one image file in the field image but received ${upload.files.length}`);
     // The decoded pixels count against the shared decode budget until the faces are found.
     const faces = await withDecodedImage((upload.files[0] as Upload['files'][0]).bytes, (image) =>
-      identify({ analyzer: deps.analyzer, embeddings: storage.embeddings, statusOf: deps.users.statusOf, thresholdOf: deps.users.thresholdOf, thresholds: deps.thresholds }, image),
+      identify(
+        {
+          analyzer: deps.analyzer,
+          embeddings: storage.embeddings,
+          statusOf: deps.users.statusOf,
+          thresholdOf: deps.users.thresholdOf,
+          thresholds: deps.thresholds,
+        },
+        image,
+      ),
     );
     return {
       faces: faces.map(identifiedFaceJson),
@@ -339,12 +440,20 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   app.post<{ Params: { id: string } }>('/events/:id/wrong', async (req, reply) => {
     const raw = (req.body ?? {}) as unknown;
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      throw new HttpError(400, `Expected a JSON object {"actor"?, "note"?, "force"?} or no body but received ${quoteReceived(raw, 40)}`);
+      throw new HttpError(
+        400,
+        `Expected a JSON object {"actor"?, "note"?, "force"?} or no body but received ${quoteReceived(raw, 40)}`,
+      );
     }
     const extra = Object.keys(raw).filter((k) => k !== 'actor' && k !== 'note' && k !== 'force');
-    if (extra.length) throw new HttpError(400, `Expected only the fields actor, note and force but received ${quoteReceived(extra.join(', '), 60)}`);
+    if (extra.length)
+      throw new HttpError(
+        400,
+        `Expected only the fields actor, note and force but received ${quoteReceived(extra.join(', '), 60)}`,
+      );
     const { actor, note, force } = raw as { actor?: unknown; note?: unknown; force?: unknown };
-    if (actor !== undefined && typeof actor !== 'string') throw new HttpError(400, `Expected actor to be text but received ${quoteReceived(actor, 40)}`);
+    if (actor !== undefined && typeof actor !== 'string')
+      throw new HttpError(400, `Expected actor to be text but received ${quoteReceived(actor, 40)}`);
     const result = await markEventWrong(
       { storage, siteMatch: deps.thresholds.match, users: deps.users },
       {
@@ -362,11 +471,16 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
     const userId = validateId('user', req.params.id);
     // The user first: an unknown one costs no upload read and no decode.
     await existingUser(userId);
-    const upload = await readUpload(req, { bodyLimit, maxFiles: 2, fields: ['actor', 'note', 'force'], fileField: 'image' }, (name, value) => {
-      if (name === 'force') formBoolean(name, value);
-      else textField(name, value, name === 'actor' ? MAX_ACTOR_CHARS : undefined);
-    });
-    if (upload.files.length !== 1) throw new HttpError(400, `Expected one image file in the field image but received ${upload.files.length}`);
+    const upload = await readUpload(
+      req,
+      { bodyLimit, maxFiles: 2, fields: ['actor', 'note', 'force'], fileField: 'image' },
+      (name, value) => {
+        if (name === 'force') formBoolean(name, value);
+        else textField(name, value, name === 'actor' ? MAX_ACTOR_CHARS : undefined);
+      },
+    );
+    if (upload.files.length !== 1)
+      throw new HttpError(400, `Expected one image file in the field image but received ${upload.files.length}`);
     const file = upload.files[0] as Upload['files'][0];
     const actor = upload.fields.get('actor');
     const note = upload.fields.get('note');
@@ -392,8 +506,12 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
 
   // Events
 
-  app.get<{ Querystring: EventQueryString }>('/events', async (req) => ({ events: await storage.db.queryRecognitionEvents(eventQuery(req.query)) }));
-  app.get<{ Querystring: EventQueryString }>('/events/cameras', async (req) => ({ events: await storage.db.queryCameraEvents(eventQuery(req.query)) }));
+  app.get<{ Querystring: EventQueryString }>('/events', async (req) => ({
+    events: await storage.db.queryRecognitionEvents(eventQuery(req.query)),
+  }));
+  app.get<{ Querystring: EventQueryString }>('/events/cameras', async (req) => ({
+    events: await storage.db.queryCameraEvents(eventQuery(req.query)),
+  }));
 
   // Health and metrics
 
@@ -402,7 +520,12 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
       deps.cameraStats().map(async (c) => {
         const health = await storage.cache.cameraHealth(c.cameraId).catch(() => null);
         // Up: the source is connected and its frames keep camera:{id}:last_seen alive.
-        return { ...c, up: c.state === 'online' && health?.online === true, lastSeen: health?.lastSeen ?? null, cacheStatus: health?.status ?? null };
+        return {
+          ...c,
+          up: c.state === 'online' && health?.online === true,
+          lastSeen: health?.lastSeen ?? null,
+          cacheStatus: health?.status ?? null,
+        };
       }),
     );
   }
@@ -441,17 +564,41 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
       ['{outcome="unknown"}', p?.decisions.unknown ?? 0],
     ]);
     metric('facegate_queue_depth', 'gauge', 'Frames waiting for the recognition worker.', [['', p?.queued ?? 0]]);
-    metric('facegate_frames_dropped_total', 'counter', 'Frames dropped because the worker was busy, per camera.', cams.map((c) => [`{camera="${label(c.cameraId)}"}`, c.framesDropped]));
-    metric('facegate_spool_events', 'gauge', 'Events waiting in the local spool for the database.', [['', storage.db.health().spooled]]);
-    metric('facegate_index_vectors', 'gauge', 'Embeddings in the search index.', [['', storage.embeddings.stats().count]]);
-    metric('facegate_unknown_open_faces', 'gauge', 'Unknown faces in open groups, waiting for review.', [['', deps.grouping.size]]);
-    const latency = p?.decisionLatencyMs ?? [];
-    metric('facegate_decision_latency_ms', 'summary', 'Milliseconds from the frame that settled a decision to its event being written (recent samples).', [
-      ['{quantile="0.5"}', quantile(latency, 0.5)],
-      ['{quantile="0.99"}', quantile(latency, 0.99)],
+    metric(
+      'facegate_frames_dropped_total',
+      'counter',
+      'Frames dropped because the worker was busy, per camera.',
+      cams.map((c) => [`{camera="${label(c.cameraId)}"}`, c.framesDropped]),
+    );
+    metric('facegate_spool_events', 'gauge', 'Events waiting in the local spool for the database.', [
+      ['', storage.db.health().spooled],
     ]);
-    lines.push(`facegate_decision_latency_ms_sum ${latency.reduce((a, b) => a + b, 0)}`, `facegate_decision_latency_ms_count ${latency.length}`);
-    metric('facegate_camera_up', 'gauge', 'Whether a camera is connected and sending frames (1) or not (0).', cams.map((c) => [`{camera="${label(c.cameraId)}"}`, c.up ? 1 : 0]));
+    metric('facegate_index_vectors', 'gauge', 'Embeddings in the search index.', [
+      ['', storage.embeddings.stats().count],
+    ]);
+    metric('facegate_unknown_open_faces', 'gauge', 'Unknown faces in open groups, waiting for review.', [
+      ['', deps.grouping.size],
+    ]);
+    const latency = p?.decisionLatencyMs ?? [];
+    metric(
+      'facegate_decision_latency_ms',
+      'summary',
+      'Milliseconds from the frame that settled a decision to its event being written (recent samples).',
+      [
+        ['{quantile="0.5"}', quantile(latency, 0.5)],
+        ['{quantile="0.99"}', quantile(latency, 0.99)],
+      ],
+    );
+    lines.push(
+      `facegate_decision_latency_ms_sum ${latency.reduce((a, b) => a + b, 0)}`,
+      `facegate_decision_latency_ms_count ${latency.length}`,
+    );
+    metric(
+      'facegate_camera_up',
+      'gauge',
+      'Whether a camera is connected and sending frames (1) or not (0).',
+      cams.map((c) => [`{camera="${label(c.cameraId)}"}`, c.up ? 1 : 0]),
+    );
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(`${lines.join('\n')}\n`);
   });
 

@@ -11,13 +11,21 @@ import { RequestInputError } from './request-input-error.js';
 export const MAX_TEXT_FIELD = 200;
 
 /** The rule as a zod schema, for JSON bodies. */
-export const printableText = (max = MAX_TEXT_FIELD) => z.string().trim().min(1).max(max).refine(isPrintableText, 'expected printable text (no control or format characters)');
+export const printableText = (max = MAX_TEXT_FIELD) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine(isPrintableText, 'expected printable text (no control or format characters)');
 
 /** The rule for one form field: the trimmed text, or a RequestInputError (400) saying what was expected. */
 export function textField(name: string, raw: string, max = MAX_TEXT_FIELD): string {
   const result = printableText(max).safeParse(raw);
   if (!result.success) {
-    throw new RequestInputError(`Expected ${name} to be printable text of 1-${max} characters (no control or format characters) but received ${quoteReceived(raw, 40)}`);
+    throw new RequestInputError(
+      `Expected ${name} to be printable text of 1-${max} characters (no control or format characters) but received ${quoteReceived(raw, 40)}`,
+    );
   }
   return result.data;
 }

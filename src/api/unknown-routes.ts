@@ -13,7 +13,15 @@ import { z } from 'zod';
 import { quoteReceived } from '../../storage/checks.js';
 import { GROUP_STATUSES, type GroupQuery, parseGroupId } from '../../storage/index.js';
 import { validateId } from '../../storage/ids.js';
-import { assignGroup, dismissGroup, enrollGroup, groupCrop, listGroups, showGroup, type ReviewDeps } from '../unknown-faces/review.js';
+import {
+  assignGroup,
+  dismissGroup,
+  enrollGroup,
+  groupCrop,
+  listGroups,
+  showGroup,
+  type ReviewDeps,
+} from '../unknown-faces/review.js';
 import type { ApiDeps } from './api-deps.js';
 import { isoDate, limitParam } from './query-params.js';
 import { RequestInputError } from './request-input-error.js';
@@ -21,7 +29,12 @@ import { printableText } from './text-fields.js';
 
 // Printable text (text-fields.ts: the one rule for what people type).
 const text = printableText;
-const enrollBody = z.strictObject({ userId: z.string(), name: text(200), department: text(200).optional(), actor: text(100).optional() });
+const enrollBody = z.strictObject({
+  userId: z.string(),
+  name: text(200),
+  department: text(200).optional(),
+  actor: text(100).optional(),
+});
 const assignBody = z.strictObject({ userId: z.string(), actor: text(100).optional() });
 const dismissBody = z.strictObject({ actor: text(100).optional(), reason: text(200).optional() });
 
@@ -41,28 +54,44 @@ function actorOf(actor: string | undefined): string {
 
 export function registerUnknownRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const { storage } = deps;
-  const review: ReviewDeps = { storage, grouping: deps.grouping, logger: deps.logger, thresholds: deps.thresholds, learning: deps.learning };
+  const review: ReviewDeps = {
+    storage,
+    grouping: deps.grouping,
+    logger: deps.logger,
+    thresholds: deps.thresholds,
+    learning: deps.learning,
+  };
 
-  app.get<{ Querystring: Partial<Record<'status' | 'since' | 'camera' | 'limit', string>> }>('/unknown', async (req) => {
-    const q = req.query;
-    if (q.status !== undefined && q.status !== 'all' && !(GROUP_STATUSES as readonly string[]).includes(q.status)) {
-      throw new RequestInputError(`Expected status to be one of ${[...GROUP_STATUSES, 'all'].join(', ')} but received ${quoteReceived(q.status, 20)}`);
-    }
-    const since = isoDate('since', q.since);
-    const limit = limitParam(q.limit);
-    const query: GroupQuery = {
-      ...(q.status ? { status: q.status as NonNullable<GroupQuery['status']> } : {}),
-      ...(since ? { since } : {}),
-      ...(q.camera ? { cameraId: validateId('camera', q.camera) } : {}),
-      ...(limit !== undefined ? { limit } : {}),
-    };
-    return { groups: await listGroups(storage, query) };
-  });
+  app.get<{ Querystring: Partial<Record<'status' | 'since' | 'camera' | 'limit', string>> }>(
+    '/unknown',
+    async (req) => {
+      const q = req.query;
+      if (q.status !== undefined && q.status !== 'all' && !(GROUP_STATUSES as readonly string[]).includes(q.status)) {
+        throw new RequestInputError(
+          `Expected status to be one of ${[...GROUP_STATUSES, 'all'].join(', ')} but received ${quoteReceived(q.status, 20)}`,
+        );
+      }
+      const since = isoDate('since', q.since);
+      const limit = limitParam(q.limit);
+      const query: GroupQuery = {
+        ...(q.status ? { status: q.status as NonNullable<GroupQuery['status']> } : {}),
+        ...(since ? { since } : {}),
+        ...(q.camera ? { cameraId: validateId('camera', q.camera) } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+      };
+      return { groups: await listGroups(storage, query) };
+    },
+  );
 
   app.get<{ Querystring: Partial<Record<'group' | 'limit', string>> }>('/unknown/audit', async (req) => {
     const limit = limitParam(req.query.limit);
     const groupId = req.query.group ? parseGroupId(req.query.group) : undefined;
-    return { actions: await storage.db.unknown.reviewActions({ ...(groupId !== undefined ? { groupId } : {}), ...(limit !== undefined ? { limit } : {}) }) };
+    return {
+      actions: await storage.db.unknown.reviewActions({
+        ...(groupId !== undefined ? { groupId } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+      }),
+    };
   });
 
   app.get<{ Params: { group: string } }>('/unknown/:group', async (req) => showGroup(storage, req.params.group));
@@ -82,7 +111,9 @@ export function registerUnknownRoutes(app: FastifyInstance, deps: ApiDeps): void
       department: b.department ?? null,
       actor: actorOf(b.actor),
     });
-    await deps.users.refresh().catch((error: unknown) => deps.logger.warn({ err: error }, 'api: user directory refresh failed'));
+    await deps.users
+      .refresh()
+      .catch((error: unknown) => deps.logger.warn({ err: error }, 'api: user directory refresh failed'));
     return reply.code(201).send(result);
   });
 

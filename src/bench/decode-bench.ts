@@ -51,8 +51,15 @@ const MB = 1024 * 1024;
 export function parseDecodeScenario(raw: string): DecodeScenario {
   const v = JSON.parse(raw) as Partial<DecodeScenario>;
   const positive = (n: unknown) => Number.isInteger(n) && (n as number) >= 1;
-  if (typeof v.name !== 'string' || !positive(v.requests) || !positive(v.side) || !(v.budgetPixels === null || positive(v.budgetPixels))) {
-    throw new TypeError(`Expected --scenario {"name", "requests", "side", "budgetPixels" (a positive integer or null)} but received ${raw.slice(0, 200)}`);
+  if (
+    typeof v.name !== 'string' ||
+    !positive(v.requests) ||
+    !positive(v.side) ||
+    !(v.budgetPixels === null || positive(v.budgetPixels))
+  ) {
+    throw new TypeError(
+      `Expected --scenario {"name", "requests", "side", "budgetPixels" (a positive integer or null)} but received ${raw.slice(0, 200)}`,
+    );
   }
   return v as DecodeScenario;
 }
@@ -60,12 +67,16 @@ export function parseDecodeScenario(raw: string): DecodeScenario {
 /** Runs one scenario in this process: the API on a loopback port, the requests from here. */
 export async function runDecodeScenario(scenario: DecodeScenario, vision: VisionOptions): Promise<DecodeRunReport> {
   setDecodeBudget(scenario.budgetPixels ?? Infinity);
-  const png = await sharp({ create: { width: scenario.side, height: scenario.side, channels: 3, background: { r: 90, g: 120, b: 150 } } })
+  const png = await sharp({
+    create: { width: scenario.side, height: scenario.side, channels: 3, background: { r: 90, g: 120, b: 150 } },
+  })
     .png({ compressionLevel: 9 })
     .toBuffer();
   const dataRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'facegate-bench-decode-'));
   const opened = await openVision(vision);
-  const storage = await openStorage(parseStorageConfig({ dataRoot }), { embeddingModel: { id: opened.embedder.modelId, dim: opened.embedder.dim } });
+  const storage = await openStorage(parseStorageConfig({ dataRoot }), {
+    embeddingModel: { id: opened.embedder.modelId, dim: opened.embedder.dim },
+  });
   const token = 'bench-decode-token';
   const users = new UserDirectory(storage.db, storage.embeddings.modelId);
   const app = buildApi(cameralessApiDeps({ storage, vision: opened, users }), { token, dataRoot });
@@ -78,7 +89,11 @@ export async function runDecodeScenario(scenario: DecodeScenario, vision: Vision
       Array.from({ length: scenario.requests }, async () => {
         const form = new FormData();
         form.append('image', new Blob([new Uint8Array(png)], { type: 'image/png' }), 'bomb.png');
-        const res = await fetch(`${url}/identify`, { method: 'POST', body: form, headers: { authorization: `Bearer ${token}` } });
+        const res = await fetch(`${url}/identify`, {
+          method: 'POST',
+          body: form,
+          headers: { authorization: `Bearer ${token}` },
+        });
         await res.arrayBuffer();
         return res.status;
       }),
@@ -120,8 +135,12 @@ export async function runDecodeBench(options: {
   ];
   const runs: DecodeRunReport[] = [];
   for (const scenario of scenarios) {
-    options.progress?.(`${scenario.name}: ${scenario.requests} x ${scenario.side}x${scenario.side} PNG in a process of its own`);
-    runs.push(await benchInOwnProcess<DecodeRunReport>(['decode', ...options.args, '--scenario', JSON.stringify(scenario)]));
+    options.progress?.(
+      `${scenario.name}: ${scenario.requests} x ${scenario.side}x${scenario.side} PNG in a process of its own`,
+    );
+    runs.push(
+      await benchInOwnProcess<DecodeRunReport>(['decode', ...options.args, '--scenario', JSON.stringify(scenario)]),
+    );
   }
   const cpu = cpuInfo();
   return { cpu: { model: cpu.model, vendor: cpu.vendor, cores: os.availableParallelism() }, runs };

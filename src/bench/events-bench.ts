@@ -63,7 +63,8 @@ export async function runEventsBench(options: EventsBenchOptions): Promise<Event
     progress(`batched by ${options.batch}: ${options.n} events`);
     const batched = events(options.n, 3e7);
     t = performance.now();
-    for (let i = 0; i < batched.length; i += options.batch) await db.recordRecognitions(batched.slice(i, i + options.batch));
+    for (let i = 0; i < batched.length; i += options.batch)
+      await db.recordRecognitions(batched.slice(i, i + options.batch));
     const batchSeconds = (performance.now() - t) / 1000;
 
     return {

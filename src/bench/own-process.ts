@@ -10,6 +10,8 @@ import { projectRoot } from '../../core/project-root.js';
 /** `facegate bench ...args --json` in a child (the compiled CLI), and the JSON report it prints. */
 export async function benchInOwnProcess<T>(args: readonly string[]): Promise<T> {
   const cli = path.join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
-  const { stdout } = await promisify(execFile)(process.execPath, [cli, 'bench', ...args, '--json'], { maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await promisify(execFile)(process.execPath, [cli, 'bench', ...args, '--json'], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
   return JSON.parse(stdout) as T;
 }

@@ -53,7 +53,11 @@ export interface PipelineBenchReport {
   busyShare: { analyze: number; search: number; events: number };
 }
 
-const pct = (xs: number[], p: number) => nearestRank([...xs].sort((a, b) => a - b), p);
+const pct = (xs: number[], p: number) =>
+  nearestRank(
+    [...xs].sort((a, b) => a - b),
+    p,
+  );
 
 /** A photo as a camera would deliver it: fitted into width x height, black bars around. */
 async function asFrame(file: string, width: number, height: number): Promise<RgbImage> {
@@ -80,18 +84,33 @@ export async function runPipelineBench(options: PipelineBenchOptions): Promise<P
     const files = (await fs.readdir(obama)).sort().map((f) => path.join(obama, f));
     await enroll(
       { analyzer: vision.analyzer, storage },
-      { userId: 'obama', name: 'Known person', images: await Promise.all(files.map(async (f) => ({ name: f, bytes: await fs.readFile(f) }))) },
+      {
+        userId: 'obama',
+        name: 'Known person',
+        images: await Promise.all(files.map(async (f) => ({ name: f, bytes: await fs.readFile(f) }))),
+      },
     );
     const shown = ['obama/obama3.jpg', 'biden/biden.jpg', 'mixed/two_people.jpg', 'biden/biden2.jpg'];
-    const frames = await Promise.all(shown.map((f) => asFrame(path.join(options.photosDir, f), options.width, options.height)));
+    const frames = await Promise.all(
+      shown.map((f) => asFrame(path.join(options.photosDir, f), options.width, options.height)),
+    );
     const users = new UserDirectory(storage.db, storage.embeddings.modelId);
     await users.refresh();
-    const pipeline = new Pipeline({ analyzer: vision.analyzer, storage, users, grouping: new UnknownFaceGrouping(storage, DEFAULT_DECISION_THRESHOLDS.match, silentLogger), logger: silentLogger });
+    const pipeline = new Pipeline({
+      analyzer: vision.analyzer,
+      storage,
+      users,
+      grouping: new UnknownFaceGrouping(storage, DEFAULT_DECISION_THRESHOLDS.match, silentLogger),
+      logger: silentLogger,
+    });
     const sources = Array.from({ length: options.cameras }, (_, i) => {
       const cameraId = `bench_${i + 1}`;
       // Cameras start on different photos, so the worker sees a mix.
       const rotated = [...frames.slice(i % frames.length), ...frames.slice(0, i % frames.length)];
-      return new StillSource({ cameraId, images: rotated, fps: options.fps, secondsPerImage: 2 }, pipeline.addCamera(cameraId));
+      return new StillSource(
+        { cameraId, images: rotated, fps: options.fps, secondsPerImage: 2 },
+        pipeline.addCamera(cameraId),
+      );
     });
     progress(`${options.cameras} camera(s) at ${options.fps} fps for ${options.seconds} s`);
     pipeline.start(sources);
@@ -112,7 +131,11 @@ export async function runPipelineBench(options: PipelineBenchOptions): Promise<P
       decisions: stats.decisions,
       decisionLatencyMs: { p50: pct(stats.decisionLatencyMs, 0.5), p99: pct(stats.decisionLatencyMs, 0.99) },
       trackLatencyMs: { p50: pct(stats.trackLatencyMs, 0.5), p99: pct(stats.trackLatencyMs, 0.99) },
-      busyShare: { analyze: stats.busyMs.analyze / busy, search: stats.busyMs.search / busy, events: stats.busyMs.events / busy },
+      busyShare: {
+        analyze: stats.busyMs.analyze / busy,
+        search: stats.busyMs.search / busy,
+        events: stats.busyMs.events / busy,
+      },
     };
   } finally {
     await storage.close();
@@ -152,11 +175,21 @@ export async function comparePipelineSettings(options: {
   const runs: PipelineComparison['runs'] = [];
   for (const settings of chosen) {
     options.progress?.(`settings "${settings.name}" in a process of its own`);
-    runs.push({ ...settings, report: await benchInOwnProcess<PipelineBenchReport>(['pipeline', ...options.args, '--settings', JSON.stringify(settings)]) });
+    runs.push({
+      ...settings,
+      report: await benchInOwnProcess<PipelineBenchReport>([
+        'pipeline',
+        ...options.args,
+        '--settings',
+        JSON.stringify(settings),
+      ]),
+    });
   }
   return { cpu: { ...cpuInfo(), cores: os.availableParallelism(), onnxruntime: options.onnxruntimeVersion }, runs };
 }
 
 export function formatPipelineComparison(c: PipelineComparison): string {
-  return [formatCpu(c.cpu), ...c.runs.flatMap((r) => ['', `== ${r.name} ==`, formatPipelineBench(r.report)])].join('\n');
+  return [formatCpu(c.cpu), ...c.runs.flatMap((r) => ['', `== ${r.name} ==`, formatPipelineBench(r.report)])].join(
+    '\n',
+  );
 }

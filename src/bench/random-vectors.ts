@@ -3,7 +3,6 @@
 import { normalize } from '../../core/native/index.js';
 import { seededRandom } from '../seeded-random.js';
 
-
 /** n unit vectors of dim floats. */
 export function randomUnitVectors(n: number, dim: number, seed: number): Float32Array {
   const random = seededRandom(seed);

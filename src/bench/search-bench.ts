@@ -122,7 +122,11 @@ export async function runSearchBench(options: SearchBenchOptions): Promise<Searc
 
   progress(`facegate: ${options.queries} single queries, fp16-rerank and exact-fp32`);
   for (let q = 0; q < 3; q++) index.searchSync(query(queries, dim, q), k); // warm-up
-  const ours = await timeEach(options.queries, (q) => keep('facegate', q, index.searchSync(query(queries, dim, q), k)), sampleBandwidth);
+  const ours = await timeEach(
+    options.queries,
+    (q) => keep('facegate', q, index.searchSync(query(queries, dim, q), k)),
+    sampleBandwidth,
+  );
   const oursAsync = await timeEach(
     options.queries,
     async (q) => keep('facegate-async', q, await index.search(query(queries, dim, q), k)),
@@ -149,7 +153,10 @@ export async function runSearchBench(options: SearchBenchOptions): Promise<Searc
   );
   const tsBatch = await timeOnce(() => bruteForceTopK(chunks, ids, dim, batch, k));
 
-  const readGBps = nearestRank([...bandwidthSamples].sort((a, b) => a - b), 0.5);
+  const readGBps = nearestRank(
+    [...bandwidthSamples].sort((a, b) => a - b),
+    0.5,
+  );
   const boundMs = indexBytes / readGBps / 1e6;
 
   const reference = results.get('faiss') ?? [];

@@ -55,13 +55,19 @@ async function listPhotos(dir: string): Promise<string[]> {
 
 function stats(ms: number[]): StageStats {
   const sorted = [...ms].sort((a, b) => a - b);
-  return { samples: ms.length, meanMs: ms.reduce((s, v) => s + v, 0) / Math.max(1, ms.length), p50Ms: nearestRank(sorted, 0.5), p95Ms: nearestRank(sorted, 0.95) };
+  return {
+    samples: ms.length,
+    meanMs: ms.reduce((s, v) => s + v, 0) / Math.max(1, ms.length),
+    p50Ms: nearestRank(sorted, 0.5),
+    p95Ms: nearestRank(sorted, 0.95),
+  };
 }
 
 export async function runVisionBench(options: VisionBenchOptions): Promise<VisionBenchReport> {
   const progress = options.progress ?? (() => {});
   const photos = await listPhotos(options.photosDir);
-  if (photos.length === 0) throw new Error(`Expected photos (.jpg, .png, .webp) in ${options.photosDir} but found none`);
+  if (photos.length === 0)
+    throw new Error(`Expected photos (.jpg, .png, .webp) in ${options.photosDir} but found none`);
   const vision = await openVision(options);
   const { detector, embedder } = vision.analyzer;
   const times = { decode: [] as number[], detect: [] as number[], align: [] as number[], embed: [] as number[] };
@@ -102,8 +108,18 @@ export async function runVisionBench(options: VisionBenchOptions): Promise<Visio
     faces,
     repeat: options.repeat,
     detector: { name: vision.detector.name, provider: vision.detector.provider, cpu: vision.detector.cpu },
-    embedder: { name: vision.embedder.name, provider: vision.embedder.provider, dim: vision.embedder.dim, cpu: vision.embedder.cpu },
-    stages: { decode: stats(times.decode), detect: stats(times.detect), align: stats(times.align), embed: stats(times.embed) },
+    embedder: {
+      name: vision.embedder.name,
+      provider: vision.embedder.provider,
+      dim: vision.embedder.dim,
+      cpu: vision.embedder.cpu,
+    },
+    stages: {
+      decode: stats(times.decode),
+      detect: stats(times.detect),
+      align: stats(times.align),
+      embed: stats(times.embed),
+    },
     facesPerSecond: (faces * 1000) / wallMs,
     imagesPerSecond: (photos.length * options.repeat * 1000) / wallMs,
   };
@@ -125,14 +141,30 @@ export function visionSettings(options: { sweep: boolean; cores: number; intraOp
   const ours = (role: 'detector' | 'embedder') => facegateCpuTuning(role, options.intraOpThreads);
   const list: VisionSettings[] = [
     { name: 'onnxruntime defaults', detector: ORT_DEFAULT_CPU, embedder: ORT_DEFAULT_CPU },
-    { name: 'flush denormals only', detector: { ...ORT_DEFAULT_CPU, flushDenormals: true }, embedder: { ...ORT_DEFAULT_CPU, flushDenormals: true } },
-    { name: 'no spinning only', detector: { ...ORT_DEFAULT_CPU, spinning: false }, embedder: { ...ORT_DEFAULT_CPU, spinning: false } },
+    {
+      name: 'flush denormals only',
+      detector: { ...ORT_DEFAULT_CPU, flushDenormals: true },
+      embedder: { ...ORT_DEFAULT_CPU, flushDenormals: true },
+    },
+    {
+      name: 'no spinning only',
+      detector: { ...ORT_DEFAULT_CPU, spinning: false },
+      embedder: { ...ORT_DEFAULT_CPU, spinning: false },
+    },
     { name: 'facegate', detector: ours('detector'), embedder: ours('embedder') },
   ];
   if (options.sweep) {
     for (let t = 1; t <= options.cores; t++) {
-      list.push({ name: `facegate, detector ${t} thread(s)`, detector: { ...ours('detector'), intraOpThreads: t }, embedder: ours('embedder') });
-      list.push({ name: `facegate, embedder ${t} thread(s)`, detector: ours('detector'), embedder: { ...ours('embedder'), intraOpThreads: t } });
+      list.push({
+        name: `facegate, detector ${t} thread(s)`,
+        detector: { ...ours('detector'), intraOpThreads: t },
+        embedder: ours('embedder'),
+      });
+      list.push({
+        name: `facegate, embedder ${t} thread(s)`,
+        detector: ours('detector'),
+        embedder: { ...ours('embedder'), intraOpThreads: t },
+      });
     }
   }
   return list;
@@ -153,7 +185,12 @@ export async function compareVisionSettings(options: {
   const runs: VisionComparison['runs'] = [];
   for (const settings of options.settings) {
     options.progress?.(`settings "${settings.name}" in a process of its own`);
-    const report = await benchInOwnProcess<VisionBenchReport>(['vision', ...options.args, '--settings', JSON.stringify(settings)]);
+    const report = await benchInOwnProcess<VisionBenchReport>([
+      'vision',
+      ...options.args,
+      '--settings',
+      JSON.stringify(settings),
+    ]);
     runs.push({ ...settings, report });
   }
   return { cpu: { ...cpuInfo(), cores: os.availableParallelism(), onnxruntime: options.onnxruntimeVersion }, runs };
@@ -165,12 +202,17 @@ export function parseVisionSettings(raw: string): VisionSettings {
   const tuning = (t: unknown): t is CpuTuning => {
     const c = t as Partial<CpuTuning> | null;
     return (
-      typeof c === 'object' && c !== null && typeof c.flushDenormals === 'boolean' && typeof c.spinning === 'boolean' &&
+      typeof c === 'object' &&
+      c !== null &&
+      typeof c.flushDenormals === 'boolean' &&
+      typeof c.spinning === 'boolean' &&
       (c.intraOpThreads === undefined || (Number.isInteger(c.intraOpThreads) && c.intraOpThreads >= 1))
     );
   };
   if (typeof value.name !== 'string' || !tuning(value.detector) || !tuning(value.embedder)) {
-    throw new TypeError(`Expected --settings {"name", "detector", "embedder"} with flushDenormals, spinning, intraOpThreads but received ${raw}`);
+    throw new TypeError(
+      `Expected --settings {"name", "detector", "embedder"} with flushDenormals, spinning, intraOpThreads but received ${raw}`,
+    );
   }
   return value as VisionSettings;
 }
@@ -187,7 +229,9 @@ export function formatVisionComparison(c: VisionComparison): string {
   const lines = [
     `vision benchmark: ${first?.photos ?? 0} photos x ${first?.repeat ?? 0} passes, ${first?.faces ?? 0} faces per settings, each settings in its own process`,
     formatCpu(c.cpu),
-    first ? `detector ${first.detector.name} on ${first.detector.provider}, embedder ${first.embedder.name} (${first.embedder.dim}-d) on ${first.embedder.provider}` : '',
+    first
+      ? `detector ${first.detector.name} on ${first.detector.provider}, embedder ${first.embedder.name} (${first.embedder.dim}-d) on ${first.embedder.provider}`
+      : '',
     '',
     'settings                        flush  spin  det thr  emb thr  detect p50/p95 ms   embed p50/p95 ms  faces/s',
   ];

@@ -79,7 +79,8 @@ export function validateCameraUrl(url: string): URL {
   } catch {
     return refuse('it is not a URL');
   }
-  if (parsed.protocol !== 'rtsp:' && parsed.protocol !== 'rtsps:') return refuse(`the scheme is ${parsed.protocol.replace(/:$/, '')}`);
+  if (parsed.protocol !== 'rtsp:' && parsed.protocol !== 'rtsps:')
+    return refuse(`the scheme is ${parsed.protocol.replace(/:$/, '')}`);
   if (parsed.hostname === '') return refuse('it has no host');
   return parsed;
 }
@@ -93,13 +94,19 @@ function positiveNumber(name: string, value: number, max: number): number {
 
 function evenSide(name: string, value: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 2 || value > MAX_SIDE || value % 2 !== 0) {
-    throw new Error(`Expected an even integer in 2..${MAX_SIDE} for ${name} but received ${String(value)} of type ${typeof value}`);
+    throw new Error(
+      `Expected an even integer in 2..${MAX_SIDE} for ${name} but received ${String(value)} of type ${typeof value}`,
+    );
   }
   return value;
 }
 
 /** The frame rate and size with defaults applied; throws on a bad value. W and H must be even (video scalers and encoders downstream assume it). */
-export function frameFormat(options: { fps?: number | undefined; width?: number | undefined; height?: number | undefined }): FrameFormat {
+export function frameFormat(options: {
+  fps?: number | undefined;
+  width?: number | undefined;
+  height?: number | undefined;
+}): FrameFormat {
   const fps = positiveNumber('fps', options.fps ?? DEFAULT_FPS, MAX_FPS);
   const width = evenSide('width', options.width ?? DEFAULT_WIDTH);
   const height = evenSide('height', options.height ?? DEFAULT_HEIGHT);
@@ -127,7 +134,11 @@ function inputArgs(url: string, ioTimeoutMs: number): string[] {
   if (url.startsWith(SLIDESHOW_SCHEME)) {
     const list = url.slice(SLIDESHOW_SCHEME.length);
     if (list.trim() === '') throw new Error('Expected slideshow:<path of an ffmpeg concat list> but the path is empty');
-    return [...['-hide_banner', '-nostats', '-nostdin'], '-re', ...['-stream_loop', '-1', '-f', 'concat', '-safe', '0', '-i', list]];
+    return [
+      ...['-hide_banner', '-nostats', '-nostdin'],
+      '-re',
+      ...['-stream_loop', '-1', '-f', 'concat', '-safe', '0', '-i', list],
+    ];
   }
   validateCameraUrl(url);
   return [
@@ -181,13 +192,17 @@ export class UnsupportedFfmpegError extends Error {
 export function parseFfmpegVersion(output: string): FfmpegVersion {
   const version = /ffmpeg version (\S+)/.exec(output)?.[1];
   if (version === undefined) {
-    throw new UnsupportedFfmpegError(`Expected "ffmpeg version ..." from ffmpeg -version but received "${output.slice(0, 120)}"`);
+    throw new UnsupportedFfmpegError(
+      `Expected "ffmpeg version ..." from ffmpeg -version but received "${output.slice(0, 120)}"`,
+    );
   }
   const release = /^n?(\d+)\.\d+/.exec(version);
   if (release?.[1] !== undefined) return { version, major: Number(release[1]) };
   const lavf = /libavformat\s+(\d+)\./.exec(output);
   if (lavf?.[1] !== undefined && Number(lavf[1]) >= 58) return { version, major: Number(lavf[1]) - 54 };
-  throw new UnsupportedFfmpegError(`Could not tell the release of ffmpeg "${version}" from its -version output (no libavformat line)`);
+  throw new UnsupportedFfmpegError(
+    `Could not tell the release of ffmpeg "${version}" from its -version output (no libavformat line)`,
+  );
 }
 
 /** Throws UnsupportedFfmpegError for ffmpeg before 5, where `-timeout` means something else. */
@@ -225,12 +240,20 @@ export function probeFfmpegVersion(ffmpegPath = 'ffmpeg', timeoutMs = 10_000): P
     });
     child.stderr.resume();
     child.once('error', (error) =>
-      finish(() => reject(new Error(`Could not run ${ffmpegPath} (is ffmpeg ${MIN_FFMPEG_MAJOR}+ installed and on PATH?): ${error.message}`))),
+      finish(() =>
+        reject(
+          new Error(
+            `Could not run ${ffmpegPath} (is ffmpeg ${MIN_FFMPEG_MAJOR}+ installed and on PATH?): ${error.message}`,
+          ),
+        ),
+      ),
     );
     child.once('close', (code, signal) =>
       finish(() => {
         if (code !== 0) {
-          reject(new Error(`${ffmpegPath} -version exited with ${code !== null ? `code ${code}` : `signal ${signal}`}`));
+          reject(
+            new Error(`${ffmpegPath} -version exited with ${code !== null ? `code ${code}` : `signal ${signal}`}`),
+          );
           return;
         }
         try {

@@ -169,7 +169,10 @@ export class RtspSource implements CameraSource {
     this.watchdogMs = positiveMs('watchdogMs', options.watchdogMs ?? DEFAULT_WATCHDOG_MS);
     this.firstFrameTimeoutMs = positiveMs('firstFrameTimeoutMs', options.firstFrameTimeoutMs ?? 2 * this.watchdogMs);
     this.backoffInitialMs = positiveMs('backoff.initialMs', options.backoff?.initialMs ?? DEFAULT_BACKOFF_INITIAL_MS);
-    this.backoffMaxMs = Math.max(this.backoffInitialMs, positiveMs('backoff.maxMs', options.backoff?.maxMs ?? DEFAULT_BACKOFF_MAX_MS));
+    this.backoffMaxMs = Math.max(
+      this.backoffInitialMs,
+      positiveMs('backoff.maxMs', options.backoff?.maxMs ?? DEFAULT_BACKOFF_MAX_MS),
+    );
     this.backoffResetMs = positiveMs('backoff.resetAfterMs', options.backoff?.resetAfterMs ?? DEFAULT_BACKOFF_RESET_MS);
     const format = frameFormat(options);
     this.width = format.width;
@@ -197,7 +200,14 @@ export class RtspSource implements CameraSource {
         this.stopping
           ? Promise.resolve()
           : this.callbacks.onFrame(frame).catch((error: unknown) => {
-              this.log.warn({ cameraId: this.cameraId, sequence: frame.sequence, err: error instanceof Error ? error.message : String(error) }, 'camera: onFrame failed');
+              this.log.warn(
+                {
+                  cameraId: this.cameraId,
+                  sequence: frame.sequence,
+                  err: error instanceof Error ? error.message : String(error),
+                },
+                'camera: onFrame failed',
+              );
             }),
       (dropped) => {
         this.spare = dropped.image.data as Buffer;
@@ -212,7 +222,8 @@ export class RtspSource implements CameraSource {
   }
 
   start(): void {
-    if (this.stopping) throw new Error(`Camera ${this.cameraId} was stopped; create a new RtspSource to start it again`);
+    if (this.stopping)
+      throw new Error(`Camera ${this.cameraId} was stopped; create a new RtspSource to start it again`);
     if (this.started) return;
     this.started = true;
     void this.connect('starting');
@@ -310,7 +321,9 @@ export class RtspSource implements CameraSource {
     // Read as fast as ffmpeg writes, always: a paused pipe would stall ffmpeg's camera read
     // (TOOLING.md). Frames the pipeline has no time for are dropped in onFrameComplete().
     stdout.on('data', (chunk: Buffer) => this.onData(connection, chunk));
-    stdout.on('error', (error) => this.log.debug({ cameraId: this.cameraId, err: error.message }, 'camera: ffmpeg stdout error'));
+    stdout.on('error', (error) =>
+      this.log.debug({ cameraId: this.cameraId, err: error.message }, 'camera: ffmpeg stdout error'),
+    );
     stderr.setEncoding('utf8');
     stderr.on('data', (text: string) => {
       connection.stderrTail = (connection.stderrTail + text).slice(-STDERR_TAIL_CHARS);
@@ -330,7 +343,10 @@ export class RtspSource implements CameraSource {
     if (now - connection.lastFrameMs <= limit) return;
     connection.killReason =
       connection.frames === 0 ? `no first frame within ${limit} ms (watchdog)` : `no frame for ${limit} ms (watchdog)`;
-    this.log.warn({ cameraId: this.cameraId, url: this.shownUrl, pid: connection.child.pid }, `camera: ${connection.killReason}; killing ffmpeg`);
+    this.log.warn(
+      { cameraId: this.cameraId, url: this.shownUrl, pid: connection.child.pid },
+      `camera: ${connection.killReason}; killing ffmpeg`,
+    );
     // SIGKILL: a hung ffmpeg ignores SIGTERM (TOOLING.md).
     connection.child.kill('SIGKILL');
   }
@@ -384,7 +400,10 @@ export class RtspSource implements CameraSource {
     try {
       this.callbacks.onStatus({ cameraId: this.cameraId, state, at: new Date(), reason });
     } catch (error) {
-      this.log.error({ cameraId: this.cameraId, err: error instanceof Error ? error.message : String(error) }, 'camera: onStatus threw');
+      this.log.error(
+        { cameraId: this.cameraId, err: error instanceof Error ? error.message : String(error) },
+        'camera: onStatus threw',
+      );
     }
   }
 

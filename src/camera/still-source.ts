@@ -26,7 +26,8 @@ export class StillSource implements CameraSource {
     private readonly callbacks: CameraCallbacks,
   ) {
     if (options.images.length === 0) throw new RangeError('Expected at least one image for a still source');
-    if (!(options.fps > 0 && options.fps <= 120)) throw new RangeError(`Expected fps in (0, 120] but received ${options.fps}`);
+    if (!(options.fps > 0 && options.fps <= 120))
+      throw new RangeError(`Expected fps in (0, 120] but received ${options.fps}`);
     this.cameraId = options.cameraId;
     this.slot = new FrameSlot((frame) => callbacks.onFrame(frame));
   }
@@ -63,6 +64,12 @@ export class StillSource implements CameraSource {
     const shown = Math.floor((now - this.startedMs) / 1000 / (this.options.secondsPerImage ?? 2));
     const image = this.options.images[shown % this.options.images.length] as RgbImage;
     this.lastFrameAt = new Date();
-    this.slot.offer({ cameraId: this.cameraId, receivedAt: this.lastFrameAt, receivedMs: now, sequence: this.sequence++, image });
+    this.slot.offer({
+      cameraId: this.cameraId,
+      receivedAt: this.lastFrameAt,
+      receivedMs: now,
+      sequence: this.sequence++,
+      image,
+    });
   }
 }

@@ -57,14 +57,17 @@ async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   const [name, ...rest] = argv;
   try {
-    if (name === 'help' && rest[0] !== undefined && Object.hasOwn(commands, rest[0])) return await main([rest[0], '--help', ...rest.slice(1)]);
+    if (name === 'help' && rest[0] !== undefined && Object.hasOwn(commands, rest[0]))
+      return await main([rest[0], '--help', ...rest.slice(1)]);
     if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
       process.stdout.write(`${usage}\n`);
       return name === undefined ? 2 : 0;
     }
     // The old name runs the command it was renamed to; not in the usage, so new scripts use the new one.
     if (name === DEPRECATED_ANALYZE_FACES_NAME) {
-      process.stderr.write(`facegate: "${DEPRECATED_ANALYZE_FACES_NAME}" is deprecated and will be removed; use "analyze-faces" (it analyses faces, it names nobody)\n`);
+      process.stderr.write(
+        `facegate: "${DEPRECATED_ANALYZE_FACES_NAME}" is deprecated and will be removed; use "analyze-faces" (it analyses faces, it names nobody)\n`,
+      );
     }
     const command = commands[name === DEPRECATED_ANALYZE_FACES_NAME ? 'analyze-faces' : name];
     if (!command) throw new UsageError(`Unknown command "${name}"`);

@@ -10,7 +10,12 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
-import { DEFAULT_CAMERA_TTL_SECONDS, DEFAULT_WORKER_TTL_SECONDS, parseStorageConfig, type StorageConfig } from '../../storage/config.js';
+import {
+  DEFAULT_CAMERA_TTL_SECONDS,
+  DEFAULT_WORKER_TTL_SECONDS,
+  parseStorageConfig,
+  type StorageConfig,
+} from '../../storage/config.js';
 import { quoteReceived } from '../../storage/checks.js';
 import { idProblem } from '../../storage/ids.js';
 import { isSecretName, redactCredentials, redactUrl } from '../../storage/redact.js';
@@ -36,13 +41,28 @@ const cameraId = z.string().superRefine((value, ctx) => {
 const unit = z.number().min(0).max(1);
 
 const cameraSchema = z.strictObject({
-  id: cameraId.describe('The camera\'s id: events, health keys and unknown-face crops are filed under it (letters, digits, _ and -).'),
+  id: cameraId.describe(
+    "The camera's id: events, health keys and unknown-face crops are filed under it (letters, digits, _ and -).",
+  ),
   url: z
     .string()
-    .regex(/^(rtsps?:\/\/[^/\s]+|slideshow:.+)/, 'expected an rtsp:// or rtsps:// URL (or slideshow:<list> for the demo)')
-    .describe('rtsp:// or rtsps:// (credentials allowed, never printed); slideshow:<ffmpeg concat list> plays photos for a demo.'),
+    .regex(
+      /^(rtsps?:\/\/[^/\s]+|slideshow:.+)/,
+      'expected an rtsp:// or rtsps:// URL (or slideshow:<list> for the demo)',
+    )
+    .describe(
+      'rtsp:// or rtsps:// (credentials allowed, never printed); slideshow:<ffmpeg concat list> plays photos for a demo.',
+    ),
   enabled: z.boolean().default(true).describe('false keeps the camera configured but not pulled.'),
-  fps: z.number().int().min(1).max(30).default(DEFAULT_FPS).describe('Frames per second handed to the pipeline (src/camera/ffmpeg-args.ts: enough to track a walking person).'),
+  fps: z
+    .number()
+    .int()
+    .min(1)
+    .max(30)
+    .default(DEFAULT_FPS)
+    .describe(
+      'Frames per second handed to the pipeline (src/camera/ffmpeg-args.ts: enough to track a walking person).',
+    ),
   width: z
     .number()
     .int()
@@ -50,8 +70,17 @@ const cameraSchema = z.strictObject({
     .max(3840)
     .multipleOf(2)
     .default(DEFAULT_WIDTH)
-    .describe('Frame width in pixels; the picture is letterboxed into width x height. Why 1280x720: src/camera/ffmpeg-args.ts.'),
-  height: z.number().int().min(64).max(2160).multipleOf(2).default(DEFAULT_HEIGHT).describe('Frame height in pixels (even).'),
+    .describe(
+      'Frame width in pixels; the picture is letterboxed into width x height. Why 1280x720: src/camera/ffmpeg-args.ts.',
+    ),
+  height: z
+    .number()
+    .int()
+    .min(64)
+    .max(2160)
+    .multipleOf(2)
+    .default(DEFAULT_HEIGHT)
+    .describe('Frame height in pixels (even).'),
   watchdogSeconds: z
     .number()
     .min(1)
@@ -74,15 +103,23 @@ export const configSchema = z.strictObject({
     .string()
     .min(1)
     .optional()
-    .describe('The data root: images, embeddings, the event spool and PGlite. Absent: var/storage in the project; FACEGATE_DATA_DIR wins.'),
-  modelsDir: z.string().min(1).optional().describe('The verified model files. Absent: var/models in the project; FACEGATE_MODELS_DIR wins.'),
+    .describe(
+      'The data root: images, embeddings, the event spool and PGlite. Absent: var/storage in the project; FACEGATE_DATA_DIR wins.',
+    ),
+  modelsDir: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('The verified model files. Absent: var/models in the project; FACEGATE_MODELS_DIR wins.'),
   database: z
     .strictObject({
       url: z
         .string()
         .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL')
         .optional()
-        .describe('postgres:// URL of a PostgreSQL server. Absent: embedded PGlite under the data root; DATABASE_URL wins.'),
+        .describe(
+          'postgres:// URL of a PostgreSQL server. Absent: embedded PGlite under the data root; DATABASE_URL wins.',
+        ),
     })
     .prefault({})
     .describe('The event log and the durable record of users and embeddings.'),
@@ -107,10 +144,24 @@ export const configSchema = z.strictObject({
       provider: z
         .enum(['auto', 'cpu', 'cuda', 'dml'])
         .default('auto')
-        .describe('ONNX Runtime execution provider. auto: dml on Windows, cuda on Linux x64, else cpu; an unavailable one falls back to cpu, with a log line.'),
-      intraOpThreads: z.number().int().min(1).max(64).optional().describe('Threads per model. Absent: facegate\'s tuned CPU setting (src/vision/inference.ts).'),
-      detector: z.string().optional().describe('Detector model by name in models/manifest.json. Absent: the manifest\'s default.'),
-      embedder: z.string().optional().describe('Embedder model by name in models/manifest.json. Absent: the manifest\'s default.'),
+        .describe(
+          'ONNX Runtime execution provider. auto: dml on Windows, cuda on Linux x64, else cpu; an unavailable one falls back to cpu, with a log line.',
+        ),
+      intraOpThreads: z
+        .number()
+        .int()
+        .min(1)
+        .max(64)
+        .optional()
+        .describe("Threads per model. Absent: facegate's tuned CPU setting (src/vision/inference.ts)."),
+      detector: z
+        .string()
+        .optional()
+        .describe("Detector model by name in models/manifest.json. Absent: the manifest's default."),
+      embedder: z
+        .string()
+        .optional()
+        .describe("Embedder model by name in models/manifest.json. Absent: the manifest's default."),
     })
     .prefault({})
     .describe('The vision models and where they run.'),
@@ -119,10 +170,12 @@ export const configSchema = z.strictObject({
       match: unit
         .optional()
         .describe(
-          'The match threshold (cosine). Absent: the site\'s calibration, else the built-in default ' +
+          "The match threshold (cosine). Absent: the site's calibration, else the built-in default " +
             `${DEFAULT_DECISION_THRESHOLDS.match} (src/recognition/site-threshold.ts, decision.ts); set, it overrides a calibration.`,
         ),
-      margin: unit.default(DEFAULT_DECISION_THRESHOLDS.margin).describe('How far the best user must lead the runner-up user (decision.ts says why).'),
+      margin: unit
+        .default(DEFAULT_DECISION_THRESHOLDS.margin)
+        .describe('How far the best user must lead the runner-up user (decision.ts says why).'),
       minVotes: z
         .number()
         .int()
@@ -130,7 +183,9 @@ export const configSchema = z.strictObject({
         .max(100)
         .default(DEFAULT_DECISION_THRESHOLDS.minVotes)
         .describe('Live video: frames of one track that must each name the same user.'),
-      minVoteShare: unit.default(DEFAULT_DECISION_THRESHOLDS.minVoteShare).describe('... and the share of the track\'s decided frames that user must win.'),
+      minVoteShare: unit
+        .default(DEFAULT_DECISION_THRESHOLDS.minVoteShare)
+        .describe("... and the share of the track's decided frames that user must win."),
       unknownAfterFrames: z
         .number()
         .int()
@@ -141,11 +196,15 @@ export const configSchema = z.strictObject({
       autoLearning: z
         .boolean()
         .default(false)
-        .describe('Adds confidently recognised live faces to their user\'s gallery; off unless asked (src/recognition/auto-learning.ts).'),
+        .describe(
+          "Adds confidently recognised live faces to their user's gallery; off unless asked (src/recognition/auto-learning.ts).",
+        ),
       allowUnsafeThresholds: z
         .boolean()
         .default(false)
-        .describe('Runs with match or margin under their floors (decision.ts), with a warning at start; otherwise such a file is refused.'),
+        .describe(
+          'Runs with match or margin under their floors (decision.ts), with a warning at start; otherwise such a file is refused.',
+        ),
       // --- site calibration (issue 13, src/recognition/calibration.ts) ---
       calibrationTarget: z
         .number()
@@ -174,7 +233,13 @@ export const configSchema = z.strictObject({
     .describe('The match decision. Its defaults live in src/recognition/decision.ts, where their evidence is written.'),
   retention: z
     .strictObject({
-      unknownDays: z.number().int().min(0).max(3650).default(30).describe('Unknown-face crops are purged after this many days (the LLD\'s N).'),
+      unknownDays: z
+        .number()
+        .int()
+        .min(0)
+        .max(3650)
+        .default(30)
+        .describe("Unknown-face crops are purged after this many days (the LLD's N)."),
     })
     .prefault({})
     .describe('What the appliance deletes by itself, and when.'),
@@ -196,16 +261,25 @@ export const configSchema = z.strictObject({
         .describe('A worker with no heartbeat for this long is presumed dead (storage/config.ts says why).'),
     })
     .prefault({})
-    .describe('The health keys\' lifetimes.'),
+    .describe("The health keys' lifetimes."),
   api: z
     .strictObject({
-      host: z.string().min(1).default('127.0.0.1').describe('Loopback by default: the API is for the site\'s own tools; expose it deliberately.'),
-      port: z.number().int().min(1).max(65535).default(8450).describe('The HTTP API\'s port.'),
+      host: z
+        .string()
+        .min(1)
+        .default('127.0.0.1')
+        .describe("Loopback by default: the API is for the site's own tools; expose it deliberately."),
+      port: z.number().int().min(1).max(65535).default(8450).describe("The HTTP API's port."),
     })
     .prefault({})
     .describe('The HTTP API `serve` opens (a bearer token is always required).'),
   logging: z
-    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('The least severe level logged.') })
+    .strictObject({
+      level: z
+        .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+        .default('info')
+        .describe('The least severe level logged.'),
+    })
     .prefault({})
     .describe('The JSON log lines (stderr).'),
 });
@@ -229,7 +303,8 @@ function shownInput(issue: z.core.$ZodIssue): string {
     if (isSecretName(key)) return ' (received a hidden value)';
     return ` (received ${quoteReceived(/@|:\/\//.test(value) ? redactUrl(value) : redactCredentials(value))})`;
   }
-  if (value !== null && typeof value === 'object') return ` (received ${Array.isArray(value) ? 'a list' : 'an object'})`;
+  if (value !== null && typeof value === 'object')
+    return ` (received ${Array.isArray(value) ? 'a list' : 'an object'})`;
   return ` (received ${quoteReceived(value)})`;
 }
 
@@ -239,7 +314,10 @@ function describeIssues(error: z.ZodError, source: string): string {
 }
 
 /** Validates an already-parsed configuration object; `baseDir` resolves relative paths. */
-export function parseConfig(input: unknown, options: { source?: string; baseDir?: string; env?: Environment } = {}): AppConfig {
+export function parseConfig(
+  input: unknown,
+  options: { source?: string; baseDir?: string; env?: Environment } = {},
+): AppConfig {
   const source = options.source ?? 'configuration';
   const result = configSchema.safeParse(input ?? {}, { reportInput: true });
   if (!result.success) throw new ConfigError(describeIssues(result.error, source));
@@ -249,8 +327,16 @@ export function parseConfig(input: unknown, options: { source?: string; baseDir?
   const resolve = (p: string) => path.resolve(base, p);
   return {
     ...c,
-    dataDir: env.dataDir ? path.resolve(env.dataDir) : c.dataDir ? resolve(c.dataDir) : path.join(projectRoot(), 'var', 'storage'),
-    modelsDir: env.modelsDir ? path.resolve(env.modelsDir) : c.modelsDir ? resolve(c.modelsDir) : path.join(projectRoot(), 'var', 'models'),
+    dataDir: env.dataDir
+      ? path.resolve(env.dataDir)
+      : c.dataDir
+        ? resolve(c.dataDir)
+        : path.join(projectRoot(), 'var', 'storage'),
+    modelsDir: env.modelsDir
+      ? path.resolve(env.modelsDir)
+      : c.modelsDir
+        ? resolve(c.modelsDir)
+        : path.join(projectRoot(), 'var', 'models'),
     database: env.databaseUrl ? { url: env.databaseUrl } : c.database,
     redis: env.redisUrl ? { url: env.redisUrl } : c.redis,
     source: options.source ?? null,
@@ -273,7 +359,9 @@ export async function loadConfig(file?: string, env: Environment = readEnvironme
     raw = /\.json$/i.test(chosen) ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
     // The parsers quote the text around the mistake, which may be a URL with its password.
-    throw new ConfigError(`The configuration file ${chosen} is not valid ${/\.json$/i.test(chosen) ? 'JSON' : 'YAML'}: ${redactCredentials((error as Error).message)}`);
+    throw new ConfigError(
+      `The configuration file ${chosen} is not valid ${/\.json$/i.test(chosen) ? 'JSON' : 'YAML'}: ${redactCredentials((error as Error).message)}`,
+    );
   }
   return parseConfig(raw, { source: chosen, baseDir: path.dirname(path.resolve(chosen)), env });
 }

@@ -47,7 +47,8 @@ const scalar = (value: unknown): string => stringify(value, { lineWidth: 0 }).tr
 
 function describeRequired(schema: z.ZodType): string {
   const text = schema.description;
-  if (text === undefined) throw new Error('configuration key without a description (config.ts: every key gets .describe())');
+  if (text === undefined)
+    throw new Error('configuration key without a description (config.ts: every key gets .describe())');
   return text;
 }
 

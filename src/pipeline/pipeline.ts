@@ -138,7 +138,10 @@ export class Pipeline {
           // One track that cannot be written (its event still goes to the spool if the
           // database is down) must not cost the others theirs.
           await this.finish(cameraId, state, track).catch((error: unknown) => {
-            this.deps.logger.error({ err: error, camera: cameraId, track: track.id }, 'pipeline: open track lost at stop');
+            this.deps.logger.error(
+              { err: error, camera: cameraId, track: track.id },
+              'pipeline: open track lost at stop',
+            );
           });
         }
       }
@@ -180,7 +183,13 @@ export class Pipeline {
     const observed: Observed[] = [];
     for (const analysis of analyses) {
       const decision = analysis.embedding
-        ? await decideAnalysis(analysis, this.deps.storage.embeddings, this.deps.users.statusOf, this.thresholds, this.deps.users.thresholdOf)
+        ? await decideAnalysis(
+            analysis,
+            this.deps.storage.embeddings,
+            this.deps.users.statusOf,
+            this.thresholds,
+            this.deps.users.thresholdOf,
+          )
         : null;
       observed.push({ analysis, decision, frame: { receivedAt: frame.receivedAt, receivedMs: frame.receivedMs } });
     }
@@ -226,7 +235,9 @@ export class Pipeline {
     if (!ended) state.decided.add(track.id);
     const { storage, logger } = this.deps;
     // The track's best face with an embedding (a face the quality gate rejected has none).
-    const best = [...track.observations].filter((o) => o.payload.analysis.embedding).sort((a, b) => b.rank - a.rank)[0]?.payload;
+    const best = [...track.observations]
+      .filter((o) => o.payload.analysis.embedding)
+      .sort((a, b) => b.rank - a.rank)[0]?.payload;
     const at = new Date();
     const written = await storage.db.recordRecognition({
       timestamp: at,
@@ -241,7 +252,8 @@ export class Pipeline {
     push(this.counters.decisionLatencyMs, now - decidingFrameMs);
     push(this.counters.trackLatencyMs, now - (track.observations[0]?.payload.frame.receivedMs ?? decidingFrameMs));
     this.counters.decisions[verdict.decision]++;
-    if (verdict.decision === 'unknown' && best?.analysis.embedding) this.keepUnknown(cameraId, written, at, best.analysis);
+    if (verdict.decision === 'unknown' && best?.analysis.embedding)
+      this.keepUnknown(cameraId, written, at, best.analysis);
     const policy = this.options.learning ?? DEFAULT_LEARNING_POLICY;
     if (verdict.decision === 'known' && best && policy.enabled) {
       await considerLearning({ storage, logger, policy }, verdict, best.analysis, cameraId).catch((error: unknown) => {
@@ -249,7 +261,14 @@ export class Pipeline {
       });
     }
     logger.info(
-      { camera: cameraId, track: track.id, decision: verdict.decision, userId: verdict.userId, score: verdict.score, reason: verdict.reason },
+      {
+        camera: cameraId,
+        track: track.id,
+        decision: verdict.decision,
+        userId: verdict.userId,
+        score: verdict.score,
+        reason: verdict.reason,
+      },
       verdict.decision === 'known' ? `recognised ${verdict.userId ?? ''}` : 'unknown face',
     );
   }
@@ -261,23 +280,42 @@ export class Pipeline {
   private keepUnknown(cameraId: string, written: EventWrite, at: Date, face: FaceAnalysis): void {
     const { logger, grouping } = this.deps;
     if (written.stored !== 'database' || !face.embedding) {
-      logger.warn({ camera: cameraId, event: written.id }, 'pipeline: unknown face not kept for review (database read-only)');
+      logger.warn(
+        { camera: cameraId, event: written.id },
+        'pipeline: unknown face not kept for review (database read-only)',
+      );
       return;
     }
     if (this.keeping.size >= MAX_PENDING_KEEPS) {
-      logger.warn({ camera: cameraId, event: written.id, pending: this.keeping.size }, 'pipeline: unknown face not kept for review (too many waiting)');
+      logger.warn(
+        { camera: cameraId, event: written.id, pending: this.keeping.size },
+        'pipeline: unknown face not kept for review (too many waiting)',
+      );
       return;
     }
     const embedding = face.embedding;
     const keep = encodePng(face.aligned)
-      .then((png) => grouping.keep({ eventId: written.id, cameraId, seenAt: at, quality: face.quality.score, embedding, png }))
+      .then((png) =>
+        grouping.keep({ eventId: written.id, cameraId, seenAt: at, quality: face.quality.score, embedding, png }),
+      )
       .then((kept) => {
         logger.info(
-          { camera: cameraId, event: written.id, group: kept.face.groupId.toString(), similarity: kept.joinedAt, image: kept.face.image },
+          {
+            camera: cameraId,
+            event: written.id,
+            group: kept.face.groupId.toString(),
+            similarity: kept.joinedAt,
+            image: kept.face.image,
+          },
           kept.joinedAt === null ? 'unknown face: new group' : 'unknown face: joined its group',
         );
       })
-      .catch((error: unknown) => logger.warn({ err: error, camera: cameraId, event: written.id }, 'pipeline: could not keep an unknown face for review'))
+      .catch((error: unknown) =>
+        logger.warn(
+          { err: error, camera: cameraId, event: written.id },
+          'pipeline: could not keep an unknown face for review',
+        ),
+      )
       .finally(() => this.keeping.delete(keep));
     this.keeping.add(keep);
   }
@@ -297,7 +335,9 @@ export class Pipeline {
         eventType: change.state === 'online' ? 'connected' : 'disconnected',
         details: { reason: change.reason },
       })
-      .catch((error: unknown) => logger.error({ err: error, camera: change.cameraId }, 'pipeline: camera event not recorded'));
+      .catch((error: unknown) =>
+        logger.error({ err: error, camera: change.cameraId }, 'pipeline: camera event not recorded'),
+      );
   }
 }
 
@@ -311,7 +351,8 @@ const SAME_FACE_MIN_COSINE = 0.35;
 /** The tracker's appearance gate: the detection's embedding must agree with the track's latest one. */
 function sameFace(track: Readonly<Track<Observed>>, detection: { payload: Observed }): boolean {
   const next = detection.payload.analysis.embedding?.vector;
-  const last = [...track.observations].reverse().find((o) => o.payload.analysis.embedding)?.payload.analysis.embedding?.vector;
+  const last = [...track.observations].reverse().find((o) => o.payload.analysis.embedding)?.payload.analysis
+    .embedding?.vector;
   return !next || !last || cosine(next, last) >= SAME_FACE_MIN_COSINE;
 }
 

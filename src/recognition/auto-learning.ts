@@ -54,13 +54,24 @@ export async function considerLearning(
   const outcome = await withUserLock(userId, async (): Promise<LearningOutcome> => {
     const refusal = await learningRefusal(storage, policy, userId, embedding.vector, face.quality.score);
     if (refusal) return { learned: false, reason: refusal };
-    const crop = await storage.images.saveAligned(userId, await encodePng(face.aligned), { cameraId, qualityScore: face.quality.score });
-    const [record] = await storage.db.addEmbeddings(userId, [{ image: crop.file, modelId: embedding.modelId, vector: embedding.vector }]);
+    const crop = await storage.images.saveAligned(userId, await encodePng(face.aligned), {
+      cameraId,
+      qualityScore: face.quality.score,
+    });
+    const [record] = await storage.db.addEmbeddings(userId, [
+      { image: crop.file, modelId: embedding.modelId, vector: embedding.vector },
+    ]);
     if (!record) throw new Error('the database returned no embedding row');
-    await storage.embeddings.add([{ embeddingId: record.id, userId, image: record.image, modelId: record.modelId, vector: record.vector }]);
+    await storage.embeddings.add([
+      { embeddingId: record.id, userId, image: record.image, modelId: record.modelId, vector: record.vector },
+    ]);
     return { learned: true, embeddingId: record.id };
   });
-  if (outcome.learned) deps.logger.info({ userId, embeddingId: outcome.embeddingId.toString(), camera: cameraId }, 'auto-learning: embedding added');
+  if (outcome.learned)
+    deps.logger.info(
+      { userId, embeddingId: outcome.embeddingId.toString(), camera: cameraId },
+      'auto-learning: embedding added',
+    );
   return outcome;
 }
 
@@ -83,8 +94,10 @@ export async function learningRefusal(
   const matches = await storage.embeddings.search(vector, SEARCH_K);
   const own = Math.max(...matches.filter((m) => m.userId === userId).map((m) => m.score), -1);
   const other = Math.max(...matches.filter((m) => m.userId !== userId).map((m) => m.score), -1);
-  if (own < policy.learnThreshold) return `score ${own.toFixed(3)} to ${userId} below the learn threshold ${policy.learnThreshold}`;
-  if (own - other < policy.minMargin) return `margin ${(own - other).toFixed(3)} over other users below ${policy.minMargin}`;
+  if (own < policy.learnThreshold)
+    return `score ${own.toFixed(3)} to ${userId} below the learn threshold ${policy.learnThreshold}`;
+  if (own - other < policy.minMargin)
+    return `margin ${(own - other).toFixed(3)} over other users below ${policy.minMargin}`;
   if (own > policy.maxSimilarityToOwn) return `near-duplicate of an existing embedding (${own.toFixed(3)})`;
   if ((await storage.db.countEmbeddings(userId)) >= policy.maxEmbeddingsPerUser) {
     return `${userId} has reached ${policy.maxEmbeddingsPerUser} embeddings`;

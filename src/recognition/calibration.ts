@@ -72,13 +72,18 @@ function sampleProbes<T>(probes: readonly T[], scoresPerProbe: number, seed: num
  * other user B gives one impostor score, the best over B's embeddings; against the rest of A's own
  * gallery (leave-one-out best) it gives one genuine score, when A has another embedding.
  */
-export function galleryScores(gallery: readonly GalleryVector[]): { impostor: number[]; genuine: number[]; sample: ProbeSample } {
+export function galleryScores(gallery: readonly GalleryVector[]): {
+  impostor: number[];
+  genuine: number[];
+  sample: ProbeSample;
+} {
   const users = [...byUser(gallery)];
   const genuine: number[] = [];
   for (const [, own] of users) if (own.length > 1) for (const probe of own) genuine.push(best(probe, own, probe));
   const impostor: number[] = [];
   const probes = sampleProbes(gallery, users.length - 1, 1);
-  for (const probe of probes) for (const [userB, vectors] of users) if (userB !== probe.userId) impostor.push(best(probe.vector, vectors));
+  for (const probe of probes)
+    for (const [userB, vectors] of users) if (userB !== probe.userId) impostor.push(best(probe.vector, vectors));
   return { impostor, genuine, sample: { probes: gallery.length, used: probes.length } };
 }
 
@@ -89,11 +94,15 @@ export function galleryScores(gallery: readonly GalleryVector[]): { impostor: nu
  * scores against their own gallery are genuine-high, so they can only push the tail up and the
  * threshold with it: the safe direction.
  */
-export function strangerScores(faces: readonly StrangerVector[], gallery: readonly GalleryVector[]): { impostor: number[]; sample: ProbeSample } {
+export function strangerScores(
+  faces: readonly StrangerVector[],
+  gallery: readonly GalleryVector[],
+): { impostor: number[]; sample: ProbeSample } {
   const users = [...byUser(gallery)];
   const impostor: number[] = [];
   const probes = sampleProbes(faces, users.length, 2);
-  for (const face of probes) for (const [userId, vectors] of users) if (userId !== face.ownerUserId) impostor.push(best(face.vector, vectors));
+  for (const face of probes)
+    for (const [userId, vectors] of users) if (userId !== face.ownerUserId) impostor.push(best(face.vector, vectors));
   return { impostor, sample: { probes: faces.length, used: probes.length } };
 }
 
@@ -153,7 +162,9 @@ export interface TailFit {
 export function fitImpostorTail(impostor: readonly number[]): TailFit {
   const n = impostor.length;
   if (n < MIN_IMPOSTOR_SCORES) {
-    throw new CalibrationRefusedError(`Expected at least ${MIN_IMPOSTOR_SCORES.toLocaleString('en-US')} impostor scores to fit their tail but there were ${n.toLocaleString('en-US')}`);
+    throw new CalibrationRefusedError(
+      `Expected at least ${MIN_IMPOSTOR_SCORES.toLocaleString('en-US')} impostor scores to fit their tail but there were ${n.toLocaleString('en-US')}`,
+    );
   }
   const sorted = [...impostor].sort((a, b) => a - b);
   const exceedancesAbove = (u: number) => n - upperBound(sorted, u);
@@ -173,7 +184,9 @@ export function fitImpostorTail(impostor: readonly number[]): TailFit {
   const k = a0 / (a0 - 2 * a1) - 2; // Hosking's k = -shape
   const scale = (2 * a0 * a1) / (a0 - 2 * a1);
   if (!Number.isFinite(k) || !Number.isFinite(scale) || scale <= 0) {
-    throw new CalibrationRefusedError(`Expected impostor scores that spread above the tail threshold ${threshold.toFixed(3)} but their ${m} exceedances give no usable fit (scale ${scale})`);
+    throw new CalibrationRefusedError(
+      `Expected impostor scores that spread above the tail threshold ${threshold.toFixed(3)} but their ${m} exceedances give no usable fit (scale ${scale})`,
+    );
   }
   const shape = -k;
   return {
@@ -295,7 +308,9 @@ function poissonAtMost(k: number, lambda: number): number {
 export function fitContradictions(fit: TailFit, check: readonly TailCheckPoint[]): string[] {
   const out: string[] = [];
   if (fit.endpoint !== null && fit.endpoint <= fit.highestScore) {
-    out.push(`the fitted tail ends at ${fit.endpoint.toFixed(3)}, at or below the highest impostor score seen (${fit.highestScore.toFixed(3)}), so it calls a score strangers already reached impossible`);
+    out.push(
+      `the fitted tail ends at ${fit.endpoint.toFixed(3)}, at or below the highest impostor score seen (${fit.highestScore.toFixed(3)}), so it calls a score strangers already reached impossible`,
+    );
   }
   for (const p of check) {
     const expected = p.fitted * fit.scores;
@@ -343,7 +358,12 @@ export interface ThresholdProposal {
   genuineAccept: number | null;
 }
 
-export function proposeThreshold(fit: TailFit, genuine: readonly number[], target: number, gallerySize: number): ThresholdProposal {
+export function proposeThreshold(
+  fit: TailFit,
+  genuine: readonly number[],
+  target: number,
+  gallerySize: number,
+): ThresholdProposal {
   const p = perUserFalseMatch(target, gallerySize);
   const tailScore = fittedQuantile(fit, p);
   const candidates: [number, ThresholdProposal['boundBy']][] = [
@@ -381,7 +401,10 @@ export const COMPARED_GALLERY_SIZES = [10, 100, 1_000, 10_000] as const;
 
 export interface Calibration {
   target: number;
-  counts: { impostor: { gallery: number; unknown: number; labelled: number; total: number }; genuine: { gallery: number; labelled: number; total: number } };
+  counts: {
+    impostor: { gallery: number; unknown: number; labelled: number; total: number };
+    genuine: { gallery: number; labelled: number; total: number };
+  };
   fit: TailFit;
   check: TailCheckPoint[];
   /** At the current gallery size; null when nobody is enrolled. */
@@ -391,11 +414,17 @@ export interface Calibration {
 
 /** Throws CalibrationRefusedError when the data cannot support a proposal (the message says how much is needed). */
 export function calibrate(input: CalibrationInput): Calibration {
-  if (!(input.target > 0 && input.target < 1)) throw new RangeError(`Expected a target between 0 and 1 (exclusive) but received ${input.target}`);
+  if (!(input.target > 0 && input.target < 1))
+    throw new RangeError(`Expected a target between 0 and 1 (exclusive) but received ${input.target}`);
   const impostor = [...input.impostor.gallery, ...input.impostor.unknown, ...input.impostor.labelled];
   const genuine = [...input.genuine.gallery, ...input.genuine.labelled];
   const counts = {
-    impostor: { gallery: input.impostor.gallery.length, unknown: input.impostor.unknown.length, labelled: input.impostor.labelled.length, total: impostor.length },
+    impostor: {
+      gallery: input.impostor.gallery.length,
+      unknown: input.impostor.unknown.length,
+      labelled: input.impostor.labelled.length,
+      total: impostor.length,
+    },
     genuine: { gallery: input.genuine.gallery.length, labelled: input.genuine.labelled.length, total: genuine.length },
   };
   let fit: TailFit;

@@ -69,17 +69,28 @@ export interface UserThresholdReport {
 }
 
 /** A user's threshold and the corrections behind it (for the model in use). */
-export async function userThresholdReport(storage: Storage, userId: string, siteMatch: number): Promise<UserThresholdReport> {
+export async function userThresholdReport(
+  storage: Storage,
+  userId: string,
+  siteMatch: number,
+): Promise<UserThresholdReport> {
   const corrections = await storage.db.listCorrections(userId, storage.embeddings.modelId);
   const top = Math.max(...corrections.map((c) => c.score));
-  const own = userThreshold(siteMatch, corrections.length ? { raisedTo: raisedThreshold(top), corrections: corrections.length } : undefined);
+  const own = userThreshold(
+    siteMatch,
+    corrections.length ? { raisedTo: raisedThreshold(top), corrections: corrections.length } : undefined,
+  );
   return { match: own.threshold, site: siteMatch, raised: own.raised, corrections: corrections.map(correctionJson) };
 }
 
 /** The nearest other enrolled person, live from the index: the best score of this user's gallery against theirs. */
 export async function nearestOtherPerson(storage: Storage, userId: string): Promise<NearestPerson | null> {
   const gallery = await storage.db.listUserEmbeddings(userId, storage.embeddings.modelId);
-  const [nearest] = await nearestOthers(storage.embeddings, gallery.map((e) => e.vector), userId);
+  const [nearest] = await nearestOthers(
+    storage.embeddings,
+    gallery.map((e) => e.vector),
+    userId,
+  );
   return nearest ? { userId: nearest.userId, score: nearest.score } : null;
 }
 
@@ -93,14 +104,17 @@ function checkNote(note: unknown): string | undefined {
   if (note === undefined) return undefined;
   // The database checks the actor; the note goes into details, checked here the same way.
   if (!isPrintableLine(note, 200)) {
-    throw new StoreInputError(`Expected a note of 1-200 printable characters (no control or format characters) but received ${quoteReceived(note, 40)}`);
+    throw new StoreInputError(
+      `Expected a note of 1-200 printable characters (no control or format characters) but received ${quoteReceived(note, 40)}`,
+    );
   }
   return note.trim();
 }
 
 function checkForce(force: unknown): boolean {
   if (force === undefined || force === false) return false;
-  if (force !== true) throw new StoreInputError(`Expected force to be true or false but received ${quoteReceived(force, 40)}`);
+  if (force !== true)
+    throw new StoreInputError(`Expected force to be true or false but received ${quoteReceived(force, 40)}`);
   return true;
 }
 
@@ -111,7 +125,12 @@ const fmt = (v: number) => v.toFixed(3);
  * it would do, and why the face is probably the user's own; null when it would not. Only the
  * correction's own raise is judged: a lower mark changes nothing a forced one did not already.
  */
-async function lockoutReason(deps: CorrectionDeps, userId: string, score: number, modelId: string): Promise<string | null> {
+async function lockoutReason(
+  deps: CorrectionDeps,
+  userId: string,
+  score: number,
+  modelId: string,
+): Promise<string | null> {
   const raise = raisedThreshold(score);
   const gallery = await deps.storage.db.listUserEmbeddings(userId, modelId);
   const own = ownPhotoScore(gallery.map((e) => e.vector));
@@ -123,7 +142,9 @@ async function lockoutReason(deps: CorrectionDeps, userId: string, score: number
       : `marking this face as not ${userId} would raise ${userId}'s match threshold to ${fmt(raise)}, above ${fmt(own ?? 0)}, how well ${userId}'s own enrolled ` +
         `photos score each other (median of each photo's best score against the others): ${userId} would no longer be recognised. The face scores ` +
         `${fmt(score)} against ${userId}'s enrolled photos, ` +
-        (score >= (own ?? 0) ? 'as high as they score each other' : `within ${CORRECTION_STEP} of that (how far one face's score moves between shots)`);
+        (score >= (own ?? 0)
+          ? 'as high as they score each other'
+          : `within ${CORRECTION_STEP} of that (how far one face's score moves between shots)`);
   return (
     `${what}, so it is probably ${userId}; nothing was recorded. If it is not ${userId}, record it anyway with force ` +
     `(the API's "force": true, the CLI's --force); a wrong correction is undone only by deleting and re-enrolling ${userId}`
@@ -131,7 +152,13 @@ async function lockoutReason(deps: CorrectionDeps, userId: string, score: number
 }
 
 /** Refuses a lockout unless forced; a forced one keeps what it overrode in the correction's details. */
-async function judgeLockout(deps: CorrectionDeps, userId: string, score: number, modelId: string, force: boolean): Promise<Record<string, unknown>> {
+async function judgeLockout(
+  deps: CorrectionDeps,
+  userId: string,
+  score: number,
+  modelId: string,
+  force: boolean,
+): Promise<Record<string, unknown>> {
   const reason = await lockoutReason(deps, userId, score, modelId);
   if (reason === null) return {};
   if (!force) throw new CorrectionRefusedError(reason);
@@ -140,7 +167,11 @@ async function judgeLockout(deps: CorrectionDeps, userId: string, score: number,
 
 async function finish(deps: CorrectionDeps, correction: MatchCorrection): Promise<CorrectionResult> {
   deps.users?.noteCorrection(correction.userId, correction.score, correction.modelId);
-  return { correction: correctionJson(correction), userId: correction.userId, threshold: await userThresholdReport(deps.storage, correction.userId, deps.siteMatch) };
+  return {
+    correction: correctionJson(correction),
+    userId: correction.userId,
+    threshold: await userThresholdReport(deps.storage, correction.userId, deps.siteMatch),
+  };
 }
 
 /**
@@ -148,28 +179,40 @@ async function finish(deps: CorrectionDeps, correction: MatchCorrection): Promis
  * confidence (a track's event keeps the mean of its winning frames: CORRECTION_STEP covers a frame
  * above the mean). The event's face vector is not kept by the pipeline, so none is recorded.
  */
-export async function markEventWrong(deps: CorrectionDeps, request: { eventId: unknown; actor: string; note?: unknown; force?: unknown }): Promise<CorrectionResult> {
+export async function markEventWrong(
+  deps: CorrectionDeps,
+  request: { eventId: unknown; actor: string; note?: unknown; force?: unknown },
+): Promise<CorrectionResult> {
   // UUIDs are case-insensitive (RFC 9562); the database and the appliance write them in lower case.
   const eventId = typeof request.eventId === 'string' ? request.eventId.toLowerCase() : request.eventId;
-  if (!isUuid(eventId)) throw new StoreInputError(`Expected an event id (a UUID like 0190c3d2-7a1b-7c3d-8e4f-0123456789ab) but received ${quoteReceived(eventId, 40)}`);
+  if (!isUuid(eventId))
+    throw new StoreInputError(
+      `Expected an event id (a UUID like 0190c3d2-7a1b-7c3d-8e4f-0123456789ab) but received ${quoteReceived(eventId, 40)}`,
+    );
   const note = checkNote(request.note);
   const force = checkForce(request.force);
   const { db } = deps.storage;
   const event = await db.getRecognitionEvent(eventId);
   if (!event) throw new NotFoundError(`Expected a recognition event but there is no event ${eventId}`);
   if (event.isUnknown || event.matchedUserId === null) {
-    throw new CorrectionRefusedError(`Expected a known decision (an event that named someone) but event ${eventId} was unknown: there is no match to mark wrong`);
+    throw new CorrectionRefusedError(
+      `Expected a known decision (an event that named someone) but event ${eventId} was unknown: there is no match to mark wrong`,
+    );
   }
   const userId = event.matchedUserId;
   const user = await db.getUser(userId);
-  if (!user) throw new NotFoundError(`Expected the event's user to be enrolled but there is no user ${userId} any more`);
+  if (!user)
+    throw new NotFoundError(`Expected the event's user to be enrolled but there is no user ${userId} any more`);
   if (event.timestamp < user.createdAt) {
-    throw new CorrectionRefusedError(`Expected an event about ${userId} as enrolled now but event ${eventId} (${event.timestamp.toISOString()}) predates this enrolment (${user.createdAt.toISOString()}): it named an earlier user of that id`);
+    throw new CorrectionRefusedError(
+      `Expected an event about ${userId} as enrolled now but event ${eventId} (${event.timestamp.toISOString()}) predates this enrolment (${user.createdAt.toISOString()}): it named an earlier user of that id`,
+    );
   }
   const modelId = event.modelId ?? deps.storage.embeddings.modelId;
   // The common case, said before anything else; two marks at once are left to the database's
   // unique index (migration 003), which refuses the second with the same conflict.
-  if ((await db.listCorrections(userId)).some((c) => c.eventId === eventId)) throw new ConflictError(alreadyMarkedMessage(eventId, userId));
+  if ((await db.listCorrections(userId)).some((c) => c.eventId === eventId))
+    throw new ConflictError(alreadyMarkedMessage(eventId, userId));
   const forced = await judgeLockout(deps, userId, event.confidence, modelId, force);
   const correction = await db.recordCorrection({
     actor: request.actor,
@@ -178,7 +221,13 @@ export async function markEventWrong(deps: CorrectionDeps, request: { eventId: u
     eventId,
     score: event.confidence,
     modelId,
-    details: { cameraId: event.cameraId, trackId: event.trackId, eventThreshold: event.threshold, ...(note ? { note } : {}), ...forced },
+    details: {
+      cameraId: event.cameraId,
+      trackId: event.trackId,
+      eventThreshold: event.threshold,
+      ...(note ? { note } : {}),
+      ...forced,
+    },
   });
   return finish(deps, correction);
 }
@@ -210,18 +259,28 @@ export async function markPhotoNotUser(
   const { db, embeddings } = deps.storage;
   if (!(await db.getUser(userId))) throw new NotFoundError(`Expected an existing user but there is no user ${userId}`);
   const gallery = await db.listUserEmbeddings(userId, embeddings.modelId);
-  if (gallery.length === 0) throw new CorrectionRefusedError(`Expected ${userId} to have enrolled faces for the model in use (${embeddings.modelId}) but there are none`);
+  if (gallery.length === 0)
+    throw new CorrectionRefusedError(
+      `Expected ${userId} to have enrolled faces for the model in use (${embeddings.modelId}) but there are none`,
+    );
   // The decoded pixels count against the shared decode budget until the faces are found. A still
   // photo, as at enrolment: one cut to the face gets the detector's second look (face-analyzer.ts).
   const faces = await withDecodedImage(request.photo, (image) => deps.analyzer.analyze(image, { stillPhoto: true }));
   const choice = chooseMainFace(faces);
-  if (choice.kind !== 'main') throw new CorrectionRefusedError(`Expected a photo of one person's face (as enrolment takes it) but ${choice.reason}`);
+  if (choice.kind !== 'main')
+    throw new CorrectionRefusedError(
+      `Expected a photo of one person's face (as enrolment takes it) but ${choice.reason}`,
+    );
   const { embedding } = choice.main;
   if (!choice.main.quality.accepted || !embedding) {
-    throw new CorrectionRefusedError(`Expected a photo of one person's face (as enrolment takes it) but the face was refused by the quality gate (${choice.main.quality.reasons.join(', ')})`);
+    throw new CorrectionRefusedError(
+      `Expected a photo of one person's face (as enrolment takes it) but the face was refused by the quality gate (${choice.main.quality.reasons.join(', ')})`,
+    );
   }
   if (embedding.modelId !== embeddings.modelId) {
-    throw new CorrectionRefusedError(`Expected a face embedded by the model in use (${embeddings.modelId}) but it was embedded by ${embedding.modelId}`);
+    throw new CorrectionRefusedError(
+      `Expected a face embedded by the model in use (${embeddings.modelId}) but it was embedded by ${embedding.modelId}`,
+    );
   }
   const score = Math.max(...gallery.map((e) => cosine(e.vector, embedding.vector)));
   const forced = await judgeLockout(deps, userId, score, embedding.modelId, force);

@@ -76,10 +76,24 @@ export const MIN_SAFE_MATCH = 0.4;
 export const MIN_SAFE_MARGIN = 0.05;
 
 /** Each threshold under its floor, as "what, the floor, what was received". Empty when safe. */
-export function unsafeThresholds(t: Pick<DecisionThresholds, 'match' | 'margin'>): { key: 'match' | 'margin'; floor: number; received: number; why: string }[] {
+export function unsafeThresholds(
+  t: Pick<DecisionThresholds, 'match' | 'margin'>,
+): { key: 'match' | 'margin'; floor: number; received: number; why: string }[] {
   const out: { key: 'match' | 'margin'; floor: number; received: number; why: string }[] = [];
-  if (t.match < MIN_SAFE_MATCH) out.push({ key: 'match', floor: MIN_SAFE_MATCH, received: t.match, why: 'below it strangers are matched routinely' });
-  if (t.margin < MIN_SAFE_MARGIN) out.push({ key: 'margin', floor: MIN_SAFE_MARGIN, received: t.margin, why: 'below it two lookalike users cannot be told apart' });
+  if (t.match < MIN_SAFE_MATCH)
+    out.push({
+      key: 'match',
+      floor: MIN_SAFE_MATCH,
+      received: t.match,
+      why: 'below it strangers are matched routinely',
+    });
+  if (t.margin < MIN_SAFE_MARGIN)
+    out.push({
+      key: 'margin',
+      floor: MIN_SAFE_MARGIN,
+      received: t.margin,
+      why: 'below it two lookalike users cannot be told apart',
+    });
   return out;
 }
 
@@ -114,7 +128,13 @@ export function decideFace(
   const [userId, score] = best;
   const margin = runnerUp ? score - runnerUp[1] : score;
   if (score < t.match) {
-    return { decision: 'unknown', userId: null, score, margin, reason: `best score ${fmt(score)} below the match threshold ${t.match}` };
+    return {
+      decision: 'unknown',
+      userId: null,
+      score,
+      margin,
+      reason: `best score ${fmt(score)} below the match threshold ${t.match}`,
+    };
   }
   // The face is most like a user whose own threshold was raised (a face once wrongly taken for
   // them, or a lookalike enrolled): below it, nobody is named, not the runner-up either.
@@ -141,16 +161,27 @@ export function decideFace(
   // anyone, and not the runner-up either.
   const status = statusOf(userId);
   if (status !== 'active') {
-    return { decision: 'unknown', userId: null, score, margin, reason: status === 'disabled' ? `matches disabled user ${userId}` : `matches ${userId}, who is no longer enrolled` };
+    return {
+      decision: 'unknown',
+      userId: null,
+      score,
+      margin,
+      reason:
+        status === 'disabled' ? `matches disabled user ${userId}` : `matches ${userId}, who is no longer enrolled`,
+    };
   }
   return { decision: 'known', userId, score, margin, reason: `matched ${userId} at ${fmt(score)}` };
 }
 
 /** A track's decision from its frames' decisions: the same user must win enough of them. */
-export function decideTrack(frames: readonly FaceDecision[], t: Readonly<DecisionThresholds> = DEFAULT_DECISION_THRESHOLDS): FaceDecision {
+export function decideTrack(
+  frames: readonly FaceDecision[],
+  t: Readonly<DecisionThresholds> = DEFAULT_DECISION_THRESHOLDS,
+): FaceDecision {
   if (frames.length === 0) return { decision: 'unknown', userId: null, score: 0, margin: 0, reason: 'no usable frame' };
   const votes = new Map<string, number[]>();
-  for (const f of frames) if (f.decision === 'known' && f.userId) votes.set(f.userId, [...(votes.get(f.userId) ?? []), f.score]);
+  for (const f of frames)
+    if (f.decision === 'known' && f.userId) votes.set(f.userId, [...(votes.get(f.userId) ?? []), f.score]);
   const [leader] = [...votes].sort((a, b) => b[1].length - a[1].length);
   const bestScore = Math.max(...frames.map((f) => f.score));
   const margin = Math.min(...frames.map((f) => f.margin));
@@ -169,5 +200,11 @@ export function decideTrack(frames: readonly FaceDecision[], t: Readonly<Decisio
     };
   }
   const score = scores.reduce((s, v) => s + v, 0) / scores.length;
-  return { decision: 'known', userId, score, margin, reason: `matched ${userId} in ${scores.length} of ${frames.length} frames` };
+  return {
+    decision: 'known',
+    userId,
+    score,
+    margin,
+    reason: `matched ${userId} in ${scores.length} of ${frames.length} frames`,
+  };
 }

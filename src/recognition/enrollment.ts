@@ -105,7 +105,11 @@ export interface IgnoredFacesNote {
 export type PhotoEnrollResult = EnrollResult & { ignoredFaces?: IgnoredFacesNote[] };
 
 /** Why an image cannot be used, or its face (the photo's subject, chooseMainFace). */
-async function examine(analyzer: FaceAnalyzer, image: EnrollmentImage, cameraId: string | null): Promise<{ face: EnrollmentFace; note: IgnoredFacesNote | null } | string> {
+async function examine(
+  analyzer: FaceAnalyzer,
+  image: EnrollmentImage,
+  cameraId: string | null,
+): Promise<{ face: EnrollmentFace; note: IgnoredFacesNote | null } | string> {
   let faces;
   try {
     // The decoded pixels count against the shared decode budget until the faces are found. A
@@ -120,9 +124,17 @@ async function examine(analyzer: FaceAnalyzer, image: EnrollmentImage, cameraId:
   const { main: face, ignored } = choice;
   const box = face.face.box.map((v) => Number(v.toFixed(1))) as IgnoredFacesNote['used'];
   const aside = ignored.length > 0 ? `; ${ignored.length} much smaller or blurrier face(s) ignored` : '';
-  if (!face.quality.accepted || !face.embedding) return `face rejected by the quality gate (${face.quality.reasons.join(', ')})${aside ? ` (the largest, at ${box.join(',')}${aside})` : ''}`;
+  if (!face.quality.accepted || !face.embedding)
+    return `face rejected by the quality gate (${face.quality.reasons.join(', ')})${aside ? ` (the largest, at ${box.join(',')}${aside})` : ''}`;
   return {
-    face: { name: image.name, original: image.bytes, alignedPng: await encodePng(face.aligned), qualityScore: face.quality.score, embedding: face.embedding, cameraId },
+    face: {
+      name: image.name,
+      original: image.bytes,
+      alignedPng: await encodePng(face.aligned),
+      qualityScore: face.quality.score,
+      embedding: face.embedding,
+      cameraId,
+    },
     note: ignored.length > 0 ? { file: image.name, used: box, ignored: ignored.length } : null,
   };
 }
@@ -132,12 +144,19 @@ async function examine(analyzer: FaceAnalyzer, image: EnrollmentImage, cameraId:
  * threshold" (transitively), and only a group holding more than half of them is kept. Three photos
  * of Alice and three of Bob under one id would otherwise teach the index that Bob is Alice.
  */
-function onePerson(usable: EnrollmentFace[], threshold: number): { kept: EnrollmentFace[]; outliers: EnrollmentFace[] } {
+function onePerson(
+  usable: EnrollmentFace[],
+  threshold: number,
+): { kept: EnrollmentFace[]; outliers: EnrollmentFace[] } {
   const parent = usable.map((_, i) => i);
   const root = (i: number): number => (parent[i] === i ? i : (parent[i] = root(parent[i] as number)));
   for (let i = 0; i < usable.length; i++) {
     for (let j = i + 1; j < usable.length; j++) {
-      if (cosine((usable[i] as EnrollmentFace).embedding.vector, (usable[j] as EnrollmentFace).embedding.vector) >= threshold) parent[root(i)] = root(j);
+      if (
+        cosine((usable[i] as EnrollmentFace).embedding.vector, (usable[j] as EnrollmentFace).embedding.vector) >=
+        threshold
+      )
+        parent[root(i)] = root(j);
     }
   }
   const sizes = new Map<number, number>();
@@ -146,7 +165,6 @@ function onePerson(usable: EnrollmentFace[], threshold: number): { kept: Enrollm
   if (size * 2 <= usable.length) return { kept: [], outliers: usable };
   return { kept: usable.filter((_, i) => root(i) === largest), outliers: usable.filter((_, i) => root(i) !== largest) };
 }
-
 
 export async function enroll(deps: EnrollmentDeps, request: EnrollRequest): Promise<PhotoEnrollResult> {
   const userId = validateId('user', request.userId);
@@ -190,8 +208,13 @@ export async function enrollFaces(
 async function refuseExisting(storage: Storage, userId: string): Promise<void> {
   const existing = (await storage.db.listUsers()).find((u) => u.id.toLowerCase() === userId.toLowerCase());
   if (existing) {
-    const same = existing.id === userId ? '' : ` as ${existing.id} (ids differ only in case, and Windows folder names ignore case)`;
-    throw new ConflictError(`Expected a new user id but ${userId} is already enrolled${same} (delete it first, or add photos to it)`);
+    const same =
+      existing.id === userId
+        ? ''
+        : ` as ${existing.id} (ids differ only in case, and Windows folder names ignore case)`;
+    throw new ConflictError(
+      `Expected a new user id but ${userId} is already enrolled${same} (delete it first, or add photos to it)`,
+    );
   }
 }
 
@@ -220,14 +243,20 @@ async function judgeAndKeep(
   const usable: EnrollmentFace[] = [];
   for (const face of candidates) {
     if (face.embedding.modelId !== storage.embeddings.modelId) {
-      skipped.push({ file: face.name, reason: `embedded by ${face.embedding.modelId}, not the model in use (${storage.embeddings.modelId})` });
+      skipped.push({
+        file: face.name,
+        reason: `embedded by ${face.embedding.modelId}, not the model in use (${storage.embeddings.modelId})`,
+      });
       continue;
     }
     // A face that already matches someone else would make that person and this one
     // indistinguishable: future false positives, refused now.
     const [best] = (await storage.embeddings.search(face.embedding.vector, 1)).filter((m) => m.userId !== userId);
     if (best && best.score >= t.match) {
-      skipped.push({ file: face.name, reason: `matches enrolled user ${best.userId} at ${best.score.toFixed(3)} (a future false positive)` });
+      skipped.push({
+        file: face.name,
+        reason: `matches enrolled user ${best.userId} at ${best.score.toFixed(3)} (a future false positive)`,
+      });
       continue;
     }
     usable.push(face);
@@ -241,7 +270,10 @@ async function judgeAndKeep(
   if (usable.length > MAX_EMBEDDINGS_PER_USER) {
     usable.sort((a, b) => b.qualityScore - a.qualityScore);
     for (const extra of usable.splice(MAX_EMBEDDINGS_PER_USER)) {
-      skipped.push({ file: extra.name, reason: `more than ${MAX_EMBEDDINGS_PER_USER} usable photos; the best ${MAX_EMBEDDINGS_PER_USER} were kept` });
+      skipped.push({
+        file: extra.name,
+        reason: `more than ${MAX_EMBEDDINGS_PER_USER} usable photos; the best ${MAX_EMBEDDINGS_PER_USER} were kept`,
+      });
     }
   }
   if (usable.length < MIN_ENROLLMENT_FACES) {
@@ -260,7 +292,10 @@ async function judgeAndKeep(
     async (id) => (await storage.db.listUserEmbeddings(id, storage.embeddings.modelId)).map((e) => e.vector),
   );
   if (lookalike.refusal) {
-    throw new EnrollmentRefusedError(`enrollment of ${userId} refused: ${lookalike.refusal}; nothing was kept`, skipped);
+    throw new EnrollmentRefusedError(
+      `enrollment of ${userId} refused: ${lookalike.refusal}; nothing was kept`,
+      skipped,
+    );
   }
   // --- end of lookalike pressure ---
 
@@ -275,11 +310,24 @@ async function judgeAndKeep(
       crops.push(await storage.images.saveAligned(userId, u.alignedPng, info));
     }
     const { embeddings, review: action } = await storage.db.createUser(
-      { id: userId, name: person.name, department: person.department ?? null, ...(person.roles ? { roles: person.roles } : {}) },
-      usable.map((u, i) => ({ image: (crops[i] as StoredImage).file, modelId: u.embedding.modelId, vector: u.embedding.vector })),
+      {
+        id: userId,
+        name: person.name,
+        department: person.department ?? null,
+        ...(person.roles ? { roles: person.roles } : {}),
+      },
+      usable.map((u, i) => ({
+        image: (crops[i] as StoredImage).file,
+        modelId: u.embedding.modelId,
+        vector: u.embedding.vector,
+      })),
       {
         // The review records what was kept: how many faces, how many skipped.
-        ...(review ? { review: { ...review, details: { ...review.details, embeddings: usable.length, skipped: skipped.length } } } : {}),
+        ...(review
+          ? {
+              review: { ...review, details: { ...review.details, embeddings: usable.length, skipped: skipped.length } },
+            }
+          : {}),
         corrections: lookalike.corrections,
       },
     );
@@ -304,9 +352,14 @@ async function judgeAndKeep(
  * the ids in memory at once (its snapshot may follow later: a full disk), so the user is never
  * matched again, and files a failure leaves are removed by the start-up sweep.
  */
-export async function deleteUser(storage: Storage, userId: string, options: { purgeImages: boolean }): Promise<{ embeddings: number }> {
+export async function deleteUser(
+  storage: Storage,
+  userId: string,
+  options: { purgeImages: boolean },
+): Promise<{ embeddings: number }> {
   return withUserLock(validateId('user', userId), async () => {
-    if (!(await storage.db.getUser(userId))) throw new NotFoundError(`Expected an existing user but there is no user ${userId}`);
+    if (!(await storage.db.getUser(userId)))
+      throw new NotFoundError(`Expected an existing user but there is no user ${userId}`);
     // Recorded before the rows go: if the process dies in between, the sweep still knows these
     // originals are a committed user's (kept, the LLD) and not an enrollment that never committed.
     const marked = options.purgeImages ? [] : await storage.images.markOriginalsKept(userId);

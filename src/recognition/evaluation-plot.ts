@@ -60,7 +60,9 @@ export function evaluationSvg(scores: PairScores, options: PlotOptions): string 
     // Math.abs: -0.0 is printed 0.0.
     const label = (Math.abs(v) < 1e-9 ? 0 : v).toFixed(1);
     out.push(`<line x1='${x(v)}' y1='${MARGIN.top}' x2='${x(v)}' y2='${MARGIN.top + plotH}' stroke='#e5e5e5'/>`);
-    out.push(`<text x='${x(v)}' y='${MARGIN.top + plotH + 20}' text-anchor='middle' font-size='13' ${FONT}>${label}</text>`);
+    out.push(
+      `<text x='${x(v)}' y='${MARGIN.top + plotH + 20}' text-anchor='middle' font-size='13' ${FONT}>${label}</text>`,
+    );
   }
   for (let v = 0; v <= yMax + 1e-9; v += yStep) {
     out.push(`<line x1='${MARGIN.left}' y1='${y(v)}' x2='${MARGIN.left + plotW}' y2='${y(v)}' stroke='#e5e5e5'/>`);
@@ -68,7 +70,11 @@ export function evaluationSvg(scores: PairScores, options: PlotOptions): string 
   }
   const bars = (values: number[], colour: string) =>
     values
-      .map((v, i) => (v === 0 ? '' : `<rect x='${x(lo + i * BIN_WIDTH)}' y='${y(v)}' width='${plotW / bins}' height='${y(0) - y(v)}' fill='${colour}' fill-opacity='0.55' stroke='${colour}' stroke-width='0.8'/>`))
+      .map((v, i) =>
+        v === 0
+          ? ''
+          : `<rect x='${x(lo + i * BIN_WIDTH)}' y='${y(v)}' width='${plotW / bins}' height='${y(0) - y(v)}' fill='${colour}' fill-opacity='0.55' stroke='${colour}' stroke-width='0.8'/>`,
+      )
       .join('');
   out.push(bars(impostor, IMPOSTOR_COLOUR), bars(genuine, GENUINE_COLOUR));
   // Axes and their labels.
@@ -100,7 +106,11 @@ export function evaluationSvg(scores: PairScores, options: PlotOptions): string 
     `<text x='${left + 26}' y='${MARGIN.top - 24}' font-size='14' ${FONT}>${escapeXml(text)}</text>`;
   out.push(
     entry(MARGIN.left, GENUINE_COLOUR, `genuine: same person (${scores.genuine.length.toLocaleString('en-US')} pairs)`),
-    entry(MARGIN.left + plotW / 2, IMPOSTOR_COLOUR, `impostor: different people (${scores.impostor.length.toLocaleString('en-US')} pairs)`),
+    entry(
+      MARGIN.left + plotW / 2,
+      IMPOSTOR_COLOUR,
+      `impostor: different people (${scores.impostor.length.toLocaleString('en-US')} pairs)`,
+    ),
     '</svg>',
   );
   return out.join('\n');
@@ -108,5 +118,7 @@ export function evaluationSvg(scores: PairScores, options: PlotOptions): string 
 
 /** The plot as PNG bytes. */
 export async function evaluationPng(scores: PairScores, options: PlotOptions): Promise<Buffer> {
-  return sharp(Buffer.from(evaluationSvg(scores, options))).png().toBuffer();
+  return sharp(Buffer.from(evaluationSvg(scores, options)))
+    .png()
+    .toBuffer();
 }

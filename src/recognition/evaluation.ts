@@ -210,7 +210,12 @@ export function simulateOpenSet(samples: readonly LabelledEmbedding[], options: 
     let falseAcceptHere = false;
     for (const probe of probes) {
       const matches: EmbeddingMatch[] = gallery
-        .map((g, i) => ({ userId: g.person, image: g.file, score: cosine(probe.vector, g.vector), embeddingId: BigInt(i) }))
+        .map((g, i) => ({
+          userId: g.person,
+          image: g.file,
+          score: cosine(probe.vector, g.vector),
+          embeddingId: BigInt(i),
+        }))
         .sort((a, b) => b.score - a.score)
         .slice(0, SEARCH_K);
       // Every gallery member is an active user: the simulation asks about recognition only.
@@ -230,7 +235,13 @@ export function simulateOpenSet(samples: readonly LabelledEmbedding[], options: 
       if (isEnrolled) enrolledProbes.namedAsSomeoneElse++;
       else strangerProbes.named++;
       falseAcceptHere = true;
-      worst.push({ probe: probe.file, probePerson: probe.person, probeEnrolled: isEnrolled, named: decision.userId, score: decision.score });
+      worst.push({
+        probe: probe.file,
+        probePerson: probe.person,
+        probeEnrolled: isEnrolled,
+        named: decision.userId,
+        score: decision.score,
+      });
       if (worst.length > 4 * WORST_KEPT) worst = keepWorst(worst);
     }
     if (falseAcceptHere) galleriesWithFalseAccept++;
@@ -291,12 +302,17 @@ export interface FolderEmbeddings {
 }
 
 /** One sub-folder per person, image files directly inside; checked before any model is loaded. */
-export async function listLabelledPhotos(folder: string): Promise<{ people: { person: string; files: string[] }[]; unlabelled: string[] }> {
+export async function listLabelledPhotos(
+  folder: string,
+): Promise<{ people: { person: string; files: string[] }[]; unlabelled: string[] }> {
   const stat = await fs.stat(folder).catch(() => null);
-  if (!stat?.isDirectory()) throw new Error(`Expected a folder with one sub-folder per person but ${folder} is not a folder`);
+  if (!stat?.isDirectory())
+    throw new Error(`Expected a folder with one sub-folder per person but ${folder} is not a folder`);
   const people: { person: string; files: string[] }[] = [];
   const unlabelled: string[] = [];
-  for (const entry of (await fs.readdir(folder, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const entry of (await fs.readdir(folder, { withFileTypes: true })).sort((a, b) =>
+    a.name.localeCompare(b.name),
+  )) {
     const full = path.join(folder, entry.name);
     if (entry.isDirectory()) {
       const files = (await fs.readdir(full, { withFileTypes: true }))
@@ -309,7 +325,9 @@ export async function listLabelledPhotos(folder: string): Promise<{ people: { pe
     }
   }
   if (people.length < 2) {
-    throw new Error(`Expected at least 2 sub-folders of photos (.jpg, .png, .webp), one per person, in ${folder} but found ${people.length}`);
+    throw new Error(
+      `Expected at least 2 sub-folders of photos (.jpg, .png, .webp), one per person, in ${folder} but found ${people.length}`,
+    );
   }
   return { people, unlabelled };
 }
@@ -320,7 +338,11 @@ export async function listLabelledPhotos(folder: string): Promise<{ people: { pe
  * when none passes, the photo is refused with the largest face's reasons ('no-face' when the
  * detector found nothing, 'decode-error' when the file is not a readable image).
  */
-export async function embedLabelledFolder(folder: string, analyzer: FaceAnalyzer, progress: (message: string) => void = () => {}): Promise<FolderEmbeddings> {
+export async function embedLabelledFolder(
+  folder: string,
+  analyzer: FaceAnalyzer,
+  progress: (message: string) => void = () => {},
+): Promise<FolderEmbeddings> {
   const listed = await listLabelledPhotos(folder);
   const photos: PhotoOutcome[] = [];
   const samples: LabelledEmbedding[] = [];
@@ -343,7 +365,13 @@ export async function embedLabelledFolder(folder: string, analyzer: FaceAnalyzer
         samples.push({ person, file, vector: main.embedding.vector });
         photos.push({ person, file, faces: analyses.length, refused: null, smallerFaceUsed: main !== bySize[0] });
       } else {
-        photos.push({ person, file, faces: analyses.length, refused: bySize[0] ? [...bySize[0].quality.reasons] : ['no-face'], smallerFaceUsed: false });
+        photos.push({
+          person,
+          file,
+          faces: analyses.length,
+          refused: bySize[0] ? [...bySize[0].quality.reasons] : ['no-face'],
+          smallerFaceUsed: false,
+        });
       }
     }
   }
@@ -355,7 +383,13 @@ export interface EvaluationReport {
   people: number;
   photos: number;
   unlabelledFiles: number;
-  faces: { used: number; refused: number; refusedByReason: Record<string, number>; refusedPhotos: { file: string; reasons: string[] }[]; smallerFaceUsed: string[] };
+  faces: {
+    used: number;
+    refused: number;
+    refusedByReason: Record<string, number>;
+    refusedPhotos: { file: string; reasons: string[] }[];
+    smallerFaceUsed: string[];
+  };
   genuine: Distribution | null;
   impostor: Distribution | null;
   roc: RocPoint[];
@@ -363,7 +397,10 @@ export interface EvaluationReport {
 }
 
 /** The whole evaluation from the embedded folder (the pure part: no models here). */
-export function evaluate(embedded: FolderEmbeddings, options: OpenSetOptions): { report: EvaluationReport; scores: PairScores } {
+export function evaluate(
+  embedded: FolderEmbeddings,
+  options: OpenSetOptions,
+): { report: EvaluationReport; scores: PairScores } {
   const refused = embedded.photos.filter((p) => p.refused !== null);
   const refusedByReason: Record<string, number> = {};
   for (const p of refused) for (const r of p.refused ?? []) refusedByReason[r] = (refusedByReason[r] ?? 0) + 1;

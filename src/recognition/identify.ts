@@ -4,7 +4,13 @@ import type { EmbeddingStore } from '../../storage/embeddings/embedding-store.js
 import type { FaceAnalysis } from '../vision/face-analyzer.js';
 import type { FaceAnalyzer } from '../vision/face-analyzer.js';
 import type { RgbImage } from '../vision/types.js';
-import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds, decideFace, type FaceDecision, type UserStatusLookup } from './decision.js';
+import {
+  DEFAULT_DECISION_THRESHOLDS,
+  type DecisionThresholds,
+  decideFace,
+  type FaceDecision,
+  type UserStatusLookup,
+} from './decision.js';
 import type { UserThresholdLookup } from './user-thresholds.js';
 
 /**
@@ -29,13 +35,25 @@ export async function decideAnalysis(
   thresholdOf?: UserThresholdLookup,
 ): Promise<FaceDecision> {
   if (!analysis.embedding) {
-    return { decision: 'unknown', userId: null, score: 0, margin: 0, reason: `quality: ${analysis.quality.reasons.join(', ')}` };
+    return {
+      decision: 'unknown',
+      userId: null,
+      score: 0,
+      margin: 0,
+      reason: `quality: ${analysis.quality.reasons.join(', ')}`,
+    };
   }
   return decideFace(await embeddings.search(analysis.embedding.vector, SEARCH_K), statusOf, thresholds, thresholdOf);
 }
 
 export async function identify(
-  deps: { analyzer: FaceAnalyzer; embeddings: EmbeddingStore; statusOf: UserStatusLookup; thresholdOf?: UserThresholdLookup; thresholds?: DecisionThresholds },
+  deps: {
+    analyzer: FaceAnalyzer;
+    embeddings: EmbeddingStore;
+    statusOf: UserStatusLookup;
+    thresholdOf?: UserThresholdLookup;
+    thresholds?: DecisionThresholds;
+  },
   image: RgbImage,
 ): Promise<IdentifiedFace[]> {
   const t = deps.thresholds ?? DEFAULT_DECISION_THRESHOLDS;

@@ -89,9 +89,24 @@ export async function judgeLookalikes(
   for (const o of close) {
     const details = { line, site };
     // The enrolled person must not be named for the new one's face (kept with its vector) ...
-    corrections.push({ actor, userId: o.userId, source: 'lookalike', score: o.score, modelId, vector: person.vectors[o.face] ?? null, details: { ...details, lookalikeOf: person.userId } });
+    corrections.push({
+      actor,
+      userId: o.userId,
+      source: 'lookalike',
+      score: o.score,
+      modelId,
+      vector: person.vectors[o.face] ?? null,
+      details: { ...details, lookalikeOf: person.userId },
+    });
     // ... nor the new person for the enrolled one's.
-    corrections.push({ actor, userId: person.userId, source: 'lookalike', score: o.score, modelId, details: { ...details, lookalikeOf: o.userId } });
+    corrections.push({
+      actor,
+      userId: person.userId,
+      source: 'lookalike',
+      score: o.score,
+      modelId,
+      details: { ...details, lookalikeOf: o.userId },
+    });
   }
   const raise = raisedThreshold(Math.max(...close.map((o) => o.score)));
   const threshold = Math.max(site, raise);

@@ -3,7 +3,15 @@
 // out to be, and how many people are enrolled; then the calibration over them (calibration.ts) and
 // the row `--apply` records. The labelled folder's embeddings come from the evaluation's runner.
 import type { DbStore, NewThresholdCalibration } from '../../storage/db/db-store.js';
-import { type Calibration, calibrate, galleryScores, type GalleryVector, type ProbeSample, strangerScores, type StrangerVector } from './calibration.js';
+import {
+  type Calibration,
+  calibrate,
+  galleryScores,
+  type GalleryVector,
+  type ProbeSample,
+  strangerScores,
+  type StrangerVector,
+} from './calibration.js';
 import type { LabelledEmbedding } from './evaluation.js';
 
 export interface SiteEvidence {
@@ -19,8 +27,16 @@ export interface SiteEvidence {
   galleryUsers: number;
 }
 
-export async function gatherSiteEvidence(db: DbStore, modelId: string, labelled: readonly LabelledEmbedding[] = []): Promise<SiteEvidence> {
-  const [embeddings, strangers, active] = await Promise.all([db.listEmbeddings(modelId), db.calibrationStrangers(modelId), db.listUsers({ status: 'active' })]);
+export async function gatherSiteEvidence(
+  db: DbStore,
+  modelId: string,
+  labelled: readonly LabelledEmbedding[] = [],
+): Promise<SiteEvidence> {
+  const [embeddings, strangers, active] = await Promise.all([
+    db.listEmbeddings(modelId),
+    db.calibrationStrangers(modelId),
+    db.listUsers({ status: 'active' }),
+  ]);
   const gallery = embeddings.map((e) => ({ userId: e.userId, vector: e.vector }));
   return {
     modelId,
@@ -37,7 +53,10 @@ export async function gatherSiteEvidence(db: DbStore, modelId: string, labelled:
  * people against each other, per person as the decision scores a user), never against the
  * enrolled galleries: the folder may hold the site's own people.
  */
-export function calibrateSite(evidence: SiteEvidence, target: number): Calibration & { sampled: { gallery: ProbeSample; unknown: ProbeSample; labelled: ProbeSample } } {
+export function calibrateSite(
+  evidence: SiteEvidence,
+  target: number,
+): Calibration & { sampled: { gallery: ProbeSample; unknown: ProbeSample; labelled: ProbeSample } } {
   const fromGallery = galleryScores(evidence.gallery);
   const fromLabelled = galleryScores(evidence.labelled);
   const fromStrangers = strangerScores(evidence.strangers, evidence.gallery);
@@ -47,18 +66,29 @@ export function calibrateSite(evidence: SiteEvidence, target: number): Calibrati
     target,
     gallerySize: evidence.activeUsers,
   });
-  return { ...calibration, sampled: { gallery: fromGallery.sample, unknown: fromStrangers.sample, labelled: fromLabelled.sample } };
+  return {
+    ...calibration,
+    sampled: { gallery: fromGallery.sample, unknown: fromStrangers.sample, labelled: fromLabelled.sample },
+  };
 }
 
 /** The row `facegate calibrate --apply` records (refused by the caller when nobody is enrolled: there is no proposal). */
-export function calibrationRecord(c: Calibration, modelId: string, details: Record<string, unknown> = {}): NewThresholdCalibration {
+export function calibrationRecord(
+  c: Calibration,
+  modelId: string,
+  details: Record<string, unknown> = {},
+): NewThresholdCalibration {
   if (!c.proposal) throw new Error('Expected a proposal at the current gallery size but nobody is enrolled');
   return {
     modelId,
     matchThreshold: c.proposal.threshold,
     gallerySize: c.proposal.gallerySize,
     target: c.target,
-    impostorScores: { gallery: c.counts.impostor.gallery, unknown: c.counts.impostor.unknown, labelled: c.counts.impostor.labelled },
+    impostorScores: {
+      gallery: c.counts.impostor.gallery,
+      unknown: c.counts.impostor.unknown,
+      labelled: c.counts.impostor.labelled,
+    },
     genuineScores: c.counts.genuine.total,
     tail: { threshold: c.fit.threshold, exceedances: c.fit.exceedances, shape: c.fit.shape, scale: c.fit.scale },
     expectedGenuineAccept: c.proposal.genuineAccept,
@@ -66,7 +96,11 @@ export function calibrationRecord(c: Calibration, modelId: string, details: Reco
       ...details,
       boundBy: c.proposal.boundBy,
       perUserFalseMatch: c.proposal.perUserFalseMatch,
-      compared: c.compared.map((p) => ({ gallerySize: p.gallerySize, threshold: p.threshold, genuineAccept: p.genuineAccept })),
+      compared: c.compared.map((p) => ({
+        gallerySize: p.gallerySize,
+        threshold: p.threshold,
+        genuineAccept: p.genuineAccept,
+      })),
     },
   };
 }

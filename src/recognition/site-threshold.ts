@@ -21,7 +21,11 @@ export interface SiteThreshold {
 }
 
 /** The rule itself. */
-export function siteMatchThreshold(configured: number | undefined, calibration: ThresholdCalibration | null, unreadable: string | null = null): SiteThreshold {
+export function siteMatchThreshold(
+  configured: number | undefined,
+  calibration: ThresholdCalibration | null,
+  unreadable: string | null = null,
+): SiteThreshold {
   if (configured !== undefined) return { match: configured, source: 'config', calibration, unreadable };
   if (calibration) return { match: calibration.matchThreshold, source: 'calibration', calibration, unreadable };
   return { match: DEFAULT_DECISION_THRESHOLDS.match, source: 'default', calibration: null, unreadable };
@@ -33,7 +37,11 @@ export function siteMatchThreshold(configured: number | undefined, calibration: 
  * so; the service reads again when the database returns. Nothing is named meanwhile anyway at a
  * fresh start: the user directory is empty until the database answers.
  */
-export async function readSiteThreshold(configured: number | undefined, db: DbStore, modelId: string): Promise<SiteThreshold> {
+export async function readSiteThreshold(
+  configured: number | undefined,
+  db: DbStore,
+  modelId: string,
+): Promise<SiteThreshold> {
   try {
     return siteMatchThreshold(configured, await db.latestThresholdCalibration(modelId));
   } catch (error) {
@@ -46,9 +54,14 @@ export async function readSiteThreshold(configured: number | undefined, db: DbSt
 export function siteThresholdWarnings(site: SiteThreshold, activeUsers: number): string[] {
   const out: string[] = [];
   const c = site.calibration;
-  if (site.unreadable !== null) out.push(`the threshold calibration could not be read (${site.unreadable}): running with the ${site.source} threshold ${site.match}`);
+  if (site.unreadable !== null)
+    out.push(
+      `the threshold calibration could not be read (${site.unreadable}): running with the ${site.source} threshold ${site.match}`,
+    );
   else if (c === null && activeUsers > 0) {
-    out.push(`the match threshold was never calibrated for this site (${activeUsers} active users, the ${site.source} threshold ${site.match}): run facegate calibrate`);
+    out.push(
+      `the match threshold was never calibrated for this site (${activeUsers} active users, the ${site.source} threshold ${site.match}): run facegate calibrate`,
+    );
   }
   if (c !== null && activeUsers > c.gallerySize) {
     out.push(
@@ -66,7 +79,9 @@ export function siteThresholdWarnings(site: SiteThreshold, activeUsers: number):
     );
   }
   if (site.source === 'config' && c !== null && c.matchThreshold !== site.match) {
-    out.push(`recognition.match ${site.match} in the configuration overrides the site calibration ${c.matchThreshold}; remove it to use the calibration`);
+    out.push(
+      `recognition.match ${site.match} in the configuration overrides the site calibration ${c.matchThreshold}; remove it to use the calibration`,
+    );
   }
   return out;
 }

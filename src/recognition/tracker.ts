@@ -98,7 +98,9 @@ const ID_PART = /^[A-Za-z0-9_-]{1,64}$/;
 function positive(name: string, value: number | undefined, fallback: number, integer = false): number {
   if (value === undefined) return fallback;
   if (!isPositiveNumber(value) || (integer && !Number.isInteger(value))) {
-    throw new TypeError(`Expected positive ${integer ? 'integer' : 'number'} for ${name} but received ${describeTyped(value)}`);
+    throw new TypeError(
+      `Expected positive ${integer ? 'integer' : 'number'} for ${name} but received ${describeTyped(value)}`,
+    );
   }
   return value;
 }
@@ -149,18 +151,22 @@ export class FaceTracker<T> {
 
   constructor(options: TrackerOptions<T>) {
     this.cameraId = idPart('cameraId', options.cameraId);
-    this.idPrefix = options.runId === undefined ? `${this.cameraId}-` : `${this.cameraId}-${idPart('runId', options.runId)}-`;
+    this.idPrefix =
+      options.runId === undefined ? `${this.cameraId}-` : `${this.cameraId}-${idPart('runId', options.runId)}-`;
     this.iouThreshold = positive('iouThreshold', options.iouThreshold, 0.3);
-    if (this.iouThreshold > 1) throw new TypeError(`Expected iouThreshold in (0, 1] but received ${describeTyped(this.iouThreshold)}`);
+    if (this.iouThreshold > 1)
+      throw new TypeError(`Expected iouThreshold in (0, 1] but received ${describeTyped(this.iouThreshold)}`);
     this.maxMissedMs = positive('maxMissedMs', options.maxMissedMs, 1500);
     this.maxObservations = positive('maxObservations', options.maxObservations, 30, true);
     this.maxTracks = positive('maxTracks', options.maxTracks, 32, true);
     const shift = options.maxCentreShift ?? 0.5;
-    if (!Number.isFinite(shift) || shift < 0) throw new TypeError(`Expected non-negative number for maxCentreShift but received ${describeTyped(shift)}`);
+    if (!Number.isFinite(shift) || shift < 0)
+      throw new TypeError(`Expected non-negative number for maxCentreShift but received ${describeTyped(shift)}`);
     this.maxCentreShift = shift;
     this.maxSizeRatio = positive('maxSizeRatio', options.maxSizeRatio, 1.5);
     this.sameFace = options.sameFace;
-    if (this.maxSizeRatio < 1) throw new TypeError(`Expected maxSizeRatio >= 1 but received ${describeTyped(this.maxSizeRatio)}`);
+    if (this.maxSizeRatio < 1)
+      throw new TypeError(`Expected maxSizeRatio >= 1 but received ${describeTyped(this.maxSizeRatio)}`);
   }
 
   /** Live tracks (read-only views), oldest first: for a decision before a track ends. */
@@ -174,13 +180,17 @@ export class FaceTracker<T> {
    * and observations stay in time order even if a wall clock is stepped back.
    */
   update(atMs: number, detections: readonly Detection<T>[]): TrackUpdate<T> {
-    if (!Number.isFinite(atMs)) throw new TypeError(`Expected finite number for atMs but received ${describeTyped(atMs)}`);
+    if (!Number.isFinite(atMs))
+      throw new TypeError(`Expected finite number for atMs but received ${describeTyped(atMs)}`);
     detections.forEach((d, i) => {
       const [x, y, w, h] = d.box;
       if (![x, y, w, h].every(Number.isFinite) || w <= 0 || h <= 0) {
-        throw new TypeError(`Expected [x, y, w, h] with w, h > 0 for detections[${i}].box but received [${d.box.join(', ')}]`);
+        throw new TypeError(
+          `Expected [x, y, w, h] with w, h > 0 for detections[${i}].box but received [${d.box.join(', ')}]`,
+        );
       }
-      if (!Number.isFinite(d.rank)) throw new TypeError(`Expected finite number for detections[${i}].rank but received ${describeTyped(d.rank)}`);
+      if (!Number.isFinite(d.rank))
+        throw new TypeError(`Expected finite number for detections[${i}].rank but received ${describeTyped(d.rank)}`);
     });
     const now = (this.nowMs = Math.max(this.nowMs, atMs));
 
@@ -262,9 +272,11 @@ export class FaceTracker<T> {
   /** The normalised centre distance when the fallback rule matches, else null. */
   private centreShift(a: Readonly<Box>, b: Readonly<Box>): number | null {
     if (this.maxCentreShift === 0) return null;
-    const sa = Math.sqrt(a[2] * a[3]), sb = Math.sqrt(b[2] * b[3]);
+    const sa = Math.sqrt(a[2] * a[3]),
+      sb = Math.sqrt(b[2] * b[3]);
     if (Math.max(sa, sb) > this.maxSizeRatio * Math.min(sa, sb)) return null;
-    const dx = a[0] + a[2] / 2 - (b[0] + b[2] / 2), dy = a[1] + a[3] / 2 - (b[1] + b[3] / 2);
+    const dx = a[0] + a[2] / 2 - (b[0] + b[2] / 2),
+      dy = a[1] + a[3] / 2 - (b[1] + b[3] / 2);
     const shift = Math.hypot(dx, dy) / ((sa + sb) / 2);
     return shift <= this.maxCentreShift ? shift : null;
   }
@@ -291,5 +303,12 @@ export class FaceTracker<T> {
 }
 
 function publicTrack<T>(t: LiveTrack<T>): Track<T> {
-  return { id: t.id, firstSeenMs: t.firstSeenMs, lastSeenMs: t.lastSeenMs, lastBox: t.lastBox, frames: t.frames, observations: t.observations };
+  return {
+    id: t.id,
+    firstSeenMs: t.firstSeenMs,
+    lastSeenMs: t.lastSeenMs,
+    lastBox: t.lastBox,
+    frames: t.frames,
+    observations: t.observations,
+  };
 }

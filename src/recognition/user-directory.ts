@@ -23,7 +23,9 @@ export class UserDirectory {
     const users = await this.db.listUsers();
     const raises = this.modelId === undefined ? [] : await this.db.correctionRaises(this.modelId);
     this.statuses = new Map(users.map((u) => [u.id, u.status]));
-    this.raised = new Map(raises.map((r) => [r.userId, { raisedTo: raisedThreshold(r.maxScore), corrections: r.count }]));
+    this.raised = new Map(
+      raises.map((r) => [r.userId, { raisedTo: raisedThreshold(r.maxScore), corrections: r.count }]),
+    );
   }
 
   readonly statusOf: UserStatusLookup = (userId) => this.statuses.get(userId);
@@ -39,7 +41,10 @@ export class UserDirectory {
     if (modelId !== this.modelId) return;
     const now = this.raised.get(userId);
     const raisedTo = raisedThreshold(score);
-    this.raised.set(userId, { raisedTo: Math.max(raisedTo, now?.raisedTo ?? -Infinity), corrections: (now?.corrections ?? 0) + 1 });
+    this.raised.set(userId, {
+      raisedTo: Math.max(raisedTo, now?.raisedTo ?? -Infinity),
+      corrections: (now?.corrections ?? 0) + 1,
+    });
   }
 
   get size(): number {

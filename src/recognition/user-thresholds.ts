@@ -43,8 +43,12 @@ export function raisedThreshold(maxScore: number): number {
 }
 
 /** A user's threshold: the site's, or higher where their corrections raise it; never lower. */
-export function userThreshold(site: number, raise: UserThreshold | undefined): { threshold: number; corrections: number; raised: boolean } {
-  if (!raise || !(raise.raisedTo > site)) return { threshold: site, corrections: raise?.corrections ?? 0, raised: false };
+export function userThreshold(
+  site: number,
+  raise: UserThreshold | undefined,
+): { threshold: number; corrections: number; raised: boolean } {
+  if (!raise || !(raise.raisedTo > site))
+    return { threshold: site, corrections: raise?.corrections ?? 0, raised: false };
   return { threshold: raise.raisedTo, corrections: raise.corrections, raised: true };
 }
 

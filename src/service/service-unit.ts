@@ -20,7 +20,9 @@ export interface SystemdUnitOptions {
 function refuseControlCharacters(name: string, value: string): string {
   // A newline would end the directive and start another one of the caller's choosing.
   if ([...value].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) {
-    throw new RangeError(`Expected ${name} without control characters (newline, tab...) but received ${quoteReceived(value)}`);
+    throw new RangeError(
+      `Expected ${name} without control characters (newline, tab...) but received ${quoteReceived(value)}`,
+    );
   }
   return value;
 }
@@ -40,7 +42,8 @@ function systemdWord(name: string, value: string, dollar = false): string {
 }
 
 function requireAbsolute(name: string, value: string): string {
-  if (!value.startsWith('/')) throw new RangeError(`Expected ${name} to be an absolute path but received ${quoteReceived(value)}`);
+  if (!value.startsWith('/'))
+    throw new RangeError(`Expected ${name} to be an absolute path but received ${quoteReceived(value)}`);
   return value;
 }
 
@@ -138,7 +141,12 @@ export function xmlEscape(value: string): string {
   if ([...value].some((c) => c.charCodeAt(0) < 0x20 && c !== '\t' && c !== '\n' && c !== '\r')) {
     throw new RangeError(`Expected text without control characters but received ${quoteReceived(value)}`);
   }
-  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+  return value
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
 }
 
 /** Log files roll at 10 MiB (WinSW counts sizeThreshold in KB), 8 kept: at most about 90 MB of logs. */
@@ -149,10 +157,14 @@ const LOG_KEEP_FILES = 8;
 export function winswXml(opts: WinswOptions): string {
   const stop = opts.stopTimeoutSeconds ?? 30;
   if (!(Number.isInteger(stop) && stop >= 1 && stop <= 3600)) {
-    throw new RangeError(`Expected stopTimeoutSeconds to be an integer from 1 to 3600 but received ${String(opts.stopTimeoutSeconds)}`);
+    throw new RangeError(
+      `Expected stopTimeoutSeconds to be an integer from 1 to 3600 but received ${String(opts.stopTimeoutSeconds)}`,
+    );
   }
   if (!/^[A-Za-z0-9._-]+$/.test(opts.id)) {
-    throw new RangeError(`Expected a service id of letters, digits, ".", "_" or "-" but received ${quoteReceived(opts.id)}`);
+    throw new RangeError(
+      `Expected a service id of letters, digits, ".", "_" or "-" but received ${quoteReceived(opts.id)}`,
+    );
   }
   const x = xmlEscape;
   const env = (name: string, value: string | undefined): string[] =>

@@ -10,7 +10,13 @@ import { buildApi } from '../api/server.js';
 import { loadOrCreateToken } from '../api/token.js';
 import type { Logger } from '../../storage/logger.js';
 import { RtspSource } from '../camera/rtsp-source.js';
-import { type AppConfig, configWarnings, decisionThresholdsOf, storageConfigOf, visionOptionsOf } from '../config/config.js';
+import {
+  type AppConfig,
+  configWarnings,
+  decisionThresholdsOf,
+  storageConfigOf,
+  visionOptionsOf,
+} from '../config/config.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import { DEFAULT_LEARNING_POLICY } from '../recognition/auto-learning.js';
 import { readSiteThreshold, siteThresholdWarnings } from '../recognition/site-threshold.js';
@@ -41,9 +47,14 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   });
   // Face images a crash left (an enrollment or deletion cut short) go before the API and the
   // pipeline can write images: nothing is in progress yet to be mistaken for a leftover.
-  await sweepLeftoverImages(storage.db, storage.images, logger).catch((error: unknown) => logger.error({ err: error }, 'image sweep failed; retried at the next start'));
+  await sweepLeftoverImages(storage.db, storage.images, logger).catch((error: unknown) =>
+    logger.error({ err: error }, 'image sweep failed; retried at the next start'),
+  );
   const users = new UserDirectory(storage.db, storage.embeddings.modelId);
-  const refreshUsers = () => users.refresh().catch((error: unknown) => logger.warn({ err: error }, 'users: refresh failed; keeping the last known'));
+  const refreshUsers = () =>
+    users
+      .refresh()
+      .catch((error: unknown) => logger.warn({ err: error }, 'users: refresh failed; keeping the last known'));
   await refreshUsers();
   storage.db.onAvailable(() => void refreshUsers());
 
@@ -62,13 +73,20 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
         thresholds.match = read.match;
         logger.info({ match: read.match, source: read.source }, 'match threshold read now that the database is back');
       })
-      .catch((error: unknown) => logger.warn({ err: error }, 'match threshold: calibration not read; keeping the current threshold'));
+      .catch((error: unknown) =>
+        logger.warn({ err: error }, 'match threshold: calibration not read; keeping the current threshold'),
+      );
   });
 
   // Unknown faces kept for review, grouped by the match threshold (src/unknown-faces/grouping.ts):
   // read from the same object the decisions use, so a calibration read later applies to both.
   const grouping = new UnknownFaceGrouping(storage, () => thresholds.match, logger);
-  const reloadGroups = () => grouping.reload().catch((error: unknown) => logger.warn({ err: error }, 'unknown faces: open groups not loaded; retried when the database returns'));
+  const reloadGroups = () =>
+    grouping
+      .reload()
+      .catch((error: unknown) =>
+        logger.warn({ err: error }, 'unknown faces: open groups not loaded; retried when the database returns'),
+      );
   await reloadGroups();
   storage.db.onAvailable(() => void reloadGroups());
 
@@ -87,7 +105,15 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     .map(
       (c) =>
         new RtspSource(
-          { cameraId: c.id, url: c.url, fps: c.fps, width: c.width, height: c.height, watchdogMs: c.watchdogSeconds * 1000, logger },
+          {
+            cameraId: c.id,
+            url: c.url,
+            fps: c.fps,
+            width: c.width,
+            height: c.height,
+            watchdogMs: c.watchdogSeconds * 1000,
+            logger,
+          },
           pipeline.addCamera(c.id),
         ),
     );
@@ -98,19 +124,19 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   let apiUrl: string;
   try {
     api = buildApi(
-    {
-      storage,
-      analyzer: vision.analyzer,
-      users,
-      grouping,
-      thresholds,
-      siteThreshold: () => site,
-      learning,
-      logger,
-      pipelineStats: () => pipeline.stats(),
-      cameraStats: () => sources.map((s) => s.stats()),
-      inference: { detector: vision.detector, embedder: vision.embedder },
-    },
+      {
+        storage,
+        analyzer: vision.analyzer,
+        users,
+        grouping,
+        thresholds,
+        siteThreshold: () => site,
+        learning,
+        logger,
+        pipelineStats: () => pipeline.stats(),
+        cameraStats: () => sources.map((s) => s.stats()),
+        inference: { detector: vision.detector, embedder: vision.embedder },
+      },
       { token: await loadOrCreateToken(config.dataDir), dataRoot: config.dataDir },
     );
     apiUrl = await api.listen({ host: config.api.host, port: config.api.port });
@@ -128,15 +154,24 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     }
   };
   const timers = [
-    setInterval(() => void retention().catch((error: unknown) => logger.error({ err: error }, 'retention failed')), 6 * HOUR_MS),
+    setInterval(
+      () => void retention().catch((error: unknown) => logger.error({ err: error }, 'retention failed')),
+      6 * HOUR_MS,
+    ),
     setInterval(() => void refreshUsers(), 30_000),
     setInterval(
-      () => void storage.embeddings.verify().catch((error: unknown) => logger.error({ err: error }, 'index verification failed')),
+      () =>
+        void storage.embeddings
+          .verify()
+          .catch((error: unknown) => logger.error({ err: error }, 'index verification failed')),
       HOUR_MS,
     ),
   ];
   await retention().catch((error: unknown) => logger.error({ err: error }, 'retention failed'));
-  logger.info({ cameras: sources.map((s) => s.cameraId), dataDir: config.dataDir, users: users.size, api: apiUrl }, 'facegate running');
+  logger.info(
+    { cameras: sources.map((s) => s.cameraId), dataDir: config.dataDir, users: users.size, api: apiUrl },
+    'facegate running',
+  );
 
   let stopping: Promise<void> | null = null;
   return {

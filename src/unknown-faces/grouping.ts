@@ -101,7 +101,16 @@ export class UnknownFaceGrouping {
         if (group !== undefined && score >= this.threshold()) [groupId, joinedAt] = [group, score];
       }
       const saved = await this.storage.images.saveUnknown(sighting.cameraId, sighting.png, sighting.seenAt);
-      const row = { eventId: sighting.eventId, cameraId: sighting.cameraId, seenAt: sighting.seenAt, day: saved.date, image: saved.relativePath, quality: sighting.quality, modelId, vector };
+      const row = {
+        eventId: sighting.eventId,
+        cameraId: sighting.cameraId,
+        seenAt: sighting.seenAt,
+        day: saved.date,
+        image: saved.relativePath,
+        quality: sighting.quality,
+        modelId,
+        vector,
+      };
       let face: UnknownFace;
       try {
         try {
@@ -110,13 +119,20 @@ export class UnknownFaceGrouping {
           // The index knew the group as open but the database does not (reviewed or purged where
           // this process did not see it): the index is corrected and the face starts a new group.
           if (groupId === null || !(error instanceof ConflictError || error instanceof NotFoundError)) throw error;
-          this.logger.warn({ group: groupId.toString() }, 'unknown faces: a group the index held open is not; forgotten');
+          this.logger.warn(
+            { group: groupId.toString() },
+            'unknown faces: a group the index held open is not; forgotten',
+          );
           this.forgetGroup(groupId);
           [groupId, joinedAt] = [null, null];
           face = await this.storage.db.unknown.addFace(row, null);
         }
       } catch (error) {
-        await this.storage.images.removeUnknown(saved.relativePath).catch((e: unknown) => this.logger.warn({ err: e, image: saved.relativePath }, 'unknown faces: could not remove an unlinked crop'));
+        await this.storage.images
+          .removeUnknown(saved.relativePath)
+          .catch((e: unknown) =>
+            this.logger.warn({ err: e, image: saved.relativePath }, 'unknown faces: could not remove an unlinked crop'),
+          );
         throw error;
       }
       this.index.add(face.vector, BigInt64Array.of(face.id));
@@ -152,6 +168,9 @@ export class UnknownFaceGrouping {
     this.groupOf.clear();
     for (const f of usable) this.groupOf.set(f.id, f.groupId);
     this.loaded = true;
-    this.logger.info({ faces: usable.length, groups: new Set(usable.map((f) => f.groupId)).size }, 'unknown faces: open groups loaded');
+    this.logger.info(
+      { faces: usable.length, groups: new Set(usable.map((f) => f.groupId)).size },
+      'unknown faces: open groups loaded',
+    );
   }
 }

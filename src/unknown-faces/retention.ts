@@ -25,11 +25,13 @@ export async function purgeUnknownFaces(
   days: number,
   options: { now?: Date; dryRun?: boolean } = {},
 ): Promise<PurgeResult> {
-  if (!Number.isInteger(days) || days < 0) throw new StoreInputError(`Expected retention days to be an integer >= 0 but received ${String(days)}`);
+  if (!Number.isInteger(days) || days < 0)
+    throw new StoreInputError(`Expected retention days to be an integer >= 0 but received ${String(days)}`);
   const now = options.now ?? new Date();
   const dryRun = options.dryRun ?? false;
   const cutoff = retentionCutoff(days, now);
-  if (cutoff === null) return { days, cutoff, dryRun, removedDates: [], removedFiles: 0, removedFaces: 0, removedGroups: [] };
+  if (cutoff === null)
+    return { days, cutoff, dryRun, removedDates: [], removedFiles: 0, removedFaces: 0, removedGroups: [] };
   // The rows and the grouping index change together; the folders (slow on a large disk) are
   // removed after, outside the grouping's turn: new faces only ever go to today's folder.
   const rows = await deps.grouping.run(async () => {

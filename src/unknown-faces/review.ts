@@ -22,7 +22,13 @@ import {
 } from '../../storage/index.js';
 import { DEFAULT_LEARNING_POLICY, learningRefusal, type LearningPolicy } from '../recognition/auto-learning.js';
 import type { DecisionThresholds } from '../recognition/decision.js';
-import { enrollFaces, type EnrollResult, type EnrollmentFace, type NewPerson, type Skipped } from '../recognition/enrollment.js';
+import {
+  enrollFaces,
+  type EnrollResult,
+  type EnrollmentFace,
+  type NewPerson,
+  type Skipped,
+} from '../recognition/enrollment.js';
 import { cosine } from '../recognition/similarity.js';
 import { withGalleryLock, withUserLock } from '../recognition/user-lock.js';
 import type { UnknownFaceGrouping } from './grouping.js';
@@ -58,33 +64,50 @@ export class ReviewInputError extends Error {
 /** Who acted: 1-200 printable characters (a user name, "api:alice"). */
 export function checkActor(actor: unknown): string {
   if (!isPrintableLine(actor, 200)) {
-    throw new ReviewInputError(`Expected the reviewer's name (1-200 printable characters) but received ${typeof actor === 'string' ? quoteReceived(actor, 40) : typeof actor}`);
+    throw new ReviewInputError(
+      `Expected the reviewer's name (1-200 printable characters) but received ${typeof actor === 'string' ? quoteReceived(actor, 40) : typeof actor}`,
+    );
   }
   return actor.trim();
 }
 
 /** A face as shown to a reviewer (no vector). */
 export function faceJson(f: UnknownFace) {
-  return { id: f.id, eventId: f.eventId, cameraId: f.cameraId, seenAt: f.seenAt, image: f.image, quality: Number(f.quality.toFixed(3)) };
+  return {
+    id: f.id,
+    eventId: f.eventId,
+    cameraId: f.cameraId,
+    seenAt: f.seenAt,
+    image: f.image,
+    quality: Number(f.quality.toFixed(3)),
+  };
 }
 
 export async function listGroups(storage: Storage, query: GroupQuery = {}): Promise<UnknownGroup[]> {
   return storage.db.unknown.listGroups(query);
 }
 
-export async function showGroup(storage: Storage, id: unknown): Promise<{ group: UnknownGroup; faces: ReturnType<typeof faceJson>[]; actions: ReviewAction[] }> {
+export async function showGroup(
+  storage: Storage,
+  id: unknown,
+): Promise<{ group: UnknownGroup; faces: ReturnType<typeof faceJson>[]; actions: ReviewAction[] }> {
   const group = await existingGroup(storage, id);
   const faces = await storage.db.unknown.groupFaces(group.id);
   return { group, faces: faces.map(faceJson), actions: await storage.db.unknown.reviewActions({ groupId: group.id }) };
 }
 
 /** The group's best crop (PNG bytes) and its face. */
-export async function groupCrop(storage: Storage, id: unknown): Promise<{ png: Buffer; face: { id: bigint; image: string } }> {
+export async function groupCrop(
+  storage: Storage,
+  id: unknown,
+): Promise<{ png: Buffer; face: { id: bigint; image: string } }> {
   const group = await existingGroup(storage, id);
-  if (!group.best) throw new NotFoundError(`Expected a group with faces but group ${group.id} has none left (${group.status})`);
+  if (!group.best)
+    throw new NotFoundError(`Expected a group with faces but group ${group.id} has none left (${group.status})`);
   const png = await storage.images.readUnknown(group.best.image).catch((error: unknown) => {
     // Deleted by hand, quarantined by a scanner, missed by a restore: missing, not a failure.
-    if ((error as { code?: unknown }).code === 'ENOENT') throw new NotFoundError(`Expected the crop ${group.best?.image ?? ''} on disk but it is missing`);
+    if ((error as { code?: unknown }).code === 'ENOENT')
+      throw new NotFoundError(`Expected the crop ${group.best?.image ?? ''} on disk but it is missing`);
     throw error;
   });
   return { png, face: { id: group.best.faceId, image: group.best.image } };
@@ -105,11 +128,28 @@ export async function enrollGroup(
       { storage: deps.storage, ...(deps.thresholds ? { thresholds: deps.thresholds } : {}) },
       { ...request, userId },
       faces,
-      { skipped, review: { groupId: group.id, status: 'enrolled', action: 'enroll', actor, userId, details: { name: request.name } } },
+      {
+        skipped,
+        review: {
+          groupId: group.id,
+          status: 'enrolled',
+          action: 'enroll',
+          actor,
+          userId,
+          details: { name: request.name },
+        },
+      },
     );
     deps.grouping.forgetGroup(group.id);
-    deps.logger.info({ group: group.id.toString(), userId, actor, embeddings: enrollment.embeddings }, 'unknown faces: group enrolled');
-    return { group: (await deps.storage.db.unknown.getGroup(group.id)) as UnknownGroup, enrollment, action: review as ReviewAction };
+    deps.logger.info(
+      { group: group.id.toString(), userId, actor, embeddings: enrollment.embeddings },
+      'unknown faces: group enrolled',
+    );
+    return {
+      group: (await deps.storage.db.unknown.getGroup(group.id)) as UnknownGroup,
+      enrollment,
+      action: review as ReviewAction,
+    };
   });
 }
 
@@ -124,52 +164,96 @@ export async function assignGroup(
   // Under the gallery's lock too: the margin over everyone else is judged against the gallery as
   // it stands, and no enrollment may add a lookalike between that judgement and the insert.
   return deps.grouping.run(() =>
-    withUserLock(userId, () => withGalleryLock(async () => {
-      const group = await openGroup(storage, request.groupId);
-      if (!(await storage.db.getUser(userId))) throw new NotFoundError(`Expected an existing user but there is no user ${userId}`);
-      const { faces, skipped } = await readFaces(deps, group.id);
-      // Every face is judged before anything is written, against the gallery as it stands and
-      // the faces of this group already accepted (the near-copy rule and the cap count them too).
-      const accepted: EnrollmentFace[] = [];
-      const room = policy.maxEmbeddingsPerUser - (await storage.db.countEmbeddings(userId));
-      for (const face of faces) {
-        const twin = Math.max(-1, ...accepted.map((a) => cosine(a.embedding.vector, face.embedding.vector)));
-        const refusal =
-          face.embedding.modelId !== storage.embeddings.modelId
-            ? `embedded by ${face.embedding.modelId}, not the model in use`
-            : ((await learningRefusal(storage, policy, userId, face.embedding.vector, face.qualityScore)) ??
-              (twin > policy.maxSimilarityToOwn
-                ? `near-duplicate of another face of this group (${twin.toFixed(3)})`
-                : accepted.length >= room
-                  ? `${userId} would exceed ${policy.maxEmbeddingsPerUser} embeddings`
-                  : null));
-        if (refusal) skipped.push({ file: face.name, reason: refusal });
-        else accepted.push(face);
-      }
-      if (accepted.length === 0) {
-        throw new AssignmentRefusedError(`assignment of group ${group.id} to ${userId} refused: no face passed the learning guards; nothing was changed`, skipped);
-      }
-      // Crops first; then the embeddings and the group's review in one transaction; then the index.
-      // A transaction that fails takes the crops back with it.
-      const crops: string[] = [];
-      let records;
-      try {
-        for (const a of accepted) crops.push((await storage.images.saveAligned(userId, a.alignedPng, { cameraId: a.cameraId, qualityScore: a.qualityScore })).file);
-        records = await storage.db.addEmbeddings(
-          userId,
-          accepted.map((a, i) => ({ image: crops[i] as string, modelId: a.embedding.modelId, vector: a.embedding.vector })),
-          { review: { groupId: group.id, status: 'assigned', action: 'assign', actor, userId, details: { added: accepted.length, skipped: skipped.length } } },
+    withUserLock(userId, () =>
+      withGalleryLock(async () => {
+        const group = await openGroup(storage, request.groupId);
+        if (!(await storage.db.getUser(userId)))
+          throw new NotFoundError(`Expected an existing user but there is no user ${userId}`);
+        const { faces, skipped } = await readFaces(deps, group.id);
+        // Every face is judged before anything is written, against the gallery as it stands and
+        // the faces of this group already accepted (the near-copy rule and the cap count them too).
+        const accepted: EnrollmentFace[] = [];
+        const room = policy.maxEmbeddingsPerUser - (await storage.db.countEmbeddings(userId));
+        for (const face of faces) {
+          const twin = Math.max(-1, ...accepted.map((a) => cosine(a.embedding.vector, face.embedding.vector)));
+          const refusal =
+            face.embedding.modelId !== storage.embeddings.modelId
+              ? `embedded by ${face.embedding.modelId}, not the model in use`
+              : ((await learningRefusal(storage, policy, userId, face.embedding.vector, face.qualityScore)) ??
+                (twin > policy.maxSimilarityToOwn
+                  ? `near-duplicate of another face of this group (${twin.toFixed(3)})`
+                  : accepted.length >= room
+                    ? `${userId} would exceed ${policy.maxEmbeddingsPerUser} embeddings`
+                    : null));
+          if (refusal) skipped.push({ file: face.name, reason: refusal });
+          else accepted.push(face);
+        }
+        if (accepted.length === 0) {
+          throw new AssignmentRefusedError(
+            `assignment of group ${group.id} to ${userId} refused: no face passed the learning guards; nothing was changed`,
+            skipped,
+          );
+        }
+        // Crops first; then the embeddings and the group's review in one transaction; then the index.
+        // A transaction that fails takes the crops back with it.
+        const crops: string[] = [];
+        let records;
+        try {
+          for (const a of accepted)
+            crops.push(
+              (
+                await storage.images.saveAligned(userId, a.alignedPng, {
+                  cameraId: a.cameraId,
+                  qualityScore: a.qualityScore,
+                })
+              ).file,
+            );
+          records = await storage.db.addEmbeddings(
+            userId,
+            accepted.map((a, i) => ({
+              image: crops[i] as string,
+              modelId: a.embedding.modelId,
+              vector: a.embedding.vector,
+            })),
+            {
+              review: {
+                groupId: group.id,
+                status: 'assigned',
+                action: 'assign',
+                actor,
+                userId,
+                details: { added: accepted.length, skipped: skipped.length },
+              },
+            },
+          );
+        } catch (error) {
+          await storage.images
+            .removeAligned(userId, crops)
+            .catch((e: unknown) =>
+              deps.logger.warn(
+                { err: e, userId },
+                'unknown faces: could not remove the crops of an assignment that failed',
+              ),
+            );
+          throw error;
+        }
+        await storage.embeddings.add(
+          records.map((r) => ({ embeddingId: r.id, userId, image: r.image, modelId: r.modelId, vector: r.vector })),
         );
-      } catch (error) {
-        await storage.images.removeAligned(userId, crops).catch((e: unknown) => deps.logger.warn({ err: e, userId }, 'unknown faces: could not remove the crops of an assignment that failed'));
-        throw error;
-      }
-      await storage.embeddings.add(records.map((r) => ({ embeddingId: r.id, userId, image: r.image, modelId: r.modelId, vector: r.vector })));
-      deps.grouping.forgetGroup(group.id);
-      deps.logger.info({ group: group.id.toString(), userId, actor, added: records.length }, 'unknown faces: group assigned');
-      const [action] = await storage.db.unknown.reviewActions({ groupId: group.id, limit: 1 });
-      return { group: (await storage.db.unknown.getGroup(group.id)) as UnknownGroup, added: records.length, skipped, action: action as ReviewAction };
-    })),
+        deps.grouping.forgetGroup(group.id);
+        deps.logger.info(
+          { group: group.id.toString(), userId, actor, added: records.length },
+          'unknown faces: group assigned',
+        );
+        const [action] = await storage.db.unknown.reviewActions({ groupId: group.id, limit: 1 });
+        return {
+          group: (await storage.db.unknown.getGroup(group.id)) as UnknownGroup,
+          added: records.length,
+          skipped,
+          action: action as ReviewAction,
+        };
+      }),
+    ),
   );
 }
 
@@ -179,7 +263,9 @@ export async function dismissGroup(
 ): Promise<{ group: UnknownGroup; removedFaces: number; action: ReviewAction }> {
   const actor = checkActor(request.actor);
   if (request.reason !== undefined && (request.reason.length > 200 || !isPrintableText(request.reason))) {
-    throw new ReviewInputError(`Expected the reason to be printable text of at most 200 characters but received ${quoteReceived(request.reason, 40)}`);
+    throw new ReviewInputError(
+      `Expected the reason to be printable text of at most 200 characters but received ${quoteReceived(request.reason, 40)}`,
+    );
   }
   return deps.grouping.run(async () => {
     const group = await openGroup(deps.storage, request.groupId);
@@ -194,24 +280,40 @@ export async function dismissGroup(
     // The rows are gone; a crop that cannot be deleted now (a Windows scanner holding it) is an
     // orphan file that retention removes with its date folder.
     for (const r of removed) {
-      await deps.storage.images.removeUnknown(r.image).catch((e: unknown) => deps.logger.warn({ err: e, image: r.image }, 'unknown faces: crop not deleted; retention will'));
+      await deps.storage.images
+        .removeUnknown(r.image)
+        .catch((e: unknown) =>
+          deps.logger.warn({ err: e, image: r.image }, 'unknown faces: crop not deleted; retention will'),
+        );
     }
-    deps.logger.info({ group: group.id.toString(), actor, removedFaces: removed.length }, 'unknown faces: group dismissed');
-    return { group: (await deps.storage.db.unknown.getGroup(group.id)) as UnknownGroup, removedFaces: removed.length, action };
+    deps.logger.info(
+      { group: group.id.toString(), actor, removedFaces: removed.length },
+      'unknown faces: group dismissed',
+    );
+    return {
+      group: (await deps.storage.db.unknown.getGroup(group.id)) as UnknownGroup,
+      removedFaces: removed.length,
+      action,
+    };
   });
 }
 
 async function existingGroup(storage: Storage, id: unknown): Promise<UnknownGroup> {
   const groupId = parseGroupId(id);
   const group = await storage.db.unknown.getGroup(groupId);
-  if (!group) throw new NotFoundError(`Expected an existing unknown-face group but there is no group ${groupId} (retention removes groups left without faces)`);
+  if (!group)
+    throw new NotFoundError(
+      `Expected an existing unknown-face group but there is no group ${groupId} (retention removes groups left without faces)`,
+    );
   return group;
 }
 
 async function openGroup(storage: Storage, id: unknown): Promise<UnknownGroup> {
   const group = await existingGroup(storage, id);
   if (group.status !== 'open') {
-    throw new ConflictError(`Expected an open group but group ${group.id} is already ${group.status}${group.userId ? ` (${group.userId})` : ''}`);
+    throw new ConflictError(
+      `Expected an open group but group ${group.id} is already ${group.status}${group.userId ? ` (${group.userId})` : ''}`,
+    );
   }
   return group;
 }
@@ -228,7 +330,14 @@ async function readFaces(deps: ReviewDeps, groupId: bigint): Promise<{ faces: En
       skipped.push({ file: f.image, reason: `crop unreadable: ${(error as Error).message}` });
       continue;
     }
-    faces.push({ name: f.image, original: png, alignedPng: png, qualityScore: f.quality, embedding: { vector: f.vector, modelId: f.modelId }, cameraId: f.cameraId });
+    faces.push({
+      name: f.image,
+      original: png,
+      alignedPng: png,
+      qualityScore: f.quality,
+      embedding: { vector: f.vector, modelId: f.modelId },
+      cameraId: f.cameraId,
+    });
   }
   return { faces, skipped };
 }

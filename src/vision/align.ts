@@ -41,26 +41,45 @@ export function estimateSimilarity(src: readonly Point[], dst: readonly Point[])
   if (n < 2 || dst.length !== n) {
     throw new RangeError(`Expected two point lists of the same length >= 2 but received ${n} and ${dst.length} points`);
   }
-  let sxm = 0, sym = 0, dxm = 0, dym = 0;
+  let sxm = 0,
+    sym = 0,
+    dxm = 0,
+    dym = 0;
   for (let i = 0; i < n; i++) {
-    const s = src[i] as Point, d = dst[i] as Point;
-    sxm += s[0]; sym += s[1]; dxm += d[0]; dym += d[1];
+    const s = src[i] as Point,
+      d = dst[i] as Point;
+    sxm += s[0];
+    sym += s[1];
+    dxm += d[0];
+    dym += d[1];
   }
-  sxm /= n; sym /= n; dxm /= n; dym /= n;
+  sxm /= n;
+  sym /= n;
+  dxm /= n;
+  dym /= n;
   // With centred points p (source) and q (destination): a = sum(p.q) / sum|p|^2,
   // b = sum(p x q) / sum|p|^2 (the 2-D cross product), t = mean(q) - [[a,-b],[b,a]] mean(p).
-  let dot = 0, cross = 0, norm = 0;
+  let dot = 0,
+    cross = 0,
+    norm = 0;
   for (let i = 0; i < n; i++) {
-    const s = src[i] as Point, d = dst[i] as Point;
-    const px = s[0] - sxm, py = s[1] - sym, qx = d[0] - dxm, qy = d[1] - dym;
+    const s = src[i] as Point,
+      d = dst[i] as Point;
+    const px = s[0] - sxm,
+      py = s[1] - sym,
+      qx = d[0] - dxm,
+      qy = d[1] - dym;
     dot += px * qx + py * qy;
     cross += px * qy - py * qx;
     norm += px * px + py * py;
   }
   if (!(norm > 0) || !Number.isFinite(dot) || !Number.isFinite(cross)) {
-    throw new RangeError('Expected source points that are finite and not all the same point but received a degenerate set');
+    throw new RangeError(
+      'Expected source points that are finite and not all the same point but received a degenerate set',
+    );
   }
-  const a = dot / norm, b = cross / norm;
+  const a = dot / norm,
+    b = cross / norm;
   return [
     [a, -b, dxm - (a * sxm - b * sym)],
     [b, a, dym - (b * sxm + a * sym)],
@@ -76,9 +95,13 @@ export function estimateSimilarity(src: readonly Point[], dst: readonly Point[])
 function cropToImage(landmarks: Landmarks): { ia: number; ib: number; cx: number; cy: number } {
   const m = estimateSimilarity(landmarkPoints(landmarks), ARCFACE_TEMPLATE_112);
   // Forward: [u v] = [[a,-b],[b,a]] [x y] + t. Inverse: [x y] = [[a,b],[-b,a]] ([u v] - t) / (a^2 + b^2).
-  const a = m[0][0], b = m[1][0], tx = m[0][2], ty = m[1][2];
+  const a = m[0][0],
+    b = m[1][0],
+    tx = m[0][2],
+    ty = m[1][2];
   const k = 1 / (a * a + b * b);
-  const ia = a * k, ib = b * k;
+  const ia = a * k,
+    ib = b * k;
   return { ia, ib, cx: -(ia * tx + ib * ty), cy: ib * tx - ia * ty };
 }
 
@@ -109,7 +132,8 @@ export function alignFace(image: RgbImage, landmarks: Landmarks, out?: AlignedFa
 
   const { ia, ib, cx, cy } = cropToImage(landmarks);
   const stride = w * 3;
-  const xMax = w - 1, yMax = h - 1;
+  const xMax = w - 1,
+    yMax = h - 1;
 
   let o = 0;
   for (let v = 0; v < size; v++) {
@@ -118,21 +142,48 @@ export function alignFace(image: RgbImage, landmarks: Landmarks, out?: AlignedFa
     for (let u = 0; u < size; u++, x += ia, y -= ib, o += 3) {
       if (x >= 0 && y >= 0 && x < xMax && y < yMax) {
         // Fast path: all four neighbours inside (and x, y >= 0, so truncation is floor).
-        const x0 = x | 0, y0 = y | 0;
-        const fx = x - x0, fy = y - y0;
-        const w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
-        const p = y0 * stride + x0 * 3, q = p + stride;
-        dst[o] = w00 * (src[p] as number) + w01 * (src[p + 3] as number) + w10 * (src[q] as number) + w11 * (src[q + 3] as number) + 0.5;
-        dst[o + 1] = w00 * (src[p + 1] as number) + w01 * (src[p + 4] as number) + w10 * (src[q + 1] as number) + w11 * (src[q + 4] as number) + 0.5;
-        dst[o + 2] = w00 * (src[p + 2] as number) + w01 * (src[p + 5] as number) + w10 * (src[q + 2] as number) + w11 * (src[q + 5] as number) + 0.5;
+        const x0 = x | 0,
+          y0 = y | 0;
+        const fx = x - x0,
+          fy = y - y0;
+        const w00 = (1 - fx) * (1 - fy),
+          w01 = fx * (1 - fy),
+          w10 = (1 - fx) * fy,
+          w11 = fx * fy;
+        const p = y0 * stride + x0 * 3,
+          q = p + stride;
+        dst[o] =
+          w00 * (src[p] as number) +
+          w01 * (src[p + 3] as number) +
+          w10 * (src[q] as number) +
+          w11 * (src[q + 3] as number) +
+          0.5;
+        dst[o + 1] =
+          w00 * (src[p + 1] as number) +
+          w01 * (src[p + 4] as number) +
+          w10 * (src[q + 1] as number) +
+          w11 * (src[q + 4] as number) +
+          0.5;
+        dst[o + 2] =
+          w00 * (src[p + 2] as number) +
+          w01 * (src[p + 5] as number) +
+          w10 * (src[q + 2] as number) +
+          w11 * (src[q + 5] as number) +
+          0.5;
       } else if (!(x > -1 && y > -1 && x < w && y < h)) {
         // Wholly outside (or NaN from a degenerate transform): black.
-        dst[o] = 0; dst[o + 1] = 0; dst[o + 2] = 0;
+        dst[o] = 0;
+        dst[o + 1] = 0;
+        dst[o + 2] = 0;
       } else {
         // On the border: the neighbours outside the image contribute black.
-        const x0 = Math.floor(x), y0 = Math.floor(y);
-        const fx = x - x0, fy = y - y0;
-        let r = 0, g = 0, bl = 0;
+        const x0 = Math.floor(x),
+          y0 = Math.floor(y);
+        const fx = x - x0,
+          fy = y - y0;
+        let r = 0,
+          g = 0,
+          bl = 0;
         for (let j = 0; j < 2; j++) {
           const yy = y0 + j;
           if (yy < 0 || yy >= h) continue;
@@ -142,10 +193,14 @@ export function alignFace(image: RgbImage, landmarks: Landmarks, out?: AlignedFa
             if (xx < 0 || xx >= w) continue;
             const wt = wy * (i === 0 ? 1 - fx : fx);
             const p = yy * stride + xx * 3;
-            r += wt * (src[p] as number); g += wt * (src[p + 1] as number); bl += wt * (src[p + 2] as number);
+            r += wt * (src[p] as number);
+            g += wt * (src[p + 1] as number);
+            bl += wt * (src[p + 2] as number);
           }
         }
-        dst[o] = r + 0.5; dst[o + 1] = g + 0.5; dst[o + 2] = bl + 0.5;
+        dst[o] = r + 0.5;
+        dst[o + 1] = g + 0.5;
+        dst[o + 2] = bl + 0.5;
       }
     }
   }
@@ -173,12 +228,14 @@ const BAR_SYMMETRY_PX = 2;
 
 function rowIsBar(image: RgbImage, y: number): boolean {
   const d = image.data;
-  for (let i = y * image.width * 3, end = i + image.width * 3; i < end; i++) if ((d[i] as number) > BAR_MAX) return false;
+  for (let i = y * image.width * 3, end = i + image.width * 3; i < end; i++)
+    if ((d[i] as number) > BAR_MAX) return false;
   return true;
 }
 
 function columnIsBar(image: RgbImage, x: number): boolean {
-  const d = image.data, stride = image.width * 3;
+  const d = image.data,
+    stride = image.width * 3;
   for (let p = x * 3, end = image.height * stride; p < end; p += stride) {
     if ((d[p] as number) > BAR_MAX || (d[p + 1] as number) > BAR_MAX || (d[p + 2] as number) > BAR_MAX) return false;
   }
@@ -201,7 +258,9 @@ function columnIsBar(image: RgbImage, x: number): boolean {
 export function pictureArea(image: RgbImage): PictureArea {
   const { width: w, height: h } = image;
   if (image.data.length !== w * h * 3) {
-    throw new RangeError(`Expected image data of ${w * h * 3} bytes (${w} x ${h} x 3) but received ${image.data.length}`);
+    throw new RangeError(
+      `Expected image data of ${w * h * 3} bytes (${w} x ${h} x 3) but received ${image.data.length}`,
+    );
   }
   const whole: PictureArea = { left: 0, top: 0, right: w, bottom: h };
   let top = 0;
@@ -215,7 +274,8 @@ export function pictureArea(image: RgbImage): PictureArea {
   while (right > left && columnIsBar(image, right - 1)) right--;
   const rows = top > 0 && h - bottom > 0 && Math.abs(top - (h - bottom)) <= BAR_SYMMETRY_PX;
   const columns = left > 0 && w - right > 0 && Math.abs(left - (w - right)) <= BAR_SYMMETRY_PX;
-  const anyRows = top > 0 || bottom < h, anyColumns = left > 0 || right < w;
+  const anyRows = top > 0 || bottom < h,
+    anyColumns = left > 0 || right < w;
   if (rows && !anyColumns) return { left: 0, top, right: w, bottom };
   if (columns && !anyRows) return { left, top: 0, right, bottom: h };
   return whole;
@@ -242,7 +302,10 @@ const WHOLE_CROP: CropRegion = { x0: 0, y0: 0, x1: ALIGNED_SIZE, y1: ALIGNED_SIZ
 export function cropOutsidePicture(landmarks: Landmarks, area: PictureArea, region: CropRegion = WHOLE_CROP): number {
   const { ia, ib, cx, cy } = cropToImage(landmarks);
   // Pixel i covers [i - 0.5, i + 0.5) (centres at integers, as in alignFace).
-  const x0 = area.left - 0.5, x1 = area.right - 0.5, y0 = area.top - 0.5, y1 = area.bottom - 0.5;
+  const x0 = area.left - 0.5,
+    x1 = area.right - 0.5,
+    y0 = area.top - 0.5,
+    y1 = area.bottom - 0.5;
   let outside = 0;
   for (let v = region.y0; v < region.y1; v++) {
     let x = ia * region.x0 + ib * v + cx;

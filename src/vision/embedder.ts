@@ -33,10 +33,13 @@ export class FaceEmbedder {
     if (!inMeta?.isTensor || !outMeta?.isTensor) throw new Error(`${modelId}: expected one tensor input and output`);
     const [, channels, h, w] = inMeta.shape;
     if (channels !== 3 || typeof h !== 'number' || h !== w) {
-      throw new Error(`${modelId}: expected an input of [1, 3, S, S] but the model declares [${inMeta.shape.join(', ')}]`);
+      throw new Error(
+        `${modelId}: expected an input of [1, 3, S, S] but the model declares [${inMeta.shape.join(', ')}]`,
+      );
     }
     const dim = outMeta.shape[outMeta.shape.length - 1];
-    if (typeof dim !== 'number' || dim < 1) throw new Error(`${modelId}: the output's last dimension is not fixed (${String(dim)})`);
+    if (typeof dim !== 'number' || dim < 1)
+      throw new Error(`${modelId}: the output's last dimension is not fixed (${String(dim)})`);
     this.inputSize = h;
     this.dim = dim;
     this.inputName = inMeta.name;

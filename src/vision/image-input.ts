@@ -67,7 +67,8 @@ const budget = new PixelBudget(DEFAULT_DECODE_BUDGET_PIXELS);
 
 /** Sets the process-wide decode budget in pixels (Infinity: no bound, for a benchmark's baseline). */
 export function setDecodeBudget(pixels: number): void {
-  if (!(pixels >= 1)) throw new RangeError(`Expected a decode budget of at least 1 pixel (or Infinity) but received ${pixels}`);
+  if (!(pixels >= 1))
+    throw new RangeError(`Expected a decode budget of at least 1 pixel (or Infinity) but received ${pixels}`);
   budget.limit = pixels;
 }
 
@@ -117,7 +118,8 @@ function describeBytes(bytes: Uint8Array): string {
   else if (head.startsWith('%PDF')) kind = 'a PDF document';
   else if (head.slice(4, 8) === 'ftyp') kind = 'an ISO media file (HEIF/AVIF/MP4)';
   else if (/^\s*</.test(head)) kind = /<svg|<\?xml/i.test(ascii(bytes, 0, 512)) ? 'SVG/XML text' : 'markup text';
-  else if (bytes.subarray(0, 512).every((b) => b === 9 || b === 10 || b === 13 || (b >= 32 && b < 127))) kind = 'plain text';
+  else if (bytes.subarray(0, 512).every((b) => b === 9 || b === 10 || b === 13 || (b >= 32 && b < 127)))
+    kind = 'plain text';
   const hex = Array.from(bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
   return `${kind} (${bytes.length} bytes starting ${hex})`;
 }
@@ -159,7 +161,10 @@ export async function decodeImage(input: Uint8Array | string): Promise<RgbImage>
  * budget until `use` settles. Throws DecodeBusyError, before any pixel is allocated, when the
  * image does not fit beside the decodes already in flight.
  */
-export async function withDecodedImage<T>(input: Uint8Array | string, use: (image: RgbImage) => Promise<T>): Promise<T> {
+export async function withDecodedImage<T>(
+  input: Uint8Array | string,
+  use: (image: RgbImage) => Promise<T>,
+): Promise<T> {
   const bytes = typeof input === 'string' ? await readLimited(input) : input;
   if (bytes.length === 0) throw new ImageDecodeError(`expected ${EXPECTED} but received 0 bytes`);
   if (bytes.length > MAX_INPUT_BYTES) {
@@ -177,7 +182,9 @@ export async function withDecodedImage<T>(input: Uint8Array | string, use: (imag
   const metadata = await sharp(bytes, { ...options, limitInputPixels: false })
     .metadata()
     .catch((error: unknown) => {
-      throw new ImageDecodeError(`expected a valid ${format.toUpperCase()} header but ${reason(error)}`, { cause: error });
+      throw new ImageDecodeError(`expected a valid ${format.toUpperCase()} header but ${reason(error)}`, {
+        cause: error,
+      });
     });
   const { width = 0, height = 0 } = metadata;
   if (metadata.format !== format) {
@@ -196,7 +203,11 @@ export async function withDecodedImage<T>(input: Uint8Array | string, use: (imag
   }
 }
 
-async function decodePixels(bytes: Uint8Array, format: AcceptedFormat, options: { readonly failOn: 'warning'; readonly limitInputPixels: number }): Promise<RgbImage> {
+async function decodePixels(
+  bytes: Uint8Array,
+  format: AcceptedFormat,
+  options: { readonly failOn: 'warning'; readonly limitInputPixels: number },
+): Promise<RgbImage> {
   try {
     const { data, info } = await sharp(bytes, options)
       .rotate()
@@ -205,11 +216,15 @@ async function decodePixels(bytes: Uint8Array, format: AcceptedFormat, options: 
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
-      throw new Error(`decoder returned ${info.channels} channels and ${data.length} bytes for ${info.width} x ${info.height}`);
+      throw new Error(
+        `decoder returned ${info.channels} channels and ${data.length} bytes for ${info.width} x ${info.height}`,
+      );
     }
     return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
   } catch (error) {
-    throw new ImageDecodeError(`expected a complete, valid ${format.toUpperCase()} but ${reason(error)}`, { cause: error });
+    throw new ImageDecodeError(`expected a complete, valid ${format.toUpperCase()} but ${reason(error)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -221,10 +236,18 @@ function reason(error: unknown): string {
 /** Encodes an RGB image (an aligned crop, for a stored or inspected face) as PNG. */
 export async function encodePng(image: RgbImage): Promise<Buffer> {
   const { width, height, data } = image;
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || data.length !== width * height * 3) {
+  if (
+    !Number.isInteger(width) ||
+    !Number.isInteger(height) ||
+    width < 1 ||
+    height < 1 ||
+    data.length !== width * height * 3
+  ) {
     throw new RangeError(
       `Expected a non-empty RGB image with ${width} x ${height} x 3 bytes but received ${width} x ${height} with ${data.length} bytes`,
     );
   }
-  return sharp(data, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  return sharp(data, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
 }

@@ -4,8 +4,24 @@ import { readEnvironment } from '../config/environment.js';
 import type { Logger } from '../../storage/logger.js';
 import { FaceEmbedder } from './embedder.js';
 import { FaceAnalyzer } from './face-analyzer.js';
-import { type ActiveProvider, type CpuTuning, createSession, facegateCpuTuning, type InferenceProvider, type ModelRole, warmUp } from './inference.js';
-import { defaultModel, defaultModelsDir, loadManifest, type ModelEntry, modelEntry, modelId, resolveModelFile } from './models.js';
+import {
+  type ActiveProvider,
+  type CpuTuning,
+  createSession,
+  facegateCpuTuning,
+  type InferenceProvider,
+  type ModelRole,
+  warmUp,
+} from './inference.js';
+import {
+  defaultModel,
+  defaultModelsDir,
+  loadManifest,
+  type ModelEntry,
+  modelEntry,
+  modelId,
+  resolveModelFile,
+} from './models.js';
 import { DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } from './quality.js';
 import { YuNetDetector } from './yunet-detector.js';
 
@@ -39,7 +55,13 @@ export interface Vision {
   embedder: ModelInfo & { dim: number };
 }
 
-async function session(entry: ModelEntry, role: ModelRole, modelsDir: string, options: VisionOptions, dims?: Record<string, number>) {
+async function session(
+  entry: ModelEntry,
+  role: ModelRole,
+  modelsDir: string,
+  options: VisionOptions,
+  dims?: Record<string, number>,
+) {
   const resolved = await resolveModelFile(entry.name, modelsDir);
   const cpu = options.cpu?.[role] ?? facegateCpuTuning(role, options.intraOpThreads);
   const s = await createSession(resolved.path, {
@@ -49,7 +71,13 @@ async function session(entry: ModelEntry, role: ModelRole, modelsDir: string, op
   });
   // Sessions are created once and warmed: the first real frame pays no planning cost.
   await warmUp(s.session, dims ? { dims } : {});
-  const info: ModelInfo = { name: entry.name, modelId: resolved.id, provider: s.provider, fallback: s.fallback ?? null, cpu };
+  const info: ModelInfo = {
+    name: entry.name,
+    modelId: resolved.id,
+    provider: s.provider,
+    fallback: s.fallback ?? null,
+    cpu,
+  };
   return { session: s.session, info };
 }
 
@@ -58,11 +86,14 @@ async function session(entry: ModelEntry, role: ModelRole, modelsDir: string, op
  * the embedding index needs to open for commands that do not run the models (users, events).
  * openVision checks the loaded model against the same manifest.
  */
-export async function embeddingModelOf(options: Pick<VisionOptions, 'embedder'> = {}): Promise<{ id: string; dim: number }> {
+export async function embeddingModelOf(
+  options: Pick<VisionOptions, 'embedder'> = {},
+): Promise<{ id: string; dim: number }> {
   const manifest = await loadManifest();
   const entry = options.embedder ? modelEntry(manifest, options.embedder) : defaultModel(manifest, 'embedder');
   const dim = entry.output[0]?.shape.at(-1);
-  if (entry.role !== 'embedder' || typeof dim !== 'number') throw new Error(`${entry.name} is not an embedder with a fixed output dimension`);
+  if (entry.role !== 'embedder' || typeof dim !== 'number')
+    throw new Error(`${entry.name} is not an embedder with a fixed output dimension`);
   return { id: modelId(entry), dim };
 }
 
@@ -71,8 +102,10 @@ export async function openVision(options: VisionOptions = {}): Promise<Vision> {
   const modelsDir = options.modelsDir ?? defaultModelsDir(readEnvironment());
   const detectorEntry = options.detector ? modelEntry(manifest, options.detector) : defaultModel(manifest, 'detector');
   const embedderEntry = options.embedder ? modelEntry(manifest, options.embedder) : defaultModel(manifest, 'embedder');
-  if (detectorEntry.role !== 'detector') throw new Error(`Expected a detector model but ${detectorEntry.name} is a ${detectorEntry.role}`);
-  if (embedderEntry.role !== 'embedder') throw new Error(`Expected an embedder model but ${embedderEntry.name} is a ${embedderEntry.role}`);
+  if (detectorEntry.role !== 'detector')
+    throw new Error(`Expected a detector model but ${detectorEntry.name} is a ${detectorEntry.role}`);
+  if (embedderEntry.role !== 'embedder')
+    throw new Error(`Expected an embedder model but ${embedderEntry.name} is a ${embedderEntry.role}`);
 
   const det = await session(detectorEntry, 'detector', modelsDir, options, { height: 640, width: 640 });
   const emb = await session(embedderEntry, 'embedder', modelsDir, options);

@@ -54,7 +54,10 @@ export const ORT_DEFAULT_CPU: CpuTuning = { flushDenormals: false, spinning: tru
 export type ModelRole = 'detector' | 'embedder';
 
 /** Measured per role (see facegateCpuTuning); `inference.intraOpThreads` in the config overrides both. */
-export const DEFAULT_INTRA_OP_THREADS: Readonly<Record<ModelRole, number | undefined>> = { detector: undefined, embedder: 1 };
+export const DEFAULT_INTRA_OP_THREADS: Readonly<Record<ModelRole, number | undefined>> = {
+  detector: undefined,
+  embedder: 1,
+};
 
 /**
  * facegate's CPU settings per model. Threads by measurement (`facegate bench vision --sweep`, the
@@ -162,13 +165,19 @@ export async function createSession(modelPath: string, options: CreateSessionOpt
       // ONNX Runtime says "Failed to load shared library" for CUDA without its libraries and
       // "backend not found" for DirectML outside Windows; any failure here gets the CPU's try.
       fallback = `${wanted} execution provider unavailable${requested === 'auto' ? ' (auto)' : ''}: ${(error as Error).message}`;
-      logger.warn({ model: modelPath, requested, tried: wanted, reason: fallback }, 'GPU execution provider unavailable; falling back to CPU');
+      logger.warn(
+        { model: modelPath, requested, tried: wanted, reason: fallback },
+        'GPU execution provider unavailable; falling back to CPU',
+      );
     }
   }
   const started = performance.now();
   const session = await InferenceSession.create(modelPath, sessionOptions('cpu', cpu));
   const ms = performance.now() - started;
-  logger.info({ model: modelPath, provider: 'cpu', requested, ms: Math.round(ms), ...(fallback ? { fallback } : {}) }, 'inference session ready');
+  logger.info(
+    { model: modelPath, provider: 'cpu', requested, ms: Math.round(ms), ...(fallback ? { fallback } : {}) },
+    'inference session ready',
+  );
   return { session, provider: 'cpu', requested, ms, ...(fallback !== undefined ? { fallback } : {}) };
 }
 
@@ -246,7 +255,10 @@ export interface WarmUpResult {
  * Runtime's first-run planning. A dynamic model needs `dims` for its symbolic dimensions
  * (yunet_s_dynamic: { height, width }).
  */
-export async function warmUp(session: InferenceSession, options: { dims?: Readonly<Record<string, number>> } = {}): Promise<WarmUpResult> {
+export async function warmUp(
+  session: InferenceSession,
+  options: { dims?: Readonly<Record<string, number>> } = {},
+): Promise<WarmUpResult> {
   const feeds: Record<string, Tensor> = {};
   for (const input of sessionIo(session).inputs) {
     const shape = concreteShape(input, options.dims);

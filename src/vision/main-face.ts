@@ -56,7 +56,10 @@ function compare(other: FaceAnalysis, main: FaceAnalysis, rule: Readonly<MainFac
   const size = Math.max(eyes(other) / eyes(main), boxHeight(other) / boxHeight(main));
   if (size < rule.muchSmaller) return { ignorable: true };
   const blurry = other.quality.reasons.includes('blurry');
-  return { ignorable: blurry && other.quality.measures.laplacianVariance < rule.muchBlurrier * main.quality.measures.laplacianVariance };
+  return {
+    ignorable:
+      blurry && other.quality.measures.laplacianVariance < rule.muchBlurrier * main.quality.measures.laplacianVariance,
+  };
 }
 
 /**
@@ -65,7 +68,10 @@ function compare(other: FaceAnalysis, main: FaceAnalysis, rule: Readonly<MainFac
  * face is chosen before the quality gate is consulted about it: when the subject is refused, a face
  * behind them is never used instead.
  */
-export function chooseMainFace(faces: readonly FaceAnalysis[], rule: Readonly<MainFaceRule> = DEFAULT_MAIN_FACE_RULE): MainFace | NoMainFace {
+export function chooseMainFace(
+  faces: readonly FaceAnalysis[],
+  rule: Readonly<MainFaceRule> = DEFAULT_MAIN_FACE_RULE,
+): MainFace | NoMainFace {
   if (faces.length === 0) return { kind: 'none', comparable: [], reason: 'no face found' };
   const bySize = [...faces].sort((a, b) => eyes(b) - eyes(a) || boxHeight(b) - boxHeight(a));
   const main = bySize[0] as FaceAnalysis;

@@ -68,7 +68,8 @@ const DEFAULT_TIMEOUT_MS = 10 * 60_000;
  */
 export async function fetchModels(options: FetchModelsOptions): Promise<FetchResult[]> {
   const manifest = options.manifest ?? (await loadManifest());
-  const entries = options.names === undefined ? manifest.models : options.names.map((name) => modelEntry(manifest, name));
+  const entries =
+    options.names === undefined ? manifest.models : options.names.map((name) => modelEntry(manifest, name));
   const dest = path.resolve(options.dest);
   const from = options.from === undefined ? undefined : path.resolve(options.from);
   const logger = options.logger ?? silentLogger;
@@ -80,7 +81,8 @@ export async function fetchModels(options: FetchModelsOptions): Promise<FetchRes
     const results: FetchResult[] = [];
     for (const entry of entries) {
       const result = await fetchOne(entry, dest, from, packs, timeoutMs);
-      if (result.status === 'failed') logger.error({ model: entry.name, error: result.error, notes: result.notes }, 'model fetch failed');
+      if (result.status === 'failed')
+        logger.error({ model: entry.name, error: result.error, notes: result.notes }, 'model fetch failed');
       else logger.info({ model: entry.name, status: result.status, from: result.from, ms: result.ms }, 'model ready');
       results.push(result);
     }
@@ -90,7 +92,13 @@ export async function fetchModels(options: FetchModelsOptions): Promise<FetchRes
   }
 }
 
-async function fetchOne(entry: ModelEntry, dest: string, from: string | undefined, packs: NpmPackCache, timeoutMs: number): Promise<FetchResult> {
+async function fetchOne(
+  entry: ModelEntry,
+  dest: string,
+  from: string | undefined,
+  packs: NpmPackCache,
+  timeoutMs: number,
+): Promise<FetchResult> {
   const started = performance.now();
   const target = path.join(dest, entry.file);
   const notes: string[] = [];
@@ -165,7 +173,8 @@ async function writeVerified(source: Readable, target: string, entry: ModelEntry
       async function* (chunks: AsyncIterable<Buffer>) {
         for await (const chunk of chunks) {
           bytes += chunk.length;
-          if (bytes > entry.bytes) throw new Error(`${label} is larger than the manifest's ${entry.bytes} bytes: refused, nothing written`);
+          if (bytes > entry.bytes)
+            throw new Error(`${label} is larger than the manifest's ${entry.bytes} bytes: refused, nothing written`);
           hash.update(chunk);
           yield chunk;
         }
@@ -233,7 +242,11 @@ class NpmPackCache {
   private async pack(spec: string): Promise<string> {
     this.dir ??= await fs.mkdtemp(path.join(os.tmpdir(), 'facegate-npm-pack-'));
     const dir = await fs.mkdtemp(path.join(this.dir, 'p'));
-    const stdout = await runNpm(['pack', spec, '--pack-destination', '.', '--json', '--ignore-scripts'], dir, this.timeoutMs);
+    const stdout = await runNpm(
+      ['pack', spec, '--pack-destination', '.', '--json', '--ignore-scripts'],
+      dir,
+      this.timeoutMs,
+    );
     // npm names the tarball; the --json report says which, and the folder holds only it anyway.
     let file: string | undefined;
     try {
@@ -258,7 +271,12 @@ function runNpm(args: string[], cwd: string, timeoutMs: number): Promise<string>
   return new Promise((resolve, reject) => {
     // One command line for the shell: Node deprecates separate arguments with shell: true.
     const [command, commandArgs] = windows ? [['npm.cmd', ...args].join(' '), []] : ['npm', args];
-    const child = spawn(command, commandArgs, { cwd, shell: windows, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+    const child = spawn(command, commandArgs, {
+      cwd,
+      shell: windows,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      windowsHide: true,
+    });
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
@@ -274,8 +292,15 @@ function runNpm(args: string[], cwd: string, timeoutMs: number): Promise<string>
       clearTimeout(timer);
       if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
       else {
-        const why = signal !== null ? `killed (${signal}${signal === 'SIGKILL' ? `, over ${timeoutMs} ms` : ''})` : `exit code ${code}`;
-        const lines = err.split(/\r?\n/).filter((l) => /err/i.test(l)).slice(-5).join(' | ');
+        const why =
+          signal !== null
+            ? `killed (${signal}${signal === 'SIGKILL' ? `, over ${timeoutMs} ms` : ''})`
+            : `exit code ${code}`;
+        const lines = err
+          .split(/\r?\n/)
+          .filter((l) => /err/i.test(l))
+          .slice(-5)
+          .join(' | ');
         reject(new Error(`npm ${args.slice(0, 2).join(' ')} failed: ${why}${lines ? `: ${lines}` : ''}`));
       }
     });
@@ -387,7 +412,11 @@ function paxPath(data: Buffer): string | undefined {
  * stream, as chunks. npm puts everything under one top folder (normally "package/"), which is
  * ignored. Throws if the entry is not there.
  */
-export async function* tarEntryChunks(tar: AsyncIterable<Buffer>, wanted: string, label = 'the tarball'): AsyncGenerator<Buffer> {
+export async function* tarEntryChunks(
+  tar: AsyncIterable<Buffer>,
+  wanted: string,
+  label = 'the tarball',
+): AsyncGenerator<Buffer> {
   const reader = new ChunkReader(tar);
   try {
     let longName: string | undefined;

@@ -25,7 +25,9 @@ const fileName = z
   .refine((name) => !WINDOWS_RESERVED.test(name), 'a reserved file name on Windows');
 
 // npm's own rules for package names (lower case, optional scope); an exact version pins the bytes.
-const npmPackage = z.string().regex(/^(@[a-z0-9-~][a-z0-9-._~]*\/)?[a-z0-9-~][a-z0-9-._~]*$/, 'expected an npm package name');
+const npmPackage = z
+  .string()
+  .regex(/^(@[a-z0-9-~][a-z0-9-._~]*\/)?[a-z0-9-~][a-z0-9-._~]*$/, 'expected an npm package name');
 const exactVersion = z
   .string()
   .regex(/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/, 'expected an exact version (x.y.z), not a range');
@@ -77,10 +79,12 @@ export const manifestSchema = z
     const names = new Set<string>();
     const files = new Set<string>();
     manifest.models.forEach((entry, i) => {
-      if (names.has(entry.name)) ctx.addIssue({ code: 'custom', path: ['models', i, 'name'], message: `duplicate model name ${entry.name}` });
+      if (names.has(entry.name))
+        ctx.addIssue({ code: 'custom', path: ['models', i, 'name'], message: `duplicate model name ${entry.name}` });
       // Case-insensitive: two names differing only in case are one file on Windows.
       const file = entry.file.toLowerCase();
-      if (files.has(file)) ctx.addIssue({ code: 'custom', path: ['models', i, 'file'], message: `duplicate file ${entry.file}` });
+      if (files.has(file))
+        ctx.addIssue({ code: 'custom', path: ['models', i, 'file'], message: `duplicate file ${entry.file}` });
       names.add(entry.name);
       files.add(file);
     });
@@ -88,7 +92,11 @@ export const manifestSchema = z
       const name = manifest.default[role];
       const entry = manifest.models.find((m) => m.name === name);
       if (entry?.role !== role) {
-        ctx.addIssue({ code: 'custom', path: ['default', role], message: `expected the name of a listed ${role} but received ${quoteReceived(name)}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['default', role],
+          message: `expected the name of a listed ${role} but received ${quoteReceived(name)}`,
+        });
       }
     }
   });
@@ -114,7 +122,9 @@ export class ModelHashMismatchError extends Error {
 export class ModelFileMissingError extends Error {
   override name = 'ModelFileMissingError';
   constructor(readonly file: string) {
-    super(`model file ${file} is missing: run \`node dist/scripts/fetch-models.js\` or point FACEGATE_MODELS_DIR at a folder holding it`);
+    super(
+      `model file ${file} is missing: run \`node dist/scripts/fetch-models.js\` or point FACEGATE_MODELS_DIR at a folder holding it`,
+    );
   }
 }
 
@@ -128,7 +138,9 @@ export function defaultManifestPath(): string {
  * caller reads the environment (readEnvironment()) and passes it: this module reads none itself.
  */
 export function defaultModelsDir(environment: Pick<Environment, 'modelsDir'>): string {
-  return environment.modelsDir !== undefined ? path.resolve(environment.modelsDir) : path.join(projectRoot(), 'var', 'models');
+  return environment.modelsDir !== undefined
+    ? path.resolve(environment.modelsDir)
+    : path.join(projectRoot(), 'var', 'models');
 }
 
 /** Validates a parsed manifest; an error names each bad key, what was expected and what was received. */
@@ -159,7 +171,9 @@ export async function loadManifest(file: string = defaultManifestPath()): Promis
 export function modelEntry(manifest: Manifest, name: string): ModelEntry {
   const entry = manifest.models.find((m) => m.name === name);
   if (entry === undefined) {
-    throw new RangeError(`Expected a model name from the manifest (${manifest.models.map((m) => m.name).join(', ')}) but received ${quoteReceived(name)}`);
+    throw new RangeError(
+      `Expected a model name from the manifest (${manifest.models.map((m) => m.name).join(', ')}) but received ${quoteReceived(name)}`,
+    );
   }
   return entry;
 }
@@ -255,11 +269,7 @@ export interface ResolvedModel {
  * Finds model `name`'s file in `modelsDir` and verifies its sha256 against the manifest.
  * Throws ModelFileMissingError or ModelHashMismatchError (naming the file, expected and actual hash).
  */
-export async function resolveModelFile(
-  name: string,
-  modelsDir: string,
-  manifest?: Manifest,
-): Promise<ResolvedModel> {
+export async function resolveModelFile(name: string, modelsDir: string, manifest?: Manifest): Promise<ResolvedModel> {
   const entry = modelEntry(manifest ?? (await loadManifest()), name);
   const file = path.resolve(modelsDir, entry.file);
   await verifyModelFile(file, entry);

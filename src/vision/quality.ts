@@ -116,10 +116,19 @@ const SCORE_BANDS = {
 // The face region of the crop whose pixels the blur and exposure checks look at: eyebrows to
 // below the mouth, cheek to cheek (template eyes at y 51.6, mouth at y 92.3, x 38..74), so
 // that background, hair, and black borders from faces at the image edge count as little as possible.
-const REGION_X0 = 24, REGION_X1 = 88, REGION_Y0 = 32, REGION_Y1 = 104;
+const REGION_X0 = 24,
+  REGION_X1 = 88,
+  REGION_Y0 = 32,
+  REGION_Y1 = 104;
 /** That region as a CropRegion: the part of the crop that is the face itself (the cut-off check's too). */
-export const FACE_REGION: Readonly<CropRegion> = Object.freeze({ x0: REGION_X0, y0: REGION_Y0, x1: REGION_X1, y1: REGION_Y1 });
-const REGION_W = REGION_X1 - REGION_X0, REGION_H = REGION_Y1 - REGION_Y0;
+export const FACE_REGION: Readonly<CropRegion> = Object.freeze({
+  x0: REGION_X0,
+  y0: REGION_Y0,
+  x1: REGION_X1,
+  y1: REGION_Y1,
+});
+const REGION_W = REGION_X1 - REGION_X0,
+  REGION_H = REGION_Y1 - REGION_Y0;
 // Luma of the region plus a 1-pixel ring (for the Laplacian at the region's edge). One buffer for
 // the process: JavaScript runs one assessment at a time, so no face needs its own.
 const LUMA_STRIDE = REGION_W + 2;
@@ -149,15 +158,21 @@ export function poseFromLandmarks(landmarks: Landmarks): {
   pitch: number;
 } {
   const { rightEye, leftEye, nose, rightMouth, leftMouth } = landmarks;
-  const ex = leftEye[0] - rightEye[0], ey = leftEye[1] - rightEye[1];
+  const ex = leftEye[0] - rightEye[0],
+    ey = leftEye[1] - rightEye[1];
   const interEyePx = Math.hypot(ex, ey);
   // Unit vector along the eye line (subject's right eye to left eye) and its normal (downwards
   // on an upright face).
-  const ux = ex / interEyePx, uy = ey / interEyePx;
-  const nx = -uy, ny = ux;
-  const midX = (rightEye[0] + leftEye[0]) / 2, midY = (rightEye[1] + leftEye[1]) / 2;
-  const noseX = nose[0] - midX, noseY = nose[1] - midY;
-  const mouthX = (rightMouth[0] + leftMouth[0]) / 2 - midX, mouthY = (rightMouth[1] + leftMouth[1]) / 2 - midY;
+  const ux = ex / interEyePx,
+    uy = ey / interEyePx;
+  const nx = -uy,
+    ny = ux;
+  const midX = (rightEye[0] + leftEye[0]) / 2,
+    midY = (rightEye[1] + leftEye[1]) / 2;
+  const noseX = nose[0] - midX,
+    noseY = nose[1] - midY;
+  const mouthX = (rightMouth[0] + leftMouth[0]) / 2 - midX,
+    mouthY = (rightMouth[1] + leftMouth[1]) / 2 - midY;
   return {
     interEyePx,
     yaw: Math.abs(noseX * ux + noseY * uy) / interEyePx,
@@ -175,10 +190,14 @@ function measureCrop(aligned: AlignedFace): { meanLuma: number; contrast: number
     );
   }
   const rgb = aligned.data;
-  const w = REGION_W, h = REGION_H, lw = LUMA_STRIDE, luma = lumaScratch;
+  const w = REGION_W,
+    h = REGION_H,
+    lw = LUMA_STRIDE,
+    luma = lumaScratch;
   // BT.601 weights (OpenCV's RGB2GRAY), so the numbers compare with the usual cv2.Laplacian
   // recipe (which rounds luma to bytes first; this does not: within 0.3 % on the photos here).
-  let sum = 0, sumSq = 0;
+  let sum = 0,
+    sumSq = 0;
   for (let y = 0; y < h + 2; y++) {
     const sy = REGION_Y0 - 1 + y;
     for (let x = 0; x < lw; x++) {
@@ -194,11 +213,17 @@ function measureCrop(aligned: AlignedFace): { meanLuma: number; contrast: number
   const n = w * h;
   const meanLuma = sum / n;
   const contrast = Math.sqrt(Math.max(0, sumSq / n - meanLuma * meanLuma));
-  let lSum = 0, lSumSq = 0;
+  let lSum = 0,
+    lSumSq = 0;
   for (let y = 1; y <= h; y++) {
     for (let x = 1; x <= w; x++) {
       const i = y * lw + x;
-      const lap = (luma[i - 1] as number) + (luma[i + 1] as number) + (luma[i - lw] as number) + (luma[i + lw] as number) - 4 * (luma[i] as number);
+      const lap =
+        (luma[i - 1] as number) +
+        (luma[i + 1] as number) +
+        (luma[i - lw] as number) +
+        (luma[i + lw] as number) -
+        4 * (luma[i] as number);
       lSum += lap;
       lSumSq += lap * lap;
     }
@@ -238,13 +263,13 @@ export function assessQuality(
   };
   check(atLeast(pose.interEyePx, t.minInterEyePx, b.interEyePx), 'too-small');
   check(atLeast(face.score, t.minDetectorScore, b.detectorScore), 'low-score');
-  check(atLeast(crop.laplacianVariance, t.minLaplacianVariance, t.minLaplacianVariance * (b.laplacianVarianceFactor - 1)), 'blurry');
+  check(
+    atLeast(crop.laplacianVariance, t.minLaplacianVariance, t.minLaplacianVariance * (b.laplacianVarianceFactor - 1)),
+    'blurry',
+  );
   check(atMost(pose.yaw, t.maxYaw, b.yaw), 'pose');
   check(atMost(Math.abs(pose.rollDegrees), t.maxRollDegrees, b.rollDegrees), 'pose');
-  check(
-    Math.min(atLeast(pose.pitch, t.minPitch, b.pitch), atMost(pose.pitch, t.maxPitch, b.pitch)),
-    'pose',
-  );
+  check(Math.min(atLeast(pose.pitch, t.minPitch, b.pitch), atMost(pose.pitch, t.maxPitch, b.pitch)), 'pose');
   check(atLeast(crop.meanLuma, t.minMeanLuma, b.meanLuma), 'too-dark');
   check(atMost(crop.meanLuma, t.maxMeanLuma, b.meanLuma), 'too-bright');
   check(atLeast(crop.contrast, t.minContrast, b.contrast), 'low-contrast');

@@ -31,7 +31,8 @@ export interface DetectedFace {
 /** A 112 x 112 aligned face crop (RgbImage with width = height = 112). */
 export type AlignedFace = RgbImage;
 
-export type QualityReason = 'too-small' | 'low-score' | 'blurry' | 'pose' | 'too-dark' | 'too-bright' | 'low-contrast' | 'cut-off';
+export type QualityReason =
+  'too-small' | 'low-score' | 'blurry' | 'pose' | 'too-dark' | 'too-bright' | 'low-contrast' | 'cut-off';
 
 export interface QualityVerdict {
   /** 0..1, higher is better; the product of the per-check scores. */

@@ -63,7 +63,8 @@ export class YuNetDetector implements FaceDetector {
     this.nmsThreshold = options.nmsThreshold ?? DEFAULT_NMS_IOU;
     this.maxFaces = options.maxFaces ?? 50;
     this.dynamicSize = options.dynamicSize ?? 640;
-    if (this.dynamicSize % 32 !== 0) throw new RangeError(`Expected dynamicSize to be a multiple of 32 but received ${this.dynamicSize}`);
+    if (this.dynamicSize % 32 !== 0)
+      throw new RangeError(`Expected dynamicSize to be a multiple of 32 but received ${this.dynamicSize}`);
     const input = session.inputMetadata[0];
     if (!input?.isTensor) throw new Error(`${modelId}: expected a tensor input`);
     this.inputName = input.name;
@@ -71,7 +72,8 @@ export class YuNetDetector implements FaceDetector {
     this.fixed = typeof h === 'number' && typeof w === 'number' ? { width: w, height: h } : null;
     for (const s of STRIDES) {
       for (const out of ['cls', 'obj', 'bbox', 'kps']) {
-        if (!session.outputNames.includes(`${out}_${s}`)) throw new Error(`${modelId}: not a YuNet model (no output ${out}_${s})`);
+        if (!session.outputNames.includes(`${out}_${s}`))
+          throw new Error(`${modelId}: not a YuNet model (no output ${out}_${s})`);
       }
     }
   }
@@ -80,7 +82,11 @@ export class YuNetDetector implements FaceDetector {
   detect(image: RgbImage, options: DetectOptions = {}): Promise<DetectedFace[]> {
     const margin = options.margin ?? 0;
     if (!(margin >= 0 && margin <= MAX_MARGIN)) {
-      return Promise.reject(new RangeError(`Expected a detection margin from 0 to ${MAX_MARGIN} (a fraction of the image's longer side) but received ${margin}`));
+      return Promise.reject(
+        new RangeError(
+          `Expected a detection margin from 0 to ${MAX_MARGIN} (a fraction of the image's longer side) but received ${margin}`,
+        ),
+      );
     }
     return this.queue.run(() => this.detectNow(image, margin));
   }
@@ -92,7 +98,8 @@ export class YuNetDetector implements FaceDetector {
    */
   private letterbox(image: RgbImage, margin: number): Letterbox {
     const m = margin * Math.max(image.width, image.height);
-    const outerW = image.width + 2 * m, outerH = image.height + 2 * m;
+    const outerW = image.width + 2 * m,
+      outerH = image.height + 2 * m;
     if (this.fixed) {
       const scale = Math.min(this.fixed.width / outerW, this.fixed.height / outerH);
       return { ...this.fixed, scale, left: Math.round(m * scale), top: Math.round(m * scale) };
@@ -113,7 +120,8 @@ export class YuNetDetector implements FaceDetector {
     // Model pixel (x, y) is original ((x - left) / sx, (y - top) / sy); the rest is padding (0).
     const sx = w / image.width;
     const sy = h / image.height;
-    const ox = box.left, oy = box.top;
+    const ox = box.left,
+      oy = box.top;
     const plane = box.width * box.height;
     if (this.tensorData.length !== 3 * plane) this.tensorData = new Float32Array(3 * plane);
     const t = this.tensorData;
@@ -152,7 +160,13 @@ export class YuNetDetector implements FaceDetector {
           (((kps[i * 10 + 2 * k] as number) + c) * stride - ox) / sx,
           (((kps[i * 10 + 2 * k + 1] as number) + r) * stride - oy) / sy,
         ];
-        const landmarks: Landmarks = { rightEye: point(0), leftEye: point(1), nose: point(2), rightMouth: point(3), leftMouth: point(4) };
+        const landmarks: Landmarks = {
+          rightEye: point(0),
+          leftEye: point(1),
+          nose: point(2),
+          rightMouth: point(3),
+          leftMouth: point(4),
+        };
         const x0 = Math.max(0, (cx - bw / 2 - ox) / sx);
         const y0 = Math.max(0, (cy - bh / 2 - oy) / sy);
         const x1 = Math.min(image.width, (cx + bw / 2 - ox) / sx);

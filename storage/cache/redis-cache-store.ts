@@ -43,7 +43,8 @@ export class RedisCacheStore implements CacheStore {
       ['cameraTtlSeconds', options.cameraTtlSeconds],
       ['workerTtlSeconds', options.workerTtlSeconds],
     ] as const) {
-      if (!Number.isInteger(v) || v < 1) throw new StoreInputError(`Expected ${name} to be an integer >= 1 but received ${v}`);
+      if (!Number.isInteger(v) || v < 1)
+        throw new StoreInputError(`Expected ${name} to be an integer >= 1 but received ${v}`);
     }
     this.redis = options.redisUrl ? this.connect(options.redisUrl) : null;
   }
@@ -90,7 +91,8 @@ export class RedisCacheStore implements CacheStore {
   }
 
   async setQueueSize(size: number): Promise<void> {
-    if (!Number.isInteger(size) || size < 0) throw new StoreInputError(`Expected a queue size >= 0 but received ${size}`);
+    if (!Number.isInteger(size) || size < 0)
+      throw new StoreInputError(`Expected a queue size >= 0 but received ${size}`);
     await this.set(QUEUE_KEY, String(size), null);
   }
 
@@ -126,7 +128,8 @@ export class RedisCacheStore implements CacheStore {
       void this.writeBack();
     });
     redis.on('error', (error: Error) => {
-      if (this.lastError !== error.message) this.options.logger.warn({ err: error }, 'redis unreachable: health kept in memory (degraded)');
+      if (this.lastError !== error.message)
+        this.options.logger.warn({ err: error }, 'redis unreachable: health kept in memory (degraded)');
       this.lastError = error.message;
     });
     return redis;
@@ -149,7 +152,8 @@ export class RedisCacheStore implements CacheStore {
   }
 
   private commandFailed(error: unknown): void {
-    if (!this.failing) this.options.logger.warn({ err: error }, 'redis command failed: health kept in memory (degraded)');
+    if (!this.failing)
+      this.options.logger.warn({ err: error }, 'redis command failed: health kept in memory (degraded)');
     this.failing = true;
     this.lastError = error instanceof Error ? error.message : String(error);
   }

@@ -12,8 +12,7 @@ import { fsyncDir, renameWithRetry } from '../fs/atomic-write.js';
 import type { Logger } from '../logger.js';
 
 export type SpooledEvent =
-  | { kind: 'recognition'; event: Record<string, unknown> }
-  | { kind: 'camera'; event: Record<string, unknown> };
+  { kind: 'recognition'; event: Record<string, unknown> } | { kind: 'camera'; event: Record<string, unknown> };
 
 const PENDING = 'events.jsonl';
 const REPLAYING = 'events.replaying.jsonl';
@@ -49,7 +48,10 @@ export class EventSpool {
     } finally {
       await handle.close();
     }
-    this.logger.error({ events: events.length, reason }, `event spool: the database refused events; kept in ${DEAD_LETTER}`);
+    this.logger.error(
+      { events: events.length, reason },
+      `event spool: the database refused events; kept in ${DEAD_LETTER}`,
+    );
   }
 
   /** Events waiting for the database. */
@@ -130,7 +132,10 @@ export class EventSpool {
     }
     const keep = bytes.lastIndexOf(0x0a) + 1;
     if (keep === bytes.length) return;
-    this.logger.warn({ bytes: bytes.length - keep }, 'event spool: dropping a half-written last line (never acknowledged)');
+    this.logger.warn(
+      { bytes: bytes.length - keep },
+      'event spool: dropping a half-written last line (never acknowledged)',
+    );
     await fs.truncate(file, keep);
   }
 
@@ -148,7 +153,8 @@ export class EventSpool {
       if (line.trim() === '') continue;
       try {
         const parsed = JSON.parse(line) as SpooledEvent;
-        if ((parsed.kind === 'recognition' || parsed.kind === 'camera') && typeof parsed.event === 'object') events.push(parsed);
+        if ((parsed.kind === 'recognition' || parsed.kind === 'camera') && typeof parsed.event === 'object')
+          events.push(parsed);
         else throw new Error('not a spooled event');
       } catch {
         this.logger.warn({ file: name, line: n + 1 }, 'event spool: skipping an incomplete or unreadable line');

@@ -9,7 +9,13 @@ import { isFiniteVector, quoteReceived, requireFinite, requirePrintableText, req
 import { vectorBytes, vectorOf } from './row-checks.js';
 import type { SqlRunner } from './sql-client.js';
 import { isUuid, uuidv7 } from './uuid7.js';
-import { CORRECTION_SOURCES, type CorrectionRaise, type CorrectionSource, type MatchCorrection, type NewMatchCorrection } from './db-store.js';
+import {
+  CORRECTION_SOURCES,
+  type CorrectionRaise,
+  type CorrectionSource,
+  type MatchCorrection,
+  type NewMatchCorrection,
+} from './db-store.js';
 
 interface CorrectionRow {
   id: string;
@@ -32,16 +38,27 @@ export function alreadyMarkedMessage(eventId: string, userId: string): string {
 /** Refuses what the database would refuse, with what was expected; returns the row to insert. */
 export function correctionRow(c: NewMatchCorrection, i?: number): CorrectionRow {
   const at = i === undefined ? '' : `corrections[${i}].`;
-  if (c === null || typeof c !== 'object') throw new StoreInputError(`Expected a correction object but received ${quoteReceived(c, 40)}`);
-  const actor = requirePrintableText(`${at}actor`, typeof c.actor === 'string' ? c.actor.trim() : c.actor, false) as string;
+  if (c === null || typeof c !== 'object')
+    throw new StoreInputError(`Expected a correction object but received ${quoteReceived(c, 40)}`);
+  const actor = requirePrintableText(
+    `${at}actor`,
+    typeof c.actor === 'string' ? c.actor.trim() : c.actor,
+    false,
+  ) as string;
   if (!(CORRECTION_SOURCES as readonly unknown[]).includes(c.source)) {
-    throw new StoreInputError(`Expected ${at}source to be one of ${CORRECTION_SOURCES.join(', ')} but received ${quoteReceived(c.source, 40)}`);
+    throw new StoreInputError(
+      `Expected ${at}source to be one of ${CORRECTION_SOURCES.join(', ')} but received ${quoteReceived(c.source, 40)}`,
+    );
   }
   const eventId = c.eventId ?? null;
-  if (eventId !== null && !isUuid(eventId)) throw new StoreInputError(`Expected ${at}eventId to be an event id (UUID) but received ${quoteReceived(eventId, 40)}`);
+  if (eventId !== null && !isUuid(eventId))
+    throw new StoreInputError(
+      `Expected ${at}eventId to be an event id (UUID) but received ${quoteReceived(eventId, 40)}`,
+    );
   const score = requireFinite(`${at}score`, c.score, false) as number;
   // A cosine of normalised vectors; anything else is not a score this store can reason about.
-  if (score < -1.001 || score > 1.001) throw new StoreInputError(`Expected ${at}score to be a cosine in [-1, 1] but received ${score}`);
+  if (score < -1.001 || score > 1.001)
+    throw new StoreInputError(`Expected ${at}score to be a cosine in [-1, 1] but received ${score}`);
   const vector = c.vector ?? null;
   if (vector !== null && !isFiniteVector(vector)) {
     throw new StoreInputError(`Expected ${at}vector to be a non-empty Float32Array of finite numbers or null`);
@@ -77,7 +94,8 @@ interface CorrectionSqlRow {
   details: Record<string, unknown>;
 }
 
-const CORRECTION_COLUMNS = 'c.id, c."timestamp", c.actor, c.user_id, c.source, c.event_id, c.score, c.model_id, c.vector, c.details';
+const CORRECTION_COLUMNS =
+  'c.id, c."timestamp", c.actor, c.user_id, c.source, c.event_id, c.score, c.model_id, c.vector, c.details';
 
 function toCorrection(r: CorrectionSqlRow): MatchCorrection {
   return {

@@ -27,7 +27,9 @@ const PLAIN_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export function checkSchemaName(schema: string): string {
   if (!PLAIN_IDENTIFIER.test(schema)) {
-    throw new Error(`Expected a schema name of lowercase letters, digits and '_' but received ${JSON.stringify(schema)}`);
+    throw new Error(
+      `Expected a schema name of lowercase letters, digits and '_' but received ${JSON.stringify(schema)}`,
+    );
   }
   return schema;
 }
@@ -129,7 +131,15 @@ export async function openPglite(dir: string, schema: string | undefined): Promi
 // What a lost or refused connection looks like from `pg`: a socket error code, a PostgreSQL
 // "connection exception" (class 08) or "operator intervention" (57P01-57P03: shutdown, crash
 // recovery, cannot connect now), or one of pg's own messages, which carry no code.
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 const CONNECTION_MESSAGES = [
   'Connection terminated',
   'timeout exceeded when trying to connect',

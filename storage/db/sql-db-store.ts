@@ -39,8 +39,22 @@ import {
   type SqlClient,
   type SqlRunner,
 } from './sql-client.js';
-import { alreadyMarkedMessage, correctionRaises, correctionRow, insertCorrection, userCorrections } from './match-corrections.js';
-import { isFiniteVector, quoteReceived, requireDate, requireFinite, requireLimit, requirePrintableText, requireText } from '../checks.js';
+import {
+  alreadyMarkedMessage,
+  correctionRaises,
+  correctionRow,
+  insertCorrection,
+  userCorrections,
+} from './match-corrections.js';
+import {
+  isFiniteVector,
+  quoteReceived,
+  requireDate,
+  requireFinite,
+  requireLimit,
+  requirePrintableText,
+  requireText,
+} from '../checks.js';
 import { isRowError, vectorBytes, vectorOf } from './row-checks.js';
 import { calibrationInsert, calibrationStrangers, latestCalibration } from './threshold-calibrations.js';
 import { checkResolution, resolveGroupIn, SqlUnknownFaceRecords } from './sql-unknown-face-records.js';
@@ -131,7 +145,8 @@ function checkEmbedding(e: NewEmbedding, i: number): void {
 
 function recognitionRow(e: RecognitionEvent): RecognitionRow {
   const timestamp = requireDate('timestamp', e.timestamp);
-  if (e.id !== undefined && !isUuid(e.id)) throw new StoreInputError(`Expected id to be a UUID but received ${String(e.id)}`);
+  if (e.id !== undefined && !isUuid(e.id))
+    throw new StoreInputError(`Expected id to be a UUID but received ${String(e.id)}`);
   return {
     id: e.id ?? uuidv7(timestamp),
     timestamp: timestamp.toISOString(),
@@ -146,7 +161,8 @@ function recognitionRow(e: RecognitionEvent): RecognitionRow {
 
 function cameraRow(e: CameraEvent): CameraRow {
   const timestamp = requireDate('timestamp', e.timestamp);
-  if (e.id !== undefined && !isUuid(e.id)) throw new StoreInputError(`Expected id to be a UUID but received ${String(e.id)}`);
+  if (e.id !== undefined && !isUuid(e.id))
+    throw new StoreInputError(`Expected id to be a UUID but received ${String(e.id)}`);
   const details = e.details ?? {};
   if (typeof details !== 'object' || Array.isArray(details) || JSON.stringify(details).includes('\\u0000')) {
     throw new StoreInputError('Expected details to be a plain object without NUL characters');
@@ -214,7 +230,8 @@ function eventFilter(q: EventQuery, userColumn: string | null): { where: string;
     add(`${userColumn} = ?`, validateId('user', q.userId));
   }
   if (q.before !== undefined) {
-    if (!isUuid(q.before)) throw new StoreInputError(`Expected before to be an event id (UUID) but received ${String(q.before)}`);
+    if (!isUuid(q.before))
+      throw new StoreInputError(`Expected before to be an event id (UUID) but received ${String(q.before)}`);
     add('id < ?', q.before);
   }
   const limit = requireLimit(q.limit);
@@ -268,10 +285,19 @@ export class SqlDbStore implements DbStore {
   }
 
   health(): DbHealth {
-    return { engine: this.client.engine, available: this.availability.available, spooled: this.spool.size(), lastError: this.availability.lastError };
+    return {
+      engine: this.client.engine,
+      available: this.availability.available,
+      spooled: this.spool.size(),
+      lastError: this.availability.lastError,
+    };
   }
 
-  async createUser(user: NewUser, embeddings: NewEmbedding[] = [], options: WithReview & { corrections?: NewMatchCorrection[] } = {}) {
+  async createUser(
+    user: NewUser,
+    embeddings: NewEmbedding[] = [],
+    options: WithReview & { corrections?: NewMatchCorrection[] } = {},
+  ) {
     const id = validateId('user', user.id);
     const name = requirePrintableText('name', user.name, false);
     const department = requirePrintableText('department', user.department, true);
@@ -283,7 +309,10 @@ export class SqlDbStore implements DbStore {
       this.client.transaction(async (tx) => {
         const existing = await tx.query<{ id: string }>('SELECT id FROM users WHERE lower(id) = lower($1)', [id]);
         if (existing[0]) {
-          const same = existing[0].id === id ? '' : ` (as ${existing[0].id}: ids differ only in case, and Windows folder names ignore case)`;
+          const same =
+            existing[0].id === id
+              ? ''
+              : ` (as ${existing[0].id}: ids differ only in case, and Windows folder names ignore case)`;
           throw new ConflictError(`Expected a new user id but user ${id} already exists${same}`);
         }
         await tx.query('INSERT INTO users (id, name, department) VALUES ($1, $2, $3)', [id, name, department]);
@@ -298,7 +327,9 @@ export class SqlDbStore implements DbStore {
     // Two enrollments of U1 and u1 at once: the unique index decides, and says it like the check above.
     return created.catch((error: unknown) => {
       if ((error as { code?: unknown }).code === '23505') {
-        throw new ConflictError(`Expected a new user id but user ${id} already exists (ids are unique regardless of case)`);
+        throw new ConflictError(
+          `Expected a new user id but user ${id} already exists (ids are unique regardless of case)`,
+        );
       }
       throw error;
     });
@@ -315,7 +346,9 @@ export class SqlDbStore implements DbStore {
   async listUsers(filter: { status?: UserStatus } = {}): Promise<User[]> {
     const rows = await this.needDb('listing users', () =>
       filter.status
-        ? this.client.query<UserSqlRow>(`${USER_SELECT} WHERE u.status = $1 GROUP BY u.id ORDER BY u.id`, [filter.status])
+        ? this.client.query<UserSqlRow>(`${USER_SELECT} WHERE u.status = $1 GROUP BY u.id ORDER BY u.id`, [
+            filter.status,
+          ])
         : this.client.query<UserSqlRow>(`${USER_SELECT} GROUP BY u.id ORDER BY u.id`),
     );
     return rows.map(toUser);
@@ -337,7 +370,10 @@ export class SqlDbStore implements DbStore {
     validateId('user', id);
     return this.needDb('deleting a user', () =>
       this.client.transaction(async (tx) => {
-        const ids = await tx.query<{ id: string | number }>('SELECT id FROM face_embeddings WHERE user_id = $1 ORDER BY id', [id]);
+        const ids = await tx.query<{ id: string | number }>(
+          'SELECT id FROM face_embeddings WHERE user_id = $1 ORDER BY id',
+          [id],
+        );
         const deleted = await tx.query('DELETE FROM users WHERE id = $1 RETURNING id', [id]);
         if (deleted.length === 0) throw new NotFoundError(`Expected an existing user but there is no user ${id}`);
         return { embeddingIds: ids.map((r) => BigInt(r.id)) };
@@ -345,7 +381,11 @@ export class SqlDbStore implements DbStore {
     );
   }
 
-  async addEmbeddings(userId: string, embeddings: NewEmbedding[], options: WithReview = {}): Promise<EmbeddingRecord[]> {
+  async addEmbeddings(
+    userId: string,
+    embeddings: NewEmbedding[],
+    options: WithReview = {},
+  ): Promise<EmbeddingRecord[]> {
     validateId('user', userId);
     embeddings.forEach(checkEmbedding);
     const review = options.review ? checkResolution(options.review) : null;
@@ -372,7 +412,9 @@ export class SqlDbStore implements DbStore {
 
   async embeddingIds(modelId: string): Promise<bigint[]> {
     const rows = await this.needDb('reading embeddings', () =>
-      this.client.query<{ id: string | number }>('SELECT id FROM face_embeddings WHERE model_id = $1 ORDER BY id', [modelId]),
+      this.client.query<{ id: string | number }>('SELECT id FROM face_embeddings WHERE model_id = $1 ORDER BY id', [
+        modelId,
+      ]),
     );
     return rows.map((r) => BigInt(r.id));
   }
@@ -400,14 +442,20 @@ export class SqlDbStore implements DbStore {
 
   async recordCameraEvent(event: CameraEvent): Promise<EventWrite> {
     const row = cameraRow(event);
-    const stored = await this.writeEvents(() => insertCameraEvents(this.client, [row]), [{ kind: 'camera', event: { ...row } }]);
+    const stored = await this.writeEvents(
+      () => insertCameraEvents(this.client, [row]),
+      [{ kind: 'camera', event: { ...row } }],
+    );
     return { id: row.id, stored };
   }
 
   async queryRecognitionEvents(query: EventQuery = {}): Promise<StoredRecognitionEvent[]> {
     const { where, params, limit } = eventFilter(query, 'matched_user_id');
     const rows = await this.needDb('reading events', () =>
-      this.client.query<RecognitionEventRow>(`SELECT * FROM recognition_events ${where} ORDER BY id DESC LIMIT ${limit}`, params),
+      this.client.query<RecognitionEventRow>(
+        `SELECT * FROM recognition_events ${where} ORDER BY id DESC LIMIT ${limit}`,
+        params,
+      ),
     );
     return rows.map(recognitionEventOf);
   }
@@ -415,12 +463,21 @@ export class SqlDbStore implements DbStore {
   async queryCameraEvents(query: EventQuery = {}): Promise<StoredCameraEvent[]> {
     const { where, params, limit } = eventFilter(query, null);
     const rows = await this.needDb('reading events', () =>
-      this.client.query<{ id: string; timestamp: Date; camera_id: string; event_type: string; details: Record<string, unknown> }>(
-        `SELECT * FROM camera_events ${where} ORDER BY id DESC LIMIT ${limit}`,
-        params,
-      ),
+      this.client.query<{
+        id: string;
+        timestamp: Date;
+        camera_id: string;
+        event_type: string;
+        details: Record<string, unknown>;
+      }>(`SELECT * FROM camera_events ${where} ORDER BY id DESC LIMIT ${limit}`, params),
     );
-    return rows.map((r) => ({ id: r.id, timestamp: r.timestamp, cameraId: r.camera_id, eventType: r.event_type, details: r.details }));
+    return rows.map((r) => ({
+      id: r.id,
+      timestamp: r.timestamp,
+      cameraId: r.camera_id,
+      eventType: r.event_type,
+      details: r.details,
+    }));
   }
 
   // --- Match corrections (issue 13; the rows and their checks: match-corrections.ts) ---
@@ -438,10 +495,15 @@ export class SqlDbStore implements DbStore {
     return this.needDb('recording a correction', () =>
       insertCorrection(this.client, row).catch((error: unknown) => {
         // 23503: the event named is not in the database (spooled, or never written).
-        if ((error as { code?: unknown }).code === '23503') throw new NotFoundError(`Expected a recognition event in the database but there is no event ${row.eventId ?? ''}`);
+        if ((error as { code?: unknown }).code === '23503')
+          throw new NotFoundError(
+            `Expected a recognition event in the database but there is no event ${row.eventId ?? ''}`,
+          );
         // 23505: migration 003's one correction per event and user; a concurrent mark of the same event won.
-        if ((error as { code?: unknown }).code === '23505' && row.eventId !== null) throw new ConflictError(alreadyMarkedMessage(row.eventId, row.userId));
-        if (isRowError(error)) throw new StoreInputError(`the database refused the correction: ${(error as Error).message}`);
+        if ((error as { code?: unknown }).code === '23505' && row.eventId !== null)
+          throw new ConflictError(alreadyMarkedMessage(row.eventId, row.userId));
+        if (isRowError(error))
+          throw new StoreInputError(`the database refused the correction: ${(error as Error).message}`);
         throw error;
       }),
     );
@@ -548,9 +610,12 @@ export class SqlDbStore implements DbStore {
     // writable, fail the next write with 25006, and go down again on every probe.
     const [row] = await this.client.query<{ transaction_read_only: string }>('SHOW transaction_read_only');
     if (row?.transaction_read_only === 'on') {
-      throw Object.assign(new Error('the server refuses writes (transaction_read_only is on: a read-only server or a hot standby)'), {
-        code: '25006',
-      });
+      throw Object.assign(
+        new Error('the server refuses writes (transaction_read_only is on: a read-only server or a hot standby)'),
+        {
+          code: '25006',
+        },
+      );
     }
     if (!this.migrated) {
       if (this.schema) await this.client.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
@@ -568,7 +633,11 @@ export class SqlDbStore implements DbStore {
     );
   }
 
-  private async insertEmbeddings(tx: SqlRunner, userId: string, embeddings: NewEmbedding[]): Promise<EmbeddingRecord[]> {
+  private async insertEmbeddings(
+    tx: SqlRunner,
+    userId: string,
+    embeddings: NewEmbedding[],
+  ): Promise<EmbeddingRecord[]> {
     const records: EmbeddingRecord[] = [];
     for (const e of embeddings) {
       const [row] = await tx.query<EmbeddingSqlRow>(

@@ -5,7 +5,15 @@
 // transaction, and faces leave only together with their group's bookkeeping.
 import { ConflictError, NotFoundError, StoreInputError } from '../errors.js';
 import { validateId } from '../ids.js';
-import { isFiniteVector, quoteReceived, requireDate, requireDay, requireFinite, requireLimit, requireText } from '../checks.js';
+import {
+  isFiniteVector,
+  quoteReceived,
+  requireDate,
+  requireDay,
+  requireFinite,
+  requireLimit,
+  requireText,
+} from '../checks.js';
 import { vectorBytes, vectorOf } from './row-checks.js';
 import type { NeedDb } from './db-availability.js';
 import type { SqlClient, SqlRunner } from './sql-client.js';
@@ -102,7 +110,10 @@ function toGroup(row: GroupRow): UnknownGroup {
     firstSeen: row.first_seen,
     lastSeen: row.last_seen,
     cameras: (row.cameras ?? []).sort(),
-    best: row.best_id === null ? null : { faceId: BigInt(row.best_id), image: row.best_image as string, quality: row.best_quality as number },
+    best:
+      row.best_id === null
+        ? null
+        : { faceId: BigInt(row.best_id), image: row.best_image as string, quality: row.best_quality as number },
   };
 }
 
@@ -119,7 +130,8 @@ function toAction(row: ActionRow): ReviewAction {
 }
 
 function checkFace(face: NewUnknownFace): void {
-  if (!isUuid(face.eventId)) throw new StoreInputError(`Expected eventId to be a UUID but received ${quoteReceived(face.eventId, 40)}`);
+  if (!isUuid(face.eventId))
+    throw new StoreInputError(`Expected eventId to be a UUID but received ${quoteReceived(face.eventId, 40)}`);
   validateId('camera', face.cameraId);
   requireDate('seenAt', face.seenAt);
   requireDay('day', face.day);
@@ -138,12 +150,18 @@ function checkFace(face: NewUnknownFace): void {
 async function emptyGroups(tx: SqlRunner, cutoff: string, purgedGroups: bigint[], dryRun: boolean): Promise<bigint[]> {
   const empty = `NOT EXISTS (SELECT 1 FROM unknown_faces f WHERE f.group_id = g.id AND f.day >= $1)
     AND ((g.status = 'open' AND g.id = ANY($2::bigint[])) OR g.resolved_at < ($1::date)::timestamp AT TIME ZONE 'UTC')`;
-  const sql = dryRun ? `SELECT id FROM unknown_groups g WHERE ${empty}` : `DELETE FROM unknown_groups g WHERE ${empty} RETURNING id`;
-  return (await tx.query<{ id: string }>(sql, [cutoff, purgedGroups.map(String)])).map((r) => BigInt(r.id)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const sql = dryRun
+    ? `SELECT id FROM unknown_groups g WHERE ${empty}`
+    : `DELETE FROM unknown_groups g WHERE ${empty} RETURNING id`;
+  return (await tx.query<{ id: string }>(sql, [cutoff, purgedGroups.map(String)]))
+    .map((r) => BigInt(r.id))
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 /** Checks a review before any transaction starts (ids, actor, timestamp). */
-export function checkResolution(review: GroupResolution): GroupResolution & { groupId: bigint; userId: string | null; timestamp: Date } {
+export function checkResolution(
+  review: GroupResolution,
+): GroupResolution & { groupId: bigint; userId: string | null; timestamp: Date } {
   const groupId = parseGroupId(review.groupId);
   requireText('actor', review.actor, false);
   const userId = review.userId === undefined || review.userId === null ? null : validateId('user', review.userId);
@@ -152,7 +170,8 @@ export function checkResolution(review: GroupResolution): GroupResolution & { gr
     throw new StoreInputError(`Expected ${expected} but received ${quoteReceived(userId, 40)}`);
   }
   const details = review.details ?? {};
-  for (const [key, value] of Object.entries(details)) if (typeof value === 'string') requireText(`details.${key}`, value, false);
+  for (const [key, value] of Object.entries(details))
+    if (typeof value === 'string') requireText(`details.${key}`, value, false);
   return { ...review, groupId, userId, timestamp: requireDate('timestamp', review.timestamp ?? new Date()) };
 }
 
@@ -161,22 +180,45 @@ export function checkResolution(review: GroupResolution): GroupResolution & { gr
  * action and what it did (a user created, embeddings added, faces deleted) commit together.
  * NotFoundError for no such group, ConflictError for one already reviewed.
  */
-export async function resolveGroupIn(tx: SqlRunner, review: ReturnType<typeof checkResolution>): Promise<{ action: ReviewAction; removed: RemovedFace[] }> {
+export async function resolveGroupIn(
+  tx: SqlRunner,
+  review: ReturnType<typeof checkResolution>,
+): Promise<{ action: ReviewAction; removed: RemovedFace[] }> {
   const { groupId, userId, timestamp } = review;
-  const [group] = await tx.query<{ status: GroupStatus }>('SELECT status FROM unknown_groups WHERE id = $1 FOR UPDATE', [groupId]);
+  const [group] = await tx.query<{ status: GroupStatus }>(
+    'SELECT status FROM unknown_groups WHERE id = $1 FOR UPDATE',
+    [groupId],
+  );
   if (!group) throw new NotFoundError(`Expected an existing unknown-face group but there is no group ${groupId}`);
-  if (group.status !== 'open') throw new ConflictError(`Expected an open group but group ${groupId} is already ${group.status}`);
-  await tx.query('UPDATE unknown_groups SET status = $2, user_id = $3, resolved_at = $4 WHERE id = $1', [groupId, review.status, userId, timestamp]);
+  if (group.status !== 'open')
+    throw new ConflictError(`Expected an open group but group ${groupId} is already ${group.status}`);
+  await tx.query('UPDATE unknown_groups SET status = $2, user_id = $3, resolved_at = $4 WHERE id = $1', [
+    groupId,
+    review.status,
+    userId,
+    timestamp,
+  ]);
   const removed =
     review.status === 'dismissed'
-      ? (await tx.query<{ id: string; group_id: string; image: string }>('DELETE FROM unknown_faces WHERE group_id = $1 RETURNING id, group_id, image', [groupId])).map(
-          (r) => ({ id: BigInt(r.id), groupId: BigInt(r.group_id), image: r.image }),
-        )
+      ? (
+          await tx.query<{ id: string; group_id: string; image: string }>(
+            'DELETE FROM unknown_faces WHERE group_id = $1 RETURNING id, group_id, image',
+            [groupId],
+          )
+        ).map((r) => ({ id: BigInt(r.id), groupId: BigInt(r.group_id), image: r.image }))
       : [];
   const [row] = await tx.query<ActionRow>(
     `INSERT INTO review_actions (id, "timestamp", actor, action, group_id, user_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7)
      RETURNING id, "timestamp", actor, action, group_id, user_id, details`,
-    [uuidv7(timestamp), timestamp, review.actor, review.action, groupId, userId, JSON.stringify({ ...review.details, removedFaces: removed.length })],
+    [
+      uuidv7(timestamp),
+      timestamp,
+      review.actor,
+      review.action,
+      groupId,
+      userId,
+      JSON.stringify({ ...review.details, removedFaces: removed.length }),
+    ],
   );
   return { action: toAction(row as ActionRow), removed };
 }
@@ -194,17 +236,35 @@ export class SqlUnknownFaceRecords implements UnknownFaceRecords {
       this.client.transaction(async (tx) => {
         let group = groupId;
         if (group === null) {
-          const [row] = await tx.query<{ id: string }>('INSERT INTO unknown_groups (model_id) VALUES ($1) RETURNING id', [face.modelId]);
+          const [row] = await tx.query<{ id: string }>(
+            'INSERT INTO unknown_groups (model_id) VALUES ($1) RETURNING id',
+            [face.modelId],
+          );
           group = BigInt((row as { id: string }).id);
         } else {
-          const [row] = await tx.query<{ status: GroupStatus }>('SELECT status FROM unknown_groups WHERE id = $1 FOR UPDATE', [group]);
+          const [row] = await tx.query<{ status: GroupStatus }>(
+            'SELECT status FROM unknown_groups WHERE id = $1 FOR UPDATE',
+            [group],
+          );
           if (!row) throw new NotFoundError(`Expected an existing unknown-face group but there is no group ${group}`);
-          if (row.status !== 'open') throw new ConflictError(`Expected an open group but group ${group} is ${row.status}`);
+          if (row.status !== 'open')
+            throw new ConflictError(`Expected an open group but group ${group} is ${row.status}`);
         }
         const [row] = await tx.query<FaceRow>(
           `INSERT INTO unknown_faces (group_id, event_id, camera_id, seen_at, day, image, quality, model_id, dim, vector)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${FACE_COLUMNS}`,
-          [group, face.eventId, face.cameraId, face.seenAt, face.day, face.image, face.quality, face.modelId, face.vector.length, vectorBytes(face.vector)],
+          [
+            group,
+            face.eventId,
+            face.cameraId,
+            face.seenAt,
+            face.day,
+            face.image,
+            face.quality,
+            face.modelId,
+            face.vector.length,
+            vectorBytes(face.vector),
+          ],
         );
         return toFace(row as FaceRow);
       }),
@@ -225,7 +285,9 @@ export class SqlUnknownFaceRecords implements UnknownFaceRecords {
   async listGroups(query: GroupQuery = {}): Promise<UnknownGroup[]> {
     const status = query.status ?? 'open';
     if (status !== 'all' && !GROUP_STATUSES.includes(status)) {
-      throw new StoreInputError(`Expected status to be one of ${[...GROUP_STATUSES, 'all'].join(', ')} but received ${quoteReceived(status, 40)}`);
+      throw new StoreInputError(
+        `Expected status to be one of ${[...GROUP_STATUSES, 'all'].join(', ')} but received ${quoteReceived(status, 40)}`,
+      );
     }
     const limit = requireLimit(query.limit);
     const where: string[] = [];
@@ -233,7 +295,8 @@ export class SqlUnknownFaceRecords implements UnknownFaceRecords {
     const params: unknown[] = [];
     if (status !== 'all') where.push(`g.status = $${params.push(status)}`);
     if (query.since !== undefined) having.push(`max(f.seen_at) >= $${params.push(requireDate('since', query.since))}`);
-    if (query.cameraId !== undefined) having.push(`$${params.push(validateId('camera', query.cameraId))} = ANY(array_agg(f.camera_id))`);
+    if (query.cameraId !== undefined)
+      having.push(`$${params.push(validateId('camera', query.cameraId))} = ANY(array_agg(f.camera_id))`);
     const rows = await this.needDb('listing unknown faces', () =>
       this.client.query<GroupRow>(
         `${GROUP_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} GROUP BY g.id
@@ -255,17 +318,25 @@ export class SqlUnknownFaceRecords implements UnknownFaceRecords {
   async groupFaces(id: bigint): Promise<UnknownFace[]> {
     const groupId = parseGroupId(id);
     const rows = await this.needDb('reading unknown faces', () =>
-      this.client.query<FaceRow>(`SELECT ${FACE_COLUMNS} FROM unknown_faces WHERE group_id = $1 ORDER BY quality DESC, id`, [groupId]),
+      this.client.query<FaceRow>(
+        `SELECT ${FACE_COLUMNS} FROM unknown_faces WHERE group_id = $1 ORDER BY quality DESC, id`,
+        [groupId],
+      ),
     );
     return rows.map(toFace);
   }
 
   async resolveGroup(review: GroupResolution): Promise<{ action: ReviewAction; removed: RemovedFace[] }> {
     const checked = checkResolution(review);
-    return this.needDb('reviewing an unknown-face group', () => this.client.transaction((tx) => resolveGroupIn(tx, checked)));
+    return this.needDb('reviewing an unknown-face group', () =>
+      this.client.transaction((tx) => resolveGroupIn(tx, checked)),
+    );
   }
 
-  async deleteFacesBefore(cutoffDay: string, options: { dryRun?: boolean } = {}): Promise<{ removed: RemovedFace[]; removedGroups: bigint[] }> {
+  async deleteFacesBefore(
+    cutoffDay: string,
+    options: { dryRun?: boolean } = {},
+  ): Promise<{ removed: RemovedFace[]; removedGroups: bigint[] }> {
     const cutoff = requireDay('cutoffDay', cutoffDay);
     const dryRun = options.dryRun ?? false;
     return this.needDb('purging unknown faces', () =>
@@ -288,7 +359,10 @@ export class SqlUnknownFaceRecords implements UnknownFaceRecords {
     const rows = await this.needDb('reading review actions', () =>
       query.groupId === undefined
         ? this.client.query<ActionRow>(`SELECT * FROM review_actions ORDER BY id DESC LIMIT ${limit}`)
-        : this.client.query<ActionRow>(`SELECT * FROM review_actions WHERE group_id = $1 ORDER BY id DESC LIMIT ${limit}`, [parseGroupId(query.groupId)]),
+        : this.client.query<ActionRow>(
+            `SELECT * FROM review_actions WHERE group_id = $1 ORDER BY id DESC LIMIT ${limit}`,
+            [parseGroupId(query.groupId)],
+          ),
     );
     return rows.map(toAction);
   }

@@ -50,12 +50,22 @@ function requireNumber(name: string, value: unknown, ok: (v: number) => boolean,
 }
 
 const count = (name: string, value: unknown, min = 0) =>
-  requireNumber(name, value, (v) => Number.isSafeInteger(v) && v >= min && v <= 2 ** 31 - 1, `a whole number from ${min} to 2147483647`);
+  requireNumber(
+    name,
+    value,
+    (v) => Number.isSafeInteger(v) && v >= min && v <= 2 ** 31 - 1,
+    `a whole number from ${min} to 2147483647`,
+  );
 
 /** Checks every field before the transaction; returns the row's parameters in column order. */
 function checkCalibration(c: NewThresholdCalibration): unknown[] {
   const details = c.details ?? {};
-  if (typeof details !== 'object' || details === null || Array.isArray(details) || JSON.stringify(details).includes('\\u0000')) {
+  if (
+    typeof details !== 'object' ||
+    details === null ||
+    Array.isArray(details) ||
+    JSON.stringify(details).includes('\\u0000')
+  ) {
     throw new StoreInputError('Expected details to be a plain object without NUL characters');
   }
   return [
@@ -71,7 +81,14 @@ function checkCalibration(c: NewThresholdCalibration): unknown[] {
     count('tail.exceedances', c.tail?.exceedances, 1),
     requireNumber('tail.shape', c.tail?.shape, () => true, 'a finite number'),
     requireNumber('tail.scale', c.tail?.scale, (v) => v > 0, 'a number above 0'),
-    c.expectedGenuineAccept === null ? null : requireNumber('expectedGenuineAccept', c.expectedGenuineAccept, (v) => v >= 0 && v <= 1, 'null or a share from 0 to 1'),
+    c.expectedGenuineAccept === null
+      ? null
+      : requireNumber(
+          'expectedGenuineAccept',
+          c.expectedGenuineAccept,
+          (v) => v >= 0 && v <= 1,
+          'null or a share from 0 to 1',
+        ),
     JSON.stringify(details),
   ];
 }
@@ -93,12 +110,18 @@ export function calibrationInsert(c: NewThresholdCalibration): (db: SqlRunner) =
 /** The newest calibration of one model, or null when the site never calibrated it. */
 export async function latestCalibration(db: SqlRunner, modelId: string): Promise<ThresholdCalibration | null> {
   requireText('modelId', modelId, false);
-  const [row] = await db.query<CalibrationRow>('SELECT * FROM threshold_calibrations WHERE model_id = $1 ORDER BY id DESC LIMIT 1', [modelId]);
+  const [row] = await db.query<CalibrationRow>(
+    'SELECT * FROM threshold_calibrations WHERE model_id = $1 ORDER BY id DESC LIMIT 1',
+    [modelId],
+  );
   return row ? toCalibration(row) : null;
 }
 
 /** Every kept unknown face of a model, with the user its group was enrolled as or assigned to (null while open). */
-export async function calibrationStrangers(db: SqlRunner, modelId: string): Promise<{ vector: Uint8Array; userId: string | null }[]> {
+export async function calibrationStrangers(
+  db: SqlRunner,
+  modelId: string,
+): Promise<{ vector: Uint8Array; userId: string | null }[]> {
   requireText('modelId', modelId, false);
   return db.query<{ vector: Uint8Array; userId: string | null }>(
     `SELECT f.vector, g.user_id AS "userId" FROM unknown_faces f JOIN unknown_groups g ON g.id = f.group_id

@@ -103,7 +103,10 @@ export interface UnknownFaceRecords {
    * Deletes the faces of days before `cutoffDay`, the open groups this leaves without a face, and
    * reviewed groups without faces reviewed before the cutoff (dryRun: only counts).
    */
-  deleteFacesBefore(cutoffDay: string, options?: { dryRun?: boolean }): Promise<{ removed: RemovedFace[]; removedGroups: bigint[] }>;
+  deleteFacesBefore(
+    cutoffDay: string,
+    options?: { dryRun?: boolean },
+  ): Promise<{ removed: RemovedFace[]; removedGroups: bigint[] }>;
   /** The review trail, newest first (of one group, or all). */
   reviewActions(query?: { groupId?: bigint; limit?: number }): Promise<ReviewAction[]>;
 }
@@ -114,7 +117,9 @@ export function parseGroupId(value: unknown): bigint {
   // 18 digits stay inside PostgreSQL's bigint.
   if (typeof text !== 'string' || !/^[1-9][0-9]{0,17}$/.test(text)) {
     const shown = typeof text === 'string' ? quoteReceived(text, 40) : typeof value;
-    throw new StoreInputError(`Expected a group id (a positive whole number, as "facegate unknown list" shows) but received ${shown}`);
+    throw new StoreInputError(
+      `Expected a group id (a positive whole number, as "facegate unknown list" shows) but received ${shown}`,
+    );
   }
   return BigInt(text);
 }

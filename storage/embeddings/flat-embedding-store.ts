@@ -81,7 +81,9 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     const loaded = await store.queue.run(() => store.loadFromDisk());
     const { verified } = await store.verify();
     if (loaded === 'unusable' && !verified) {
-      options.logger.error('no usable embedding snapshot and the database is down: the index is empty, every face is unknown');
+      options.logger.error(
+        'no usable embedding snapshot and the database is down: the index is empty, every face is unknown',
+      );
     }
     return store;
   }
@@ -93,16 +95,19 @@ export class FlatEmbeddingStore implements EmbeddingStore {
       );
     }
     this.requireUnit('the query', vector);
-    if (!Number.isInteger(k) || k < 1 || k > MAX_K) throw new StoreInputError(`Expected k in 1..${MAX_K} but received ${k}`);
+    if (!Number.isInteger(k) || k < 1 || k > MAX_K)
+      throw new StoreInputError(`Expected k in 1..${MAX_K} but received ${k}`);
     try {
       return await this.searchOnce(vector, k);
     } catch (error) {
       // The input was checked above, so any failure here is the index's own. Searches failing
       // together share one reload.
       this.options.logger.error({ err: error }, 'embedding index failed: reloading it from disk');
-      this.reloading ??= this.queue.run(() => this.reload()).finally(() => {
-        this.reloading = null;
-      });
+      this.reloading ??= this.queue
+        .run(() => this.reload())
+        .finally(() => {
+          this.reloading = null;
+        });
       await this.reloading;
       return this.searchOnce(vector, k);
     }
@@ -117,7 +122,9 @@ export class FlatEmbeddingStore implements EmbeddingStore {
         const known = this.idMap.get(e.embeddingId);
         if (!known) return true;
         if (known.userId === e.userId && known.image === e.image) return false;
-        throw new StoreInputError(`Expected new embedding ids but ${e.embeddingId} is already in the index for ${known.userId}/${known.image}`);
+        throw new StoreInputError(
+          `Expected new embedding ids but ${e.embeddingId} is already in the index for ${known.userId}/${known.image}`,
+        );
       });
       if (fresh.length === 0) return;
       entries = fresh;
@@ -224,14 +231,19 @@ export class FlatEmbeddingStore implements EmbeddingStore {
       throw new StoreInputError(`Expected entries[${i}] from model ${this.modelId} but received one from ${e.modelId}`);
     }
     if (!(e.vector instanceof Float32Array) || e.vector.length !== this.dim) {
-      throw new StoreInputError(`Expected entries[${i}].vector of dim ${this.dim} but received length ${String(e.vector?.length)}`);
+      throw new StoreInputError(
+        `Expected entries[${i}].vector of dim ${this.dim} but received length ${String(e.vector?.length)}`,
+      );
     }
     this.requireUnit(`entries[${i}].vector`, e.vector);
     if (typeof e.embeddingId !== 'bigint' || e.embeddingId < 0n) {
-      throw new StoreInputError(`Expected entries[${i}].embeddingId to be a bigint >= 0 but received ${String(e.embeddingId)}`);
+      throw new StoreInputError(
+        `Expected entries[${i}].embeddingId to be a bigint >= 0 but received ${String(e.embeddingId)}`,
+      );
     }
     validateId('user', e.userId);
-    if (typeof e.image !== 'string' || e.image.length === 0) throw new StoreInputError(`Expected entries[${i}].image to be a file name`);
+    if (typeof e.image !== 'string' || e.image.length === 0)
+      throw new StoreInputError(`Expected entries[${i}].image to be a file name`);
   }
 
   // The LLD: normalised vectors only. An unnormalised one scores every query by its length, not
@@ -311,7 +323,8 @@ export class FlatEmbeddingStore implements EmbeddingStore {
       );
       return 'unusable';
     }
-    if (read.recovered) this.options.logger.info({ generation: this.generation }, 'embedding snapshot: finished an interrupted save');
+    if (read.recovered)
+      this.options.logger.info({ generation: this.generation }, 'embedding snapshot: finished an interrupted save');
     this.index = snapshot.index;
     this.idMap = snapshot.idMap;
     this.version++;
@@ -341,7 +354,9 @@ export class FlatEmbeddingStore implements EmbeddingStore {
       await this.rebuildFromSource();
       return;
     }
-    this.options.logger.error('no usable embedding snapshot and the database is down: the index is empty, every face is unknown');
+    this.options.logger.error(
+      'no usable embedding snapshot and the database is down: the index is empty, every face is unknown',
+    );
     this.index = FlatIndex.create(this.dim);
     this.idMap = new Map();
     this.version++;
@@ -354,7 +369,9 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     const records = await source.listEmbeddings(this.modelId);
     const index = FlatIndex.create(this.dim);
     const idMap = new Map<bigint, IdMapEntry>();
-    const usable = records.filter((r) => r.vector.length === this.dim && Math.abs(norm(r.vector) - 1) <= UNIT_TOLERANCE);
+    const usable = records.filter(
+      (r) => r.vector.length === this.dim && Math.abs(norm(r.vector) - 1) <= UNIT_TOLERANCE,
+    );
     if (usable.length !== records.length) {
       this.options.logger.warn(
         { skipped: records.length - usable.length },
@@ -377,6 +394,9 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     this.cancelRetry();
     this.loadedFrom = 'database';
     this.verified = true;
-    this.options.logger.info({ count: usable.length, generation: this.generation }, 'embedding index rebuilt from the database');
+    this.options.logger.info(
+      { count: usable.length, generation: this.generation },
+      'embedding index rebuilt from the database',
+    );
   }
 }

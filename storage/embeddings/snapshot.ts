@@ -110,7 +110,12 @@ function parseStats(bytes: Buffer | null): SnapshotStats | string {
   if (!bytes) return 'no stats.json';
   try {
     const s = JSON.parse(bytes.toString('utf8')) as Partial<SnapshotStats>;
-    if (s.format !== 1 || typeof s.generation !== 'number' || typeof s.model_id !== 'string' || typeof s.dim !== 'number') {
+    if (
+      s.format !== 1 ||
+      typeof s.generation !== 'number' ||
+      typeof s.model_id !== 'string' ||
+      typeof s.dim !== 'number'
+    ) {
       return 'stats.json is not a facegate snapshot record';
     }
     if (!s.files?.[INDEX_FILE]?.sha256 || !s.files[ID_MAP_FILE]?.sha256) return 'stats.json lists no file hashes';
@@ -146,7 +151,8 @@ function load(stats: SnapshotStats, indexBytes: Buffer | null, mapBytes: Buffer 
     return (error as Error).message;
   }
   const ids = index.ids();
-  if (ids.length !== idMap.size || ids.some((id) => !idMap.has(id))) return 'faiss.index and id_map.json hold different ids';
+  if (ids.length !== idMap.size || ids.some((id) => !idMap.has(id)))
+    return 'faiss.index and id_map.json hold different ids';
   return { index, idMap, stats };
 }
 

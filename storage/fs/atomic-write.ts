@@ -68,7 +68,11 @@ export async function writeDurableTemp(target: string, data: Uint8Array | string
 }
 
 /** Atomically replaces (or creates) `target` with `data`, durably. Creates the folder if needed. */
-export async function writeFileAtomic(target: string, data: Uint8Array | string, options: { mode?: number } = {}): Promise<void> {
+export async function writeFileAtomic(
+  target: string,
+  data: Uint8Array | string,
+  options: { mode?: number } = {},
+): Promise<void> {
   await fs.mkdir(path.dirname(target), { recursive: true });
   const temp = await writeDurableTemp(target, data, options.mode);
   try {

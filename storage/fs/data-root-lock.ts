@@ -143,7 +143,10 @@ async function createWhole(file: string, text: string): Promise<boolean> {
  * only the exclusive-create fallback shows a lock between its creation and its write, and a power
  * cut can leave it empty; the same text twice is taken as ownerless.
  */
-async function ownerOf(file: string, text: string): Promise<{ owner: Owner | null; verdict: Verdict; text: string } | null> {
+async function ownerOf(
+  file: string,
+  text: string,
+): Promise<{ owner: Owner | null; verdict: Verdict; text: string } | null> {
   const owner = parseOwner(text);
   if (owner) return { owner, verdict: await judge(owner), text };
   await sleep(200);
@@ -190,7 +193,9 @@ async function replaceStale(target: string, stale: string, text: string, depth =
 }
 
 function inUse(dataRoot: string, file: string, owner: Owner | null, verdict: Verdict): DataRootInUseError {
-  const who = owner ? `process ${owner.pid}${owner.host !== undefined && owner.host !== os.hostname() ? ` on host ${owner.host}` : ''}` : 'another process';
+  const who = owner
+    ? `process ${owner.pid}${owner.host !== undefined && owner.host !== os.hostname() ? ` on host ${owner.host}` : ''}`
+    : 'another process';
   const byHand =
     verdict === 'unverifiable'
       ? `; if no facegate process runs there any more (the pid may now belong to another program), delete ${file} by hand`

@@ -75,9 +75,7 @@ const metadataSchema = z.object({
 });
 
 type MetadataState =
-  | { state: 'missing' }
-  | { state: 'ok'; metadata: UserImageMetadata }
-  | { state: 'unreadable'; reason: string };
+  { state: 'missing' } | { state: 'ok'; metadata: UserImageMetadata } | { state: 'unreadable'; reason: string };
 
 type Verification = { ok: true; data: Buffer } | { ok: false; reason: string };
 
@@ -201,7 +199,9 @@ export class FsImageStore implements ImageStore {
     validateId('user', userId);
     const includeOriginals: unknown = (options as { includeOriginals?: unknown } | undefined)?.includeOriginals;
     if (typeof includeOriginals !== 'boolean') {
-      throw new StoreInputError(`Expected options.includeOriginals to be true or false but received ${describeReceived(includeOriginals)}`);
+      throw new StoreInputError(
+        `Expected options.includeOriginals to be true or false but received ${describeReceived(includeOriginals)}`,
+      );
     }
     await this.withUser(userId, async () => {
       const userDir = this.userDir(userId);
@@ -216,7 +216,8 @@ export class FsImageStore implements ImageStore {
       const { images, kept } = await this.imagesForWrite(userId);
       const stays = images.filter((image) => image.kind === 'original' && kept.includes(image.file));
       for (const image of images) {
-        if (image.kind === 'original' && !stays.includes(image)) await fs.rm(path.join(this.kindDir(userId, 'original'), image.file), RM_OPTIONS);
+        if (image.kind === 'original' && !stays.includes(image))
+          await fs.rm(path.join(this.kindDir(userId, 'original'), image.file), RM_OPTIONS);
       }
       await this.writeMetadata(userId, stays, kept);
       try {
@@ -249,11 +250,18 @@ export class FsImageStore implements ImageStore {
       // Nothing to undo in a record that is gone, and an unreadable one is not rewritten from a guess.
       if (loaded.state !== 'ok') return;
       const { images, kept_originals: kept } = loaded.metadata;
-      await this.writeMetadata(userId, images, kept.filter((file) => !files.includes(file)));
+      await this.writeMetadata(
+        userId,
+        images,
+        kept.filter((file) => !files.includes(file)),
+      );
     });
   }
 
-  async sweepLeftovers(committedUserIds: readonly string[], options: { dryRun?: boolean } = {}): Promise<ImageSweepReport> {
+  async sweepLeftovers(
+    committedUserIds: readonly string[],
+    options: { dryRun?: boolean } = {},
+  ): Promise<ImageSweepReport> {
     // Lower case: on NTFS "U1" and "u1" are one folder, and user ids are unique regardless of case.
     const committed = new Set(committedUserIds.map((id) => id.toLowerCase()));
     const report: ImageSweepReport = { removed: [], removedFolders: [], untouched: [] };
@@ -268,7 +276,8 @@ export class FsImageStore implements ImageStore {
       if ((await listDir(full)).length > 0) report.removedFolders.push(relative(full));
       if (!dryRun) await fs.rm(full, RM_OPTIONS);
     };
-    const rewrite = (userId: string, images: StoredImage[], kept: string[]) => (dryRun ? Promise.resolve() : this.writeMetadata(userId, images, kept));
+    const rewrite = (userId: string, images: StoredImage[], kept: string[]) =>
+      dryRun ? Promise.resolve() : this.writeMetadata(userId, images, kept);
     for (const entry of await listDir(this.usersDir)) {
       const full = path.join(this.usersDir, entry.name);
       if (!entry.isDirectory()) {
@@ -278,14 +287,20 @@ export class FsImageStore implements ImageStore {
       // Not a folder this store makes (an invalid id): not ours to judge.
       if (!isValidId('user', entry.name)) continue;
       await this.withUser(entry.name, () =>
-        this.sweepUser(entry.name, committed.has(entry.name.toLowerCase()), report, { remove, removeFolder, rewrite, relative }),
+        this.sweepUser(entry.name, committed.has(entry.name.toLowerCase()), report, {
+          remove,
+          removeFolder,
+          rewrite,
+          relative,
+        }),
       );
     }
     for (const date of await listDir(this.unknownDir)) {
       if (!date.isDirectory()) continue;
       await this.unknownLocks.run(date.name, async () => {
         const dir = path.join(this.unknownDir, date.name);
-        for (const file of await listDir(dir)) if (file.isFile() && isTempFileName(file.name)) await remove(path.join(dir, file.name));
+        for (const file of await listDir(dir))
+          if (file.isFile() && isTempFileName(file.name)) await remove(path.join(dir, file.name));
       });
     }
     return report;
@@ -306,18 +321,29 @@ export class FsImageStore implements ImageStore {
     const userDir = this.userDir(userId);
     // Temp files of writes a crash cut short: never data.
     for (const dir of [userDir, this.kindDir(userId, 'original'), this.kindDir(userId, 'aligned')]) {
-      for (const entry of await listDir(dir)) if (entry.isFile() && isTempFileName(entry.name)) await remove(path.join(dir, entry.name));
+      for (const entry of await listDir(dir))
+        if (entry.isFile() && isTempFileName(entry.name)) await remove(path.join(dir, entry.name));
     }
     const loaded = await this.loadMetadata(userId);
     if (loaded.state === 'unreadable') {
-      report.untouched.push({ path: relative(userDir), reason: `metadata.json unreadable (${loaded.reason}): cannot tell what is committed` });
+      report.untouched.push({
+        path: relative(userDir),
+        reason: `metadata.json unreadable (${loaded.reason}): cannot tell what is committed`,
+      });
       return;
     }
     if (loaded.state === 'missing') {
       if (committed) {
         // Every committed enrollment writes its record first: a missing one was removed by hand.
-        const files = [...(await this.imageFilesOnDisk(userId, 'original')), ...(await this.imageFilesOnDisk(userId, 'aligned'))];
-        if (files.length) report.untouched.push({ path: relative(userDir), reason: 'an enrolled user without metadata.json: images kept' });
+        const files = [
+          ...(await this.imageFilesOnDisk(userId, 'original')),
+          ...(await this.imageFilesOnDisk(userId, 'aligned')),
+        ];
+        if (files.length)
+          report.untouched.push({
+            path: relative(userDir),
+            reason: 'an enrolled user without metadata.json: images kept',
+          });
         return;
       }
       // An enrollment cut before its first record: nothing here was ever committed.
@@ -333,7 +359,8 @@ export class FsImageStore implements ImageStore {
     }
     for (const kind of KINDS) {
       for (const file of await this.imageFilesOnDisk(userId, kind)) {
-        if (!stays.some((image) => image.kind === kind && image.file === file)) await remove(path.join(this.kindDir(userId, kind), file));
+        if (!stays.some((image) => image.kind === kind && image.file === file))
+          await remove(path.join(this.kindDir(userId, kind), file));
       }
     }
     if (stays.length !== images.length) await act.rewrite(userId, stays, kept);
@@ -348,7 +375,11 @@ export class FsImageStore implements ImageStore {
       // user's), not a record naming files that are gone.
       const gone = new Set(files);
       const { images, kept } = await this.imagesForWrite(userId);
-      await this.writeMetadata(userId, images.filter((image) => !(image.kind === 'aligned' && gone.has(image.file))), kept);
+      await this.writeMetadata(
+        userId,
+        images.filter((image) => !(image.kind === 'aligned' && gone.has(image.file))),
+        kept,
+      );
       for (const file of files) await fs.rm(path.join(this.kindDir(userId, 'aligned'), file), RM_OPTIONS);
     });
   }
@@ -396,7 +427,9 @@ export class FsImageStore implements ImageStore {
     options: { dryRun?: boolean } = {},
   ): Promise<{ removedDates: string[]; removedFiles: number }> {
     if (!Number.isInteger(olderThanDays) || olderThanDays < 0) {
-      throw new StoreInputError(`Expected olderThanDays to be an integer >= 0 but received ${describeReceived(olderThanDays)}`);
+      throw new StoreInputError(
+        `Expected olderThanDays to be an integer >= 0 but received ${describeReceived(olderThanDays)}`,
+      );
     }
     requireFolderDate('now', now);
     const cutoff = retentionCutoff(olderThanDays, now);
@@ -511,7 +544,9 @@ export class FsImageStore implements ImageStore {
       camera_id: latest.cameraId,
       quality_score: latest.qualityScore,
       images,
-      kept_originals: images.filter((image) => image.kind === 'original' && kept.includes(image.file)).map((image) => image.file),
+      kept_originals: images
+        .filter((image) => image.kind === 'original' && kept.includes(image.file))
+        .map((image) => image.file),
     };
     await writeFileAtomic(target, `${JSON.stringify(metadata, null, 2)}\n`);
   }
@@ -587,14 +622,17 @@ function requireImage(bytes: Uint8Array, allowed: readonly ImageFormat[], what: 
   const names = allowed.map((format) => FORMAT_NAMES[format]);
   const formats = names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : names.join('');
   const expected = `${formats} bytes (1 to ${MAX_IMAGE_BYTES} bytes) for ${what}`;
-  if (!(bytes instanceof Uint8Array)) throw new StoreInputError(`Expected ${expected} but received ${describeReceived(bytes)}`);
+  if (!(bytes instanceof Uint8Array))
+    throw new StoreInputError(`Expected ${expected} but received ${describeReceived(bytes)}`);
   if (bytes.length === 0 || bytes.length > MAX_IMAGE_BYTES) {
     throw new StoreInputError(`Expected ${expected} but received ${bytes.length} bytes`);
   }
   const format = sniffFormat(bytes);
   if (format === null || !allowed.includes(format)) {
     const seen = format === null ? 'an unrecognised format' : FORMAT_NAMES[format];
-    const head = Buffer.from(bytes.subarray(0, 12)).toString('hex').replace(/(..)(?!$)/g, '$1 ');
+    const head = Buffer.from(bytes.subarray(0, 12))
+      .toString('hex')
+      .replace(/(..)(?!$)/g, '$1 ');
     throw new StoreInputError(`Expected ${expected} but received ${seen} (${bytes.length} bytes starting ${head})`);
   }
   return format;
@@ -615,7 +653,9 @@ function imageDetails(info: ImageInfo): Pick<StoredImage, 'createdAt' | 'cameraI
   const cameraId = info.cameraId === undefined || info.cameraId === null ? null : validateId('camera', info.cameraId);
   const qualityScore = info.qualityScore ?? null;
   if (qualityScore !== null && !(typeof qualityScore === 'number' && qualityScore >= 0 && qualityScore <= 1)) {
-    throw new StoreInputError(`Expected qualityScore between 0 and 1 (or null) but received ${describeReceived(qualityScore)}`);
+    throw new StoreInputError(
+      `Expected qualityScore between 0 and 1 (or null) but received ${describeReceived(qualityScore)}`,
+    );
   }
   const createdAt = requireFolderDate('createdAt', info.createdAt ?? new Date()).toISOString();
   return { createdAt, cameraId, qualityScore };
@@ -646,7 +686,9 @@ const UNKNOWN_PATH = /^images\/unknown\/(\d{4}-\d{2}-\d{2})\/([A-Za-z0-9_-][A-Za
 function unknownPath(relativePath: string): { date: string; file: string } {
   const match = typeof relativePath === 'string' ? UNKNOWN_PATH.exec(relativePath) : null;
   if (!match || !isCalendarDate(match[1] as string) || relativePath.includes('..')) {
-    throw new StoreInputError(`Expected an unknown crop path images/unknown/YYYY-MM-DD/<name>.png but received ${describeReceived(relativePath)}`);
+    throw new StoreInputError(
+      `Expected an unknown crop path images/unknown/YYYY-MM-DD/<name>.png but received ${describeReceived(relativePath)}`,
+    );
   }
   return { date: match[1] as string, file: match[2] as string };
 }

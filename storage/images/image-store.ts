@@ -110,7 +110,11 @@ export interface ImageStore {
   removeUnknown(relativePath: string): Promise<void>;
   listUnknownDates(): Promise<string[]>;
   /** Removes whole unknown/{date} folders older than `olderThanDays` days before `now` (UTC dates); dryRun only reports them. */
-  purgeUnknown(olderThanDays: number, now?: Date, options?: { dryRun?: boolean }): Promise<{ removedDates: string[]; removedFiles: number }>;
+  purgeUnknown(
+    olderThanDays: number,
+    now?: Date,
+    options?: { dryRun?: boolean },
+  ): Promise<{ removedDates: string[]; removedFiles: number }>;
   /** How many corrupted images have been reported since start. */
   corruptedCount(): number;
 }

@@ -23,9 +23,14 @@ export type LeftoverSweep = ({ ran: true } & ImageSweepReport) | { ran: false; r
  */
 export const MAX_UNCOMMITTED_FOLDERS = 2;
 
-export async function sweepLeftoverImages(db: Pick<DbStore, 'health' | 'listUsers'>, images: ImageStore, logger: Logger): Promise<LeftoverSweep> {
+export async function sweepLeftoverImages(
+  db: Pick<DbStore, 'health' | 'listUsers'>,
+  images: ImageStore,
+  logger: Logger,
+): Promise<LeftoverSweep> {
   const skipped = (): LeftoverSweep => {
-    const reason = 'read-only: the database is unavailable, so which enrollments committed is unknown; nothing was removed';
+    const reason =
+      'read-only: the database is unavailable, so which enrollments committed is unknown; nothing was removed';
     logger.warn({ reason }, 'image sweep skipped');
     return { ran: false, reason };
   };
@@ -41,7 +46,9 @@ export async function sweepLeftoverImages(db: Pick<DbStore, 'health' | 'listUser
   const committed = new Set(userIds.map((id) => id.toLowerCase()));
   const userOf = (relativePath: string) => relativePath.split('/')[2] ?? '';
   const losing = new Set(
-    [...planned.removedFolders, ...planned.removed.filter((p) => !isTempFileName(path.posix.basename(p)))].map(userOf).filter((id) => id !== '' && !committed.has(id.toLowerCase())),
+    [...planned.removedFolders, ...planned.removed.filter((p) => !isTempFileName(path.posix.basename(p)))]
+      .map(userOf)
+      .filter((id) => id !== '' && !committed.has(id.toLowerCase())),
   );
   if (losing.size > MAX_UNCOMMITTED_FOLDERS) {
     const reason =
@@ -53,7 +60,14 @@ export async function sweepLeftoverImages(db: Pick<DbStore, 'health' | 'listUser
   const report = await images.sweepLeftovers(userIds);
   const { removed, removedFolders, untouched } = report;
   logger[removed.length || removedFolders.length || untouched.length ? 'warn' : 'info'](
-    { removedFiles: removed.length, removedFolders: removedFolders.length, untouched: untouched.length, files: removed, folders: removedFolders, untouchedPaths: untouched },
+    {
+      removedFiles: removed.length,
+      removedFolders: removedFolders.length,
+      untouched: untouched.length,
+      files: removed,
+      folders: removedFolders,
+      untouchedPaths: untouched,
+    },
     removed.length || removedFolders.length
       ? 'image sweep: removed what crashes left (images of no committed user, files no metadata.json lists, temp files)'
       : 'image sweep: nothing left by a crash',

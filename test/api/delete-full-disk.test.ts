@@ -47,9 +47,14 @@ async function applianceWithObama(name: string) {
     schema,
   });
   const images = await Promise.all(
-    ['obama.jpg', 'obama2.jpg', 'obama3.jpg', 'obama-480p.jpg'].map(async (f) => ({ name: f, bytes: await fs.readFile(path.join(FACES_DIR, 'obama', f)) })),
+    ['obama.jpg', 'obama2.jpg', 'obama3.jpg', 'obama-480p.jpg'].map(async (f) => ({
+      name: f,
+      bytes: await fs.readFile(path.join(FACES_DIR, 'obama', f)),
+    })),
   );
-  expect((await enroll({ analyzer: vision.analyzer, storage }, { userId: 'U', name: 'Barack Obama', images })).embeddings).toBe(4);
+  expect(
+    (await enroll({ analyzer: vision.analyzer, storage }, { userId: 'U', name: 'Barack Obama', images })).embeddings,
+  ).toBe(4);
   // After the enrolment: the API's user directory starts from the users there are.
   const { app, token } = await openTestApi({ dataRoot, vision, storage, close: () => Promise.resolve() });
   opened = { storage, app };
@@ -68,13 +73,18 @@ async function applianceWithObama(name: string) {
       const [face] = res.json<{ faces: { decision: string; userId: string | null }[] }>().faces;
       return `${face?.decision} ${face?.userId}`;
     },
-    indexSize: async () => (await app.inject({ method: 'GET', url: '/health', headers: auth })).json<{ embeddings: { count: number } }>().embeddings.count,
+    indexSize: async () =>
+      (await app.inject({ method: 'GET', url: '/health', headers: auth })).json<{ embeddings: { count: number } }>()
+        .embeddings.count,
   };
 }
 
 async function files(dir: string): Promise<string[]> {
   const found = await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-  return found.filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/')).sort();
+  return found
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
+    .sort();
 }
 
 describe('DELETE /users/:id on a full disk', () => {
@@ -94,8 +104,16 @@ describe('DELETE /users/:id on a full disk', () => {
     expect(await a.identify()).toBe('unknown null');
     expect(await a.indexSize()).toBe(0);
     expect(await a.storage.db.getUser('U')).toBeNull();
-    expect(await files(a.userDir)).toEqual(['metadata.json', 'original/img_001.jpg', 'original/img_002.jpg', 'original/img_003.jpg', 'original/img_004.jpg']);
-    expect(await a.storage.images.readMetadata('U')).toMatchObject({ kept_originals: ['img_001.jpg', 'img_002.jpg', 'img_003.jpg', 'img_004.jpg'] });
+    expect(await files(a.userDir)).toEqual([
+      'metadata.json',
+      'original/img_001.jpg',
+      'original/img_002.jpg',
+      'original/img_003.jpg',
+      'original/img_004.jpg',
+    ]);
+    expect(await a.storage.images.readMetadata('U')).toMatchObject({
+      kept_originals: ['img_001.jpg', 'img_002.jpg', 'img_003.jpg', 'img_004.jpg'],
+    });
 
     // Once there is room again the snapshot follows (at the latest when the store closes).
     await disk.free(true);

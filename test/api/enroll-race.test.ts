@@ -40,7 +40,8 @@ function postUser(userId: string, photos: { file: string; bytes: Buffer }[]) {
   return app.inject({ method: 'POST', url: '/users', payload, headers: { ...headers, ...auth() } });
 }
 
-const read = (folder: string, files: string[]) => Promise.all(files.map(async (file) => ({ file, bytes: await fs.readFile(path.join(FACES_DIR, folder, file)) })));
+const read = (folder: string, files: string[]) =>
+  Promise.all(files.map(async (file) => ({ file, bytes: await fs.readFile(path.join(FACES_DIR, folder, file)) })));
 
 /** The refused responses: 422, every photo skipped as matching the one user created. */
 function expectRefusedAsMatching(responses: { statusCode: number; json: <T>() => T }[], winner: string): void {
@@ -55,7 +56,9 @@ function expectRefusedAsMatching(responses: { statusCode: number; json: <T>() =>
 
 /** The users the API lists, and the image folders: one of these ids only. */
 async function expectOnlyUser(ids: string[], winner: string): Promise<void> {
-  const users = (await app.inject({ method: 'GET', url: '/users', headers: auth() })).json<{ users: { id: string }[] }>();
+  const users = (await app.inject({ method: 'GET', url: '/users', headers: auth() })).json<{
+    users: { id: string }[];
+  }>();
   expect(users.users.map((u) => u.id).filter((id) => ids.includes(id))).toEqual([winner]);
   expect((await appliance.storage.images.listUsers()).filter((id) => ids.includes(id))).toEqual([winner]);
 }
@@ -74,7 +77,11 @@ describe('one face enrolled through the API several times at once', () => {
 
   it('makes one user of photo enrollments and a review enrollment of one person sent together', async () => {
     const { storage, vision } = appliance;
-    const photos = await read(path.join('lfw10', 'Colin_Powell'), ['Colin_Powell_0001.jpg', 'Colin_Powell_0002.jpg', 'Colin_Powell_0003.jpg']);
+    const photos = await read(path.join('lfw10', 'Colin_Powell'), [
+      'Colin_Powell_0001.jpg',
+      'Colin_Powell_0002.jpg',
+      'Colin_Powell_0003.jpg',
+    ]);
     // The same person kept by the cameras as a stranger: one open group.
     const kept = [];
     for (const p of photos) {
@@ -89,7 +96,12 @@ describe('one face enrolled through the API several times at once', () => {
     const responses = await Promise.all([
       postUser('P1', photos),
       postUser('P2', photos),
-      app.inject({ method: 'POST', url: `/unknown/${groupId}/enroll`, payload: { userId: 'P3', name: 'User P3', actor: 'api:test' }, headers: auth() }),
+      app.inject({
+        method: 'POST',
+        url: `/unknown/${groupId}/enroll`,
+        payload: { userId: 'P3', name: 'User P3', actor: 'api:test' },
+        headers: auth(),
+      }),
     ]);
     const created = ids.filter((_, i) => responses[i]?.statusCode === 201);
     expect(created).toHaveLength(1);

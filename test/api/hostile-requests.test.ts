@@ -36,11 +36,20 @@ const auth = () => ({ authorization: `Bearer ${token}` });
 
 async function photos(folder: string): Promise<Part[]> {
   const files = (await fs.readdir(path.join(FACES_DIR, folder))).filter((f) => /\.jpe?g$/i.test(f)).sort();
-  return Promise.all(files.map(async (f) => ({ name: 'images', filename: f, bytes: await fs.readFile(path.join(FACES_DIR, folder, f)) })));
+  return Promise.all(
+    files.map(async (f) => ({
+      name: 'images',
+      filename: f,
+      bytes: await fs.readFile(path.join(FACES_DIR, folder, f)),
+    })),
+  );
 }
 
 function capturingLogger(): Logger {
-  return pino({ level: 'debug' }, { write: (line: string) => void logged.push(JSON.parse(line) as (typeof logged)[0]) });
+  return pino(
+    { level: 'debug' },
+    { write: (line: string) => void logged.push(JSON.parse(line) as (typeof logged)[0]) },
+  );
 }
 
 async function expectNothingWritten(target: Storage = storage): Promise<void> {
@@ -51,7 +60,9 @@ async function expectNothingWritten(target: Storage = storage): Promise<void> {
 
 /** A solid-colour PNG: a few kB of file that decodes to width x height x 3 bytes. */
 async function solidPng(width: number, height: number): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: { r: 90, g: 120, b: 150 } } }).png({ compressionLevel: 9 }).toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: { r: 90, g: 120, b: 150 } } })
+    .png({ compressionLevel: 9 })
+    .toBuffer();
 }
 
 beforeAll(async () => {
@@ -104,11 +115,18 @@ describe('malformed multipart', () => {
 
   it('answers 400 for an unterminated part and writes nothing', async () => {
     const [photo] = await photos('obama');
-    const { payload, headers } = multipart([{ name: 'userId', value: 'cut_short' }, { name: 'name', value: 'Cut' }, photo as Part]);
+    const { payload, headers } = multipart([
+      { name: 'userId', value: 'cut_short' },
+      { name: 'name', value: 'Cut' },
+      photo as Part,
+    ]);
     // The closing boundary and the end of the last file never arrive.
     const alone = multipart([photo as Part].map((p) => ({ ...p, name: 'image' })));
     logged.length = 0;
-    for (const [url, body] of [['/users', { payload, headers }], ['/identify', alone]] as const) {
+    for (const [url, body] of [
+      ['/users', { payload, headers }],
+      ['/identify', alone],
+    ] as const) {
       const cut = body.payload.subarray(0, body.payload.length - 200);
       const res = await app.inject({ method: 'POST', url, payload: cut, headers: { ...body.headers, ...auth() } });
       expect(res.statusCode, `${url} ${res.body}`).toBe(400);
@@ -177,33 +195,69 @@ describe('names', () => {
 describe('query parameters', () => {
   it('reads limit as decimal digits only', async () => {
     for (const limit of ['1e3', '0x10', '0b11', ' 5', '5.0', '+5', '-0', '1_0']) {
-      const res = await app.inject({ method: 'GET', url: `/events?limit=${encodeURIComponent(limit)}`, headers: auth() });
+      const res = await app.inject({
+        method: 'GET',
+        url: `/events?limit=${encodeURIComponent(limit)}`,
+        headers: auth(),
+      });
       expect(res.statusCode, limit).toBe(400);
       expect(res.json<{ error: string }>().error).toMatch(/limit/);
-      const unknown = await app.inject({ method: 'GET', url: `/unknown?limit=${encodeURIComponent(limit)}`, headers: auth() });
+      const unknown = await app.inject({
+        method: 'GET',
+        url: `/unknown?limit=${encodeURIComponent(limit)}`,
+        headers: auth(),
+      });
       expect(unknown.statusCode, limit).toBe(400);
-      const audit = await app.inject({ method: 'GET', url: `/unknown/audit?limit=${encodeURIComponent(limit)}`, headers: auth() });
+      const audit = await app.inject({
+        method: 'GET',
+        url: `/unknown/audit?limit=${encodeURIComponent(limit)}`,
+        headers: auth(),
+      });
       expect(audit.statusCode, limit).toBe(400);
     }
     expect((await app.inject({ method: 'GET', url: '/events?limit=10', headers: auth() })).statusCode).toBe(200);
   });
 
   it('refuses dates that do not exist instead of rolling them into the next month', async () => {
-    for (const value of ['2024-02-30', '2023-02-29', '2024-13-01', '2024-04-31T10:00:00Z', '2024-01-01T24:00:00Z', '2024-01-01T10:00:00', '1', 'March 7, 2024']) {
-      for (const url of [`/events?until=${encodeURIComponent(value)}`, `/events/cameras?since=${encodeURIComponent(value)}`, `/unknown?since=${encodeURIComponent(value)}`]) {
+    for (const value of [
+      '2024-02-30',
+      '2023-02-29',
+      '2024-13-01',
+      '2024-04-31T10:00:00Z',
+      '2024-01-01T24:00:00Z',
+      '2024-01-01T10:00:00',
+      '1',
+      'March 7, 2024',
+    ]) {
+      for (const url of [
+        `/events?until=${encodeURIComponent(value)}`,
+        `/events/cameras?since=${encodeURIComponent(value)}`,
+        `/unknown?since=${encodeURIComponent(value)}`,
+      ]) {
         const res = await app.inject({ method: 'GET', url, headers: auth() });
         expect(res.statusCode, url).toBe(400);
         expect(res.json<{ error: string }>().error).toMatch(/ISO date/);
       }
     }
     for (const value of ['2024-02-29', '2024-02-29T23:59:59Z', '2024-02-29T23:59:59.999+01:00']) {
-      const res = await app.inject({ method: 'GET', url: `/events?until=${encodeURIComponent(value)}`, headers: auth() });
+      const res = await app.inject({
+        method: 'GET',
+        url: `/events?until=${encodeURIComponent(value)}`,
+        headers: auth(),
+      });
       expect(res.statusCode, value).toBe(200);
     }
   });
 
   it('refuses a repeated query parameter with 400 naming it', async () => {
-    for (const url of ['/events?limit=1&limit=2', '/events?since=2024-01-01&since=2024-01-02', '/events?camera=a&camera=b', '/users?status=active&status=disabled', '/unknown?status=open&status=all', '/users/x?purgeImages=true&purgeImages=false']) {
+    for (const url of [
+      '/events?limit=1&limit=2',
+      '/events?since=2024-01-01&since=2024-01-02',
+      '/events?camera=a&camera=b',
+      '/users?status=active&status=disabled',
+      '/unknown?status=open&status=all',
+      '/users/x?purgeImages=true&purgeImages=false',
+    ]) {
       const method = url.includes('purgeImages') ? 'DELETE' : 'GET';
       const res = await app.inject({ method, url, headers: auth() });
       expect(res.statusCode, url).toBe(400);
@@ -216,7 +270,8 @@ describe('decoding memory', () => {
   it('answers 503 with Retry-After while the decode budget is taken, and decodes again once it is free', async () => {
     const huge = await solidPng(7000, 7000);
     const { payload, headers } = multipart([{ name: 'image', filename: 'huge.png', bytes: huge }]);
-    const identify = () => app.inject({ method: 'POST', url: '/identify', payload, headers: { ...headers, ...auth() } });
+    const identify = () =>
+      app.inject({ method: 'POST', url: '/identify', payload, headers: { ...headers, ...auth() } });
     // Two such images in flight (98 MP) hold the budget: a third waits for nothing, it is told to come back.
     await withDecodedImage(huge, () =>
       withDecodedImage(huge, async () => {
@@ -239,7 +294,9 @@ describe('disk full', () => {
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=20m', 'tmpfs', mountPoint], { stdio: 'pipe' });
     } catch (error) {
       await fs.rm(mountPoint, { recursive: true, force: true });
-      throw new Error(`Expected to mount a 20 MB tmpfs at ${mountPoint} for a full disk (needs root and mount(8)) but could not: ${String(error)}`);
+      throw new Error(
+        `Expected to mount a 20 MB tmpfs at ${mountPoint} for a full disk (needs root and mount(8)) but could not: ${String(error)}`,
+      );
     }
     const schema = uniqueSchema();
     let full: Storage | undefined;
@@ -265,8 +322,17 @@ describe('disk full', () => {
         })
         .catch((error: NodeJS.ErrnoException) => expect(error.code).toBe('ENOSPC'));
       logged.length = 0;
-      const { payload, headers } = multipart([{ name: 'userId', value: 'full_disk' }, { name: 'name', value: 'Full Disk' }, ...(await photos('obama')).slice(0, 4)]);
-      const res = await fullApp.inject({ method: 'POST', url: '/users', payload, headers: { ...headers, authorization: `Bearer ${await loadOrCreateToken(dataRoot)}` } });
+      const { payload, headers } = multipart([
+        { name: 'userId', value: 'full_disk' },
+        { name: 'name', value: 'Full Disk' },
+        ...(await photos('obama')).slice(0, 4),
+      ]);
+      const res = await fullApp.inject({
+        method: 'POST',
+        url: '/users',
+        payload,
+        headers: { ...headers, authorization: `Bearer ${await loadOrCreateToken(dataRoot)}` },
+      });
       expect(res.statusCode, res.body).toBe(507);
       const { error } = res.json<{ error: string }>();
       expect(error).toMatch(/^disk full: /);

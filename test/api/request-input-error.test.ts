@@ -21,9 +21,21 @@ function thrown(fn: () => unknown): unknown {
 
 describe('HTTP input errors', () => {
   it.each([
-    ['a limit in exponent form', () => limitParam('1e3'), /^Expected limit to be an integer in 1\.\.1000 \(digits only\) but received "1e3"$/],
-    ['a day that does not exist', () => isoDate('since', '2024-02-30'), /^Expected since to be an ISO date .* but received "2024-02-30"$/],
-    ['a name with an escape character', () => textField('name', 'Eve\u001b[2J'), /^Expected name to be printable text of 1-200 characters/],
+    [
+      'a limit in exponent form',
+      () => limitParam('1e3'),
+      /^Expected limit to be an integer in 1\.\.1000 \(digits only\) but received "1e3"$/,
+    ],
+    [
+      'a day that does not exist',
+      () => isoDate('since', '2024-02-30'),
+      /^Expected since to be an ISO date .* but received "2024-02-30"$/,
+    ],
+    [
+      'a name with an escape character',
+      () => textField('name', 'Eve\u001b[2J'),
+      /^Expected name to be printable text of 1-200 characters/,
+    ],
   ])('refuses %s with a RequestInputError, not a StoreInputError', (_label, fn, message) => {
     const error = thrown(fn);
     expect(error).toBeInstanceOf(RequestInputError);
@@ -35,6 +47,8 @@ describe('HTTP input errors', () => {
     const error = thrown(() => checkActor('  '));
     expect(error).toBeInstanceOf(ReviewInputError);
     expect(error).not.toBeInstanceOf(StoreInputError);
-    expect((error as Error).message).toMatch(/^Expected the reviewer's name \(1-200 printable characters\) but received " {2}"$/);
+    expect((error as Error).message).toMatch(
+      /^Expected the reviewer's name \(1-200 printable characters\) but received " {2}"$/,
+    );
   });
 });

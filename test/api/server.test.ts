@@ -28,11 +28,21 @@ const auth = () => ({ authorization: `Bearer ${token}` });
 
 async function photos(folder: string): Promise<Part[]> {
   const files = (await fs.readdir(path.join(FACES_DIR, folder))).filter((f) => /\.jpe?g$/i.test(f)).sort();
-  return Promise.all(files.map(async (f) => ({ name: 'images', filename: f, bytes: await fs.readFile(path.join(FACES_DIR, folder, f)) })));
+  return Promise.all(
+    files.map(async (f) => ({
+      name: 'images',
+      filename: f,
+      bytes: await fs.readFile(path.join(FACES_DIR, folder, f)),
+    })),
+  );
 }
 
 async function postEnroll(target: FastifyInstance, userId: string, images: Part[]) {
-  const { payload, headers } = multipart([{ name: 'userId', value: userId }, { name: 'name', value: `User ${userId}` }, ...images]);
+  const { payload, headers } = multipart([
+    { name: 'userId', value: userId },
+    { name: 'name', value: `User ${userId}` },
+    ...images,
+  ]);
   return target.inject({ method: 'POST', url: '/users', payload, headers: { ...headers, ...auth() } });
 }
 
@@ -114,8 +124,17 @@ describe('HTTP API refusals', () => {
       expect(res.statusCode).toBe(413);
       expect(res.json<{ error: string }>().error).toMatch(/at most 200000 bytes/);
       // Streamed without a Content-Length: refused while reading, before anything is kept.
-      const { payload, headers } = multipart([{ name: 'userId', value: 'big_stream' }, { name: 'name', value: 'Big' }, { name: 'images', filename: 'obama.jpg', bytes: big }]);
-      const streamed = await small.inject({ method: 'POST', url: '/users', payload: Readable.from([payload]), headers: { ...headers, ...auth() } });
+      const { payload, headers } = multipart([
+        { name: 'userId', value: 'big_stream' },
+        { name: 'name', value: 'Big' },
+        { name: 'images', filename: 'obama.jpg', bytes: big },
+      ]);
+      const streamed = await small.inject({
+        method: 'POST',
+        url: '/users',
+        payload: Readable.from([payload]),
+        headers: { ...headers, ...auth() },
+      });
       expect(streamed.statusCode).toBe(413);
       expect(streamed.json<{ error: string }>().error).toMatch(/each image to be at most 200000 bytes/);
     } finally {
@@ -125,14 +144,21 @@ describe('HTTP API refusals', () => {
   });
 
   it('refuses a garbage image with 422 and the reason', async () => {
-    const { payload, headers } = multipart([{ name: 'image', filename: 'x.jpg', bytes: Buffer.from('this is not a photo at all') }]);
+    const { payload, headers } = multipart([
+      { name: 'image', filename: 'x.jpg', bytes: Buffer.from('this is not a photo at all') },
+    ]);
     const res = await app.inject({ method: 'POST', url: '/identify', payload, headers: { ...headers, ...auth() } });
     expect(res.statusCode).toBe(422);
     expect(res.json<{ error: string }>().error).toMatch(/^corrupted image: .*plain text/);
 
     const jpeg = await fs.readFile(path.join(FACES_DIR, 'obama', 'obama_small.jpg'));
     const truncated = multipart([{ name: 'image', filename: 'cut.jpg', bytes: jpeg.subarray(0, jpeg.length / 2) }]);
-    const cut = await app.inject({ method: 'POST', url: '/identify', payload: truncated.payload, headers: { ...truncated.headers, ...auth() } });
+    const cut = await app.inject({
+      method: 'POST',
+      url: '/identify',
+      payload: truncated.payload,
+      headers: { ...truncated.headers, ...auth() },
+    });
     expect(cut.statusCode).toBe(422);
     expect(cut.json<{ error: string }>().error).toMatch(/^corrupted image: /);
     await expectNothingWritten();
@@ -151,7 +177,14 @@ describe('HTTP API enrollment and identification', () => {
   it('enrolls obama from five photos', async () => {
     const res = await postEnroll(app, 'obama', await photos('obama'));
     expect(res.statusCode, res.body).toBe(201);
-    expect(res.json()).toEqual({ userId: 'obama', embeddings: 5, skipped: [], nearest: null, lookalikes: [], threshold: expect.any(Number) as number });
+    expect(res.json()).toEqual({
+      userId: 'obama',
+      embeddings: 5,
+      skipped: [],
+      nearest: null,
+      lookalikes: [],
+      threshold: expect.any(Number) as number,
+    });
     expect(storage.embeddings.stats().count).toBe(5);
   }, 60_000);
 
@@ -168,7 +201,8 @@ describe('HTTP API enrollment and identification', () => {
     // The two photos score 0.543 together, next to the 0.54 default: whether they count as one
     // person (both usable, the count fails) or not (both skipped as not matching each other) may
     // differ by CPU in the last digit; refused either way, and a skip says why.
-    for (const s of body.skipped) expect(s).toMatchObject({ reason: expect.stringMatching(/does not match the other photos/) as string });
+    for (const s of body.skipped)
+      expect(s).toMatchObject({ reason: expect.stringMatching(/does not match the other photos/) as string });
     expect(await storage.db.getUser('biden')).toBeNull();
   }, 60_000);
 
@@ -177,7 +211,16 @@ describe('HTTP API enrollment and identification', () => {
     const { payload, headers } = multipart([{ name: 'image', filename: 'two_people.jpg', bytes }]);
     const res = await app.inject({ method: 'POST', url: '/identify', payload, headers: { ...headers, ...auth() } });
     expect(res.statusCode, res.body).toBe(200);
-    const { faces } = res.json<{ faces: { box: number[]; quality: number; decision: string; userId: string | null; score: number; reason: string }[] }>();
+    const { faces } = res.json<{
+      faces: {
+        box: number[];
+        quality: number;
+        decision: string;
+        userId: string | null;
+        score: number;
+        reason: string;
+      }[];
+    }>();
     expect(faces).toHaveLength(2);
     const known = faces.filter((f) => f.decision === 'known');
     const unknown = faces.filter((f) => f.decision === 'unknown');
@@ -214,7 +257,12 @@ describe('HTTP API enrollment and identification', () => {
 
 describe('HTTP API events, health and metrics', () => {
   it('queries recognition and camera events with filters, and refuses bad ones', async () => {
-    await storage.db.recordRecognition({ timestamp: new Date(), cameraId: 'cam_1', matchedUserId: null, confidence: 0.2 });
+    await storage.db.recordRecognition({
+      timestamp: new Date(),
+      cameraId: 'cam_1',
+      matchedUserId: null,
+      confidence: 0.2,
+    });
     const res = await app.inject({ method: 'GET', url: '/events?camera=cam_1&limit=10', headers: auth() });
     expect(res.statusCode).toBe(200);
     expect(res.json<{ events: { cameraId: string }[] }>().events.map((e) => e.cameraId)).toEqual(['cam_1']);
@@ -240,7 +288,12 @@ describe('HTTP API events, health and metrics', () => {
 
   it('reports a camera that is offline as degraded', async () => {
     const withCamera = buildApi(
-      { ...deps, cameraStats: () => [{ cameraId: 'cam_1', state: 'offline', framesReceived: 0, framesDropped: 3, lastFrameAt: null }] },
+      {
+        ...deps,
+        cameraStats: () => [
+          { cameraId: 'cam_1', state: 'offline', framesReceived: 0, framesDropped: 3, lastFrameAt: null },
+        ],
+      },
       { token },
     );
     try {
@@ -277,7 +330,10 @@ describe('HTTP API events, health and metrics', () => {
     expect(res.body).toContain(`facegate_unknown_open_faces ${deps.grouping.size}\n`);
     expect(res.body).toContain('facegate_decision_latency_ms{quantile="0.99"} NaN');
     // Every sample line: a name, optional labels, a number.
-    for (const line of res.body.trim().split('\n').filter((l) => !l.startsWith('#'))) {
+    for (const line of res.body
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('#'))) {
       expect(line).toMatch(/^[a-z_]+(\{[a-z]+="[^"]*"\})? (-?[0-9.e+]+|NaN)$/);
     }
   });

@@ -57,12 +57,13 @@ interface Kept {
 const kept: Kept[] = [];
 const t0 = new Date(Math.floor(Date.now() / 1000) * 1000 - 5 * 60_000);
 
-
 const auth = () => ({ authorization: `Bearer ${token}` });
 
 const get = (url: string) => app.inject({ method: 'GET', url, headers: auth() });
 const post = (url: string, payload?: unknown) =>
-  payload === undefined ? app.inject({ method: 'POST', url, headers: auth() }) : app.inject({ method: 'POST', url, headers: auth(), payload: payload as Record<string, unknown> });
+  payload === undefined
+    ? app.inject({ method: 'POST', url, headers: auth() })
+    : app.inject({ method: 'POST', url, headers: auth(), payload: payload as Record<string, unknown> });
 
 const errorOf = (res: LightMyRequestResponse) => res.json<{ error: string }>().error;
 
@@ -100,7 +101,9 @@ async function snapshot() {
     users: (await storage.db.listUsers()).map((u) => u.id).sort(),
     userFolders: (await storage.images.listUsers()).sort(),
     indexed: storage.embeddings.stats().count,
-    groups: groups.map((g) => ({ id: g.id, status: g.status, userId: g.userId, faces: g.faces })).sort((a, b) => a.id.localeCompare(b.id)),
+    groups: groups
+      .map((g) => ({ id: g.id, status: g.status, userId: g.userId, faces: g.faces }))
+      .sort((a, b) => a.id.localeCompare(b.id)),
     actions: (await auditTrail()).length,
     grouped: grouping.size,
     crops: kept.filter((k) => existsSync(path.join(dataRoot, k.image))).length,
@@ -120,7 +123,8 @@ beforeAll(async () => {
     const faces = await vision.analyzer.analyze(await decodeImage(await fs.readFile(path.join(FACES_DIR, s.file))));
     expect(faces, s.file).toHaveLength(1);
     const [face] = faces as [(typeof faces)[0]];
-    if (!face.embedding) throw new Error(`${s.file}: the quality gate rejected the face (${face.quality.reasons.join(', ')})`);
+    if (!face.embedding)
+      throw new Error(`${s.file}: the quality gate rejected the face (${face.quality.reasons.join(', ')})`);
     const seenAt = new Date(t0.getTime() + (s.person === 'obama' ? i : 10 + i) * 1000);
     const result = await keepUnknownFace(storage, grouping, face, s.cameraId, seenAt);
     const png = await storage.images.readUnknown(result.face.image);
@@ -149,7 +153,8 @@ describe('unknown faces: grouping as they arrive', () => {
       const faces = facesOf(person);
       expect(new Set(faces.map((k) => k.groupId)).size, person).toBe(1);
       expect(faces[0]?.joinedAt, person).toBeNull();
-      for (const k of faces.slice(1)) expect(k.joinedAt, person).toBeGreaterThanOrEqual(DEFAULT_DECISION_THRESHOLDS.match);
+      for (const k of faces.slice(1))
+        expect(k.joinedAt, person).toBeGreaterThanOrEqual(DEFAULT_DECISION_THRESHOLDS.match);
     }
     expect(groupOf('obama')).not.toBe(groupOf('biden'));
     expect(grouping.size).toBe(SIGHTINGS.length);
@@ -211,7 +216,16 @@ describe('GET /unknown', () => {
     expect(bad.statusCode).toBe(400);
     expect(errorOf(bad)).toMatch(/^Expected/);
     expect(errorOf(bad)).toMatch(/open, enrolled, assigned, dismissed, all/);
-    for (const query of ['?status=OPEN', '?status=all&status=open', '?camera=..%2Fx', '?camera=CON', '?since=yesterday', '?limit=0', '?limit=1001', '?limit=1.5']) {
+    for (const query of [
+      '?status=OPEN',
+      '?status=all&status=open',
+      '?camera=..%2Fx',
+      '?camera=CON',
+      '?since=yesterday',
+      '?limit=0',
+      '?limit=1001',
+      '?limit=1.5',
+    ]) {
       const res = await get(`/unknown${query}`);
       expect(res.statusCode, query).toBe(400);
       expect(errorOf(res), query).toMatch(/^Expected/);
@@ -227,7 +241,8 @@ describe('GET /unknown/:group and its crop', () => {
     const expected = facesOf('obama');
     expect(faces.map((f) => f.id).sort()).toEqual(expected.map((k) => k.faceId).sort());
     expect(faces[0]?.id).toBe(group.best?.faceId);
-    for (let i = 1; i < faces.length; i++) expect((faces[i - 1] as FaceJson).quality).toBeGreaterThanOrEqual((faces[i] as FaceJson).quality);
+    for (let i = 1; i < faces.length; i++)
+      expect((faces[i - 1] as FaceJson).quality).toBeGreaterThanOrEqual((faces[i] as FaceJson).quality);
     for (const f of faces) {
       expect(Object.keys(f).sort()).toEqual(['cameraId', 'eventId', 'id', 'image', 'quality', 'seenAt']);
       const k = expected.find((e) => e.faceId === f.id) as Kept;
@@ -256,7 +271,19 @@ describe('GET /unknown/:group and its crop', () => {
 });
 
 describe('unknown-face review: hostile input', () => {
-  const HOSTILE_GROUPS = ['abc', '-1', '0', '1.5', '99999999999999999999', '1;DROP TABLE users', '%2e%2e%2fetc', '01', ' 1', '1e3', '0x10'];
+  const HOSTILE_GROUPS = [
+    'abc',
+    '-1',
+    '0',
+    '1.5',
+    '99999999999999999999',
+    '1;DROP TABLE users',
+    '%2e%2e%2fetc',
+    '01',
+    ' 1',
+    '1e3',
+    '0x10',
+  ];
 
   it('refuses malformed group ids on every route with 400, an absent one with 404, and writes nothing', async () => {
     const before = await snapshot();
@@ -315,7 +342,11 @@ describe('unknown-face review: hostile input', () => {
       [`/unknown/${obama}/enroll`, { userId: 'obama', name: 'x'.repeat(201) }, /^Expected a JSON body .*name/],
       [`/unknown/${obama}/enroll`, { name: 'Barack Obama' }, /^Expected a JSON body .*userId/],
       [`/unknown/${obama}/enroll`, { userId: 42, name: 'Barack Obama' }, /^Expected a JSON body .*userId/],
-      [`/unknown/${obama}/enroll`, { userId: 'obama', name: 'Barack Obama', actor: 'x'.repeat(101) }, /^Expected a JSON body .*actor/],
+      [
+        `/unknown/${obama}/enroll`,
+        { userId: 'obama', name: 'Barack Obama', actor: 'x'.repeat(101) },
+        /^Expected a JSON body .*actor/,
+      ],
       [`/unknown/${obama}/enroll`, ['obama', 'Barack Obama'], /^Expected a JSON body/],
       [`/unknown/${obama}/assign`, { userId: '../x' }, /^Expected a user id/],
       [`/unknown/${obama}/assign`, { userId: 'CON' }, /^Expected a user id/],
@@ -328,8 +359,16 @@ describe('unknown-face review: hostile input', () => {
       // Text the database cannot store: a NUL, half a surrogate pair; and control characters.
       [`/unknown/${obama}/dismiss`, { reason: 'a\u0000b' }, /^Expected a JSON body .*reason: expected printable text/],
       [`/unknown/${obama}/dismiss`, { reason: 'x\ud800y' }, /^Expected a JSON body .*reason: expected printable text/],
-      [`/unknown/${obama}/enroll`, { userId: 'ada', name: 'Ada\ud800' }, /^Expected a JSON body .*name: expected printable text/],
-      [`/unknown/${obama}/enroll`, { userId: 'ada', name: 'Ada', actor: 'eve\u001b[31m' }, /^Expected a JSON body .*actor: expected printable text/],
+      [
+        `/unknown/${obama}/enroll`,
+        { userId: 'ada', name: 'Ada\ud800' },
+        /^Expected a JSON body .*name: expected printable text/,
+      ],
+      [
+        `/unknown/${obama}/enroll`,
+        { userId: 'ada', name: 'Ada', actor: 'eve\u001b[31m' },
+        /^Expected a JSON body .*actor: expected printable text/,
+      ],
     ];
     for (const [url, payload, message] of refusals) {
       const res = await post(url, payload);
@@ -337,7 +376,12 @@ describe('unknown-face review: hostile input', () => {
       expect(errorOf(res), `${url} ${JSON.stringify(payload).slice(0, 80)}`).toMatch(message);
     }
     // Not JSON at all.
-    const text = await app.inject({ method: 'POST', url: `/unknown/${obama}/dismiss`, headers: { ...auth(), 'content-type': 'application/json' }, payload: '{"actor": ' });
+    const text = await app.inject({
+      method: 'POST',
+      url: `/unknown/${obama}/dismiss`,
+      headers: { ...auth(), 'content-type': 'application/json' },
+      payload: '{"actor": ',
+    });
     expect(text.statusCode).toBe(400);
     expect(await snapshot()).toEqual(before);
   });
@@ -383,7 +427,12 @@ describe('unknown-face review: hostile input', () => {
 describe('POST /unknown/:group/enroll', () => {
   it('enrolls the Obama group as a new user, records who did it, and closes the group', async () => {
     const obama = groupOf('obama');
-    const res = await post(`/unknown/${obama}/enroll`, { userId: 'obama', name: 'Barack Obama', department: 'Office 1', actor: 'alice' });
+    const res = await post(`/unknown/${obama}/enroll`, {
+      userId: 'obama',
+      name: 'Barack Obama',
+      department: 'Office 1',
+      actor: 'alice',
+    });
     expect(res.statusCode, res.body).toBe(201);
     expect(res.json()).toMatchObject({
       group: { id: obama, status: 'enrolled', userId: 'obama', faces: 4 },
@@ -393,7 +442,10 @@ describe('POST /unknown/:group/enroll', () => {
 
     const user = await get('/users/obama');
     expect(user.statusCode, user.body).toBe(200);
-    expect(user.json()).toMatchObject({ user: { id: 'obama', name: 'Barack Obama', department: 'Office 1', status: 'active' }, embeddings: 4 });
+    expect(user.json()).toMatchObject({
+      user: { id: 'obama', name: 'Barack Obama', department: 'Office 1', status: 'active' },
+      embeddings: 4,
+    });
     expect(deps.users.statusOf('obama')).toBe('active');
     expect(storage.embeddings.stats().count).toBe(4);
     // The crops were copied into the user's own images: the unknown crops stay where they were.
@@ -476,8 +528,13 @@ describe('POST /unknown/:group/assign', () => {
     expect(res.statusCode, res.body).toBe(422);
     const body = res.json<{ error: string; skipped: { file: string; reason: string }[] }>();
     expect(body.error).toMatch(/no face passed the learning guards; nothing was changed/);
-    expect(body.skipped.map((s) => s.file).sort()).toEqual(facesOf('biden').map((k) => k.image).sort());
-    for (const s of body.skipped) expect(s.reason).toMatch(/^score -?\d\.\d{3} to obama below the learn threshold 0\.7$/);
+    expect(body.skipped.map((s) => s.file).sort()).toEqual(
+      facesOf('biden')
+        .map((k) => k.image)
+        .sort(),
+    );
+    for (const s of body.skipped)
+      expect(s.reason).toMatch(/^score -?\d\.\d{3} to obama below the learn threshold 0\.7$/);
 
     expect((await get('/users/obama')).json()).toMatchObject({ embeddings: 4 });
     expect(await storage.db.countEmbeddings('obama')).toBe(4);
@@ -515,14 +572,27 @@ describe('POST /unknown/:group/dismiss', () => {
     expect(grouping.size).toBe(0);
 
     const shown = await showGroup(biden);
-    expect(shown.group).toMatchObject({ status: 'dismissed', faces: 0, firstSeen: null, lastSeen: null, cameras: [], best: null });
+    expect(shown.group).toMatchObject({
+      status: 'dismissed',
+      faces: 0,
+      firstSeen: null,
+      lastSeen: null,
+      cameras: [],
+      best: null,
+    });
     expect(shown.group.resolvedAt).not.toBeNull();
     expect(shown.faces).toEqual([]);
     expect(shown.actions).toHaveLength(1);
 
     const trail = await auditTrail();
     expect(trail).toHaveLength(actionsBefore + 1);
-    expect(trail[0]).toMatchObject({ action: 'dismiss', actor: 'api:carol', groupId: biden, userId: null, details: { reason: 'a visitor', removedFaces: 2 } });
+    expect(trail[0]).toMatchObject({
+      action: 'dismiss',
+      actor: 'api:carol',
+      groupId: biden,
+      userId: null,
+      details: { reason: 'a visitor', removedFaces: 2 },
+    });
     const ofGroup = await get(`/unknown/audit?group=${biden}`);
     expect(ofGroup.json<{ actions: ActionJson[] }>().actions.map((a) => a.action)).toEqual(['dismiss']);
 
@@ -534,7 +604,10 @@ describe('POST /unknown/:group/dismiss', () => {
 
   it('answers 409 to a second dismissal and to any review of a closed group, and writes nothing', async () => {
     const before = await snapshot();
-    for (const [person, status] of [['biden', 'dismissed'], ['obama', 'enrolled']] as const) {
+    for (const [person, status] of [
+      ['biden', 'dismissed'],
+      ['obama', 'enrolled'],
+    ] as const) {
       const id = groupOf(person);
       for (const [url, payload] of [
         [`/unknown/${id}/dismiss`, { actor: 'carol' }],
@@ -555,9 +628,15 @@ describe('POST /unknown/:group/dismiss', () => {
     // Biden's face in the photo with Obama (the face most like the first one).
     const faces: FaceAnalysis[] = [];
     for (const file of ['biden/biden.jpg', 'biden/biden2.jpg', 'mixed/obama_and_biden.jpg']) {
-      const found = (await appliance.vision.analyzer.analyze(await decodeImage(await fs.readFile(path.join(FACES_DIR, file))))).filter((f) => f.embedding !== null);
+      const found = (
+        await appliance.vision.analyzer.analyze(await decodeImage(await fs.readFile(path.join(FACES_DIR, file))))
+      ).filter((f) => f.embedding !== null);
       const first = faces[0]?.embedding?.vector;
-      const pick = first ? [...found].sort((a, b) => cosine(b.embedding as Embedding, first) - cosine(a.embedding as Embedding, first))[0] : found[0];
+      const pick = first
+        ? [...found].sort(
+            (a, b) => cosine(b.embedding as Embedding, first) - cosine(a.embedding as Embedding, first),
+          )[0]
+        : found[0];
       if (!pick?.embedding) throw new Error(`${file}: no embedded face`);
       faces.push(pick);
     }
@@ -579,7 +658,8 @@ describe('POST /unknown/:group/dismiss', () => {
     expect(errorOf(upper)).toMatch(/OBAMA is already enrolled as obama/);
     expect(await snapshot()).toEqual(before);
     expect((await storage.images.scanUser('obama')).ok.map((i) => `${i.kind}/${i.file}`).sort()).toEqual(obamaFiles);
-    for (const i of obamaFiles) expect(existsSync(path.join(dataRoot, 'images', 'users', 'obama', ...i.split('/'))), i).toBe(true);
+    for (const i of obamaFiles)
+      expect(existsSync(path.join(dataRoot, 'images', 'users', 'obama', ...i.split('/'))), i).toBe(true);
     expect((await showGroup(id)).group).toMatchObject({ status: 'open', faces: 3 });
 
     // Two reviewers dismiss at once, one with no body at all: one wins, the other is told.

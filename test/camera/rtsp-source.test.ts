@@ -62,12 +62,16 @@ describe('ffmpeg arguments', () => {
 
   it('defaults to 5 fps at 1280x720 (what the configuration gives serve), letterboxed so faces keep their proportions', () => {
     const vf = buildFfmpegArgs({ url, ioTimeoutMs: 1000 }).at(-6);
-    expect(vf).toBe('fps=5,scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1');
+    expect(vf).toBe(
+      'fps=5,scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1',
+    );
     expect(buildFfmpegArgs({ url, ioTimeoutMs: 1000, fit: 'stretch' }).at(-6)).toBe('fps=5,scale=1280:720,setsar=1');
   });
 
   it('refuses odd, zero or absurd frame sizes and rates', () => {
-    expect(() => buildFfmpegArgs({ url, width: 641, ioTimeoutMs: 1000 })).toThrow(/even integer .* width but received 641/);
+    expect(() => buildFfmpegArgs({ url, width: 641, ioTimeoutMs: 1000 })).toThrow(
+      /even integer .* width but received 641/,
+    );
     expect(() => buildFfmpegArgs({ url, height: 0, ioTimeoutMs: 1000 })).toThrow(/height but received 0/);
     expect(() => buildFfmpegArgs({ url, fps: 0, ioTimeoutMs: 1000 })).toThrow(/fps but received 0/);
     expect(() => buildFfmpegArgs({ url, fps: Number.NaN, ioTimeoutMs: 1000 })).toThrow(/fps/);
@@ -76,18 +80,32 @@ describe('ffmpeg arguments', () => {
   it('accepts only rtsp:// and rtsps:// URLs with a host', () => {
     expect(validateCameraUrl('rtsp://admin:pw@10.0.0.5:554/Streaming/Channels/101').hostname).toBe('10.0.0.5');
     expect(validateCameraUrl('rtsps://cam.example/stream').protocol).toBe('rtsps:');
-    for (const bad of ['', 'http://cam/stream', 'file:///etc/passwd', '/tmp/video.mp4', 'concat:a|b', 'rtsp://', ' rtsp://cam/x', 'rtsp://cam/x\ny']) {
+    for (const bad of [
+      '',
+      'http://cam/stream',
+      'file:///etc/passwd',
+      '/tmp/video.mp4',
+      'concat:a|b',
+      'rtsp://',
+      ' rtsp://cam/x',
+      'rtsp://cam/x\ny',
+    ]) {
       expect(() => validateCameraUrl(bad), bad).toThrow(/Expected an rtsp:\/\/ or rtsps:\/\/ camera URL/);
     }
   });
 
   it('hides user:pass@ and password parameters in URLs and in free text', () => {
     expect(redactUrl('rtsp://admin:s3cret@10.0.0.5:554/live')).toBe('rtsp://***@10.0.0.5:554/live');
-    expect(redactUrl('rtsp://10.0.0.5/live?user=admin&password=s3cret')).toBe('rtsp://10.0.0.5/live?user=admin&password=***');
+    expect(redactUrl('rtsp://10.0.0.5/live?user=admin&password=s3cret')).toBe(
+      'rtsp://10.0.0.5/live?user=admin&password=***',
+    );
     expect(redactUrl('rtsp://cam/x')).toBe('rtsp://cam/x');
     expect(redactUrl('rtsp://admin:s3cret@[bad')).not.toContain('s3cret');
-    const stderr = "[rtsp @ 0x55] method DESCRIBE failed: 401 Unauthorized\nrtsp://admin:s3cret@10.0.0.5/live: Server returned 401";
-    expect(redactCredentials(stderr)).toBe("[rtsp @ 0x55] method DESCRIBE failed: 401 Unauthorized\nrtsp://***@10.0.0.5/live: Server returned 401");
+    const stderr =
+      '[rtsp @ 0x55] method DESCRIBE failed: 401 Unauthorized\nrtsp://admin:s3cret@10.0.0.5/live: Server returned 401';
+    expect(redactCredentials(stderr)).toBe(
+      '[rtsp @ 0x55] method DESCRIBE failed: 401 Unauthorized\nrtsp://***@10.0.0.5/live: Server returned 401',
+    );
   });
 
   it('keeps credentials out of the error for a refused URL', () => {
@@ -98,7 +116,10 @@ describe('ffmpeg arguments', () => {
   it('reads the major version of release and git builds, and refuses ffmpeg 4', () => {
     expect(parseFfmpegVersion('ffmpeg version 5.1.9-0+deb12u1 Copyright (c) 2000-2026').major).toBe(5);
     expect(parseFfmpegVersion('ffmpeg version n6.1.1 Copyright').major).toBe(6);
-    expect(parseFfmpegVersion('ffmpeg version 2024-03-04-git-e30369bc1c-full_build-www.gyan.dev\nlibavformat    61.  1.100').major).toBe(7);
+    expect(
+      parseFfmpegVersion('ffmpeg version 2024-03-04-git-e30369bc1c-full_build-www.gyan.dev\nlibavformat    61.  1.100')
+        .major,
+    ).toBe(7);
     const old = parseFfmpegVersion('ffmpeg version 4.4.2-0ubuntu0.22.04.1 Copyright');
     expect(() => assertSupportedFfmpeg(old)).toThrow(UnsupportedFfmpegError);
     expect(() => assertSupportedFfmpeg(old)).toThrow(/Expected ffmpeg 5 or later but ffmpeg is version 4.4.2/);
@@ -133,7 +154,15 @@ describe('RtspSource against a real RTSP server', () => {
     const frames: Frame[] = [];
     const source = new RtspSource(
       // 640x360 frames: the pictures these tests measure were laid out at that size (a quarter of the default's pixels).
-      { cameraId: 'cam-1', watchdogMs: 1500, firstFrameTimeoutMs: 8000, backoff: { initialMs: 250, maxMs: 1000 }, width: 640, height: 360, ...options },
+      {
+        cameraId: 'cam-1',
+        watchdogMs: 1500,
+        firstFrameTimeoutMs: 8000,
+        backoff: { initialMs: 250, maxMs: 1000 },
+        width: 640,
+        height: 360,
+        ...options,
+      },
       {
         onFrame: async (frame) => {
           frames.push(frame);
@@ -203,7 +232,9 @@ describe('RtspSource against a real RTSP server', () => {
       expect(framesReceived - framesDropped - delivered).toBeLessThanOrEqual(1);
     }
     const stats = cam.source.stats();
-    console.info(`[drops] slow onFrame (1 s): received ${stats.framesReceived}, delivered ${delivered}, dropped ${stats.framesDropped}`);
+    console.info(
+      `[drops] slow onFrame (1 s): received ${stats.framesReceived}, delivered ${delivered}, dropped ${stats.framesDropped}`,
+    );
     expect(maxRunning).toBe(1);
     expect(stats.framesDropped).toBeGreaterThanOrEqual(8);
     expect(delivered).toBeLessThanOrEqual(6);
@@ -249,13 +280,19 @@ describe('RtspSource against a real RTSP server', () => {
       .slice(1, 6)
       .map((s) => Number(/after (\d+) ms/.exec(s.reason)?.[1]));
     expect(delays).toEqual([100, 200, 400, 400, 400]);
-    const gaps = cam.statuses.slice(1, 11).flatMap((s, i, all) => (s.state === 'offline' && all[i + 1] ? [all[i + 1]!.at.getTime() - s.at.getTime()] : []));
+    const gaps = cam.statuses
+      .slice(1, 11)
+      .flatMap((s, i, all) => (s.state === 'offline' && all[i + 1] ? [all[i + 1]!.at.getTime() - s.at.getTime()] : []));
     gaps.forEach((gap, i) => expect(gap).toBeGreaterThanOrEqual((delays[i] ?? 0) - 2));
     expect(cam.source.stats()).toMatchObject({ framesReceived: 0, lastFrameAt: null });
   });
 
   it('reports an ffmpeg that cannot be run as offline and keeps retrying', async () => {
-    const cam = open({ url: photo.url, ffmpegPath: path.join(os.tmpdir(), 'no-such-dir', 'ffmpeg'), backoff: { initialMs: 100, maxMs: 200 } });
+    const cam = open({
+      url: photo.url,
+      ffmpegPath: path.join(os.tmpdir(), 'no-such-dir', 'ffmpeg'),
+      backoff: { initialMs: 100, maxMs: 200 },
+    });
     await until('a retry', () => cam.source.stats().reconnects >= 2, 5_000);
     expect(cam.statuses.find((s) => s.state === 'offline')?.reason).toMatch(/Could not run .*ffmpeg/);
   });
@@ -307,7 +344,9 @@ describe('RtspSource against a real RTSP server', () => {
       const restartMs = performance.now();
       await camera.restart();
       await until('online again', () => cam.last()?.state === 'online', 20_000);
-      console.info(`[timing] online ${Math.round(performance.now() - restartMs)} ms after the server restarted (backoff max 1000 ms)`);
+      console.info(
+        `[timing] online ${Math.round(performance.now() - restartMs)} ms after the server restarted (backoff max 1000 ms)`,
+      );
       const states = cam.states();
       expect(states.startsWith('connecting,online,offline,connecting')).toBe(true);
       expect(states.endsWith('connecting,online')).toBe(true);
@@ -319,7 +358,9 @@ describe('RtspSource against a real RTSP server', () => {
       const seen = cam.statuses.length;
       await camera.kill();
       await until('a retry', () => cam.statuses.slice(seen).some((s) => s.state === 'connecting'), 5_000);
-      expect(cam.statuses.slice(seen).find((s) => s.state === 'connecting')?.reason).toMatch(/^reconnecting after 250 ms/);
+      expect(cam.statuses.slice(seen).find((s) => s.state === 'connecting')?.reason).toMatch(
+        /^reconnecting after 250 ms/,
+      );
       await camera.restart();
     });
 
@@ -332,7 +373,9 @@ describe('RtspSource against a real RTSP server', () => {
       try {
         await until('offline', () => cam.last()?.state === 'offline', 10_000);
         const offlineMs = performance.now() - pausedMs;
-        console.info(`[timing] offline ${Math.round(offlineMs)} ms after SIGSTOP of the server (watchdog 1500 ms): ${cam.last()?.reason}`);
+        console.info(
+          `[timing] offline ${Math.round(offlineMs)} ms after SIGSTOP of the server (watchdog 1500 ms): ${cam.last()?.reason}`,
+        );
         expect(cam.last()?.reason).toBe('no frame for 1500 ms (watchdog)');
         expect(offlineMs).toBeGreaterThan(1000);
         expect(offlineMs).toBeLessThan(1500 + 1000);

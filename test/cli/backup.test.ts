@@ -31,13 +31,17 @@ afterAll(async () => {
 
 describe('facegate backup and restore (embedded defaults)', () => {
   it('backs up, and restores a deleted user with their embeddings', async () => {
-    expect(facegate('enroll', 'U1', '--name', 'Obama', path.join(FACES_DIR, 'obama'), '--provider', 'cpu', '--json').status).toBe(0);
+    expect(
+      facegate('enroll', 'U1', '--name', 'Obama', path.join(FACES_DIR, 'obama'), '--provider', 'cpu', '--json').status,
+    ).toBe(0);
     const dest = path.join(tmp, 'backup-1');
     const backup = facegate('backup', dest, '--json');
     expect(backup.stderr).toContain('backup: copying images/');
     expect(backup.status).toBe(0);
     expect(JSON.parse(backup.stdout)).toMatchObject({ format: 1, source: { dataDir, database: 'pglite' } });
-    const manifest = JSON.parse(await readFile(path.join(dest, 'backup.json'), 'utf8')) as { included: Record<string, { files: number }> };
+    const manifest = JSON.parse(await readFile(path.join(dest, 'backup.json'), 'utf8')) as {
+      included: Record<string, { files: number }>;
+    };
     expect(Object.keys(manifest.included)).toEqual(expect.arrayContaining(['images', 'embeddings', 'db']));
     expect(manifest.included.images?.files).toBeGreaterThan(0);
     expect(existsSync(path.join(dest, 'facegate.lock'))).toBe(false);

@@ -81,7 +81,17 @@ describe('facegate bench search', () => {
 
 describe('facegate bench events', () => {
   it('inserts events one by one and batched into PostgreSQL and reports both rates', () => {
-    const r = facegate('bench', 'events', '--n', '300', '--batch', '100', '--database-url', SHARED_POSTGRES_URL, '--json');
+    const r = facegate(
+      'bench',
+      'events',
+      '--n',
+      '300',
+      '--batch',
+      '100',
+      '--database-url',
+      SHARED_POSTGRES_URL,
+      '--json',
+    );
     expect(r.status).toBe(0);
     const report = JSON.parse(r.stdout) as EventsBenchReport;
     expect(report).toMatchObject({ n: 300, batch: 100 });
@@ -137,7 +147,24 @@ describe('facegate bench decode', () => {
 
 describe('facegate bench pipeline --compare', () => {
   it("runs the same load with ONNX Runtime's defaults and with facegate's settings, each in its own process, and names the CPU", () => {
-    const r = facegate('bench', 'pipeline', '--compare', '--cameras', '1', '--seconds', '3', '--fps', '2', '--width', '640', '--height', '360', '--provider', 'cpu', '--json');
+    const r = facegate(
+      'bench',
+      'pipeline',
+      '--compare',
+      '--cameras',
+      '1',
+      '--seconds',
+      '3',
+      '--fps',
+      '2',
+      '--width',
+      '640',
+      '--height',
+      '360',
+      '--provider',
+      'cpu',
+      '--json',
+    );
     expect(r.status, r.stderr).toBe(0);
     const c = JSON.parse(r.stdout) as PipelineComparison;
     expect(c.cpu.cores).toBeGreaterThan(0);

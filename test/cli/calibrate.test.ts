@@ -39,7 +39,16 @@ async function seedSite(people: number, strangers: number, firstUser = 0, into =
   const model = await embeddingModelOf();
   const storage = await openStorage(parseStorageConfig({ dataRoot: into }), { embeddingModel: model });
   try {
-    await seedSyntheticSite(storage, { modelId: model.id, dim: model.dim, people, facesPerPerson: 3, strangers, seed: 5, firstUser, activeDim });
+    await seedSyntheticSite(storage, {
+      modelId: model.id,
+      dim: model.dim,
+      people,
+      facesPerPerson: 3,
+      strangers,
+      seed: 5,
+      firstUser,
+      activeDim,
+    });
   } finally {
     await storage.close();
   }
@@ -56,7 +65,9 @@ describe('facegate calibrate', () => {
   it('refuses bad arguments with exit code 2 before opening anything', () => {
     const target = facegate('calibrate', '--target', '0.5');
     expect(target.status).toBe(2);
-    expect(target.stderr).toMatch(/Expected --target to be a probability above 0 and at most 0\.01 .* but received "0\.5"/);
+    expect(target.stderr).toMatch(
+      /Expected --target to be a probability above 0 and at most 0\.01 .* but received "0\.5"/,
+    );
     expect(facegate('calibrate', '--target', 'often').status).toBe(2);
     const folder = facegate('calibrate', '--labelled', path.join(dir, 'no-such-folder'));
     expect(folder.status).toBe(2);
@@ -69,7 +80,9 @@ describe('facegate calibrate', () => {
     const r = facegate('calibrate', '--apply', '--json');
     expect(r.status).toBe(1);
     const out = JSON.parse(r.stdout) as { error: string; inEffect: { source: string; calibration: unknown } };
-    expect(out.error).toMatch(/refused: Expected at least 2,000 impostor scores .* but there were 0 \(enrolled galleries 0, unknown faces 0, labelled folder 0\).*nothing written/);
+    expect(out.error).toMatch(
+      /refused: Expected at least 2,000 impostor scores .* but there were 0 \(enrolled galleries 0, unknown faces 0, labelled folder 0\).*nothing written/,
+    );
     expect(out.inEffect).toMatchObject({ source: 'default', calibration: null });
     const again = JSON.parse(facegate('calibrate', '--json').stdout) as { inEffect: { source: string } };
     expect(again.inEffect.source).toBe('default');
@@ -112,8 +125,15 @@ describe('facegate calibrate', () => {
   it('--apply records the threshold, and a fresh identify decides with it', () => {
     const r = facegate('calibrate', '--apply', '--json');
     expect(r.status).toBe(0);
-    const out = JSON.parse(r.stdout) as { proposal: Proposal; applied: { id: string; matchThreshold: number; gallerySize: number; overriddenByConfig: boolean } };
-    expect(out.applied).toMatchObject({ matchThreshold: out.proposal.threshold, gallerySize: 100, overriddenByConfig: false });
+    const out = JSON.parse(r.stdout) as {
+      proposal: Proposal;
+      applied: { id: string; matchThreshold: number; gallerySize: number; overriddenByConfig: boolean };
+    };
+    expect(out.applied).toMatchObject({
+      matchThreshold: out.proposal.threshold,
+      gallerySize: 100,
+      overriddenByConfig: false,
+    });
     applied = out.applied.matchThreshold;
 
     const shown = JSON.parse(facegate('calibrate', '--json').stdout) as { inEffect: { source: string; match: number } };
@@ -129,16 +149,22 @@ describe('facegate calibrate', () => {
   it('doctor reports the calibration, and warns once the gallery has grown past it', async () => {
     const doctor = () => {
       const r = facegate('doctor', '--json');
-      return (JSON.parse(r.stdout) as { checks: { name: string; ok: boolean; detail: string; warnings?: string[] }[] }).checks.find((c) => c.name === 'match threshold');
+      return (
+        JSON.parse(r.stdout) as { checks: { name: string; ok: boolean; detail: string; warnings?: string[] }[] }
+      ).checks.find((c) => c.name === 'match threshold');
     };
     const before = doctor();
     expect(before).toMatchObject({ ok: true, warnings: [] });
-    expect(before?.detail).toMatch(new RegExp(`^${applied} \\(calibrated .* for 100 active users at target 0\\.0001\\); 100 active users now`));
+    expect(before?.detail).toMatch(
+      new RegExp(`^${applied} \\(calibrated .* for 100 active users at target 0\\.0001\\); 100 active users now`),
+    );
 
     await seedSite(5, 0, 500);
     const after = doctor();
     expect(after?.ok).toBe(true);
-    expect(after?.warnings).toEqual([expect.stringMatching(/grown to 105 active users, past the 100 the threshold .* run facegate calibrate/)]);
+    expect(after?.warnings).toEqual([
+      expect.stringMatching(/grown to 105 active users, past the 100 the threshold .* run facegate calibrate/),
+    ]);
     const text = facegate('doctor');
     expect(text.stdout).toMatch(/WARN match threshold: the gallery has grown to 105 active users/);
   }, 120_000);
@@ -150,13 +176,32 @@ describe('facegate calibrate', () => {
     try {
       const token = await loadOrCreateToken(dir);
       const res = await fetch(`${service.apiUrl}/health`, { headers: { authorization: `Bearer ${token}` } });
-      const health = (await res.json()) as { threshold: { match: number; source: string; activeUsers: number; calibration: { gallerySize: number }; warnings: string[] } };
-      expect(health.threshold).toMatchObject({ match: applied, source: 'calibration', activeUsers: 105, calibration: { gallerySize: 100 } });
+      const health = (await res.json()) as {
+        threshold: {
+          match: number;
+          source: string;
+          activeUsers: number;
+          calibration: { gallerySize: number };
+          warnings: string[];
+        };
+      };
+      expect(health.threshold).toMatchObject({
+        match: applied,
+        source: 'calibration',
+        activeUsers: 105,
+        calibration: { gallerySize: 100 },
+      });
       expect(health.threshold.warnings).toEqual([expect.stringMatching(/grown to 105 active users/)]);
       // The API's identify decides with it too.
       const form = new FormData();
       form.append('image', new Blob([await fs.readFile(path.join(FACES_DIR, 'obama', 'obama.jpg'))]), 'obama.jpg');
-      const id = (await (await fetch(`${service.apiUrl}/identify`, { method: 'POST', body: form, headers: { authorization: `Bearer ${token}` } })).json()) as {
+      const id = (await (
+        await fetch(`${service.apiUrl}/identify`, {
+          method: 'POST',
+          body: form,
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).json()) as {
         faces: { reason: string }[];
       };
       expect(id.faces[0]?.reason).toContain(`below the match threshold ${applied}`);
@@ -185,7 +230,12 @@ describe('facegate calibrate below the built-in default', () => {
     proposal: Proposal;
     belowDefault: { default: number; why: string } | null;
     error?: string;
-    applied: { id: string; matchThreshold: number; belowDefault: boolean; supersedes: { id: string; matchThreshold: number } | null } | null;
+    applied: {
+      id: string;
+      matchThreshold: number;
+      belowDefault: boolean;
+      supersedes: { id: string; matchThreshold: number } | null;
+    } | null;
     inEffect: { source: string; match: number; warnings: string[] };
   }
   const run = (...args: string[]) => {
@@ -202,13 +252,19 @@ describe('facegate calibrate below the built-in default', () => {
     expect(shown.out.belowDefault?.default).toBe(DEFAULT_DECISION_THRESHOLDS.match);
     expect(shown.out.belowDefault?.why).toMatch(/lookalikes/);
     const text = lowFacegate('calibrate');
-    expect(text.stdout).toMatch(new RegExp(`below the default: the proposal ${proposed} is under the built-in default ${DEFAULT_DECISION_THRESHOLDS.match}; .*lookalikes`));
+    expect(text.stdout).toMatch(
+      new RegExp(
+        `below the default: the proposal ${proposed} is under the built-in default ${DEFAULT_DECISION_THRESHOLDS.match}; .*lookalikes`,
+      ),
+    );
     expect(text.stdout).toContain('not applied: run again with --apply --allow-below-default to record it anyway');
 
     const refused = run('--apply');
     expect(refused.status).toBe(1);
     expect(refused.out.error).toMatch(
-      new RegExp(`^refused: Expected a proposal at or above the built-in default ${DEFAULT_DECISION_THRESHOLDS.match} to record without --allow-below-default but received ${proposed}; .*nothing written$`),
+      new RegExp(
+        `^refused: Expected a proposal at or above the built-in default ${DEFAULT_DECISION_THRESHOLDS.match} to record without --allow-below-default but received ${proposed}; .*nothing written$`,
+      ),
     );
     expect(refused.out.applied).toBeNull();
     expect(run().out.inEffect).toMatchObject({ source: 'default', match: DEFAULT_DECISION_THRESHOLDS.match });
@@ -223,14 +279,24 @@ describe('facegate calibrate below the built-in default', () => {
     expect(first.status).toBe(0);
     expect(first.out.applied).toMatchObject({ matchThreshold: proposed, belowDefault: true, supersedes: null });
 
-    const doctor = JSON.parse(lowFacegate('doctor', '--json').stdout) as { checks: { name: string; warnings?: string[] }[] };
+    const doctor = JSON.parse(lowFacegate('doctor', '--json').stdout) as {
+      checks: { name: string; warnings?: string[] }[];
+    };
     expect(doctor.checks.find((c) => c.name === 'match threshold')?.warnings).toEqual([
-      expect.stringMatching(new RegExp(`^the match threshold ${proposed} comes from calibration ${first.out.applied?.id} and is below the built-in default ${DEFAULT_DECISION_THRESHOLDS.match}, .*lookalikes`)),
+      expect.stringMatching(
+        new RegExp(
+          `^the match threshold ${proposed} comes from calibration ${first.out.applied?.id} and is below the built-in default ${DEFAULT_DECISION_THRESHOLDS.match}, .*lookalikes`,
+        ),
+      ),
     ]);
 
     const again = lowFacegate('calibrate', '--apply', '--allow-below-default');
     expect(again.status).toBe(0);
-    expect(again.stdout).toMatch(new RegExp(`it supersedes calibration ${first.out.applied?.id} \\(${proposed} for 100 users, .*\\), which stays in the history`));
+    expect(again.stdout).toMatch(
+      new RegExp(
+        `it supersedes calibration ${first.out.applied?.id} \\(${proposed} for 100 users, .*\\), which stays in the history`,
+      ),
+    );
     const shown = run();
     expect(shown.out.inEffect).toMatchObject({ source: 'calibration', match: proposed });
     expect(shown.out.inEffect.warnings).toEqual([expect.stringMatching(/below the built-in default/)]);
@@ -238,14 +304,23 @@ describe('facegate calibrate below the built-in default', () => {
 
   it('/health warns while the threshold below the default is in effect', async () => {
     const port = await freePort();
-    const service = await startService(parseConfig({ dataDir: low, modelsDir: MODELS_DIR, inference: { provider: 'cpu' }, api: { port } }), silentLogger);
+    const service = await startService(
+      parseConfig({ dataDir: low, modelsDir: MODELS_DIR, inference: { provider: 'cpu' }, api: { port } }),
+      silentLogger,
+    );
     try {
       const token = await loadOrCreateToken(low);
-      const health = (await (await fetch(`${service.apiUrl}/health`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+      const health = (await (
+        await fetch(`${service.apiUrl}/health`, { headers: { authorization: `Bearer ${token}` } })
+      ).json()) as {
         threshold: { match: number; source: string; warnings: string[] };
       };
       expect(health.threshold).toMatchObject({ match: proposed, source: 'calibration' });
-      expect(health.threshold.warnings).toEqual([expect.stringMatching(new RegExp(`^the match threshold ${proposed} comes from calibration \\d+ and is below the built-in default`))]);
+      expect(health.threshold.warnings).toEqual([
+        expect.stringMatching(
+          new RegExp(`^the match threshold ${proposed} comes from calibration \\d+ and is below the built-in default`),
+        ),
+      ]);
     } finally {
       await service.stop();
     }

@@ -37,7 +37,15 @@ function facegate(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [CLI, ...args], {
     encoding: 'utf8',
     timeout: 120_000,
-    env: { ...process.env, FACEGATE_DATA_DIR: path.join(dir, 'data'), FACEGATE_MODELS_DIR: MODELS_DIR, DATABASE_URL: '', REDIS_URL: '', FACEGATE_CONFIG: '', ...env },
+    env: {
+      ...process.env,
+      FACEGATE_DATA_DIR: path.join(dir, 'data'),
+      FACEGATE_MODELS_DIR: MODELS_DIR,
+      DATABASE_URL: '',
+      REDIS_URL: '',
+      FACEGATE_CONFIG: '',
+      ...env,
+    },
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, all: r.stdout + r.stderr };
 }
@@ -51,7 +59,9 @@ describe('facegate config check', () => {
       '  - { id: door, url: "rtsp://10.0.0.6/live?Signature=S1g" }',
     ]);
     for (const json of [[], ['--json']]) {
-      const r = facegate(['config', 'check', file, ...json], { DATABASE_URL: 'postgres://app:DbPw7@db/facegate?password=DbPw7' });
+      const r = facegate(['config', 'check', file, ...json], {
+        DATABASE_URL: 'postgres://app:DbPw7@db/facegate?password=DbPw7',
+      });
       expect(r.status, r.all).toBe(0);
       expect(r.stdout).toContain('10.0.0.5/live?token=***&channel=1');
       expectNoSecret(r.all);
@@ -59,7 +69,10 @@ describe('facegate config check', () => {
   });
 
   it('an error in the file never prints the camera object or its URL', async () => {
-    const file = await configFile('typo.yaml', ['cameras:', '  - { id: gate, url: "rtsp://admin:Secr3tCam@10.0.0.5/live", fsp: 5 }']);
+    const file = await configFile('typo.yaml', [
+      'cameras:',
+      '  - { id: gate, url: "rtsp://admin:Secr3tCam@10.0.0.5/live", fsp: 5 }',
+    ]);
     const r = facegate(['config', 'check', file]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/cameras\.0: .*"fsp"/);
@@ -71,17 +84,27 @@ describe('facegate config check', () => {
       const file = await configFile('ids.yaml', ['cameras:', `  - { id: "${id}", url: "rtsp://10.0.0.5/live" }`]);
       const r = facegate(['config', 'check', file]);
       expect(r.status, id).toBe(1);
-      expect(r.stderr).toMatch(new RegExp(`cameras\\.0\\.id: Expected a camera id .* but received "${id.replace('.', '\\.')}"`));
+      expect(r.stderr).toMatch(
+        new RegExp(`cameras\\.0\\.id: Expected a camera id .* but received "${id.replace('.', '\\.')}"`),
+      );
     }
   });
 
   it('refuses thresholds that match strangers, says how to override, and warns when overridden', async () => {
-    const refused = facegate(['config', 'check', await configFile('zero.yaml', ['recognition: { match: 0, margin: 0 }'])]);
+    const refused = facegate([
+      'config',
+      'check',
+      await configFile('zero.yaml', ['recognition: { match: 0, margin: 0 }']),
+    ]);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(/recognition\.match: Expected a match threshold of at least 0\.4.* but received 0/);
     expect(refused.stderr).toMatch(/recognition\.margin: Expected a margin of at least .* but received 0/);
     expect(refused.stderr).toMatch(/allowUnsafeThresholds: true/);
-    const overridden = facegate(['config', 'check', await configFile('unsafe.yaml', ['recognition: { match: 0, margin: 0, allowUnsafeThresholds: true }'])]);
+    const overridden = facegate([
+      'config',
+      'check',
+      await configFile('unsafe.yaml', ['recognition: { match: 0, margin: 0, allowUnsafeThresholds: true }']),
+    ]);
     expect(overridden.status, overridden.all).toBe(0);
     expect(overridden.stdout).toMatch(/warning: .*recognition\.match 0 is below/);
   });
@@ -94,7 +117,9 @@ describe('facegate config print --defaults', () => {
     const lines = r.stdout.split('\n');
     // Each key line (set or commented out) comes right after its description comment (a list's
     // after the description of its entries' keys).
-    const keyLines = lines.map((line, i) => ({ line, i })).filter(({ line }) => /^\s*(# )?[a-zA-Z]+:( |$)/.test(line) && !/^# (facegate|Every|Environment)/.test(line));
+    const keyLines = lines
+      .map((line, i) => ({ line, i }))
+      .filter(({ line }) => /^\s*(# )?[a-zA-Z]+:( |$)/.test(line) && !/^# (facegate|Every|Environment)/.test(line));
     expect(keyLines.length).toBeGreaterThan(25);
     for (const { line, i } of keyLines) expect(lines[i - 1], `no description above "${line}"`).toMatch(/^\s*#\s+\S/);
     // The values come from the modules that own them (decision.ts, storage/config.ts, ffmpeg-args.ts).
@@ -114,10 +139,16 @@ describe('facegate config print --defaults', () => {
     const fromFile = facegate(['config', 'check', file, '--json']);
     const fromNothing = facegate(['config', 'check', '--json']);
     expect(fromFile.status, fromFile.all).toBe(0);
-    const { source: _source, ...effective } = (JSON.parse(fromFile.stdout) as { config: Record<string, unknown> }).config;
-    const { source: _none, ...builtIn } = (JSON.parse(fromNothing.stdout) as { config: Record<string, unknown> }).config;
+    const { source: _source, ...effective } = (JSON.parse(fromFile.stdout) as { config: Record<string, unknown> })
+      .config;
+    const { source: _none, ...builtIn } = (JSON.parse(fromNothing.stdout) as { config: Record<string, unknown> })
+      .config;
     expect(effective).toEqual(builtIn);
-    expect(printed.defaults).toMatchObject({ recognition: builtIn.recognition, health: builtIn.health, api: builtIn.api });
+    expect(printed.defaults).toMatchObject({
+      recognition: builtIn.recognition,
+      health: builtIn.health,
+      api: builtIn.api,
+    });
   });
 
   it('refuses "config print" without --defaults, saying what it expected', () => {
@@ -136,8 +167,14 @@ describe('facegate doctor', () => {
     });
     const report = JSON.parse(r.stdout) as { checks: { name: string; ok: boolean; detail: string }[] };
     const database = report.checks.find((c) => c.name === 'database');
-    expect(database?.detail).toMatch(new RegExp(`^postgres://\\*\\*\\*@127\\.0\\.0\\.1:${pgPort}/test\\?password=\\*\\*\\*&sslmode=disable unreachable`));
-    expect(report.checks.find((c) => c.name === 'redis')?.detail).toMatch(/^redis:\/\/\*\*\*@127\.0\.0\.1:\d+\/0 unreachable/);
+    expect(database?.detail).toMatch(
+      new RegExp(
+        `^postgres://\\*\\*\\*@127\\.0\\.0\\.1:${pgPort}/test\\?password=\\*\\*\\*&sslmode=disable unreachable`,
+      ),
+    );
+    expect(report.checks.find((c) => c.name === 'redis')?.detail).toMatch(
+      /^redis:\/\/\*\*\*@127\.0\.0\.1:\d+\/0 unreachable/,
+    );
     expectNoSecret(r.all);
   });
 });
@@ -155,7 +192,14 @@ describe('facegate serve', () => {
       `  - { id: gate, url: "rtsp://admin:Secr3tCam@127.0.0.1:${cameraPort}/live?signature=S1g&token=Tok3n" }`,
     ]);
     const serve = spawn(process.execPath, [CLI, 'serve', '--config', file], {
-      env: { ...process.env, FACEGATE_MODELS_DIR: MODELS_DIR, FACEGATE_DATA_DIR: '', DATABASE_URL: '', REDIS_URL: '', FACEGATE_CONFIG: '' },
+      env: {
+        ...process.env,
+        FACEGATE_MODELS_DIR: MODELS_DIR,
+        FACEGATE_DATA_DIR: '',
+        DATABASE_URL: '',
+        REDIS_URL: '',
+        FACEGATE_CONFIG: '',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let log = '';

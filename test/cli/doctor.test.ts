@@ -26,7 +26,10 @@ const byName = (report: Report, name: string) => report.checks.find((c) => c.nam
 
 describe('facegate doctor', () => {
   it('reports every check ok on the shared PostgreSQL and Redis with the shared models', () => {
-    const { status, report } = doctor({ DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test', REDIS_URL: 'redis://127.0.0.1:6379' });
+    const { status, report } = doctor({
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+    });
     expect(report.checks.filter((c) => !c.ok)).toEqual([]);
     expect(report.ok).toBe(true);
     expect(status).toBe(0);
@@ -43,7 +46,9 @@ describe('facegate doctor', () => {
       'match threshold',
     ]);
     // No data root yet (the project's var/storage): nothing is opened, so nothing is created.
-    expect(byName(report, 'match threshold')?.detail).toMatch(/^not set up yet \(no data root at .*\): the site was never calibrated$|^\d\.\d+ \(/);
+    expect(byName(report, 'match threshold')?.detail).toMatch(
+      /^not set up yet \(no data root at .*\): the site was never calibrated$|^\d\.\d+ \(/,
+    );
     expect(byName(report, 'model embedder')?.detail).toMatch(/sha256 verified/);
     expect(byName(report, 'native addon')?.detail).toMatch(/SIMD (scalar|sse2|avx2|avx512|neon)/);
     expect(byName(report, 'inference provider')?.detail).toMatch(/^active (cpu|cuda|dml)/);
@@ -51,13 +56,18 @@ describe('facegate doctor', () => {
     expect(byName(report, 'inference provider')?.detail).toMatch(
       /CPU sessions: detector threads (auto|\d+), flush denormals on, spinning off; embedder threads 1, flush denormals on, spinning off/,
     );
-    expect(byName(report, 'cpu')?.detail).toMatch(process.arch === 'x64' ? /\((GenuineIntel|AuthenticAMD|[\x20-\x7e]{12})\), \d+ cores; sse2/ : /cores/);
+    expect(byName(report, 'cpu')?.detail).toMatch(
+      process.arch === 'x64' ? /\((GenuineIntel|AuthenticAMD|[\x20-\x7e]{12})\), \d+ cores; sse2/ : /cores/,
+    );
     expect(byName(report, 'redis')?.detail).toMatch(/PONG/);
   });
 
   it('fails the database check and exits 1 when nothing listens at DATABASE_URL', async () => {
     const port = await freePort();
-    const { status, report } = doctor({ DATABASE_URL: `postgres://postgres:secret@127.0.0.1:${port}/test`, REDIS_URL: '' });
+    const { status, report } = doctor({
+      DATABASE_URL: `postgres://postgres:secret@127.0.0.1:${port}/test`,
+      REDIS_URL: '',
+    });
     expect(status).toBe(1);
     expect(report.ok).toBe(false);
     const database = byName(report, 'database');
@@ -70,6 +80,10 @@ describe('facegate doctor', () => {
 
   it('reports the embedded PGlite as ok when no database server is configured', () => {
     const { report } = doctor({ DATABASE_URL: '', REDIS_URL: '' });
-    expect(byName(report, 'database')).toEqual({ name: 'database', ok: true, detail: 'embedded PGlite (no server configured)' });
+    expect(byName(report, 'database')).toEqual({
+      name: 'database',
+      ok: true,
+      detail: 'embedded PGlite (no server configured)',
+    });
   });
 });

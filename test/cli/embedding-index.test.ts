@@ -22,11 +22,21 @@ afterAll(async () => {
 
 describe('facegate enroll, index stats, users delete (embedded defaults)', () => {
   it('reports the enrolled embeddings and the memory of the fp32 vectors and the fp16 copy', () => {
-    expect(facegate('enroll', 'U1', '--name', 'Obama', path.join(FACES_DIR, 'obama'), '--provider', 'cpu', '--json').status).toBe(0);
+    expect(
+      facegate('enroll', 'U1', '--name', 'Obama', path.join(FACES_DIR, 'obama'), '--provider', 'cpu', '--json').status,
+    ).toBe(0);
     const r = facegate('index', 'stats', '--json');
     expect(r.status).toBe(0);
     const stats = JSON.parse(r.stdout) as EmbeddingStats;
-    expect(stats).toMatchObject({ count: 5, users: 1, dim: 512, searchMode: 'fp16-rerank', indexBytes: 5 * 512 * 4, fp16Bytes: 5 * 512 * 2, verified: true });
+    expect(stats).toMatchObject({
+      count: 5,
+      users: 1,
+      dim: 512,
+      searchMode: 'fp16-rerank',
+      indexBytes: 5 * 512 * 4,
+      fp16Bytes: 5 * 512 * 2,
+      verified: true,
+    });
     const verify = facegate('index', 'verify', '--json');
     expect(verify.status).toBe(0);
     expect(JSON.parse(verify.stdout)).toMatchObject({ rebuilt: false, verified: true, count: 5 });
@@ -36,7 +46,7 @@ describe('facegate enroll, index stats, users delete (embedded defaults)', () =>
 });
 
 describe('facegate index verify sweeps face images of no committed user', () => {
-  it('removes an enrollment that never committed and temp files, keeps a deleted user\'s originals, and lists what it removed', async () => {
+  it("removes an enrollment that never committed and temp files, keeps a deleted user's originals, and lists what it removed", async () => {
     // U1 was deleted above with its originals kept; a crash left a folder of someone never enrolled.
     const users = path.join(dataDir, 'images', 'users');
     await mkdir(path.join(users, 'ghost', 'aligned'), { recursive: true });
@@ -46,7 +56,12 @@ describe('facegate index verify sweeps face images of no committed user', () => 
     const r = facegate('index', 'verify', '--json');
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({
-      images: { ran: true, removedFolders: ['images/users/ghost'], removed: ['images/users/U1/original/.img_009.jpg.0a1b2c3d4e5f.tmp'], untouched: [] },
+      images: {
+        ran: true,
+        removedFolders: ['images/users/ghost'],
+        removed: ['images/users/U1/original/.img_009.jpg.0a1b2c3d4e5f.tmp'],
+        untouched: [],
+      },
     });
     expect(existsSync(path.join(users, 'ghost'))).toBe(false);
     expect(existsSync(path.join(users, 'U1', 'original', 'img_001.jpg'))).toBe(true);
@@ -65,9 +80,17 @@ describe('facegate retention run', () => {
     }
     const dry = facegate('retention', 'run', '--dry-run', '--json');
     expect(dry.status).toBe(0);
-    expect(JSON.parse(dry.stdout)).toMatchObject({ days: 30, dryRun: true, removedDates: ['2020-01-01'], removedFiles: 1 });
+    expect(JSON.parse(dry.stdout)).toMatchObject({
+      days: 30,
+      dryRun: true,
+      removedDates: ['2020-01-01'],
+      removedFiles: 1,
+    });
     expect(existsSync(path.join(unknown, '2020-01-01'))).toBe(true);
-    expect(JSON.parse(facegate('retention', 'run', '--json').stdout)).toMatchObject({ dryRun: false, removedDates: ['2020-01-01'] });
+    expect(JSON.parse(facegate('retention', 'run', '--json').stdout)).toMatchObject({
+      dryRun: false,
+      removedDates: ['2020-01-01'],
+    });
     expect(existsSync(path.join(unknown, '2020-01-01'))).toBe(false);
     expect(existsSync(path.join(unknown, today))).toBe(true);
   });

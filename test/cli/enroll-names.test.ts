@@ -30,8 +30,10 @@ describe('facegate enroll names', () => {
       expect(r.status, r.stdout + r.stderr).toBe(2);
       expect((JSON.parse(r.stdout) as { error: string }).error).toMatch(new RegExp(`${flag}.*printable`));
       // Quoted escaped (\u009b), never the raw CSI, DEL or RLO on the terminal.
-      // eslint-disable-next-line no-control-regex -- raw control characters are what must not appear
-      expect(r.stdout + r.stderr, r.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200b\u2028-\u202e\u2066-\u2069\ufeff]/);
+      expect(r.stdout + r.stderr, r.stderr).not.toMatch(
+        // eslint-disable-next-line no-control-regex -- raw control characters are what must not appear
+        /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200b\u2028-\u202e\u2066-\u2069\ufeff]/,
+      );
     }
     const list = facegate('users', 'list', '--json');
     expect(list.status, list.stderr).toBe(0);

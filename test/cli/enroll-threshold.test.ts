@@ -18,11 +18,22 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function enrollObama(name: string, match: number | null) {
   const config = path.join(dir, `${name}.yaml`);
   writeFileSync(config, `inference: { provider: cpu }\n${match === null ? '' : `recognition: { match: ${match} }\n`}`);
-  const r = spawnSync(process.execPath, [CLI, 'enroll', 'U1', '--name', 'Obama', path.join(FACES_DIR, 'obama'), '--json'], {
-    encoding: 'utf8',
-    timeout: 120_000,
-    env: { ...process.env, FACEGATE_CONFIG: config, FACEGATE_DATA_DIR: path.join(dir, name), FACEGATE_MODELS_DIR: MODELS_DIR, DATABASE_URL: '', REDIS_URL: '' },
-  });
+  const r = spawnSync(
+    process.execPath,
+    [CLI, 'enroll', 'U1', '--name', 'Obama', path.join(FACES_DIR, 'obama'), '--json'],
+    {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: {
+        ...process.env,
+        FACEGATE_CONFIG: config,
+        FACEGATE_DATA_DIR: path.join(dir, name),
+        FACEGATE_MODELS_DIR: MODELS_DIR,
+        DATABASE_URL: '',
+        REDIS_URL: '',
+      },
+    },
+  );
   expect(r.status, r.stdout + r.stderr).toBe(0);
   return JSON.parse(r.stdout) as { embeddings: number; skipped: { file: string; reason: string }[] };
 }

@@ -36,7 +36,8 @@ describe('facegate on a full disk', () => {
       expect(r.status, r.stdout + r.stderr).toBe(1);
       expect(r.stderr).not.toContain('[object Object]');
       expect(r.stderr).toMatch(/^facegate: disk full: no space left /m);
-      if ((args as readonly string[]).includes('--json')) expect((JSON.parse(r.stdout) as { error: string }).error).toMatch(/^disk full: no space left /);
+      if ((args as readonly string[]).includes('--json'))
+        expect((JSON.parse(r.stdout) as { error: string }).error).toMatch(/^disk full: no space left /);
       await disk.free(true);
       await rm(dataDir, { recursive: true, force: true });
     }
@@ -53,9 +54,14 @@ describe('cliErrorMessage', () => {
   });
 
   it('names the file of a full disk when the error has one, on the error or its cause', () => {
-    const enospc = Object.assign(new Error("ENOSPC: no space left on device, open '/data/x.jpg'"), { code: 'ENOSPC', path: '/data/x.jpg' });
+    const enospc = Object.assign(new Error("ENOSPC: no space left on device, open '/data/x.jpg'"), {
+      code: 'ENOSPC',
+      path: '/data/x.jpg',
+    });
     expect(cliErrorMessage(enospc)).toMatch(/^disk full: no space left on device to write \/data\/x\.jpg; /);
-    const quota = new Error('saving the photo failed', { cause: Object.assign(new Error('EDQUOT'), { code: 'EDQUOT', path: '/q/y' }) });
+    const quota = new Error('saving the photo failed', {
+      cause: Object.assign(new Error('EDQUOT'), { code: 'EDQUOT', path: '/q/y' }),
+    });
     expect(cliErrorMessage(quota)).toMatch(/^disk full: .* to write \/q\/y; .*saving the photo failed/);
   });
 });

@@ -33,7 +33,18 @@ describe('facegate eval on lfw10', () => {
   const plot = () => path.join(tmp, 'lfw10.png');
 
   beforeAll(() => {
-    const r = facegate(LFW10, '--json', '--plot', plot(), '--trials', '50', '--models-dir', MODELS_DIR, '--provider', 'cpu');
+    const r = facegate(
+      LFW10,
+      '--json',
+      '--plot',
+      plot(),
+      '--trials',
+      '50',
+      '--models-dir',
+      MODELS_DIR,
+      '--provider',
+      'cpu',
+    );
     expect(r.stderr).not.toMatch(/facegate:/);
     expect(r.status).toBe(0);
     report = JSON.parse(r.stdout) as typeof report;
@@ -50,8 +61,22 @@ describe('facegate eval on lfw10', () => {
 
   it('scores 450 genuine and 4,500 impostor pairs less those of refused faces', () => {
     const usedPerPerson = new Map<string, number>();
-    for (const dir of ['Ariel_Sharon', 'Arnold_Schwarzenegger', 'Colin_Powell', 'Donald_Rumsfeld', 'George_W_Bush', 'Gerhard_Schroeder', 'Hugo_Chavez', 'Jacques_Chirac', 'Tony_Blair', 'Vladimir_Putin']) {
-      usedPerPerson.set(dir, 10 - report.faces.refusedPhotos.filter((p) => path.basename(path.dirname(p.file)) === dir).length);
+    for (const dir of [
+      'Ariel_Sharon',
+      'Arnold_Schwarzenegger',
+      'Colin_Powell',
+      'Donald_Rumsfeld',
+      'George_W_Bush',
+      'Gerhard_Schroeder',
+      'Hugo_Chavez',
+      'Jacques_Chirac',
+      'Tony_Blair',
+      'Vladimir_Putin',
+    ]) {
+      usedPerPerson.set(
+        dir,
+        10 - report.faces.refusedPhotos.filter((p) => path.basename(path.dirname(p.file)) === dir).length,
+      );
     }
     const genuine = [...usedPerPerson.values()].reduce((s, n) => s + (n * (n - 1)) / 2, 0);
     const used = report.faces.used;
@@ -66,17 +91,27 @@ describe('facegate eval on lfw10', () => {
 
   it('reads the ROC at 1e-2, 1e-3, 1e-4 and zero observed, thresholds rising as the rate falls', () => {
     expect(report.roc.map((p) => p.targetFmr)).toEqual([1e-2, 1e-3, 1e-4, null]);
-    for (let i = 1; i < report.roc.length; i++) expect(report.roc[i]?.threshold).toBeGreaterThanOrEqual(report.roc[i - 1]?.threshold ?? Infinity);
+    for (let i = 1; i < report.roc.length; i++)
+      expect(report.roc[i]?.threshold).toBeGreaterThanOrEqual(report.roc[i - 1]?.threshold ?? Infinity);
     expect(report.roc[3]).toMatchObject({ falseMatches: 0, threshold: report.impostor?.max });
     expect(report.roc[2]?.resolvable).toBe(false); // fewer than 10,000 impostor pairs
   });
 
   it('probes every non-gallery photo of the enrolled half and every photo of the others in each gallery', () => {
     const o = report.openSet;
-    expect(o).toMatchObject({ trials: 50, galleryPerPerson: 3, seed: 1, people: 10, enrolledPerGallery: 5, thresholds: { match: DEFAULT_DECISION_THRESHOLDS.match, margin: DEFAULT_DECISION_THRESHOLDS.margin } });
+    expect(o).toMatchObject({
+      trials: 50,
+      galleryPerPerson: 3,
+      seed: 1,
+      people: 10,
+      enrolledPerGallery: 5,
+      thresholds: { match: DEFAULT_DECISION_THRESHOLDS.match, margin: DEFAULT_DECISION_THRESHOLDS.margin },
+    });
     // Each gallery holds 15 faces; every other used face is probed once.
     expect(o.enrolledProbes.probes + o.strangerProbes.probes).toBe(50 * (report.faces.used - 15));
-    expect(o.enrolledProbes.namedCorrectly + o.enrolledProbes.namedAsSomeoneElse + o.enrolledProbes.unknown).toBe(o.enrolledProbes.probes);
+    expect(o.enrolledProbes.namedCorrectly + o.enrolledProbes.namedAsSomeoneElse + o.enrolledProbes.unknown).toBe(
+      o.enrolledProbes.probes,
+    );
     expect(o.strangerProbes.named + o.strangerProbes.unknown).toBe(o.strangerProbes.probes);
     expect(o.falseAccepts).toBe(o.strangerProbes.named + o.enrolledProbes.namedAsSomeoneElse);
     expect(o.enrolledProbes.gar).toBeGreaterThan(0.9);
@@ -99,7 +134,10 @@ describe('facegate eval arguments', () => {
     [['--seed', '-3', LFW10], /--seed/],
     [['--plot', path.join(os.tmpdir(), 'x.svg'), LFW10], /Expected --plot FILE.png/],
     [[], /Expected one folder .* received 0/],
-    [['/nonexistent-folder'], /Expected a folder with one sub-folder per person but \/nonexistent-folder is not a folder/],
+    [
+      ['/nonexistent-folder'],
+      /Expected a folder with one sub-folder per person but \/nonexistent-folder is not a folder/,
+    ],
     [[path.join(FACES_DIR, 'obama')], /Expected at least 2 sub-folders .* found 0/],
   ])('%j is a usage error (exit 2) before the models load', (args, message) => {
     const r = facegate(...args, ...noModels);

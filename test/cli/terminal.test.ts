@@ -32,12 +32,24 @@ afterAll(async () => {
  * What the terminal received, readable: colours (pino-pretty's) removed, and the bar's "go to the
  * line's start and erase it" (\r ESC[2K) written <ERASE>.
  */
-// eslint-disable-next-line no-control-regex -- the terminal's escape sequences are what is read here
-const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').split('\r\x1b[2K').join('<ERASE>');
+const plain = (s: string) =>
+  s
+    // eslint-disable-next-line no-control-regex -- the terminal's escape sequences are what is read here
+    .replace(/\x1b\[[0-9;]*m/g, '')
+    .split('\r\x1b[2K')
+    .join('<ERASE>');
 const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
-const env = (dataDir: string) => ({ ...process.env, FACEGATE_DATA_DIR: dataDir, FACEGATE_MODELS_DIR: MODELS_DIR, DATABASE_URL: '', REDIS_URL: '', FACEGATE_CONFIG: '' });
+const env = (dataDir: string) => ({
+  ...process.env,
+  FACEGATE_DATA_DIR: dataDir,
+  FACEGATE_MODELS_DIR: MODELS_DIR,
+  DATABASE_URL: '',
+  REDIS_URL: '',
+  FACEGATE_CONFIG: '',
+});
 /** `facegate ...args` with stdout and stderr on a pseudo-terminal: what the person sees, both streams together. */
-const onTerminal = (args: string[]) => ['script', ['-qfec', [process.execPath, CLI, ...args].map(quote).join(' '), '/dev/null']] as const;
+const onTerminal = (args: string[]) =>
+  ['script', ['-qfec', [process.execPath, CLI, ...args].map(quote).join(' '), '/dev/null']] as const;
 
 function facegateOnTerminal(dataDir: string, ...args: string[]) {
   const [cmd, argv] = onTerminal(args);
@@ -50,8 +62,17 @@ function facegatePiped(dataDir: string, ...args: string[]) {
 describe('facegate serve on a terminal and piped', () => {
   async function serve(terminal: boolean): Promise<string> {
     const file = path.join(dir, `serve-${terminal}.yaml`);
-    await writeFile(file, [`dataDir: ${JSON.stringify(path.join(dir, `serve-data-${terminal}`))}`, `api: { port: ${await freePort()} }`, 'inference: { provider: auto }'].join('\n'));
-    const [cmd, argv] = terminal ? onTerminal(['serve', '--config', file]) : [process.execPath, [CLI, 'serve', '--config', file]];
+    await writeFile(
+      file,
+      [
+        `dataDir: ${JSON.stringify(path.join(dir, `serve-data-${terminal}`))}`,
+        `api: { port: ${await freePort()} }`,
+        'inference: { provider: auto }',
+      ].join('\n'),
+    );
+    const [cmd, argv] = terminal
+      ? onTerminal(['serve', '--config', file])
+      : [process.execPath, [CLI, 'serve', '--config', file]];
     // Its own process group, so the stop reaches node under `script` too.
     const child = spawn(cmd, argv, { env: env(''), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
@@ -73,7 +94,8 @@ describe('facegate serve on a terminal and piped', () => {
     expect(out).not.toContain('{"level":');
     expect(out).not.toMatch(ORT_RED_LINE);
     // Without a GPU the fallback is still said, in facegate's own words.
-    if (!/provider: "?cuda"?\s*$/m.test(out)) expect(out).toMatch(/WARN: GPU execution provider unavailable; falling back to CPU/);
+    if (!/provider: "?cuda"?\s*$/m.test(out))
+      expect(out).toMatch(/WARN: GPU execution provider unavailable; falling back to CPU/);
   }, 120_000);
 
   it('piped, the log is pino JSON lines as before, with the fallback and without the red line', async () => {
@@ -82,7 +104,8 @@ describe('facegate serve on a terminal and piped', () => {
     for (const line of lines) expect(() => JSON.parse(line) as unknown, line).not.toThrow();
     expect(out).toMatch(/"msg":"inference session ready"/);
     expect(out).not.toMatch(ORT_RED_LINE);
-    if (!/"provider":"cuda"/.test(out)) expect(out).toMatch(/"level":40[^\n]*"msg":"GPU execution provider unavailable; falling back to CPU"/);
+    if (!/"provider":"cuda"/.test(out))
+      expect(out).toMatch(/"level":40[^\n]*"msg":"GPU execution provider unavailable; falling back to CPU"/);
   }, 120_000);
 
   it('doctor still names the fallback, and prints no red line', () => {
@@ -90,7 +113,8 @@ describe('facegate serve on a terminal and piped', () => {
     expect(r.stderr).not.toMatch(ORT_RED_LINE);
     const checks = (JSON.parse(r.stdout) as { checks: { name: string; detail: string }[] }).checks;
     const inference = checks.find((c) => c.name === 'inference provider')?.detail ?? '';
-    if (!inference.startsWith('active cuda')) expect(inference).toMatch(/^active cpu \(requested auto\); fallback: cuda execution provider unavailable/);
+    if (!inference.startsWith('active cuda'))
+      expect(inference).toMatch(/^active cpu \(requested auto\); fallback: cuda execution provider unavailable/);
   });
 });
 
@@ -108,7 +132,15 @@ describe('progress of long CLI work', () => {
     expect(p.stderr).toBe('');
     expect(p.stdout).toMatch(/^enrolled powell with \d+ embeddings\n/);
 
-    const j = facegateOnTerminal(path.join(dir, 'enroll-json'), 'enroll', 'powell', '--name', 'Colin Powell', FOLDER, '--json');
+    const j = facegateOnTerminal(
+      path.join(dir, 'enroll-json'),
+      'enroll',
+      'powell',
+      '--name',
+      'Colin Powell',
+      FOLDER,
+      '--json',
+    );
     expect(j.status, j.stdout).toBe(0);
     expect(j.stdout).not.toContain('enroll [');
     expect((JSON.parse(j.stdout) as { userId: string }).userId).toBe('powell');

@@ -78,7 +78,11 @@ const SIGHTINGS: { who: Who; file: string; cameraId: string; seenAt: Date }[] = 
 ];
 
 /** Each person's group (from the grouping, as the service would have kept them) and their crops. */
-const seeded = { obama: { groups: new Set<string>(), images: [] as string[] }, biden: { groups: new Set<string>(), images: [] as string[] }, stranger: { groups: new Set<string>(), images: [] as string[] } };
+const seeded = {
+  obama: { groups: new Set<string>(), images: [] as string[] },
+  biden: { groups: new Set<string>(), images: [] as string[] },
+  stranger: { groups: new Set<string>(), images: [] as string[] },
+};
 const groupOf = (who: Who) => [...seeded[who].groups][0] as string;
 
 beforeAll(async () => {
@@ -93,7 +97,9 @@ beforeAll(async () => {
     const grouping = new UnknownFaceGrouping(storage, 0.45, silentLogger);
     for (const s of SIGHTINGS) {
       const stranger = s.who === 'stranger';
-      const analysed = await vision.analyzer.analyze(await decodeImage(await readFile(path.join(FACES_DIR, s.file))), { embedRejected: stranger });
+      const analysed = await vision.analyzer.analyze(await decodeImage(await readFile(path.join(FACES_DIR, s.file))), {
+        embedRejected: stranger,
+      });
       const faces = analysed.filter((f) => f.quality.accepted !== stranger);
       expect(faces, s.file).toHaveLength(1);
       const face = faces[0] as (typeof faces)[number];
@@ -131,28 +137,52 @@ describe('facegate unknown list', () => {
       firstSeen: OLD.toISOString(),
       lastSeen: minutesAgo(30).toISOString(),
     });
-    expect(byId.get(biden)).toMatchObject({ status: 'open', faces: 2, cameras: ['door', 'gate'], lastSeen: minutesAgo(25).toISOString() });
+    expect(byId.get(biden)).toMatchObject({
+      status: 'open',
+      faces: 2,
+      cameras: ['door', 'gate'],
+      lastSeen: minutesAgo(25).toISOString(),
+    });
     expect(byId.get(stranger)).toMatchObject({ status: 'open', faces: 1, cameras: ['yard'] });
     for (const g of groups) {
       expect(g.best?.image).toMatch(/^images\/unknown\/\d{4}-\d{2}-\d{2}\/[a-z]+_\d{9}\.png$/);
       expect(exists(g.best?.image as string)).toBe(true);
     }
 
-    expect(ids(json<{ groups: GroupJson[] }>(facegate('unknown', 'list', '--status', 'all', '--json')).groups)).toEqual([biden, obama, stranger]);
+    expect(ids(json<{ groups: GroupJson[] }>(facegate('unknown', 'list', '--status', 'all', '--json')).groups)).toEqual(
+      [biden, obama, stranger],
+    );
     // A group is listed under each camera it was seen on.
-    expect(ids(json<{ groups: GroupJson[] }>(facegate('unknown', 'list', '--camera', 'gate', '--json')).groups)).toEqual([biden, obama]);
-    expect(ids(json<{ groups: GroupJson[] }>(facegate('unknown', 'list', '--camera', 'lobby', '--status', 'all', '--json')).groups)).toEqual([obama]);
-    expect(ids(json<{ groups: GroupJson[] }>(facegate('unknown', 'list', '--camera', 'nowhere', '--json')).groups)).toEqual([]);
+    expect(
+      ids(json<{ groups: GroupJson[] }>(facegate('unknown', 'list', '--camera', 'gate', '--json')).groups),
+    ).toEqual([biden, obama]);
+    expect(
+      ids(
+        json<{ groups: GroupJson[] }>(facegate('unknown', 'list', '--camera', 'lobby', '--status', 'all', '--json'))
+          .groups,
+      ),
+    ).toEqual([obama]);
+    expect(
+      ids(json<{ groups: GroupJson[] }>(facegate('unknown', 'list', '--camera', 'nowhere', '--json')).groups),
+    ).toEqual([]);
     const since = new Date(NOW - 20 * DAY_MS).toISOString();
-    expect(ids(json<{ groups: GroupJson[] }>(facegate('unknown', 'list', '--since', since, '--limit', '1', '--json')).groups)).toEqual([biden]);
+    expect(
+      ids(
+        json<{ groups: GroupJson[] }>(facegate('unknown', 'list', '--since', since, '--limit', '1', '--json')).groups,
+      ),
+    ).toEqual([biden]);
 
-    expect(refusal(facegate('unknown', 'list', '--status', 'x', '--json'), 2)).toMatch(/Expected --status open\|enrolled\|assigned\|dismissed\|all but received "x"/);
+    expect(refusal(facegate('unknown', 'list', '--status', 'x', '--json'), 2)).toMatch(
+      /Expected --status open\|enrolled\|assigned\|dismissed\|all but received "x"/,
+    );
 
     const text = facegate('unknown', 'list');
     expect(text.status, text.stderr).toBe(0);
     const lines = text.stdout.trimEnd().split('\n');
     expect(lines.map((l) => l.split('\t')[0])).toEqual([biden, obama, stranger]);
-    expect(lines[1]).toMatch(new RegExp(`^${obama}\\topen\\t4 face\\(s\\)\\t.+ \\.\\. .+\\tgate,lobby\\tbest \\d\\.\\d{3}$`));
+    expect(lines[1]).toMatch(
+      new RegExp(`^${obama}\\topen\\t4 face\\(s\\)\\t.+ \\.\\. .+\\tgate,lobby\\tbest \\d\\.\\d{3}$`),
+    );
   });
 });
 
@@ -189,24 +219,48 @@ describe('facegate unknown: hostile input', () => {
     expect(refusal(facegate('unknown', 'show', 'abc', '--json'), 2)).toMatch(badGroup);
     expect(refusal(facegate('unknown', 'show', '--json', '--', '-1'))).toMatch(/but received "-1"$/);
     expect(refusal(facegate('unknown', 'show', '0', '--json'), 2)).toMatch(/but received "0"$/);
-    expect(refusal(facegate('unknown', 'show', '99999999999999999999', '--json'), 2)).toMatch(/but received "99999999999999999999"$/);
+    expect(refusal(facegate('unknown', 'show', '99999999999999999999', '--json'), 2)).toMatch(
+      /but received "99999999999999999999"$/,
+    );
     expect(refusal(facegate('unknown', 'dismiss', '1.5', '--json'), 2)).toMatch(badGroup);
     expect(refusal(facegate('unknown', 'audit', '--group', 'x;DROP', '--json'), 2)).toMatch(badGroup);
     // Without "--" a negative number reads as an option: a usage error.
     expect(refusal(facegate('unknown', 'show', '-1', '--json'), 2)).toMatch(/-1/);
     // The group exists and is open: only the user id stands between these and an enrollment.
-    expect(refusal(facegate('unknown', 'enroll', obama, '../x', '--name', 'X', '--json'), 2)).toMatch(/^Expected a user id of .* but received "\.\.\/x"$/);
-    expect(refusal(facegate('unknown', 'enroll', obama, 'CON', '--name', 'X', '--json'), 2)).toMatch(/^Expected a user id .* received "CON", a reserved name on Windows$/);
-    expect(refusal(facegate('unknown', 'enroll', obama, 'U2', '--json'), 2)).toBe('Expected --name for "unknown enroll"');
-    expect(refusal(facegate('unknown', 'enroll', obama, 'U2', '--name', '  ', '--json'), 2)).toBe('Expected --name for "unknown enroll"');
-    expect(refusal(facegate('unknown', 'show', '--json'), 2)).toBe('Expected "unknown show <group>" but received 0 argument(s)');
-    expect(refusal(facegate('unknown', 'list', '--limit', 'ten', '--json'), 2)).toMatch(/^Expected --limit to be an integer in 1..1000 but received "ten"$/);
-    expect(refusal(facegate('unknown', 'forget', '--json'), 2)).toMatch(/^Expected unknown list\|show\|enroll\|assign\|dismiss\|audit$/);
+    expect(refusal(facegate('unknown', 'enroll', obama, '../x', '--name', 'X', '--json'), 2)).toMatch(
+      /^Expected a user id of .* but received "\.\.\/x"$/,
+    );
+    expect(refusal(facegate('unknown', 'enroll', obama, 'CON', '--name', 'X', '--json'), 2)).toMatch(
+      /^Expected a user id .* received "CON", a reserved name on Windows$/,
+    );
+    expect(refusal(facegate('unknown', 'enroll', obama, 'U2', '--json'), 2)).toBe(
+      'Expected --name for "unknown enroll"',
+    );
+    expect(refusal(facegate('unknown', 'enroll', obama, 'U2', '--name', '  ', '--json'), 2)).toBe(
+      'Expected --name for "unknown enroll"',
+    );
+    expect(refusal(facegate('unknown', 'show', '--json'), 2)).toBe(
+      'Expected "unknown show <group>" but received 0 argument(s)',
+    );
+    expect(refusal(facegate('unknown', 'list', '--limit', 'ten', '--json'), 2)).toMatch(
+      /^Expected --limit to be an integer in 1..1000 but received "ten"$/,
+    );
+    expect(refusal(facegate('unknown', 'forget', '--json'), 2)).toMatch(
+      /^Expected unknown list\|show\|enroll\|assign\|dismiss\|audit$/,
+    );
     // One date rule (storage/dates.ts) for the CLI, the API and storage: no rolled-over day, no local time.
-    expect(refusal(facegate('unknown', 'list', '--since', '2024-02-30', '--json'), 2)).toMatch(/^Expected --since to be an ISO date .* but received "2024-02-30"$/);
-    expect(refusal(facegate('unknown', 'list', '--since', '2024-03-01T10:00:00', '--json'), 2)).toMatch(/received "2024-03-01T10:00:00"$/);
-    expect(refusal(facegate('events', 'list', '--until', '2023-02-29', '--json'), 2)).toMatch(/^Expected an ISO date for --until .* but received "2023-02-29"$/);
-    expect(refusal(facegate('events', 'list', '--since', 'March 7, 2024', '--json'), 2)).toMatch(/received "March 7, 2024"$/);
+    expect(refusal(facegate('unknown', 'list', '--since', '2024-02-30', '--json'), 2)).toMatch(
+      /^Expected --since to be an ISO date .* but received "2024-02-30"$/,
+    );
+    expect(refusal(facegate('unknown', 'list', '--since', '2024-03-01T10:00:00', '--json'), 2)).toMatch(
+      /received "2024-03-01T10:00:00"$/,
+    );
+    expect(refusal(facegate('events', 'list', '--until', '2023-02-29', '--json'), 2)).toMatch(
+      /^Expected an ISO date for --until .* but received "2023-02-29"$/,
+    );
+    expect(refusal(facegate('events', 'list', '--since', 'March 7, 2024', '--json'), 2)).toMatch(
+      /received "March 7, 2024"$/,
+    );
     expect(refusal(facegate('unknown', 'show', '987654', '--json'), 1)).toMatch(/no group 987654/);
 
     // Nothing changed: no user, no review, the groups as they were, no folder made.
@@ -219,16 +273,20 @@ describe('facegate unknown: hostile input', () => {
       [groupOf('stranger'), 'open', 1],
     ]);
     expect(existsSync(path.join(dataDir, 'images', 'x'))).toBe(false);
-    expect(existsSync(path.join(dataDir, 'images', 'users')) ? await readdir(path.join(dataDir, 'images', 'users')) : []).toEqual([]);
+    expect(
+      existsSync(path.join(dataDir, 'images', 'users')) ? await readdir(path.join(dataDir, 'images', 'users')) : [],
+    ).toEqual([]);
   });
 });
 
 describe('facegate unknown enroll', () => {
   it('makes a user of a group, records who did it, refuses the group twice, and the user is recognised', async () => {
     const obama = groupOf('obama');
-    const enrolled = json<{ group: GroupJson; enrollment: { userId: string; embeddings: number; skipped: unknown[] }; action: ActionJson }>(
-      facegate('unknown', 'enroll', obama, 'U_obama', '--name', 'Obama', '--actor', 'alice', '--json'),
-    );
+    const enrolled = json<{
+      group: GroupJson;
+      enrollment: { userId: string; embeddings: number; skipped: unknown[] };
+      action: ActionJson;
+    }>(facegate('unknown', 'enroll', obama, 'U_obama', '--name', 'Obama', '--actor', 'alice', '--json'));
     expect(enrolled.enrollment).toMatchObject({ userId: 'U_obama', embeddings: 4, skipped: [], lookalikes: [] });
     expect(enrolled.group).toMatchObject({ id: obama, status: 'enrolled', userId: 'U_obama', faces: 4 });
     expect(enrolled.action).toMatchObject({ action: 'enroll', actor: 'cli:alice', groupId: obama, userId: 'U_obama' });
@@ -244,7 +302,13 @@ describe('facegate unknown enroll', () => {
     expect(users.map((u) => [u.id, u.name])).toEqual([['U_obama', 'Obama']]);
     const { actions } = json<{ actions: ActionJson[] }>(facegate('unknown', 'audit', '--json'));
     expect(actions).toHaveLength(1);
-    expect(actions[0]).toMatchObject({ action: 'enroll', actor: 'cli:alice', groupId: obama, userId: 'U_obama', details: { name: 'Obama', embeddings: 4 } });
+    expect(actions[0]).toMatchObject({
+      action: 'enroll',
+      actor: 'cli:alice',
+      groupId: obama,
+      userId: 'U_obama',
+      details: { name: 'Obama', embeddings: 4 },
+    });
 
     // A photo the group never saw.
     const identified = json<{ faces: { decision: string; userId: string | null }[] }>(
@@ -259,31 +323,49 @@ describe('facegate unknown dismiss', () => {
   it('closes a group and deletes its crops at once', () => {
     const biden = groupOf('biden');
     expect(seeded.biden.images.every(exists)).toBe(true);
-    const dismissed = json<{ group: GroupJson; removedFaces: number; action: ActionJson }>(facegate('unknown', 'dismiss', biden, '--reason', 'test', '--json'));
-    expect(dismissed).toMatchObject({ removedFaces: 2, group: { id: biden, status: 'dismissed', userId: null, faces: 0, best: null } });
-    expect(dismissed.action).toMatchObject({ action: 'dismiss', groupId: biden, userId: null, details: { reason: 'test', removedFaces: 2 } });
+    const dismissed = json<{ group: GroupJson; removedFaces: number; action: ActionJson }>(
+      facegate('unknown', 'dismiss', biden, '--reason', 'test', '--json'),
+    );
+    expect(dismissed).toMatchObject({
+      removedFaces: 2,
+      group: { id: biden, status: 'dismissed', userId: null, faces: 0, best: null },
+    });
+    expect(dismissed.action).toMatchObject({
+      action: 'dismiss',
+      groupId: biden,
+      userId: null,
+      details: { reason: 'test', removedFaces: 2 },
+    });
     expect(seeded.biden.images.some(exists)).toBe(false);
 
     const shown = json<ShowJson>(facegate('unknown', 'show', biden, '--json'));
     expect(shown.group).toMatchObject({ status: 'dismissed', faces: 0, best: null });
     expect(shown.faces).toEqual([]);
-    expect(shown.actions).toMatchObject([{ action: 'dismiss', actor: `cli:${os.userInfo().username}`, details: { reason: 'test' } }]);
+    expect(shown.actions).toMatchObject([
+      { action: 'dismiss', actor: `cli:${os.userInfo().username}`, details: { reason: 'test' } },
+    ]);
     // Reviewed groups are no longer open.
-    expect(ids(json<{ groups: GroupJson[] }>(facegate('unknown', 'list', '--json')).groups)).toEqual([groupOf('stranger')]);
+    expect(ids(json<{ groups: GroupJson[] }>(facegate('unknown', 'list', '--json')).groups)).toEqual([
+      groupOf('stranger'),
+    ]);
   });
 });
 
 describe('facegate retention run', () => {
   it('lists what is past the period with --dry-run, then removes the old folder, its faces and the groups left empty', async () => {
     const [obama, stranger] = [groupOf('obama'), groupOf('stranger')];
-    const oldImages = [...seeded.obama.images, ...seeded.stranger.images].filter((i) => i.startsWith(`images/unknown/${OLD_DATE}/`));
+    const oldImages = [...seeded.obama.images, ...seeded.stranger.images].filter((i) =>
+      i.startsWith(`images/unknown/${OLD_DATE}/`),
+    );
     expect(oldImages).toHaveLength(2);
     const userDir = path.join(dataDir, 'images', 'users', 'U_obama');
     const userImages = (await readdir(userDir, { recursive: true })).sort();
 
     // An empty or odd --days (an unset variable in a scheduler line) is a usage error, never "0 days".
     for (const days of ['', ' ', '1e1', '0x1e', '-1']) {
-      expect(refusal(facegate('retention', 'run', `--days=${days}`, '--json'), 2)).toMatch(/^Expected --days to be a whole number of days/);
+      expect(refusal(facegate('retention', 'run', `--days=${days}`, '--json'), 2)).toMatch(
+        /^Expected --days to be a whole number of days/,
+      );
     }
     expect(await readdir(path.join(dataDir, 'images', 'unknown', OLD_DATE))).toHaveLength(2);
 
@@ -303,9 +385,16 @@ describe('facegate retention run', () => {
     expect(ids(groups)).not.toContain(stranger);
     expect(ids(groups).filter((id) => run.removedGroups.includes(id))).toEqual([]);
     // The enrolled group lost its old face only; its user lost nothing.
-    expect(groups.find((g) => g.id === obama)).toMatchObject({ status: 'enrolled', userId: 'U_obama', faces: 3, firstSeen: minutesAgo(50).toISOString() });
+    expect(groups.find((g) => g.id === obama)).toMatchObject({
+      status: 'enrolled',
+      userId: 'U_obama',
+      faces: 3,
+      firstSeen: minutesAgo(50).toISOString(),
+    });
     expect((await readdir(userDir, { recursive: true })).sort()).toEqual(userImages);
     // The review trail outlives the groups.
-    expect(json<{ actions: ActionJson[] }>(facegate('unknown', 'audit', '--json')).actions.map((a) => a.action)).toEqual(['dismiss', 'enroll']);
+    expect(
+      json<{ actions: ActionJson[] }>(facegate('unknown', 'audit', '--json')).actions.map((a) => a.action),
+    ).toEqual(['dismiss', 'enroll']);
   });
 });

@@ -88,13 +88,28 @@ describe('facegate analyze-faces', () => {
 
 describe('facegate bench vision', () => {
   it("measures facegate's CPU settings beside ONNX Runtime's defaults, each in its own process, on the CPU it names", () => {
-    const r = facegate('bench', 'vision', '--photos', path.join(FACES_DIR, 'biden'), '--repeat', '1', '--provider', 'cpu', '--json');
+    const r = facegate(
+      'bench',
+      'vision',
+      '--photos',
+      path.join(FACES_DIR, 'biden'),
+      '--repeat',
+      '1',
+      '--provider',
+      'cpu',
+      '--json',
+    );
     expect(r.status, r.stderr).toBe(0);
     const comparison = JSON.parse(r.stdout) as VisionComparison;
     expect(comparison.cpu.cores).toBeGreaterThan(0);
     expect(comparison.cpu.onnxruntime).toMatch(/^\d+\.\d+\.\d+/);
     if (process.arch === 'x64') expect(comparison.cpu.features).toContain('sse2');
-    expect(comparison.runs.map((run) => run.name)).toEqual(['onnxruntime defaults', 'flush denormals only', 'no spinning only', 'facegate']);
+    expect(comparison.runs.map((run) => run.name)).toEqual([
+      'onnxruntime defaults',
+      'flush denormals only',
+      'no spinning only',
+      'facegate',
+    ]);
     const [defaults, , , ours] = comparison.runs;
     // Each report says the settings its own process ran with: the baseline really is the baseline.
     expect(defaults?.report.embedder.cpu).toEqual({ flushDenormals: false, spinning: true });
@@ -109,7 +124,16 @@ describe('facegate bench vision', () => {
       expect(run.report.facesPerSecond).toBeGreaterThan(0);
     }
     // The text form names the CPU, so that two sites' figures can be compared.
-    const text = facegate('bench', 'vision', '--photos', path.join(FACES_DIR, 'biden'), '--repeat', '1', '--provider', 'cpu');
+    const text = facegate(
+      'bench',
+      'vision',
+      '--photos',
+      path.join(FACES_DIR, 'biden'),
+      '--repeat',
+      '1',
+      '--provider',
+      'cpu',
+    );
     expect(text.status, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/^CPU: .+ \(.+\), \d+ cores; .*onnxruntime-node \d/m);
     expect(text.stdout).toMatch(/^facegate +on +off +\S+ +1 /m);

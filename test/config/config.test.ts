@@ -7,8 +7,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 
 import { buildFfmpegArgs, DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH } from '../../src/camera/ffmpeg-args.js';
-import { ConfigError, configSchema, configWarnings, loadConfig, parseConfig, redactConfig } from '../../src/config/config.js';
-import { DEFAULT_DECISION_THRESHOLDS, DEFAULT_UNKNOWN_AFTER_FRAMES, MIN_SAFE_MARGIN, MIN_SAFE_MATCH } from '../../src/recognition/decision.js';
+import {
+  ConfigError,
+  configSchema,
+  configWarnings,
+  loadConfig,
+  parseConfig,
+  redactConfig,
+} from '../../src/config/config.js';
+import {
+  DEFAULT_DECISION_THRESHOLDS,
+  DEFAULT_UNKNOWN_AFTER_FRAMES,
+  MIN_SAFE_MARGIN,
+  MIN_SAFE_MATCH,
+} from '../../src/recognition/decision.js';
 import { DEFAULT_CAMERA_TTL_SECONDS, DEFAULT_WORKER_TTL_SECONDS, parseStorageConfig } from '../../storage/config.js';
 import { validateId } from '../../storage/ids.js';
 
@@ -23,7 +35,12 @@ afterAll(async () => {
 describe('configuration', () => {
   it('gives working defaults without a file', () => {
     const c = parseConfig({});
-    expect(c).toMatchObject({ cameras: [], inference: { provider: 'auto' }, api: { host: '127.0.0.1', port: 8450 }, retention: { unknownDays: 30 } });
+    expect(c).toMatchObject({
+      cameras: [],
+      inference: { provider: 'auto' },
+      api: { host: '127.0.0.1', port: 8450 },
+      retention: { unknownDays: 30 },
+    });
     expect(c.recognition).toMatchObject({ margin: 0.1, autoLearning: false, calibrationTarget: 1e-4 });
     // No match threshold unless one is written: the site's calibration or the default decides (site-threshold.ts).
     expect(c.recognition.match).toBeUndefined();
@@ -34,9 +51,15 @@ describe('configuration', () => {
     const c = parseConfig({ cameras: [{ id: 'gate', url: 'rtsp://10.0.0.5/live' }] });
     const { match: _match, ...rest } = DEFAULT_DECISION_THRESHOLDS;
     expect(c.recognition).toMatchObject({ ...rest, unknownAfterFrames: DEFAULT_UNKNOWN_AFTER_FRAMES });
-    expect(c.health).toEqual({ cameraTtlSeconds: DEFAULT_CAMERA_TTL_SECONDS, workerTtlSeconds: DEFAULT_WORKER_TTL_SECONDS });
+    expect(c.health).toEqual({
+      cameraTtlSeconds: DEFAULT_CAMERA_TTL_SECONDS,
+      workerTtlSeconds: DEFAULT_WORKER_TTL_SECONDS,
+    });
     const storage = parseStorageConfig({ dataRoot: dir });
-    expect(c.health).toEqual({ cameraTtlSeconds: storage.cameraTtlSeconds, workerTtlSeconds: storage.workerTtlSeconds });
+    expect(c.health).toEqual({
+      cameraTtlSeconds: storage.cameraTtlSeconds,
+      workerTtlSeconds: storage.workerTtlSeconds,
+    });
     // The camera size: what `serve` passes (the configuration) and what the camera code does
     // when given nothing are one size (they were 1280x720 and 640x360).
     expect(c.cameras[0]).toMatchObject({ fps: DEFAULT_FPS, width: DEFAULT_WIDTH, height: DEFAULT_HEIGHT });
@@ -45,12 +68,13 @@ describe('configuration', () => {
     );
   });
 
-  it('describes every key, nested ones and the camera entries\' too (what config print --defaults prints)', () => {
+  it("describes every key, nested ones and the camera entries' too (what config print --defaults prints)", () => {
     const undescribed: string[] = [];
     const walk = (schema: z.ZodType, at: string): void => {
       if (at !== '' && !schema.description) undescribed.push(at);
       let base: z.ZodType = schema;
-      while (base instanceof z.ZodDefault || base instanceof z.ZodPrefault || base instanceof z.ZodOptional) base = base.unwrap() as z.ZodType;
+      while (base instanceof z.ZodDefault || base instanceof z.ZodPrefault || base instanceof z.ZodOptional)
+        base = base.unwrap() as z.ZodType;
       if (base instanceof z.ZodArray) base = base.element as z.ZodType;
       if (!(base instanceof z.ZodObject)) return;
       const shape: Record<string, z.ZodType> = base.shape;
@@ -62,18 +86,32 @@ describe('configuration', () => {
 
   it('validates the calibration target like the other keys: a probability above 0 and at most 0.01', () => {
     expect(parseConfig({ recognition: { calibrationTarget: 1e-6 } }).recognition.calibrationTarget).toBe(1e-6);
-    expect(() => parseConfig({ recognition: { calibrationTarget: 0 } })).toThrow(/recognition\.calibrationTarget: .*received 0/);
-    expect(() => parseConfig({ recognition: { calibrationTarget: 0.5 } })).toThrow(/recognition\.calibrationTarget: .*0\.01.*received 0\.5/);
+    expect(() => parseConfig({ recognition: { calibrationTarget: 0 } })).toThrow(
+      /recognition\.calibrationTarget: .*received 0/,
+    );
+    expect(() => parseConfig({ recognition: { calibrationTarget: 0.5 } })).toThrow(
+      /recognition\.calibrationTarget: .*0\.01.*received 0\.5/,
+    );
     expect(() => parseConfig({ recognition: { calibrationTarget: '1e-4' } })).toThrow(/recognition\.calibrationTarget/);
     // An explicit match threshold is still held to its floor.
-    expect(() => parseConfig({ recognition: { match: 0.2 } })).toThrow(/recognition\.match: Expected a match threshold of at least/);
+    expect(() => parseConfig({ recognition: { match: 0.2 } })).toThrow(
+      /recognition\.match: Expected a match threshold of at least/,
+    );
   });
 
   it('reads YAML, resolves paths against the file, and lets the environment win', async () => {
     const file = path.join(dir, 'facegate.yaml');
     await writeFile(
       file,
-      ['dataDir: data', 'database:', '  url: postgres://app:secret@db/facegate', 'cameras:', '  - id: gate_1', '    url: rtsp://cam:pw@10.0.0.5/stream', '    fps: 3'].join('\n'),
+      [
+        'dataDir: data',
+        'database:',
+        '  url: postgres://app:secret@db/facegate',
+        'cameras:',
+        '  - id: gate_1',
+        '    url: rtsp://cam:pw@10.0.0.5/stream',
+        '    fps: 3',
+      ].join('\n'),
     );
     const c = await loadConfig(file, {});
     expect(c.dataDir).toBe(path.join(dir, 'data'));
@@ -88,7 +126,12 @@ describe('configuration', () => {
   });
 
   it('names the key, the expectation and the received value for each mistake', () => {
-    const bad = { cameras: [{ id: '../x', url: 'http://cam', fps: 0 }], api: { port: 99999 }, inference: { provider: 'gpu' }, colour: 'blue' };
+    const bad = {
+      cameras: [{ id: '../x', url: 'http://cam', fps: 0 }],
+      api: { port: 99999 },
+      inference: { provider: 'gpu' },
+      colour: 'blue',
+    };
     let message = '';
     try {
       parseConfig(bad, { source: 'test.yaml' });
@@ -110,13 +153,18 @@ describe('configuration', () => {
     await writeFile(file, '{ "cameras": [ }');
     await expect(loadConfig(file, {})).rejects.toThrow(/is not valid JSON/);
     expect(() =>
-      parseConfig({ cameras: [{ id: 'a', url: 'rtsp://x/1' }, { id: 'A', url: 'rtsp://x/2' }] }),
+      parseConfig({
+        cameras: [
+          { id: 'a', url: 'rtsp://x/1' },
+          { id: 'A', url: 'rtsp://x/2' },
+        ],
+      }),
     ).toThrow(/expected distinct camera ids/);
   });
 
   // Issue 12, defect 5: a camera id storage refuses passed the config and every event of that
   // camera was dropped at run time (InvalidIdError).
-  it('refuses at load every camera id storage would refuse, by storage\'s own rule', () => {
+  it("refuses at load every camera id storage would refuse, by storage's own rule", () => {
     for (const bad of ['CON', 'nul', 'COM1', 'lpt9.cam', 'cam.', '../x', '.hidden', 'a b', 'x'.repeat(65)]) {
       let message = '';
       try {
@@ -129,7 +177,19 @@ describe('configuration', () => {
       expect(message, bad).toContain(JSON.stringify(bad.slice(0, 40)));
     }
     // The same verdict as storage for a spread of ids, valid and not.
-    for (const candidate of ['gate_1', 'Gate-2.north', 'CON', 'con.x', 'COM¹', 'aux1', 'a.', '-x', '_x', 'x'.repeat(64), 'é']) {
+    for (const candidate of [
+      'gate_1',
+      'Gate-2.north',
+      'CON',
+      'con.x',
+      'COM¹',
+      'aux1',
+      'a.',
+      '-x',
+      '_x',
+      'x'.repeat(64),
+      'é',
+    ]) {
       const storageSays = (() => {
         try {
           validateId('camera', candidate);
@@ -159,8 +219,12 @@ describe('configuration', () => {
       expect(error).toBeInstanceOf(ConfigError);
       message = (error as Error).message;
     }
-    expect(message).toMatch(new RegExp(`recognition\\.match: Expected a match threshold of at least ${MIN_SAFE_MATCH} .*but received 0`));
-    expect(message).toMatch(new RegExp(`recognition\\.margin: Expected a margin of at least ${MIN_SAFE_MARGIN} .*but received 0`));
+    expect(message).toMatch(
+      new RegExp(`recognition\\.match: Expected a match threshold of at least ${MIN_SAFE_MATCH} .*but received 0`),
+    );
+    expect(message).toMatch(
+      new RegExp(`recognition\\.margin: Expected a margin of at least ${MIN_SAFE_MARGIN} .*but received 0`),
+    );
     expect(message).toMatch(/recognition\.allowUnsafeThresholds: true/);
     expect(() => parseConfig({ recognition: { match: MIN_SAFE_MATCH - 0.01 } })).toThrow(/recognition\.match/);
     expect(() => parseConfig({ recognition: { margin: MIN_SAFE_MARGIN - 0.01 } })).toThrow(/recognition\.margin/);

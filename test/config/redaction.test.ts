@@ -13,7 +13,19 @@ import { validateCameraUrl } from '../../src/camera/ffmpeg-args.js';
 import { RtspSource } from '../../src/camera/rtsp-source.js';
 import { ConfigError, loadConfig, parseConfig, redactConfig } from '../../src/config/config.js';
 
-const SECRETS = ['PlainPw', 'eyJhbGciOi.J0.Wt', 'Secr3tCam', 'RedisPw9', 'DbPw7', 'Tok3n', 'S1g', 'K3y', 'p@ss/w0rd', 'ss/w0rd', 'w0rd'];
+const SECRETS = [
+  'PlainPw',
+  'eyJhbGciOi.J0.Wt',
+  'Secr3tCam',
+  'RedisPw9',
+  'DbPw7',
+  'Tok3n',
+  'S1g',
+  'K3y',
+  'p@ss/w0rd',
+  'ss/w0rd',
+  'w0rd',
+];
 
 function expectNoSecret(text: string): void {
   for (const secret of SECRETS) expect(text, `"${secret}" in ${text}`).not.toContain(secret);
@@ -87,13 +99,17 @@ describe('the one URL redaction rule', () => {
   });
 
   it('hides the value after a secret-named key and a colon (a YAML line quoted in free text)', () => {
-    const shown = redactCredentials('bad indentation at line 3:\n  password: PlainPw\n  user: admin\n{ api_key: "PlainPw", token:PlainPw }');
+    const shown = redactCredentials(
+      'bad indentation at line 3:\n  password: PlainPw\n  user: admin\n{ api_key: "PlainPw", token:PlainPw }',
+    );
     expectNoSecret(shown);
     expect(shown).toContain('password: ***');
     expect(shown).toContain('user: admin');
     expect(shown).toContain('line 3:');
     // Not a key: a URL's scheme colon, a time, a plain word before a colon.
-    expect(redactCredentials('at 12:30 see rtsp://cam/x, error: timeout')).toBe('at 12:30 see rtsp://cam/x, error: timeout');
+    expect(redactCredentials('at 12:30 see rtsp://cam/x, error: timeout')).toBe(
+      'at 12:30 see rtsp://cam/x, error: timeout',
+    );
   });
 });
 
@@ -108,7 +124,10 @@ describe('every place that prints a URL uses it', () => {
     expectNoSecret(shown);
     expect(shown).toContain('channel=1');
     // The environment's URLs (DATABASE_URL, REDIS_URL) are shown through the same rule.
-    const fromEnv = parseConfig({}, { env: { databaseUrl: 'postgresql://:DbPw7@db/x', redisUrl: 'rediss://default:RedisPw9@r:6380' } });
+    const fromEnv = parseConfig(
+      {},
+      { env: { databaseUrl: 'postgresql://:DbPw7@db/x', redisUrl: 'rediss://default:RedisPw9@r:6380' } },
+    );
     expectNoSecret(JSON.stringify(redactConfig(fromEnv)));
   });
 
@@ -152,7 +171,7 @@ describe('every place that prints a URL uses it', () => {
     }
   });
 
-  it('the storage layer\'s own configuration error', () => {
+  it("the storage layer's own configuration error", () => {
     let message = '';
     try {
       parseStorageConfig({ dataRoot: '/x', databaseUrl: 'mysql://app:DbPw7@db/x', redisUrl: 'http://:RedisPw9@r' });

@@ -18,7 +18,14 @@ export function embeddedFacegate(dataDir: () => string) {
     spawnSync(process.execPath, [CLI, ...args], {
       encoding: 'utf8',
       timeout: 120_000,
-      env: { ...process.env, FACEGATE_DATA_DIR: dataDir(), FACEGATE_MODELS_DIR: MODELS_DIR, DATABASE_URL: '', REDIS_URL: '', FACEGATE_CONFIG: '' },
+      env: {
+        ...process.env,
+        FACEGATE_DATA_DIR: dataDir(),
+        FACEGATE_MODELS_DIR: MODELS_DIR,
+        DATABASE_URL: '',
+        REDIS_URL: '',
+        FACEGATE_CONFIG: '',
+      },
     });
 }
 

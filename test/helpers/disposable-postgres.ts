@@ -70,7 +70,10 @@ function findBinDir(): string {
   const candidates: string[] = [];
   if (process.env.FACEGATE_PG_BINDIR) candidates.push(process.env.FACEGATE_PG_BINDIR);
   try {
-    const bindir = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const bindir = execFileSync('pg_config', ['--bindir'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
     if (bindir) candidates.push(bindir);
   } catch {
     // No pg_config on PATH.
@@ -83,7 +86,9 @@ function findBinDir(): string {
   } catch {
     // Not a Debian-style layout.
   }
-  const found = candidates.find((dir) => existsSync(path.join(dir, 'initdb')) && existsSync(path.join(dir, 'postgres')));
+  const found = candidates.find(
+    (dir) => existsSync(path.join(dir, 'initdb')) && existsSync(path.join(dir, 'postgres')),
+  );
   if (!found) {
     throw new Error(
       `Could not find PostgreSQL server binaries (initdb, postgres); looked in: ${candidates.join(', ') || '(nothing)'}. ` +
@@ -101,8 +106,12 @@ function getRunner(): Runner {
   if (isRoot) {
     const name = process.env.FACEGATE_PG_OS_USER ?? 'postgres';
     try {
-      const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim());
-      const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim());
+      const uid = Number(
+        execFileSync('id', ['-u', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim(),
+      );
+      const gid = Number(
+        execFileSync('id', ['-g', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim(),
+      );
       owner = { name, uid, gid };
     } catch (error) {
       throw new Error(
@@ -110,7 +119,8 @@ function getRunner(): Runner {
           `(set FACEGATE_PG_OS_USER to another one): ${(error as Error).message}`,
       );
     }
-    if (owner.uid === 0) throw new Error(`FACEGATE_PG_OS_USER "${name}" is root; initdb/postgres refuse to run as root`);
+    if (owner.uid === 0)
+      throw new Error(`FACEGATE_PG_OS_USER "${name}" is root; initdb/postgres refuse to run as root`);
   }
   runner = { binDir, owner };
   return runner;
@@ -217,7 +227,12 @@ function run(argv: readonly string[], cwd: string, timeoutMs: number): Promise<s
     child.once('close', (code, signalName) => {
       clearTimeout(timer);
       if (code === 0) resolve(output);
-      else reject(new Error(`${argv.join(' ')} failed (${code !== null ? `exit code ${code}` : `signal ${signalName}`}):\n${output}`));
+      else
+        reject(
+          new Error(
+            `${argv.join(' ')} failed (${code !== null ? `exit code ${code}` : `signal ${signalName}`}):\n${output}`,
+          ),
+        );
     });
   });
 }
@@ -310,7 +325,9 @@ class PostgresServer extends DisposableProcess implements DisposablePostgres {
       const left = children.filter((pid) => !gone(pid));
       if (left.length === 0) break;
       if (Date.now() > deadline) {
-        throw new Error(`PostgreSQL processes ${left.join(', ')} (port ${this.port}) were still alive ${KILL_TIMEOUT_MS} ms after SIGKILL`);
+        throw new Error(
+          `PostgreSQL processes ${left.join(', ')} (port ${this.port}) were still alive ${KILL_TIMEOUT_MS} ms after SIGKILL`,
+        );
       }
       await sleep(20);
     }

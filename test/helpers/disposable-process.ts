@@ -32,7 +32,10 @@ export interface SpawnCommand {
  * Turns a command line into what to spawn: behind `setpriv --pdeathsig=KILL` when setpriv exists,
  * run as `user` when given (else as ourselves).
  */
-export function dyingWithUs(argv: readonly string[], user?: { readonly uid: number; readonly gid: number }): SpawnCommand {
+export function dyingWithUs(
+  argv: readonly string[],
+  user?: { readonly uid: number; readonly gid: number },
+): SpawnCommand {
   const [file, ...args] = argv;
   if (file === undefined) throw new Error('Expected a command line but received an empty one');
   if (SETPRIV) {
@@ -270,7 +273,10 @@ export abstract class DisposableProcess {
       return;
     }
     child.kill('SIGKILL');
-    await this.exitWithin(timeoutMs, `${label} (pid ${child.pid}) on port ${port} did not exit within ${timeoutMs} ms of SIGKILL`);
+    await this.exitWithin(
+      timeoutMs,
+      `${label} (pid ${child.pid}) on port ${port} did not exit within ${timeoutMs} ms of SIGKILL`,
+    );
     await waitUntilPortRefuses(port, timeoutMs);
   }
 

@@ -19,7 +19,12 @@ import { freePort, portRefuses } from './free-port.js';
  */
 function redisClient(url: string): Redis & { errors: NodeJS.ErrnoException[] } {
   const client = Object.assign(
-    new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false }),
+    new Redis(url, {
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+    }),
     { errors: [] as NodeJS.ErrnoException[] },
   );
   client.on('error', (error: NodeJS.ErrnoException) => client.errors.push(error));

@@ -47,7 +47,8 @@ export async function withFaceBeside(
   const cx = (l.rightEye[0] + l.leftEye[0]) / 2;
   const cy = (l.rightEye[1] + l.leftEye[1] + l.rightMouth[1] + l.leftMouth[1]) / 4;
   const meta = await sharp(path.join(FACES_DIR, other)).metadata();
-  const left = Math.max(0, Math.round(cx - side / 2)), top = Math.max(0, Math.round(cy - side / 2));
+  const left = Math.max(0, Math.round(cx - side / 2)),
+    top = Math.max(0, Math.round(cy - side / 2));
   const size = Math.round((side * ratio * eyeDistance(main.landmarks)) / sourceEyes);
   let patch = sharp(path.join(FACES_DIR, other))
     .extract({ left, top, width: Math.min(side, meta.width - left), height: Math.min(side, meta.height - top) })

@@ -44,7 +44,9 @@ export async function waitUntilPortRefuses(port: number, timeoutMs = 10_000): Pr
   for (;;) {
     if (await portRefuses(port)) return;
     if (Date.now() > deadline) {
-      throw new Error(`Expected 127.0.0.1:${port} to refuse connections within ${timeoutMs} ms but it still accepts them`);
+      throw new Error(
+        `Expected 127.0.0.1:${port} to refuse connections within ${timeoutMs} ms but it still accepts them`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

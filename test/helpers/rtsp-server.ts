@@ -70,21 +70,27 @@ const PACKAGE_CHECKS: readonly { package: string; python: string }[] = [
   { package: 'gir1.2-gst-rtsp-server-1.0', python: "import gi; gi.require_version('GstRtspServer', '1.0')" },
   {
     package: 'gstreamer1.0-plugins-ugly',
-    python: "import gi, sys; gi.require_version('Gst', '1.0'); from gi.repository import Gst; Gst.init(None); sys.exit(0 if Gst.ElementFactory.find('x264enc') else 1)",
+    python:
+      "import gi, sys; gi.require_version('Gst', '1.0'); from gi.repository import Gst; Gst.init(None); sys.exit(0 if Gst.ElementFactory.find('x264enc') else 1)",
   },
   {
     package: 'gstreamer1.0-plugins-good',
-    python: "import gi, sys; gi.require_version('Gst', '1.0'); from gi.repository import Gst; Gst.init(None); sys.exit(0 if Gst.ElementFactory.find('rtph264pay') else 1)",
+    python:
+      "import gi, sys; gi.require_version('Gst', '1.0'); from gi.repository import Gst; Gst.init(None); sys.exit(0 if Gst.ElementFactory.find('rtph264pay') else 1)",
   },
 ];
 let packagesChecked = false;
 
 function requireServerPackages(): void {
   if (packagesChecked) return;
-  const missing = PACKAGE_CHECKS.filter((c) => spawnSync(PYTHON, ['-I', '-c', c.python], { stdio: 'ignore', timeout: 60_000 }).status !== 0);
+  const missing = PACKAGE_CHECKS.filter(
+    (c) => spawnSync(PYTHON, ['-I', '-c', c.python], { stdio: 'ignore', timeout: 60_000 }).status !== 0,
+  );
   if (missing.length > 0) {
     const names = missing.map((c) => c.package).join(' ');
-    throw new Error(`The RTSP test server needs the Debian packages ${names} (not usable here): install them (scripts/test.sh does) with apt-get install ${names}`);
+    throw new Error(
+      `The RTSP test server needs the Debian packages ${names} (not usable here): install them (scripts/test.sh does) with apt-get install ${names}`,
+    );
   }
   packagesChecked = true;
 }
@@ -103,14 +109,16 @@ function rtspOptions(port: number, timeoutMs = 1_000): Promise<string | undefine
     socket.once('connect', () => socket.write(`OPTIONS rtsp://127.0.0.1:${port}/test RTSP/1.0\r\nCSeq: 1\r\n\r\n`));
     socket.on('data', (chunk: Buffer) => {
       received += chunk.toString('latin1');
-      if (received.includes('\r\n')) done(received.startsWith('RTSP/1.0 200') ? undefined : `answered "${received.split('\r\n')[0]}"`);
+      if (received.includes('\r\n'))
+        done(received.startsWith('RTSP/1.0 200') ? undefined : `answered "${received.split('\r\n')[0]}"`);
     });
   });
 }
 
 function sourceArgs(options: RtspServerOptions): string[] {
   const images = [...(options.image !== undefined ? [options.image] : []), ...(options.images ?? [])];
-  if (options.pattern && images.length) throw new Error('Expected either pattern or image(s) for the RTSP server but received both');
+  if (options.pattern && images.length)
+    throw new Error('Expected either pattern or image(s) for the RTSP server but received both');
   for (const image of images) {
     if (!existsSync(image)) throw new Error(`Expected a photo for the RTSP server but ${image} does not exist`);
   }
@@ -150,14 +158,16 @@ class RtspServer extends DisposableProcess implements RtspTestServer {
   }
 
   async launch(): Promise<void> {
-    if (this.stopped) throw new Error(`The RTSP server at ${this.url} was stopped; start a new one with startRtspServer()`);
+    if (this.stopped)
+      throw new Error(`The RTSP server at ${this.url} was stopped; start a new one with startRtspServer()`);
     // -I: ignore PYTHON* variables and user site-packages (pyenv's), use Debian's dist-packages only.
     const argv = [PYTHON, '-I', SCRIPT, '--port', String(this.port), ...this.source];
     await this.launchProcess(dyingWithUs(argv), {
       name: `${PYTHON} ${SCRIPT}`,
       timeoutMs: READY_TIMEOUT_MS,
       probe: () => rtspOptions(this.port),
-      exitedEarly: (how) => `The RTSP server on 127.0.0.1:${this.port} exited with ${how} before answering; its output:\n${this.launchLog()}`,
+      exitedEarly: (how) =>
+        `The RTSP server on 127.0.0.1:${this.port} exited with ${how} before answering; its output:\n${this.launchLog()}`,
       timedOut: (failure) =>
         `The RTSP server on 127.0.0.1:${this.port} did not answer within ${READY_TIMEOUT_MS} ms (${failure}); its output:\n${this.launchLog()}`,
     });

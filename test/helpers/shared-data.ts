@@ -10,7 +10,8 @@ import { projectRoot } from '../../core/project-root.js';
 function sharedDir(): string {
   const candidates = [process.env.FACEGATE_SHARED_DIR, path.resolve(projectRoot(), '..', 'shared'), '/work/shared'];
   const found = candidates.find((dir) => dir !== undefined && existsSync(path.join(dir, 'faces')));
-  if (!found) throw new Error(`the shared test data (faces/, models/) is not at any of ${candidates.filter(Boolean).join(', ')}`);
+  if (!found)
+    throw new Error(`the shared test data (faces/, models/) is not at any of ${candidates.filter(Boolean).join(', ')}`);
   return found;
 }
 

@@ -81,14 +81,32 @@ export async function seedSyntheticSite(
     const id = `S${String(i).padStart(3, '0')}`;
     const centre = faces.person();
     people.set(id, centre);
-    const embeddings = Array.from({ length: options.facesPerPerson }, (_, j) => ({ image: `face_${j + 1}.png`, modelId: options.modelId, vector: faces.face(centre) }));
+    const embeddings = Array.from({ length: options.facesPerPerson }, (_, j) => ({
+      image: `face_${j + 1}.png`,
+      modelId: options.modelId,
+      vector: faces.face(centre),
+    }));
     await storage.db.createUser({ id, name: `Synthetic ${i}` }, embeddings);
   }
   const seenAt = new Date(Date.UTC(2026, 0, 5, 12));
   for (let i = 0; i < options.strangers; i++) {
-    const event = await storage.db.recordRecognition({ timestamp: seenAt, cameraId: 'cam1', matchedUserId: null, confidence: 0.2 });
+    const event = await storage.db.recordRecognition({
+      timestamp: seenAt,
+      cameraId: 'cam1',
+      matchedUserId: null,
+      confidence: 0.2,
+    });
     await storage.db.unknown.addFace(
-      { eventId: event.id, cameraId: 'cam1', seenAt, day: '2026-01-05', image: `images/unknown/2026-01-05/cam1_${first}_${i}.png`, quality: 0.9, modelId: options.modelId, vector: faces.face(faces.person()) },
+      {
+        eventId: event.id,
+        cameraId: 'cam1',
+        seenAt,
+        day: '2026-01-05',
+        image: `images/unknown/2026-01-05/cam1_${first}_${i}.png`,
+        quality: 0.9,
+        modelId: options.modelId,
+        vector: faces.face(faces.person()),
+      },
       null,
     );
   }

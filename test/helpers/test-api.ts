@@ -8,7 +8,9 @@ import { loadOrCreateToken } from '../../src/api/token.js';
 import { UserDirectory } from '../../src/recognition/user-directory.js';
 import type { TestAppliance } from './test-appliance.js';
 
-export async function openTestApi(appliance: TestAppliance): Promise<{ app: FastifyInstance; deps: ApiDeps; token: string }> {
+export async function openTestApi(
+  appliance: TestAppliance,
+): Promise<{ app: FastifyInstance; deps: ApiDeps; token: string }> {
   const { storage, vision, dataRoot } = appliance;
   const users = new UserDirectory(storage.db, storage.embeddings.modelId);
   await users.refresh();

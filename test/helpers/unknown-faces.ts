@@ -13,10 +13,23 @@ export async function keepUnknownFace(
   cameraId: string,
   seenAt = new Date(),
 ): Promise<KeptFace> {
-  if (!face.embedding) throw new Error('Expected a face with an embedding (one the quality gate accepted, or embedRejected)');
-  const event = await storage.db.recordRecognition({ timestamp: seenAt, cameraId, matchedUserId: null, confidence: 0.1 });
+  if (!face.embedding)
+    throw new Error('Expected a face with an embedding (one the quality gate accepted, or embedRejected)');
+  const event = await storage.db.recordRecognition({
+    timestamp: seenAt,
+    cameraId,
+    matchedUserId: null,
+    confidence: 0.1,
+  });
   if (event.stored !== 'database') throw new Error('Expected the event in the database, but it was spooled');
-  return grouping.keep({ eventId: event.id, cameraId, seenAt, quality: face.quality.score, embedding: face.embedding, png: await encodePng(face.aligned) });
+  return grouping.keep({
+    eventId: event.id,
+    cameraId,
+    seenAt,
+    quality: face.quality.score,
+    embedding: face.embedding,
+    png: await encodePng(face.aligned),
+  });
 }
 
 export interface GroupJson {

@@ -13,7 +13,10 @@ describe('cpuInfo', () => {
       // The kernels' dispatch and this description read the same cpuid bits and OS register state.
       expect(cpu.features.includes('avx512f')).toBe(simd.detected === 'avx512');
       if (simd.detected === 'avx2') expect(cpu.features).toEqual(expect.arrayContaining(['avx2', 'fma', 'f16c']));
-      for (const f of cpu.features) expect(f).toMatch(/^(sse2|sse4_2|avx|fma|f16c|avx2|avx512f|avx512bw|avx512vl|avx512_vnni|avx512_bf16|avx512_fp16|amx_tile)$/);
+      for (const f of cpu.features)
+        expect(f).toMatch(
+          /^(sse2|sse4_2|avx|fma|f16c|avx2|avx512f|avx512bw|avx512vl|avx512_vnni|avx512_bf16|avx512_fp16|amx_tile)$/,
+        );
     } else if (process.arch === 'arm64') {
       expect(cpu.features).toEqual(['neon']);
     }

@@ -3,7 +3,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { randomUnitVectors, sequentialIds } from '../../src/bench/random-vectors.js';
-import { FlatIndex, type SearchMode, SEARCH_MODES, type SimdLevel, setSimdLevel, simdInfo } from '../../core/native/index.js';
+import {
+  FlatIndex,
+  type SearchMode,
+  SEARCH_MODES,
+  type SimdLevel,
+  setSimdLevel,
+  simdInfo,
+} from '../../core/native/index.js';
 import { decodeImage, openVision } from '../../src/vision/index.js';
 import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
 import { expectIdentical, expectIdenticalUpToTieOrder } from './reference.js';
@@ -16,7 +23,12 @@ const levels = (['scalar', 'sse2', 'avx2', 'avx512', 'neon'] as const).filter((l
 }) as SimdLevel[];
 afterAll(() => setSimdLevel(detected));
 
-function both(index: FlatIndex, queries: Float32Array, k: number, check: (mode: SearchMode, r: ReturnType<FlatIndex['searchSync']>) => void) {
+function both(
+  index: FlatIndex,
+  queries: Float32Array,
+  k: number,
+  check: (mode: SearchMode, r: ReturnType<FlatIndex['searchSync']>) => void,
+) {
   for (const mode of SEARCH_MODES) {
     index.searchMode = mode;
     check(mode, index.searchSync(queries, k));
@@ -71,7 +83,8 @@ describe('fp16-rerank search', () => {
     index.add(dupes, sequentialIds(5, 10_000));
     for (const level of levels) {
       setSimdLevel(level);
-      for (const k of [1, 5, 50]) both(index, base, k, (_mode, r) => expectIdenticalUpToTieOrder(r, index.faissSearchSync(base, k), k));
+      for (const k of [1, 5, 50])
+        both(index, base, k, (_mode, r) => expectIdenticalUpToTieOrder(r, index.faissSearchSync(base, k), k));
     }
     setSimdLevel(detected);
   });
@@ -89,10 +102,22 @@ describe('fp16-rerank search', () => {
     let n: number;
     beforeAll(async () => {
       const vision = await openVision({ modelsDir: MODELS_DIR, provider: 'cpu' });
-      const files = ['obama/obama.jpg', 'obama/obama2.jpg', 'obama/obama3.jpg', 'obama/obama-480p.jpg', 'obama/obama_small.jpg', 'biden/biden.jpg', 'biden/biden2.jpg', 'mixed/two_people.jpg', 'mixed/obama_and_biden.jpg'];
+      const files = [
+        'obama/obama.jpg',
+        'obama/obama2.jpg',
+        'obama/obama3.jpg',
+        'obama/obama-480p.jpg',
+        'obama/obama_small.jpg',
+        'biden/biden.jpg',
+        'biden/biden2.jpg',
+        'mixed/two_people.jpg',
+        'mixed/obama_and_biden.jpg',
+      ];
       const found: Float32Array[] = [];
       for (const f of files) {
-        for (const a of await vision.analyzer.analyze(await decodeImage(path.join(FACES_DIR, f)), { embedRejected: true })) {
+        for (const a of await vision.analyzer.analyze(await decodeImage(path.join(FACES_DIR, f)), {
+          embedRejected: true,
+        })) {
           if (a.embedding) found.push(a.embedding.vector);
         }
       }

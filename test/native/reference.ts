@@ -18,7 +18,7 @@ export function expectIdentical(actual: SearchResult, expected: SearchResult): v
 export function expectIdenticalUpToTieOrder(actual: SearchResult, expected: SearchResult, k: number): void {
   expect(Array.from(actual.scores)).toEqual(Array.from(expected.scores));
   for (let q = 0; q < actual.ids.length / k; q++) {
-    for (let i = q * k; i < q * k + k; ) {
+    for (let i = q * k; i < q * k + k;) {
       let end = i + 1;
       while (end < q * k + k && expected.scores[end] === expected.scores[i]) end++;
       const sorted = (a: BigInt64Array) => Array.from(a.subarray(i, end)).sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));

@@ -40,7 +40,9 @@ async function photos(dir: string) {
 }
 
 /** A fresh pipeline on the test's stores, with the users as they are now. */
-async function freshPipeline(grouping = new UnknownFaceGrouping(storage, DEFAULT_DECISION_THRESHOLDS.match, silentLogger)) {
+async function freshPipeline(
+  grouping = new UnknownFaceGrouping(storage, DEFAULT_DECISION_THRESHOLDS.match, silentLogger),
+) {
   await users.refresh();
   return new Pipeline({ analyzer: vision.analyzer, storage, users, grouping, logger: silentLogger });
 }
@@ -69,7 +71,9 @@ afterAll(async () => {
 
 describe('enrollment on the real photos', () => {
   it('refuses biden/ (two photos: fewer than 3 usable faces) and keeps nothing', async () => {
-    await expect(enroll({ analyzer: vision.analyzer, storage }, { userId: 'biden', name: 'Biden', images: await photos('biden') })).rejects.toThrow(
+    await expect(
+      enroll({ analyzer: vision.analyzer, storage }, { userId: 'biden', name: 'Biden', images: await photos('biden') }),
+    ).rejects.toThrow(
       // 2 or 0: the two photos score 0.543 together, next to the 0.54 default, so whether they count
       // as one person may differ by CPU in the last digit; refused either way.
       /[02] usable face\(s\), at least 3 needed/,
@@ -80,8 +84,18 @@ describe('enrollment on the real photos', () => {
   });
 
   it('enrolls obama/ with five embeddings, originals, crops and metadata', async () => {
-    const result = await enroll({ analyzer: vision.analyzer, storage }, { userId: 'obama', name: 'Obama', images: await photos('obama') });
-    expect(result).toEqual({ userId: 'obama', embeddings: 5, skipped: [], nearest: null, lookalikes: [], threshold: expect.any(Number) as number });
+    const result = await enroll(
+      { analyzer: vision.analyzer, storage },
+      { userId: 'obama', name: 'Obama', images: await photos('obama') },
+    );
+    expect(result).toEqual({
+      userId: 'obama',
+      embeddings: 5,
+      skipped: [],
+      nearest: null,
+      lookalikes: [],
+      threshold: expect.any(Number) as number,
+    });
     expect(storage.embeddings.stats()).toMatchObject({ count: 5, users: 1 });
     const scan = await storage.images.scanUser('obama');
     expect(scan.ok.filter((i) => i.kind === 'original')).toHaveLength(5);
@@ -90,8 +104,13 @@ describe('enrollment on the real photos', () => {
 
   it('refuses a face that already matches another enrolled user', async () => {
     const mixed = [...(await photos('obama')).slice(0, 3)];
-    await expect(enroll({ analyzer: vision.analyzer, storage }, { userId: 'impostor', name: 'X', images: mixed })).rejects.toMatchObject({
-      skipped: mixed.map((m) => ({ file: m.name, reason: expect.stringMatching(/matches enrolled user obama/) as string })),
+    await expect(
+      enroll({ analyzer: vision.analyzer, storage }, { userId: 'impostor', name: 'X', images: mixed }),
+    ).rejects.toMatchObject({
+      skipped: mixed.map((m) => ({
+        file: m.name,
+        reason: expect.stringMatching(/matches enrolled user obama/) as string,
+      })),
     });
   });
 });
@@ -104,19 +123,27 @@ describe('the live pipeline (in-process still cameras)', () => {
     const events = await storage.db.queryRecognitionEvents({ cameraId: 'gate_1' });
     const known = events.filter((e) => !e.isUnknown);
     expect(known.map((e) => e.matchedUserId)).toEqual(['obama']);
-    expect(known[0]).toMatchObject({ modelId: vision.embedder.modelId, threshold: expect.closeTo(DEFAULT_DECISION_THRESHOLDS.match, 5) as number });
+    expect(known[0]).toMatchObject({
+      modelId: vision.embedder.modelId,
+      threshold: expect.closeTo(DEFAULT_DECISION_THRESHOLDS.match, 5) as number,
+    });
     expect(known[0]?.trackId).toMatch(/^gate_1-/);
     // Two faces in the frame: the other person is a stranger, decided once, with a saved crop.
     expect(events.filter((e) => e.isUnknown)).toHaveLength(1);
     const dates = await storage.images.listUnknownDates();
     expect(dates.length).toBeGreaterThan(0);
-    expect((await storage.db.queryCameraEvents({ cameraId: 'gate_1' })).map((e) => e.eventType).sort()).toEqual(['connected', 'disconnected']);
+    expect((await storage.db.queryCameraEvents({ cameraId: 'gate_1' })).map((e) => e.eventType).sort()).toEqual([
+      'connected',
+      'disconnected',
+    ]);
   });
 
   it('never calls a half face known', async () => {
-    const { stats } = await watch('gate_2', 'mixed/obama_partial_face.jpg', async () => (await storage.db.queryRecognitionEvents({ cameraId: 'gate_2' })).length > 0 || false).catch(
-      () => ({ stats: null }),
-    );
+    const { stats } = await watch(
+      'gate_2',
+      'mixed/obama_partial_face.jpg',
+      async () => (await storage.db.queryRecognitionEvents({ cameraId: 'gate_2' })).length > 0 || false,
+    ).catch(() => ({ stats: null }));
     const events = await storage.db.queryRecognitionEvents({ cameraId: 'gate_2' });
     expect(events.every((e) => e.isUnknown)).toBe(true);
     expect(stats === null || stats.decisions.known === 0).toBe(true);
@@ -134,12 +161,17 @@ describe('the live pipeline (in-process still cameras)', () => {
     let sequence = 0;
     let mostQueued = 0;
     const burst = setInterval(() => {
-      for (let i = 0; i < 5; i++) slot.offer({ cameraId, receivedAt: new Date(), receivedMs: performance.now(), sequence: sequence++, image });
+      for (let i = 0; i < 5; i++)
+        slot.offer({ cameraId, receivedAt: new Date(), receivedMs: performance.now(), sequence: sequence++, image });
       mostQueued = Math.max(mostQueued, pipeline.stats().queued);
     }, 50);
     pipeline.start([]);
     try {
-      await until('events from gate_3', async () => (await storage.db.queryRecognitionEvents({ cameraId })).length > 0, 30_000);
+      await until(
+        'events from gate_3',
+        async () => (await storage.db.queryRecognitionEvents({ cameraId })).length > 0,
+        30_000,
+      );
     } finally {
       clearInterval(burst);
       slot.clear();
@@ -157,16 +189,27 @@ describe('the live pipeline (in-process still cameras)', () => {
     const held = grouping.run(() => new Promise<void>((resolve) => (release = resolve)));
     const pipeline = await freshPipeline(grouping);
     const cameraId = 'gate_5';
-    const source = new StillSource({ cameraId, images: [await frame('mixed/two_people.jpg')], fps: 5 }, pipeline.addCamera(cameraId));
+    const source = new StillSource(
+      { cameraId, images: [await frame('mixed/two_people.jpg')], fps: 5 },
+      pipeline.addCamera(cameraId),
+    );
     pipeline.start([source]);
     try {
-      await until('both decisions while the grouping is held', async () => {
-        const events = await storage.db.queryRecognitionEvents({ cameraId });
-        return events.some((e) => e.matchedUserId === 'obama') && events.some((e) => e.isUnknown);
-      }, 30_000);
+      await until(
+        'both decisions while the grouping is held',
+        async () => {
+          const events = await storage.db.queryRecognitionEvents({ cameraId });
+          return events.some((e) => e.matchedUserId === 'obama') && events.some((e) => e.isUnknown);
+        },
+        30_000,
+      );
       // The stranger's face waits its turn beside the worker, which goes on with new frames.
       const framesThen = pipeline.stats().frames;
-      await until('more frames analysed while the grouping is held', () => Promise.resolve(pipeline.stats().frames >= framesThen + 5), 10_000);
+      await until(
+        'more frames analysed while the grouping is held',
+        () => Promise.resolve(pipeline.stats().frames >= framesThen + 5),
+        10_000,
+      );
       expect(await storage.db.unknown.listGroups({ cameraId })).toEqual([]);
     } finally {
       release();
@@ -180,12 +223,18 @@ describe('the live pipeline (in-process still cameras)', () => {
     expect(groups[0]?.cameras).toEqual(['gate_1', cameraId]);
     const here = (await storage.db.unknown.groupFaces(groups[0]?.id as bigint)).filter((f) => f.cameraId === cameraId);
     expect(here).toHaveLength(1);
-    expect((await storage.db.queryRecognitionEvents({ cameraId })).find((e) => e.id === here[0]?.eventId)?.isUnknown).toBe(true);
+    expect(
+      (await storage.db.queryRecognitionEvents({ cameraId })).find((e) => e.id === here[0]?.eventId)?.isUnknown,
+    ).toBe(true);
   });
 
   it('after users delete, the same photo is unknown', async () => {
     await deleteUser(storage, 'obama', { purgeImages: false });
-    await watch('gate_4', 'obama/obama3.jpg', async () => (await storage.db.queryRecognitionEvents({ cameraId: 'gate_4' })).length > 0);
+    await watch(
+      'gate_4',
+      'obama/obama3.jpg',
+      async () => (await storage.db.queryRecognitionEvents({ cameraId: 'gate_4' })).length > 0,
+    );
     const events = await storage.db.queryRecognitionEvents({ cameraId: 'gate_4' });
     expect(events.map((e) => e.isUnknown)).toEqual([true]);
     // The LLD: originals are never deleted by the system.

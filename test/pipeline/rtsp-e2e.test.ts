@@ -37,7 +37,13 @@ beforeAll(async () => {
   const files = ['obama.jpg', 'obama2.jpg', 'obama-480p.jpg', 'obama_small.jpg'];
   await enroll(
     { analyzer: vision.analyzer, storage },
-    { userId: 'obama', name: 'Obama', images: await Promise.all(files.map(async (f) => ({ name: f, bytes: await fs.readFile(path.join(FACES_DIR, 'obama', f)) }))) },
+    {
+      userId: 'obama',
+      name: 'Obama',
+      images: await Promise.all(
+        files.map(async (f) => ({ name: f, bytes: await fs.readFile(path.join(FACES_DIR, 'obama', f)) })),
+      ),
+    },
   );
 });
 afterAll(async () => {
@@ -57,19 +63,37 @@ describe('live recognition from a real RTSP camera (GStreamer on loopback)', () 
     });
     const users = new UserDirectory(storage.db);
     await users.refresh();
-    const pipeline = new Pipeline({ analyzer: vision.analyzer, storage, users, grouping: new UnknownFaceGrouping(storage, DEFAULT_DECISION_THRESHOLDS.match, silentLogger), logger: silentLogger });
+    const pipeline = new Pipeline({
+      analyzer: vision.analyzer,
+      storage,
+      users,
+      grouping: new UnknownFaceGrouping(storage, DEFAULT_DECISION_THRESHOLDS.match, silentLogger),
+      logger: silentLogger,
+    });
     const cameraId = 'gate_rtsp';
     const source = new RtspSource(
-      { cameraId, url: server.url, fps: 5, width: 1280, height: 720, watchdogMs: 1500, backoff: { initialMs: 250, maxMs: 1000 } },
+      {
+        cameraId,
+        url: server.url,
+        fps: 5,
+        width: 1280,
+        height: 720,
+        watchdogMs: 1500,
+        backoff: { initialMs: 250, maxMs: 1000 },
+      },
       pipeline.addCamera(cameraId),
     );
     try {
       pipeline.start([source]);
       const events = () => storage.db.queryRecognitionEvents({ cameraId });
-      await until('a known and an unknown event', async () => {
-        const list = await events();
-        return list.some((e) => e.matchedUserId === 'obama') && list.some((e) => e.isUnknown);
-      }, 60_000);
+      await until(
+        'a known and an unknown event',
+        async () => {
+          const list = await events();
+          return list.some((e) => e.matchedUserId === 'obama') && list.some((e) => e.isUnknown);
+        },
+        60_000,
+      );
       const list = await events();
       expect(list.filter((e) => !e.isUnknown).every((e) => e.matchedUserId === 'obama')).toBe(true);
       // One event per track, not per frame: a handful for two slides, not dozens.
@@ -79,18 +103,38 @@ describe('live recognition from a real RTSP camera (GStreamer on loopback)', () 
 
       const killedAt = Date.now();
       await server.kill();
-      await until('the camera to be reported offline', async () => (await storage.cache.cameraHealth(cameraId)).status === 'offline', 10_000);
+      await until(
+        'the camera to be reported offline',
+        async () => (await storage.cache.cameraHealth(cameraId)).status === 'offline',
+        10_000,
+      );
       expect(Date.now() - killedAt).toBeLessThan(1500 + 2000);
-      await until('its disconnected event', async () => (await storage.db.queryCameraEvents({ cameraId })).length === 2, 5_000);
+      await until(
+        'its disconnected event',
+        async () => (await storage.db.queryCameraEvents({ cameraId })).length === 2,
+        5_000,
+      );
       const afterKill = await storage.db.queryCameraEvents({ cameraId });
       expect(afterKill.map((e) => e.eventType)).toEqual(['disconnected', 'connected']);
       // The camera key expires: the camera reads offline from its TTL as well.
       await until('last_seen to expire', async () => !(await storage.cache.cameraHealth(cameraId)).online, 5_000);
 
       await server.restart();
-      await until('the camera to come back by itself', async () => (await storage.cache.cameraHealth(cameraId)).status === 'online', 20_000);
-      await until('its connected event', async () => (await storage.db.queryCameraEvents({ cameraId })).length === 3, 5_000);
-      expect((await storage.db.queryCameraEvents({ cameraId })).map((e) => e.eventType)).toEqual(['connected', 'disconnected', 'connected']);
+      await until(
+        'the camera to come back by itself',
+        async () => (await storage.cache.cameraHealth(cameraId)).status === 'online',
+        20_000,
+      );
+      await until(
+        'its connected event',
+        async () => (await storage.db.queryCameraEvents({ cameraId })).length === 3,
+        5_000,
+      );
+      expect((await storage.db.queryCameraEvents({ cameraId })).map((e) => e.eventType)).toEqual([
+        'connected',
+        'disconnected',
+        'connected',
+      ]);
     } finally {
       await pipeline.stop();
       await server.stop();

@@ -32,7 +32,13 @@ beforeAll(async () => {
   const files = ['obama.jpg', 'obama2.jpg', 'obama3.jpg'];
   await enroll(
     { analyzer: vision.analyzer, storage },
-    { userId: 'obama', name: 'Obama', images: await Promise.all(files.map(async (f) => ({ name: f, bytes: await fs.readFile(path.join(FACES_DIR, 'obama', f)) }))) },
+    {
+      userId: 'obama',
+      name: 'Obama',
+      images: await Promise.all(
+        files.map(async (f) => ({ name: f, bytes: await fs.readFile(path.join(FACES_DIR, 'obama', f)) })),
+      ),
+    },
   );
 });
 afterAll(async () => {
@@ -40,18 +46,28 @@ afterAll(async () => {
 });
 
 describe('auto-learning', () => {
-  const deps = (policy: Partial<typeof DEFAULT_LEARNING_POLICY>) => ({ storage, logger: silentLogger, policy: { ...DEFAULT_LEARNING_POLICY, ...policy } });
+  const deps = (policy: Partial<typeof DEFAULT_LEARNING_POLICY>) => ({
+    storage,
+    logger: silentLogger,
+    policy: { ...DEFAULT_LEARNING_POLICY, ...policy },
+  });
 
   it('is off by default', async () => {
     const f = await face('mixed/two_people.jpg');
-    expect(await considerLearning(deps({}), await verdictFor(f), f, 'cam_1')).toEqual({ learned: false, reason: 'auto-learning is off' });
+    expect(await considerLearning(deps({}), await verdictFor(f), f, 'cam_1')).toEqual({
+      learned: false,
+      reason: 'auto-learning is off',
+    });
   });
 
   it('never learns from an unknown decision', async () => {
     const f = await face('biden/biden.jpg');
     const verdict = await verdictFor(f);
     expect(verdict.decision).toBe('unknown');
-    expect(await considerLearning(deps({ enabled: true }), verdict, f, 'cam_1')).toMatchObject({ learned: false, reason: 'only a known decision can teach' });
+    expect(await considerLearning(deps({ enabled: true }), verdict, f, 'cam_1')).toMatchObject({
+      learned: false,
+      reason: 'only a known decision can teach',
+    });
   });
 
   it('refuses a near-copy of an embedding the user already has', async () => {
@@ -65,14 +81,21 @@ describe('auto-learning', () => {
   it('learns a new, confident, high-quality view, records it, and then respects the per-user cap', async () => {
     const f = await face('mixed/two_people.jpg');
     const before = storage.embeddings.stats().count;
-    const outcome = await considerLearning(deps({ enabled: true, maxEmbeddingsPerUser: 4 }), await verdictFor(f), f, 'cam_1');
+    const outcome = await considerLearning(
+      deps({ enabled: true, maxEmbeddingsPerUser: 4 }),
+      await verdictFor(f),
+      f,
+      'cam_1',
+    );
     expect(outcome.learned).toBe(true);
     expect(storage.embeddings.stats().count).toBe(before + 1);
     expect(await storage.db.countEmbeddings('obama')).toBe(4);
     const aligned = (await storage.images.scanUser('obama')).ok.filter((i) => i.kind === 'aligned');
     expect(aligned.at(-1)).toMatchObject({ cameraId: 'cam_1' });
     const again = await face('mixed/obama_and_biden.jpg');
-    expect(await considerLearning(deps({ enabled: true, maxEmbeddingsPerUser: 4 }), await verdictFor(again), again, 'cam_1')).toMatchObject({
+    expect(
+      await considerLearning(deps({ enabled: true, maxEmbeddingsPerUser: 4 }), await verdictFor(again), again, 'cam_1'),
+    ).toMatchObject({
       learned: false,
       reason: 'obama has reached 4 embeddings',
     });

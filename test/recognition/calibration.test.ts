@@ -81,12 +81,19 @@ describe('fitImpostorTail (probability-weighted moments)', () => {
 
   it('refuses fewer than 2,000 scores, saying how many it needs and how many there were', () => {
     expect(() => fitImpostorTail(gpdSample(1_999, xi, sigma, 9))).toThrow(CalibrationRefusedError);
-    expect(() => fitImpostorTail(gpdSample(1_999, xi, sigma, 9))).toThrow(/at least 2,000 impostor scores .* but there were 1,999/);
+    expect(() => fitImpostorTail(gpdSample(1_999, xi, sigma, 9))).toThrow(
+      /at least 2,000 impostor scores .* but there were 1,999/,
+    );
   });
 
   it('refuses a tail of ties (fewer than 100 scores above the 95th percentile)', () => {
-    const ties = [...Array.from({ length: 2_950 }, () => 0.1), ...Array.from({ length: 50 }, (_, i) => 0.3 + i / 1_000)];
-    expect(() => fitImpostorTail(ties)).toThrow(/at least 100 impostor scores above the tail threshold \(0\.100, the 95th percentile\) but there were 50/);
+    const ties = [
+      ...Array.from({ length: 2_950 }, () => 0.1),
+      ...Array.from({ length: 50 }, (_, i) => 0.3 + i / 1_000),
+    ];
+    expect(() => fitImpostorTail(ties)).toThrow(
+      /at least 100 impostor scores above the tail threshold \(0\.100, the 95th percentile\) but there were 50/,
+    );
   });
 });
 
@@ -220,7 +227,9 @@ describe("calibrate refuses a fit that contradicts its own scores: issue 13's si
   let gallery: GalleryVector[];
   beforeAll(async () => {
     vision = await openVision({ modelsDir: MODELS_DIR, provider: 'cpu' });
-    const folders = await Promise.all(['lfw10', 'bbt', '.'].map((f) => embedLabelledFolder(path.join(FACES_DIR, f), vision.analyzer)));
+    const folders = await Promise.all(
+      ['lfw10', 'bbt', '.'].map((f) => embedLabelledFolder(path.join(FACES_DIR, f), vision.analyzer)),
+    );
     const samples = folders.flatMap((f, i) => (i < 2 ? f.samples : f.samples.filter((s) => s.person === 'obama')));
     gallery = samples.map((s) => ({ userId: s.person, vector: s.vector }));
   }, 180_000);
@@ -229,7 +238,12 @@ describe("calibrate refuses a fit that contradicts its own scores: issue 13's si
     expect(new Set(gallery.map((g) => g.userId)).size).toBe(19);
     const s = galleryScores(gallery);
     expect(s.impostor.length).toBeGreaterThanOrEqual(2_000);
-    const input = { impostor: { gallery: s.impostor, unknown: [], labelled: [] }, genuine: { gallery: s.genuine, labelled: [] }, target: 1e-4, gallerySize: 19 };
+    const input = {
+      impostor: { gallery: s.impostor, unknown: [], labelled: [] },
+      genuine: { gallery: s.genuine, labelled: [] },
+      target: 1e-4,
+      gallerySize: 19,
+    };
     let refused: unknown;
     try {
       calibrate(input);
@@ -238,14 +252,20 @@ describe("calibrate refuses a fit that contradicts its own scores: issue 13's si
     }
     expect(refused).toBeInstanceOf(CalibrationRefusedError);
     const error = refused as CalibrationRefusedError;
-    expect(error.message).toMatch(/^Expected a fitted impostor tail that agrees with the scores it came from but the fitted tail ends at 0\.\d{3}, at or below the highest impostor score seen \(0\.\d{3}\)/);
-    expect(error.message).toMatch(/above 0\.\d{3} the fit expects .* of the [\d,]+ scores but \d+ are there \(a chance of .* under 0\.001/);
+    expect(error.message).toMatch(
+      /^Expected a fitted impostor tail that agrees with the scores it came from but the fitted tail ends at 0\.\d{3}, at or below the highest impostor score seen \(0\.\d{3}\)/,
+    );
+    expect(error.message).toMatch(
+      /above 0\.\d{3} the fit expects .* of the [\d,]+ scores but \d+ are there \(a chance of .* under 0\.001/,
+    );
     expect(error.message).toMatch(/enrolled galleries [\d]+, unknown faces 0, labelled folder 0/);
     // The evidence comes with the refusal, for the report's table.
     const fit = error.evidence?.fit;
     expect(fit?.endpoint).not.toBeNull();
     expect(fit?.endpoint as number).toBeLessThanOrEqual(fit?.highestScore as number);
     // The check points alone would refuse it too: the fit bends down before the data does.
-    expect(fitContradictions({ ...(fit as NonNullable<typeof fit>), endpoint: null }, error.evidence?.check ?? [])).toEqual([expect.stringMatching(/^above 0\.\d{3} the fit expects/)]);
+    expect(
+      fitContradictions({ ...(fit as NonNullable<typeof fit>), endpoint: null }, error.evidence?.check ?? []),
+    ).toEqual([expect.stringMatching(/^above 0\.\d{3} the fit expects/)]);
   });
 });

@@ -45,9 +45,13 @@ interface Run {
  */
 function runAndKill(first: number, at: 'enrollment' | 'deletion', ms: number): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [child, dataRoot, SHARED_POSTGRES_URL, schema, MODELS_DIR, FACES_DIR, String(first)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawn(
+      process.execPath,
+      [child, dataRoot, SHARED_POSTGRES_URL, schema, MODELS_DIR, FACES_DIR, String(first)],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     let timer: NodeJS.Timeout | undefined;
@@ -83,7 +87,10 @@ function runAndKill(first: number, at: 'enrollment' | 'deletion', ms: number): P
 /** Every file under `dir`, relative, with forward slashes. */
 async function filesUnder(dir: string): Promise<string[]> {
   const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/')).sort();
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
+    .sort();
 }
 
 describe('enrollment and deletion killed at random points', () => {
@@ -94,10 +101,17 @@ describe('enrollment and deletion killed at random points', () => {
     let removedSomething = false;
     for (let round = 0; round < 6; round++) {
       // Writing an enrollment's 8 files and committing takes some tens of ms here, a deletion less.
-      const run = await runAndKill(round * 1000, round % 2 === 0 ? 'enrollment' : 'deletion', Math.floor(random() * (round % 2 === 0 ? 60 : 20)));
+      const run = await runAndKill(
+        round * 1000,
+        round % 2 === 0 ? 'enrollment' : 'deletion',
+        Math.floor(random() * (round % 2 === 0 ? 60 : 20)),
+      );
       run.enrolled.forEach((id) => everEnrolled.add(id));
 
-      const storage = await openStorage(parseStorageConfig({ dataRoot, databaseUrl: SHARED_POSTGRES_URL }), { embeddingModel: run.model, schema });
+      const storage = await openStorage(parseStorageConfig({ dataRoot, databaseUrl: SHARED_POSTGRES_URL }), {
+        embeddingModel: run.model,
+        schema,
+      });
       try {
         const sweep = await sweepLeftoverImages(storage.db, storage.images, silentLogger);
         expect(sweep.ran).toBe(true);
@@ -109,32 +123,47 @@ describe('enrollment and deletion killed at random points', () => {
         committed.forEach((id) => everEnrolled.add(id));
         expect(committed.has('keeper')).toBe(true);
         const users = path.join(dataRoot, 'images', 'users');
-        expect((await filesUnder(path.join(dataRoot, 'images'))).filter((f) => path.basename(f).endsWith('.tmp'))).toEqual([]);
+        expect(
+          (await filesUnder(path.join(dataRoot, 'images'))).filter((f) => path.basename(f).endsWith('.tmp')),
+        ).toEqual([]);
         for (const userId of await storage.images.listUsers()) {
           const files = await filesUnder(path.join(users, userId));
           const metadata = await storage.images.readMetadata(userId);
           const recorded = (metadata?.images ?? []).map((i) => `${i.kind}/${i.file}`);
           // Every image on disk is recorded and whole.
-          expect(files.filter((f) => f !== 'metadata.json'), userId).toEqual([...recorded].sort());
+          expect(
+            files.filter((f) => f !== 'metadata.json'),
+            userId,
+          ).toEqual([...recorded].sort());
           expect((await storage.images.scanUser(userId)).corrupted, userId).toEqual([]);
           if (committed.has(userId)) continue;
           // No user row: only the originals a committed enrollment kept at its deletion.
           expect(everEnrolled.has(userId), `${userId} was never enrolled but has ${files.join(', ')}`).toBe(true);
-          expect(files.filter((f) => f.startsWith('aligned/')), userId).toEqual([]);
-          expect(recorded.map((f) => f.slice('original/'.length)).sort(), userId).toEqual([...(metadata?.kept_originals ?? [])].sort());
+          expect(
+            files.filter((f) => f.startsWith('aligned/')),
+            userId,
+          ).toEqual([]);
+          expect(recorded.map((f) => f.slice('original/'.length)).sort(), userId).toEqual(
+            [...(metadata?.kept_originals ?? [])].sort(),
+          );
         }
         const keeper = await filesUnder(path.join(users, 'keeper'));
         keeperFiles ??= keeper;
         expect(keeper).toEqual(keeperFiles);
         expect(keeper.filter((f) => f.startsWith('aligned/')).length).toBe(await storage.db.countEmbeddings('keeper'));
         // The database and the index agree (verified at open).
-        expect(storage.embeddings.stats()).toMatchObject({ verified: true, count: (await storage.db.listEmbeddings(run.model.id)).length });
+        expect(storage.embeddings.stats()).toMatchObject({
+          verified: true,
+          count: (await storage.db.listEmbeddings(run.model.id)).length,
+        });
       } finally {
         await storage.close();
       }
     }
     expect(everEnrolled.size).toBeGreaterThan(0);
     // Not asserted (timing-dependent), but reported: did a kill leave anything to sweep?
-    console.info(`enrollment-crash: ${everEnrolled.size} enrollments returned over 6 kills; the sweep removed something: ${removedSomething}`);
+    console.info(
+      `enrollment-crash: ${everEnrolled.size} enrollments returned over 6 kills; the sweep removed something: ${removedSomething}`,
+    );
   }, 240_000);
 });

@@ -3,7 +3,13 @@
 // identical people must produce false accepts; well-separated people none; the seed reproduces).
 import { describe, expect, it } from 'vitest';
 
-import { distribution, type LabelledEmbedding, pairScores, rocPoints, simulateOpenSet } from '../../src/recognition/evaluation.js';
+import {
+  distribution,
+  type LabelledEmbedding,
+  pairScores,
+  rocPoints,
+  simulateOpenSet,
+} from '../../src/recognition/evaluation.js';
 import { evaluationPng, evaluationSvg } from '../../src/recognition/evaluation-plot.js';
 
 const DIM = 16;
@@ -67,7 +73,13 @@ describe('simulateOpenSet (the real decision rule)', () => {
     const r = simulateOpenSet(people(4, 5), { galleryPerPerson: 3, trials: 20, seed: 7 });
     expect(r.enrolledPerGallery).toBe(2);
     // Per gallery: 2 enrolled people x 2 photos left, 2 strangers x 5 photos.
-    expect(r.enrolledProbes).toMatchObject({ probes: 80, namedCorrectly: 80, namedAsSomeoneElse: 0, unknown: 0, gar: 1 });
+    expect(r.enrolledProbes).toMatchObject({
+      probes: 80,
+      namedCorrectly: 80,
+      namedAsSomeoneElse: 0,
+      unknown: 0,
+      gar: 1,
+    });
     expect(r.strangerProbes).toMatchObject({ probes: 200, named: 0, unknown: 200 });
     expect(r.falseAccepts).toBe(0);
     expect(r.galleriesWithFalseAccept).toBe(0);
@@ -91,7 +103,9 @@ describe('simulateOpenSet (the real decision rule)', () => {
     const samples = people(6, 5, [0, 1]);
     const a = simulateOpenSet(samples, { galleryPerPerson: 3, trials: 30, seed: 42 });
     expect(simulateOpenSet(samples, { galleryPerPerson: 3, trials: 30, seed: 42 })).toEqual(a);
-    const others = [1, 2, 3].map((seed) => simulateOpenSet(samples, { galleryPerPerson: 3, trials: 30, seed }).falseAccepts);
+    const others = [1, 2, 3].map(
+      (seed) => simulateOpenSet(samples, { galleryPerPerson: 3, trials: 30, seed }).falseAccepts,
+    );
     expect(others.some((n) => n !== a.falseAccepts)).toBe(true);
   });
 

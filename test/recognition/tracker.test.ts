@@ -32,7 +32,9 @@ describe('FaceTracker', () => {
     const ids = new Set<string>();
     for (let i = 0; i < 12; i++) {
       // 40 px per frame on a 100 px face, with a little vertical jitter: IoU about 0.4.
-      const { assignments, ended } = tracker.update(i * FRAME_MS, [det([100 + 40 * i, 200 + (i % 2) * 6, 100, 100], i)]);
+      const { assignments, ended } = tracker.update(i * FRAME_MS, [
+        det([100 + 40 * i, 200 + (i % 2) * 6, 100, 100], i),
+      ]);
       expect(ended).toEqual([]);
       expect(assignments).toHaveLength(1);
       ids.add(assignments[0]!.trackId);
@@ -61,7 +63,8 @@ describe('FaceTracker', () => {
   it('refuses the centre fallback when the size changes by more than the ratio', () => {
     // A 160 px face, then a 100 px one whose centre moved 40 px on both axes: IoU 0.29, centre
     // shift 0.44 x size, sizes 1.6 apart: a different (farther) face, not the same one.
-    const a: Box = [0, 0, 160, 160], b: Box = [70, 70, 100, 100];
+    const a: Box = [0, 0, 160, 160],
+      b: Box = [70, 70, 100, 100];
     expect(iou(a, b)).toBeLessThan(0.3);
     const ids = (maxSizeRatio?: number) => {
       const tracker = new FaceTracker<null>({ cameraId: 'cam1', ...(maxSizeRatio ? { maxSizeRatio } : {}) });
@@ -91,7 +94,7 @@ describe('FaceTracker', () => {
     expect(tracks.map((t) => t.observations[0]!.payload).sort()).toEqual(['left', 'right']);
   });
 
-  it('does not hand a missed face\'s track to its neighbour', () => {
+  it("does not hand a missed face's track to its neighbour", () => {
     const tracker = new FaceTracker<string>({ cameraId: 'cam1' });
     const first = tracker.update(0, [det([100, 100, 100, 100], 'A'), det([210, 100, 100, 100], 'B')]);
     const [idA, idB] = trackOf(first.assignments, 2);
@@ -178,13 +181,24 @@ describe('FaceTracker', () => {
     expect(t2.assignments).toHaveLength(3);
     expect(tracker.tracks()).toHaveLength(3);
     // A, B and D all in the frame plus two newcomers: no live track may go, the newcomers get none.
-    const t3 = tracker.update(3 * FRAME_MS, [det(at(0), 'A'), det(at(100), 'B'), det(at(300), 'D'), det(at(400), 'E'), det(at(500), 'F')]);
+    const t3 = tracker.update(3 * FRAME_MS, [
+      det(at(0), 'A'),
+      det(at(100), 'B'),
+      det(at(300), 'D'),
+      det(at(400), 'E'),
+      det(at(500), 'F'),
+    ]);
     expect(t3.ended).toEqual([]);
     expect(trackOf(t3.assignments, 5).slice(3)).toEqual([undefined, undefined]);
     expect(tracker.tracks().map((t) => t.observations.at(-1)!.payload)).toEqual(['A', 'B', 'D']);
     // With room for one, the better-ranked newcomer gets it.
     tracker.update(4 * FRAME_MS, [det(at(0), 'A'), det(at(100), 'B')]);
-    const t5 = tracker.update(5 * FRAME_MS, [det(at(0), 'A'), det(at(100), 'B'), det(at(400), 'E', 0.2), det(at(500), 'F', 0.9)]);
+    const t5 = tracker.update(5 * FRAME_MS, [
+      det(at(0), 'A'),
+      det(at(100), 'B'),
+      det(at(400), 'E', 0.2),
+      det(at(500), 'F', 0.9),
+    ]);
     expect(t5.ended.map((t) => t.observations.at(-1)!.payload)).toEqual(['D']);
     expect(trackOf(t5.assignments, 4).map((id) => id !== undefined)).toEqual([true, true, false, true]);
     expect(tracker.tracks()).toHaveLength(3);
@@ -193,7 +207,10 @@ describe('FaceTracker', () => {
   it('at maxTracks evicts the track seen least recently, not the oldest', () => {
     const tracker = new FaceTracker<string>({ cameraId: 'cam1', maxTracks: 3, maxMissedMs: 1000 });
     const at = (x: number): Box => [x, 100, 50, 50];
-    const [idA, idB, idC] = trackOf(tracker.update(0, [det(at(0), 'A'), det(at(100), 'B'), det(at(200), 'C')]).assignments, 3);
+    const [idA, idB, idC] = trackOf(
+      tracker.update(0, [det(at(0), 'A'), det(at(100), 'B'), det(at(200), 'C')]).assignments,
+      3,
+    );
     tracker.update(300, [det(at(0), 'A'), det(at(200), 'C')]); // B missed
     tracker.update(600, [det(at(200), 'C')]); // A missed too, but seen after B
     // C is in the frame and D is new: B (last seen at 0) makes room; A, older but seen at 300, stays.
@@ -237,12 +254,16 @@ describe('FaceTracker', () => {
     expect(restarted.update(0, [det([0, 0, 50, 50], null)]).assignments[0]!.trackId).toBe('gate_1-lq3xzz-1');
     expect(unique.has('gate_1-lq3x9k-1')).toBe(true);
     // Without a run id: camera id and sequence.
-    expect(new FaceTracker<null>({ cameraId: 'cam1' }).update(0, [det([0, 0, 50, 50], null)]).assignments[0]!.trackId).toBe('cam1-1');
+    expect(
+      new FaceTracker<null>({ cameraId: 'cam1' }).update(0, [det([0, 0, 50, 50], null)]).assignments[0]!.trackId,
+    ).toBe('cam1-1');
   });
 
   it('refuses a camera id or run id that is not safe in a file name', () => {
     for (const bad of ['', 'gate:1', 'a/b', 'a\\b', 'gate 1', 'x'.repeat(65)]) {
-      expect(() => new FaceTracker({ cameraId: bad })).toThrow(/Expected 1-64 letters, digits, '-' or '_' for cameraId/);
+      expect(() => new FaceTracker({ cameraId: bad })).toThrow(
+        /Expected 1-64 letters, digits, '-' or '_' for cameraId/,
+      );
       expect(() => new FaceTracker({ cameraId: 'cam1', runId: bad })).toThrow(/for runId/);
     }
   });
@@ -282,7 +303,9 @@ describe('FaceTracker', () => {
     expect(() => tracker.update(0, [det([0, 0, 0, 10], null)])).toThrow('detections[0].box');
     expect(() => tracker.update(0, [det([0, Number.NaN, 10, 10], null)])).toThrow('detections[0].box');
     expect(() => tracker.update(0, [det([0, 0, 10, 10], null, Number.NaN)])).toThrow('detections[0].rank');
-    expect(() => new FaceTracker({ cameraId: 'c', maxObservations: 2.5 })).toThrow('Expected positive integer for maxObservations but received 2.5');
+    expect(() => new FaceTracker({ cameraId: 'c', maxObservations: 2.5 })).toThrow(
+      'Expected positive integer for maxObservations but received 2.5',
+    );
     expect(() => new FaceTracker({ cameraId: 'c', iouThreshold: 1.5 })).toThrow('iouThreshold');
     expect(tracker.tracks()).toEqual([]); // a refused frame changes nothing
   });
@@ -290,7 +313,10 @@ describe('FaceTracker', () => {
 
 describe('the appearance gate', () => {
   it('starts a new track when a different face steps into the same spot', () => {
-    const tracker = new FaceTracker<string>({ cameraId: 'cam', sameFace: (track, d) => track.observations.at(-1)?.payload === d.payload });
+    const tracker = new FaceTracker<string>({
+      cameraId: 'cam',
+      sameFace: (track, d) => track.observations.at(-1)?.payload === d.payload,
+    });
     const box: [number, number, number, number] = [100, 100, 80, 100];
     const first = tracker.update(0, [{ box, payload: 'alice', rank: 1 }]);
     const same = tracker.update(200, [{ box, payload: 'alice', rank: 1 }]);

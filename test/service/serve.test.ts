@@ -25,7 +25,11 @@ async function recognitionEvents(): Promise<{ matched_user_id: string | null; is
   const client = new pg.Client({ connectionString: postgres.url });
   await client.connect();
   try {
-    return (await client.query<{ matched_user_id: string | null; is_unknown: boolean }>('SELECT matched_user_id, is_unknown FROM recognition_events')).rows;
+    return (
+      await client.query<{ matched_user_id: string | null; is_unknown: boolean }>(
+        'SELECT matched_user_id, is_unknown FROM recognition_events',
+      )
+    ).rows;
   } finally {
     await client.end();
   }
@@ -64,7 +68,14 @@ describe('facegate serve', () => {
         `  - { id: gate_1, url: ${JSON.stringify(camera.url)}, fps: 5, width: 1280, height: 720, watchdogSeconds: 2 }`,
       ].join('\n'),
     );
-    const env = { ...process.env, FACEGATE_CONFIG: config, DATABASE_URL: '', REDIS_URL: '', FACEGATE_DATA_DIR: '', FACEGATE_MODELS_DIR: '' };
+    const env = {
+      ...process.env,
+      FACEGATE_CONFIG: config,
+      DATABASE_URL: '',
+      REDIS_URL: '',
+      FACEGATE_DATA_DIR: '',
+      FACEGATE_MODELS_DIR: '',
+    };
     const serve = spawn(process.execPath, [cli, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     serve.stdout.on('data', (d: Buffer) => (log += d.toString()));
@@ -101,7 +112,11 @@ describe('facegate serve', () => {
       // The database goes away; the stranger on the next slide is decided and spooled.
       await postgres.kill();
       const decisionsBefore = (log.match(/"msg":"(recognised [^"]*|unknown face)"/g) ?? []).length;
-      await until('a decision made during the outage', () => (log.match(/"msg":"(recognised [^"]*|unknown face)"/g) ?? []).length > decisionsBefore, 30_000);
+      await until(
+        'a decision made during the outage',
+        () => (log.match(/"msg":"(recognised [^"]*|unknown face)"/g) ?? []).length > decisionsBefore,
+        30_000,
+      );
       serve.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(log).toMatch(/"msg":"facegate stopped"/);

@@ -43,7 +43,12 @@ function assertWellFormedXml(xml: string): void {
 }
 
 const unescapeXml = (s: string) =>
-  s.replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  s
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 
 describe('systemdUnit', () => {
   const unit = systemdUnit({
@@ -85,21 +90,34 @@ describe('systemdUnit', () => {
 
   it('quotes paths with spaces in ExecStart and escapes % specifiers and $ substitution', () => {
     expect(unit).toContain('ExecStart=/usr/bin/node "/opt/face gate/dist/src/cli/main.js" serve');
-    const odd = systemdUnit({ execPath: '/usr/bin/node', cliPath: '/opt/a$b%c "q"/main.js', configFile: '/etc/my conf/c.yaml', dataDir: '/srv/face data' });
+    const odd = systemdUnit({
+      execPath: '/usr/bin/node',
+      cliPath: '/opt/a$b%c "q"/main.js',
+      configFile: '/etc/my conf/c.yaml',
+      dataDir: '/srv/face data',
+    });
     expect(odd).toContain('ExecStart=/usr/bin/node "/opt/a$$b%%c \\"q\\"/main.js" serve');
     expect(odd).toContain('Environment="FACEGATE_CONFIG=/etc/my conf/c.yaml"');
   });
 
   it('makes a data root outside /var/lib writable with ReadWritePaths= instead of StateDirectory=', () => {
-    const other = systemdUnit({ execPath: '/usr/bin/node', cliPath: '/opt/facegate/dist/src/cli/main.js', dataDir: '/srv/face data' });
+    const other = systemdUnit({
+      execPath: '/usr/bin/node',
+      cliPath: '/opt/facegate/dist/src/cli/main.js',
+      dataDir: '/srv/face data',
+    });
     expect(other).toContain('ReadWritePaths="/srv/face data"');
     expect(other).not.toContain('StateDirectory=');
     expect(other).not.toContain('FACEGATE_CONFIG');
   });
 
   it('refuses relative paths and newlines that would inject directives', () => {
-    expect(() => systemdUnit({ execPath: 'node', cliPath: '/x/main.js', dataDir: '/var/lib/facegate' })).toThrow(/absolute/);
-    expect(() => systemdUnit({ execPath: '/usr/bin/node', cliPath: '/x/main.js\nExecStartPre=/bin/sh', dataDir: '/var/lib/f' })).toThrow(/control characters/);
+    expect(() => systemdUnit({ execPath: 'node', cliPath: '/x/main.js', dataDir: '/var/lib/facegate' })).toThrow(
+      /absolute/,
+    );
+    expect(() =>
+      systemdUnit({ execPath: '/usr/bin/node', cliPath: '/x/main.js\nExecStartPre=/bin/sh', dataDir: '/var/lib/f' }),
+    ).toThrow(/control characters/);
   });
 });
 
@@ -115,12 +133,17 @@ describe('systemd-analyze verify', () => {
   it('accepts a generated unit pointing at real paths with spaces (systemd-analyze verify)', async () => {
     const analyzer = spawnSync('which', ['systemd-analyze'], { encoding: 'utf8' });
     if (analyzer.status !== 0 || analyzer.stdout.trim() === '') {
-      throw new Error('Expected systemd-analyze (Debian package systemd; scripts/test.sh installs it) but it is not on PATH');
+      throw new Error(
+        'Expected systemd-analyze (Debian package systemd; scripts/test.sh installs it) but it is not on PATH',
+      );
     }
     const cliPath = path.join(dir, 'main.js');
     await writeFile(cliPath, '');
     const unitFile = path.join(dir, 'facegate.service');
-    await writeFile(unitFile, systemdUnit({ execPath: process.execPath, cliPath, configFile: path.join(dir, 'config.yaml'), dataDir: dir }));
+    await writeFile(
+      unitFile,
+      systemdUnit({ execPath: process.execPath, cliPath, configFile: path.join(dir, 'config.yaml'), dataDir: dir }),
+    );
     const r = spawnSync('systemd-analyze', ['verify', unitFile], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
@@ -132,7 +155,7 @@ describe('winswXml', () => {
     id: 'facegate',
     name: 'facegate <site & "lobby">',
     execPath: 'C:\\Program Files\\nodejs\\node.exe',
-    cliPath: "C:\\Program Files\\face & gate\\dist\\src\\cli\\main.js",
+    cliPath: 'C:\\Program Files\\face & gate\\dist\\src\\cli\\main.js',
     configFile: 'C:\\ProgramData\\facegate\\config "A" <1>.yaml',
     logDir: '%BASE%\\logs',
   });
@@ -140,7 +163,9 @@ describe('winswXml', () => {
   it('is well-formed and escapes & < > " in every interpolated value', () => {
     assertWellFormedXml(xml);
     expect(xml).toContain('<name>facegate &lt;site &amp; &quot;lobby&quot;&gt;</name>');
-    expect(xml).toContain('<env name="FACEGATE_CONFIG" value="C:\\ProgramData\\facegate\\config &quot;A&quot; &lt;1&gt;.yaml"/>');
+    expect(xml).toContain(
+      '<env name="FACEGATE_CONFIG" value="C:\\ProgramData\\facegate\\config &quot;A&quot; &lt;1&gt;.yaml"/>',
+    );
     const args = /<arguments>(.*)<\/arguments>/.exec(xml)?.[1] ?? '';
     expect(unescapeXml(args)).toBe('"C:\\Program Files\\face & gate\\dist\\src\\cli\\main.js" serve');
     expect(xmlEscape(`a&b<c>d"e'f`)).toBe('a&amp;b&lt;c&gt;d&quot;e&apos;f');
@@ -156,20 +181,26 @@ describe('winswXml', () => {
     expect(xml.match(/<onfailure action="restart" delay="10 sec"\/>/g)).toHaveLength(2);
     expect(xml).toContain('<onfailure action="restart" delay="60 sec"/>');
     expect(xml).toContain('<resetfailure>1 hour</resetfailure>');
-    expect(xml).toMatch(/<log mode="roll-by-size">\s*<sizeThreshold>\d+<\/sizeThreshold>\s*<keepFiles>\d+<\/keepFiles>\s*<\/log>/);
+    expect(xml).toMatch(
+      /<log mode="roll-by-size">\s*<sizeThreshold>\d+<\/sizeThreshold>\s*<keepFiles>\d+<\/keepFiles>\s*<\/log>/,
+    );
     expect(xml).toContain('<stoptimeout>30 sec</stoptimeout>');
     expect(xml).toContain('<startmode>Automatic</startmode>');
     expect(xml).toContain('<delayedAutoStart>true</delayedAutoStart>');
-    expect(winswXml({ id: 'f', name: 'f', execPath: 'node.exe', cliPath: 'm.js', logDir: 'l', stopTimeoutSeconds: 90 })).toContain(
-      '<stoptimeout>90 sec</stoptimeout>',
-    );
+    expect(
+      winswXml({ id: 'f', name: 'f', execPath: 'node.exe', cliPath: 'm.js', logDir: 'l', stopTimeoutSeconds: 90 }),
+    ).toContain('<stoptimeout>90 sec</stoptimeout>');
   });
 });
 
 describe('facegate service (compiled CLI)', () => {
   const cli = path.resolve(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
   const facegate = (...args: string[]) =>
-    spawnSync(process.execPath, [cli, 'service', ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, FACEGATE_DATA_DIR: '' } });
+    spawnSync(process.execPath, [cli, 'service', ...args], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, FACEGATE_DATA_DIR: '' },
+    });
 
   it('prints the systemd unit and its target path as one JSON object', () => {
     const r = facegate('print', '--platform', 'linux', '--config', '/etc/facegate/config.yaml', '--json');
@@ -178,7 +209,10 @@ describe('facegate service (compiled CLI)', () => {
     expect(printed).toMatchObject({ platform: 'linux', path: '/etc/systemd/system/facegate.service' });
     expect(printed.content).toContain('Environment=FACEGATE_CONFIG=/etc/facegate/config.yaml');
     expect(printed.content).toContain(`ExecStart=${process.execPath} `);
-    expect(printed.commands).toEqual([['systemctl', 'daemon-reload'], ['systemctl', 'enable', '--now', 'facegate']]);
+    expect(printed.commands).toEqual([
+      ['systemctl', 'daemon-reload'],
+      ['systemctl', 'enable', '--now', 'facegate'],
+    ]);
   });
 
   it('prints the WinSW XML, its path and the WinSW exe beside it', () => {
@@ -198,23 +232,30 @@ describe('facegate service (compiled CLI)', () => {
 
   // Never where it could succeed: with no systemctl on PATH on any Linux machine, and with the real
   // PATH only where systemd is not the running init (elsewhere it would really install the service).
-  it.skipIf(process.platform !== 'linux')('install fails with a clear message and writes nothing when systemd cannot take the unit', () => {
-    const unitPath = '/etc/systemd/system/facegate.service';
-    const before = spawnSync('test', ['-e', unitPath]).status === 0;
-    const emptyPath = mkdtempSync(path.join(os.tmpdir(), 'facegate-no-systemctl-'));
-    const noSystemctl = spawnSync(process.execPath, [cli, 'service', 'install', '--platform', 'linux', '--json'], {
-      encoding: 'utf8',
-      timeout: 30_000,
-      env: { ...process.env, FACEGATE_DATA_DIR: '', PATH: emptyPath },
-    });
-    rmSync(emptyPath, { recursive: true, force: true });
-    expect(noSystemctl.status).toBe(1);
-    expect((JSON.parse(noSystemctl.stdout) as { error: string }).error).toMatch(/cannot install the service: systemctl was not found/);
-    if (spawnSync('test', ['-d', '/run/systemd/system']).status !== 0) {
-      const r = facegate('install', '--platform', 'linux', '--json');
-      expect(r.status).toBe(1);
-      expect((JSON.parse(r.stdout) as { error: string }).error).toMatch(/cannot install the service: (systemctl was not found|systemd is installed but is not the running init)/);
-    }
-    expect(spawnSync('test', ['-e', unitPath]).status === 0).toBe(before);
-  });
+  it.skipIf(process.platform !== 'linux')(
+    'install fails with a clear message and writes nothing when systemd cannot take the unit',
+    () => {
+      const unitPath = '/etc/systemd/system/facegate.service';
+      const before = spawnSync('test', ['-e', unitPath]).status === 0;
+      const emptyPath = mkdtempSync(path.join(os.tmpdir(), 'facegate-no-systemctl-'));
+      const noSystemctl = spawnSync(process.execPath, [cli, 'service', 'install', '--platform', 'linux', '--json'], {
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: { ...process.env, FACEGATE_DATA_DIR: '', PATH: emptyPath },
+      });
+      rmSync(emptyPath, { recursive: true, force: true });
+      expect(noSystemctl.status).toBe(1);
+      expect((JSON.parse(noSystemctl.stdout) as { error: string }).error).toMatch(
+        /cannot install the service: systemctl was not found/,
+      );
+      if (spawnSync('test', ['-d', '/run/systemd/system']).status !== 0) {
+        const r = facegate('install', '--platform', 'linux', '--json');
+        expect(r.status).toBe(1);
+        expect((JSON.parse(r.stdout) as { error: string }).error).toMatch(
+          /cannot install the service: (systemctl was not found|systemd is installed but is not the running init)/,
+        );
+      }
+      expect(spawnSync('test', ['-e', unitPath]).status === 0).toBe(before);
+    },
+  );
 });

@@ -36,8 +36,16 @@ describe('facegate serve at start', () => {
     await fs.writeFile(path.join(day, '.gate_1_070809010.png.0a1b2c3d4e5f.tmp'), 'partial');
 
     const lines: Record<string, unknown>[] = [];
-    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-    const config = parseConfig({ dataDir, modelsDir: MODELS_DIR, inference: { provider: 'cpu' }, api: { port: await freePort() } });
+    const logger = pino(
+      { level: 'info' },
+      { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+    );
+    const config = parseConfig({
+      dataDir,
+      modelsDir: MODELS_DIR,
+      inference: { provider: 'cpu' },
+      api: { port: await freePort() },
+    });
     const service = await startService(config, logger);
     try {
       expect(await fs.readdir(path.join(dataDir, 'images', 'users'))).toEqual([]);
@@ -50,7 +58,9 @@ describe('facegate serve at start', () => {
         files: [`images/unknown/${today}/.gate_1_070809010.png.0a1b2c3d4e5f.tmp`],
       });
       // Before the API and the cameras: the sweep's line comes before "facegate running".
-      expect(lines.indexOf(sweep as Record<string, unknown>)).toBeLessThan(lines.findIndex((l) => l.msg === 'facegate running'));
+      expect(lines.indexOf(sweep as Record<string, unknown>)).toBeLessThan(
+        lines.findIndex((l) => l.msg === 'facegate running'),
+      );
     } finally {
       await service.stop();
     }

@@ -32,7 +32,21 @@ function refusal(run: () => unknown): string {
 
 describe('isPrintableText', () => {
   it('refuses bidi controls, line/paragraph separators, zero-width space and BOM', () => {
-    for (const c of ['\u202e', '\u202a', '\u202b', '\u202c', '\u202d', '\u2066', '\u2067', '\u2068', '\u2069', '\u2028', '\u2029', '\u200b', '\ufeff']) {
+    for (const c of [
+      '\u202e',
+      '\u202a',
+      '\u202b',
+      '\u202c',
+      '\u202d',
+      '\u2066',
+      '\u2067',
+      '\u2068',
+      '\u2069',
+      '\u2028',
+      '\u2029',
+      '\u200b',
+      '\ufeff',
+    ]) {
       expect(isPrintableText(`Ev${c}e`), `U+${c.codePointAt(0)?.toString(16)}`).toBe(false);
     }
   });
@@ -56,7 +70,14 @@ describe('quoteReceived', () => {
   });
 
   it('is what requireText and requirePrintableText quote: no raw control or format character in the message', () => {
-    for (const value of ['a\u009b31mb', 'Del\u007f', 'Rev\u202eesrever', 'Line\u2028sep', '\ufeffBom', 'x'.repeat(201) + '\u009b']) {
+    for (const value of [
+      'a\u009b31mb',
+      'Del\u007f',
+      'Rev\u202eesrever',
+      'Line\u2028sep',
+      '\ufeffBom',
+      'x'.repeat(201) + '\u009b',
+    ]) {
       const message = refusal(() => requirePrintableText('name', value, false));
       expect(message).toMatch(/^Expected name/);
       expect(message, JSON.stringify(message)).not.toMatch(UNPRINTABLE);
@@ -75,20 +96,30 @@ describe('the shared rules', () => {
     for (const day of ['2024-02-30', '2023-02-29', '2024-13-01', '2024-04-31', '2024-3-1', 20240301]) {
       expect(() => requireDay('day', day), String(day)).toThrow(StoreInputError);
     }
-    expect(refusal(() => requireDay('cutoffDay', '2024-02-30'))).toBe('Expected cutoffDay to be a date YYYY-MM-DD but received "2024-02-30"');
+    expect(refusal(() => requireDay('cutoffDay', '2024-02-30'))).toBe(
+      'Expected cutoffDay to be a date YYYY-MM-DD but received "2024-02-30"',
+    );
   });
 
   it('takes a page size of 1..1000 rows, 100 when none is given', () => {
     expect(requireLimit(undefined)).toBe(100);
     expect(requireLimit(1)).toBe(1);
     expect(requireLimit(1000)).toBe(1000);
-    for (const limit of [0, 1001, 2.5, Number.NaN]) expect(() => requireLimit(limit), String(limit)).toThrow(StoreInputError);
+    for (const limit of [0, 1001, 2.5, Number.NaN])
+      expect(() => requireLimit(limit), String(limit)).toThrow(StoreInputError);
     expect(refusal(() => requireLimit(1001))).toBe('Expected limit to be an integer in 1..1000 but received 1001');
   });
 
   it('calls a vector finite only when it is a non-empty Float32Array without NaN or Infinity', () => {
     expect(isFiniteVector(new Float32Array([0, -1, 0.5]))).toBe(true);
-    for (const v of [new Float32Array(0), new Float32Array([1, Number.NaN]), new Float32Array([Infinity]), [1, 2], new Float64Array([1]), null]) {
+    for (const v of [
+      new Float32Array(0),
+      new Float32Array([1, Number.NaN]),
+      new Float32Array([Infinity]),
+      [1, 2],
+      new Float64Array([1]),
+      null,
+    ]) {
       expect(isFiniteVector(v)).toBe(false);
     }
   });
@@ -96,10 +127,11 @@ describe('the shared rules', () => {
   it('calls a number positive when it is finite, above 0 and at most the maximum', () => {
     expect(isPositiveNumber(0.001)).toBe(true);
     expect(isPositiveNumber(30, 30)).toBe(true);
-    for (const value of [0, -1, 31, Infinity, Number.NaN, '5', undefined]) expect(isPositiveNumber(value, 30), String(value)).toBe(false);
+    for (const value of [0, -1, 31, Infinity, Number.NaN, '5', undefined])
+      expect(isPositiveNumber(value, 30), String(value)).toBe(false);
   });
 
-  it("calls a line printable when it is a string, not blank, within its length as given, without control characters", () => {
+  it('calls a line printable when it is a string, not blank, within its length as given, without control characters', () => {
     expect(isPrintableLine('  api:alice ', 200)).toBe(true);
     expect(isPrintableLine('x'.repeat(200), 200)).toBe(true);
     for (const value of ['', '   ', 'x'.repeat(201), ` ${'x'.repeat(199)} `, 'Eve\u202e', 'a\u001bb', 42, undefined]) {
@@ -110,7 +142,9 @@ describe('the shared rules', () => {
   it("takes an image store's date in the years 0000-9999, which a YYYY-MM-DD folder can hold", () => {
     const d = new Date(Date.UTC(1900, 0, 1));
     expect(requireFolderDate('createdAt', d)).toBe(d);
-    expect(refusal(() => requireFolderDate('createdAt', new Date(Number.NaN)))).toBe('Expected createdAt to be a valid Date in years 0000-9999 but received an invalid Date');
+    expect(refusal(() => requireFolderDate('createdAt', new Date(Number.NaN)))).toBe(
+      'Expected createdAt to be a valid Date in years 0000-9999 but received an invalid Date',
+    );
     expect(() => requireFolderDate('createdAt', new Date(Date.UTC(10_000, 0, 1)))).toThrow(StoreInputError);
   });
 });

@@ -36,8 +36,11 @@ afterEach(async () => {
 
 /** A process of its own that tries to lock the data root and then stays alive; resolves with what it said. */
 async function holder(): Promise<{ child: ChildProcess; said: string }> {
-  if (!existsSync(LOCK_MODULE)) throw new Error(`Expected the compiled lock module at ${LOCK_MODULE} but it is missing: run npm run build:ts`);
-  const child = spawn(process.execPath, ['--input-type=module', '-e', HOLDER, pathToFileURL(LOCK_MODULE).href, root], { stdio: ['ignore', 'pipe', 'inherit'] });
+  if (!existsSync(LOCK_MODULE))
+    throw new Error(`Expected the compiled lock module at ${LOCK_MODULE} but it is missing: run npm run build:ts`);
+  const child = spawn(process.execPath, ['--input-type=module', '-e', HOLDER, pathToFileURL(LOCK_MODULE).href, root], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.push(child);
   const said = await new Promise<string>((resolve, reject) => {
     let out = '';
@@ -45,12 +48,17 @@ async function holder(): Promise<{ child: ChildProcess; said: string }> {
       out += chunk.toString();
       if (out.includes('\n')) resolve(out.trim());
     });
-    child.on('exit', (code) => reject(new Error(`Expected the lock holder to report but it exited with ${code} after ${JSON.stringify(out)}`)));
+    child.on('exit', (code) =>
+      reject(new Error(`Expected the lock holder to report but it exited with ${code} after ${JSON.stringify(out)}`)),
+    );
   });
   return { child, said };
 }
 
-const exited = (child: ChildProcess) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.on('exit', () => resolve())));
+const exited = (child: ChildProcess) =>
+  new Promise<void>((resolve) =>
+    child.exitCode !== null || child.signalCode !== null ? resolve() : child.on('exit', () => resolve()),
+  );
 
 describe('the data-root lock', () => {
   it('refuses a second owner while the first holds it, and frees it on release', async () => {
@@ -121,7 +129,9 @@ describe('the data-root lock', () => {
     await writeFile(lockFile(), `${process.ppid}\n`);
     const old = new Date(Date.now() - 3_600_000);
     await utimes(lockFile(), old, old);
-    await expect(lockDataRoot(root)).rejects.toThrow(new RegExp(`in use by process ${process.ppid}.*delete .*${LOCK_FILE} by hand`));
+    await expect(lockDataRoot(root)).rejects.toThrow(
+      new RegExp(`in use by process ${process.ppid}.*delete .*${LOCK_FILE} by hand`),
+    );
     expect(await readFile(lockFile(), 'utf8')).toBe(`${process.ppid}\n`);
   });
 
@@ -133,13 +143,14 @@ describe('the data-root lock', () => {
     expect(await readFile(lockFile(), 'utf8')).toBe(theirs);
   });
 
-  it('gives a dead owner\'s lock to exactly one of several processes taking it over at once', async () => {
+  it("gives a dead owner's lock to exactly one of several processes taking it over at once", async () => {
     await writeFile(lockFile(), `${JSON.stringify({ pid: 999999999, host: os.hostname(), token: 'dead' })}\n`);
     const results = await Promise.all([holder(), holder(), holder(), holder()]);
     const said = results.map((r) => r.said);
     expect(said.filter((s) => s === 'locked')).toHaveLength(1);
     const winner = results.find((r) => r.said === 'locked')?.child.pid;
-    for (const s of said.filter((s) => s !== 'locked')) expect(s).toMatch(/^refused: .*(in use by process|changed \d+ times)/);
+    for (const s of said.filter((s) => s !== 'locked'))
+      expect(s).toMatch(/^refused: .*(in use by process|changed \d+ times)/);
     expect(JSON.parse(await readFile(lockFile(), 'utf8'))).toMatchObject({ pid: winner });
     // No guard or temporary file is left behind.
     expect(await readdir(root)).toEqual([LOCK_FILE]);

@@ -26,9 +26,21 @@ async function enrollAndSearch(storage: Awaited<ReturnType<typeof openStorage>>)
   const crops = await Promise.all([0, 1, 2].map(() => storage.images.saveAligned('U123', Buffer.from(pngStub))));
   const { embeddings } = await storage.db.createUser(
     { id: 'U123', name: 'Ada' },
-    crops.map((c, i) => ({ image: c.file, modelId: model.id, vector: vectors.slice(i * model.dim, (i + 1) * model.dim) })),
+    crops.map((c, i) => ({
+      image: c.file,
+      modelId: model.id,
+      vector: vectors.slice(i * model.dim, (i + 1) * model.dim),
+    })),
   );
-  await storage.embeddings.add(embeddings.map((e) => ({ embeddingId: e.id, userId: e.userId, image: e.image, modelId: e.modelId, vector: e.vector })));
+  await storage.embeddings.add(
+    embeddings.map((e) => ({
+      embeddingId: e.id,
+      userId: e.userId,
+      image: e.image,
+      modelId: e.modelId,
+      vector: e.vector,
+    })),
+  );
   return storage.embeddings.search(vectors.slice(model.dim, 2 * model.dim), 1);
 }
 
@@ -50,8 +62,16 @@ describe('openStorage', () => {
     await storage.close();
 
     expect((await readdir(dataRoot)).sort()).toEqual(['db', 'embeddings', 'images', 'spool']);
-    expect((await readdir(path.join(dataRoot, 'images', 'users', 'U123'))).sort()).toEqual(['aligned', 'metadata.json', 'original']);
-    expect((await readdir(path.join(dataRoot, 'embeddings'))).sort()).toEqual(['faiss.index', 'id_map.json', 'stats.json']);
+    expect((await readdir(path.join(dataRoot, 'images', 'users', 'U123'))).sort()).toEqual([
+      'aligned',
+      'metadata.json',
+      'original',
+    ]);
+    expect((await readdir(path.join(dataRoot, 'embeddings'))).sort()).toEqual([
+      'faiss.index',
+      'id_map.json',
+      'stats.json',
+    ]);
 
     const again = await openStorage(config, { embeddingModel: model });
     expect(again.embeddings.stats()).toMatchObject({ count: 3, loadedFrom: 'snapshot', verified: true });
@@ -62,7 +82,11 @@ describe('openStorage', () => {
 
   it('runs on the real PostgreSQL and Redis', async () => {
     const schema = uniqueSchema();
-    const config = parseStorageConfig({ dataRoot: path.join(root, 'servers'), databaseUrl: SHARED_POSTGRES_URL, redisUrl: SHARED_REDIS_URL });
+    const config = parseStorageConfig({
+      dataRoot: path.join(root, 'servers'),
+      databaseUrl: SHARED_POSTGRES_URL,
+      redisUrl: SHARED_REDIS_URL,
+    });
     const storage = await openStorage(config, { embeddingModel: model, schema });
     try {
       expect(storage.db.health()).toMatchObject({ engine: 'postgres', available: true });

@@ -25,11 +25,30 @@ describe('ids as Windows file names (path.win32)', () => {
     // COM¹ (superscript one: reserved too) is refused before that, as not ASCII.
     expect(idProblem('user', 'COM¹')).toMatch(/^Expected a user id of 1-64 letters/);
     // Not reserved: the name only starts like one.
-    for (const id of ['CONSOLE', 'nullable', 'COM10x', 'lpt', 'auxiliary']) expect(idProblem('user', id), id).toBeNull();
+    for (const id of ['CONSOLE', 'nullable', 'COM10x', 'lpt', 'auxiliary'])
+      expect(idProblem('user', id), id).toBeNull();
   });
 
   it("refuses what Windows reads as a drive, a stream, a separator or a trimmed name (':', '\\\\', '/', a trailing dot or space)", () => {
-    for (const id of ['C:', 'a:b', 'photo.jpg:Zone.Identifier', 'a\\b', '..\\x', 'a/b', 'name.', 'name ', ' name', '..', '.', '.hidden', 'a*b', 'a?b', 'a"b', 'a<b', 'a|b']) {
+    for (const id of [
+      'C:',
+      'a:b',
+      'photo.jpg:Zone.Identifier',
+      'a\\b',
+      '..\\x',
+      'a/b',
+      'name.',
+      'name ',
+      ' name',
+      '..',
+      '.',
+      '.hidden',
+      'a*b',
+      'a?b',
+      'a"b',
+      'a<b',
+      'a|b',
+    ]) {
       expect(idProblem('user', id), JSON.stringify(id)).toMatch(/^Expected a user id of 1-64 letters/);
     }
   });
@@ -64,7 +83,9 @@ describe('renameWithRetry on the errors a Windows reader causes', () => {
       const from = path.join(dir, 'new-folder');
       await fs.mkdir(from);
       await expect(fs.rename(from, disk.dir)).rejects.toMatchObject({ code: 'EBUSY' });
-      const release = new Promise<void>((resolve) => setTimeout(() => void disk.unmount().then(() => ((unmounted = true), resolve())), 150));
+      const release = new Promise<void>((resolve) =>
+        setTimeout(() => void disk.unmount().then(() => ((unmounted = true), resolve())), 150),
+      );
       await renameWithRetry(from, disk.dir);
       await release;
       expect(unmounted).toBe(true);
@@ -100,7 +121,9 @@ describe('renameWithRetry on the errors a Windows reader causes', () => {
         execFileSync('chattr', [flag, target], { stdio: 'pipe' });
       } catch (error) {
         const why = (error as { stderr?: Buffer }).stderr?.toString().trim() || (error as Error).message;
-        throw new Error(`Expected chattr ${flag} to work on ${target} (Linux, root, ext4 or similar) but it failed: ${why}`);
+        throw new Error(
+          `Expected chattr ${flag} to work on ${target} (Linux, root, ext4 or similar) but it failed: ${why}`,
+        );
       }
     };
     chattr('+i');

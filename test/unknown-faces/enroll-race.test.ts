@@ -34,7 +34,9 @@ afterAll(async () => {
 describe('enrollment paths racing each other', () => {
   it('makes one user of a photo enrollment and a review enrollment of one person at the same moment', async () => {
     const { storage, vision } = appliance;
-    const files = ['Colin_Powell_0001.jpg', 'Colin_Powell_0002.jpg', 'Colin_Powell_0003.jpg'].map((f) => path.join(FACES_DIR, 'lfw10', 'Colin_Powell', f));
+    const files = ['Colin_Powell_0001.jpg', 'Colin_Powell_0002.jpg', 'Colin_Powell_0003.jpg'].map((f) =>
+      path.join(FACES_DIR, 'lfw10', 'Colin_Powell', f),
+    );
     const images = await Promise.all(files.map(async (f) => ({ name: f, bytes: await fs.readFile(f) })));
 
     // The stranger the cameras kept: the same three faces, one open group.
@@ -63,20 +65,26 @@ describe('enrollment paths racing each other', () => {
 
     const outcomes = await Promise.allSettled([
       enroll({ analyzer, storage }, { userId: 'powell_photos', name: 'Colin', images }),
-      whenVisionDone.then(() => enrollGroup(review, { groupId, userId: 'powell_review', name: 'Colin', actor: 'cli:alice' })),
+      whenVisionDone.then(() =>
+        enrollGroup(review, { groupId, userId: 'powell_review', name: 'Colin', actor: 'cli:alice' }),
+      ),
     ]);
     const won = ['powell_photos', 'powell_review'].filter((_, i) => outcomes[i]?.status === 'fulfilled');
     expect(won).toHaveLength(1);
     const [winner] = won as [string];
     const lost = outcomes.find((o) => o.status === 'rejected');
     expect(lost?.reason).toBeInstanceOf(EnrollmentRefusedError);
-    for (const s of (lost?.reason as EnrollmentRefusedError).skipped) expect(s.reason).toMatch(new RegExp(`^matches enrolled user ${winner} at `));
+    for (const s of (lost?.reason as EnrollmentRefusedError).skipped)
+      expect(s.reason).toMatch(new RegExp(`^matches enrolled user ${winner} at `));
 
     // One user, nothing of the other, and the person is recognised (not "ambiguous").
     expect((await storage.db.listUsers()).map((u) => u.id)).toEqual([winner]);
     expect(await storage.images.listUsers()).toEqual([winner]);
     expect((await storage.db.unknown.getGroup(groupId))?.status).toBe(winner === 'powell_review' ? 'enrolled' : 'open');
-    const [seen] = await identify({ analyzer: vision.analyzer, embeddings: storage.embeddings, statusOf: () => 'active' }, await decodeImage(images[0]?.bytes as Uint8Array));
+    const [seen] = await identify(
+      { analyzer: vision.analyzer, embeddings: storage.embeddings, statusOf: () => 'active' },
+      await decodeImage(images[0]?.bytes as Uint8Array),
+    );
     expect(seen).toMatchObject({ decision: 'known', userId: winner });
   });
 });

@@ -28,7 +28,9 @@ afterAll(async () => {
 });
 
 async function biden(file: string) {
-  const [f] = await appliance.vision.analyzer.analyze(await decodeImage(await fs.readFile(path.join(FACES_DIR, 'biden', file))));
+  const [f] = await appliance.vision.analyzer.analyze(
+    await decodeImage(await fs.readFile(path.join(FACES_DIR, 'biden', file))),
+  );
   if (!f?.embedding) throw new Error(`no accepted face in biden/${file}`);
   return f;
 }
@@ -55,7 +57,9 @@ describe('unknown-face grouping and the site threshold', () => {
   }, 120_000);
 
   it('refuses a threshold outside (0, 1], given or read, saying what it received', () => {
-    expect(() => new UnknownFaceGrouping(appliance.storage, 0, silentLogger)).toThrow(/Expected a grouping threshold in \(0, 1\] but received 0/);
+    expect(() => new UnknownFaceGrouping(appliance.storage, 0, silentLogger)).toThrow(
+      /Expected a grouping threshold in \(0, 1\] but received 0/,
+    );
     const site = { match: 0.5 };
     const grouping = new UnknownFaceGrouping(appliance.storage, () => site.match, silentLogger);
     site.match = Number.NaN;

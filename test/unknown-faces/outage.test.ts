@@ -38,33 +38,57 @@ afterAll(async () => {
 async function sightingOf(file: string, cameraId: string): Promise<Omit<UnknownSighting, 'eventId'>> {
   const [f] = await vision.analyzer.analyze(await decodeImage(await fs.readFile(path.join(FACES_DIR, file))));
   if (!f?.embedding) throw new Error(`no accepted face in ${file}`);
-  return { cameraId, seenAt: new Date(), quality: f.quality.score, embedding: f.embedding, png: await encodePng(f.aligned) };
+  return {
+    cameraId,
+    seenAt: new Date(),
+    quality: f.quality.score,
+    embedding: f.embedding,
+    png: await encodePng(f.aligned),
+  };
 }
 
 async function crops(): Promise<string[]> {
   const dir = path.join(dataRoot, 'images', 'unknown');
   const dates = await fs.readdir(dir).catch(() => []);
-  return (await Promise.all(dates.map(async (d) => (await fs.readdir(path.join(dir, d))).map((f) => `${d}/${f}`)))).flat().sort();
+  return (await Promise.all(dates.map(async (d) => (await fs.readdir(path.join(dir, d))).map((f) => `${d}/${f}`))))
+    .flat()
+    .sort();
 }
 
 describe('unknown faces while PostgreSQL is down (a disposable server, killed)', () => {
   it('keeps no crop it cannot link, purges nothing it cannot purge whole, and groups on once the database is back', async () => {
     const grouping = new UnknownFaceGrouping(storage, DEFAULT_DECISION_THRESHOLDS.match, silentLogger);
     const biden = await sightingOf('biden/biden.jpg', 'cam_1');
-    const first = await storage.db.recordRecognition({ timestamp: biden.seenAt, cameraId: 'cam_1', matchedUserId: null, confidence: 0.1 });
+    const first = await storage.db.recordRecognition({
+      timestamp: biden.seenAt,
+      cameraId: 'cam_1',
+      matchedUserId: null,
+      confidence: 0.1,
+    });
     const kept = await grouping.keep({ ...biden, eventId: first.id });
     expect(await crops()).toHaveLength(1);
 
     await server.kill();
     // The pipeline finds out when its event goes to the spool; a keep that tries anyway is refused
     // and leaves no file behind.
-    const during = await storage.db.recordRecognition({ timestamp: new Date(), cameraId: 'cam_1', matchedUserId: null, confidence: 0.1 });
+    const during = await storage.db.recordRecognition({
+      timestamp: new Date(),
+      cameraId: 'cam_1',
+      matchedUserId: null,
+      confidence: 0.1,
+    });
     expect(during.stored).toBe('spool');
-    await expect(grouping.keep({ ...(await sightingOf('biden/biden2.jpg', 'cam_1')), eventId: during.id })).rejects.toThrow(ReadOnlyError);
+    await expect(
+      grouping.keep({ ...(await sightingOf('biden/biden2.jpg', 'cam_1')), eventId: during.id }),
+    ).rejects.toThrow(ReadOnlyError);
     expect(await crops()).toHaveLength(1);
     // Retention and review wait for the database: a crop is never parted from its embedding.
-    await expect(purgeUnknownFaces({ storage, grouping }, 0, { now: new Date(Date.now() + 86_400_000) })).rejects.toThrow(ReadOnlyError);
-    await expect(dismissGroup({ storage, grouping, logger: silentLogger }, { groupId: kept.face.groupId, actor: 'cli:alice' })).rejects.toThrow(ReadOnlyError);
+    await expect(
+      purgeUnknownFaces({ storage, grouping }, 0, { now: new Date(Date.now() + 86_400_000) }),
+    ).rejects.toThrow(ReadOnlyError);
+    await expect(
+      dismissGroup({ storage, grouping, logger: silentLogger }, { groupId: kept.face.groupId, actor: 'cli:alice' }),
+    ).rejects.toThrow(ReadOnlyError);
     expect(await crops()).toHaveLength(1);
 
     await server.restart();

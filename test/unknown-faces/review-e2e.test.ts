@@ -27,7 +27,9 @@ const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * 
 
 beforeAll(async () => {
   appliance = await openTestAppliance('unknown-e2e');
-  const [f] = await appliance.vision.analyzer.analyze(await decodeImage(await fs.readFile(path.join(FACES_DIR, 'biden', 'biden.jpg'))));
+  const [f] = await appliance.vision.analyzer.analyze(
+    await decodeImage(await fs.readFile(path.join(FACES_DIR, 'biden', 'biden.jpg'))),
+  );
   bidenReference = f?.embedding?.vector as Float32Array;
 }, 120_000);
 afterAll(async () => {
@@ -39,7 +41,9 @@ describe('reviewing strangers seen on a real RTSP camera (GStreamer on loopback)
     const { storage, vision, dataRoot } = appliance;
     // Nobody is enrolled: two strangers take turns in front of the camera, each appearance a track of its own.
     const server = await startRtspServer({
-      images: ['biden/biden.jpg', 'obama/obama3.jpg', 'biden/biden2.jpg', 'obama/obama.jpg'].map((f) => path.join(FACES_DIR, f)),
+      images: ['biden/biden.jpg', 'obama/obama3.jpg', 'biden/biden2.jpg', 'obama/obama.jpg'].map((f) =>
+        path.join(FACES_DIR, f),
+      ),
       secondsPerImage: 2.5,
       width: 1280,
       height: 720,
@@ -52,16 +56,29 @@ describe('reviewing strangers seen on a real RTSP camera (GStreamer on loopback)
     const thresholds = { ...DEFAULT_DECISION_THRESHOLDS, match: 0.45 };
     const grouping = new UnknownFaceGrouping(storage, thresholds.match, silentLogger);
     const review: ReviewDeps = { storage, grouping, logger: silentLogger, thresholds };
-    const pipeline = new Pipeline({ analyzer: vision.analyzer, storage, users, grouping, logger: silentLogger }, { thresholds });
+    const pipeline = new Pipeline(
+      { analyzer: vision.analyzer, storage, users, grouping, logger: silentLogger },
+      { thresholds },
+    );
     const cameraId = 'door_1';
     const source = new RtspSource(
-      { cameraId, url: server.url, fps: 5, width: 1280, height: 720, watchdogMs: 3000, backoff: { initialMs: 250, maxMs: 1000 } },
+      {
+        cameraId,
+        url: server.url,
+        fps: 5,
+        width: 1280,
+        height: 720,
+        watchdogMs: 3000,
+        backoff: { initialMs: 250, maxMs: 1000 },
+      },
       pipeline.addCamera(cameraId),
     );
     /** The open group whose faces are Biden's (by the photo's own embedding), and the other one. */
     const split = async () => {
       const groups = await listGroups(storage);
-      const withFaces = await Promise.all(groups.map(async (g) => ({ group: g, faces: await storage.db.unknown.groupFaces(g.id) })));
+      const withFaces = await Promise.all(
+        groups.map(async (g) => ({ group: g, faces: await storage.db.unknown.groupFaces(g.id) })),
+      );
       const isBiden = (g: (typeof withFaces)[0]) => g.faces.some((f) => dot(f.vector, bidenReference) > 0.45);
       return { biden: withFaces.filter(isBiden), others: withFaces.filter((g) => !isBiden(g)) };
     };
@@ -85,24 +102,41 @@ describe('reviewing strangers seen on a real RTSP camera (GStreamer on loopback)
       const obamaGroup = seen.others[0]?.group as UnknownGroup;
 
       // Hostile ids are refused before anything happens.
-      await expect(enrollGroup(review, { groupId: '1 OR 1=1', userId: 'biden', name: 'Joe', actor: 'test' })).rejects.toThrow(StoreInputError);
-      await expect(enrollGroup(review, { groupId: bidenGroup.id, userId: '..\\biden', name: 'Joe', actor: 'test' })).rejects.toThrow(InvalidIdError);
+      await expect(
+        enrollGroup(review, { groupId: '1 OR 1=1', userId: 'biden', name: 'Joe', actor: 'test' }),
+      ).rejects.toThrow(StoreInputError);
+      await expect(
+        enrollGroup(review, { groupId: bidenGroup.id, userId: '..\\biden', name: 'Joe', actor: 'test' }),
+      ).rejects.toThrow(InvalidIdError);
 
       // 2. Enrolled from the group (the operator's step), then refreshed into the live directory as
       //    the API does: the next appearance is "known".
-      const enrolled = await enrollGroup(review, { groupId: bidenGroup.id, userId: 'biden', name: 'Joe', actor: 'test:reviewer' });
+      const enrolled = await enrollGroup(review, {
+        groupId: bidenGroup.id,
+        userId: 'biden',
+        name: 'Joe',
+        actor: 'test:reviewer',
+      });
       expect(enrolled.enrollment.embeddings).toBeGreaterThanOrEqual(3);
       await users.refresh();
       const enrolledAt = new Date();
-      await until('Biden recognised on the camera', async () =>
-        (await storage.db.queryRecognitionEvents({ cameraId, userId: 'biden', since: enrolledAt })).length > 0, 30_000);
+      await until(
+        'Biden recognised on the camera',
+        async () =>
+          (await storage.db.queryRecognitionEvents({ cameraId, userId: 'biden', since: enrolledAt })).length > 0,
+        30_000,
+      );
 
       // 3. Dismissed: Obama's crops are deleted at once; his next appearance starts a new group.
       const obamaFaces = await storage.db.unknown.groupFaces(obamaGroup.id);
       const dismissed = await dismissGroup(review, { groupId: obamaGroup.id, actor: 'test:reviewer' });
       expect(dismissed.removedFaces).toBe(obamaFaces.length);
       for (const f of obamaFaces) expect(existsSync(path.join(dataRoot, ...f.image.split('/')))).toBe(false);
-      await until('a new group for the dismissed stranger', async () => (await split()).others.some((g) => g.group.id > obamaGroup.id), 30_000);
+      await until(
+        'a new group for the dismissed stranger',
+        async () => (await split()).others.some((g) => g.group.id > obamaGroup.id),
+        30_000,
+      );
       expect((await split()).biden).toEqual([]); // Biden is known now: no new unknown faces of his.
 
       await pipeline.stop();
@@ -112,7 +146,9 @@ describe('reviewing strangers seen on a real RTSP camera (GStreamer on loopback)
       ]);
 
       // 4. Retention (as if the period had passed): every crop, face row and group goes; Biden stays enrolled.
-      const purged = await purgeUnknownFaces({ storage, grouping }, 30, { now: new Date(Date.now() + 31 * 86_400_000) });
+      const purged = await purgeUnknownFaces({ storage, grouping }, 30, {
+        now: new Date(Date.now() + 31 * 86_400_000),
+      });
       expect(purged.removedFaces).toBeGreaterThan(0);
       expect(await storage.images.listUnknownDates()).toEqual([]);
       expect(await listGroups(storage, { status: 'all' })).toEqual([]);

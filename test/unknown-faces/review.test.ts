@@ -7,7 +7,15 @@ import { DEFAULT_DECISION_THRESHOLDS } from '../../src/recognition/decision.js';
 import { enroll, EnrollmentRefusedError } from '../../src/recognition/enrollment.js';
 import { identify } from '../../src/recognition/identify.js';
 import { UnknownFaceGrouping, type KeptFace } from '../../src/unknown-faces/grouping.js';
-import { AssignmentRefusedError, assignGroup, dismissGroup, enrollGroup, listGroups, type ReviewDeps, showGroup } from '../../src/unknown-faces/review.js';
+import {
+  AssignmentRefusedError,
+  assignGroup,
+  dismissGroup,
+  enrollGroup,
+  listGroups,
+  type ReviewDeps,
+  showGroup,
+} from '../../src/unknown-faces/review.js';
 import { purgeUnknownFaces } from '../../src/unknown-faces/retention.js';
 import type { FaceAnalysis } from '../../src/vision/face-analyzer.js';
 import { decodeImage } from '../../src/vision/image-input.js';
@@ -28,7 +36,9 @@ async function face(name: string): Promise<FaceAnalysis> {
   const [file, n] = name.split('#') as [string, string | undefined];
   const key = `${file}#${n ?? 0}`;
   if (!faces.has(key)) {
-    const found = await appliance.vision.analyzer.analyze(await decodeImage(await fs.readFile(path.join(FACES_DIR, file))));
+    const found = await appliance.vision.analyzer.analyze(
+      await decodeImage(await fs.readFile(path.join(FACES_DIR, file))),
+    );
     found.forEach((f, i) => faces.set(`${file}#${i}`, f));
   }
   const f = faces.get(key);
@@ -57,11 +67,17 @@ describe('unknown faces kept for review', () => {
 
   it('groups a stranger seen on two cameras into one group, and another stranger into another', async () => {
     const biden = [];
-    for (const [i, name] of ['biden/biden.jpg', 'mixed/two_people.jpg#1', 'biden/biden2.jpg', 'mixed/obama_and_biden.jpg#1'].entries()) {
+    for (const [i, name] of [
+      'biden/biden.jpg',
+      'mixed/two_people.jpg#1',
+      'biden/biden2.jpg',
+      'mixed/obama_and_biden.jpg#1',
+    ].entries()) {
       biden.push(await sighting(name, i % 2 ? 'cam_b' : 'cam_a', new Date(Date.now() - (4 - i) * 60_000)));
     }
     const obama = [];
-    for (const name of ['obama/obama-480p.jpg', 'mixed/obama_and_biden.jpg#0', 'mixed/two_people.jpg#0']) obama.push(await sighting(name, 'cam_a'));
+    for (const name of ['obama/obama-480p.jpg', 'mixed/obama_and_biden.jpg#0', 'mixed/two_people.jpg#0'])
+      obama.push(await sighting(name, 'cam_a'));
 
     // The first face starts each group; every later one joins at or above the match threshold.
     expect(biden[0]?.joinedAt).toBeNull();
@@ -88,7 +104,8 @@ describe('unknown faces kept for review', () => {
       expect(k.face.image).toMatch(/^images\/unknown\/\d{4}-\d{2}-\d{2}\/cam_[ab]_\d{9}(_\d+)?\.png$/);
     }
     const events = await appliance.storage.db.queryRecognitionEvents({ limit: 100 });
-    for (const k of [...biden, ...obama]) expect(events.find((e) => e.id === k.face.eventId)).toMatchObject({ isUnknown: true, cameraId: k.face.cameraId });
+    for (const k of [...biden, ...obama])
+      expect(events.find((e) => e.id === k.face.eventId)).toMatchObject({ isUnknown: true, cameraId: k.face.cameraId });
     // Groups never touch the recognition index.
     expect(appliance.storage.embeddings.stats().count).toBe(0);
     expect(grouping.size).toBe(7);
@@ -115,8 +132,12 @@ describe('unknown faces kept for review', () => {
       await decodeImage(await fs.readFile(path.join(FACES_DIR, 'biden', 'biden2.jpg'))),
     );
     expect(seen).toMatchObject({ decision: 'known', userId: 'biden' });
-    await expect(enrollGroup(review, { groupId: bidenGroup, userId: 'biden2', name: 'Again', actor: 'cli:bob' })).rejects.toThrow(ConflictError);
-    await expect(enrollGroup(review, { groupId: bidenGroup, userId: 'biden2', name: 'Again', actor: 'cli:bob' })).rejects.toThrow(/already enrolled \(biden\)/);
+    await expect(
+      enrollGroup(review, { groupId: bidenGroup, userId: 'biden2', name: 'Again', actor: 'cli:bob' }),
+    ).rejects.toThrow(ConflictError);
+    await expect(
+      enrollGroup(review, { groupId: bidenGroup, userId: 'biden2', name: 'Again', actor: 'cli:bob' }),
+    ).rejects.toThrow(/already enrolled \(biden\)/);
   });
 
   it('refuses to assign a group to someone it does not look like, and changes nothing', async () => {
@@ -125,7 +146,12 @@ describe('unknown faces kept for review', () => {
       {
         userId: 'obama',
         name: 'Barack',
-        images: await Promise.all(['obama.jpg', 'obama2.jpg', 'obama3.jpg'].map(async (f) => ({ name: f, bytes: await fs.readFile(path.join(FACES_DIR, 'obama', f)) }))),
+        images: await Promise.all(
+          ['obama.jpg', 'obama2.jpg', 'obama3.jpg'].map(async (f) => ({
+            name: f,
+            bytes: await fs.readFile(path.join(FACES_DIR, 'obama', f)),
+          })),
+        ),
       },
     );
     const refused = assignGroup(review, { groupId: obamaGroup, userId: 'biden', actor: 'cli:alice' });
@@ -142,11 +168,20 @@ describe('unknown faces kept for review', () => {
     const r = await assignGroup(review, { groupId: obamaGroup, userId: 'obama', actor: 'api:carol' });
     // obama-480p is a near-copy of the enrolled obama.jpg (0.97 > 0.95); the other two add something.
     expect(r.added).toBe(2);
-    expect(r.skipped).toEqual([{ file: expect.stringMatching(/^images\/unknown\//) as string, reason: expect.stringMatching(/near-duplicate/) as string }]);
+    expect(r.skipped).toEqual([
+      {
+        file: expect.stringMatching(/^images\/unknown\//) as string,
+        reason: expect.stringMatching(/near-duplicate/) as string,
+      },
+    ]);
     expect(await appliance.storage.db.countEmbeddings('obama')).toBe(5);
     expect(appliance.storage.embeddings.stats().count).toBe(4 + 5);
     expect(r.group).toMatchObject({ status: 'assigned', userId: 'obama' });
-    expect(r.action).toMatchObject({ action: 'assign', actor: 'api:carol', details: { added: 2, skipped: 1, removedFaces: 0 } });
+    expect(r.action).toMatchObject({
+      action: 'assign',
+      actor: 'api:carol',
+      details: { added: 2, skipped: 1, removedFaces: 0 },
+    });
     expect(grouping.size).toBe(0);
   });
 
@@ -164,14 +199,22 @@ describe('unknown faces kept for review', () => {
     expect((await appliance.storage.db.unknown.getGroup(k.face.groupId))?.status).toBe('open');
 
     // Dismissed: the crop and its embedding go now; the group stays, reviewed, in the trail.
-    const d = await dismissGroup(review, { groupId: k.face.groupId, actor: 'cli:alice', reason: 'a photo on a poster' });
+    const d = await dismissGroup(review, {
+      groupId: k.face.groupId,
+      actor: 'cli:alice',
+      reason: 'a photo on a poster',
+    });
     expect(d.removedFaces).toBe(1);
     expect(existsSync(onDisk(k.face.image))).toBe(false);
     expect(d.group).toMatchObject({ status: 'dismissed', faces: 0, best: null });
     expect(d.action.details).toEqual({ reason: 'a photo on a poster', removedFaces: 1 });
     expect(grouping.size).toBe(0);
-    await expect(dismissGroup(review, { groupId: k.face.groupId, actor: 'cli:alice' })).rejects.toThrow(/already dismissed/);
-    await expect(enrollGroup(review, { groupId: k.face.groupId, userId: 'newcomer', name: 'N', actor: 'cli:alice' })).rejects.toThrow(ConflictError);
+    await expect(dismissGroup(review, { groupId: k.face.groupId, actor: 'cli:alice' })).rejects.toThrow(
+      /already dismissed/,
+    );
+    await expect(
+      enrollGroup(review, { groupId: k.face.groupId, userId: 'newcomer', name: 'N', actor: 'cli:alice' }),
+    ).rejects.toThrow(ConflictError);
   });
 
   it('lets one of two reviewers acting at once win, and tells the other', async () => {
@@ -181,41 +224,81 @@ describe('unknown faces kept for review', () => {
       dismissGroup(review, { groupId: k.face.groupId, actor: 'cli:bob' }),
     ]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-    expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toBeInstanceOf(ConflictError);
+    expect((results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toBeInstanceOf(
+      ConflictError,
+    );
     expect(await appliance.storage.db.unknown.reviewActions({ groupId: k.face.groupId })).toHaveLength(1);
   });
 
   it('commits a review together with what it does: a closed group takes no user and no embeddings with it', async () => {
-    const closed = { groupId: obamaGroup, status: 'assigned' as const, action: 'assign' as const, actor: 'cli:mallory', userId: 'obama' };
+    const closed = {
+      groupId: obamaGroup,
+      status: 'assigned' as const,
+      action: 'assign' as const,
+      actor: 'cli:mallory',
+      userId: 'obama',
+    };
     const f = await face('obama/obama_small.jpg');
-    const row = { image: 'face_099.png', modelId: f.embedding?.modelId as string, vector: f.embedding?.vector as Float32Array };
-    await expect(appliance.storage.db.addEmbeddings('obama', [row], { review: closed })).rejects.toThrow(/already assigned/);
+    const row = {
+      image: 'face_099.png',
+      modelId: f.embedding?.modelId as string,
+      vector: f.embedding?.vector as Float32Array,
+    };
+    await expect(appliance.storage.db.addEmbeddings('obama', [row], { review: closed })).rejects.toThrow(
+      /already assigned/,
+    );
     expect(await appliance.storage.db.countEmbeddings('obama')).toBe(5);
     await expect(
-      appliance.storage.db.createUser({ id: 'mallory', name: 'M' }, [row], { review: { ...closed, status: 'enrolled', action: 'enroll', userId: 'mallory' } }),
+      appliance.storage.db.createUser({ id: 'mallory', name: 'M' }, [row], {
+        review: { ...closed, status: 'enrolled', action: 'enroll', userId: 'mallory' },
+      }),
     ).rejects.toThrow(ConflictError);
     expect(await appliance.storage.db.getUser('mallory')).toBeNull();
-    expect((await appliance.storage.db.unknown.reviewActions({ groupId: obamaGroup })).map((a) => a.actor)).toEqual(['api:carol']);
+    expect((await appliance.storage.db.unknown.reviewActions({ groupId: obamaGroup })).map((a) => a.actor)).toEqual([
+      'api:carol',
+    ]);
   });
 
   it('refuses hostile ids with what it expected, before touching anything', async () => {
-    for (const id of ['abc', '-1', '0', '1.5', '1e3', '99999999999999999999', '1;DROP TABLE users', '../1', '', ' 1', '0x10']) {
+    for (const id of [
+      'abc',
+      '-1',
+      '0',
+      '1.5',
+      '1e3',
+      '99999999999999999999',
+      '1;DROP TABLE users',
+      '../1',
+      '',
+      ' 1',
+      '0x10',
+    ]) {
       await expect(showGroup(appliance.storage, id)).rejects.toThrow(/^Expected a group id \(a positive whole number/);
       await expect(dismissGroup(review, { groupId: id, actor: 'cli:alice' })).rejects.toThrow(StoreInputError);
     }
     await expect(showGroup(appliance.storage, '987654')).rejects.toThrow(NotFoundError);
     for (const userId of ['../x', 'CON', '', 'a/b', 'x'.repeat(65)]) {
-      await expect(enrollGroup(review, { groupId: obamaGroup, userId, name: 'X', actor: 'cli:alice' })).rejects.toThrow(InvalidIdError);
-      await expect(assignGroup(review, { groupId: obamaGroup, userId, actor: 'cli:alice' })).rejects.toThrow(InvalidIdError);
+      await expect(enrollGroup(review, { groupId: obamaGroup, userId, name: 'X', actor: 'cli:alice' })).rejects.toThrow(
+        InvalidIdError,
+      );
+      await expect(assignGroup(review, { groupId: obamaGroup, userId, actor: 'cli:alice' })).rejects.toThrow(
+        InvalidIdError,
+      );
     }
     for (const actor of ['', '   ', 'a\u0000b', 'x'.repeat(201)]) {
-      await expect(dismissGroup(review, { groupId: obamaGroup, actor })).rejects.toThrow(/Expected the reviewer's name/);
+      await expect(dismissGroup(review, { groupId: obamaGroup, actor })).rejects.toThrow(
+        /Expected the reviewer's name/,
+      );
     }
     // Text the database could not store (a NUL, half a surrogate pair) is refused, not a server error.
     for (const reason of ['a\u0000b', 'x\ud800y', 'line\nbreak', 'x'.repeat(201)]) {
-      await expect(dismissGroup(review, { groupId: obamaGroup, actor: 'cli:alice', reason })).rejects.toThrow(/Expected the reason to be printable text/);
+      await expect(dismissGroup(review, { groupId: obamaGroup, actor: 'cli:alice', reason })).rejects.toThrow(
+        /Expected the reason to be printable text/,
+      );
     }
-    await expect(assignGroup(review, { groupId: obamaGroup, userId: 'nobody', actor: 'cli:alice' })).rejects.toThrow(ConflictError); // already assigned
+    await expect(assignGroup(review, { groupId: obamaGroup, userId: 'nobody', actor: 'cli:alice' })).rejects.toThrow(
+      ConflictError,
+    ); // already assigned
     // A limit out of range is refused too.
     await expect(appliance.storage.db.unknown.reviewActions({ limit: 0 })).rejects.toThrow(/limit/);
   });
@@ -235,7 +318,13 @@ describe('unknown faces kept for review', () => {
     expect(existsSync(onDisk(k.face.image))).toBe(true);
 
     const done = await purgeUnknownFaces({ storage: appliance.storage, grouping }, 30);
-    expect(done).toMatchObject({ dryRun: false, removedDates: [oldDay], removedFiles: 1, removedFaces: 1, removedGroups: dry.removedGroups });
+    expect(done).toMatchObject({
+      dryRun: false,
+      removedDates: [oldDay],
+      removedFiles: 1,
+      removedFaces: 1,
+      removedGroups: dry.removedGroups,
+    });
     expect(existsSync(onDisk(k.face.image))).toBe(false);
     expect(await appliance.storage.images.listUnknownDates()).not.toContain(oldDay);
     expect(await appliance.storage.db.unknown.getGroup(k.face.groupId)).toBeNull();
@@ -244,10 +333,17 @@ describe('unknown faces kept for review', () => {
     const today = await listGroups(appliance.storage, { status: 'all' });
     expect(today.map((g) => g.status).sort()).toEqual(['assigned', 'dismissed', 'dismissed', 'enrolled']);
     expect((await appliance.storage.images.scanUser('biden')).ok).toHaveLength(8);
-    expect((await appliance.storage.db.unknown.reviewActions()).map((a) => a.action).sort()).toEqual(['assign', 'dismiss', 'dismiss', 'enroll']);
+    expect((await appliance.storage.db.unknown.reviewActions()).map((a) => a.action).sort()).toEqual([
+      'assign',
+      'dismiss',
+      'dismiss',
+      'enroll',
+    ]);
 
     // A purge of everything (0 days, as of tomorrow): every group goes, the users stay.
-    const all = await purgeUnknownFaces({ storage: appliance.storage, grouping }, 0, { now: new Date(Date.now() + DAY_MS) });
+    const all = await purgeUnknownFaces({ storage: appliance.storage, grouping }, 0, {
+      now: new Date(Date.now() + DAY_MS),
+    });
     expect(all.removedGroups.sort()).toEqual(today.map((g) => g.id).sort());
     expect(await listGroups(appliance.storage, { status: 'all' })).toEqual([]);
     expect(await appliance.storage.db.countEmbeddings('biden')).toBe(4);

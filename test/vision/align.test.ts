@@ -6,7 +6,13 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { ALIGNED_SIZE, alignFace, ARCFACE_TEMPLATE_112, estimateSimilarity, type Matrix2x3 } from '../../src/vision/align.js';
+import {
+  ALIGNED_SIZE,
+  alignFace,
+  ARCFACE_TEMPLATE_112,
+  estimateSimilarity,
+  type Matrix2x3,
+} from '../../src/vision/align.js';
 import { decodeImage, encodePng } from '../../src/vision/image-input.js';
 import type { Landmarks, Point, RgbImage } from '../../src/vision/types.js';
 import { FACES_DIR } from '../helpers/shared-data.js';
@@ -20,8 +26,20 @@ const ARTEFACTS = join(tmpdir(), 'facegate-test-artefacts', 'aligned');
  * viewed at 3-4x with a 10 px grid; good to about 3 px.
  */
 const HAND_MEASURED: Record<string, Landmarks> = {
-  'obama/obama.jpg': { rightEye: [443, 214], leftEye: [549, 213], nose: [495, 270], rightMouth: [438, 323], leftMouth: [543, 318] },
-  'biden/biden.jpg': { rightEye: [531, 322], leftEye: [650, 347], nose: [613, 410], rightMouth: [515, 456], leftMouth: [632, 474] },
+  'obama/obama.jpg': {
+    rightEye: [443, 214],
+    leftEye: [549, 213],
+    nose: [495, 270],
+    rightMouth: [438, 323],
+    leftMouth: [543, 318],
+  },
+  'biden/biden.jpg': {
+    rightEye: [531, 322],
+    leftEye: [650, 347],
+    nose: [613, 410],
+    rightMouth: [515, 456],
+    leftMouth: [632, 474],
+  },
 };
 
 function apply(m: Matrix2x3, p: Point): Point {
@@ -29,7 +47,8 @@ function apply(m: Matrix2x3, p: Point): Point {
 }
 
 function similarity(scale: number, degrees: number, tx: number, ty: number): Matrix2x3 {
-  const a = scale * Math.cos((degrees * Math.PI) / 180), b = scale * Math.sin((degrees * Math.PI) / 180);
+  const a = scale * Math.cos((degrees * Math.PI) / 180),
+    b = scale * Math.sin((degrees * Math.PI) / 180);
   return [
     [a, -b, tx],
     [b, a, ty],
@@ -43,7 +62,8 @@ function toLandmarks(points: readonly Point[]): Landmarks {
 
 function squaredError(m: Matrix2x3, src: readonly Point[], dst: readonly Point[]): number {
   return src.reduce((sum, p, i) => {
-    const q = apply(m, p), d = dst[i] as Point;
+    const q = apply(m, p),
+      d = dst[i] as Point;
     return sum + (q[0] - d[0]) ** 2 + (q[1] - d[1]) ** 2;
   }, 0);
 }
@@ -64,23 +84,36 @@ describe('estimateSimilarity', () => {
     // And the way alignment uses it: from the face's landmarks back to the template.
     const back = estimateSimilarity(moved, ARCFACE_TEMPLATE_112);
     moved.forEach((p, i) => {
-      const q = apply(back, p), t = ARCFACE_TEMPLATE_112[i] as Point;
+      const q = apply(back, p),
+        t = ARCFACE_TEMPLATE_112[i] as Point;
       expect(q[0]).toBeCloseTo(t[0], 9);
       expect(q[1]).toBeCloseTo(t[1], 9);
     });
   });
 
   it('is the least-squares optimum on noisy points: any small change of a parameter does worse', () => {
-    const dx = [3, -2, 4, -1, 2], dy = [-1, 3, -2, 4, -3];
-    const noisy = ARCFACE_TEMPLATE_112.map((p) => apply(similarity(3, 25, 400, 200), p)).map(
-      (p, i): Point => [p[0] + (dx[i] as number), p[1] + (dy[i] as number)],
-    );
+    const dx = [3, -2, 4, -1, 2],
+      dy = [-1, 3, -2, 4, -3];
+    const noisy = ARCFACE_TEMPLATE_112.map((p) => apply(similarity(3, 25, 400, 200), p)).map((p, i): Point => [
+      p[0] + (dx[i] as number),
+      p[1] + (dy[i] as number),
+    ]);
     const m = estimateSimilarity(noisy, ARCFACE_TEMPLATE_112);
     const best = squaredError(m, noisy, ARCFACE_TEMPLATE_112);
     expect(best).toBeGreaterThan(0);
-    const [a, nb, tx] = m[0], [b, , ty] = m[1];
+    const [a, nb, tx] = m[0],
+      [b, , ty] = m[1];
     expect(nb).toBe(-b);
-    for (const [da, db, ex, ey] of [[1e-4, 0, 0, 0], [-1e-4, 0, 0, 0], [0, 1e-4, 0, 0], [0, -1e-4, 0, 0], [0, 0, 1e-2, 0], [0, 0, -1e-2, 0], [0, 0, 0, 1e-2], [0, 0, 0, -1e-2]] as const) {
+    for (const [da, db, ex, ey] of [
+      [1e-4, 0, 0, 0],
+      [-1e-4, 0, 0, 0],
+      [0, 1e-4, 0, 0],
+      [0, -1e-4, 0, 0],
+      [0, 0, 1e-2, 0],
+      [0, 0, -1e-2, 0],
+      [0, 0, 0, 1e-2],
+      [0, 0, 0, -1e-2],
+    ] as const) {
       const changed: Matrix2x3 = [
         [a + da, -(b + db), tx + ex],
         [b + db, a + da, ty + ey],
@@ -101,7 +134,18 @@ describe('estimateSimilarity', () => {
     const same: Point[] = Array.from({ length: 5 }, () => [10, 10]);
     expect(() => estimateSimilarity(same, ARCFACE_TEMPLATE_112)).toThrow(RangeError);
     expect(() => estimateSimilarity(ARCFACE_TEMPLATE_112.slice(0, 4), ARCFACE_TEMPLATE_112)).toThrow(RangeError);
-    expect(() => estimateSimilarity([[NaN, 0], [1, 1]], [[0, 0], [1, 1]])).toThrow(RangeError);
+    expect(() =>
+      estimateSimilarity(
+        [
+          [NaN, 0],
+          [1, 1],
+        ],
+        [
+          [0, 0],
+          [1, 1],
+        ],
+      ),
+    ).toThrow(RangeError);
   });
 });
 
@@ -158,7 +202,11 @@ describe('alignFace', () => {
 
   it('writes into the crop it is given and returns it', () => {
     const image = gradientImage(256, 256);
-    const out = { width: ALIGNED_SIZE, height: ALIGNED_SIZE, data: new Uint8Array(ALIGNED_SIZE * ALIGNED_SIZE * 3).fill(7) };
+    const out = {
+      width: ALIGNED_SIZE,
+      height: ALIGNED_SIZE,
+      data: new Uint8Array(ALIGNED_SIZE * ALIGNED_SIZE * 3).fill(7),
+    };
     const data = out.data;
     const result = alignFace(image, toLandmarks(ARCFACE_TEMPLATE_112.map(([x, y]): Point => [x + 50, y + 50])), out);
     expect(result).toBe(out);
@@ -169,7 +217,9 @@ describe('alignFace', () => {
   it('refuses a crop buffer of the wrong size and image data that does not match its size', () => {
     const image = gradientImage(64, 64);
     const landmarks = toLandmarks(ARCFACE_TEMPLATE_112);
-    expect(() => alignFace(image, landmarks, { width: 112, height: 112, data: new Uint8Array(10) })).toThrow(RangeError);
+    expect(() => alignFace(image, landmarks, { width: 112, height: 112, data: new Uint8Array(10) })).toThrow(
+      RangeError,
+    );
     expect(() => alignFace({ width: 64, height: 64, data: new Uint8Array(5) }, landmarks)).toThrow(RangeError);
   });
 
@@ -177,18 +227,25 @@ describe('alignFace', () => {
     await mkdir(ARTEFACTS, { recursive: true });
     const crop = { width: ALIGNED_SIZE, height: ALIGNED_SIZE, data: new Uint8Array(ALIGNED_SIZE * ALIGNED_SIZE * 3) };
     const luma = (cx: number, cy: number, r: number): number => {
-      let sum = 0, n = 0;
+      let sum = 0,
+        n = 0;
       for (let y = Math.round(cy) - r; y <= Math.round(cy) + r; y++) {
         for (let x = Math.round(cx) - r; x <= Math.round(cx) + r; x++, n++) {
           const o = (y * ALIGNED_SIZE + x) * 3;
-          sum += 0.299 * (crop.data[o] as number) + 0.587 * (crop.data[o + 1] as number) + 0.114 * (crop.data[o + 2] as number);
+          sum +=
+            0.299 * (crop.data[o] as number) +
+            0.587 * (crop.data[o + 1] as number) +
+            0.114 * (crop.data[o + 2] as number);
         }
       }
       return sum / n;
     };
     for (const [name, landmarks] of Object.entries(HAND_MEASURED)) {
       alignFace(await decodeImage(join(FACES, name)), landmarks, crop);
-      await writeFile(join(ARTEFACTS, `${name.replace(/\.[^.]+$/, '').replace(/[/\\]/g, '_')}.png`), await encodePng(crop));
+      await writeFile(
+        join(ARTEFACTS, `${name.replace(/\.[^.]+$/, '').replace(/[/\\]/g, '_')}.png`),
+        await encodePng(crop),
+      );
       const [rightEye, leftEye, nose] = ARCFACE_TEMPLATE_112 as [Point, Point, Point];
       // An eye (iris, lashes) is darker than the skin of the nose tip and than the cheek below it.
       for (const eye of [rightEye, leftEye]) {

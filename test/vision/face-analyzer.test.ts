@@ -5,7 +5,14 @@ import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { decodeImage, encodePng, type FaceAnalysis, openVision, type RgbImage, type Vision } from '../../src/vision/index.js';
+import {
+  decodeImage,
+  encodePng,
+  type FaceAnalysis,
+  openVision,
+  type RgbImage,
+  type Vision,
+} from '../../src/vision/index.js';
 import { DEFAULT_QUALITY_THRESHOLDS } from '../../src/vision/quality.js';
 import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
 
@@ -50,41 +57,51 @@ describe('face analysis on the real photos', () => {
     expect(face?.embedding?.vector).toHaveLength(512);
     expect(Math.hypot(...(face?.embedding?.vector ?? []))).toBeCloseTo(1, 5);
     expect(face?.embedding?.modelId).toBe('fr_feature@87aacdfe5751');
-    await writeFile(path.join(artefacts, `${path.basename(file, path.extname(file))}.png`), await encodePng(face?.aligned as never));
+    await writeFile(
+      path.join(artefacts, `${path.basename(file, path.extname(file))}.png`),
+      await encodePng(face?.aligned as never),
+    );
   });
 
   it('puts the eye landmarks on the eyes (hand-measured pupils in obama.jpg, within 12 px, a tenth of the eye distance)', async () => {
     const [face] = await analyze('obama/obama.jpg');
     const l = face?.face.landmarks;
-    const near = (p: readonly number[] | undefined, x: number, y: number) => Math.hypot((p?.[0] ?? 0) - x, (p?.[1] ?? 0) - y);
+    const near = (p: readonly number[] | undefined, x: number, y: number) =>
+      Math.hypot((p?.[0] ?? 0) - x, (p?.[1] ?? 0) - y);
     expect(near(l?.rightEye, 444, 212)).toBeLessThan(12);
     expect(near(l?.leftEye, 549, 211)).toBeLessThan(12);
   });
 
-  it.each(singles)('orders the landmarks of %s as a face: eyes above the nose above the mouth, right eye on the image left', async (file) => {
-    const [face] = await analyze(file);
-    const { rightEye, leftEye, nose, rightMouth, leftMouth } = face?.face.landmarks ?? ({} as never);
-    expect(rightEye[0]).toBeLessThan(leftEye[0]);
-    expect(rightMouth[0]).toBeLessThan(leftMouth[0]);
-    expect(Math.max(rightEye[1], leftEye[1])).toBeLessThan(nose[1]);
-    expect(nose[1]).toBeLessThan(Math.min(rightMouth[1], leftMouth[1]));
-    expect(nose[0]).toBeGreaterThan(rightEye[0]);
-    expect(nose[0]).toBeLessThan(leftEye[0]);
-  });
+  it.each(singles)(
+    'orders the landmarks of %s as a face: eyes above the nose above the mouth, right eye on the image left',
+    async (file) => {
+      const [face] = await analyze(file);
+      const { rightEye, leftEye, nose, rightMouth, leftMouth } = face?.face.landmarks ?? ({} as never);
+      expect(rightEye[0]).toBeLessThan(leftEye[0]);
+      expect(rightMouth[0]).toBeLessThan(leftMouth[0]);
+      expect(Math.max(rightEye[1], leftEye[1])).toBeLessThan(nose[1]);
+      expect(nose[1]).toBeLessThan(Math.min(rightMouth[1], leftMouth[1]));
+      expect(nose[0]).toBeGreaterThan(rightEye[0]);
+      expect(nose[0]).toBeLessThan(leftEye[0]);
+    },
+  );
 
   it('finds two faces in two_people.jpg and three in obama_and_biden.jpg', async () => {
     expect(await analyze('mixed/two_people.jpg')).toHaveLength(2);
     expect(await analyze('mixed/obama_and_biden.jpg')).toHaveLength(3);
   });
 
-  it.each(['mixed/obama_partial_face.jpg', 'mixed/obama_partial_face2.jpg'])('rejects the half face in %s (cut by the frame edge)', async (file) => {
-    const found = await analyze(file);
-    expect(found.length).toBeGreaterThan(0);
-    for (const f of found) {
-      expect(f.quality.accepted).toBe(false);
-      expect(f.quality.reasons).toContain('cut-off');
-    }
-  });
+  it.each(['mixed/obama_partial_face.jpg', 'mixed/obama_partial_face2.jpg'])(
+    'rejects the half face in %s (cut by the frame edge)',
+    async (file) => {
+      const found = await analyze(file);
+      expect(found.length).toBeGreaterThan(0);
+      for (const f of found) {
+        expect(f.quality.accepted).toBe(false);
+        expect(f.quality.reasons).toContain('cut-off');
+      }
+    },
+  );
 
   it('decodes the 32-bit PNG with alpha and finds the same face as the JPEG it was made from', async () => {
     const [png] = await analyze('mixed/32bit.png');
@@ -94,12 +111,19 @@ describe('face analysis on the real photos', () => {
 
   it('scores two photos of the same person clearly above photos of different people', async () => {
     const people: Record<string, string[]> = {
-      obama: ['obama/obama.jpg', 'obama/obama2.jpg', 'obama/obama3.jpg', 'obama/obama-480p.jpg', 'obama/obama_small.jpg'],
+      obama: [
+        'obama/obama.jpg',
+        'obama/obama2.jpg',
+        'obama/obama3.jpg',
+        'obama/obama-480p.jpg',
+        'obama/obama_small.jpg',
+      ],
       biden: ['biden/biden.jpg', 'biden/biden2.jpg'],
     };
     const vectors: { who: string; file: string; v: Float32Array }[] = [];
     for (const [who, files] of Object.entries(people)) {
-      for (const file of files) vectors.push({ who, file, v: (await analyze(file))[0]?.embedding?.vector as Float32Array });
+      for (const file of files)
+        vectors.push({ who, file, v: (await analyze(file))[0]?.embedding?.vector as Float32Array });
     }
     const same: number[] = [];
     const different: number[] = [];
@@ -111,7 +135,9 @@ describe('face analysis on the real photos', () => {
       }
     }
     const range = (xs: number[]) => `${Math.min(...xs).toFixed(2)}..${Math.max(...xs).toFixed(2)}`;
-    console.info(`same person ${range(same)} (n=${same.length}), different people ${range(different)} (n=${different.length})`);
+    console.info(
+      `same person ${range(same)} (n=${same.length}), different people ${range(different)} (n=${different.length})`,
+    );
     expect(Math.min(...same)).toBeGreaterThan(Math.max(...different) + 0.3);
   });
 });
@@ -125,7 +151,8 @@ describe('the gate: cut off means outside the picture, not dark', () => {
   /** The share of a crop's pixels that are pure black: what used to count as "outside". */
   const blackShare = (crop: RgbImage) => {
     let n = 0;
-    for (let i = 0; i < crop.data.length; i += 3) if (Math.max(crop.data[i] as number, crop.data[i + 1] as number, crop.data[i + 2] as number) <= 2) n++;
+    for (let i = 0; i < crop.data.length; i += 3)
+      if (Math.max(crop.data[i] as number, crop.data[i + 1] as number, crop.data[i + 2] as number) <= 2) n++;
     return n / (crop.data.length / 3);
   };
 
@@ -133,7 +160,8 @@ describe('the gate: cut off means outside the picture, not dark', () => {
   const painted = (image: RgbImage, paint: (x: number, y: number) => boolean): RgbImage => {
     const data = new Uint8Array(image.data);
     for (let y = 0; y < image.height; y++) {
-      for (let x = 0; x < image.width; x++) if (paint(x, y)) data.fill(0, (y * image.width + x) * 3, (y * image.width + x + 1) * 3);
+      for (let x = 0; x < image.width; x++)
+        if (paint(x, y)) data.fill(0, (y * image.width + x) * 3, (y * image.width + x + 1) * 3);
     }
     return { width: image.width, height: image.height, data };
   };
@@ -189,7 +217,9 @@ describe('the gate: cut off means outside the picture, not dark', () => {
     const { l } = await geometry(file);
     const meta = await sharp(path.join(faces, file)).metadata();
     const left = Math.round(l.nose[0]);
-    const image = await raw(sharp(path.join(faces, file)).extract({ left, top: 0, width: meta.width - left, height: meta.height }));
+    const image = await raw(
+      sharp(path.join(faces, file)).extract({ left, top: 0, width: meta.width - left, height: meta.height }),
+    );
     const found = await vision.analyzer.analyze(image);
     expect(found.length).toBeGreaterThan(0);
     for (const f of found) {
@@ -201,15 +231,22 @@ describe('the gate: cut off means outside the picture, not dark', () => {
   it.each(['mixed/obama_partial_face.jpg', 'mixed/obama_partial_face2.jpg'])(
     'refuses the half face in %s letterboxed into a 1280 x 720 frame (cut by the picture edge, inside the frame)',
     async (file) => {
-      const image = await raw(sharp(path.join(faces, file)).resize(1280, 720, { fit: 'contain', background: { r: 0, g: 0, b: 0 } }));
+      const image = await raw(
+        sharp(path.join(faces, file)).resize(1280, 720, { fit: 'contain', background: { r: 0, g: 0, b: 0 } }),
+      );
       const found = await vision.analyzer.analyze(image);
       expect(found.length).toBeGreaterThan(0);
       for (const f of found) expect(f.quality.reasons).toContain('cut-off');
     },
   );
 
-  it('accepts a whole face letterboxed into a frame (bars beside the picture are not the face\'s)', async () => {
-    const image = await raw(sharp(path.join(faces, 'obama/obama.jpg')).resize(1280, 720, { fit: 'contain', background: { r: 0, g: 0, b: 0 } }));
+  it("accepts a whole face letterboxed into a frame (bars beside the picture are not the face's)", async () => {
+    const image = await raw(
+      sharp(path.join(faces, 'obama/obama.jpg')).resize(1280, 720, {
+        fit: 'contain',
+        background: { r: 0, g: 0, b: 0 },
+      }),
+    );
     const face = await onlyFace(image);
     expect(face.quality.measures.outOfFrame).toBe(0);
     expect(face.quality.accepted).toBe(true);

@@ -39,7 +39,13 @@ async function tempFile(name: string, content: Uint8Array | string): Promise<str
 }
 
 /** A PNG written by hand, so that the bit depth and colour type are exactly what the test says. */
-function handmadePng(width: number, height: number, colorType: 0 | 2 | 4 | 6, bitDepth: 8 | 16, samples: number[]): Buffer {
+function handmadePng(
+  width: number,
+  height: number,
+  colorType: 0 | 2 | 4 | 6,
+  bitDepth: 8 | 16,
+  samples: number[],
+): Buffer {
   const channels = { 0: 1, 2: 3, 4: 2, 6: 4 }[colorType];
   const bytesPerSample = bitDepth / 8;
   const chunk = (type: string, data: Buffer): Buffer => {
@@ -66,7 +72,12 @@ function handmadePng(width: number, height: number, colorType: 0 | 2 | 4 | 6, bi
     }
   }
   const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    signature,
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 async function expectRefused(input: Uint8Array | string, detail?: RegExp): Promise<ImageDecodeError> {
@@ -83,18 +94,24 @@ async function expectRefused(input: Uint8Array | string, detail?: RegExp): Promi
 }
 
 describe('decodeImage on the real photos', () => {
-  it.each(['obama/obama.jpg', 'obama/obama2.jpg', 'obama/obama3.jpg', 'obama/obama-480p.jpg', 'obama/obama_small.jpg', 'biden/biden.jpg', 'biden/biden2.jpg', 'mixed/two_people.jpg'])(
-    'decodes %s to 8-bit RGB at its displayed size',
-    async (name) => {
-      const image = await decodeImage(photo(name));
-      const meta = await sharp(photo(name)).metadata();
-      // Orientations 5-8 swap width and height when applied.
-      const swapped = (meta.orientation ?? 1) >= 5;
-      expect([image.width, image.height]).toEqual(swapped ? [meta.height, meta.width] : [meta.width, meta.height]);
-      expect(image.data).toBeInstanceOf(Uint8Array);
-      expect(image.data.length).toBe(image.width * image.height * 3);
-    },
-  );
+  it.each([
+    'obama/obama.jpg',
+    'obama/obama2.jpg',
+    'obama/obama3.jpg',
+    'obama/obama-480p.jpg',
+    'obama/obama_small.jpg',
+    'biden/biden.jpg',
+    'biden/biden2.jpg',
+    'mixed/two_people.jpg',
+  ])('decodes %s to 8-bit RGB at its displayed size', async (name) => {
+    const image = await decodeImage(photo(name));
+    const meta = await sharp(photo(name)).metadata();
+    // Orientations 5-8 swap width and height when applied.
+    const swapped = (meta.orientation ?? 1) >= 5;
+    expect([image.width, image.height]).toEqual(swapped ? [meta.height, meta.width] : [meta.width, meta.height]);
+    expect(image.data).toBeInstanceOf(Uint8Array);
+    expect(image.data.length).toBe(image.width * image.height * 3);
+  });
 
   it('decodes the PNG with an alpha channel (32bit.png) to 3 channels, the same picture as obama2.jpg', async () => {
     const png = await decodeImage(photo('mixed/32bit.png'));
@@ -119,8 +136,11 @@ describe('decodeImage normalises what it accepts to 8-bit sRGB, 3 channels', () 
     // 32 x 16, red on the left half and blue on the right; orientation 6 means "rotate 90 degrees
     // clockwise to display", so the displayed picture is 16 x 32 with red on top.
     const raw = Buffer.alloc(32 * 16 * 3);
-    for (let i = 0; i < 32 * 16; i++) raw.set((i % 32) < 16 ? [255, 0, 0] : [0, 0, 255], i * 3);
-    const jpeg = await sharp(raw, { raw: { width: 32, height: 16, channels: 3 } }).jpeg({ quality: 95 }).withMetadata({ orientation: 6 }).toBuffer();
+    for (let i = 0; i < 32 * 16; i++) raw.set(i % 32 < 16 ? [255, 0, 0] : [0, 0, 255], i * 3);
+    const jpeg = await sharp(raw, { raw: { width: 32, height: 16, channels: 3 } })
+      .jpeg({ quality: 95 })
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
     const image = await decodeImage(jpeg);
     expect([image.width, image.height]).toEqual([16, 32]);
     const at = (x: number, y: number) => Array.from(image.data.subarray((y * 16 + x) * 3, (y * 16 + x) * 3 + 3));
@@ -131,7 +151,10 @@ describe('decodeImage normalises what it accepts to 8-bit sRGB, 3 channels', () 
   });
 
   it('expands a grayscale JPEG to three equal channels', async () => {
-    const jpeg = await sharp(Buffer.alloc(16 * 16, 128), { raw: { width: 16, height: 16, channels: 1 } }).toColourspace('b-w').jpeg().toBuffer();
+    const jpeg = await sharp(Buffer.alloc(16 * 16, 128), { raw: { width: 16, height: 16, channels: 1 } })
+      .toColourspace('b-w')
+      .jpeg()
+      .toBuffer();
     expect((await sharp(jpeg).metadata()).channels).toBe(1);
     const image = await decodeImage(jpeg);
     expect(image.data.length).toBe(16 * 16 * 3);
@@ -210,7 +233,8 @@ describe('decodeImage refuses with ImageDecodeError, never another error', () =>
   });
 
   it('an SVG, even though sharp could render it', async () => {
-    const svg = '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64" fill="red"/></svg>';
+    const svg =
+      '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64" fill="red"/></svg>';
     await expect(sharp(Buffer.from(svg)).raw().toBuffer()).resolves.toBeInstanceOf(Buffer);
     await expectRefused(await tempFile('face.svg', svg), /SVG/);
     await expectRefused(await tempFile('face.jpg', svg), /SVG/);
@@ -263,7 +287,10 @@ describe('encodePng', () => {
 });
 
 describe('decode budget (pixels decoded at once, across callers)', () => {
-  const solid = (side: number) => sharp({ create: { width: side, height: side, channels: 3, background: '#456' } }).png().toBuffer();
+  const solid = (side: number) =>
+    sharp({ create: { width: side, height: side, channels: 3, background: '#456' } })
+      .png()
+      .toBuffer();
 
   it('refuses a decode that does not fit beside those in flight, before decoding it, and admits it once they are done', async () => {
     setDecodeBudget(1_000_000);
@@ -275,14 +302,18 @@ describe('decode budget (pixels decoded at once, across callers)', () => {
         const refused = await decodeImage(b).catch((e: unknown) => e);
         expect(refused).toBeInstanceOf(DecodeBusyError);
         expect(refused).not.toBeInstanceOf(ImageDecodeError);
-        expect((refused as Error).message).toMatch(/at most 1\.0 megapixels decoding at once but 0\.6 are in flight and this image has 0\.5/);
+        expect((refused as Error).message).toMatch(
+          /at most 1\.0 megapixels decoding at once but 0\.6 are in flight and this image has 0\.5/,
+        );
         return 'done';
       });
       expect(inner).toBe('done');
       // Given back when `use` settled: the same image now decodes.
       expect((await decodeImage(b)).width).toBe(700);
       // Given back when `use` threw, too.
-      await expect(withDecodedImage(a, () => Promise.reject(new Error('analysis failed')))).rejects.toThrow('analysis failed');
+      await expect(withDecodedImage(a, () => Promise.reject(new Error('analysis failed')))).rejects.toThrow(
+        'analysis failed',
+      );
       expect((await decodeImage(b)).width).toBe(700);
     } finally {
       setDecodeBudget(DEFAULT_DECODE_BUDGET_PIXELS);

@@ -27,7 +27,10 @@ const sharedModels = readEnvironment().modelsDir ?? path.resolve(projectRoot(), 
 let manifest: Manifest;
 const sessions: ModelSession[] = [];
 
-async function open(name: string, options: Parameters<typeof createSession>[1] = { provider: 'cpu' }): Promise<ModelSession> {
+async function open(
+  name: string,
+  options: Parameters<typeof createSession>[1] = { provider: 'cpu' },
+): Promise<ModelSession> {
   const { path: file } = await resolveModelFile(name, sharedModels, manifest);
   const created = await createSession(file, options);
   sessions.push(created);
@@ -78,13 +81,18 @@ describe('sessionOptions', () => {
     // The embedder is small: one thread beat two on both CPUs measured.
     expect(sessionOptions('cpu', facegateCpuTuning('embedder')).intraOpNumThreads).toBe(1);
     // The config's inference.intraOpThreads overrides both models' threads, nothing else.
-    expect(sessionOptions('cpu', facegateCpuTuning('detector', 3))).toMatchObject({ intraOpNumThreads: 3, extra: { session: { set_denormal_as_zero: '1' } } });
+    expect(sessionOptions('cpu', facegateCpuTuning('detector', 3))).toMatchObject({
+      intraOpNumThreads: 3,
+      extra: { session: { set_denormal_as_zero: '1' } },
+    });
   });
 
   it("builds ONNX Runtime's defaults for the benchmark's baseline", () => {
     const o = sessionOptions('cpu', ORT_DEFAULT_CPU);
     expect(o.intraOpNumThreads).toBeUndefined();
-    expect(o.extra).toEqual({ session: { set_denormal_as_zero: '0', intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } } });
+    expect(o.extra).toEqual({
+      session: { set_denormal_as_zero: '0', intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } },
+    });
   });
 
   // ONNX Runtime ignores config keys it does not know, silently: only its own log shows whether the
@@ -97,7 +105,10 @@ describe('sessionOptions', () => {
         ort.env.logLevel = 'info';
         const s = await ort.InferenceSession.create(${JSON.stringify(model)}, ${options});
         await s.release();`;
-      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: projectRoot(), encoding: 'utf8' });
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        cwd: projectRoot(),
+        encoding: 'utf8',
+      });
       expect(r.status, r.stderr).toBe(0);
       return r.stdout + r.stderr;
     };
@@ -131,7 +142,11 @@ describe('createSession', () => {
     expect(created.requested).toBe('cuda');
     expect(created.fallback).toMatch(/^cuda execution provider unavailable: .*Failed to load shared library/);
     const warning = lines.find((l) => l.level === 40);
-    expect(warning).toMatchObject({ tried: 'cuda', requested: 'cuda', msg: 'GPU execution provider unavailable; falling back to CPU' });
+    expect(warning).toMatchObject({
+      tried: 'cuda',
+      requested: 'cuda',
+      msg: 'GPU execution provider unavailable; falling back to CPU',
+    });
     expect(lines.at(-1)).toMatchObject({ level: 30, provider: 'cpu', fallback: created.fallback });
   });
 
@@ -145,30 +160,43 @@ describe('createSession', () => {
     const created = await open('yunet_s_640_640', { provider: 'auto' });
     const wanted = preferredProvider('auto');
     if (wanted === 'cpu') expect(created.fallback).toBeUndefined();
-    else if (created.provider === 'cpu') expect(created.fallback).toMatch(new RegExp(`^${wanted} execution provider unavailable \\(auto\\): `));
+    else if (created.provider === 'cpu')
+      expect(created.fallback).toMatch(new RegExp(`^${wanted} execution provider unavailable \\(auto\\): `));
     expect(created.requested).toBe('auto');
   });
 
   it('refuses a bad provider, a bad thread count and a missing file', async () => {
     const file = path.join(sharedModels, 'mobilefacenet_128.onnx');
-    await expect(createSession(file, { provider: 'gpu' as never })).rejects.toThrow('Expected provider auto | cpu | cuda | dml but received "gpu"');
-    await expect(createSession(file, { provider: 'cpu', cpu: facegateCpuTuning('embedder', 0) })).rejects.toThrow(/intraOpThreads .* received 0/);
-    await expect(createSession(path.join(sharedModels, 'absent.onnx'), { provider: 'cuda' })).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(createSession(file, { provider: 'gpu' as never })).rejects.toThrow(
+      'Expected provider auto | cpu | cuda | dml but received "gpu"',
+    );
+    await expect(createSession(file, { provider: 'cpu', cpu: facegateCpuTuning('embedder', 0) })).rejects.toThrow(
+      /intraOpThreads .* received 0/,
+    );
+    await expect(createSession(path.join(sharedModels, 'absent.onnx'), { provider: 'cuda' })).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
   });
 });
 
 describe('the sessions of the real models', () => {
-  it("declare the inputs and outputs the manifest lists", async () => {
+  it('declare the inputs and outputs the manifest lists', async () => {
     for (const entry of manifest.models) {
       const { session } = await open(entry.name);
       const io = sessionIo(session);
       expect(io.inputs, entry.name).toEqual([{ name: entry.input.name, type: 'float32', shape: entry.input.shape }]);
-      expect(io.outputs.map((o) => ({ name: o.name, shape: o.shape })), entry.name).toEqual(entry.output);
+      expect(
+        io.outputs.map((o) => ({ name: o.name, shape: o.shape })),
+        entry.name,
+      ).toEqual(entry.output);
     }
   });
 
   it('read the embedding dimension from the model: 512 for fr_feature, 128 for mobilefacenet', async () => {
-    for (const [name, dim] of [['fr_feature', 512], ['mobilefacenet_128', 128]] as const) {
+    for (const [name, dim] of [
+      ['fr_feature', 512],
+      ['mobilefacenet_128', 128],
+    ] as const) {
       const { session } = await open(name);
       const [output] = sessionIo(session).outputs;
       expect(output?.shape.at(-1)).toBe(dim);
@@ -185,7 +213,9 @@ describe('the sessions of the real models', () => {
     const { session } = await open('yunet_s_dynamic');
     const [input] = sessionIo(session).inputs;
     if (input === undefined) throw new Error('no input');
-    expect(() => concreteShape(input)).toThrow('Expected a size for dynamic dimension "height" of input input (pass it in dims) but received none');
+    expect(() => concreteShape(input)).toThrow(
+      'Expected a size for dynamic dimension "height" of input input (pass it in dims) but received none',
+    );
     await expect(warmUp(session)).rejects.toThrow(/dynamic dimension "height"/);
     const dynamic = await warmUp(session, { dims: { height: 320, width: 480 } });
     // stride 8 over 320 x 480: 40 x 60 anchors

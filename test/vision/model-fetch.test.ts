@@ -33,7 +33,13 @@ function entry(name: string, sha: string, bytes: number, source: ModelEntry['sou
     file: `${name}.onnx`,
     sha256: sha,
     bytes,
-    input: { name: 'input', layout: 'NCHW', shape: [1, 3, 112, 112], colourOrder: 'RGB', normalisation: { mean: 127.5, std: 128 } },
+    input: {
+      name: 'input',
+      layout: 'NCHW',
+      shape: [1, 3, 112, 112],
+      colourOrder: 'RGB',
+      normalisation: { mean: 127.5, std: 128 },
+    },
     output: [{ name: 'output', shape: [1, 4] }],
     licence: 'test',
     provenance: 'test bytes',
@@ -44,7 +50,11 @@ function entry(name: string, sha: string, bytes: number, source: ModelEntry['sou
 function testManifest(...models: ModelEntry[]): Manifest {
   const detector = { ...entry('det', sha256(other), other.length, { url: `${base}/other` }), role: 'detector' };
   const embedder = entry('emb', sha256(good), good.length, { url: `${base}/good` });
-  return parseManifest({ version: 1, default: { detector: 'det', embedder: 'emb' }, models: [detector, embedder, ...models] });
+  return parseManifest({
+    version: 1,
+    default: { detector: 'det', embedder: 'emb' },
+    models: [detector, embedder, ...models],
+  });
 }
 
 async function listDir(dir: string): Promise<string[]> {
@@ -89,7 +99,12 @@ describe('fetchModels from a URL', () => {
     const dest = path.join(tmp, 'url-ok');
     const manifest = testManifest(entry('m', sha256(good), good.length, { url: `${base}/redirect` }));
     const [result] = await fetchModels({ dest, manifest, names: ['m'] });
-    expect(result).toMatchObject({ name: 'm', status: 'fetched', from: `${base}/redirect`, file: path.join(dest, 'm.onnx') });
+    expect(result).toMatchObject({
+      name: 'm',
+      status: 'fetched',
+      from: `${base}/redirect`,
+      file: path.join(dest, 'm.onnx'),
+    });
     expect(sha256(await fs.readFile(path.join(dest, 'm.onnx')))).toBe(sha256(good));
 
     const count = requests.length;
@@ -103,7 +118,9 @@ describe('fetchModels from a URL', () => {
     const manifest = testManifest(entry('m', sha256(good), good.length, { url: `${base}/other` }));
     const [result] = await fetchModels({ dest, manifest, names: ['m'] });
     expect(result?.status).toBe('failed');
-    expect(result?.error).toContain(`${base}/other has sha256 ${sha256(other)} but the manifest expects ${sha256(good)}`);
+    expect(result?.error).toContain(
+      `${base}/other has sha256 ${sha256(other)} but the manifest expects ${sha256(good)}`,
+    );
     expect(await listDir(dest)).toEqual([]);
   });
 
@@ -147,19 +164,28 @@ describe('fetchModels from a URL', () => {
   });
 
   it('refuses a model name the manifest does not have', async () => {
-    await expect(fetchModels({ dest: path.join(tmp, 'x'), manifest: testManifest(), names: ['nope'] })).rejects.toThrow(/received "nope"/);
+    await expect(fetchModels({ dest: path.join(tmp, 'x'), manifest: testManifest(), names: ['nope'] })).rejects.toThrow(
+      /received "nope"/,
+    );
   });
 });
 
 describe('fetchModels from a local folder', () => {
   it('copies the real models with the right hash from the shared folder', async () => {
     const dest = path.join(tmp, 'local');
-    const results = await fetchModels({ dest, from: sharedModels, manifest: realManifest, names: ['yunet_s_640_640', 'mobilefacenet_128'] });
+    const results = await fetchModels({
+      dest,
+      from: sharedModels,
+      manifest: realManifest,
+      names: ['yunet_s_640_640', 'mobilefacenet_128'],
+    });
     expect(results.map((r) => [r.name, r.status, r.from])).toEqual([
       ['yunet_s_640_640', 'copied', path.resolve(sharedModels)],
       ['mobilefacenet_128', 'copied', path.resolve(sharedModels)],
     ]);
-    expect(await sha256File(path.join(dest, 'mobilefacenet_128.onnx'))).toBe('b7120c095d60094f28a4a54ba6a8bf51b297a6273fb40ef6350dfec1f63d9507');
+    expect(await sha256File(path.join(dest, 'mobilefacenet_128.onnx'))).toBe(
+      'b7120c095d60094f28a4a54ba6a8bf51b297a6273fb40ef6350dfec1f63d9507',
+    );
     expect(await listDir(dest)).toEqual(['mobilefacenet_128.onnx', 'yunet_s_640_640.onnx']);
   });
 
@@ -171,7 +197,9 @@ describe('fetchModels from a local folder', () => {
     const manifest = testManifest(entry('m', sha256(good), good.length, { url: `${base}/good` }));
     const [result] = await fetchModels({ dest, from, manifest, names: ['m'] });
     expect(result).toMatchObject({ status: 'fetched', from: `${base}/good` });
-    expect(result?.notes.join()).toContain(`local copy not used: ${path.join(from, 'm.onnx')} has sha256 ${sha256(other)}`);
+    expect(result?.notes.join()).toContain(
+      `local copy not used: ${path.join(from, 'm.onnx')} has sha256 ${sha256(other)}`,
+    );
   });
 });
 
@@ -179,22 +207,37 @@ describe('fetchModels from an npm package', () => {
   it('takes fr_feature out of faceplugin-face-recognition-js@0.0.1 with npm pack (real registry)', async () => {
     const dest = path.join(tmp, 'npm');
     const fr = realManifest.models.find((m) => m.name === 'fr_feature');
-    if (fr === undefined || !('npm' in fr.source)) throw new Error('fr_feature with an npm source missing from the manifest');
+    if (fr === undefined || !('npm' in fr.source))
+      throw new Error('fr_feature with an npm source missing from the manifest');
     // A second entry from the same package whose path is not in it: one pack serves both.
-    const missing = { ...fr, name: 'fr_missing', file: 'fr_missing.onnx', source: { npm: { ...fr.source.npm, path: 'model/nope.onnx' } } };
+    const missing = {
+      ...fr,
+      name: 'fr_missing',
+      file: 'fr_missing.onnx',
+      source: { npm: { ...fr.source.npm, path: 'model/nope.onnx' } },
+    };
     const manifest = parseManifest({ ...realManifest, models: [...realManifest.models, missing] });
     const started = performance.now();
     const results = await fetchModels({ dest, manifest, names: ['fr_feature', 'fr_missing'] });
     console.info(`npm pack + extract of fr_feature: ${Math.round(performance.now() - started)} ms`);
-    expect(results[0]).toMatchObject({ name: 'fr_feature', status: 'fetched', from: 'npm faceplugin-face-recognition-js@0.0.1' });
+    expect(results[0]).toMatchObject({
+      name: 'fr_feature',
+      status: 'fetched',
+      from: 'npm faceplugin-face-recognition-js@0.0.1',
+    });
     expect(await sha256File(path.join(dest, 'fr_feature.onnx'))).toBe(fr.sha256);
-    expect(results[1]).toMatchObject({ status: 'failed', error: 'npm faceplugin-face-recognition-js@0.0.1 has no model/nope.onnx' });
+    expect(results[1]).toMatchObject({
+      status: 'failed',
+      error: 'npm faceplugin-face-recognition-js@0.0.1 has no model/nope.onnx',
+    });
     expect(await listDir(dest)).toEqual(['fr_feature.onnx']);
   });
 
   it('reports a package npm cannot find', async () => {
     const manifest = testManifest(
-      entry('m', sha256(good), good.length, { npm: { package: 'facegate-no-such-package-zz9', version: '0.0.1', path: 'm.onnx' } }),
+      entry('m', sha256(good), good.length, {
+        npm: { package: 'facegate-no-such-package-zz9', version: '0.0.1', path: 'm.onnx' },
+      }),
     );
     const [result] = await fetchModels({ dest: path.join(tmp, 'npm-missing'), manifest, names: ['m'] });
     expect(result?.status).toBe('failed');
@@ -236,9 +279,12 @@ describe('the tar reader', () => {
     while (String(length).length + body.length !== length) length++;
     const pax = Buffer.from(`${length}${body}`);
     const tar = Buffer.concat([
-      tarHeader('package/a.bin', a.length), pad(a),
-      tarHeader('PaxHeader', pax.length, 'x'), pad(pax),
-      tarHeader('package/truncated-name', b.length), pad(b),
+      tarHeader('package/a.bin', a.length),
+      pad(a),
+      tarHeader('PaxHeader', pax.length, 'x'),
+      pad(pax),
+      tarHeader('package/truncated-name', b.length),
+      pad(b),
       Buffer.alloc(1024),
     ]);
     for (const piece of [1, 7, 512, 100_000]) {
@@ -253,8 +299,12 @@ describe('the tar reader', () => {
     const corrupt = Buffer.from(tar);
     corrupt[10] = 0x41;
     await expect(collect(tarEntryChunks(inPieces(corrupt, 4096), 'a.bin'))).rejects.toThrow(/checksum mismatch/);
-    await expect(collect(tarEntryChunks(inPieces(tar.subarray(0, 800), 4096), 'a.bin'))).rejects.toThrow(/truncated tar archive/);
-    await expect(collect(tarEntryChunks(inPieces(tar, 4096), 'b.bin', 'test.tgz'))).rejects.toThrow('test.tgz has no b.bin');
+    await expect(collect(tarEntryChunks(inPieces(tar.subarray(0, 800), 4096), 'a.bin'))).rejects.toThrow(
+      /truncated tar archive/,
+    );
+    await expect(collect(tarEntryChunks(inPieces(tar, 4096), 'b.bin', 'test.tgz'))).rejects.toThrow(
+      'test.tgz has no b.bin',
+    );
   });
 });
 
@@ -268,13 +318,19 @@ describe('scripts/fetch-models', () => {
   it('prints one line per model and exits 0, then finds them present', async () => {
     const dest = path.join(tmp, 'script');
     const first = capture();
-    expect(await main(['--dest', dest, '--from', sharedModels, '--only', 'yunet_s_640_640,mobilefacenet_128'], first.io)).toBe(0);
+    expect(
+      await main(['--dest', dest, '--from', sharedModels, '--only', 'yunet_s_640_640,mobilefacenet_128'], first.io),
+    ).toBe(0);
     expect(first.out).toHaveLength(2);
-    expect(first.out[0]).toMatch(/^copied {2}yunet_s_640_640 {2}from .* to .*yunet_s_640_640\.onnx \((\d+ ms|\d+\.\d s)\)$/);
+    expect(first.out[0]).toMatch(
+      /^copied {2}yunet_s_640_640 {2}from .* to .*yunet_s_640_640\.onnx \((\d+ ms|\d+\.\d s)\)$/,
+    );
     expect(first.out[1]).toMatch(/^copied {2}mobilefacenet_128 /);
 
     const second = capture();
-    expect(await main(['--dest', dest, '--only', 'yunet_s_640_640', '--only', 'mobilefacenet_128', '--json'], second.io)).toBe(0);
+    expect(
+      await main(['--dest', dest, '--only', 'yunet_s_640_640', '--only', 'mobilefacenet_128', '--json'], second.io),
+    ).toBe(0);
     const report = JSON.parse(second.out.join('')) as { ok: boolean; models: { status: string }[] };
     expect(report.ok).toBe(true);
     expect(report.models.map((m) => m.status)).toEqual(['present', 'present']);
@@ -282,9 +338,14 @@ describe('scripts/fetch-models', () => {
 
   it('exits 1 when a model fails, 2 on a usage error or an unknown model', async () => {
     const manifestFile = path.join(tmp, 'bad-manifest.json');
-    await fs.writeFile(manifestFile, JSON.stringify(testManifest(entry('m', sha256(good), good.length, { url: `${base}/other` }))));
+    await fs.writeFile(
+      manifestFile,
+      JSON.stringify(testManifest(entry('m', sha256(good), good.length, { url: `${base}/other` }))),
+    );
     const failing = capture();
-    expect(await main(['--manifest', manifestFile, '--dest', path.join(tmp, 'script-bad'), '--only', 'm'], failing.io)).toBe(1);
+    expect(
+      await main(['--manifest', manifestFile, '--dest', path.join(tmp, 'script-bad'), '--only', 'm'], failing.io),
+    ).toBe(1);
     expect(failing.err).toHaveLength(1);
     expect(failing.err[0]).toMatch(/^failed {3}m {2}.*has sha256/);
 

@@ -41,8 +41,15 @@ afterAll(async () => {
 describe('the model manifest', () => {
   it('is models/manifest.json in the project and validates', async () => {
     expect(defaultManifestPath()).toBe(path.join(projectRoot(), 'models', 'manifest.json'));
-    expect(manifest.models.map((m) => m.name).sort()).toEqual(['fr_feature', 'mobilefacenet_128', 'yunet_s_640_640', 'yunet_s_dynamic']);
-    await expect(loadManifest(path.join(tmp, 'nope.json'))).rejects.toThrow(/cannot read the model manifest .*nope\.json/);
+    expect(manifest.models.map((m) => m.name).sort()).toEqual([
+      'fr_feature',
+      'mobilefacenet_128',
+      'yunet_s_640_640',
+      'yunet_s_dynamic',
+    ]);
+    await expect(loadManifest(path.join(tmp, 'nope.json'))).rejects.toThrow(
+      /cannot read the model manifest .*nope\.json/,
+    );
   });
 
   it('names the published sha256 and size of every shared model file', async () => {
@@ -64,14 +71,29 @@ describe('the model manifest', () => {
   it('defaults to YuNet 640x640 and the 512-d fr_feature, with their roles', () => {
     expect(defaultModel(manifest, 'detector').name).toBe('yunet_s_640_640');
     expect(defaultModel(manifest, 'embedder').name).toBe('fr_feature');
-    expect(manifest.models.filter((m) => m.role === 'embedder').map((m) => m.name).sort()).toEqual(['fr_feature', 'mobilefacenet_128']);
+    expect(
+      manifest.models
+        .filter((m) => m.role === 'embedder')
+        .map((m) => m.name)
+        .sort(),
+    ).toEqual(['fr_feature', 'mobilefacenet_128']);
   });
 
   it('takes fr_feature from its npm package and the others from upstream URLs', () => {
     const source = (name: string) => manifest.models.find((m) => m.name === name)?.source;
-    expect(source('fr_feature')).toEqual({ npm: { package: 'faceplugin-face-recognition-js', version: '0.0.1', path: 'model/fr_feature.onnx' } });
-    expect(source('yunet_s_640_640')).toEqual({ url: expect.stringMatching(/^https:\/\/github\.com\/opencv\/opencv_zoo\/raw\/.*face_detection_yunet_2023mar\.onnx$/) as unknown });
-    expect(source('mobilefacenet_128')).toEqual({ url: expect.stringMatching(/^https:\/\/github\.com\/foamliu\/MobileFaceNet\/raw\/.*weights\/MobileFaceNet\.onnx$/) as unknown });
+    expect(source('fr_feature')).toEqual({
+      npm: { package: 'faceplugin-face-recognition-js', version: '0.0.1', path: 'model/fr_feature.onnx' },
+    });
+    expect(source('yunet_s_640_640')).toEqual({
+      url: expect.stringMatching(
+        /^https:\/\/github\.com\/opencv\/opencv_zoo\/raw\/.*face_detection_yunet_2023mar\.onnx$/,
+      ) as unknown,
+    });
+    expect(source('mobilefacenet_128')).toEqual({
+      url: expect.stringMatching(
+        /^https:\/\/github\.com\/foamliu\/MobileFaceNet\/raw\/.*weights\/MobileFaceNet\.onnx$/,
+      ) as unknown,
+    });
   });
 
   it('gives a model id of its name and the first 12 hex digits of its sha256', () => {
@@ -103,7 +125,9 @@ describe('the model manifest', () => {
       const at = models(m).findIndex((e) => e.name === 'fr_feature');
       const fr = models(m)[at] as { source: { npm: { version: string } } };
       fr.source.npm.version = '^0.0.1';
-      expect(() => parseManifest(m)).toThrow(`models.${at}.source.npm.version: expected an exact version (x.y.z), not a range (received "^0.0.1")`);
+      expect(() => parseManifest(m)).toThrow(
+        `models.${at}.source.npm.version: expected an exact version (x.y.z), not a range (received "^0.0.1")`,
+      );
       (fr as { source: unknown }).source = { url: 'ftp://example.invalid/m.onnx' };
       expect(() => parseManifest(m)).toThrow(`models.${at}.source.url: Invalid URL`);
     });
@@ -114,7 +138,9 @@ describe('the model manifest', () => {
       (m.default as Record<string, string>).embedder = 'yunet_s_640_640';
       expect(() => parseManifest(m, 'test manifest')).toThrow(/test manifest is not a valid model manifest/);
       expect(() => parseManifest(m)).toThrow(/duplicate model name yunet_s_640_640/);
-      expect(() => parseManifest(m)).toThrow(/default\.embedder: expected the name of a listed embedder but received "yunet_s_640_640"/);
+      expect(() => parseManifest(m)).toThrow(
+        /default\.embedder: expected the name of a listed embedder but received "yunet_s_640_640"/,
+      );
     });
 
     it('an unknown key', () => {
@@ -147,7 +173,9 @@ describe('resolveModelFile', () => {
   });
 
   it('refuses an unknown model name, listing the known ones', async () => {
-    await expect(resolveModelFile('arcface', sharedModels, manifest)).rejects.toThrow(/Expected a model name from the manifest \(.*fr_feature.*\) but received "arcface"/);
+    await expect(resolveModelFile('arcface', sharedModels, manifest)).rejects.toThrow(
+      /Expected a model name from the manifest \(.*fr_feature.*\) but received "arcface"/,
+    );
   });
 
   it('refuses a missing file, saying how to get it', async () => {
@@ -184,7 +212,10 @@ describe('resolveModelFile', () => {
     forgetVerifiedModelFiles();
 
     const before = modelHashStats().filesHashed;
-    await Promise.all([resolveModelFile('yunet_s_640_640', dir, manifest), resolveModelFile('yunet_s_640_640', dir, manifest)]);
+    await Promise.all([
+      resolveModelFile('yunet_s_640_640', dir, manifest),
+      resolveModelFile('yunet_s_640_640', dir, manifest),
+    ]);
     expect(modelHashStats().filesHashed).toBe(before + 1);
     for (let i = 0; i < 20; i++) await resolveModelFile('yunet_s_640_640', dir, manifest);
     expect(modelHashStats().filesHashed).toBe(before + 1);

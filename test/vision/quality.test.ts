@@ -6,7 +6,14 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { ALIGNED_SIZE, alignFace, ARCFACE_TEMPLATE_112, estimateSimilarity, landmarkPoints, pictureArea } from '../../src/vision/align.js';
+import {
+  ALIGNED_SIZE,
+  alignFace,
+  ARCFACE_TEMPLATE_112,
+  estimateSimilarity,
+  landmarkPoints,
+  pictureArea,
+} from '../../src/vision/align.js';
 import { decodeImage } from '../../src/vision/image-input.js';
 import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, FACE_REGION, poseFromLandmarks } from '../../src/vision/quality.js';
 import type { AlignedFace, DetectedFace, Landmarks, Point, RgbImage } from '../../src/vision/types.js';
@@ -15,8 +22,20 @@ import { FACES_DIR } from '../helpers/shared-data.js';
 const FACES = FACES_DIR;
 
 /** Measured by hand on the photo (see align.test.ts): eye centres, nose tip, mouth corners. */
-const OBAMA: Landmarks = { rightEye: [443, 214], leftEye: [549, 213], nose: [495, 270], rightMouth: [438, 323], leftMouth: [543, 318] };
-const BIDEN: Landmarks = { rightEye: [531, 322], leftEye: [650, 347], nose: [613, 410], rightMouth: [515, 456], leftMouth: [632, 474] };
+const OBAMA: Landmarks = {
+  rightEye: [443, 214],
+  leftEye: [549, 213],
+  nose: [495, 270],
+  rightMouth: [438, 323],
+  leftMouth: [543, 318],
+};
+const BIDEN: Landmarks = {
+  rightEye: [531, 322],
+  leftEye: [650, 347],
+  nose: [613, 410],
+  rightMouth: [515, 456],
+  leftMouth: [632, 474],
+};
 
 /** A detector-like face around the landmarks, with a typical YuNet score for a clear face. */
 function detected(landmarks: Landmarks, score = 0.93): DetectedFace {
@@ -28,7 +47,13 @@ function detected(landmarks: Landmarks, score = 0.93): DetectedFace {
 
 function scaled(landmarks: Landmarks, k: number): Landmarks {
   const s = (p: Point): Point => [p[0] * k, p[1] * k];
-  return { rightEye: s(landmarks.rightEye), leftEye: s(landmarks.leftEye), nose: s(landmarks.nose), rightMouth: s(landmarks.rightMouth), leftMouth: s(landmarks.leftMouth) };
+  return {
+    rightEye: s(landmarks.rightEye),
+    leftEye: s(landmarks.leftEye),
+    nose: s(landmarks.nose),
+    rightMouth: s(landmarks.rightMouth),
+    leftMouth: s(landmarks.leftMouth),
+  };
 }
 
 async function blurred(image: RgbImage, sigma: number): Promise<RgbImage> {
@@ -75,7 +100,10 @@ describe('assessQuality on real faces', () => {
 
   it('puts the blur threshold between sharp real crops and the same crops blurred', async () => {
     const threshold = DEFAULT_QUALITY_THRESHOLDS.minLaplacianVariance;
-    for (const [landmarks, crop] of [[OBAMA, obamaCrop], [BIDEN, bidenCrop]] as const) {
+    for (const [landmarks, crop] of [
+      [OBAMA, obamaCrop],
+      [BIDEN, bidenCrop],
+    ] as const) {
       const sharpVariance = assessQuality(detected(landmarks), crop).measures.laplacianVariance;
       const blurVariance = assessQuality(detected(landmarks), await blurred(crop, 2)).measures.laplacianVariance;
       // Measured: 1901 and 873 sharp; 23 and 11 at sigma 2 (crop pixels).
@@ -99,29 +127,43 @@ describe('assessQuality on real faces', () => {
 
   it("rejects a tiny face (12 px between the eyes) as 'too-small'", async () => {
     const k = 12 / 106;
-    const { data, info } = await sharp(obamaPhoto.data, { raw: { width: obamaPhoto.width, height: obamaPhoto.height, channels: 3 } })
+    const { data, info } = await sharp(obamaPhoto.data, {
+      raw: { width: obamaPhoto.width, height: obamaPhoto.height, channels: 3 },
+    })
       .resize(Math.round(obamaPhoto.width * k), Math.round(obamaPhoto.height * k))
       .raw()
       .toBuffer({ resolveWithObject: true });
     const small = scaled(OBAMA, info.width / obamaPhoto.width);
-    const verdict = assessQuality(detected(small), alignFace({ width: info.width, height: info.height, data: new Uint8Array(data) }, small));
+    const verdict = assessQuality(
+      detected(small),
+      alignFace({ width: info.width, height: info.height, data: new Uint8Array(data) }, small),
+    );
     expect(verdict.measures.interEyePx).toBeCloseTo(12, 0);
     expect(verdict.accepted).toBe(false);
     expect(verdict.reasons).toContain('too-small');
   });
 
   it("rejects a dark face as 'too-dark' and a washed-out one as 'too-bright'", () => {
-    const dark = assessQuality(detected(OBAMA), mapPixels(obamaCrop, (v) => v * 0.2));
+    const dark = assessQuality(
+      detected(OBAMA),
+      mapPixels(obamaCrop, (v) => v * 0.2),
+    );
     expect(dark.reasons).toContain('too-dark');
     expect(dark.reasons).not.toContain('too-bright');
-    const bright = assessQuality(detected(OBAMA), mapPixels(obamaCrop, (v) => 255 - (255 - v) * 0.2));
+    const bright = assessQuality(
+      detected(OBAMA),
+      mapPixels(obamaCrop, (v) => 255 - (255 - v) * 0.2),
+    );
     expect(bright.reasons).toContain('too-bright');
     expect(bright.reasons).not.toContain('too-dark');
   });
 
   it("rejects a flat, grey face as 'low-contrast'", () => {
     const mean = assessQuality(detected(OBAMA), obamaCrop).measures.meanLuma;
-    const verdict = assessQuality(detected(OBAMA), mapPixels(obamaCrop, (v) => mean + (v - mean) * 0.25));
+    const verdict = assessQuality(
+      detected(OBAMA),
+      mapPixels(obamaCrop, (v) => mean + (v - mean) * 0.25),
+    );
     expect(verdict.reasons).toContain('low-contrast');
     expect(verdict.reasons).not.toContain('too-dark');
     expect(verdict.reasons).not.toContain('too-bright');
@@ -153,9 +195,19 @@ describe('pose from landmark geometry', () => {
 
   it("rejects a head rolled 45 degrees as 'pose', and not one rolled 10", () => {
     const rolled = (degrees: number): Landmarks => {
-      const c = Math.cos((degrees * Math.PI) / 180), s = Math.sin((degrees * Math.PI) / 180);
-      const r = (p: Point): Point => [500 + (p[0] - 500) * c - (p[1] - 270) * s, 270 + (p[0] - 500) * s + (p[1] - 270) * c];
-      return { rightEye: r(OBAMA.rightEye), leftEye: r(OBAMA.leftEye), nose: r(OBAMA.nose), rightMouth: r(OBAMA.rightMouth), leftMouth: r(OBAMA.leftMouth) };
+      const c = Math.cos((degrees * Math.PI) / 180),
+        s = Math.sin((degrees * Math.PI) / 180);
+      const r = (p: Point): Point => [
+        500 + (p[0] - 500) * c - (p[1] - 270) * s,
+        270 + (p[0] - 500) * s + (p[1] - 270) * c,
+      ];
+      return {
+        rightEye: r(OBAMA.rightEye),
+        leftEye: r(OBAMA.leftEye),
+        nose: r(OBAMA.nose),
+        rightMouth: r(OBAMA.rightMouth),
+        leftMouth: r(OBAMA.leftMouth),
+      };
     };
     const far = assessQuality(detected(rolled(45)), obamaCrop);
     expect(far.measures.rollDegrees).toBeCloseTo(44.5, 0);
@@ -176,7 +228,10 @@ describe('pose from landmark geometry', () => {
 
   it('rejects degenerate landmarks instead of throwing', () => {
     const p: Point = [100, 100];
-    const verdict = assessQuality(detected({ rightEye: p, leftEye: p, nose: p, rightMouth: p, leftMouth: p }), obamaCrop);
+    const verdict = assessQuality(
+      detected({ rightEye: p, leftEye: p, nose: p, rightMouth: p, leftMouth: p }),
+      obamaCrop,
+    );
     expect(verdict.accepted).toBe(false);
     expect(verdict.score).toBe(0);
     expect(verdict.reasons).toContain('too-small');
@@ -220,7 +275,9 @@ describe('the score', () => {
   });
 
   it('refuses a crop that is not 112 x 112', () => {
-    expect(() => assessQuality(detected(OBAMA), { width: 64, height: 64, data: new Uint8Array(64 * 64 * 3) })).toThrow(RangeError);
+    expect(() => assessQuality(detected(OBAMA), { width: 64, height: 64, data: new Uint8Array(64 * 64 * 3) })).toThrow(
+      RangeError,
+    );
     expect(ALIGNED_SIZE).toBe(112);
   });
 });
@@ -233,7 +290,12 @@ describe('faces cut by the frame edge', () => {
     expect(whole.measures.outOfFrame).toBe(0);
     expect(whole.reasons).not.toContain('cut-off');
     // The same face in a frame that ends just left of its left eye: half the crop is outside.
-    const cut = assessQuality(detected(OBAMA), crop, DEFAULT_QUALITY_THRESHOLDS, { left: 0, top: 0, right: 520, bottom: photo.height });
+    const cut = assessQuality(detected(OBAMA), crop, DEFAULT_QUALITY_THRESHOLDS, {
+      left: 0,
+      top: 0,
+      right: 520,
+      bottom: photo.height,
+    });
     expect(cut.measures.outOfFrame).toBeGreaterThan(0.2);
     expect(cut.accepted).toBe(false);
     expect(cut.reasons).toEqual(['cut-off']);
@@ -243,17 +305,32 @@ describe('faces cut by the frame edge', () => {
     // The picture ends 2 px outside the face region's corners, mapped into the photo: hair, ears
     // and forehead are cut away, the face is whole.
     const toImage = estimateSimilarity(ARCFACE_TEMPLATE_112, landmarkPoints(OBAMA));
-    const corners = [[FACE_REGION.x0, FACE_REGION.y0], [FACE_REGION.x1, FACE_REGION.y0], [FACE_REGION.x0, FACE_REGION.y1], [FACE_REGION.x1, FACE_REGION.y1]].map(
-      ([u, v]) => [toImage[0][0] * (u as number) + toImage[0][1] * (v as number) + toImage[0][2], toImage[1][0] * (u as number) + toImage[1][1] * (v as number) + toImage[1][2]],
-    );
-    const xs = corners.map((c) => c[0] as number), ys = corners.map((c) => c[1] as number);
-    const tight = { left: Math.floor(Math.min(...xs)) - 2, top: Math.floor(Math.min(...ys)) - 2, right: Math.ceil(Math.max(...xs)) + 2, bottom: Math.ceil(Math.max(...ys)) + 2 };
+    const corners = [
+      [FACE_REGION.x0, FACE_REGION.y0],
+      [FACE_REGION.x1, FACE_REGION.y0],
+      [FACE_REGION.x0, FACE_REGION.y1],
+      [FACE_REGION.x1, FACE_REGION.y1],
+    ].map(([u, v]) => [
+      toImage[0][0] * (u as number) + toImage[0][1] * (v as number) + toImage[0][2],
+      toImage[1][0] * (u as number) + toImage[1][1] * (v as number) + toImage[1][2],
+    ]);
+    const xs = corners.map((c) => c[0] as number),
+      ys = corners.map((c) => c[1] as number);
+    const tight = {
+      left: Math.floor(Math.min(...xs)) - 2,
+      top: Math.floor(Math.min(...ys)) - 2,
+      right: Math.ceil(Math.max(...xs)) + 2,
+      bottom: Math.ceil(Math.max(...ys)) + 2,
+    };
     const verdict = assessQuality(detected(OBAMA), obamaCrop, DEFAULT_QUALITY_THRESHOLDS, tight);
     expect(verdict.measures.outOfFrame).toBeGreaterThan(0.3);
     expect(verdict.measures.faceOutOfFrame).toBe(0);
     expect(verdict.reasons).toEqual([]);
     // The same picture 15 px (a seventh of the eye distance) narrower on one side cuts the face itself.
-    const cut = assessQuality(detected(OBAMA), obamaCrop, DEFAULT_QUALITY_THRESHOLDS, { ...tight, right: tight.right - 15 });
+    const cut = assessQuality(detected(OBAMA), obamaCrop, DEFAULT_QUALITY_THRESHOLDS, {
+      ...tight,
+      right: tight.right - 15,
+    });
     expect(cut.measures.faceOutOfFrame).toBeGreaterThan(DEFAULT_QUALITY_THRESHOLDS.maxFaceOutOfFrame);
     expect(cut.reasons).toEqual(['cut-off']);
   });
@@ -263,7 +340,9 @@ describe('faces cut by the frame edge', () => {
     // measures where the crop came from, not how dark it is.
     const masked = { ...obamaCrop, data: Uint8Array.from(obamaCrop.data) };
     for (let y = 0; y < ALIGNED_SIZE; y++) {
-      for (let x = 0; x < ALIGNED_SIZE; x++) if (x < 24 || x >= 88 || y < 32) masked.data.fill(0, (y * ALIGNED_SIZE + x) * 3, (y * ALIGNED_SIZE + x + 1) * 3);
+      for (let x = 0; x < ALIGNED_SIZE; x++)
+        if (x < 24 || x >= 88 || y < 32)
+          masked.data.fill(0, (y * ALIGNED_SIZE + x) * 3, (y * ALIGNED_SIZE + x + 1) * 3);
     }
     const verdict = assessQuality(detected(OBAMA), masked, DEFAULT_QUALITY_THRESHOLDS, pictureArea(obamaPhoto));
     expect(verdict.measures.outOfFrame).toBe(0);
@@ -272,11 +351,16 @@ describe('faces cut by the frame edge', () => {
 });
 
 describe('pictureArea: where an image holds picture', () => {
-  const solid = (width: number, height: number, rect?: { left: number; top: number; right: number; bottom: number }): RgbImage => {
+  const solid = (
+    width: number,
+    height: number,
+    rect?: { left: number; top: number; right: number; bottom: number },
+  ): RgbImage => {
     const data = new Uint8Array(width * height * 3);
     for (let y = 0; y < height; y++) {
       for (let x = 0; x < width; x++) {
-        if (!rect || (x >= rect.left && x < rect.right && y >= rect.top && y < rect.bottom)) data.fill(120, (y * width + x) * 3, (y * width + x + 1) * 3);
+        if (!rect || (x >= rect.left && x < rect.right && y >= rect.top && y < rect.bottom))
+          data.fill(120, (y * width + x) * 3, (y * width + x + 1) * 3);
       }
     }
     return { width, height, data };
@@ -287,13 +371,38 @@ describe('pictureArea: where an image holds picture', () => {
   });
 
   it('leaves out letterbox and pillarbox bars (centred, one axis)', () => {
-    expect(pictureArea(solid(64, 48, { left: 0, top: 6, right: 64, bottom: 42 }))).toEqual({ left: 0, top: 6, right: 64, bottom: 42 });
-    expect(pictureArea(solid(64, 48, { left: 10, top: 0, right: 53, bottom: 48 }))).toEqual({ left: 10, top: 0, right: 53, bottom: 48 });
+    expect(pictureArea(solid(64, 48, { left: 0, top: 6, right: 64, bottom: 42 }))).toEqual({
+      left: 0,
+      top: 6,
+      right: 64,
+      bottom: 42,
+    });
+    expect(pictureArea(solid(64, 48, { left: 10, top: 0, right: 53, bottom: 48 }))).toEqual({
+      left: 10,
+      top: 0,
+      right: 53,
+      bottom: 48,
+    });
   });
 
   it('does not take black at one edge, or black on all four, for bars (a black backdrop, hair)', () => {
-    expect(pictureArea(solid(64, 48, { left: 0, top: 12, right: 64, bottom: 48 }))).toEqual({ left: 0, top: 0, right: 64, bottom: 48 });
-    expect(pictureArea(solid(64, 48, { left: 8, top: 8, right: 56, bottom: 40 }))).toEqual({ left: 0, top: 0, right: 64, bottom: 48 });
-    expect(pictureArea(solid(64, 48, { left: 0, top: 0, right: 0, bottom: 0 }))).toEqual({ left: 0, top: 0, right: 64, bottom: 48 });
+    expect(pictureArea(solid(64, 48, { left: 0, top: 12, right: 64, bottom: 48 }))).toEqual({
+      left: 0,
+      top: 0,
+      right: 64,
+      bottom: 48,
+    });
+    expect(pictureArea(solid(64, 48, { left: 8, top: 8, right: 56, bottom: 40 }))).toEqual({
+      left: 0,
+      top: 0,
+      right: 64,
+      bottom: 48,
+    });
+    expect(pictureArea(solid(64, 48, { left: 0, top: 0, right: 0, bottom: 0 }))).toEqual({
+      left: 0,
+      top: 0,
+      right: 64,
+      bottom: 48,
+    });
   });
 });

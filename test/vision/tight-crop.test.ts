@@ -23,19 +23,34 @@ beforeAll(async () => {
 const BBT = path.join(FACES_DIR, 'bbt');
 const tightCrops = readdirSync(BBT, { withFileTypes: true })
   .filter((e) => e.isDirectory())
-  .flatMap((e) => readdirSync(path.join(BBT, e.name)).filter((f) => f.endsWith('.png')).map((f) => path.join('bbt', e.name, f)))
+  .flatMap((e) =>
+    readdirSync(path.join(BBT, e.name))
+      .filter((f) => f.endsWith('.png'))
+      .map((f) => path.join('bbt', e.name, f)),
+  )
   .sort();
 
 const photo = (file: string) => decodeImage(path.join(FACES_DIR, file));
 
 /** A part of a shared photo, as raw RGB. */
-async function extract(file: string, region: { left: number; top: number; width: number; height: number }): Promise<RgbImage> {
-  const { data, info } = await sharp(path.join(FACES_DIR, file)).extract(region).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+async function extract(
+  file: string,
+  region: { left: number; top: number; width: number; height: number },
+): Promise<RgbImage> {
+  const { data, info } = await sharp(path.join(FACES_DIR, file))
+    .extract(region)
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, data: new Uint8Array(data) };
 }
 
 const inside = (l: Landmarks, image: RgbImage) =>
-  Object.values(l).every(([x, y]: readonly number[]) => (x as number) >= 0 && (y as number) >= 0 && (x as number) < image.width && (y as number) < image.height);
+  Object.values(l).every(
+    ([x, y]: readonly number[]) =>
+      (x as number) >= 0 && (y as number) >= 0 && (x as number) < image.width && (y as number) < image.height,
+  );
 
 describe('a photo cut to the face', () => {
   it('has all 40 bbt crops found and accepted as still photos (one face each, inside the picture)', async () => {
@@ -52,7 +67,7 @@ describe('a photo cut to the face', () => {
     expect(refused).toEqual([]);
   });
 
-  it('passes the gate with the crop\'s margin outside the picture and its face region inside (amy1.png)', async () => {
+  it("passes the gate with the crop's margin outside the picture and its face region inside (amy1.png)", async () => {
     const image = await photo('bbt/amy/amy1.png');
     const [face] = await vision.analyzer.analyze(image, { stillPhoto: true });
     // About a third of the 112 x 112 crop lies outside the 150 x 150 photo (forehead, hair, ears)...
@@ -68,11 +83,14 @@ describe('a photo cut to the face', () => {
   });
 
   it('matches another crop of the same person above every crop of the other people (amy1 against the rest)', async () => {
-    const embed = async (file: string) => (await vision.analyzer.analyze(await photo(file), { stillPhoto: true }))[0]?.embedding?.vector as Float32Array;
+    const embed = async (file: string) =>
+      (await vision.analyzer.analyze(await photo(file), { stillPhoto: true }))[0]?.embedding?.vector as Float32Array;
     const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * (b[i] as number), 0);
     const amy = await embed('bbt/amy/amy1.png');
     const same = await Promise.all(['bbt/amy/amy2.png', 'bbt/amy/amy3.png'].map(embed));
-    const others = await Promise.all(['bbt/penny/penny1.png', 'bbt/bernadette/bernadette1.png', 'bbt/raj/raj1.png'].map(embed));
+    const others = await Promise.all(
+      ['bbt/penny/penny1.png', 'bbt/bernadette/bernadette1.png', 'bbt/raj/raj1.png'].map(embed),
+    );
     const worstSame = Math.min(...same.map((v) => dot(amy, v)));
     const bestOther = Math.max(...others.map((v) => dot(amy, v)));
     expect(worstSame).toBeGreaterThan(bestOther + 0.2);
@@ -81,21 +99,24 @@ describe('a photo cut to the face', () => {
 
 describe('the detector with a margin', () => {
   it.each(['obama/obama.jpg', 'bbt/amy/amy1.png'])(
-    'puts the landmarks of %s where a detection on the photo padded with black puts them, in the photo\'s own pixels (within 2 percent of the eye distance)',
+    "puts the landmarks of %s where a detection on the photo padded with black puts them, in the photo's own pixels (within 2 percent of the eye distance)",
     async (file) => {
       const image = await photo(file);
       // The same border, materialised: the margin is m = 0.4 x the longer side of black on every side.
       const m = Math.round(TIGHT_CROP_MARGIN * Math.max(image.width, image.height));
-      const width = image.width + 2 * m, height = image.height + 2 * m;
+      const width = image.width + 2 * m,
+        height = image.height + 2 * m;
       const data = new Uint8Array(width * height * 3);
-      for (let y = 0; y < image.height; y++) data.set(image.data.subarray(y * image.width * 3, (y + 1) * image.width * 3), ((y + m) * width + m) * 3);
+      for (let y = 0; y < image.height; y++)
+        data.set(image.data.subarray(y * image.width * 3, (y + 1) * image.width * 3), ((y + m) * width + m) * 3);
       const [withMargin] = await vision.analyzer.detector.detect(image, { margin: TIGHT_CROP_MARGIN });
       const [inPadded] = await vision.analyzer.detector.detect({ width, height, data });
       if (!withMargin || !inPadded) throw new Error(`expected the face in ${file} with a margin and padded`);
       const l = withMargin.landmarks;
       const eyes = Math.hypot(l.leftEye[0] - l.rightEye[0], l.leftEye[1] - l.rightEye[1]);
       for (const k of ['rightEye', 'leftEye', 'nose', 'rightMouth', 'leftMouth'] as const) {
-        const [x0, y0] = withMargin.landmarks[k], [x1, y1] = inPadded.landmarks[k];
+        const [x0, y0] = withMargin.landmarks[k],
+          [x1, y1] = inPadded.landmarks[k];
         expect(Math.hypot(x1 - m - x0, y1 - m - y0) / eyes).toBeLessThan(0.02);
       }
       // Boxes are clamped to the photo, as without a margin.
@@ -105,7 +126,9 @@ describe('the detector with a margin', () => {
   );
 
   it.each([-0.1, Number.NaN, 1.5])('refuses a margin of %s with what it expected', async (margin) => {
-    await expect(vision.analyzer.detector.detect(await photo('obama/obama.jpg'), { margin })).rejects.toThrow(/Expected a detection margin from 0 to 1/);
+    await expect(vision.analyzer.detector.detect(await photo('obama/obama.jpg'), { margin })).rejects.toThrow(
+      /Expected a detection margin from 0 to 1/,
+    );
   });
 });
 
@@ -115,7 +138,8 @@ describe('half a face is still cut off', () => {
     const [face] = await vision.analyzer.analyze(await photo(file), { stillPhoto: true });
     const l = (face as FaceAnalysis).face.landmarks;
     const meta = await sharp(path.join(FACES_DIR, file)).metadata();
-    const eyeY = Math.round((l.rightEye[1] + l.leftEye[1]) / 2), noseX = Math.round(l.nose[0]);
+    const eyeY = Math.round((l.rightEye[1] + l.leftEye[1]) / 2),
+      noseX = Math.round(l.nose[0]);
     const region =
       cut === 'below the eyes'
         ? { left: 0, top: eyeY, width: meta.width, height: meta.height - eyeY }
@@ -135,12 +159,15 @@ describe('half a face is still cut off', () => {
     }
   });
 
-  it.each(['mixed/obama_partial_face.jpg', 'mixed/obama_partial_face2.jpg'])('refuses %s as a still photo too (7 to 11 percent of its face region outside)', async (file) => {
-    const found = await vision.analyzer.analyze(await photo(file), { stillPhoto: true });
-    expect(found.length).toBeGreaterThan(0);
-    for (const f of found) {
-      expect(f.quality.measures.faceOutOfFrame).toBeGreaterThan(DEFAULT_QUALITY_THRESHOLDS.maxFaceOutOfFrame);
-      expect(f.quality.reasons).toContain('cut-off');
-    }
-  });
+  it.each(['mixed/obama_partial_face.jpg', 'mixed/obama_partial_face2.jpg'])(
+    'refuses %s as a still photo too (7 to 11 percent of its face region outside)',
+    async (file) => {
+      const found = await vision.analyzer.analyze(await photo(file), { stillPhoto: true });
+      expect(found.length).toBeGreaterThan(0);
+      for (const f of found) {
+        expect(f.quality.measures.faceOutOfFrame).toBeGreaterThan(DEFAULT_QUALITY_THRESHOLDS.maxFaceOutOfFrame);
+        expect(f.quality.reasons).toContain('cut-off');
+      }
+    },
+  );
 });

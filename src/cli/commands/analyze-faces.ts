@@ -33,14 +33,19 @@ export async function analyzeFacesCommand(argv: string[], out: (json: unknown, t
     await fs.mkdir(values.crops, { recursive: true });
     const base = path.parse(file).name;
     await Promise.all(
-      analyses.map(async (a, i) => fs.writeFile(path.join(values.crops as string, `${base}_face${i + 1}.png`), await encodePng(a.aligned))),
+      analyses.map(async (a, i) =>
+        fs.writeFile(path.join(values.crops as string, `${base}_face${i + 1}.png`), await encodePng(a.aligned)),
+      ),
     );
   }
   const faces = analyses.map((a) => ({
     box: a.face.box.map((v) => round(v, 1)),
     score: round(a.face.score, 3),
     landmarks: Object.fromEntries(
-      Object.entries(a.face.landmarks as unknown as Record<string, readonly number[]>).map(([k, p]) => [k, p.map((v) => round(v, 1))]),
+      Object.entries(a.face.landmarks as unknown as Record<string, readonly number[]>).map(([k, p]) => [
+        k,
+        p.map((v) => round(v, 1)),
+      ]),
     ),
     quality: {
       score: round(a.quality.score, 3),
@@ -49,10 +54,21 @@ export async function analyzeFacesCommand(argv: string[], out: (json: unknown, t
       measures: Object.fromEntries(Object.entries(a.quality.measures).map(([k, v]) => [k, round(v, 3)])),
     },
     embedding: a.embedding
-      ? { dim: a.embedding.vector.length, norm: round(Math.hypot(...a.embedding.vector), 6), modelId: a.embedding.modelId }
+      ? {
+          dim: a.embedding.vector.length,
+          norm: round(Math.hypot(...a.embedding.vector), 6),
+          modelId: a.embedding.modelId,
+        }
       : null,
   }));
-  const report = { image: file, width: image.width, height: image.height, detector: vision.detector, embedder: vision.embedder, faces };
+  const report = {
+    image: file,
+    width: image.width,
+    height: image.height,
+    detector: vision.detector,
+    embedder: vision.embedder,
+    faces,
+  };
   const fallback = vision.detector.fallback ?? vision.embedder.fallback;
   const lines = [
     `${file}: ${image.width}x${image.height}, ${faces.length} face(s); detector ${vision.detector.name} on ${vision.detector.provider}, embedder ${vision.embedder.name} on ${vision.embedder.provider}`,

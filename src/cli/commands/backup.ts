@@ -97,7 +97,9 @@ async function runPg(tool: string, args: (url: string) => string[], url: string)
       stderr += chunk;
     });
     child.on('error', (error: NodeJS.ErrnoException) => {
-      reject(new Error(error.code === 'ENOENT' ? `${tool} is not installed or not on PATH` : `${tool}: ${error.message}`));
+      reject(
+        new Error(error.code === 'ENOENT' ? `${tool} is not installed or not on PATH` : `${tool}: ${error.message}`),
+      );
     });
     child.on('close', (code) => {
       if (code === 0) resolve();
@@ -107,7 +109,11 @@ async function runPg(tool: string, args: (url: string) => string[], url: string)
 }
 
 export async function backupCommand(argv: string[], out: Out): Promise<void> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { json: { type: 'boolean', default: false } },
+  });
   if (positionals.length !== 1) throw new UsageError('Expected "backup <dest-dir>"');
   const dest = path.resolve(positionals[0] as string);
   const config = await loadConfig();
@@ -158,7 +164,10 @@ export async function backupCommand(argv: string[], out: Out): Promise<void> {
     bar.line(`backup: writing ${MANIFEST}`);
     await fs.writeFile(path.join(dest, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`, { flag: 'wx' });
     bar.end();
-    const total = Object.values(included).reduce((a, s) => ({ files: a.files + s.files, bytes: a.bytes + s.bytes }), { files: 0, bytes: 0 });
+    const total = Object.values(included).reduce((a, s) => ({ files: a.files + s.files, bytes: a.bytes + s.bytes }), {
+      files: 0,
+      bytes: 0,
+    });
     out(
       { dest, ...manifest },
       `backed up ${dataDir} to ${dest}: ${Object.keys(included).join(', ') || 'nothing'} (${total.files} files, ${total.bytes} bytes)`,
@@ -183,7 +192,9 @@ async function readManifest(src: string): Promise<BackupManifest> {
     throw new UsageError(`${path.join(src, MANIFEST)} is not valid JSON: ${(error as Error).message}`);
   }
   if (manifest.format !== 1 || typeof manifest.included !== 'object' || manifest.included === null) {
-    throw new UsageError(`${path.join(src, MANIFEST)}: expected format 1 but received ${JSON.stringify(manifest.format)}`);
+    throw new UsageError(
+      `${path.join(src, MANIFEST)}: expected format 1 but received ${JSON.stringify(manifest.format)}`,
+    );
   }
   return manifest as BackupManifest;
 }
@@ -202,7 +213,9 @@ export async function restoreCommand(argv: string[], out: Out): Promise<void> {
   const url = config.database.url;
   const hasDump = DUMP in manifest.included;
   if (hasDump && !url) {
-    throw new UsageError(`The backup holds a PostgreSQL dump (${DUMP}) but no database server is configured (DATABASE_URL)`);
+    throw new UsageError(
+      `The backup holds a PostgreSQL dump (${DUMP}) but no database server is configured (DATABASE_URL)`,
+    );
   }
 
   const lock = await lockDataRoot(dataDir);
@@ -214,7 +227,8 @@ export async function restoreCommand(argv: string[], out: Out): Promise<void> {
     const current = ((await entries(dataDir)) ?? []).filter((name) => name !== LOCK_FILE);
     let movedAside: string | null = null;
     if (current.length > 0) {
-      if (!values.force) throw new UsageError(`The data root ${dataDir} is not empty; use --force to move it aside and restore`);
+      if (!values.force)
+        throw new UsageError(`The data root ${dataDir} is not empty; use --force to move it aside and restore`);
       // The lock file stays: the data root is ours until the restore is done.
       movedAside = `${dataDir}.before-restore-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       bar.line(`restore: moving the current data root aside to ${movedAside}`);
@@ -229,20 +243,34 @@ export async function restoreCommand(argv: string[], out: Out): Promise<void> {
       }
       bar.line(`restore: copying ${part}/`);
       bar.update(step, `${part}/`);
-      await fs.cp(path.join(src, part), path.join(dataDir, part), { recursive: true, errorOnExist: true, force: false });
+      await fs.cp(path.join(src, part), path.join(dataDir, part), {
+        recursive: true,
+        errorOnExist: true,
+        force: false,
+      });
       restored.push(part);
       bar.update(++step);
     }
     if (hasDump && url) {
       bar.line(`restore: pg_restore into ${redactUrl(url)}`);
       bar.update(step, 'pg_restore');
-      await runPg('pg_restore', (u) => ['--clean', '--if-exists', '--no-owner', '--dbname', u, path.join(src, DUMP)], url);
+      await runPg(
+        'pg_restore',
+        (u) => ['--clean', '--if-exists', '--no-owner', '--dbname', u, path.join(src, DUMP)],
+        url,
+      );
       restored.push(DUMP);
       bar.update(++step);
     }
     bar.end();
     out(
-      { src, dataDir, restored, movedAside, backup: { created_at: manifest.created_at, facegate_version: manifest.facegate_version } },
+      {
+        src,
+        dataDir,
+        restored,
+        movedAside,
+        backup: { created_at: manifest.created_at, facegate_version: manifest.facegate_version },
+      },
       `restored ${restored.join(', ') || 'nothing'} from ${src} into ${dataDir}${movedAside ? ` (previous data root kept at ${movedAside})` : ''}`,
     );
   } finally {

@@ -9,7 +9,12 @@ import ort from 'onnxruntime-node';
 import { formatDecodeBench, parseDecodeScenario, runDecodeBench, runDecodeScenario } from '../../bench/decode-bench.js';
 import { formatEventsBench, runEventsBench } from '../../bench/events-bench.js';
 import { DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH } from '../../camera/ffmpeg-args.js';
-import { comparePipelineSettings, formatPipelineBench, formatPipelineComparison, runPipelineBench } from '../../bench/pipeline-bench.js';
+import {
+  comparePipelineSettings,
+  formatPipelineBench,
+  formatPipelineComparison,
+  runPipelineBench,
+} from '../../bench/pipeline-bench.js';
 import { formatSearchBench, runSearchBench } from '../../bench/search-bench.js';
 import {
   compareVisionSettings,
@@ -121,7 +126,8 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
   }
   if (which === 'events' && extra.length === 0) {
     const databaseUrl = values['database-url'] ?? readEnvironment().databaseUrl;
-    if (!databaseUrl) throw new UsageError('Expected --database-url or DATABASE_URL (a postgres:// URL) but received neither');
+    if (!databaseUrl)
+      throw new UsageError('Expected --database-url or DATABASE_URL (a postgres:// URL) but received neither');
     const report = await runEventsBench({
       databaseUrl,
       n: positiveInt('n', values.n, 5_000, 10_000_000),
@@ -152,15 +158,22 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
   }
   if (which === 'pipeline' && extra.length === 0) {
     if (values.compare) {
-      const args = (['cameras', 'seconds', 'fps', 'width', 'height', 'photos', 'database-url'] as const).flatMap((flag) => {
-        const v = values[flag];
-        return v === undefined ? [] : [`--${flag}`, v];
+      const args = (['cameras', 'seconds', 'fps', 'width', 'height', 'photos', 'database-url'] as const).flatMap(
+        (flag) => {
+          const v = values[flag];
+          return v === undefined ? [] : [`--${flag}`, v];
+        },
+      );
+      const comparison = await comparePipelineSettings({
+        args: [...args, ...visionFlagsArgv(values)],
+        onnxruntimeVersion: ort.env.versions.node ?? 'unknown',
+        progress,
       });
-      const comparison = await comparePipelineSettings({ args: [...args, ...visionFlagsArgv(values)], onnxruntimeVersion: ort.env.versions.node ?? 'unknown', progress });
       out(comparison, formatPipelineComparison(comparison));
       return;
     }
-    const settings = values.settings === undefined ? undefined : usage(() => parseVisionSettings(values.settings as string));
+    const settings =
+      values.settings === undefined ? undefined : usage(() => parseVisionSettings(values.settings as string));
     const report = await runPipelineBench({
       ...visionOptionsFrom(values),
       ...(settings ? { cpu: settings } : {}),
@@ -184,7 +197,8 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
       out(run, JSON.stringify(run));
       return;
     }
-    const budgetMp = values['budget-mp'] === undefined ? undefined : positiveInt('budget-mp', values['budget-mp'], 100, 10_000);
+    const budgetMp =
+      values['budget-mp'] === undefined ? undefined : positiveInt('budget-mp', values['budget-mp'], 100, 10_000);
     const report = await runDecodeBench({
       requests: positiveInt('requests', values.requests, 32, 1000),
       // 7071: the largest square within the per-image limit (50 MP).
@@ -196,5 +210,7 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
     out(report, formatDecodeBench(report));
     return;
   }
-  throw new UsageError(`Expected "bench search", "bench events", "bench vision", "bench pipeline" or "bench decode" but received "bench ${positionals.join(' ')}"`);
+  throw new UsageError(
+    `Expected "bench search", "bench events", "bench vision", "bench pipeline" or "bench decode" but received "bench ${positionals.join(' ')}"`,
+  );
 }

@@ -18,7 +18,12 @@ import {
 } from '../../recognition/calibration.js';
 import { DEFAULT_DECISION_THRESHOLDS } from '../../recognition/decision.js';
 import { embedLabelledFolder, listLabelledPhotos } from '../../recognition/evaluation.js';
-import { calibrateSite, calibrationRecord, gatherSiteEvidence, type SiteEvidence } from '../../recognition/site-calibration.js';
+import {
+  calibrateSite,
+  calibrationRecord,
+  gatherSiteEvidence,
+  type SiteEvidence,
+} from '../../recognition/site-calibration.js';
 import { siteThresholdReport } from '../../recognition/site-threshold.js';
 import { openContext } from '../context.js';
 import { UsageError } from '../usage-error.js';
@@ -49,13 +54,21 @@ function parseTarget(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const value = Number(raw);
   if (raw.trim() === '' || !isPositiveNumber(value, MAX_CALIBRATION_TARGET)) {
-    throw new UsageError(`Expected --target to be a probability above 0 and at most ${MAX_CALIBRATION_TARGET} (e.g. 1e-4: one stranger in 10,000 named) but received "${raw}"`);
+    throw new UsageError(
+      `Expected --target to be a probability above 0 and at most ${MAX_CALIBRATION_TARGET} (e.g. 1e-4: one stranger in 10,000 named) but received "${raw}"`,
+    );
   }
   return value;
 }
 
 function checkTable(check: readonly TailCheckPoint[]): string[] {
-  return ['  score   observed share above   fitted share above', ...check.map((p) => `  ${f3(p.score)}   ${sci(p.observed).padStart(8)} (${String(p.observedAbove).padStart(5)})     ${sci(p.fitted).padStart(8)}`)];
+  return [
+    '  score   observed share above   fitted share above',
+    ...check.map(
+      (p) =>
+        `  ${f3(p.score)}   ${sci(p.observed).padStart(8)} (${String(p.observedAbove).padStart(5)})     ${sci(p.fitted).padStart(8)}`,
+    ),
+  ];
 }
 
 function proposalLine(p: ThresholdProposal): string {
@@ -63,15 +76,22 @@ function proposalLine(p: ThresholdProposal): string {
   return `N = ${thousands(p.gallerySize).padStart(6)}: threshold ${f3(p.threshold)}  (per-person false match ${sci(p.perUserFalseMatch)}, set by the ${p.boundBy}), ${gar}`;
 }
 
-export function formatCalibration(c: Calibration & { sampled?: Record<'gallery' | 'unknown' | 'labelled', ProbeSample> }, e: SiteEvidence, labelledPeople: number): string {
+export function formatCalibration(
+  c: Calibration & { sampled?: Record<'gallery' | 'unknown' | 'labelled', ProbeSample> },
+  e: SiteEvidence,
+  labelledPeople: number,
+): string {
   const i = c.counts.impostor;
   const sample = (what: 'gallery' | 'unknown' | 'labelled') => {
     const s = c.sampled?.[what];
-    return s && s.used < s.probes ? ` (${thousands(s.used)} of ${thousands(s.probes)} probe faces, a seeded sample: ${thousands(MAX_SCORES_PER_SOURCE)} scores at most per source)` : '';
+    return s && s.used < s.probes
+      ? ` (${thousands(s.used)} of ${thousands(s.probes)} probe faces, a seeded sample: ${thousands(MAX_SCORES_PER_SOURCE)} scores at most per source)`
+      : '';
   };
   const g = c.counts.genuine;
   const fit = c.fit;
-  const bounded = fit.endpoint === null ? 'an unbounded tail' : `a bounded tail, highest possible score ${f3(fit.endpoint)}`;
+  const bounded =
+    fit.endpoint === null ? 'an unbounded tail' : `a bounded tail, highest possible score ${f3(fit.endpoint)}`;
   return [
     `embedding model ${e.modelId}: ${e.activeUsers} active enrolled user(s), ${e.galleryUsers} with embeddings (${e.gallery.length})`,
     'impostor scores (a face against a person it is not; per person, the best of their embeddings, as the decision scores):',
@@ -87,7 +107,9 @@ export function formatCalibration(c: Calibration & { sampled?: Record<'gallery' 
       `the chance for one. To name a stranger with probability at most ${sci(c.target)}, each comparison may match falsely with probability at most ` +
       `1 - (1 - ${sci(c.target)})^(1/N); the threshold is the fitted tail's score with that probability above it, and never below the highest impostor score seen plus 0.01 ` +
       'nor the safety floor.',
-    c.proposal ? `proposed at the current gallery size: ${proposalLine(c.proposal)}` : 'proposed at the current gallery size: none (nobody is enrolled)',
+    c.proposal
+      ? `proposed at the current gallery size: ${proposalLine(c.proposal)}`
+      : 'proposed at the current gallery size: none (nobody is enrolled)',
     'as the gallery grows:',
     ...c.compared.map((p) => `  ${proposalLine(p)}`),
   ].join('\n');
@@ -107,11 +129,16 @@ export async function calibrateCommand(argv: string[], out: (json: unknown, text
     },
   });
   // Every argument is checked before the database or the models open.
-  if (positionals.length !== 0) throw new UsageError(`Expected no arguments besides the flags but received ${positionals.join(' ')}`);
+  if (positionals.length !== 0)
+    throw new UsageError(`Expected no arguments besides the flags but received ${positionals.join(' ')}`);
   const targetFlag = parseTarget(values.target);
-  if (values['allow-below-default'] && !values.apply) throw new UsageError('Expected --allow-below-default only with --apply (it lets --apply record a threshold below the default)');
+  if (values['allow-below-default'] && !values.apply)
+    throw new UsageError(
+      'Expected --allow-below-default only with --apply (it lets --apply record a threshold below the default)',
+    );
   const visionOptions = visionOptionsFrom(values);
-  if (values.labelled === undefined && Object.keys(visionOptions).length > 0) throw new UsageError('Expected the vision flags only with --labelled (nothing else runs the models)');
+  if (values.labelled === undefined && Object.keys(visionOptions).length > 0)
+    throw new UsageError('Expected the vision flags only with --labelled (nothing else runs the models)');
   if (values.labelled !== undefined) {
     try {
       await listLabelledPhotos(values.labelled);
@@ -120,10 +147,17 @@ export async function calibrateCommand(argv: string[], out: (json: unknown, text
     }
   }
 
-  const ctx = values.labelled === undefined ? await openContext({ vision: false }) : await openContext({ vision: true, ...visionOptions });
+  const ctx =
+    values.labelled === undefined
+      ? await openContext({ vision: false })
+      : await openContext({ vision: true, ...visionOptions });
   try {
     const target = targetFlag ?? ctx.config.recognition.calibrationTarget;
-    const folder = values.labelled ? await embedLabelledFolder(values.labelled, (ctx.vision as NonNullable<typeof ctx.vision>).analyzer, (m) => process.stderr.write(`calibrate: ${m}\n`)) : null;
+    const folder = values.labelled
+      ? await embedLabelledFolder(values.labelled, (ctx.vision as NonNullable<typeof ctx.vision>).analyzer, (m) =>
+          process.stderr.write(`calibrate: ${m}\n`),
+        )
+      : null;
     const evidence = await gatherSiteEvidence(ctx.storage.db, ctx.model.id, folder?.samples ?? []);
     const labelled = folder && {
       folder: folder.folder,
@@ -140,16 +174,30 @@ export async function calibrateCommand(argv: string[], out: (json: unknown, text
       if (!(error instanceof CalibrationRefusedError)) throw error;
       const message = `refused: ${error.message}; nothing written`;
       // A fit that contradicts its data comes with it: the table shows where.
-      const evidenceLines = error.evidence ? [`tail fit over the ${thousands(error.evidence.fit.exceedances)} scores above ${f3(error.evidence.fit.threshold)}:`, ...checkTable(error.evidence.check)] : [];
+      const evidenceLines = error.evidence
+        ? [
+            `tail fit over the ${thousands(error.evidence.fit.exceedances)} scores above ${f3(error.evidence.fit.threshold)}:`,
+            ...checkTable(error.evidence.check),
+          ]
+        : [];
       out(
-        { error: message, modelId: evidence.modelId, activeUsers: evidence.activeUsers, labelled, inEffect, ...(error.evidence ?? {}) },
+        {
+          error: message,
+          modelId: evidence.modelId,
+          activeUsers: evidence.activeUsers,
+          labelled,
+          inEffect,
+          ...(error.evidence ?? {}),
+        },
         [message, ...evidenceLines, effectLine].join('\n'),
       );
       return 1;
     }
     const proposed = calibration.proposal?.threshold;
     const belowDefault = proposed !== undefined && proposed < DEFAULT_DECISION_THRESHOLDS.match;
-    const belowLine = belowDefault ? `\nbelow the default: the proposal ${proposed} is under the built-in default ${DEFAULT_DECISION_THRESHOLDS.match}; ${BELOW_DEFAULT_WHY}` : '';
+    const belowLine = belowDefault
+      ? `\nbelow the default: the proposal ${proposed} is under the built-in default ${DEFAULT_DECISION_THRESHOLDS.match}; ${BELOW_DEFAULT_WHY}`
+      : '';
     const text = formatCalibration(calibration, evidence, labelled?.people ?? 0) + belowLine;
     const report = {
       modelId: evidence.modelId,
@@ -161,12 +209,15 @@ export async function calibrateCommand(argv: string[], out: (json: unknown, text
       inEffect,
     };
     if (!values.apply) {
-      const how = belowDefault ? 'run again with --apply --allow-below-default to record it anyway' : 'run again with --apply to record it';
+      const how = belowDefault
+        ? 'run again with --apply --allow-below-default to record it anyway'
+        : 'run again with --apply to record it';
       out({ ...report, applied: null }, `${text}\n${effectLine}\nnot applied: ${how}`);
       return 0;
     }
     if (!calibration.proposal) {
-      const message = 'refused: Expected active enrolled users to calibrate for but there are none (the threshold depends on how many people a stranger meets); nothing written';
+      const message =
+        'refused: Expected active enrolled users to calibrate for but there are none (the threshold depends on how many people a stranger meets); nothing written';
       out({ ...report, applied: null, error: message }, `${text}\n${effectLine}\n${message}`);
       return 1;
     }
@@ -177,12 +228,22 @@ export async function calibrateCommand(argv: string[], out: (json: unknown, text
       out({ ...report, applied: null, error: message }, `${text}\n${effectLine}\n${message}`);
       return 1;
     }
-    const extra = { ...(labelled ? { labelledFolder: labelled.folder, labelledPeople: labelled.people } : {}), ...(belowDefault ? { allowedBelowDefault: true } : {}) };
-    const row = await ctx.storage.db.recordThresholdCalibration(calibrationRecord(calibration, evidence.modelId, extra));
+    const extra = {
+      ...(labelled ? { labelledFolder: labelled.folder, labelledPeople: labelled.people } : {}),
+      ...(belowDefault ? { allowedBelowDefault: true } : {}),
+    };
+    const row = await ctx.storage.db.recordThresholdCalibration(
+      calibrationRecord(calibration, evidence.modelId, extra),
+    );
     const overridden = ctx.config.recognition.match !== undefined;
     // The table is append-only: a new calibration is a new row and the latest one counts.
     const previous = inEffect.calibration;
-    const supersedes = previous && { id: previous.id, matchThreshold: previous.matchThreshold, gallerySize: previous.gallerySize, createdAt: previous.createdAt };
+    const supersedes = previous && {
+      id: previous.id,
+      matchThreshold: previous.matchThreshold,
+      gallerySize: previous.gallerySize,
+      createdAt: previous.createdAt,
+    };
     const applied = {
       id: row.id,
       matchThreshold: row.matchThreshold,
@@ -198,7 +259,9 @@ export async function calibrateCommand(argv: string[], out: (json: unknown, text
         (supersedes
           ? `; it supersedes calibration ${supersedes.id} (${supersedes.matchThreshold} for ${supersedes.gallerySize} users, ${supersedes.createdAt}), which stays in the history`
           : '') +
-        (belowDefault ? `; below the built-in default ${DEFAULT_DECISION_THRESHOLDS.match} (--allow-below-default): doctor and /health warn while it is in effect` : '') +
+        (belowDefault
+          ? `; below the built-in default ${DEFAULT_DECISION_THRESHOLDS.match} (--allow-below-default): doctor and /health warn while it is in effect`
+          : '') +
         '; ' +
         (overridden
           ? `but recognition.match ${ctx.config.recognition.match} in the configuration overrides it: remove that key to use the calibration`

@@ -33,12 +33,17 @@ export async function configCommand(argv: string[], out: (json: unknown, text: s
     out({ yaml, defaults: defaultConfigValues() }, yaml.trimEnd());
     return;
   }
-  if (action !== 'check' || extra.length || values.defaults) throw new UsageError('Expected "config check [FILE]" or "config print --defaults"');
+  if (action !== 'check' || extra.length || values.defaults)
+    throw new UsageError('Expected "config check [FILE]" or "config print --defaults"');
   const loaded = await loadConfig(file);
   const config = redactConfig(loaded);
   const warnings = configWarnings(loaded);
   out(
     { ok: true, config, warnings },
-    [`${config.source ?? '(defaults)'}: valid`, ...warnings.map((w) => `warning: ${w}`), JSON.stringify(config, null, 2)].join('\n'),
+    [
+      `${config.source ?? '(defaults)'}: valid`,
+      ...warnings.map((w) => `warning: ${w}`),
+      JSON.stringify(config, null, 2),
+    ].join('\n'),
   );
 }

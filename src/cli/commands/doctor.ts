@@ -50,7 +50,8 @@ async function check(name: string, run: () => Promise<string>): Promise<DoctorCh
 
 async function checkFfmpeg(): Promise<string> {
   const found = await probeFfmpegVersion('ffmpeg', CONNECT_TIMEOUT_MS * 2);
-  if (found.major < MIN_FFMPEG_MAJOR) throw new Error(`ffmpeg ${found.version} (major ${found.major}) is older than ${MIN_FFMPEG_MAJOR}`);
+  if (found.major < MIN_FFMPEG_MAJOR)
+    throw new Error(`ffmpeg ${found.version} (major ${found.major}) is older than ${MIN_FFMPEG_MAJOR}`);
   return `ffmpeg ${found.version} (major ${found.major})`;
 }
 
@@ -107,7 +108,10 @@ async function checkDatabase(env: Environment): Promise<string> {
     const r = await client.query<{ version: string }>('SELECT 1 AS one, version() AS version');
     return `${redactUrl(env.databaseUrl)} reachable: ${r.rows[0]?.version.split(' ').slice(0, 2).join(' ') ?? 'PostgreSQL'}`;
   } catch (error) {
-    throw new Error(`${redactUrl(env.databaseUrl)} unreachable: ${redactCredentials(message(error)) || (error as { code?: string }).code || 'connection failed'}`, { cause: error });
+    throw new Error(
+      `${redactUrl(env.databaseUrl)} unreachable: ${redactCredentials(message(error)) || (error as { code?: string }).code || 'connection failed'}`,
+      { cause: error },
+    );
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -161,14 +165,23 @@ async function checkSiteThreshold(env: Environment): Promise<DoctorCheck> {
   const config = await loadConfig(undefined, env);
   // Opening the stores of a site that was never set up would create its database tables: a check must not.
   if (!(await fs.stat(config.dataDir).catch(() => null))?.isDirectory()) {
-    return { name, ok: true, detail: `not set up yet (no data root at ${config.dataDir}): the site was never calibrated` };
+    return {
+      name,
+      ok: true,
+      detail: `not set up yet (no data root at ${config.dataDir}): the site was never calibrated`,
+    };
   }
   const model = await embeddingModelOf(config.inference.embedder ? { embedder: config.inference.embedder } : {});
   let storage: Storage;
   try {
     storage = await openStorage(storageConfigOf(config), { embeddingModel: model });
   } catch (error) {
-    if (error instanceof DataRootInUseError) return { name, ok: true, detail: 'not read: the running service holds the data root; GET /health reports the threshold and its warnings' };
+    if (error instanceof DataRootInUseError)
+      return {
+        name,
+        ok: true,
+        detail: 'not read: the running service holds the data root; GET /health reports the threshold and its warnings',
+      };
     throw error;
   }
   try {
@@ -176,8 +189,17 @@ async function checkSiteThreshold(env: Environment): Promise<DoctorCheck> {
     const report = siteThresholdReport(site, (await storage.db.listUsers({ status: 'active' })).length);
     const c = report.calibration;
     const from =
-      site.source === 'calibration' && c ? `calibrated ${c.createdAt} for ${c.gallerySize} active users at target ${c.target}` : site.source === 'config' ? 'recognition.match in the configuration' : 'the built-in default';
-    return { name, ok: true, detail: `${site.match} (${from}); ${report.activeUsers} active users now`, warnings: report.warnings };
+      site.source === 'calibration' && c
+        ? `calibrated ${c.createdAt} for ${c.gallerySize} active users at target ${c.target}`
+        : site.source === 'config'
+          ? 'recognition.match in the configuration'
+          : 'the built-in default';
+    return {
+      name,
+      ok: true,
+      detail: `${site.match} (${from}); ${report.activeUsers} active users now`,
+      warnings: report.warnings,
+    };
   } finally {
     await storage.close();
   }
@@ -201,14 +223,27 @@ export async function runDoctor(env: Environment = readEnvironment()): Promise<D
   return [cpu, ffmpeg, ...models, addon, inference, database, redis, disk, threshold];
 }
 
-export async function doctorCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<number | void> {
-  const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
-  if (positionals.length !== 0) throw new UsageError(`Expected "doctor" without arguments but received ${positionals.join(' ')}`);
+export async function doctorCommand(
+  argv: string[],
+  out: (json: unknown, text: string) => void,
+): Promise<number | void> {
+  const { positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { json: { type: 'boolean', default: false } },
+  });
+  if (positionals.length !== 0)
+    throw new UsageError(`Expected "doctor" without arguments but received ${positionals.join(' ')}`);
   const checks = await runDoctor();
   const ok = checks.every((c) => c.ok);
   out(
     { ok, checks },
-    checks.flatMap((c) => [`${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`, ...(c.warnings ?? []).map((w) => `WARN ${c.name}: ${w}`)]).join('\n'),
+    checks
+      .flatMap((c) => [
+        `${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`,
+        ...(c.warnings ?? []).map((w) => `WARN ${c.name}: ${w}`),
+      ])
+      .join('\n'),
   );
   return ok ? 0 : 1;
 }

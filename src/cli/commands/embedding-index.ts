@@ -33,9 +33,14 @@ function sweepText(sweep: LeftoverSweep): string {
 }
 
 export async function indexCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<void> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { json: { type: 'boolean', default: false } },
+  });
   const [action, ...extra] = positionals;
-  if (!action || !['stats', 'verify', 'rebuild'].includes(action) || extra.length) throw new UsageError('Expected "index stats|verify|rebuild"');
+  if (!action || !['stats', 'verify', 'rebuild'].includes(action) || extra.length)
+    throw new UsageError('Expected "index stats|verify|rebuild"');
   // verify and rebuild read every embedding (opening the index may rebuild it already): seconds
   // counted on a terminal, as the storage layer reports no count along the way.
   const bar = action === 'stats' ? null : progress(`index ${action}`, { total: null, json: values.json });
@@ -75,11 +80,14 @@ export async function indexCommand(argv: string[], out: (json: unknown, text: st
       return;
     }
     const s = embeddings.stats();
-    out(s, [
-      `model ${s.modelId} (${s.dim}-d): ${s.count} embeddings of ${s.users} users`,
-      `snapshot generation ${s.generation}${s.savedAt ? ` saved ${s.savedAt}` : ''}, loaded from ${s.loadedFrom}, ${s.verified ? 'verified against the database' : 'not verified (database unavailable)'}`,
-      `search ${s.searchMode}; memory: fp32 vectors ${mb(s.indexBytes)} + fp16 copy ${mb(s.fp16Bytes)}`,
-    ].join('\n'));
+    out(
+      s,
+      [
+        `model ${s.modelId} (${s.dim}-d): ${s.count} embeddings of ${s.users} users`,
+        `snapshot generation ${s.generation}${s.savedAt ? ` saved ${s.savedAt}` : ''}, loaded from ${s.loadedFrom}, ${s.verified ? 'verified against the database' : 'not verified (database unavailable)'}`,
+        `search ${s.searchMode}; memory: fp32 vectors ${mb(s.indexBytes)} + fp16 copy ${mb(s.fp16Bytes)}`,
+      ].join('\n'),
+    );
   } finally {
     bar?.end();
     await ctx.close();

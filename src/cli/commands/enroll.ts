@@ -5,7 +5,12 @@ import { parseArgs } from 'node:util';
 
 import { textField } from '../../api/text-fields.js';
 import { decisionThresholdsOf } from '../../config/config.js';
-import { enroll, EnrollmentRefusedError, type EnrollmentImage, type EnrollResult } from '../../recognition/enrollment.js';
+import {
+  enroll,
+  EnrollmentRefusedError,
+  type EnrollmentImage,
+  type EnrollResult,
+} from '../../recognition/enrollment.js';
 import { openContext } from '../context.js';
 import { progress } from '../progress.js';
 import { UsageError } from '../usage-error.js';
@@ -32,7 +37,11 @@ async function collect(paths: string[]): Promise<string[]> {
 
 /** Lookalike pressure, told to the operator (src/recognition/lookalike.ts). */
 export function lookalikeLines(r: Pick<EnrollResult, 'userId' | 'nearest' | 'lookalikes' | 'threshold'>): string[] {
-  const lines = [r.nearest ? `  nearest other enrolled person: ${r.nearest.userId} at ${r.nearest.score.toFixed(3)}` : '  nearest other enrolled person: none'];
+  const lines = [
+    r.nearest
+      ? `  nearest other enrolled person: ${r.nearest.userId} at ${r.nearest.score.toFixed(3)}`
+      : '  nearest other enrolled person: none',
+  ];
   if (r.lookalikes.length > 0) {
     lines.push(
       `  lookalike: close to ${r.lookalikes.map((l) => `${l.userId} (${l.score.toFixed(3)})`).join(', ')}; ` +
@@ -46,7 +55,12 @@ export async function enrollCommand(argv: string[], out: (json: unknown, text: s
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...visionFlags, name: { type: 'string' }, department: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: {
+      ...visionFlags,
+      name: { type: 'string' },
+      department: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
   });
   const [userId, ...inputs] = positionals;
   if (!userId || inputs.length === 0) throw new UsageError('Expected a user id and at least one image or folder');
@@ -62,7 +76,9 @@ export async function enrollCommand(argv: string[], out: (json: unknown, text: s
   const name = text('--name', values.name);
   const department = values.department?.trim() ? text('--department', values.department) : null;
   const files = await collect(inputs);
-  const images: EnrollmentImage[] = await Promise.all(files.map(async (file) => ({ name: file, bytes: await fs.readFile(file) })));
+  const images: EnrollmentImage[] = await Promise.all(
+    files.map(async (file) => ({ name: file, bytes: await fs.readFile(file) })),
+  );
   const ctx = await openContext({ vision: true, ...visionOptionsFrom(values) });
   const bar = progress('enroll', { total: images.length, json: values.json });
   try {
@@ -79,17 +95,26 @@ export async function enrollCommand(argv: string[], out: (json: unknown, text: s
       { userId, name, department, images },
     );
     bar.end();
-    out(result, [
-      `enrolled ${result.userId} with ${result.embeddings} embeddings`,
-      ...(result.ignoredFaces ?? []).map((n) => `  ${n.file}: used the face at ${n.used.join(',')}; ${n.ignored} much smaller or blurrier face(s) ignored`),
-      ...result.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`),
-      ...lookalikeLines(result),
-    ].join('\n'));
+    out(
+      result,
+      [
+        `enrolled ${result.userId} with ${result.embeddings} embeddings`,
+        ...(result.ignoredFaces ?? []).map(
+          (n) =>
+            `  ${n.file}: used the face at ${n.used.join(',')}; ${n.ignored} much smaller or blurrier face(s) ignored`,
+        ),
+        ...result.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`),
+        ...lookalikeLines(result),
+      ].join('\n'),
+    );
     return 0;
   } catch (error) {
     bar.end();
     if (error instanceof EnrollmentRefusedError) {
-      out({ error: error.message, userId, embeddings: 0, skipped: error.skipped }, [error.message, ...error.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`)].join('\n'));
+      out(
+        { error: error.message, userId, embeddings: 0, skipped: error.skipped },
+        [error.message, ...error.skipped.map((s) => `  skipped ${s.file}: ${s.reason}`)].join('\n'),
+      );
       return 1;
     }
     throw error;

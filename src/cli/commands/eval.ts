@@ -5,7 +5,13 @@ import { promises as fs } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { DEFAULT_DECISION_THRESHOLDS } from '../../recognition/decision.js';
-import { type Distribution, embedLabelledFolder, evaluate, type EvaluationReport, listLabelledPhotos } from '../../recognition/evaluation.js';
+import {
+  type Distribution,
+  embedLabelledFolder,
+  evaluate,
+  type EvaluationReport,
+  listLabelledPhotos,
+} from '../../recognition/evaluation.js';
 import { evaluationPng } from '../../recognition/evaluation-plot.js';
 import { openVision } from '../../vision/index.js';
 import { UsageError } from '../usage-error.js';
@@ -55,23 +61,31 @@ export function formatEvaluation(r: EvaluationReport): string {
     `faces: ${r.faces.used} used (the largest face the quality gate accepts), ${r.faces.refused} photo(s) refused${reasons ? ` (${reasons})` : ''}`,
     ...r.faces.refusedPhotos.map((p) => `  refused ${p.file}: ${p.reasons.join(', ')}`),
     ...r.faces.smallerFaceUsed.map((file) => `  ${file}: the largest face was refused, a smaller one used`),
-    'scores (cosine of two photos\' embeddings):',
+    "scores (cosine of two photos' embeddings):",
     distributionLine('genuine  (same person)    ', r.genuine),
     distributionLine('impostor (different people)', r.impostor),
     'ROC (accept when the score is above the threshold):',
     ...r.roc.map((p) => {
-      const what = p.targetFmr === null ? 'zero observed false matches' : `false match rate ${p.targetFmr.toExponential(0)}`;
-      const note = p.resolvable ? '' : ` (not observable with ${thousands(r.impostor?.count ?? 0)} impostor pairs: shown at zero observed)`;
+      const what =
+        p.targetFmr === null ? 'zero observed false matches' : `false match rate ${p.targetFmr.toExponential(0)}`;
+      const note = p.resolvable
+        ? ''
+        : ` (not observable with ${thousands(r.impostor?.count ?? 0)} impostor pairs: shown at zero observed)`;
       return `  ${what.padEnd(28)} threshold ${f3(p.threshold)}  genuine accept ${f3(p.gar)}  (${p.falseMatches} false matches, FMR ${p.fmr.toExponential(1)})${note}`;
     }),
     `open-set simulation: ${thousands(o.trials)} random galleries (seed ${o.seed}), ${o.galleryPerPerson} photos each of ${o.enrolledPerGallery} of ${o.people} people, ` +
       `decided by the default rule (match ${o.thresholds.match}, margin ${o.thresholds.margin})`,
-    ...(o.neverEnrolled.length ? [`  never enrolled (${o.galleryPerPerson + 1} faces needed): ${o.neverEnrolled.join(', ')}`] : []),
+    ...(o.neverEnrolled.length
+      ? [`  never enrolled (${o.galleryPerPerson + 1} faces needed): ${o.neverEnrolled.join(', ')}`]
+      : []),
     `  enrolled people's other photos: ${thousands(o.enrolledProbes.probes)} probes, ${thousands(o.enrolledProbes.namedCorrectly)} named correctly (genuine accept ${f3(o.enrolledProbes.gar)}), ` +
       `${o.enrolledProbes.namedAsSomeoneElse} named as someone else, ${thousands(o.enrolledProbes.unknown)} unknown`,
     `  strangers' photos: ${thousands(o.strangerProbes.probes)} probes, ${o.strangerProbes.named} named as an enrolled person, ${thousands(o.strangerProbes.unknown)} unknown`,
     `  false accepts: ${o.falseAccepts} in ${thousands(o.enrolledProbes.probes + o.strangerProbes.probes)} decisions; ${o.galleriesWithFalseAccept} of ${o.trials} galleries had one`,
-    ...o.worstFalseAccepts.map((f) => `    ${f.probe} (${f.probePerson}${f.probeEnrolled ? ', enrolled' : ''}) named ${f.named} at ${f3(f.score)}`),
+    ...o.worstFalseAccepts.map(
+      (f) =>
+        `    ${f.probe} (${f.probePerson}${f.probeEnrolled ? ', enrolled' : ''}) named ${f.named} at ${f3(f.score)}`,
+    ),
   ];
   return lines.join('\n');
 }
@@ -90,12 +104,16 @@ export async function evalCommand(argv: string[], out: (json: unknown, text: str
     },
   });
   // Every argument is checked before the models load.
-  if (positionals.length !== 1) throw new UsageError(`Expected one folder (one sub-folder per person) but received ${positionals.length} argument(s)`);
+  if (positionals.length !== 1)
+    throw new UsageError(
+      `Expected one folder (one sub-folder per person) but received ${positionals.length} argument(s)`,
+    );
   const folder = positionals[0] as string;
   const galleryPerPerson = integerFlag('gallery', values.gallery, DEFAULT_GALLERY, 1, 1000);
   const trials = integerFlag('trials', values.trials, DEFAULT_TRIALS, 1, MAX_TRIALS);
   const seed = integerFlag('seed', values.seed, DEFAULT_SEED, 0, 2 ** 32 - 1);
-  if (values.plot !== undefined && !/\.png$/i.test(values.plot)) throw new UsageError(`Expected --plot FILE.png but received "${values.plot}"`);
+  if (values.plot !== undefined && !/\.png$/i.test(values.plot))
+    throw new UsageError(`Expected --plot FILE.png but received "${values.plot}"`);
   const visionOptions = visionOptionsFrom(values);
   try {
     await listLabelledPhotos(folder);
@@ -105,7 +123,12 @@ export async function evalCommand(argv: string[], out: (json: unknown, text: str
 
   const vision = await openVision(visionOptions);
   const embedded = await embedLabelledFolder(folder, vision.analyzer, (m) => process.stderr.write(`eval: ${m}\n`));
-  const { report, scores } = evaluate(embedded, { galleryPerPerson, trials, seed, thresholds: DEFAULT_DECISION_THRESHOLDS });
+  const { report, scores } = evaluate(embedded, {
+    galleryPerPerson,
+    trials,
+    seed,
+    thresholds: DEFAULT_DECISION_THRESHOLDS,
+  });
   let plot: string | null = null;
   // Nothing to draw without pair scores (every photo refused, say): the report says why.
   if (values.plot !== undefined && scores.genuine.length + scores.impostor.length > 0) {
@@ -118,7 +141,12 @@ export async function evalCommand(argv: string[], out: (json: unknown, text: str
     await fs.writeFile(values.plot, png);
     plot = values.plot;
   }
-  const models = { detector: vision.detector.name, embedder: vision.embedder.name, embedderModelId: vision.embedder.modelId, provider: vision.embedder.provider };
+  const models = {
+    detector: vision.detector.name,
+    embedder: vision.embedder.name,
+    embedderModelId: vision.embedder.modelId,
+    provider: vision.embedder.provider,
+  };
   out(
     { ...report, models, plot },
     `${formatEvaluation(report)}\nmodels: detector ${models.detector}, embedder ${models.embedderModelId} on ${models.provider}${plot ? `\nplot: ${plot}` : values.plot !== undefined ? '\nplot: not written (no pair scores to draw)' : ''}`,

@@ -31,7 +31,10 @@ export function cliActor(raw: string | undefined): string {
 function date(name: string, raw: string | undefined): Date | undefined {
   if (raw === undefined) return undefined;
   const d = parseIsoTimestamp(raw);
-  if (d === undefined) throw new UsageError(`Expected an ISO date for --${name} (YYYY-MM-DD, or a timestamp with its zone) but received "${raw}"`);
+  if (d === undefined)
+    throw new UsageError(
+      `Expected an ISO date for --${name} (YYYY-MM-DD, or a timestamp with its zone) but received "${raw}"`,
+    );
   return d;
 }
 
@@ -54,22 +57,34 @@ export async function eventsCommand(argv: string[], out: (json: unknown, text: s
     },
   });
   if (positionals[0] === 'wrong') {
-    if (positionals.length !== 2) throw new UsageError(`Expected "events wrong <eventId>" but received ${positionals.length - 1} argument(s) after "wrong"`);
+    if (positionals.length !== 2)
+      throw new UsageError(
+        `Expected "events wrong <eventId>" but received ${positionals.length - 1} argument(s) after "wrong"`,
+      );
     const actor = cliActor(values.actor);
     const ctx = await openContext({ vision: false });
     try {
       const result = await markEventWrong(
         { storage: ctx.storage, siteMatch: (await ctx.siteThreshold()).match },
-        { eventId: positionals[1], actor, ...(values.note !== undefined ? { note: values.note } : {}), force: values.force },
+        {
+          eventId: positionals[1],
+          actor,
+          ...(values.note !== undefined ? { note: values.note } : {}),
+          force: values.force,
+        },
       );
       const t = result.threshold;
-      out(result, `recorded: event ${positionals[1] ?? ''} was not ${result.userId} (score ${result.correction.score.toFixed(3)}); ${result.userId}'s match threshold is now ${t.match.toFixed(3)}${t.raised ? ` (raised by ${t.corrections.length} correction(s); the site's is ${t.site})` : ' (the site\'s)'}`);
+      out(
+        result,
+        `recorded: event ${positionals[1] ?? ''} was not ${result.userId} (score ${result.correction.score.toFixed(3)}); ${result.userId}'s match threshold is now ${t.match.toFixed(3)}${t.raised ? ` (raised by ${t.corrections.length} correction(s); the site's is ${t.site})` : " (the site's)"}`,
+      );
     } finally {
       await ctx.close();
     }
     return;
   }
-  if (positionals[0] !== 'list' || positionals.length !== 1) throw new UsageError('Expected "events list" or "events wrong <eventId>"');
+  if (positionals[0] !== 'list' || positionals.length !== 1)
+    throw new UsageError('Expected "events list" or "events wrong <eventId>"');
   const query = {
     ...(values.camera ? { cameraId: values.camera } : {}),
     ...(values.user ? { userId: values.user } : {}),
@@ -82,14 +97,22 @@ export async function eventsCommand(argv: string[], out: (json: unknown, text: s
   try {
     if (values.cameras) {
       const events = await ctx.storage.db.queryCameraEvents(query);
-      out({ events }, events.map((e) => `${e.timestamp.toISOString()}  ${e.cameraId}  ${e.eventType}  ${JSON.stringify(e.details)}`).join('\n'));
+      out(
+        { events },
+        events
+          .map((e) => `${e.timestamp.toISOString()}  ${e.cameraId}  ${e.eventType}  ${JSON.stringify(e.details)}`)
+          .join('\n'),
+      );
       return;
     }
     const events = await ctx.storage.db.queryRecognitionEvents(query);
     out(
       { events },
       events
-        .map((e) => `${e.timestamp.toISOString()}  ${e.cameraId}  ${e.isUnknown ? 'unknown' : `known ${e.matchedUserId ?? ''}`}  ${e.confidence.toFixed(3)}  track ${e.trackId ?? '-'}`)
+        .map(
+          (e) =>
+            `${e.timestamp.toISOString()}  ${e.cameraId}  ${e.isUnknown ? 'unknown' : `known ${e.matchedUserId ?? ''}`}  ${e.confidence.toFixed(3)}  track ${e.trackId ?? '-'}`,
+        )
         .join('\n') || '(no events)',
     );
   } finally {

@@ -13,7 +13,11 @@ export const identifyUsage = `facegate identify <image> ${visionFlagsUsage} [--j
   Each face: known (user and score) or unknown (and why).`;
 
 export async function identifyCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<void> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...visionFlags, json: { type: 'boolean', default: false } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...visionFlags, json: { type: 'boolean', default: false } },
+  });
   if (positionals.length !== 1) throw new UsageError(`Expected one image file but received ${positionals.length}`);
   const image = await decodeImage(positionals[0] as string);
   const ctx = await openContext({ vision: true, ...visionOptionsFrom(values) });
@@ -23,13 +27,24 @@ export async function identifyCommand(argv: string[], out: (json: unknown, text:
     // The site's thresholds (configured, calibrated or default), as the service decides with.
     const thresholds = decisionThresholdsOf(ctx.config, await ctx.siteThreshold());
     const faces = await identify(
-      { analyzer: (ctx.vision as NonNullable<typeof ctx.vision>).analyzer, embeddings: ctx.storage.embeddings, statusOf: users.statusOf, thresholdOf: users.thresholdOf, thresholds },
+      {
+        analyzer: (ctx.vision as NonNullable<typeof ctx.vision>).analyzer,
+        embeddings: ctx.storage.embeddings,
+        statusOf: users.statusOf,
+        thresholdOf: users.thresholdOf,
+        thresholds,
+      },
       image,
     );
     const json = {
       faces: faces.map(identifiedFaceJson),
     };
-    out(json, json.faces.map((f, i) => `face ${i + 1}: ${f.decision}${f.userId ? ` ${f.userId}` : ''} (${f.reason})`).join('\n') || 'no faces');
+    out(
+      json,
+      json.faces
+        .map((f, i) => `face ${i + 1}: ${f.decision}${f.userId ? ` ${f.userId}` : ''} (${f.reason})`)
+        .join('\n') || 'no faces',
+    );
   } finally {
     await ctx.close();
   }

@@ -19,17 +19,30 @@ export async function retentionCommand(argv: string[], out: (json: unknown, text
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { days: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
+    options: {
+      days: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
   });
   if (positionals[0] !== 'run' || positionals.length !== 1) throw new UsageError('Expected "retention run"');
   // Digits only: Number("") is 0, and an unset variable in a scheduler line must not purge everything.
-  if (values.days !== undefined && !/^\d{1,4}$/.test(values.days)) throw new UsageError(`Expected --days to be a whole number of days (0-9999) but received "${values.days}"`);
+  if (values.days !== undefined && !/^\d{1,4}$/.test(values.days))
+    throw new UsageError(`Expected --days to be a whole number of days (0-9999) but received "${values.days}"`);
   const days = values.days === undefined ? undefined : Number(values.days);
   const ctx = await openContext({ vision: false });
   try {
     const dryRun = values['dry-run'] ?? false;
-    const grouping = new UnknownFaceGrouping(ctx.storage, decisionThresholdsOf(ctx.config, await ctx.siteThreshold()).match, silentLogger);
-    const result = await purgeUnknownFaces({ storage: ctx.storage, grouping }, days ?? ctx.config.retention.unknownDays, { dryRun });
+    const grouping = new UnknownFaceGrouping(
+      ctx.storage,
+      decisionThresholdsOf(ctx.config, await ctx.siteThreshold()).match,
+      silentLogger,
+    );
+    const result = await purgeUnknownFaces(
+      { storage: ctx.storage, grouping },
+      days ?? ctx.config.retention.unknownDays,
+      { dryRun },
+    );
     out(
       result,
       `${dryRun ? 'would remove' : 'removed'} ${result.removedDates.length} date folder(s), ${result.removedFiles} file(s), ${result.removedFaces} face record(s) and ${result.removedGroups.length} empty group(s) older than ${result.days} days${result.removedDates.length ? `: ${result.removedDates.join(', ')}` : ''}`,

@@ -15,7 +15,11 @@ export const serveUsage = `facegate serve [--config FILE]
   Runs cameras, recognition and the periodic jobs until stopped (SIGINT/SIGTERM).`;
 
 export async function serveCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string' } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: 'string' } },
+  });
   if (positionals.length) throw new UsageError(`Expected no arguments but received ${positionals.join(' ')}`);
   const config = await loadConfig(values.config);
   const options = { level: config.logging.level };
@@ -42,5 +46,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
  * thread, not through pino's worker transport), so the lines before a crash or a stop are on screen.
  */
 function terminalLog(): pino.DestinationStream {
-  return pretty({ destination: 1, sync: true, colorize: process.stdout.hasColors(), translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
+  return pretty({
+    destination: 1,
+    sync: true,
+    colorize: process.stdout.hasColors(),
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname',
+  });
 }

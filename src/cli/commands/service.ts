@@ -54,8 +54,14 @@ function plan(platform: Platform, configFile: string | undefined, user: string |
         user,
         dataDir: env.dataDir !== undefined ? path.resolve(env.dataDir) : '/var/lib/facegate/storage',
       }),
-      install: [['systemctl', 'daemon-reload'], ['systemctl', 'enable', '--now', SERVICE_ID]],
-      uninstall: [['systemctl', 'disable', '--now', SERVICE_ID], ['systemctl', 'daemon-reload']],
+      install: [
+        ['systemctl', 'daemon-reload'],
+        ['systemctl', 'enable', '--now', SERVICE_ID],
+      ],
+      uninstall: [
+        ['systemctl', 'disable', '--now', SERVICE_ID],
+        ['systemctl', 'daemon-reload'],
+      ],
     };
   }
   // Printed from another OS, the paths are a preview: the project's folder as it is here, and node.exe.
@@ -77,8 +83,14 @@ function plan(platform: Platform, configFile: string | undefined, user: string |
       logDir: '%BASE%\\logs',
       stopTimeoutSeconds: 30,
     }),
-    install: [[wrapper, 'install'], [wrapper, 'start']],
-    uninstall: [[wrapper, 'stop'], [wrapper, 'uninstall']],
+    install: [
+      [wrapper, 'install'],
+      [wrapper, 'start'],
+    ],
+    uninstall: [
+      [wrapper, 'stop'],
+      [wrapper, 'uninstall'],
+    ],
   };
 }
 
@@ -87,9 +99,11 @@ function cannotInstall(p: Plan): string | undefined {
   if (p.platform === 'linux') {
     if (process.platform !== 'linux') return 'a systemd unit can only be installed on Linux';
     const systemctl = spawnSync('systemctl', ['--version'], { encoding: 'utf8' });
-    if (systemctl.error !== undefined || systemctl.status !== 0) return 'systemctl was not found: this machine does not run systemd';
+    if (systemctl.error !== undefined || systemctl.status !== 0)
+      return 'systemctl was not found: this machine does not run systemd';
     // sd_booted(3): systemd is the running init exactly when this directory exists.
-    if (!existsSync('/run/systemd/system')) return 'systemd is installed but is not the running init (no /run/systemd/system): a container?';
+    if (!existsSync('/run/systemd/system'))
+      return 'systemd is installed but is not the running init (no /run/systemd/system): a container?';
     return undefined;
   }
   if (process.platform !== 'win32') return 'a Windows service can only be installed on Windows';
@@ -108,7 +122,10 @@ function run(command: string[], tolerateFailure = false): void {
   }
 }
 
-export async function serviceCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<number | void> {
+export async function serviceCommand(
+  argv: string[],
+  out: (json: unknown, text: string) => void,
+): Promise<number | void> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -138,7 +155,10 @@ export async function serviceCommand(argv: string[], out: (json: unknown, text: 
 
   const refusal = cannotInstall(p);
   if (refusal !== undefined) {
-    out({ ...summary, action, ok: false, error: `cannot ${action} the service: ${refusal}` }, `facegate: cannot ${action} the service: ${refusal}; nothing was written`);
+    out(
+      { ...summary, action, ok: false, error: `cannot ${action} the service: ${refusal}` },
+      `facegate: cannot ${action} the service: ${refusal}; nothing was written`,
+    );
     return 1;
   }
   if (action === 'install') {
@@ -151,5 +171,8 @@ export async function serviceCommand(argv: string[], out: (json: unknown, text: 
     await fs.rm(p.path, { force: true });
     if (p.platform === 'linux') run(p.uninstall.at(-1) ?? []);
   }
-  out({ ...summary, action, ok: true }, `${action === 'install' ? 'installed and started' : 'stopped and removed'} the ${SERVICE_ID} service (${p.path})`);
+  out(
+    { ...summary, action, ok: true },
+    `${action === 'install' ? 'installed and started' : 'stopped and removed'} the ${SERVICE_ID} service (${p.path})`,
+  );
 }

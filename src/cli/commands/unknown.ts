@@ -13,7 +13,16 @@ import { DEFAULT_LEARNING_POLICY } from '../../recognition/auto-learning.js';
 import { EnrollmentRefusedError, type Skipped } from '../../recognition/enrollment.js';
 import { decisionThresholdsOf } from '../../config/config.js';
 import { UnknownFaceGrouping } from '../../unknown-faces/grouping.js';
-import { AssignmentRefusedError, assignGroup, checkActor, dismissGroup, enrollGroup, listGroups, type ReviewDeps, showGroup } from '../../unknown-faces/review.js';
+import {
+  AssignmentRefusedError,
+  assignGroup,
+  checkActor,
+  dismissGroup,
+  enrollGroup,
+  listGroups,
+  type ReviewDeps,
+  showGroup,
+} from '../../unknown-faces/review.js';
 import { openContext } from '../context.js';
 import { UsageError } from '../usage-error.js';
 
@@ -31,7 +40,14 @@ facegate unknown audit [--group G] [--limit N] [--json]
 const ACTIONS = ['list', 'show', 'enroll', 'assign', 'dismiss', 'audit'] as const;
 type Action = (typeof ACTIONS)[number];
 /** The positional arguments each action takes after its name. */
-const ARGS: Record<Action, string[]> = { list: [], show: ['group'], enroll: ['group', 'userId'], assign: ['group', 'userId'], dismiss: ['group'], audit: [] };
+const ARGS: Record<Action, string[]> = {
+  list: [],
+  show: ['group'],
+  enroll: ['group', 'userId'],
+  assign: ['group', 'userId'],
+  dismiss: ['group'],
+  audit: [],
+};
 
 /** Runs a check; its refusal becomes a usage error (exit 2) with the same message. */
 function usage<T>(check: () => T): T {
@@ -62,7 +78,10 @@ function groupLine(g: UnknownGroup): string {
   return `${g.id}\t${g.status}${who}\t${g.faces} face(s)\t${day(g.firstSeen)} .. ${day(g.lastSeen)}\t${g.cameras.join(',') || '-'}\tbest ${best}`;
 }
 
-export async function unknownCommand(argv: string[], out: (json: unknown, text: string) => void): Promise<number | void> {
+export async function unknownCommand(
+  argv: string[],
+  out: (json: unknown, text: string) => void,
+): Promise<number | void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -83,7 +102,9 @@ export async function unknownCommand(argv: string[], out: (json: unknown, text: 
   if (!ACTIONS.includes(action as Action)) throw new UsageError(`Expected unknown ${ACTIONS.join('|')}`);
   const expected = ARGS[action as Action];
   if (args.length !== expected.length) {
-    throw new UsageError(`Expected "unknown ${action}${expected.map((a) => ` <${a}>`).join('')}" but received ${args.length} argument(s)`);
+    throw new UsageError(
+      `Expected "unknown ${action}${expected.map((a) => ` <${a}>`).join('')}" but received ${args.length} argument(s)`,
+    );
   }
   const [groupArg, userArg] = args as [string, string];
   // Every argument is checked before anything opens: a hostile id never reaches the stores, and a
@@ -101,19 +122,28 @@ export async function unknownCommand(argv: string[], out: (json: unknown, text: 
   }
   const since = values.since === undefined ? undefined : parseIsoTimestamp(values.since);
   if (values.since !== undefined && !(since !== undefined && since.getTime() >= 0)) {
-    throw new UsageError(`Expected --since to be an ISO date from 1970 on (YYYY-MM-DD, or a timestamp with its zone) but received "${values.since}"`);
+    throw new UsageError(
+      `Expected --since to be an ISO date from 1970 on (YYYY-MM-DD, or a timestamp with its zone) but received "${values.since}"`,
+    );
   }
   const camera = values.camera === undefined ? undefined : usage(() => validateId('camera', values.camera));
   if (action === 'enroll' && !values.name?.trim()) throw new UsageError('Expected --name for "unknown enroll"');
   const actor = usage(() => checkActor(`cli:${values.actor ?? defaultActor()}`));
-  if (values.actor !== undefined && !values.actor.trim()) throw new UsageError('Expected --actor to name the reviewer but received an empty name');
+  if (values.actor !== undefined && !values.actor.trim())
+    throw new UsageError('Expected --actor to name the reviewer but received an empty name');
 
   const ctx = await openContext({ vision: false });
   try {
     const { storage } = ctx;
     const thresholds = decisionThresholdsOf(ctx.config, await ctx.siteThreshold());
     const grouping = new UnknownFaceGrouping(storage, thresholds.match, silentLogger);
-    const review: ReviewDeps = { storage, grouping, logger: silentLogger, thresholds, learning: DEFAULT_LEARNING_POLICY };
+    const review: ReviewDeps = {
+      storage,
+      grouping,
+      logger: silentLogger,
+      thresholds,
+      learning: DEFAULT_LEARNING_POLICY,
+    };
     const crop = (image: string) => path.join(ctx.config.dataDir, ...image.split('/'));
     switch (action as Action) {
       case 'list': {
@@ -128,20 +158,40 @@ export async function unknownCommand(argv: string[], out: (json: unknown, text: 
       }
       case 'show': {
         const shown = await showGroup(storage, groupId);
-        out(shown, [
-          groupLine(shown.group),
-          ...(shown.group.best ? [`best crop: ${crop(shown.group.best.image)}`] : []),
-          ...shown.faces.map((f) => `  face ${f.id}\t${day(f.seenAt)}\t${f.cameraId}\tquality ${f.quality.toFixed(3)}\t${crop(f.image)}`),
-          ...shown.actions.map((a) => `  ${a.action} by ${a.actor} at ${day(a.timestamp)}${a.userId ? ` (${a.userId})` : ''}`),
-        ].join('\n'));
+        out(
+          shown,
+          [
+            groupLine(shown.group),
+            ...(shown.group.best ? [`best crop: ${crop(shown.group.best.image)}`] : []),
+            ...shown.faces.map(
+              (f) =>
+                `  face ${f.id}\t${day(f.seenAt)}\t${f.cameraId}\tquality ${f.quality.toFixed(3)}\t${crop(f.image)}`,
+            ),
+            ...shown.actions.map(
+              (a) => `  ${a.action} by ${a.actor} at ${day(a.timestamp)}${a.userId ? ` (${a.userId})` : ''}`,
+            ),
+          ].join('\n'),
+        );
         return;
       }
       case 'enroll':
       case 'assign': {
         try {
           if (action === 'enroll') {
-            const r = await enrollGroup(review, { groupId, userId, name: (values.name as string).trim(), department: values.department?.trim() || null, actor });
-            out(r, withSkipped(`enrolled ${userId} from group ${groupId} (${r.enrollment.embeddings} faces)`, r.enrollment.skipped));
+            const r = await enrollGroup(review, {
+              groupId,
+              userId,
+              name: (values.name as string).trim(),
+              department: values.department?.trim() || null,
+              actor,
+            });
+            out(
+              r,
+              withSkipped(
+                `enrolled ${userId} from group ${groupId} (${r.enrollment.embeddings} faces)`,
+                r.enrollment.skipped,
+              ),
+            );
           } else {
             const r = await assignGroup(review, { groupId, userId, actor });
             out(r, withSkipped(`assigned group ${groupId} to ${userId}: ${r.added} face(s) added`, r.skipped));
@@ -160,8 +210,19 @@ export async function unknownCommand(argv: string[], out: (json: unknown, text: 
         return;
       }
       case 'audit': {
-        const actions = await storage.db.unknown.reviewActions({ ...(auditGroup !== undefined ? { groupId: auditGroup } : {}), ...(limit !== undefined ? { limit } : {}) });
-        out({ actions }, actions.map((a) => `${day(a.timestamp)}\t${a.actor}\t${a.action}\tgroup ${a.groupId}${a.userId ? `\t${a.userId}` : ''}`).join('\n') || '(no review actions)');
+        const actions = await storage.db.unknown.reviewActions({
+          ...(auditGroup !== undefined ? { groupId: auditGroup } : {}),
+          ...(limit !== undefined ? { limit } : {}),
+        });
+        out(
+          { actions },
+          actions
+            .map(
+              (a) =>
+                `${day(a.timestamp)}\t${a.actor}\t${a.action}\tgroup ${a.groupId}${a.userId ? `\t${a.userId}` : ''}`,
+            )
+            .join('\n') || '(no review actions)',
+        );
         return;
       }
     }

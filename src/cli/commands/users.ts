@@ -7,7 +7,12 @@ import path from 'node:path';
 import { printableForm } from '../../../storage/checks.js';
 import { NotFoundError } from '../../../storage/errors.js';
 import { validateId } from '../../../storage/ids.js';
-import { markPhotoNotUser, MAX_PHOTO_NAME_CHARS, nearestOtherPerson, userThresholdReport } from '../../recognition/corrections.js';
+import {
+  markPhotoNotUser,
+  MAX_PHOTO_NAME_CHARS,
+  nearestOtherPerson,
+  userThresholdReport,
+} from '../../recognition/corrections.js';
 import { deleteUser } from '../../recognition/enrollment.js';
 import { openContext } from '../context.js';
 import { UsageError } from '../usage-error.js';
@@ -55,7 +60,10 @@ export async function usersCommand(argv: string[], out: (json: unknown, text: st
     switch (action) {
       case 'list': {
         const users = await db.listUsers(values.status ? { status: values.status } : {});
-        out({ users }, users.map((u) => `${u.id}\t${u.name}\t${u.department ?? ''}\t${u.status}`).join('\n') || '(no users)');
+        out(
+          { users },
+          users.map((u) => `${u.id}\t${u.name}\t${u.department ?? ''}\t${u.status}`).join('\n') || '(no users)',
+        );
         return;
       }
       case 'show': {
@@ -72,7 +80,9 @@ export async function usersCommand(argv: string[], out: (json: unknown, text: st
           [
             `${user.id}: ${user.name} (${user.department ?? 'no department'}), ${user.status}, ${scan.ok.length} images`,
             ...thresholdLines(threshold),
-            nearest ? `nearest other enrolled person: ${nearest.userId} at ${nearest.score.toFixed(3)}` : 'nearest other enrolled person: none',
+            nearest
+              ? `nearest other enrolled person: ${nearest.userId} at ${nearest.score.toFixed(3)}`
+              : 'nearest other enrolled person: none',
           ].join('\n'),
         );
         return;
@@ -85,7 +95,10 @@ export async function usersCommand(argv: string[], out: (json: unknown, text: st
       }
       default: {
         const result = await deleteUser(ctx.storage, id, { purgeImages: values['purge-images'] ?? false });
-        out({ userId: id, ...result, originalsKept: !values['purge-images'] }, `deleted ${id} (${result.embeddings} embeddings)`);
+        out(
+          { userId: id, ...result, originalsKept: !values['purge-images'] },
+          `deleted ${id} (${result.embeddings} embeddings)`,
+        );
       }
     }
   } finally {
@@ -100,7 +113,8 @@ function thresholdLines(t: Awaited<ReturnType<typeof userThresholdReport>>): str
   return [
     head,
     ...t.corrections.map(
-      (c) => `  ${c.timestamp.toISOString()}  ${c.source}  score ${c.score.toFixed(3)}  by ${c.actor}${c.eventId ? `  event ${c.eventId}` : ''}${typeof c.details.lookalikeOf === 'string' ? `  lookalike of ${c.details.lookalikeOf}` : ''}`,
+      (c) =>
+        `  ${c.timestamp.toISOString()}  ${c.source}  score ${c.score.toFixed(3)}  by ${c.actor}${c.eventId ? `  event ${c.eventId}` : ''}${typeof c.details.lookalikeOf === 'string' ? `  lookalike of ${c.details.lookalikeOf}` : ''}`,
     ),
   ];
 }
@@ -117,17 +131,36 @@ async function notThisPerson(
   if (!photo) throw new UsageError(`Expected a photo after "users not ${userId}"`);
   const actor = cliActor(values.actor);
   const bytes = await fs.readFile(photo).catch((error: unknown) => {
-    throw new UsageError(`Expected a readable photo file but ${photo} could not be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    throw new UsageError(
+      `Expected a readable photo file but ${photo} could not be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
   });
   const name = printableForm(path.basename(photo), MAX_PHOTO_NAME_CHARS);
   const ctx = await openContext({ vision: true });
   try {
     const result = await markPhotoNotUser(
-      { storage: ctx.storage, analyzer: (ctx.vision as NonNullable<typeof ctx.vision>).analyzer, siteMatch: (await ctx.siteThreshold()).match },
+      {
+        storage: ctx.storage,
+        analyzer: (ctx.vision as NonNullable<typeof ctx.vision>).analyzer,
+        siteMatch: (await ctx.siteThreshold()).match,
+      },
       // A file name on disk may hold any character: only its printable form is kept (and shown).
-      { userId, photo: bytes, name, actor, ...(values.note !== undefined ? { note: values.note } : {}), force: values.force ?? false },
+      {
+        userId,
+        photo: bytes,
+        name,
+        actor,
+        ...(values.note !== undefined ? { note: values.note } : {}),
+        force: values.force ?? false,
+      },
     );
-    out(result, [`recorded: ${name} is not ${userId} (score ${result.correction.score.toFixed(3)})`, ...thresholdLines(result.threshold)].join('\n'));
+    out(
+      result,
+      [
+        `recorded: ${name} is not ${userId} (score ${result.correction.score.toFixed(3)})`,
+        ...thresholdLines(result.threshold),
+      ].join('\n'),
+    );
   } finally {
     await ctx.close();
   }

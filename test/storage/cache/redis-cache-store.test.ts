@@ -28,7 +28,13 @@ async function ready(store: RedisCacheStore): Promise<void> {
 
 describe('RedisCacheStore on the real Redis', () => {
   it("writes the LLD's keys, with TTLs on the heartbeat keys", async () => {
-    const store = new RedisCacheStore({ redisUrl: SHARED_REDIS_URL, cameraTtlSeconds: 30, workerTtlSeconds: 20, keyPrefix: prefix, logger: silentLogger });
+    const store = new RedisCacheStore({
+      redisUrl: SHARED_REDIS_URL,
+      cameraTtlSeconds: 30,
+      workerTtlSeconds: 20,
+      keyPrefix: prefix,
+      logger: silentLogger,
+    });
     await ready(store);
     const at = new Date('2026-11-24T08:00:00.000Z');
     await store.cameraSeen('cam_01', at);
@@ -44,13 +50,24 @@ describe('RedisCacheStore on the real Redis', () => {
     expect(ttl).toBeLessThanOrEqual(30_000);
     expect(await raw.pttl(`${prefix}worker:worker-1:heartbeat`)).toBeGreaterThan(19_000);
     expect(await raw.pttl(`${prefix}camera:cam_01:status`)).toBe(-1);
-    expect(await store.cameraHealth('cam_01')).toEqual({ cameraId: 'cam_01', online: true, lastSeen: at, status: 'online' });
+    expect(await store.cameraHealth('cam_01')).toEqual({
+      cameraId: 'cam_01',
+      online: true,
+      lastSeen: at,
+      status: 'online',
+    });
     expect(await store.queueSize()).toBe(7);
     await store.close();
   });
 
   it('reads a camera whose last_seen expired as offline', async () => {
-    const store = new RedisCacheStore({ redisUrl: SHARED_REDIS_URL, cameraTtlSeconds: 1, workerTtlSeconds: 1, keyPrefix: prefix, logger: silentLogger });
+    const store = new RedisCacheStore({
+      redisUrl: SHARED_REDIS_URL,
+      cameraTtlSeconds: 1,
+      workerTtlSeconds: 1,
+      keyPrefix: prefix,
+      logger: silentLogger,
+    });
     await ready(store);
     await store.cameraSeen('cam_02');
     await store.workerHeartbeat('w2');
@@ -63,7 +80,13 @@ describe('RedisCacheStore on the real Redis', () => {
   });
 
   it('refuses hostile camera and worker ids before they become keys', async () => {
-    const store = new RedisCacheStore({ redisUrl: SHARED_REDIS_URL, cameraTtlSeconds: 30, workerTtlSeconds: 20, keyPrefix: prefix, logger: silentLogger });
+    const store = new RedisCacheStore({
+      redisUrl: SHARED_REDIS_URL,
+      cameraTtlSeconds: 30,
+      workerTtlSeconds: 20,
+      keyPrefix: prefix,
+      logger: silentLogger,
+    });
     for (const id of ['../x', 'CON', 'a:b', 'x'.repeat(10_000), '']) {
       await expect(store.cameraSeen(id)).rejects.toBeInstanceOf(InvalidIdError);
       await expect(store.workerHeartbeat(id)).rejects.toBeInstanceOf(InvalidIdError);

@@ -56,34 +56,43 @@ describe.each(engines)('migrations on $name', ({ open }) => {
     expect(await db.query('SELECT id FROM users')).toEqual([{ id: 'U1' }]);
   });
 
-  describe.each(['recognition_events', 'camera_events', 'review_actions'])('%s is append-only in the database itself', (table) => {
-    const id = uuidv7();
-    beforeAll(async () => {
-      if (table === 'recognition_events') {
-        await db.query(
-          `INSERT INTO recognition_events (id, "timestamp", camera_id, matched_user_id, confidence, is_unknown)
+  describe.each(['recognition_events', 'camera_events', 'review_actions'])(
+    '%s is append-only in the database itself',
+    (table) => {
+      const id = uuidv7();
+      beforeAll(async () => {
+        if (table === 'recognition_events') {
+          await db.query(
+            `INSERT INTO recognition_events (id, "timestamp", camera_id, matched_user_id, confidence, is_unknown)
            VALUES ($1, now(), 'cam1', NULL, 0.1, true)`,
-          [id],
-        );
-      } else if (table === 'review_actions') {
-        await db.query(`INSERT INTO review_actions (id, "timestamp", actor, action, group_id) VALUES ($1, now(), 'cli:ada', 'dismiss', 1)`, [id]);
-      } else {
-        await db.query(`INSERT INTO camera_events (id, camera_id, event_type, "timestamp") VALUES ($1, 'cam1', 'connected', now())`, [id]);
-      }
-    });
+            [id],
+          );
+        } else if (table === 'review_actions') {
+          await db.query(
+            `INSERT INTO review_actions (id, "timestamp", actor, action, group_id) VALUES ($1, now(), 'cli:ada', 'dismiss', 1)`,
+            [id],
+          );
+        } else {
+          await db.query(
+            `INSERT INTO camera_events (id, camera_id, event_type, "timestamp") VALUES ($1, 'cam1', 'connected', now())`,
+            [id],
+          );
+        }
+      });
 
-    it.each([
-      ['UPDATE', `UPDATE ${table} SET "timestamp" = now() - interval '1 day'`],
-      ['DELETE', `DELETE FROM ${table}`],
-      // CASCADE: recognition_events is referenced by unknown_faces; the trigger still refuses.
-      ['TRUNCATE', `TRUNCATE ${table} CASCADE`],
-    ])('rejects %s', async (op, sql) => {
-      await expect(db.query(sql)).rejects.toThrow(new RegExp(`append-only: ${op} on ${table} is not allowed`));
-      expect(await db.query(`SELECT id FROM ${table}`)).toEqual([{ id }]);
-    });
+      it.each([
+        ['UPDATE', `UPDATE ${table} SET "timestamp" = now() - interval '1 day'`],
+        ['DELETE', `DELETE FROM ${table}`],
+        // CASCADE: recognition_events is referenced by unknown_faces; the trigger still refuses.
+        ['TRUNCATE', `TRUNCATE ${table} CASCADE`],
+      ])('rejects %s', async (op, sql) => {
+        await expect(db.query(sql)).rejects.toThrow(new RegExp(`append-only: ${op} on ${table} is not allowed`));
+        expect(await db.query(`SELECT id FROM ${table}`)).toEqual([{ id }]);
+      });
 
-    it('still accepts inserts', async () => {
-      expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`))[0]).toEqual({ n: 1 });
-    });
-  });
+      it('still accepts inserts', async () => {
+        expect((await db.query(`SELECT count(*)::int AS n FROM ${table}`))[0]).toEqual({ n: 1 });
+      });
+    },
+  );
 });

@@ -60,8 +60,20 @@ describe('replay with a row the database refuses', () => {
     await setup.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
     await migrate(setup);
     await setup.close();
-    const good = { id: uuidv7(), timestamp: new Date().toISOString(), cameraId: 'cam_1', eventType: 'connected', details: {} };
-    const bad = { id: 'not-a-uuid', timestamp: new Date().toISOString(), cameraId: 'cam_1', eventType: 'x', details: {} };
+    const good = {
+      id: uuidv7(),
+      timestamp: new Date().toISOString(),
+      cameraId: 'cam_1',
+      eventType: 'connected',
+      details: {},
+    };
+    const bad = {
+      id: 'not-a-uuid',
+      timestamp: new Date().toISOString(),
+      cameraId: 'cam_1',
+      eventType: 'x',
+      details: {},
+    };
     const spoolDir = path.join(dir, 'spool');
     await EventSpool.open(spoolDir, silentLogger).then((s) => s.close());
     await writeFile(
@@ -80,7 +92,11 @@ describe('replay with a row the database refuses', () => {
       expect((await db.queryCameraEvents()).map((e) => e.id)).toEqual([good.id]);
       const dead = (await readFile(path.join(spoolDir, 'dead-letter.jsonl'), 'utf8')).trim().split('\n');
       expect(dead).toHaveLength(1);
-      expect(JSON.parse(dead[0] as string)).toMatchObject({ kind: 'camera', event: { id: 'not-a-uuid' }, reason: expect.stringMatching(/uuid/) as string });
+      expect(JSON.parse(dead[0] as string)).toMatchObject({
+        kind: 'camera',
+        event: { id: 'not-a-uuid' },
+        reason: expect.stringMatching(/uuid/) as string,
+      });
       await expect(db.createUser({ id: 'U1', name: 'Still writable' })).resolves.toBeDefined();
     } finally {
       await db.close();

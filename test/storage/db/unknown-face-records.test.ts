@@ -39,7 +39,16 @@ async function face(seenAt: Date): Promise<NewUnknownFace> {
     [eventId, seenAt],
   );
   const vector = new Float32Array(4).fill(0.5);
-  return { eventId, cameraId: 'cam_1', seenAt, day: seenAt.toISOString().slice(0, 10), image: `images/unknown/x/cam_1_${n++}.png`, quality: 0.9, modelId: 'm', vector };
+  return {
+    eventId,
+    cameraId: 'cam_1',
+    seenAt,
+    day: seenAt.toISOString().slice(0, 10),
+    image: `images/unknown/x/cam_1_${n++}.png`,
+    quality: 0.9,
+    modelId: 'm',
+    vector,
+  };
 }
 
 describe('unknown-face records (PostgreSQL, a session in America/New_York)', () => {
@@ -56,7 +65,10 @@ describe('unknown-face records (PostgreSQL, a session in America/New_York)', () 
     expect(removed.map((r) => r.id)).toEqual([kept.id]);
     // Reviewed on the cutoff day (UTC): kept. A server-local comparison would call it the day before.
     expect(await records.deleteFacesBefore('2024-01-10')).toEqual({ removed: [], removedGroups: [] });
-    expect(await records.deleteFacesBefore('2024-01-11', { dryRun: true })).toEqual({ removed: [], removedGroups: [kept.groupId] });
+    expect(await records.deleteFacesBefore('2024-01-11', { dryRun: true })).toEqual({
+      removed: [],
+      removedGroups: [kept.groupId],
+    });
     expect(await records.deleteFacesBefore('2024-01-11')).toEqual({ removed: [], removedGroups: [kept.groupId] });
     expect(await records.getGroup(kept.groupId)).toBeNull();
     // The review trail outlives the group.
@@ -77,15 +89,37 @@ describe('unknown-face records (PostgreSQL, a session in America/New_York)', () 
 
   it('refuses a face for a closed or absent group, or for an event that is not in the database', async () => {
     const kept = await records.addFace(await face(new Date('2024-03-01T12:00:00Z')), null);
-    await records.resolveGroup({ groupId: kept.groupId, status: 'enrolled', action: 'enroll', actor: 'cli:alice', userId: 'U1' });
-    await expect(records.addFace(await face(new Date('2024-03-01T12:01:00Z')), kept.groupId)).rejects.toThrow(ConflictError);
-    await expect(records.addFace(await face(new Date('2024-03-01T12:02:00Z')), 987_654n)).rejects.toThrow(NotFoundError);
+    await records.resolveGroup({
+      groupId: kept.groupId,
+      status: 'enrolled',
+      action: 'enroll',
+      actor: 'cli:alice',
+      userId: 'U1',
+    });
+    await expect(records.addFace(await face(new Date('2024-03-01T12:01:00Z')), kept.groupId)).rejects.toThrow(
+      ConflictError,
+    );
+    await expect(records.addFace(await face(new Date('2024-03-01T12:02:00Z')), 987_654n)).rejects.toThrow(
+      NotFoundError,
+    );
     const orphan = { ...(await face(new Date('2024-03-01T12:03:00Z'))), eventId: uuidv7() };
     await expect(records.addFace(orphan, null)).rejects.toThrow(/foreign key/);
     // A second review of the same group, and reviews that contradict their status.
-    await expect(records.resolveGroup({ groupId: kept.groupId, status: 'dismissed', action: 'dismiss', actor: 'cli:bob' })).rejects.toThrow(/already enrolled/);
-    await expect(records.resolveGroup({ groupId: kept.groupId, status: 'dismissed', action: 'dismiss', actor: 'cli:bob', userId: 'U1' })).rejects.toThrow(StoreInputError);
-    await expect(records.resolveGroup({ groupId: kept.groupId, status: 'assigned', action: 'assign', actor: 'cli:bob' })).rejects.toThrow(/Expected a user id for assigned/);
+    await expect(
+      records.resolveGroup({ groupId: kept.groupId, status: 'dismissed', action: 'dismiss', actor: 'cli:bob' }),
+    ).rejects.toThrow(/already enrolled/);
+    await expect(
+      records.resolveGroup({
+        groupId: kept.groupId,
+        status: 'dismissed',
+        action: 'dismiss',
+        actor: 'cli:bob',
+        userId: 'U1',
+      }),
+    ).rejects.toThrow(StoreInputError);
+    await expect(
+      records.resolveGroup({ groupId: kept.groupId, status: 'assigned', action: 'assign', actor: 'cli:bob' }),
+    ).rejects.toThrow(/Expected a user id for assigned/);
   });
 
   it('reads group ids only as positive whole numbers', () => {

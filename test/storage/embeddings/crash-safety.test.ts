@@ -65,7 +65,11 @@ describe('EmbeddingStore crash safety', () => {
       if (returned.length > 0) expect(read.ok).toBe(true);
       if (read.ok && read.recovered) recoveredAtLeastOnce = true;
 
-      const store = await FlatEmbeddingStore.open({ dir, model: { id: 'crash-model', dim: 128 }, logger: silentLogger });
+      const store = await FlatEmbeddingStore.open({
+        dir,
+        model: { id: 'crash-model', dim: 128 },
+        logger: silentLogger,
+      });
       const stats = store.stats();
       expect(stats.count).toBeGreaterThanOrEqual(returned.length);
       const present = new Set((store as unknown as { idMap: Map<bigint, unknown> }).idMap.keys());
@@ -73,10 +77,16 @@ describe('EmbeddingStore crash safety', () => {
       expect(missing).toEqual([]);
       await store.close();
       // Opening cleans an abandoned staged generation: only the three LLD files remain.
-      expect((await readdir(dir)).filter((f) => !f.startsWith('.')).sort()).toEqual(['faiss.index', 'id_map.json', 'stats.json']);
+      expect((await readdir(dir)).filter((f) => !f.startsWith('.')).sort()).toEqual([
+        'faiss.index',
+        'id_map.json',
+        'stats.json',
+      ]);
     }
     expect(returned.length).toBeGreaterThan(50);
     // Not asserted (timing-dependent), but reported: did a kill land inside a commit?
-    console.info(`crash-safety: ${returned.length} returned adds survived 12 kills; interrupted commit finished: ${recoveredAtLeastOnce}`);
+    console.info(
+      `crash-safety: ${returned.length} returned adds survived 12 kills; interrupted commit finished: ${recoveredAtLeastOnce}`,
+    );
   });
 });

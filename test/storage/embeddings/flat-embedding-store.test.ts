@@ -69,13 +69,19 @@ describe('FlatEmbeddingStore on its own', () => {
   it('refuses vectors of another model or dimension, and hostile user ids', async () => {
     const store = await FlatEmbeddingStore.open({ dir, model, logger: silentLogger });
     const [e] = entries('U1', 1, 1, 3) as [EmbeddingEntry];
-    await expect(store.add([{ ...e, modelId: 'other@2' }])).rejects.toThrow(/from model test-model@1 but received one from other@2/);
-    await expect(store.add([{ ...e, vector: new Float32Array(128) }])).rejects.toThrow(/vector of dim 64 but received length 128/);
+    await expect(store.add([{ ...e, modelId: 'other@2' }])).rejects.toThrow(
+      /from model test-model@1 but received one from other@2/,
+    );
+    await expect(store.add([{ ...e, vector: new Float32Array(128) }])).rejects.toThrow(
+      /vector of dim 64 but received length 128/,
+    );
     await expect(store.add([{ ...e, userId: '../x' }])).rejects.toBeInstanceOf(InvalidIdError);
     await expect(store.search(new Float32Array(128), 1)).rejects.toBeInstanceOf(StoreInputError);
     await store.add([e]);
     await store.add([e]); // the same row again (a rebuild got there first): nothing to do
-    await expect(store.add([{ ...e, image: 'face_009.png' }])).rejects.toThrow(/1 is already in the index for U1\/face_001.png/);
+    await expect(store.add([{ ...e, image: 'face_009.png' }])).rejects.toThrow(
+      /1 is already in the index for U1\/face_001.png/,
+    );
     expect(store.stats()).toMatchObject({ count: 1, generation: 1 });
   });
 
@@ -83,7 +89,9 @@ describe('FlatEmbeddingStore on its own', () => {
     const store = await FlatEmbeddingStore.open({ dir, model, logger: silentLogger });
     const [e] = entries('U1', 1, 1, 3) as [EmbeddingEntry];
     const long = e.vector.map((x) => x * 50);
-    await expect(store.add([{ ...e, vector: long }])).rejects.toThrow(/entries\[0\]\.vector to be L2-normalised \(norm 1\) but its norm is 49\.99/);
+    await expect(store.add([{ ...e, vector: long }])).rejects.toThrow(
+      /entries\[0\]\.vector to be L2-normalised \(norm 1\) but its norm is 49\.99/,
+    );
     await expect(store.search(long, 1)).rejects.toThrow(/the query to be L2-normalised/);
     expect(store.stats().count).toBe(0);
   });
@@ -100,7 +108,11 @@ describe('FlatEmbeddingStore on its own', () => {
       expect(matches.every((m) => m.userId === 'U456' || m.userId === 'U123')).toBe(true);
     }
     expect(errors).toEqual([]);
-    expect((await store.search(ada[0]?.vector as Float32Array, 6)).map((m) => m.userId)).toEqual(['U456', 'U456', 'U456']);
+    expect((await store.search(ada[0]?.vector as Float32Array, 6)).map((m) => m.userId)).toEqual([
+      'U456',
+      'U456',
+      'U456',
+    ]);
   });
 
   it('removes a user everywhere and keeps the others', async () => {
@@ -108,7 +120,11 @@ describe('FlatEmbeddingStore on its own', () => {
     const ada = entries('U123', 1, 3, 1);
     await store.add([...ada, ...entries('U456', 10, 3, 2)]);
     expect(await store.removeUser('U123')).toBe(3);
-    expect((await store.search(ada[0]?.vector as Float32Array, 6)).map((m) => m.userId)).toEqual(['U456', 'U456', 'U456']);
+    expect((await store.search(ada[0]?.vector as Float32Array, 6)).map((m) => m.userId)).toEqual([
+      'U456',
+      'U456',
+      'U456',
+    ]);
     const reopened = await FlatEmbeddingStore.open({ dir, model, logger: silentLogger });
     expect(reopened.stats()).toMatchObject({ count: 3, users: 1 });
   });
@@ -208,7 +224,11 @@ describe('FlatEmbeddingStore against the database', () => {
     const v = randomUnitVectors(3, dim, seed);
     const { embeddings } = await db.createUser(
       { id: userId, name: userId },
-      [0, 1, 2].map((i) => ({ image: `face_00${i + 1}.png`, modelId: model.id, vector: v.slice(i * dim, (i + 1) * dim) })),
+      [0, 1, 2].map((i) => ({
+        image: `face_00${i + 1}.png`,
+        modelId: model.id,
+        vector: v.slice(i * dim, (i + 1) * dim),
+      })),
     );
     return embeddings.map((e) => ({ embeddingId: e.id, userId, image: e.image, modelId: e.modelId, vector: e.vector }));
   }

@@ -34,7 +34,12 @@ function open(name: string) {
 }
 
 function event(i: number): RecognitionEvent {
-  return { timestamp: new Date(Date.UTC(2026, 10, 24, 9, 0, 0, i)), cameraId: `cam_${i % 3}`, matchedUserId: null, confidence: 0.1 };
+  return {
+    timestamp: new Date(Date.UTC(2026, 10, 24, 9, 0, 0, i)),
+    cameraId: `cam_${i % 3}`,
+    matchedUserId: null,
+    confidence: 0.1,
+  };
 }
 
 async function countById(db: SqlDbStore): Promise<Map<string, number>> {
@@ -65,12 +70,17 @@ describe('PostgreSQL outage (a disposable server, killed mid-run)', () => {
     expect(db.health().spooled).toBeGreaterThanOrEqual(300);
 
     await expect(db.createUser({ id: 'U2', name: 'During' })).rejects.toThrow(ReadOnlyError);
-    await expect(db.createUser({ id: 'U2', name: 'During' })).rejects.toThrow('read-only: database unavailable (creating a user needs it)');
+    await expect(db.createUser({ id: 'U2', name: 'During' })).rejects.toThrow(
+      'read-only: database unavailable (creating a user needs it)',
+    );
     await expect(db.setUserStatus('U1', 'disabled')).rejects.toBeInstanceOf(ReadOnlyError);
     await expect(db.deleteUser('U1')).rejects.toBeInstanceOf(ReadOnlyError);
 
     await server.restart();
-    await until('the store to notice the server and replay its spool', () => db.health().available && db.health().spooled === 0);
+    await until(
+      'the store to notice the server and replay its spool',
+      () => db.health().available && db.health().spooled === 0,
+    );
 
     const counts = await countById(db);
     const recognitionIds = written.slice(0, 320).map((w) => w.id);

@@ -38,7 +38,9 @@ async function setReadOnly(on: boolean): Promise<void> {
   const client = new pg.Client({ connectionString: server.url });
   await client.connect();
   try {
-    await client.query(on ? 'ALTER SYSTEM SET default_transaction_read_only = on' : 'ALTER SYSTEM RESET default_transaction_read_only');
+    await client.query(
+      on ? 'ALTER SYSTEM SET default_transaction_read_only = on' : 'ALTER SYSTEM RESET default_transaction_read_only',
+    );
     await client.query('SELECT pg_reload_conf()');
   } finally {
     await client.end();
@@ -58,13 +60,25 @@ async function setReadOnly(on: boolean): Promise<void> {
 
 const auth = () => ({ authorization: `Bearer ${token}` });
 const metadataFile = () => path.join(dataRoot, 'images', 'users', 'O1', 'metadata.json');
-const health = async () => (await app.inject({ method: 'GET', url: '/health', headers: auth() })).json<{ status: string; database: { available: boolean; lastError: string | null } }>();
+const health = async () =>
+  (await app.inject({ method: 'GET', url: '/health', headers: auth() })).json<{
+    status: string;
+    database: { available: boolean; lastError: string | null };
+  }>();
 
 async function postEnroll(userId: string) {
   // Someone else (obama's photos would be refused as O1's face before any write).
   const files = ['Colin_Powell_0001.jpg', 'Colin_Powell_0002.jpg', 'Colin_Powell_0003.jpg'];
-  const images = (await photos(path.join('lfw10', 'Colin_Powell'), files)).map((p) => ({ name: 'images', filename: p.name, bytes: p.bytes }));
-  const { payload, headers } = multipart([{ name: 'userId', value: userId }, { name: 'name', value: `User ${userId}` }, ...images]);
+  const images = (await photos(path.join('lfw10', 'Colin_Powell'), files)).map((p) => ({
+    name: 'images',
+    filename: p.name,
+    bytes: p.bytes,
+  }));
+  const { payload, headers } = multipart([
+    { name: 'userId', value: userId },
+    { name: 'name', value: `User ${userId}` },
+    ...images,
+  ]);
   return app.inject({ method: 'POST', url: '/users', payload, headers: { ...headers, ...auth() } });
 }
 
@@ -75,7 +89,9 @@ beforeAll(async () => {
     embeddingModel: { id: vision.embedder.modelId, dim: vision.embedder.dim },
   });
   const images = await photos('obama', ['obama.jpg', 'obama2.jpg', 'obama3.jpg', 'obama-480p.jpg']);
-  expect((await enroll({ analyzer: vision.analyzer, storage }, { userId: 'O1', name: 'Barack Obama', images })).embeddings).toBe(4);
+  expect(
+    (await enroll({ analyzer: vision.analyzer, storage }, { userId: 'O1', name: 'Barack Obama', images })).embeddings,
+  ).toBe(4);
   ({ app, token } = await openTestApi({ dataRoot, vision, storage, close: () => Promise.resolve() }));
 }, 120_000);
 afterAll(async () => {

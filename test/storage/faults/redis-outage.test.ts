@@ -17,7 +17,12 @@ afterAll(async () => {
 
 describe('Redis outage (a disposable server, killed mid-run)', () => {
   it('never throws, reports degraded, serves health from memory, and writes it back when Redis returns', async () => {
-    const store = new RedisCacheStore({ redisUrl: server.url, cameraTtlSeconds: 60, workerTtlSeconds: 60, logger: silentLogger });
+    const store = new RedisCacheStore({
+      redisUrl: server.url,
+      cameraTtlSeconds: 60,
+      workerTtlSeconds: 60,
+      logger: silentLogger,
+    });
     await until('redis ready', () => !store.health().degraded);
     await store.cameraSeen('cam_01');
     await store.setCameraStatus('cam_01', 'online');
@@ -30,7 +35,9 @@ describe('Redis outage (a disposable server, killed mid-run)', () => {
     // 10,000 writes while Redis is gone all settle at once: nothing waits in an offline queue.
     const at = new Date();
     await Promise.all(
-      Array.from({ length: 10_000 }, (_, i) => (i % 2 ? store.workerHeartbeat('worker-1', at) : store.cameraSeen('cam_02', at))),
+      Array.from({ length: 10_000 }, (_, i) =>
+        i % 2 ? store.workerHeartbeat('worker-1', at) : store.cameraSeen('cam_02', at),
+      ),
     );
     await store.setQueueSize(42);
     expect(await store.cameraHealth('cam_02')).toMatchObject({ online: true, lastSeen: at });
@@ -51,7 +58,12 @@ describe('Redis outage (a disposable server, killed mid-run)', () => {
   });
 
   it('does not wait on a Redis that stopped answering: commands time out, health says degraded', async () => {
-    const store = new RedisCacheStore({ redisUrl: server.url, cameraTtlSeconds: 60, workerTtlSeconds: 60, logger: silentLogger });
+    const store = new RedisCacheStore({
+      redisUrl: server.url,
+      cameraTtlSeconds: 60,
+      workerTtlSeconds: 60,
+      logger: silentLogger,
+    });
     await until('redis ready', () => !store.health().degraded);
     server.pause();
     try {
@@ -68,7 +80,12 @@ describe('Redis outage (a disposable server, killed mid-run)', () => {
   });
 
   it('lets camera keys expire while Redis is down, so the camera reads offline', async () => {
-    const store = new RedisCacheStore({ redisUrl: server.url, cameraTtlSeconds: 1, workerTtlSeconds: 1, logger: silentLogger });
+    const store = new RedisCacheStore({
+      redisUrl: server.url,
+      cameraTtlSeconds: 1,
+      workerTtlSeconds: 1,
+      logger: silentLogger,
+    });
     await until('redis ready', () => !store.health().degraded);
     await store.cameraSeen('cam_03');
     await server.kill();

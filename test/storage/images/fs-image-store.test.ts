@@ -115,7 +115,11 @@ describe('FsImageStore keeps user images in the LLD layout', () => {
 
   it('writes the LLD keys of the latest image and every image with its sha256 into metadata.json', async () => {
     const store = new FsImageStore(root);
-    await store.saveOriginal('U123', obamaJpg, { cameraId: 'cam_01', qualityScore: 0.5, createdAt: new Date('2024-01-02T03:04:05.006Z') });
+    await store.saveOriginal('U123', obamaJpg, {
+      cameraId: 'cam_01',
+      qualityScore: 0.5,
+      createdAt: new Date('2024-01-02T03:04:05.006Z'),
+    });
     const latest = await store.saveAligned('U123', alphaPng, {
       cameraId: 'cam_02',
       qualityScore: 0.87,
@@ -123,7 +127,13 @@ describe('FsImageStore keeps user images in the LLD layout', () => {
     });
 
     const onDisk = await readJson(userPath('U123', 'metadata.json'));
-    expect(Object.keys(onDisk).sort()).toEqual(['camera_id', 'created_at', 'images', 'kept_originals', 'quality_score']);
+    expect(Object.keys(onDisk).sort()).toEqual([
+      'camera_id',
+      'created_at',
+      'images',
+      'kept_originals',
+      'quality_score',
+    ]);
     expect(onDisk).toEqual({
       created_at: '2024-01-03T00:00:00.000Z',
       camera_id: 'cam_02',
@@ -187,7 +197,9 @@ describe('FsImageStore keeps user images in the LLD layout', () => {
     await fs.rm(userPath('U1', 'aligned', 'face_002.png'));
 
     expect((await store.saveAligned('U1', alphaPng)).file).toBe('face_003.png');
-    expect((await store.scanUser('U1')).corrupted.map((image) => [image.file, image.reason])).toEqual([['face_002.png', 'missing']]);
+    expect((await store.scanUser('U1')).corrupted.map((image) => [image.file, image.reason])).toEqual([
+      ['face_002.png', 'missing'],
+    ]);
   });
 });
 
@@ -228,7 +240,9 @@ describe('FsImageStore refuses bad input with expected and received', () => {
     await expect(store.saveAligned('U1', alphaPng, { qualityScore: 1.2 })).rejects.toThrow(
       /Expected qualityScore between 0 and 1 \(or null\) but received 1.2 of type number/,
     );
-    await expect(store.saveAligned('U1', alphaPng, { qualityScore: Number.NaN })).rejects.toBeInstanceOf(StoreInputError);
+    await expect(store.saveAligned('U1', alphaPng, { qualityScore: Number.NaN })).rejects.toBeInstanceOf(
+      StoreInputError,
+    );
     await expect(store.saveAligned('U1', alphaPng, { cameraId: 'cam:1' })).rejects.toBeInstanceOf(InvalidIdError);
     await expect(store.saveAligned('U1', alphaPng, { createdAt: new Date('nope') })).rejects.toThrow(
       /Expected createdAt to be a valid Date .* but received an invalid Date/,
@@ -263,13 +277,23 @@ describe('FsImageStore refuses bad input with expected and received', () => {
   it('refuses file names that could leave the image folder, and names that are not recorded', async () => {
     const store = new FsImageStore(root);
     await store.saveOriginal('U1', obamaJpg);
-    for (const file of ['../metadata.json', '..\\metadata.json', 'img_001.jpg/../../x', '/etc/passwd', 'C:\\x', '', 'img_1.jpg']) {
+    for (const file of [
+      '../metadata.json',
+      '..\\metadata.json',
+      'img_001.jpg/../../x',
+      '/etc/passwd',
+      'C:\\x',
+      '',
+      'img_1.jpg',
+    ]) {
       await expect(store.readUserImage('U1', 'original', file)).rejects.toThrow(
         /^Expected an original file name like img_001\.jpg but received /,
       );
     }
     await expect(store.readUserImage('U1', 'aligned', 'img_001.jpg')).rejects.toBeInstanceOf(StoreInputError);
-    await expect(store.readUserImage('U1', 'original', 'img_002.jpg')).rejects.toThrow(/"img_002.jpg", which is not recorded/);
+    await expect(store.readUserImage('U1', 'original', 'img_002.jpg')).rejects.toThrow(
+      /"img_002.jpg", which is not recorded/,
+    );
     await expect(store.readUserImage('U2', 'original', 'img_001.jpg')).rejects.toBeInstanceOf(StoreInputError);
     expect(sha256(await store.readUserImage('U1', 'original', 'img_001.jpg'))).toBe(sha256(obamaJpg));
   });
@@ -289,7 +313,12 @@ describe('FsImageStore logs and skips corrupted images', () => {
       { userId: 'U1', kind: 'aligned', file: 'face_001.png', reason: `truncated: 100 of ${alphaPng.length} bytes` },
     ]);
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatchObject({ level: 40, userId: 'U1', file: 'face_001.png', msg: 'corrupted image skipped' });
+    expect(warnings[0]).toMatchObject({
+      level: 40,
+      userId: 'U1',
+      file: 'face_001.png',
+      msg: 'corrupted image skipped',
+    });
     expect(store.corruptedCount()).toBe(1);
 
     await store.scanUser('U1');
@@ -368,22 +397,25 @@ describe('FsImageStore logs and skips corrupted images', () => {
 
   it.each([
     ['a field of the wrong type', () => ({ created_at: 1, camera_id: null, quality_score: null, images: [] })],
-    ['an image pointing outside its folder', () => ({
-      created_at: '2024-01-01T00:00:00.000Z',
-      camera_id: null,
-      quality_score: null,
-      images: [
-        {
-          kind: 'original',
-          file: '../../../../outside.jpg',
-          sha256: sha256(obamaJpg),
-          bytes: obamaJpg.length,
-          createdAt: '2024-01-01T00:00:00.000Z',
-          cameraId: null,
-          qualityScore: null,
-        },
-      ],
-    })],
+    [
+      'an image pointing outside its folder',
+      () => ({
+        created_at: '2024-01-01T00:00:00.000Z',
+        camera_id: null,
+        quality_score: null,
+        images: [
+          {
+            kind: 'original',
+            file: '../../../../outside.jpg',
+            sha256: sha256(obamaJpg),
+            bytes: obamaJpg.length,
+            createdAt: '2024-01-01T00:00:00.000Z',
+            cameraId: null,
+            qualityScore: null,
+          },
+        ],
+      }),
+    ],
   ])('treats metadata.json with %s as unreadable', async (_label, metadata) => {
     const { logger, warnings } = recordingLogger();
     const store = new FsImageStore(root, logger);
@@ -441,7 +473,10 @@ describe('FsImageStore removes users', () => {
 
     await store.removeUser('U1', { includeOriginals: true });
 
-    expect(await filesUnder(path.join(root, 'images'))).toEqual(['users/U2/metadata.json', 'users/U2/original/img_001.jpg']);
+    expect(await filesUnder(path.join(root, 'images'))).toEqual([
+      'users/U2/metadata.json',
+      'users/U2/original/img_001.jpg',
+    ]);
     expect(await store.listUsers()).toEqual(['U2']);
     expect(await store.readMetadata('U1')).toBeNull();
   });
@@ -593,7 +628,10 @@ describe('FsImageStore keeps unknown faces by UTC date', () => {
     expect(result).toEqual({ removedDates: ['2024-02-28', '2024-03-02'], removedFiles: 3 });
     expect((await fs.readdir(unknown)).sort()).toEqual(['2024-02-30', '2024-03-03', '2024-03-10', 'not-a-date']);
     expect(sha256(await fs.readFile(path.join(unknown, 'not-a-date', 'keep.png')))).toBe(sha256(alphaPng));
-    expect(await store.purgeUnknown(7, new Date('2024-03-10T12:00:00.000Z'))).toEqual({ removedDates: [], removedFiles: 0 });
+    expect(await store.purgeUnknown(7, new Date('2024-03-10T12:00:00.000Z'))).toEqual({
+      removedDates: [],
+      removedFiles: 0,
+    });
   });
 
   it('purges every day before today with 0 days, and refuses a retention that is not a whole number of days', async () => {
@@ -684,7 +722,10 @@ describe('FsImageStore removes what crashes left (sweepLeftovers)', () => {
 
     const report = await store.sweepLeftovers([]);
 
-    expect(report.removed.sort()).toEqual(['images/users/U1/aligned/face_001.png', 'images/users/U1/original/img_002.jpg']);
+    expect(report.removed.sort()).toEqual([
+      'images/users/U1/aligned/face_001.png',
+      'images/users/U1/original/img_002.jpg',
+    ]);
     expect(await filesUnder(userPath('U1'))).toEqual(['metadata.json', 'original/img_001.jpg']);
     expect((await store.readMetadata('U1'))?.images.map((image) => image.file)).toEqual(['img_001.jpg']);
     // Run again: nothing left to do.
@@ -711,7 +752,9 @@ describe('FsImageStore removes what crashes left (sweepLeftovers)', () => {
 
     const report = await store.sweepLeftovers([]);
 
-    expect(report.untouched).toEqual([{ path: 'images/users/U1', reason: expect.stringMatching(/^metadata.json unreadable/) as string }]);
+    expect(report.untouched).toEqual([
+      { path: 'images/users/U1', reason: expect.stringMatching(/^metadata.json unreadable/) as string },
+    ]);
     expect(await filesUnder(userPath('U1'))).toEqual(['metadata.json', 'original/img_001.jpg']);
   });
 

@@ -22,7 +22,13 @@ let photo: Buffer;
 
 beforeAll(async () => {
   base = await fs.mkdtemp(path.join(os.tmpdir(), 'facegate-sweep-'));
-  db = await SqlDbStore.open({ databaseUrl: SHARED_POSTGRES_URL, schema, pgliteDir: path.join(base, 'pglite'), spoolDir: path.join(base, 'spool'), logger: silentLogger });
+  db = await SqlDbStore.open({
+    databaseUrl: SHARED_POSTGRES_URL,
+    schema,
+    pgliteDir: path.join(base, 'pglite'),
+    spoolDir: path.join(base, 'spool'),
+    logger: silentLogger,
+  });
   photo = await fs.readFile(path.join(FACES_DIR, 'obama', 'obama_small.jpg'));
 });
 afterAll(async () => {
@@ -42,7 +48,10 @@ async function dataRootWithLeftovers(name: string): Promise<{ root: string; imag
 
 describe('sweepLeftoverImages', () => {
   it('removes the folder of an enrollment that never committed and keeps the enrolled user', async () => {
-    await db.createUser({ id: 'U1', name: 'U1' }, [0, 1, 2].map((i) => ({ image: `face_00${i + 1}.png`, modelId: 'm', vector: randomUnitVectors(1, 8, i) })));
+    await db.createUser(
+      { id: 'U1', name: 'U1' },
+      [0, 1, 2].map((i) => ({ image: `face_00${i + 1}.png`, modelId: 'm', vector: randomUnitVectors(1, 8, i) })),
+    );
     const { images } = await dataRootWithLeftovers('up');
 
     const sweep = await sweepLeftoverImages(db, images, silentLogger);
@@ -62,11 +71,19 @@ describe('sweepLeftoverImages', () => {
 
     const sweep = await sweepLeftoverImages(db, images, silentLogger);
 
-    expect(sweep).toEqual({ ran: false, reason: expect.stringMatching(/^the database knows none of the 3 users .* is this the data root's own database\? Nothing was removed$/) as string });
+    expect(sweep).toEqual({
+      ran: false,
+      reason: expect.stringMatching(
+        /^the database knows none of the 3 users .* is this the data root's own database\? Nothing was removed$/,
+      ) as string,
+    });
     expect(await fs.readdir(path.join(root, 'images', 'users'), { recursive: true })).toEqual(before);
     // At the limit (what crashes can leave) the sweep goes ahead.
     await fs.rm(path.join(root, 'images', 'users', 'P0'), { recursive: true });
-    expect(await sweepLeftoverImages(db, images, silentLogger)).toMatchObject({ ran: true, removedFolders: ['images/users/P1', 'images/users/P2'] });
+    expect(await sweepLeftoverImages(db, images, silentLogger)).toMatchObject({
+      ran: true,
+      removedFolders: ['images/users/P1', 'images/users/P2'],
+    });
   });
 
   it('removes nothing while the database is down, and says why', async () => {
@@ -79,7 +96,10 @@ describe('sweepLeftoverImages', () => {
     try {
       const { images } = await dataRootWithLeftovers('down');
       const sweep = await sweepLeftoverImages(down, images, silentLogger);
-      expect(sweep).toEqual({ ran: false, reason: expect.stringMatching(/^read-only: the database is unavailable/) as string });
+      expect(sweep).toEqual({
+        ran: false,
+        reason: expect.stringMatching(/^read-only: the database is unavailable/) as string,
+      });
       expect(await images.listUsers()).toEqual(['U1', 'ghost']);
     } finally {
       await down.close();
