@@ -8,7 +8,7 @@
 import { nearestRank } from '../percentile.js';
 import { seededRandom } from '../seeded-random.js';
 import { MIN_SAFE_MATCH } from './decision.js';
-import { cosine } from './similarity.js';
+import { bestCosine, leaveOneOutScores } from './similarity.js';
 
 // ---------------------------------------------------------------------------------------------
 // Scores as the decision sees them
@@ -30,12 +30,6 @@ function byUser(gallery: readonly GalleryVector[]): Map<string, Float32Array[]> 
   const users = new Map<string, Float32Array[]>();
   for (const g of gallery) users.set(g.userId, [...(users.get(g.userId) ?? []), g.vector]);
   return users;
-}
-
-function best(probe: Float32Array, vectors: readonly Float32Array[], skip: Float32Array | null = null): number {
-  let top = -Infinity;
-  for (const v of vectors) if (v !== skip) top = Math.max(top, cosine(probe, v));
-  return top;
 }
 
 /**
@@ -79,11 +73,11 @@ export function galleryScores(gallery: readonly GalleryVector[]): {
 } {
   const users = [...byUser(gallery)];
   const genuine: number[] = [];
-  for (const [, own] of users) if (own.length > 1) for (const probe of own) genuine.push(best(probe, own, probe));
+  for (const [, own] of users) if (own.length > 1) genuine.push(...leaveOneOutScores(own));
   const impostor: number[] = [];
   const probes = sampleProbes(gallery, users.length - 1, 1);
   for (const probe of probes)
-    for (const [userB, vectors] of users) if (userB !== probe.userId) impostor.push(best(probe.vector, vectors));
+    for (const [userB, vectors] of users) if (userB !== probe.userId) impostor.push(bestCosine(probe.vector, vectors));
   return { impostor, genuine, sample: { probes: gallery.length, used: probes.length } };
 }
 
@@ -102,7 +96,8 @@ export function strangerScores(
   const impostor: number[] = [];
   const probes = sampleProbes(faces, users.length, 2);
   for (const face of probes)
-    for (const [userId, vectors] of users) if (userId !== face.ownerUserId) impostor.push(best(face.vector, vectors));
+    for (const [userId, vectors] of users)
+      if (userId !== face.ownerUserId) impostor.push(bestCosine(face.vector, vectors));
   return { impostor, sample: { probes: faces.length, used: probes.length } };
 }
 

@@ -7,7 +7,7 @@
 import type { EmbeddingStore } from '../../storage/embeddings/embedding-store.js';
 import type { NewMatchCorrection } from '../../storage/db/db-store.js';
 import { SEARCH_K } from './identify.js';
-import { cosine } from './similarity.js';
+import { leaveOneOutScores } from './similarity.js';
 import { locksOut, lookalikeLine, raisedThreshold } from './user-thresholds.js';
 
 export interface NearestPerson {
@@ -31,11 +31,6 @@ export async function nearestOthers(
     }
   }
   return [...best.values()].sort((a, b) => b.score - a.score || a.userId.localeCompare(b.userId));
-}
-
-/** Each face's best score against the others (leave one out): how well this gallery recognises its own person. */
-export function leaveOneOutScores(vectors: readonly Float32Array[]): number[] {
-  return vectors.map((v, i) => Math.max(...vectors.filter((_, j) => j !== i).map((w) => cosine(v, w))));
 }
 
 function median(values: readonly number[]): number {
