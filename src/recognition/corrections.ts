@@ -12,10 +12,9 @@ import { isUuid } from '../../storage/db/uuid7.js';
 import { ConflictError, NotFoundError, StoreInputError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
 import type { FaceAnalyzer } from '../vision/face-analyzer.js';
-import { withDecodedImage } from '../vision/image-input.js';
-import { chooseMainFace } from '../vision/main-face.js';
+import { photoSubject } from '../vision/main-face.js';
 import { nearestOthers, type NearestPerson, ownPhotoScore } from './lookalike.js';
-import { cosine } from './similarity.js';
+import { bestCosine } from './similarity.js';
 import type { UserDirectory } from './user-directory.js';
 import { CORRECTION_STEP, locksOut, raisedThreshold, userThreshold } from './user-thresholds.js';
 
@@ -263,10 +262,8 @@ export async function markPhotoNotUser(
     throw new CorrectionRefusedError(
       `Expected ${userId} to have enrolled faces for the model in use (${embeddings.modelId}) but there are none`,
     );
-  // The decoded pixels count against the shared decode budget until the faces are found. A still
-  // photo, as at enrolment: one cut to the face gets the detector's second look (face-analyzer.ts).
-  const faces = await withDecodedImage(request.photo, (image) => deps.analyzer.analyze(image, { stillPhoto: true }));
-  const choice = chooseMainFace(faces);
+  // The photo's subject, as enrolment takes it.
+  const choice = await photoSubject(deps.analyzer, request.photo);
   if (choice.kind !== 'main')
     throw new CorrectionRefusedError(
       `Expected a photo of one person's face (as enrolment takes it) but ${choice.reason}`,
@@ -282,7 +279,10 @@ export async function markPhotoNotUser(
       `Expected a face embedded by the model in use (${embeddings.modelId}) but it was embedded by ${embedding.modelId}`,
     );
   }
-  const score = Math.max(...gallery.map((e) => cosine(e.vector, embedding.vector)));
+  const score = bestCosine(
+    embedding.vector,
+    gallery.map((e) => e.vector),
+  );
   const forced = await judgeLockout(deps, userId, score, embedding.modelId, force);
   const correction = await db.recordCorrection({
     actor: request.actor,

@@ -10,8 +10,8 @@ import { validateId } from '../../storage/ids.js';
 import type { GroupResolution, ReviewAction } from '../../storage/index.js';
 import type { StoredImage } from '../../storage/images/image-store.js';
 import type { FaceAnalyzer } from '../vision/face-analyzer.js';
-import { encodePng, ImageDecodeError, withDecodedImage } from '../vision/image-input.js';
-import { chooseMainFace } from '../vision/main-face.js';
+import { encodePng, ImageDecodeError } from '../vision/image-input.js';
+import { photoSubject } from '../vision/main-face.js';
 import type { Embedding } from '../vision/types.js';
 import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds } from './decision.js';
 import { cosine } from './similarity.js';
@@ -110,16 +110,13 @@ async function examine(
   image: EnrollmentImage,
   cameraId: string | null,
 ): Promise<{ face: EnrollmentFace; note: IgnoredFacesNote | null } | string> {
-  let faces;
+  let choice;
   try {
-    // The decoded pixels count against the shared decode budget until the faces are found. A
-    // still photo: one cut to the face is looked at again with a margin (face-analyzer.ts).
-    faces = await withDecodedImage(image.bytes, (decoded) => analyzer.analyze(decoded, { stillPhoto: true }));
+    choice = await photoSubject(analyzer, image.bytes);
   } catch (error) {
     if (error instanceof ImageDecodeError) return error.message;
     throw error;
   }
-  const choice = chooseMainFace(faces);
   if (choice.kind !== 'main') return choice.reason;
   const { main: face, ignored } = choice;
   const box = face.face.box.map((v) => Number(v.toFixed(1))) as IgnoredFacesNote['used'];

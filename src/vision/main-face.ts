@@ -4,7 +4,8 @@
 // and sharp) makes the photo ambiguous, and a photo of two people side by side must never enrol
 // either of them under one name. A vision rule, not a recognition one: it looks only at where the
 // faces are, how large and how sharp, never at who they are.
-import type { FaceAnalysis } from './face-analyzer.js';
+import type { FaceAnalysis, FaceAnalyzer } from './face-analyzer.js';
+import { withDecodedImage } from './image-input.js';
 
 export interface MainFaceRule {
   /**
@@ -86,4 +87,14 @@ export function chooseMainFace(
       `${faces.length} faces found and ${comparable.length + 1} of them are of comparable size (${figures}); ` +
       `an enrollment photo must show one person, any other face under ${rule.muchSmaller} of that size or blurred`,
   };
+}
+
+/**
+ * A photo's subject, from its encoded bytes: decoded under the shared decode budget, analysed as a
+ * still photo (one cut to the face gets the detector's second look, face-analyzer.ts), then
+ * chooseMainFace. Enrolment and "not this person" take a person's face from a photo this one way.
+ * An undecodable image throws ImageDecodeError, as withDecodedImage does.
+ */
+export async function photoSubject(analyzer: FaceAnalyzer, bytes: Uint8Array): Promise<MainFace | NoMainFace> {
+  return chooseMainFace(await withDecodedImage(bytes, (image) => analyzer.analyze(image, { stillPhoto: true })));
 }
