@@ -10,8 +10,8 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { readEnvironment } from '../src/config/environment.js';
-import { fetchModels, type FetchResult } from '../src/vision/model-fetch.js';
-import { defaultModelsDir, loadManifest } from '../src/vision/models.js';
+import { fetchModels, type FetchResult } from '../src/models/fetch.js';
+import { defaultModelsDir, loadManifest } from '../src/models/manifest.js';
 
 export interface ScriptIo {
   out: (line: string) => void;

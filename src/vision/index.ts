@@ -20,8 +20,8 @@ import {
   type ModelEntry,
   modelEntry,
   modelId,
-  resolveModelFile,
-} from './models.js';
+} from '../models/manifest.js';
+import { resolveModelFile } from '../models/verify.js';
 import { DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } from './quality.js';
 import { YuNetDetector } from './yunet-detector.js';
 

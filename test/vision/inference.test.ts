@@ -19,7 +19,8 @@ import {
   warmUp,
   type ModelSession,
 } from '../../src/vision/inference.js';
-import { loadManifest, resolveModelFile, type Manifest } from '../../src/vision/models.js';
+import { loadManifest, type Manifest } from '../../src/models/manifest.js';
+import { resolveModelFile } from '../../src/models/verify.js';
 
 // The real models, read in place and verified before use.
 const sharedModels = readEnvironment().modelsDir ?? path.resolve(projectRoot(), '..', 'shared', 'models');

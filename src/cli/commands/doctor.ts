@@ -17,7 +17,8 @@ import { readEnvironment, type Environment } from '../../config/environment.js';
 import { projectRoot } from '../../../core/project-root.js';
 import { readSiteThreshold, siteThresholdReport } from '../../recognition/site-threshold.js';
 import { embeddingModelOf } from '../../vision/index.js';
-import { defaultModelsDir, loadManifest, resolveModelFile } from '../../vision/models.js';
+import { defaultModelsDir, loadManifest } from '../../models/manifest.js';
+import { resolveModelFile } from '../../models/verify.js';
 import { UsageError } from '../usage-error.js';
 
 export const doctorUsage = `facegate doctor [--json]
