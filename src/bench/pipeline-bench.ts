@@ -118,7 +118,8 @@ export async function runPipelineBench(options: PipelineBenchOptions): Promise<P
     const dropped = sources.reduce((s, src) => s + src.stats().framesDropped, 0);
     await pipeline.stop();
     const stats = pipeline.stats();
-    const busy = stats.busyMs.analyze + stats.busyMs.search + stats.busyMs.events;
+    const visionMs = stats.busyMs.gate + stats.busyMs.detect + stats.busyMs.examine;
+    const busy = visionMs + stats.busyMs.search + stats.busyMs.events;
     return {
       cpu: { detector: vision.detector.cpu, embedder: vision.embedder.cpu },
       cameras: options.cameras,
@@ -132,7 +133,7 @@ export async function runPipelineBench(options: PipelineBenchOptions): Promise<P
       decisionLatencyMs: { p50: pct(stats.decisionLatencyMs, 0.5), p99: pct(stats.decisionLatencyMs, 0.99) },
       trackLatencyMs: { p50: pct(stats.trackLatencyMs, 0.5), p99: pct(stats.trackLatencyMs, 0.99) },
       busyShare: {
-        analyze: stats.busyMs.analyze / busy,
+        analyze: visionMs / busy,
         search: stats.busyMs.search / busy,
         events: stats.busyMs.events / busy,
       },

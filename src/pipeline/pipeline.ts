@@ -1,9 +1,13 @@
 // The live recognition pipeline: camera frames -> detect, quality, align, embed (vision) ->
 // search -> track -> decide -> one recognition event per face track, the best crop of each
 // unknown track kept for review (grouped with earlier sightings, src/unknown-faces/), health
-// kept. One worker takes frames in turn from every camera; each camera holds at most one waiting
-// frame (newer frames replace it: back-pressure drops frames, never grows memory), so the queue is
-// bounded by the number of cameras.
+// kept. Work per frame is cut where nothing can change: a motion gate per camera lets only frames
+// that changed reach the detector (motion-gate.ts), and a track that has its decision is followed
+// on the detector's boxes without embedding its face again (follow.ts). Two stages run side by
+// side, each one frame at a time: detection (motion gate, detector) and decision (align, quality,
+// embed, search, track, events), so the detector's session works on one camera's frame while the
+// embedder's works on another's. Each camera has at most one frame in the stages and one waiting
+// (newer frames replace it: back-pressure drops frames, never grows memory).
 import type { Storage } from '../../storage/index.js';
 import type { EventWrite } from '../../storage/db/db-store.js';
 import type { Logger } from '../../storage/logger.js';
@@ -23,7 +27,11 @@ import { FaceTracker, type Track, type TrackerOptions } from '../recognition/tra
 import type { UserDirectory } from '../recognition/user-directory.js';
 import type { UnknownFaceGrouping } from '../unknown-faces/grouping.js';
 import type { FaceAnalysis, FaceAnalyzer } from '../vision/face-analyzer.js';
+import { pictureArea } from '../vision/align.js';
 import { encodePng } from '../vision/image-input.js';
+import type { DetectedFace } from '../vision/types.js';
+import { followedDetections, type FollowOptions, followOptions } from './follow.js';
+import { MotionGate, type MotionGateOptions, motionGateOptions } from './motion-gate.js';
 
 export interface PipelineOptions {
   thresholds?: DecisionThresholds;
@@ -34,6 +42,16 @@ export interface PipelineOptions {
   heartbeatMs?: number;
   /** Off unless asked (see recognition/auto-learning.ts). */
   learning?: LearningPolicy;
+  /** Every camera's motion gate (motion-gate.ts; a camera may have its own); false: every frame is detected. */
+  motion?: MotionGateOptions | false;
+  /** Decided tracks followed without embedding (follow.ts); false: every face is embedded. */
+  follow?: FollowOptions | false;
+}
+
+/** What a camera may set for itself (the config's cameras[].motion). */
+export interface CameraPipelineOptions {
+  /** The camera's own motion gate, over the pipeline's; false: every frame of this camera is detected. */
+  motion?: MotionGateOptions | false;
 }
 
 export interface PipelineDeps {
@@ -46,7 +64,9 @@ export interface PipelineDeps {
 }
 
 interface Observed {
-  analysis: FaceAnalysis;
+  face: DetectedFace;
+  /** null when the face was only followed (a decided track's face, not examined again). */
+  analysis: FaceAnalysis | null;
   decision: FaceDecision | null;
   frame: { receivedAt: Date; receivedMs: number };
 }
@@ -55,6 +75,16 @@ interface CameraState {
   tracker: FaceTracker<Observed>;
   /** The ids of the tracks whose event is written (one event per track). */
   decided: Set<string>;
+  /** null: every frame is detected. */
+  gate: MotionGate | null;
+  /** When each live track's face was last embedded (the frames' clock). */
+  lastEmbeddedMs: Map<string, number>;
+}
+
+/** A frame after the detection stage: its faces, or null when the gate skipped the detector. */
+interface Detected {
+  frame: Frame;
+  faces: DetectedFace[] | null;
 }
 
 export interface PipelineStats {
@@ -67,8 +97,19 @@ export interface PipelineStats {
   decisionLatencyMs: number[];
   /** Milliseconds from a track's first frame to its event. */
   trackLatencyMs: number[];
-  /** Where the worker's time went, in total milliseconds. */
-  busyMs: { analyze: number; search: number; events: number };
+  /** Frames the detector looked at (the rest were skipped by the motion gate). */
+  framesDetected: number;
+  /** Faces aligned, judged and (when the gate accepted them) embedded. */
+  facesExamined: number;
+  /** Faces embedded. */
+  facesEmbedded: number;
+  /** Faces of decided tracks followed on their box alone. */
+  facesFollowed: number;
+  /**
+   * Where the stages' time went, in total milliseconds: gate and detect in the detection stage,
+   * the rest in the decision stage (the two stages overlap in time).
+   */
+  busyMs: { gate: number; detect: number; examine: number; search: number; events: number };
 }
 
 const LATENCY_SAMPLES = 2_000;
@@ -82,8 +123,14 @@ export class Pipeline {
   private readonly thresholds: Readonly<DecisionThresholds>;
   private readonly unknownAfterFrames: number;
   private readonly workerId: string;
-  /** The one worker: frames (of every camera) and the stop, in turn. */
-  private readonly worker = new SerialQueue();
+  /** The detection stage: frames of every camera, in turn. */
+  private readonly detectStage = new SerialQueue();
+  /** The decision stage: frames after their detection, in the same order, and the stop. */
+  private readonly decideStage = new SerialQueue();
+  /** Frames in either stage, for stop() to wait on. */
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly motion: MotionGateOptions | false;
+  private readonly follow: ReturnType<typeof followOptions> | null;
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly runId = Date.now().toString(36);
   /** Unknown faces being kept for review (beside the worker). */
@@ -95,7 +142,11 @@ export class Pipeline {
     queued: 0,
     decisionLatencyMs: [],
     trackLatencyMs: [],
-    busyMs: { analyze: 0, search: 0, events: 0 },
+    framesDetected: 0,
+    facesExamined: 0,
+    facesEmbedded: 0,
+    facesFollowed: 0,
+    busyMs: { gate: 0, detect: 0, examine: 0, search: 0, events: 0 },
   };
 
   constructor(
@@ -105,13 +156,18 @@ export class Pipeline {
     this.thresholds = options.thresholds ?? DEFAULT_DECISION_THRESHOLDS;
     this.unknownAfterFrames = options.unknownAfterFrames ?? DEFAULT_UNKNOWN_AFTER_FRAMES;
     this.workerId = options.workerId ?? 'pipeline-1';
+    this.motion = options.motion === false ? false : motionGateOptions(options.motion);
+    this.follow = options.follow === false ? null : followOptions(options.follow);
   }
 
-  /** Adds a camera (its own face tracker) and returns the callbacks its source reports to. */
-  addCamera(cameraId: string): CameraCallbacks {
+  /** Adds a camera (its own face tracker and motion gate) and returns the callbacks its source reports to. */
+  addCamera(cameraId: string, camera: CameraPipelineOptions = {}): CameraCallbacks {
+    const motion = camera.motion === undefined ? this.motion : camera.motion && { ...this.motion, ...camera.motion };
     this.cameras.set(cameraId, {
       tracker: new FaceTracker<Observed>({ ...this.options.tracker, cameraId, runId: this.runId, sameFace }),
       decided: new Set(),
+      gate: motion === false ? null : new MotionGate(motion),
+      lastEmbeddedMs: new Map(),
     });
     return { onFrame: (frame) => this.enqueue(frame), onStatus: (change) => this.onStatus(change) };
   }
@@ -132,7 +188,8 @@ export class Pipeline {
   async stop(): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
     await Promise.all(this.sources.map((s) => s.stop()));
-    await this.worker.run(async () => {
+    await Promise.all(this.inFlight);
+    await this.decideStage.run(async () => {
       for (const [cameraId, state] of this.cameras) {
         for (const track of state.tracker.endAll()) {
           // One track that cannot be written (its event still goes to the spool if the
@@ -151,38 +208,103 @@ export class Pipeline {
   }
 
   stats(): PipelineStats {
-    return { ...this.counters, decisions: { ...this.counters.decisions }, busyMs: { ...this.counters.busyMs } };
+    return {
+      ...this.counters,
+      decisions: { ...this.counters.decisions },
+      decisionLatencyMs: [...this.counters.decisionLatencyMs],
+      trackLatencyMs: [...this.counters.trackLatencyMs],
+      busyMs: { ...this.counters.busyMs },
+    };
   }
 
-  /** Processes one frame (in turn with every other camera's). */
+  /** Processes one frame: its detection in turn with every other camera's, then its decision. */
   enqueue(frame: Frame): Promise<void> {
     this.counters.queued++;
     void this.deps.storage.cache.setQueueSize(this.counters.queued).catch(() => undefined);
-    return this.worker.run(async () => {
-      try {
-        await this.process(frame);
-      } catch (error) {
+    const work = this.detectStage
+      .run(() => this.detect(frame))
+      .then((detected) => this.decideStage.run(() => this.decide(detected)))
+      .catch((error: unknown) => {
         // A frame that cannot be processed is lost, the pipeline is not.
         this.deps.logger.error({ err: error, camera: frame.cameraId }, 'pipeline: frame failed');
-      } finally {
+      })
+      .finally(() => {
         this.counters.queued--;
+        this.inFlight.delete(work);
         void this.deps.storage.cache.setQueueSize(this.counters.queued).catch(() => undefined);
-      }
-    });
+      });
+    this.inFlight.add(work);
+    return work;
   }
 
-  private async process(frame: Frame): Promise<void> {
-    const state = this.cameras.get(frame.cameraId);
-    if (!state) throw new Error(`frame from unregistered camera ${frame.cameraId}`);
+  private state(cameraId: string): CameraState {
+    const state = this.cameras.get(cameraId);
+    if (!state) throw new Error(`frame from unregistered camera ${cameraId}`);
+    return state;
+  }
+
+  /** The detection stage: the motion gate, then the detector when the frame changed (or must be looked at). */
+  private async detect(frame: Frame): Promise<Detected> {
+    const state = this.state(frame.cameraId);
     void this.deps.storage.cache.cameraSeen(frame.cameraId, frame.receivedAt).catch(() => undefined);
     this.counters.frames++;
     const t0 = performance.now();
-    const analyses = await this.deps.analyzer.analyze(frame.image);
+    if (state.gate) {
+      // A track still collecting its votes is looked at every frame, moving or not.
+      const waiting = state.tracker.tracks().some((t) => !state.decided.has(t.id));
+      const { verdict } = state.gate.check(frame.image, frame.receivedMs, waiting);
+      this.counters.busyMs.gate += performance.now() - t0;
+      if (verdict === 'still') return { frame, faces: null };
+    }
     const t1 = performance.now();
-    this.counters.faces += analyses.length;
+    const faces = await this.deps.analyzer.detector.detect(frame.image);
+    this.counters.busyMs.detect += performance.now() - t1;
+    this.counters.framesDetected++;
+    return { frame, faces };
+  }
+
+  /** The decision stage: examine the faces not followed, search, track, decide, write events. */
+  private async decide({ frame, faces }: Detected): Promise<void> {
+    const state = this.state(frame.cameraId);
+    if (faces === null) {
+      // Nothing moved: the people in view are where they were.
+      state.tracker.keepAlive(frame.receivedMs);
+      return;
+    }
+    this.counters.faces += faces.length;
+    const t0 = performance.now();
+    const followed = this.follow
+      ? followedDetections(
+          state.tracker.tracks().map((t) => ({
+            id: t.id,
+            lastBox: t.lastBox,
+            decided: state.decided.has(t.id),
+            lastEmbeddedMs: state.lastEmbeddedMs.get(t.id) ?? -Infinity,
+          })),
+          faces.map((f) => f.box),
+          frame.receivedMs,
+          this.follow,
+          state.tracker.iouThreshold,
+        )
+      : new Map<number, string>();
+    const picture = faces.length > followed.size ? pictureArea(frame.image) : undefined;
+    const analyses: (FaceAnalysis | null)[] = [];
+    for (const [i, face] of faces.entries()) {
+      if (followed.has(i)) {
+        analyses.push(null);
+        continue;
+      }
+      const analysis = await this.deps.analyzer.examine(frame.image, face, { picture });
+      this.counters.facesExamined++;
+      if (analysis.embedding) this.counters.facesEmbedded++;
+      analyses.push(analysis);
+    }
+    this.counters.facesFollowed += followed.size;
+    const t1 = performance.now();
     const observed: Observed[] = [];
-    for (const analysis of analyses) {
-      const decision = analysis.embedding
+    for (const [i, face] of faces.entries()) {
+      const analysis = analyses[i] ?? null;
+      const decision = analysis?.embedding
         ? await decideAnalysis(
             analysis,
             this.deps.storage.embeddings,
@@ -191,19 +313,26 @@ export class Pipeline {
             this.deps.users.thresholdOf,
           )
         : null;
-      observed.push({ analysis, decision, frame: { receivedAt: frame.receivedAt, receivedMs: frame.receivedMs } });
+      observed.push({
+        face,
+        analysis,
+        decision,
+        frame: { receivedAt: frame.receivedAt, receivedMs: frame.receivedMs },
+      });
     }
     const t2 = performance.now();
-    this.counters.busyMs.analyze += t1 - t0;
+    this.counters.busyMs.examine += t1 - t0;
     this.counters.busyMs.search += t2 - t1;
     const update = state.tracker.update(
       frame.receivedMs,
-      observed.map((o) => ({ box: o.analysis.face.box, payload: o, rank: o.analysis.quality.score })),
+      // A followed face ranks lowest: the observations a track keeps are its examined faces.
+      observed.map((o) => ({ box: o.face.box, payload: o, rank: o.analysis?.quality.score ?? 0 })),
     );
     const t3 = performance.now();
     for (const track of update.ended) await this.finish(frame.cameraId, state, track);
     const live = new Map(state.tracker.tracks().map((t) => [t.id, t]));
-    for (const { trackId } of update.assignments) {
+    for (const { trackId, index } of update.assignments) {
+      if (observed[index]?.analysis?.embedding) state.lastEmbeddedMs.set(trackId, frame.receivedMs);
       const track = live.get(trackId);
       if (!track || state.decided.has(trackId)) continue;
       const frames = decisions(track);
@@ -217,6 +346,7 @@ export class Pipeline {
 
   // A track that ends undecided gets its decision now, if it ever had a usable frame.
   private async finish(cameraId: string, state: CameraState, track: Readonly<Track<Observed>>): Promise<void> {
+    state.lastEmbeddedMs.delete(track.id);
     if (state.decided.delete(track.id)) return;
     const frames = decisions(track);
     if (frames.length === 0) return;
@@ -235,9 +365,8 @@ export class Pipeline {
     if (!ended) state.decided.add(track.id);
     const { storage, logger } = this.deps;
     // The track's best face with an embedding (a face the quality gate rejected has none).
-    const best = [...track.observations]
-      .filter((o) => o.payload.analysis.embedding)
-      .sort((a, b) => b.rank - a.rank)[0]?.payload;
+    const best = [...track.observations].filter((o) => o.payload.analysis?.embedding).sort((a, b) => b.rank - a.rank)[0]
+      ?.payload.analysis;
     const at = new Date();
     const written = await storage.db.recordRecognition({
       timestamp: at,
@@ -245,18 +374,17 @@ export class Pipeline {
       matchedUserId: verdict.decision === 'known' ? verdict.userId : null,
       confidence: verdict.score,
       trackId: track.id,
-      modelId: best?.analysis.embedding?.modelId ?? null,
+      modelId: best?.embedding?.modelId ?? null,
       threshold: this.thresholds.match,
     });
     const now = performance.now();
     push(this.counters.decisionLatencyMs, now - decidingFrameMs);
-    push(this.counters.trackLatencyMs, now - (track.observations[0]?.payload.frame.receivedMs ?? decidingFrameMs));
+    push(this.counters.trackLatencyMs, now - track.firstSeenMs);
     this.counters.decisions[verdict.decision]++;
-    if (verdict.decision === 'unknown' && best?.analysis.embedding)
-      this.keepUnknown(cameraId, written, at, best.analysis);
+    if (verdict.decision === 'unknown' && best?.embedding) this.keepUnknown(cameraId, written, at, best);
     const policy = this.options.learning ?? DEFAULT_LEARNING_POLICY;
     if (verdict.decision === 'known' && best && policy.enabled) {
-      await considerLearning({ storage, logger, policy }, verdict, best.analysis, cameraId).catch((error: unknown) => {
+      await considerLearning({ storage, logger, policy }, verdict, best, cameraId).catch((error: unknown) => {
         logger.warn({ err: error, camera: cameraId }, 'auto-learning failed');
       });
     }
@@ -350,9 +478,9 @@ const SAME_FACE_MIN_COSINE = 0.35;
 
 /** The tracker's appearance gate: the detection's embedding must agree with the track's latest one. */
 function sameFace(track: Readonly<Track<Observed>>, detection: { payload: Observed }): boolean {
-  const next = detection.payload.analysis.embedding?.vector;
-  const last = [...track.observations].reverse().find((o) => o.payload.analysis.embedding)?.payload.analysis
-    .embedding?.vector;
+  const next = detection.payload.analysis?.embedding?.vector;
+  const last = [...track.observations].reverse().find((o) => o.payload.analysis?.embedding)?.payload.analysis
+    ?.embedding?.vector;
   return !next || !last || cosine(next, last) >= SAME_FACE_MIN_COSINE;
 }
 

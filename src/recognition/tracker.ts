@@ -138,7 +138,8 @@ interface Pair {
 export class FaceTracker<T> {
   readonly cameraId: string;
   private readonly idPrefix: string;
-  private readonly iouThreshold: number;
+  /** The IoU at or above which a detection continues a track. */
+  readonly iouThreshold: number;
   private readonly maxMissedMs: number;
   private readonly maxObservations: number;
   private readonly maxTracks: number;
@@ -260,6 +261,19 @@ export class FaceTracker<T> {
       assignments.push({ trackId: track.id, index });
     });
     return { assignments, ended: ended.sort((a, b) => a.seq - b.seq).map(publicTrack) };
+  }
+
+  /**
+   * A frame in which nothing moved (the motion gate skipped its detection): every live track is
+   * where it was, so each counts as seen at atMs (its box, frames and observations unchanged).
+   * Without it a person standing still would lose their track after maxMissedMs and be decided
+   * again as a new track.
+   */
+  keepAlive(atMs: number): void {
+    if (!Number.isFinite(atMs))
+      throw new TypeError(`Expected finite number for atMs but received ${describeTyped(atMs)}`);
+    const now = (this.nowMs = Math.max(this.nowMs, atMs));
+    for (const t of this.live) t.lastSeenMs = now;
   }
 
   /** Ends every live track (camera stopped, shutdown), oldest first. */

@@ -1,7 +1,7 @@
 // Frame or photo -> faces: detect, align to the 112 x 112 template, judge quality, and embed
 // the faces the quality gate accepts (an embedding of a face it rejected would only invite a
 // wrong match). The one place the vision stages are put in order.
-import { alignFace, pictureArea } from './align.js';
+import { alignFace, type PictureArea, pictureArea } from './align.js';
 import type { FaceDetector } from './detector.js';
 import type { FaceEmbedder } from './embedder.js';
 import { assessQuality, DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } from './quality.js';
@@ -77,16 +77,28 @@ export class FaceAnalyzer {
 
   async analyze(image: RgbImage, options: AnalyzeOptions = {}): Promise<FaceAnalysis[]> {
     const faces = options.stillPhoto ? await this.detectInPhoto(image) : await this.detector.detect(image);
-    const out: FaceAnalysis[] = [];
     // Once per image: where the picture is (letterbox bars are not), for the gate's cut-off check.
     const picture = faces.length > 0 ? pictureArea(image) : undefined;
-    for (const face of faces) {
-      // A crop per face: it is returned (enrollment saves it, the pipeline keeps an unknown's best).
-      const aligned = alignFace(image, face.landmarks);
-      const quality = assessQuality(face, aligned, this.thresholds, picture);
-      const embedding = quality.accepted || options.embedRejected ? await this.embedder.embed(aligned) : null;
-      out.push({ face, aligned, quality, embedding });
-    }
+    const out: FaceAnalysis[] = [];
+    for (const face of faces)
+      out.push(await this.examine(image, face, { picture, embedRejected: options.embedRejected }));
     return out;
+  }
+
+  /**
+   * One detected face: aligned, judged by the quality gate, and embedded when the gate accepts it
+   * (or embedRejected). The live pipeline calls it per face after its own detection, so that it
+   * can skip the faces it is only following (src/pipeline/follow.ts).
+   */
+  async examine(
+    image: RgbImage,
+    face: DetectedFace,
+    options: { picture?: PictureArea | undefined; embedRejected?: boolean | undefined } = {},
+  ): Promise<FaceAnalysis> {
+    // A crop per face: it is returned (enrollment saves it, the pipeline keeps an unknown's best).
+    const aligned = alignFace(image, face.landmarks);
+    const quality = assessQuality(face, aligned, this.thresholds, options.picture ?? pictureArea(image));
+    const embedding = quality.accepted || options.embedRejected ? await this.embedder.embed(aligned) : null;
+    return { face, aligned, quality, embedding };
   }
 }

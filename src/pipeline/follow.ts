@@ -1,0 +1,76 @@
+// Decide once, then follow: a face track that has its decision (known after its votes, unknown
+// after its frames) needs no new embedding for every frame the person stays in view; the tracker
+// can follow it on the detector's boxes alone. This module says which of a frame's detections are
+// followed that way. Every other detection is examined as before (aligned, gated, embedded,
+// searched), and so is a followed track's face whenever there is a doubt:
+// - the box jumped: its overlap with the track's last box is under minIou, or the pairing is not
+//   one-to-one (another box or another track overlaps: two people crossing);
+// - too long without a look: reembedAfterMs since the track's last embedding, which is the track's
+//   embedding budget while it is followed (one embedding per reembedAfterMs; an undecided track
+//   embeds every frame, as its votes need).
+// A re-embedded face goes through the tracker's appearance gate again, so a different person who
+// took the spot starts a track (and a decision) of their own.
+import { describeTyped, isPositiveNumber } from '../../storage/checks.js';
+import { type Box, iou } from '../recognition/tracker.js';
+
+export interface FollowOptions {
+  /**
+   * A detection follows a decided track only when its box overlaps the track's last box at least
+   * this much (IoU). Default 0.5: at 5 fps a walking face keeps 0.5-0.8 of its box from frame to
+   * frame; the tracker's own threshold (0.3) and its centre fallback are for the jumps, which are
+   * examined.
+   */
+  minIou?: number;
+  /** A followed track's face is embedded again after this long without an embedding (ms). Default 5000. */
+  reembedAfterMs?: number;
+}
+
+export const DEFAULT_FOLLOW: Required<FollowOptions> = { minIou: 0.5, reembedAfterMs: 5_000 };
+
+export function followOptions(options: FollowOptions = {}): Required<FollowOptions> {
+  const o = { ...DEFAULT_FOLLOW, ...options };
+  if (!isPositiveNumber(o.minIou) || o.minIou > 1)
+    throw new TypeError(`Expected a number in (0, 1] for follow.minIou but received ${describeTyped(o.minIou)}`);
+  if (!isPositiveNumber(o.reembedAfterMs))
+    throw new TypeError(
+      `Expected a positive number for follow.reembedAfterMs but received ${describeTyped(o.reembedAfterMs)}`,
+    );
+  return o;
+}
+
+export interface FollowableTrack {
+  id: string;
+  lastBox: Readonly<Box>;
+  /** Whether the track's event is written (its decision made). */
+  decided: boolean;
+  /** When the track's face was last embedded (ms, the frames' clock). */
+  lastEmbeddedMs: number;
+}
+
+/**
+ * The detections (by index) that follow a decided track without an embedding, and the track each
+ * follows. `pairIou` is the tracker's own IoU threshold: an overlap at or above it with any other
+ * live track or box makes the pairing ambiguous.
+ */
+export function followedDetections(
+  tracks: readonly FollowableTrack[],
+  boxes: readonly Readonly<Box>[],
+  atMs: number,
+  options: Required<FollowOptions>,
+  pairIou: number,
+): Map<number, string> {
+  const followed = new Map<number, string>();
+  const overlaps = tracks.map((t) => boxes.map((b) => iou(t.lastBox, b)));
+  boxes.forEach((_, d) => {
+    const candidates = tracks.flatMap((t, ti) => ((overlaps[ti]?.[d] ?? 0) >= pairIou ? [ti] : []));
+    if (candidates.length !== 1) return;
+    const ti = candidates[0] as number;
+    const track = tracks[ti] as FollowableTrack;
+    const row = overlaps[ti] as number[];
+    if (!track.decided || (row[d] as number) < options.minIou) return;
+    if (row.filter((v) => v >= pairIou).length !== 1) return;
+    if (atMs - track.lastEmbeddedMs >= options.reembedAfterMs) return;
+    followed.set(d, track.id);
+  });
+  return followed;
+}
