@@ -46,6 +46,11 @@ export interface PipelineOptions {
   motion?: MotionGateOptions | false;
   /** Decided tracks followed without embedding (follow.ts); false: every face is embedded. */
   follow?: FollowOptions | false;
+  /**
+   * Detection and decision side by side (default true); false: one frame at a time through both,
+   * as before the stages were split (the baseline `bench pipeline` compares with).
+   */
+  parallelStages?: boolean;
 }
 
 /** What a camera may set for itself (the config's cameras[].motion). */
@@ -221,9 +226,13 @@ export class Pipeline {
   enqueue(frame: Frame): Promise<void> {
     this.counters.queued++;
     void this.deps.storage.cache.setQueueSize(this.counters.queued).catch(() => undefined);
-    const work = this.detectStage
-      .run(() => this.detect(frame))
-      .then((detected) => this.decideStage.run(() => this.decide(detected)))
+    const staged =
+      this.options.parallelStages === false
+        ? this.detectStage.run(async () => this.decide(await this.detect(frame)))
+        : this.detectStage
+            .run(() => this.detect(frame))
+            .then((detected) => this.decideStage.run(() => this.decide(detected)));
+    const work = staged
       .catch((error: unknown) => {
         // A frame that cannot be processed is lost, the pipeline is not.
         this.deps.logger.error({ err: error, camera: frame.cameraId }, 'pipeline: frame failed');
