@@ -129,6 +129,22 @@ export function frameFormat(options: {
  * as a network camera. For trying the appliance without a camera; never for a site.
  */
 export const SLIDESHOW_SCHEME = 'slideshow:';
+/**
+ * A recorded camera: `replay:<path>` plays a video file (H.264 in MP4 or Matroska, say) in a loop,
+ * in real time, as it was recorded: no re-encoding, the same decoding and frame path as a network
+ * camera. For `bench pipeline`'s site-like scenes and for trying the appliance on footage from a
+ * site; never for a live site.
+ */
+export const REPLAY_SCHEME = 'replay:';
+
+/**
+ * Decoding on one thread: at 8-16 cameras on a 2-core PC every ffmpeg child's threads compete with
+ * the detector and the embedder, and one thread decodes a 720p H.264 substream at 5 fps with room
+ * to spare (`facegate bench pipeline` prints ffmpeg's share of the CPU). The scaler and the fps
+ * filter run on one thread too.
+ */
+const DECODE_THREADS = ['-threads', '1'];
+const FILTER_THREADS = ['-filter_threads', '1'];
 
 function inputArgs(url: string, ioTimeoutMs: number): string[] {
   if (url.startsWith(SLIDESHOW_SCHEME)) {
@@ -137,7 +153,18 @@ function inputArgs(url: string, ioTimeoutMs: number): string[] {
     return [
       ...['-hide_banner', '-nostats', '-nostdin'],
       '-re',
+      ...DECODE_THREADS,
       ...['-stream_loop', '-1', '-f', 'concat', '-safe', '0', '-i', list],
+    ];
+  }
+  if (url.startsWith(REPLAY_SCHEME)) {
+    const file = url.slice(REPLAY_SCHEME.length);
+    if (file.trim() === '') throw new Error('Expected replay:<path of a video file> but the path is empty');
+    return [
+      ...['-hide_banner', '-nostats', '-nostdin'],
+      '-re',
+      ...DECODE_THREADS,
+      ...['-stream_loop', '-1', '-i', file],
     ];
   }
   validateCameraUrl(url);
@@ -148,6 +175,7 @@ function inputArgs(url: string, ioTimeoutMs: number): string[] {
     '-xerror',
     ...['-fflags', 'nobuffer'],
     ...['-analyzeduration', '500000', '-probesize', '200000'],
+    ...DECODE_THREADS,
     // As configured, not re-serialised: URL parsing could re-encode characters in a password.
     ...['-i', url],
   ];
@@ -163,6 +191,7 @@ export function buildFfmpegArgs(options: FfmpegArgsOptions): string[] {
       : `scale=${width}:${height},setsar=1`;
   return [
     ...inputArgs(options.url, ioTimeoutMs),
+    ...FILTER_THREADS,
     '-an',
     ...['-vf', `fps=${fps},${scale}`],
     ...['-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'],

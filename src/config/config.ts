@@ -47,11 +47,11 @@ const cameraSchema = z.strictObject({
   url: z
     .string()
     .regex(
-      /^(rtsps?:\/\/[^/\s]+|slideshow:.+)/,
-      'expected an rtsp:// or rtsps:// URL (or slideshow:<list> for the demo)',
+      /^(rtsps?:\/\/[^/\s]+|slideshow:.+|replay:.+)/,
+      'expected an rtsp:// or rtsps:// URL (or slideshow:<list> for the demo, replay:<video file> for recorded footage)',
     )
     .describe(
-      'rtsp:// or rtsps:// (credentials allowed, never printed); slideshow:<ffmpeg concat list> plays photos for a demo.',
+      "rtsp:// or rtsps:// (credentials allowed, never printed): the camera's substream at about the configured size where it has one (decoding a 4K main stream costs several times a 720p one); slideshow:<ffmpeg concat list> plays photos for a demo; replay:<video file> plays recorded footage in real time.",
     ),
   enabled: z.boolean().default(true).describe('false keeps the camera configured but not pulled.'),
   fps: z

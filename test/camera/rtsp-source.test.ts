@@ -55,9 +55,25 @@ describe('ffmpeg arguments', () => {
   it("uses TOOLING.md's tested arguments with fps, size and timeout from the options", () => {
     const args = buildFfmpegArgs({ url, fps: 2, width: 320, height: 240, ioTimeoutMs: 1500 });
     expect(args.join(' ')).toContain(
-      '-nostdin -rtsp_transport tcp -timeout 1500000 -xerror -fflags nobuffer -analyzeduration 500000 -probesize 200000 -i rtsp://127.0.0.1:8554/test -an -vf fps=2,scale=320:240',
+      '-nostdin -rtsp_transport tcp -timeout 1500000 -xerror -fflags nobuffer -analyzeduration 500000 -probesize 200000 -threads 1 -i rtsp://127.0.0.1:8554/test -filter_threads 1 -an -vf fps=2,scale=320:240',
     );
     expect(args.slice(-5)).toEqual(['-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1']);
+  });
+
+  it('decodes on one thread (at 8+ cameras on 2 cores every ffmpeg thread competes with the models)', () => {
+    for (const input of [url, 'slideshow:list.txt', 'replay:scene.mp4']) {
+      const args = buildFfmpegArgs({ url: input, ioTimeoutMs: 1000 });
+      const i = args.indexOf('-i');
+      expect(args.slice(0, i).join(' ')).toContain('-threads 1');
+      expect(args.slice(i).join(' ')).toContain('-filter_threads 1 -an');
+    }
+  });
+
+  it('replays a recorded video file in real time, in a loop, without re-encoding (replay:<file>)', () => {
+    const args = buildFfmpegArgs({ url: 'replay:/tmp/scene one.mp4', ioTimeoutMs: 1000 });
+    expect(args.join(' ')).toContain('-re -threads 1 -stream_loop -1 -i /tmp/scene one.mp4');
+    expect(args).not.toContain('-rtsp_transport');
+    expect(() => buildFfmpegArgs({ url: 'replay: ', ioTimeoutMs: 1000 })).toThrow(/replay:<path of a video file>/);
   });
 
   it('defaults to 5 fps at 1280x720 (what the configuration gives serve), letterboxed so faces keep their proportions', () => {
