@@ -25,10 +25,19 @@ export interface MotionGateOptions {
 }
 
 /**
- * The defaults. PROVISIONAL until measured on encoded footage (see the commit that replaces this
- * line): 8 luma levels per cell is meant to sit above compression and sensor noise (a cell's mean
- * averages about 100 samples) and below a face stepping into view; 2 cells ignores a single
- * flickering cell; the periodic look every 2 s bounds how long a person who never moved goes unseen.
+ * The defaults, from `facegate bench motion` (src/bench/motion-bench.ts) on an AMD EPYC (2 cores):
+ * three shared photos as 1280 x 720 frames, encoded by libx264 as the RTSP test server encodes
+ * and decoded again by ffmpeg.
+ * - A still scene's cells move by at most 0.5 luma levels between frames (compression noise), and
+ *   by at most 1.7 with a sensor-like noise of sigma 4 added to every pixel (a cell's mean averages
+ *   about 100 samples): no cell over 8 in any frame.
+ * - A face at the quality gate's smallest eye distance (32 px) stepping in changes 14-16 cells,
+ *   by 46-65 levels at the median (up to 78-129).
+ * 8 levels is 4.7x the noisiest still cell and under a fifth of a face's median change; 2 cells
+ * ignores one flickering cell and is a seventh of what the smallest acceptable face changes. The
+ * grid costs about 0.3 ms per frame. The periodic look every 2 s bounds how long a person who never
+ * moved (there before the camera started) goes unseen. Real sites add what these clips lack
+ * (flicker, swaying trees, headlights): those cost detections, never a missed person.
  */
 export const DEFAULT_MOTION_GATE: Required<MotionGateOptions> = {
   columns: 32,
