@@ -22,6 +22,7 @@ const SRC_FOLDERS = [
   'camera',
   'cli',
   'config',
+  'models',
   'pipeline',
   'recognition',
   'service',
@@ -57,28 +58,37 @@ export default tseslint.config(
   below(['core/**/*.ts'], upward('core/', ['src', 'storage', 'scripts', 'test'], 'it is the bottom layer')),
   below(['storage/**/*.ts'], upward('storage/', ['src', 'scripts', 'test'], 'storage sits below the program')),
   below(['src/**/*.ts'], srcWide),
+  // models reads only config/environment.ts (a leaf) from config/ and nothing else in src/.
+  below(['src/models/**/*.ts'], srcWide, notFrom('src/models/', ['config', 'models']), {
+    regex: '^(\\.\\./)+config/(?!environment\\.js$)',
+    message: 'src/models/ imports only config/environment.js from config/ (README, Layout)',
+  }),
   // vision reads only config/environment.ts (a leaf) from config/, which itself imports vision's types.
-  below(['src/vision/**/*.ts'], srcWide, notFrom('src/vision/', ['config', 'vision']), {
+  below(['src/vision/**/*.ts'], srcWide, notFrom('src/vision/', ['config', 'models', 'vision']), {
     regex: '^(\\.\\./)+config/(?!environment\\.js$)',
     message: 'src/vision/ imports only config/environment.js from config/ (README, Layout)',
   }),
-  below(['src/camera/**/*.ts'], srcWide, notFrom('src/camera/', ['camera', 'vision'])),
-  below(['src/recognition/**/*.ts'], srcWide, notFrom('src/recognition/', ['recognition', 'vision'])),
+  below(['src/camera/**/*.ts'], srcWide, notFrom('src/camera/', ['camera', 'models', 'vision'])),
+  below(['src/recognition/**/*.ts'], srcWide, notFrom('src/recognition/', ['recognition', 'models', 'vision'])),
   below(
     ['src/unknown-faces/**/*.ts'],
     srcWide,
-    notFrom('src/unknown-faces/', ['unknown-faces', 'recognition', 'vision']),
+    notFrom('src/unknown-faces/', ['unknown-faces', 'recognition', 'models', 'vision']),
   ),
   below(
     ['src/pipeline/**/*.ts'],
     srcWide,
-    notFrom('src/pipeline/', ['pipeline', 'camera', 'recognition', 'unknown-faces', 'vision']),
+    notFrom('src/pipeline/', ['pipeline', 'camera', 'models', 'recognition', 'unknown-faces', 'vision']),
   ),
-  below(['src/config/**/*.ts'], srcWide, notFrom('src/config/', ['config', 'camera', 'recognition', 'vision'])),
+  below(
+    ['src/config/**/*.ts'],
+    srcWide,
+    notFrom('src/config/', ['config', 'camera', 'models', 'recognition', 'vision']),
+  ),
   below(
     ['src/api/**/*.ts'],
     srcWide,
-    notFrom('src/api/', ['api', 'pipeline', 'recognition', 'unknown-faces', 'vision']),
+    notFrom('src/api/', ['api', 'models', 'pipeline', 'recognition', 'unknown-faces', 'vision']),
   ),
   below(
     ['src/service/**/*.ts'],
@@ -88,6 +98,7 @@ export default tseslint.config(
       'api',
       'camera',
       'config',
+      'models',
       'pipeline',
       'recognition',
       'unknown-faces',
@@ -97,6 +108,6 @@ export default tseslint.config(
   below(
     ['src/bench/**/*.ts'],
     srcWide,
-    notFrom('src/bench/', ['bench', 'api', 'camera', 'pipeline', 'recognition', 'unknown-faces', 'vision']),
+    notFrom('src/bench/', ['bench', 'api', 'camera', 'models', 'pipeline', 'recognition', 'unknown-faces', 'vision']),
   ),
 );
