@@ -1,5 +1,9 @@
 // The storage access layer's front door: opens the four stores from the validated config, in
 // dependency order, and closes them in reverse. Callers (pipeline, API, CLI) get interfaces only.
+// Code above storage/ imports this module, storage's top-level modules (checks, logger, errors,
+// ids, redact, dates, config) and the store interfaces; the few implementation helpers it needs
+// (atomic writes, the data-root lock, the leftover-image sweep, a lone DbStore for the events
+// benchmark) are re-exported here, and eslint.config.js refuses any other import of storage/ from src/.
 import type { CacheStore } from './cache/cache-store.js';
 import { RedisCacheStore } from './cache/redis-cache-store.js';
 import { dataPaths, type StorageConfig } from './config.js';
@@ -27,6 +31,21 @@ export interface OpenStorageOptions {
   logger?: Logger;
   /** A PostgreSQL schema to work in (tests, benchmarks). */
   schema?: string;
+}
+
+/** A database store alone (no data-root lock, images, index or cache), for the events benchmark. */
+export interface OpenDbStoreOptions {
+  /** A PostgreSQL server; without one, PGlite runs in `pgliteDir`. */
+  databaseUrl?: string | undefined;
+  pgliteDir: string;
+  spoolDir: string;
+  /** A PostgreSQL schema to work in (tests, benchmarks). */
+  schema?: string | undefined;
+  logger?: Logger;
+}
+
+export async function openDbStore(options: OpenDbStoreOptions): Promise<DbStore> {
+  return SqlDbStore.open({ ...options, logger: options.logger ?? silentLogger });
 }
 
 export async function openStorage(config: StorageConfig, options: OpenStorageOptions): Promise<Storage> {
@@ -89,7 +108,12 @@ export async function openStorage(config: StorageConfig, options: OpenStorageOpt
 export type { CacheStore, DbStore, EmbeddingStore, ImageStore, Logger, StorageConfig };
 export { parseStorageConfig } from './config.js';
 export * from './errors.js';
-export { DataRootInUseError } from './fs/data-root-lock.js';
+export { DataRootInUseError, type DataRootLock, LOCK_FILE, lockDataRoot } from './fs/data-root-lock.js';
+export { fsyncDir, renameWithRetry, tempPathFor, writeFileAtomic } from './fs/atomic-write.js';
+export { type LeftoverSweep, sweepLeftoverImages } from './images/leftover-sweep.js';
+export { isUuid } from './db/uuid7.js';
+export { alreadyMarkedMessage } from './db/match-corrections.js';
+export { dropPostgresSchema } from './db/sql-client.js';
 export type {
   GroupQuery,
   GroupResolution,

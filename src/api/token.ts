@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
-import { writeFileAtomic } from '../../storage/fs/atomic-write.js';
+import { writeFileAtomic } from '../../storage/index.js';
 
 export const TOKEN_FILE = 'api-token';
 

@@ -6,8 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import type { RecognitionEvent } from '../../storage/db/db-store.js';
-import { dropPostgresSchema } from '../../storage/db/sql-client.js';
-import { SqlDbStore } from '../../storage/db/sql-db-store.js';
+import { dropPostgresSchema, openDbStore } from '../../storage/index.js';
 import { silentLogger } from '../../storage/logger.js';
 
 export interface EventsBenchOptions {
@@ -43,7 +42,7 @@ export async function runEventsBench(options: EventsBenchOptions): Promise<Event
   const progress = options.progress ?? (() => {});
   const schema = `fgbench_${process.pid}_${Date.now()}`;
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'facegate-bench-events-'));
-  const db = await SqlDbStore.open({
+  const db = await openDbStore({
     databaseUrl: options.databaseUrl,
     schema,
     pgliteDir: path.join(scratch, 'pglite'),

@@ -13,7 +13,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 
-import { fsyncDir, renameWithRetry, tempPathFor } from '../../storage/fs/atomic-write.js';
+import { fsyncDir, renameWithRetry, tempPathFor } from '../../storage/index.js';
 import { silentLogger, type Logger } from '../../storage/logger.js';
 import { loadManifest, modelEntry, type Manifest, type ModelEntry } from './manifest.js';
 import { tarEntryChunks } from './tar-reader.js';

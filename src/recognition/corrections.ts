@@ -1,14 +1,12 @@
 // "Not this person" (issue 13): an operator marks a decision wrong, by its recognition event or
 // with a photo of the face, and the face is recorded as a match correction for the user it was
-// taken for (storage/db/match-corrections.ts). That user's own threshold rises above the face's
+// taken for (DbStore's MatchCorrection). That user's own threshold rises above the face's
 // score (user-thresholds.ts), so the same face is not named as them again. The CLI and the API
 // both come here; the answer carries the user's new threshold. A mark that would lock the user out
 // (their own face is what it describes: user-thresholds.ts locksOut) is refused unless forced.
-import type { Storage } from '../../storage/index.js';
+import { alreadyMarkedMessage, isUuid, type Storage } from '../../storage/index.js';
 import type { MatchCorrection } from '../../storage/db/db-store.js';
-import { alreadyMarkedMessage } from '../../storage/db/match-corrections.js';
 import { isPrintableLine, isPrintableText, quoteReceived } from '../../storage/checks.js';
-import { isUuid } from '../../storage/db/uuid7.js';
 import { ConflictError, NotFoundError, StoreInputError } from '../../storage/errors.js';
 import { validateId } from '../../storage/ids.js';
 import type { FaceAnalyzer } from '../vision/face-analyzer.js';

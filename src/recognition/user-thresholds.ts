@@ -1,5 +1,5 @@
 // Per-user match thresholds (issue 13, "not this person"): a face that was wrongly taken for a user,
-// or a lookalike enrolled beside them, is recorded as a match correction (storage/db/match-corrections.ts),
+// or a lookalike enrolled beside them, is recorded as a match correction (DbStore's MatchCorrection),
 // and that user's own threshold is raised above its score, so the same face, seen again in another
 // frame or another photo, is not named as them again. Never below the site's threshold: a
 // correction can only make the decision stricter.

@@ -4,8 +4,7 @@
 // then the stores (queued index saves finish, the spool file is closed, the data-root lock freed).
 import type { FastifyInstance } from 'fastify';
 
-import { openStorage, type Storage } from '../../storage/index.js';
-import { sweepLeftoverImages } from '../../storage/images/leftover-sweep.js';
+import { openStorage, type Storage, sweepLeftoverImages } from '../../storage/index.js';
 import { buildApi } from '../api/server.js';
 import { loadOrCreateToken } from '../api/token.js';
 import type { Logger } from '../../storage/logger.js';

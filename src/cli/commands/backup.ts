@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { LOCK_FILE, lockDataRoot } from '../../../storage/fs/data-root-lock.js';
+import { LOCK_FILE, lockDataRoot } from '../../../storage/index.js';
 import { redactCredentials, redactUrl } from '../../../storage/redact.js';
 import { loadConfig } from '../../config/config.js';
 import { projectRoot } from '../../../core/project-root.js';

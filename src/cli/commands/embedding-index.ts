@@ -4,7 +4,7 @@
 // holds); `rebuild` rebuilds it from the database.
 import { parseArgs } from 'node:util';
 
-import { type LeftoverSweep, sweepLeftoverImages } from '../../../storage/images/leftover-sweep.js';
+import { type LeftoverSweep, sweepLeftoverImages } from '../../../storage/index.js';
 import { silentLogger } from '../../../storage/logger.js';
 
 import { openContext } from '../context.js';
