@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { StillSource } from '../../src/camera/still-source.js';
@@ -28,7 +28,7 @@ let withStranger: RgbImage;
 const W = 1280,
   H = 720;
 
-async function raw(input: sharp.Sharp): Promise<RgbImage> {
+async function raw(input: Sharp): Promise<RgbImage> {
   const data = await input.removeAlpha().raw().toBuffer();
   return { width: W, height: H, data: new Uint8Array(data) };
 }

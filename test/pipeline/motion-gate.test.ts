@@ -2,7 +2,7 @@
 // and with a face pasted in; the periodic look and a waiting track force detection.
 import path from 'node:path';
 
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { DEFAULT_MOTION_GATE, lumaGrid, MotionGate } from '../../src/pipeline/motion-gate.js';
@@ -15,7 +15,7 @@ const W = 1280,
 let scene: RgbImage;
 let withFace: RgbImage;
 
-async function frame(input: sharp.Sharp): Promise<RgbImage> {
+async function frame(input: Sharp): Promise<RgbImage> {
   const data = await input.removeAlpha().raw().toBuffer();
   return { width: W, height: H, data: new Uint8Array(data) };
 }
