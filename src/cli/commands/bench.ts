@@ -10,11 +10,19 @@ import { formatDecodeBench, parseDecodeScenario, runDecodeBench, runDecodeScenar
 import { formatEventsBench, runEventsBench } from '../../bench/events-bench.js';
 import { DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH } from '../../camera/ffmpeg-args.js';
 import {
+  BENCH_SCENES,
+  type BenchScene,
+  comparePipelines,
   comparePipelineSettings,
   formatPipelineBench,
   formatPipelineComparison,
+  formatPipelineModeComparison,
+  PIPELINE_MODES,
+  type PipelineMode,
+  prepareSiteScenes,
   runPipelineBench,
 } from '../../bench/pipeline-bench.js';
+import { removeScenes } from '../../bench/scenes.js';
 import { formatSearchBench, runSearchBench } from '../../bench/search-bench.js';
 import {
   compareVisionSettings,
@@ -46,12 +54,22 @@ facegate bench vision [--photos DIR] [--repeat R] [--sweep] ${visionFlagsUsage} 
   of its own, with this CPU's model and SIMD extensions. --sweep adds every thread count per
   model. Default R 2. (--settings JSON runs one settings in this process: what the others call.)
 
-facegate bench pipeline [--cameras N] [--seconds S] [--fps F] [--width W] [--height H] [--photos DIR] [--database-url URL] [--compare] ${visionFlagsUsage} [--json]
-  What the live pipeline sustains: N in-process cameras showing the photos in turn (obama/ enrolled),
-  frames and faces per second, drops, frame-to-event latency, where the time goes. --compare runs
-  the same load with ONNX Runtime's default CPU settings (the baseline) and with facegate's, each
-  in a process of its own, and names the CPU.
-  Defaults: N 1, S 20, F ${DEFAULT_FPS} per camera, ${DEFAULT_WIDTH}x${DEFAULT_HEIGHT} (a camera's), PGlite in a scratch data root.
+facegate bench pipeline [--scene site|photos] [--cameras N] [--seconds S] [--fps F] [--width W] [--height H] [--photos DIR] [--database-url URL] [--compare] [--pipeline facegate|baseline] ${visionFlagsUsage} [--json]
+  What the live pipeline sustains, with facegate's pipeline (motion gate, decide-once following,
+  parallel stages) beside the baseline (all three off), each in a process of its own, one table.
+  --scene site (default): N cameras of the service's kind (one ffmpeg each, decoding H.264 for
+  real) replaying site-like scenes made from the photos (obama/ enrolled) and encoded once before
+  the run into a scratch folder: a corridor where people pass now and then, a queue of four, a
+  person standing still 20 s; the cameras cycle through them. Prints offered and sustained
+  frames/s, drops, the share of frames detected and faces embedded or followed, CPU of this
+  process and of the ffmpeg children (Linux), decide and track-to-event latency, and from the
+  scenes' scripts how many persons passing were decided and whether the known one was named.
+  --scene photos: in-process cameras showing the photos in turn (a face in every frame: the
+  face-dense worst case, no decoding). --pipeline NAME runs only that one, in this process.
+  --compare instead runs facegate's pipeline with ONNX Runtime's default CPU settings and with
+  facegate's, each in a process of its own. (--settings JSON and --scenes-dir DIR: what the
+  comparisons pass their runs.)
+  Defaults: site N 8, S 60; photos N 1, S 20; F ${DEFAULT_FPS} per camera, ${DEFAULT_WIDTH}x${DEFAULT_HEIGHT} (a camera's), PGlite in a scratch data root.
 
 facegate bench decode [--requests N] [--side PX] [--budget-mp MP] ${visionFlagsUsage} [--json]
   Peak memory (RSS) of the API under N parallel POST /identify of a PXxPX solid-colour PNG (a few
@@ -66,6 +84,14 @@ function positiveInt(name: string, raw: string | undefined, fallback: number, ma
     throw new UsageError(`Expected an integer in 1..${max} for --${name} but received "${raw}"`);
   }
   return value;
+}
+
+function oneOf<T extends string>(name: string, raw: string | undefined, allowed: readonly T[], fallback: T): T {
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new UsageError(`Expected one of ${allowed.join(', ')} for --${name} but received "${raw}"`);
+  }
+  return raw as T;
 }
 
 /** A bad flag value found by a parser that throws plain errors: a usage error (exit 2). */
@@ -106,6 +132,9 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
       fps: { type: 'string' },
       width: { type: 'string' },
       height: { type: 'string' },
+      scene: { type: 'string' },
+      pipeline: { type: 'string' },
+      'scenes-dir': { type: 'string' },
       ...visionFlags,
       json: { type: 'boolean', default: false },
     },
@@ -157,19 +186,37 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
     return;
   }
   if (which === 'pipeline' && extra.length === 0) {
-    if (values.compare) {
-      const args = (['cameras', 'seconds', 'fps', 'width', 'height', 'photos', 'database-url'] as const).flatMap(
-        (flag) => {
+    const scene = oneOf<BenchScene>('scene', values.scene, BENCH_SCENES, 'site');
+    const photosDir = values.photos ?? path.join(projectRoot(), '..', 'shared', 'faces');
+    const cameras = positiveInt('cameras', values.cameras, scene === 'site' ? 8 : 1, 64);
+    const seconds = positiveInt('seconds', values.seconds, scene === 'site' ? 60 : 20, 3600);
+    if (values.settings === undefined && values.pipeline === undefined) {
+      // A comparison: each run in a process of its own, the site's scenes encoded once for both.
+      const args = [
+        ...['--scene', scene, '--cameras', String(cameras), '--seconds', String(seconds)],
+        ...(['fps', 'width', 'height', 'photos', 'database-url'] as const).flatMap((flag) => {
           const v = values[flag];
           return v === undefined ? [] : [`--${flag}`, v];
-        },
-      );
-      const comparison = await comparePipelineSettings({
-        args: [...args, ...visionFlagsArgv(values)],
-        onnxruntimeVersion: ort.env.versions.node ?? 'unknown',
-        progress,
-      });
-      out(comparison, formatPipelineComparison(comparison));
+        }),
+        ...visionFlagsArgv(values),
+      ];
+      const scenes =
+        scene === 'site'
+          ? await prepareSiteScenes({ ...visionOptionsFrom(values), photosDir, cameras, seconds, progress })
+          : undefined;
+      try {
+        const withScenes = scenes ? [...args, '--scenes-dir', scenes.dir] : args;
+        const onnxruntimeVersion = ort.env.versions.node ?? 'unknown';
+        if (values.compare) {
+          const comparison = await comparePipelineSettings({ args: withScenes, onnxruntimeVersion, progress });
+          out(comparison, formatPipelineComparison(comparison));
+        } else {
+          const comparison = await comparePipelines({ args: withScenes, onnxruntimeVersion, progress });
+          out(comparison, formatPipelineModeComparison(comparison));
+        }
+      } finally {
+        if (scenes) await removeScenes(scenes.dir);
+      }
       return;
     }
     const settings =
@@ -177,14 +224,17 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
     const report = await runPipelineBench({
       ...visionOptionsFrom(values),
       ...(settings ? { cpu: settings } : {}),
-      photosDir: values.photos ?? path.join(projectRoot(), '..', 'shared', 'faces'),
-      cameras: positiveInt('cameras', values.cameras, 1, 64),
-      seconds: positiveInt('seconds', values.seconds, 20, 3600),
+      scene,
+      pipeline: oneOf<PipelineMode>('pipeline', values.pipeline, PIPELINE_MODES, 'facegate'),
+      photosDir,
+      cameras,
+      seconds,
       // A camera's defaults (src/camera/ffmpeg-args.ts), so that the bench measures what serve runs.
       fps: positiveInt('fps', values.fps, DEFAULT_FPS, 60),
       width: positiveInt('width', values.width, DEFAULT_WIDTH, 7680),
       height: positiveInt('height', values.height, DEFAULT_HEIGHT, 4320),
       databaseUrl: values['database-url'] ?? readEnvironment().databaseUrl,
+      scenesDir: values['scenes-dir'],
       progress,
     });
     out(report, formatPipelineBench(report));
