@@ -100,7 +100,7 @@ export default tseslint.config(
   below(
     ['src/config/**/*.ts'],
     ...srcWide,
-    notFrom('src/config/', ['config', 'camera', 'models', 'recognition', 'vision']),
+    notFrom('src/config/', ['config', 'camera', 'models', 'pipeline', 'recognition', 'vision']),
   ),
   below(
     ['src/api/**/*.ts'],

@@ -29,6 +29,9 @@ import {
   unsafeThresholds,
 } from '../recognition/decision.js';
 import type { SiteThreshold } from '../recognition/site-threshold.js';
+import { DEFAULT_FOLLOW } from '../pipeline/follow.js';
+import { DEFAULT_MOTION_GATE } from '../pipeline/motion-gate.js';
+import { CAMERA_DETECTOR_SCALE } from '../vision/detector.js';
 import type { VisionOptions } from '../vision/index.js';
 import { type Environment, readEnvironment } from './environment.js';
 
@@ -39,6 +42,74 @@ const cameraId = z.string().superRefine((value, ctx) => {
   if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
 });
 const unit = z.number().min(0).max(1);
+
+// --- the pipeline's work per frame (issue 15: src/pipeline/motion-gate.ts, follow.ts) ---
+const motionKeys = {
+  cellDelta: z
+    .number()
+    .gt(0)
+    .max(255)
+    .describe('A grid cell changed when its mean luma moved by more than this (0-255; motion-gate.ts says why).'),
+  minCells: z.number().int().min(1).max(10_000).describe('Changed cells that make a frame worth detecting.'),
+  fullEveryMs: z
+    .number()
+    .min(100)
+    .max(600_000)
+    .describe('A full detection at least this often (ms), motion or not: catches a person who never moved.'),
+};
+const cameraMotionSchema = z.union([
+  z.literal(false),
+  z.strictObject({
+    cellDelta: motionKeys.cellDelta.optional(),
+    minCells: motionKeys.minCells.optional(),
+    fullEveryMs: motionKeys.fullEveryMs.optional(),
+  }),
+]);
+const pipelineSchema = z
+  .strictObject({
+    motion: z
+      .union([
+        z.literal(false),
+        z.strictObject({
+          cellDelta: motionKeys.cellDelta.default(DEFAULT_MOTION_GATE.cellDelta),
+          minCells: motionKeys.minCells.default(DEFAULT_MOTION_GATE.minCells),
+          fullEveryMs: motionKeys.fullEveryMs.default(DEFAULT_MOTION_GATE.fullEveryMs),
+        }),
+      ])
+      .prefault({})
+      .describe(
+        "Every camera's motion gate: frames where nothing moved skip the detector (a camera may set its own); false: every frame is detected.",
+      ),
+    follow: z
+      .union([
+        z.literal(false),
+        z.strictObject({
+          minIou: z
+            .number()
+            .gt(0)
+            .max(1)
+            .default(DEFAULT_FOLLOW.minIou)
+            .describe(
+              "A decided track's face is followed without an embedding when its box overlaps the last by this IoU.",
+            ),
+          reembedAfterMs: z
+            .number()
+            .min(100)
+            .max(600_000)
+            .default(DEFAULT_FOLLOW.reembedAfterMs)
+            .describe("A followed track's face is embedded again after this long (ms): its embedding budget."),
+        }),
+      ])
+      .prefault({})
+      .describe('Decide once, then follow (follow.ts); false: every face of every detected frame is embedded.'),
+    parallelStages: z
+      .boolean()
+      .default(true)
+      .describe("Detection of one camera's frame beside the decision of another's; false: one frame at a time."),
+  })
+  .prefault({})
+  .describe('How much work each camera frame gets (`facegate bench pipeline` measures it).');
+// --- end of the pipeline's work per frame ---
 
 const cameraSchema = z.strictObject({
   id: cameraId.describe(
@@ -87,6 +158,19 @@ const cameraSchema = z.strictObject({
     .max(300)
     .default(DEFAULT_WATCHDOG_MS / 1000)
     .describe('Seconds without a frame before ffmpeg is killed and the camera reconnects (src/camera/rtsp-source.ts).'),
+  detectorSize: z
+    .number()
+    .int()
+    .min(96)
+    .max(1280)
+    .multipleOf(32)
+    .optional()
+    .describe(
+      `The camera detector's input size (longest side). Absent: ${CAMERA_DETECTOR_SCALE.toFixed(3)} x the frame's longer side in multiples of 32 (416 at 1280x720; src/vision/detector.ts says why); \`facegate bench detector\` measures a frame size.`,
+    ),
+  motion: cameraMotionSchema
+    .optional()
+    .describe("This camera's motion gate over pipeline.motion; false: every frame of this camera is detected."),
 });
 
 // --- site calibration (issue 13) ---
@@ -139,6 +223,7 @@ export const configSchema = z.strictObject({
     .default([])
     .refine((cams) => new Set(cams.map((c) => c.id.toLowerCase())).size === cams.length, 'expected distinct camera ids')
     .describe('The RTSP cameras `serve` pulls (at most 64, distinct ids).'),
+  pipeline: pipelineSchema,
   inference: z
     .strictObject({
       provider: z
@@ -157,7 +242,13 @@ export const configSchema = z.strictObject({
       detector: z
         .string()
         .optional()
-        .describe("Detector model by name in models/manifest.json. Absent: the manifest's default."),
+        .describe("Detector model by name in models/manifest.json, for photos. Absent: the manifest's default."),
+      cameraDetector: z
+        .string()
+        .optional()
+        .describe(
+          "Detector for camera frames, one whose input size is free (cameras[].detectorSize). Absent: the manifest's default.cameraDetector.",
+        ),
       embedder: z
         .string()
         .optional()
@@ -404,6 +495,7 @@ export function visionOptionsOf(c: AppConfig): VisionOptions {
     provider: i.provider,
     ...(i.intraOpThreads ? { intraOpThreads: i.intraOpThreads } : {}),
     ...(i.detector ? { detector: i.detector } : {}),
+    ...(i.cameraDetector ? { cameraDetector: i.cameraDetector } : {}),
     ...(i.embedder ? { embedder: i.embedder } : {}),
   };
 }

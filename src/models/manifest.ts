@@ -69,7 +69,7 @@ export const manifestSchema = z
   .strictObject({
     version: z.literal(1),
     notes: z.array(z.string()).optional(),
-    default: z.strictObject({ detector: z.string(), embedder: z.string() }),
+    default: z.strictObject({ detector: z.string(), embedder: z.string(), cameraDetector: z.string().optional() }),
     models: z.array(modelEntrySchema).min(1),
   })
   .superRefine((manifest, ctx) => {
@@ -85,13 +85,15 @@ export const manifestSchema = z
       names.add(entry.name);
       files.add(file);
     });
-    for (const role of ['detector', 'embedder'] as const) {
-      const name = manifest.default[role];
+    for (const key of ['detector', 'embedder', 'cameraDetector'] as const) {
+      const name = manifest.default[key];
+      if (name === undefined && key === 'cameraDetector') continue;
+      const role = key === 'embedder' ? 'embedder' : 'detector';
       const entry = manifest.models.find((m) => m.name === name);
       if (entry?.role !== role) {
         ctx.addIssue({
           code: 'custom',
-          path: ['default', role],
+          path: ['default', key],
           message: `expected the name of a listed ${role} but received ${quoteReceived(name)}`,
         });
       }

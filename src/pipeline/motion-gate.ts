@@ -12,16 +12,16 @@ import type { RgbImage } from '../vision/types.js';
 
 export interface MotionGateOptions {
   /** Grid columns; rows follow the frame's aspect ratio. Default 32 (40 px cells at 1280 x 720). */
-  columns?: number;
+  columns?: number | undefined;
   /**
    * A cell changed when its mean luma moved by more than this (0-255). Default 8: see
    * DEFAULT_MOTION_GATE for where it comes from.
    */
-  cellDelta?: number;
+  cellDelta?: number | undefined;
   /** Cells that must change for the frame to count as motion. Default 2. */
-  minCells?: number;
+  minCells?: number | undefined;
   /** A full detection at least this often, motion or not (ms). Default 2000. */
-  fullEveryMs?: number;
+  fullEveryMs?: number | undefined;
 }
 
 /**
@@ -39,20 +39,43 @@ export interface MotionGateOptions {
  * moved (there before the camera started) goes unseen. Real sites add what these clips lack
  * (flicker, swaying trees, headlights): those cost detections, never a missed person.
  */
-export const DEFAULT_MOTION_GATE: Required<MotionGateOptions> = {
+export const DEFAULT_MOTION_GATE = {
   columns: 32,
   cellDelta: 8,
   minCells: 2,
   fullEveryMs: 2_000,
-};
+} as const satisfies Required<MotionGateOptions>;
 
 /** Pixels sampled per cell along each axis (a sparse lattice: 10 x 10 = 100 samples a cell). */
 const SAMPLES_PER_AXIS = 10;
 
 export type GateVerdict = 'motion' | 'still';
 
-export function motionGateOptions(options: MotionGateOptions = {}): Required<MotionGateOptions> {
-  const o = { ...DEFAULT_MOTION_GATE, ...options };
+/** A camera's gate: its own keys over the pipeline's, over the defaults; false wins at either level. */
+export function mergeMotionGate(
+  base: MotionGateOptions | false,
+  own: MotionGateOptions | false | undefined,
+): MotionGateOptions | false {
+  if (own === undefined) return base;
+  if (own === false || base === false) return own;
+  const merged: MotionGateOptions = { ...base };
+  for (const key of ['columns', 'cellDelta', 'minCells', 'fullEveryMs'] as const)
+    if (own[key] !== undefined) merged[key] = own[key];
+  return merged;
+}
+
+export function motionGateOptions(options: MotionGateOptions = {}): {
+  columns: number;
+  cellDelta: number;
+  minCells: number;
+  fullEveryMs: number;
+} {
+  const o = {
+    columns: options.columns ?? DEFAULT_MOTION_GATE.columns,
+    cellDelta: options.cellDelta ?? DEFAULT_MOTION_GATE.cellDelta,
+    minCells: options.minCells ?? DEFAULT_MOTION_GATE.minCells,
+    fullEveryMs: options.fullEveryMs ?? DEFAULT_MOTION_GATE.fullEveryMs,
+  };
   for (const key of ['columns', 'minCells'] as const) {
     if (!Number.isInteger(o[key]) || o[key] < 1)
       throw new TypeError(`Expected a positive integer for motion.${key} but received ${describeTyped(o[key])}`);
@@ -99,7 +122,7 @@ export function lumaGrid(image: RgbImage, columns: number): { rows: number; cell
 }
 
 export class MotionGate {
-  private readonly options: Required<MotionGateOptions>;
+  private readonly options: { columns: number; cellDelta: number; minCells: number; fullEveryMs: number };
   /** The grid of the frame the detector last looked at; null before the first. */
   private reference: Float32Array | null = null;
   private lastFullMs = -Infinity;

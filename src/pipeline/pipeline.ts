@@ -29,9 +29,10 @@ import type { UnknownFaceGrouping } from '../unknown-faces/grouping.js';
 import type { FaceAnalysis, FaceAnalyzer } from '../vision/face-analyzer.js';
 import { pictureArea } from '../vision/align.js';
 import { encodePng } from '../vision/image-input.js';
+import type { DetectOptions, FaceDetector } from '../vision/detector.js';
 import type { DetectedFace } from '../vision/types.js';
 import { followedDetections, type FollowOptions, followOptions } from './follow.js';
-import { MotionGate, type MotionGateOptions, motionGateOptions } from './motion-gate.js';
+import { mergeMotionGate, MotionGate, type MotionGateOptions, motionGateOptions } from './motion-gate.js';
 
 export interface PipelineOptions {
   thresholds?: DecisionThresholds;
@@ -56,11 +57,19 @@ export interface PipelineOptions {
 /** What a camera may set for itself (the config's cameras[].motion). */
 export interface CameraPipelineOptions {
   /** The camera's own motion gate, over the pipeline's; false: every frame of this camera is detected. */
-  motion?: MotionGateOptions | false;
+  motion?: MotionGateOptions | false | undefined;
+  /**
+   * The detector's input size for this camera's frames (a multiple of 32; vision/detector.ts
+   * cameraDetectorSize says what a frame size needs); needs a detector whose size is free.
+   * Default: the detector's own.
+   */
+  detectorSize?: number;
 }
 
 export interface PipelineDeps {
   analyzer: FaceAnalyzer;
+  /** The detector for camera frames (Vision.camera.detector); default the analyzer's. */
+  detector?: FaceDetector;
   storage: Storage;
   users: UserDirectory;
   /** Where unknown tracks' best faces are kept and grouped for review. */
@@ -84,6 +93,7 @@ interface CameraState {
   gate: MotionGate | null;
   /** When each live track's face was last embedded (the frames' clock). */
   lastEmbeddedMs: Map<string, number>;
+  detect: DetectOptions;
 }
 
 /** A frame after the detection stage: its faces, or null when the gate skipped the detector. */
@@ -136,6 +146,7 @@ export class Pipeline {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly motion: MotionGateOptions | false;
   private readonly follow: ReturnType<typeof followOptions> | null;
+  private readonly detector: FaceDetector;
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly runId = Date.now().toString(36);
   /** Unknown faces being kept for review (beside the worker). */
@@ -163,16 +174,23 @@ export class Pipeline {
     this.workerId = options.workerId ?? 'pipeline-1';
     this.motion = options.motion === false ? false : motionGateOptions(options.motion);
     this.follow = options.follow === false ? null : followOptions(options.follow);
+    this.detector = deps.detector ?? deps.analyzer.detector;
   }
 
   /** Adds a camera (its own face tracker and motion gate) and returns the callbacks its source reports to. */
   addCamera(cameraId: string, camera: CameraPipelineOptions = {}): CameraCallbacks {
-    const motion = camera.motion === undefined ? this.motion : camera.motion && { ...this.motion, ...camera.motion };
+    const motion = mergeMotionGate(this.motion, camera.motion);
+    if (camera.detectorSize !== undefined && !this.detector.sizeIsFree) {
+      throw new RangeError(
+        `Expected a detector whose input size is free for camera ${cameraId}'s detectorSize ${camera.detectorSize} but ${this.detector.modelId} has a fixed input`,
+      );
+    }
     this.cameras.set(cameraId, {
       tracker: new FaceTracker<Observed>({ ...this.options.tracker, cameraId, runId: this.runId, sameFace }),
       decided: new Set(),
       gate: motion === false ? null : new MotionGate(motion),
       lastEmbeddedMs: new Map(),
+      detect: camera.detectorSize === undefined ? {} : { size: camera.detectorSize },
     });
     return { onFrame: (frame) => this.enqueue(frame), onStatus: (change) => this.onStatus(change) };
   }
@@ -266,7 +284,7 @@ export class Pipeline {
       if (verdict === 'still') return { frame, faces: null };
     }
     const t1 = performance.now();
-    const faces = await this.deps.analyzer.detector.detect(frame.image);
+    const faces = await this.detector.detect(frame.image, state.detect);
     this.counters.busyMs.detect += performance.now() - t1;
     this.counters.framesDetected++;
     return { frame, faces };

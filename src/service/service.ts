@@ -22,6 +22,7 @@ import { readSiteThreshold, siteThresholdWarnings } from '../recognition/site-th
 import { UserDirectory } from '../recognition/user-directory.js';
 import { UnknownFaceGrouping } from '../unknown-faces/grouping.js';
 import { purgeUnknownFaces } from '../unknown-faces/retention.js';
+import { cameraDetectorSize } from '../vision/detector.js';
 import { openVision, type Vision } from '../vision/index.js';
 
 export interface RunningService {
@@ -92,11 +93,14 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   const r = config.recognition;
   const learning = { ...DEFAULT_LEARNING_POLICY, enabled: r.autoLearning };
   const pipeline = new Pipeline(
-    { analyzer: vision.analyzer, storage, users, grouping, logger },
+    { analyzer: vision.analyzer, detector: vision.camera.detector, storage, users, grouping, logger },
     {
       thresholds,
       unknownAfterFrames: r.unknownAfterFrames,
       learning,
+      motion: config.pipeline.motion,
+      follow: config.pipeline.follow,
+      parallelStages: config.pipeline.parallelStages,
     },
   );
   const sources = config.cameras
@@ -113,7 +117,13 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
             watchdogMs: c.watchdogSeconds * 1000,
             logger,
           },
-          pipeline.addCamera(c.id),
+          pipeline.addCamera(c.id, {
+            ...(c.motion !== undefined ? { motion: c.motion } : {}),
+            // A detector with a fixed input (inference.cameraDetector naming one) takes frames as they come.
+            ...(vision.camera.detector.sizeIsFree
+              ? { detectorSize: c.detectorSize ?? cameraDetectorSize(c.width, c.height) }
+              : {}),
+          }),
         ),
     );
   // The HTTP API: the way tools reach a running appliance (the data-root lock keeps the CLI out).

@@ -2,6 +2,7 @@
 // wired into a FaceAnalyzer. Everything above vision (recognition, CLI, service) starts here.
 import { readEnvironment } from '../config/environment.js';
 import type { Logger } from '../../storage/logger.js';
+import type { FaceDetector } from './detector.js';
 import { FaceEmbedder } from './embedder.js';
 import { FaceAnalyzer } from './face-analyzer.js';
 import {
@@ -34,6 +35,8 @@ export interface VisionOptions {
   cpu?: Partial<Record<ModelRole, CpuTuning>>;
   /** Model names from models/manifest.json; default: the manifest's defaults. */
   detector?: string;
+  /** The detector for camera frames; default the manifest's default.cameraDetector, else the detector. */
+  cameraDetector?: string;
   embedder?: string;
   quality?: QualityThresholds;
   logger?: Logger;
@@ -53,6 +56,12 @@ export interface Vision {
   analyzer: FaceAnalyzer;
   detector: ModelInfo;
   embedder: ModelInfo & { dim: number };
+  /**
+   * The detector for camera frames (the manifest's default.cameraDetector, or the cameraDetector
+   * option): one whose input size is free, so each camera's frames are detected at their own
+   * aspect ratio and at the size the camera needs. The photo detector when none is named.
+   */
+  camera: { detector: FaceDetector; info: ModelInfo };
 }
 
 async function session(
@@ -107,9 +116,22 @@ export async function openVision(options: VisionOptions = {}): Promise<Vision> {
   if (embedderEntry.role !== 'embedder')
     throw new Error(`Expected an embedder model but ${embedderEntry.name} is a ${embedderEntry.role}`);
 
+  const cameraName = options.cameraDetector ?? manifest.default.cameraDetector ?? detectorEntry.name;
+  const cameraEntry = modelEntry(manifest, cameraName);
+  if (cameraEntry.role !== 'detector')
+    throw new Error(`Expected a detector model for camera frames but ${cameraEntry.name} is a ${cameraEntry.role}`);
+
   const det = await session(detectorEntry, 'detector', modelsDir, options, { height: 640, width: 640 });
   const emb = await session(embedderEntry, 'embedder', modelsDir, options);
   const detector = new YuNetDetector(det.session, det.info.modelId);
+  // The camera detector is warmed at a 16:9 camera's default size; another size plans on its first frame.
+  const cam =
+    cameraEntry.name === detectorEntry.name
+      ? { detector, info: det.info }
+      : await session(cameraEntry, 'detector', modelsDir, options, { height: 256, width: 416 }).then((s) => ({
+          detector: new YuNetDetector(s.session, s.info.modelId),
+          info: s.info,
+        }));
   const embedder = new FaceEmbedder(emb.session, emb.info.modelId, embedderEntry.input.normalisation);
   options.logger?.info(
     { detector: det.info, embedder: { ...emb.info, dim: embedder.dim } },
@@ -119,6 +141,7 @@ export async function openVision(options: VisionOptions = {}): Promise<Vision> {
     analyzer: new FaceAnalyzer(detector, embedder, options.quality ?? DEFAULT_QUALITY_THRESHOLDS),
     detector: det.info,
     embedder: { ...emb.info, dim: embedder.dim },
+    camera: cam,
   };
 }
 

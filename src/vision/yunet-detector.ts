@@ -88,7 +88,25 @@ export class YuNetDetector implements FaceDetector {
         ),
       );
     }
-    return this.queue.run(() => this.detectNow(image, margin));
+    const size = options.size ?? this.dynamicSize;
+    if (options.size !== undefined) {
+      if (this.fixed)
+        return Promise.reject(
+          new RangeError(
+            `Expected no detection size for ${this.modelId}, whose input is fixed at ${this.fixed.width} x ${this.fixed.height}, but received ${options.size} (a size needs the dynamic model)`,
+          ),
+        );
+      if (!(Number.isInteger(size) && size >= 32 && size % 32 === 0))
+        return Promise.reject(
+          new RangeError(`Expected a detection size that is a positive multiple of 32 but received ${options.size}`),
+        );
+    }
+    return this.queue.run(() => this.detectNow(image, margin, size));
+  }
+
+  /** Whether the model takes any input size (detect's `size` option). */
+  get sizeIsFree(): boolean {
+    return this.fixed === null;
   }
 
   /**
@@ -96,7 +114,7 @@ export class YuNetDetector implements FaceDetector {
    * padding, 0), after a border of `margin` x its longer side on every side (also 0). The border
    * is never materialised: the picture is drawn that far into the zeroed input.
    */
-  private letterbox(image: RgbImage, margin: number): Letterbox {
+  private letterbox(image: RgbImage, margin: number, size: number): Letterbox {
     const m = margin * Math.max(image.width, image.height);
     const outerW = image.width + 2 * m,
       outerH = image.height + 2 * m;
@@ -104,13 +122,13 @@ export class YuNetDetector implements FaceDetector {
       const scale = Math.min(this.fixed.width / outerW, this.fixed.height / outerH);
       return { ...this.fixed, scale, left: Math.round(m * scale), top: Math.round(m * scale) };
     }
-    const scale = this.dynamicSize / Math.max(outerW, outerH);
+    const scale = size / Math.max(outerW, outerH);
     const up = (v: number) => Math.max(32, Math.ceil((v * scale) / 32) * 32);
     return { width: up(outerW), height: up(outerH), scale, left: Math.round(m * scale), top: Math.round(m * scale) };
   }
 
-  private async detectNow(image: RgbImage, margin: number): Promise<DetectedFace[]> {
-    const box = this.letterbox(image, margin);
+  private async detectNow(image: RgbImage, margin: number, size: number): Promise<DetectedFace[]> {
+    const box = this.letterbox(image, margin, size);
     const w = Math.max(1, Math.min(box.width - box.left, Math.round(image.width * box.scale)));
     const h = Math.max(1, Math.min(box.height - box.top, Math.round(image.height * box.scale)));
     const resized = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })

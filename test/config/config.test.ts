@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 
 import { buildFfmpegArgs, DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH } from '../../src/camera/ffmpeg-args.js';
+import { DEFAULT_FOLLOW } from '../../src/pipeline/follow.js';
+import { DEFAULT_MOTION_GATE } from '../../src/pipeline/motion-gate.js';
+import { cameraDetectorSize } from '../../src/vision/detector.js';
 import {
   ConfigError,
   configSchema,
@@ -82,6 +85,35 @@ describe('configuration', () => {
     };
     walk(configSchema, '');
     expect(undescribed).toEqual([]);
+  });
+
+  it("takes the pipeline's per-frame defaults from motion-gate.ts and follow.ts; a camera may set its own gate and detector size", () => {
+    const c = parseConfig({ cameras: [{ id: 'gate', url: 'rtsp://10.0.0.5/live' }] });
+    expect(c.pipeline).toEqual({
+      motion: {
+        cellDelta: DEFAULT_MOTION_GATE.cellDelta,
+        minCells: DEFAULT_MOTION_GATE.minCells,
+        fullEveryMs: DEFAULT_MOTION_GATE.fullEveryMs,
+      },
+      follow: DEFAULT_FOLLOW,
+      parallelStages: true,
+    });
+    expect(c.cameras[0]?.detectorSize).toBeUndefined();
+    expect(cameraDetectorSize(DEFAULT_WIDTH, DEFAULT_HEIGHT)).toBe(416);
+    const own = parseConfig({
+      pipeline: { motion: false, follow: false },
+      cameras: [{ id: 'door', url: 'rtsp://10.0.0.5/live', detectorSize: 320, motion: { cellDelta: 12 } }],
+    });
+    expect(own.pipeline).toMatchObject({ motion: false, follow: false });
+    expect(own.cameras[0]).toMatchObject({ detectorSize: 320, motion: { cellDelta: 12 } });
+    expect(() => parseConfig({ cameras: [{ id: 'door', url: 'rtsp://10.0.0.5/live', detectorSize: 400 }] })).toThrow(
+      /cameras\.0\.detectorSize: .*multiple of 32.*\(received 400\)/,
+    );
+    expect(() => parseConfig({ pipeline: { motion: { cellDelta: 0 } } })).toThrow(/pipeline\.motion/);
+    expect(() => parseConfig({ pipeline: { follow: { minIou: 2 } } })).toThrow(/pipeline\.follow/);
+    expect(() => parseConfig({ cameras: [{ id: 'door', url: 'rtsp://10.0.0.5/live', motion: true }] })).toThrow(
+      /cameras\.0\.motion/,
+    );
   });
 
   it('validates the calibration target like the other keys: a probability above 0 and at most 0.01', () => {

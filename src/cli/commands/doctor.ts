@@ -58,7 +58,7 @@ async function checkFfmpeg(): Promise<string> {
 
 async function checkModels(modelsDir: string): Promise<DoctorCheck[]> {
   const manifest = await loadManifest();
-  const roles = Object.entries(manifest.default);
+  const roles = Object.entries(manifest.default).filter((e): e is [string, string] => e[1] !== undefined);
   return Promise.all(
     roles.map(([role, name]) =>
       check(`model ${role}`, async () => {
