@@ -33,6 +33,7 @@ import { DEFAULT_FOLLOW } from '../pipeline/follow.js';
 import { DEFAULT_MOTION_GATE } from '../pipeline/motion-gate.js';
 import { CAMERA_DETECTOR_SCALE } from '../vision/detector.js';
 import type { VisionOptions } from '../vision/index.js';
+import { PROVIDERS } from '../vision/providers.js';
 import { type Environment, readEnvironment } from './environment.js';
 
 // Camera ids become folder names and key parts: storage's own rule (storage/ids.ts), so that
@@ -227,10 +228,10 @@ export const configSchema = z.strictObject({
   inference: z
     .strictObject({
       provider: z
-        .enum(['auto', 'cpu', 'cuda', 'dml'])
+        .enum(PROVIDERS)
         .default('auto')
         .describe(
-          'ONNX Runtime execution provider. auto: dml on Windows, cuda on Linux x64, else cpu; an unavailable one falls back to cpu, with a log line.',
+          'ONNX Runtime execution provider. auto: dml on Windows, cuda on Linux x64, else cpu; webgpu (Vulkan on Linux, Windows): the embedder on the GPU, the detectors on the CPU (src/vision/inference.ts providerFor says why); an unavailable one falls back to cpu, with a log line.',
         ),
       intraOpThreads: z
         .number()

@@ -10,6 +10,7 @@ import {
   type CpuTuning,
   createSession,
   facegateCpuTuning,
+  providerFor,
   type InferenceProvider,
   type ModelRole,
   warmUp,
@@ -74,7 +75,7 @@ async function session(
   const resolved = await resolveModelFile(entry.name, modelsDir);
   const cpu = options.cpu?.[role] ?? facegateCpuTuning(role, options.intraOpThreads);
   const s = await createSession(resolved.path, {
-    provider: options.provider ?? 'auto',
+    provider: providerFor(role, options.provider ?? 'auto'),
     cpu,
     ...(options.logger ? { logger: options.logger } : {}),
   });

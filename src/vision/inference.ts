@@ -9,12 +9,22 @@ import { env as ortEnv, InferenceSession, Tensor } from 'onnxruntime-node';
 import { quoteReceived } from '../../storage/checks.js';
 import { silentLogger, type Logger } from '../../storage/logger.js';
 
-/** Config `inference.provider`. */
-export type InferenceProvider = 'auto' | 'cpu' | 'cuda' | 'dml';
-/** The provider a session actually runs on. */
-export type ActiveProvider = 'cpu' | 'cuda' | 'dml';
+import { type ActiveProvider, type InferenceProvider, PROVIDERS } from './providers.js';
 
-const PROVIDERS: readonly InferenceProvider[] = ['auto', 'cpu', 'cuda', 'dml'];
+export type { ActiveProvider, InferenceProvider };
+
+/**
+ * The provider a model of this role is given when `requested` is asked for. WebGPU (bundled in
+ * onnxruntime-node for Linux x64, over Vulkan, and Windows) runs the embedder only: measured by
+ * scripts/webgpu-check.mjs on an NVIDIA H200, fr_feature took 2.08 ms per face on WebGPU against
+ * 12.94 ms on one CPU thread, with the CPU's embeddings (cosine at least 0.999999 on 27 real
+ * faces), while both YuNet detectors were slower on it than on one CPU thread (13.4 against
+ * 12.1 ms at 640 x 640, 12.0 against 3.1 ms at 416 x 256): a small network whose cost is the
+ * round trip to the GPU. The other providers run both roles.
+ */
+export function providerFor(role: ModelRole, requested: InferenceProvider): InferenceProvider {
+  return requested === 'webgpu' && role === 'detector' ? 'cpu' : requested;
+}
 
 // ONNX Runtime's own log, process-wide: fatal only. Without a GPU, every CUDA attempt made ONNX
 // Runtime print a red "Failed to load library ... libonnxruntime_providers_shared.so" line to the
@@ -134,8 +144,9 @@ export function sessionOptions(provider: ActiveProvider, cpu: CpuTuning): Infere
 }
 
 /**
- * Creates a session for `modelPath` on the requested provider. `auto`, `cuda` and `dml` fall back
- * to the CPU when the provider cannot load, with the reason in `fallback` and a warning in the log.
+ * Creates a session for `modelPath` on the requested provider. `auto`, `cuda`, `dml` and `webgpu`
+ * fall back to the CPU when the provider cannot load (WebGPU: no adapter, as on a machine without
+ * a GPU or its Vulkan driver), with the reason in `fallback` and a warning in the log.
  * Throws only when the CPU cannot load the model either (a missing or broken model file).
  */
 export async function createSession(modelPath: string, options: CreateSessionOptions = {}): Promise<ModelSession> {

@@ -14,6 +14,7 @@ import {
   facegateCpuTuning,
   ORT_DEFAULT_CPU,
   preferredProvider,
+  providerFor,
   sessionIo,
   sessionOptions,
   warmUp,
@@ -157,6 +158,25 @@ describe('createSession', () => {
     expect(created.fallback).toMatch(/^dml execution provider unavailable: .*backend not found/);
   });
 
+  // WebGPU is bundled in onnxruntime-node; with no GPU it finds no adapter, and falls back like the others.
+  it('falls back to the CPU with the reason when WebGPU finds no adapter', async () => {
+    const created = await open('fr_feature', { provider: 'webgpu' });
+    if (created.provider === 'webgpu') return; // a machine with a GPU and its Vulkan driver
+    expect(created.provider).toBe('cpu');
+    expect(created.requested).toBe('webgpu');
+    expect(created.fallback).toMatch(/^webgpu execution provider unavailable: .*adapter/);
+  });
+
+  it('gives WebGPU the embedder only: the detectors measured slower there than on one CPU thread', () => {
+    expect(providerFor('embedder', 'webgpu')).toBe('webgpu');
+    expect(providerFor('detector', 'webgpu')).toBe('cpu');
+    for (const p of ['auto', 'cpu', 'cuda', 'dml'] as const) {
+      expect(providerFor('detector', p)).toBe(p);
+      expect(providerFor('embedder', p)).toBe(p);
+    }
+    expect(sessionOptions('webgpu', facegateCpuTuning('embedder')).executionProviders).toEqual(['webgpu']);
+  });
+
   it('auto takes the GPU the platform has, else the CPU, saying why', async () => {
     const created = await open('yunet_s_640_640', { provider: 'auto' });
     const wanted = preferredProvider('auto');
@@ -169,7 +189,7 @@ describe('createSession', () => {
   it('refuses a bad provider, a bad thread count and a missing file', async () => {
     const file = path.join(sharedModels, 'mobilefacenet_128.onnx');
     await expect(createSession(file, { provider: 'gpu' as never })).rejects.toThrow(
-      'Expected provider auto | cpu | cuda | dml but received "gpu"',
+      'Expected provider auto | cpu | cuda | dml | webgpu but received "gpu"',
     );
     await expect(createSession(file, { provider: 'cpu', cpu: facegateCpuTuning('embedder', 0) })).rejects.toThrow(
       /intraOpThreads .* received 0/,
