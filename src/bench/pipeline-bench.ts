@@ -42,12 +42,29 @@ import {
   type SceneVerdict,
 } from './scenes.js';
 import { formatCpu, type VisionComparison, type VisionSettings, visionSettings } from './vision-bench.js';
+import { cameraDetectorSize } from '../vision/detector.js';
 import type { RgbImage } from '../vision/types.js';
 
-export const BENCH_SCENES = ['site', 'photos'] as const;
+export const BENCH_SCENES = ['site', 'queue', 'photos'] as const;
+
+/**
+ * The scene each camera replays: site mixes the corridor, the queue and the person standing
+ * still; queue is the face-dense worst case (every camera a queue: several faces in view in every
+ * frame, always moving a little, so the motion gate never skips a frame).
+ */
+export function sceneIdsFor(scene: 'site' | 'queue', cameras: number): string[] {
+  return Array.from({ length: cameras }, (_, i) => (scene === 'queue' ? `queue-${i + 1}` : sceneIdFor(i)));
+}
+
+/** Whether the scene is replayed by ffmpeg cameras (site, queue) rather than in-process still cameras. */
+export const isReplayedScene = (scene: BenchScene): scene is 'site' | 'queue' => scene !== 'photos';
 export type BenchScene = (typeof BENCH_SCENES)[number];
 export const PIPELINE_MODES = ['facegate', 'baseline'] as const;
-/** facegate: the pipeline's defaults; baseline: motion gate, following and parallel stages off (the pipeline before issue 15). */
+/**
+ * facegate: the pipeline's defaults, camera frames on the camera detector at the camera's size (as
+ * serve runs it); baseline: motion gate, following and parallel stages off, every frame on the
+ * fixed 640 x 640 photo detector (the pipeline before issue 15).
+ */
 export type PipelineMode = (typeof PIPELINE_MODES)[number];
 
 /** What each mode passes to the Pipeline. */
@@ -224,9 +241,11 @@ export async function runPipelineBench(options: PipelineBenchOptions): Promise<P
     );
     const users = new UserDirectory(storage.db, storage.embeddings.modelId);
     await users.refresh();
+    const facegate = options.pipeline !== 'baseline';
     const pipeline = new Pipeline(
       {
         analyzer: vision.analyzer,
+        ...(facegate ? { detector: vision.camera.detector } : {}),
         storage,
         users,
         grouping: new UnknownFaceGrouping(storage, DEFAULT_DECISION_THRESHOLDS.match, silentLogger),
@@ -235,13 +254,14 @@ export async function runPipelineBench(options: PipelineBenchOptions): Promise<P
       pipelineModeOptions(options.pipeline),
     );
     const cameraIds = Array.from({ length: options.cameras }, (_, i) => `bench_${i + 1}`);
+    const cameraOptions = facegate ? { detectorSize: cameraDetectorSize(options.width, options.height) } : {};
     let sources: CameraSource[];
     let rtsp: RtspSource[] = [];
     let scenes: SceneSet | undefined;
     /** Per camera: the wall-clock ms of its scene's time 0 (from its first frame). */
     const clocks = new Map<string, number>();
-    if (options.scene === 'site') {
-      const ids = cameraIds.map((_, i) => sceneIdFor(i));
+    if (isReplayedScene(options.scene)) {
+      const ids = sceneIdsFor(options.scene, cameraIds.length);
       if (options.scenesDir !== undefined) {
         scenes = await loadScenes(options.scenesDir);
       } else {
@@ -262,7 +282,7 @@ export async function runPipelineBench(options: PipelineBenchOptions): Promise<P
             `Expected scene ${ids[i]} in ${set.dir} but it holds ${set.scripts.map((s) => s.id).join(', ')}`,
           );
         }
-        const callbacks = pipeline.addCamera(cameraId);
+        const callbacks = pipeline.addCamera(cameraId, cameraOptions);
         const watched: CameraCallbacks = {
           onFrame: (frame) => {
             if (!clocks.has(cameraId)) {
@@ -295,7 +315,7 @@ export async function runPipelineBench(options: PipelineBenchOptions): Promise<P
         const rotated = [...frames.slice(i % frames.length), ...frames.slice(0, i % frames.length)];
         return new StillSource(
           { cameraId, images: rotated, fps: options.fps, secondsPerImage: 2 },
-          pipeline.addCamera(cameraId),
+          pipeline.addCamera(cameraId, cameraOptions),
         );
       });
     }
@@ -333,8 +353,9 @@ export async function runPipelineBench(options: PipelineBenchOptions): Promise<P
         reconnects,
         missed: [],
       };
+      const ids = isReplayedScene(options.scene) ? sceneIdsFor(options.scene, cameraIds.length) : [];
       for (const [i, cameraId] of cameraIds.entries()) {
-        const id = sceneIdFor(i);
+        const id = ids[i] as string;
         site.scenes.push(id);
         const script = scenes.scripts.find((s) => s.id === id);
         const t0 = clocks.get(cameraId);
@@ -389,7 +410,7 @@ export async function runPipelineBench(options: PipelineBenchOptions): Promise<P
       cpuSeconds: {
         wall: options.seconds,
         node: (node.user + node.system) / 1e6,
-        ffmpeg: options.scene === 'site' ? children.seconds() : null,
+        ffmpeg: isReplayedScene(options.scene) ? children.seconds() : null,
       },
       site,
     };
@@ -403,6 +424,7 @@ export async function runPipelineBench(options: PipelineBenchOptions): Promise<P
 /** Encodes the scenes `cameras` site cameras show, once, for the runs of a comparison (removeScenes after). */
 export async function prepareSiteScenes(
   options: VisionOptions & {
+    scene: 'site' | 'queue';
     photosDir: string;
     cameras: number;
     seconds: number;
@@ -412,7 +434,7 @@ export async function prepareSiteScenes(
   const vision = await openVision(options);
   return prepareScenes({
     photosDir: options.photosDir,
-    ids: Array.from({ length: options.cameras }, (_, i) => sceneIdFor(i)),
+    ids: sceneIdsFor(options.scene, options.cameras),
     seconds: options.seconds + SCENE_MARGIN_S,
     analyzer: vision.analyzer,
     ...(options.progress ? { progress: options.progress } : {}),
@@ -470,8 +492,8 @@ function formatTable(runs: { name: string; report: PipelineBenchReport }[]): str
 
 function describeRun(r: PipelineBenchReport): string {
   const what =
-    r.scene === 'site'
-      ? `site scenes (${r.site?.scenes.join(', ') ?? ''}; H.264 decoded by one ffmpeg per camera)`
+    r.scene !== 'photos'
+      ? `${r.scene} scenes (${r.site?.scenes.join(', ') ?? ''}; H.264 decoded by one ffmpeg per camera)`
       : 'photos (in-process still cameras, a face in every frame)';
   return `pipeline bench: ${r.cameras} camera(s) x ${r.offeredFps / r.cameras} fps = ${r.offeredFps} frames/s offered, ${r.frame}, ${r.seconds} s; ${what}`;
 }
@@ -517,7 +539,7 @@ export function formatPipelineModeComparison(c: PipelineModeComparison): string 
     first
       ? `CPU settings: detector ${describeCpuTuning(first.cpu.detector)}; embedder ${describeCpuTuning(first.cpu.embedder)}`
       : '',
-    'facegate: motion gate, decide-once following, parallel stages; baseline: all three off. Each in a process of its own.',
+    "facegate: motion gate, decide-once following, parallel stages, camera detector at the camera's size; baseline: all off (every frame on the fixed 640x640 detector). Each in a process of its own.",
     formatTable(c.runs),
   ].join('\n');
 }

@@ -5,9 +5,12 @@
 // that changed reach the detector (motion-gate.ts), and a track that has its decision is followed
 // on the detector's boxes without embedding its face again (follow.ts). Two stages run side by
 // side, each one frame at a time: detection (motion gate, detector) and decision (align, quality,
-// embed, search, track, events), so the detector's session works on one camera's frame while the
-// embedder's works on another's. Each camera has at most one frame in the stages and one waiting
-// (newer frames replace it: back-pressure drops frames, never grows memory).
+// embed, search, track, events), so one frame's waits (the detector's resize on libuv's threads,
+// event writes, crops) overlap another frame's work. The models themselves do not run at the same
+// time: onnxruntime-node runs a session synchronously on the JavaScript thread (its run() is a
+// setImmediate around the native call), so the next step for the second core is the detector in a
+// worker thread. Each camera has at most one frame in the stages and one waiting (newer frames
+// replace it: back-pressure drops frames, never grows memory).
 import type { Storage } from '../../storage/index.js';
 import type { EventWrite } from '../../storage/db/db-store.js';
 import type { Logger } from '../../storage/logger.js';
@@ -48,8 +51,8 @@ export interface PipelineOptions {
   /** Decided tracks followed without embedding (follow.ts); false: every face is embedded. */
   follow?: FollowOptions | false;
   /**
-   * Detection and decision side by side (default true); false: one frame at a time through both,
-   * as before the stages were split (the baseline `bench pipeline` compares with).
+   * Detection and decision side by side (default true; what overlaps: see the header); false: one
+   * frame at a time through both, as before the stages were split (`bench pipeline`'s baseline).
    */
   parallelStages?: boolean;
 }

@@ -54,7 +54,7 @@ facegate bench vision [--photos DIR] [--repeat R] [--sweep] ${visionFlagsUsage} 
   of its own, with this CPU's model and SIMD extensions. --sweep adds every thread count per
   model. Default R 2. (--settings JSON runs one settings in this process: what the others call.)
 
-facegate bench pipeline [--scene site|photos] [--cameras N] [--seconds S] [--fps F] [--width W] [--height H] [--photos DIR] [--database-url URL] [--compare] [--pipeline facegate|baseline] ${visionFlagsUsage} [--json]
+facegate bench pipeline [--scene site|queue|photos] [--cameras N] [--seconds S] [--fps F] [--width W] [--height H] [--photos DIR] [--database-url URL] [--compare] [--pipeline facegate|baseline] ${visionFlagsUsage} [--json]
   What the live pipeline sustains, with facegate's pipeline (motion gate, decide-once following,
   parallel stages) beside the baseline (all three off), each in a process of its own, one table.
   --scene site (default): N cameras of the service's kind (one ffmpeg each, decoding H.264 for
@@ -64,12 +64,14 @@ facegate bench pipeline [--scene site|photos] [--cameras N] [--seconds S] [--fps
   frames/s, drops, the share of frames detected and faces embedded or followed, CPU of this
   process and of the ffmpeg children (Linux), decide and track-to-event latency, and from the
   scenes' scripts how many persons passing were decided and whether the known one was named.
-  --scene photos: in-process cameras showing the photos in turn (a face in every frame: the
-  face-dense worst case, no decoding). --pipeline NAME runs only that one, in this process.
+  --scene queue: every camera a queue (several faces in every frame, always moving a little: the
+  face-dense worst case, where the motion gate skips nothing). --scene photos: in-process cameras
+  showing the photos in turn (no decoding; the photos stand still, so the gate skips frames).
+  --pipeline NAME runs only that one, in this process.
   --compare instead runs facegate's pipeline with ONNX Runtime's default CPU settings and with
   facegate's, each in a process of its own. (--settings JSON and --scenes-dir DIR: what the
   comparisons pass their runs.)
-  Defaults: site N 8, S 60; photos N 1, S 20; F ${DEFAULT_FPS} per camera, ${DEFAULT_WIDTH}x${DEFAULT_HEIGHT} (a camera's), PGlite in a scratch data root.
+  Defaults: site and queue N 8, S 60; photos N 1, S 20; F ${DEFAULT_FPS} per camera, ${DEFAULT_WIDTH}x${DEFAULT_HEIGHT} (a camera's), PGlite in a scratch data root.
 
 facegate bench decode [--requests N] [--side PX] [--budget-mp MP] ${visionFlagsUsage} [--json]
   Peak memory (RSS) of the API under N parallel POST /identify of a PXxPX solid-colour PNG (a few
@@ -188,8 +190,8 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
   if (which === 'pipeline' && extra.length === 0) {
     const scene = oneOf<BenchScene>('scene', values.scene, BENCH_SCENES, 'site');
     const photosDir = values.photos ?? path.join(projectRoot(), '..', 'shared', 'faces');
-    const cameras = positiveInt('cameras', values.cameras, scene === 'site' ? 8 : 1, 64);
-    const seconds = positiveInt('seconds', values.seconds, scene === 'site' ? 60 : 20, 3600);
+    const cameras = positiveInt('cameras', values.cameras, scene === 'photos' ? 1 : 8, 64);
+    const seconds = positiveInt('seconds', values.seconds, scene === 'photos' ? 20 : 60, 3600);
     if (values.settings === undefined && values.pipeline === undefined) {
       // A comparison: each run in a process of its own, the site's scenes encoded once for both.
       const args = [
@@ -201,8 +203,8 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
         ...visionFlagsArgv(values),
       ];
       const scenes =
-        scene === 'site'
-          ? await prepareSiteScenes({ ...visionOptionsFrom(values), photosDir, cameras, seconds, progress })
+        scene !== 'photos'
+          ? await prepareSiteScenes({ ...visionOptionsFrom(values), scene, photosDir, cameras, seconds, progress })
           : undefined;
       try {
         const withScenes = scenes ? [...args, '--scenes-dir', scenes.dir] : args;
