@@ -39,7 +39,7 @@ import { mergeMotionGate, MotionGate, type MotionGateOptions, motionGateOptions 
 
 export interface PipelineOptions {
   thresholds?: DecisionThresholds;
-  tracker?: Omit<TrackerOptions<Observed>, 'cameraId' | 'sameFace'>;
+  tracker?: Omit<TrackerOptions<Observed>, 'cameraId' | 'sameFace' | 'confirmsFace'>;
   /** An unknown track is decided after this many decided frames (or when it ends). Default: decision.ts. */
   unknownAfterFrames?: number;
   workerId?: string;
@@ -189,7 +189,13 @@ export class Pipeline {
       );
     }
     this.cameras.set(cameraId, {
-      tracker: new FaceTracker<Observed>({ ...this.options.tracker, cameraId, runId: this.runId, sameFace }),
+      tracker: new FaceTracker<Observed>({
+        ...this.options.tracker,
+        cameraId,
+        runId: this.runId,
+        sameFace,
+        confirmsFace,
+      }),
       decided: new Set(),
       gate: motion === false ? null : new MotionGate(motion),
       lastEmbeddedMs: new Map(),
@@ -506,12 +512,32 @@ export class Pipeline {
  */
 const SAME_FACE_MIN_COSINE = 0.35;
 
-/** The tracker's appearance gate: the detection's embedding must agree with the track's latest one. */
-function sameFace(track: Readonly<Track<Observed>>, detection: { payload: Observed }): boolean {
+/**
+ * Cosine at or above which two embeddings confirm one face, so the tracker may pair boxes further
+ * apart (tracker.ts maxConfirmedShift): above every different-person score measured on the
+ * labelled sets (lfw10's highest 0.340, bbt's 0.240: README, Evaluation) with room to spare, and
+ * below most same-person scores (lfw10's median 0.691).
+ */
+const CONFIRMED_FACE_MIN_COSINE = 0.5;
+
+/** The detection's embedding and the track's latest one, when both exist: their cosine. */
+function appearance(track: Readonly<Track<Observed>>, detection: { payload: Observed }): number | null {
   const next = detection.payload.analysis?.embedding?.vector;
   const last = [...track.observations].reverse().find((o) => o.payload.analysis?.embedding)?.payload.analysis
     ?.embedding?.vector;
-  return !next || !last || cosine(next, last) >= SAME_FACE_MIN_COSINE;
+  return next && last ? cosine(next, last) : null;
+}
+
+/** The tracker's appearance gate: the detection's embedding must agree with the track's latest one. */
+function sameFace(track: Readonly<Track<Observed>>, detection: { payload: Observed }): boolean {
+  const c = appearance(track, detection);
+  return c === null || c >= SAME_FACE_MIN_COSINE;
+}
+
+/** Appearance that confirms the pair (not only fails to refuse it). */
+function confirmsFace(track: Readonly<Track<Observed>>, detection: { payload: Observed }): boolean {
+  const c = appearance(track, detection);
+  return c !== null && c >= CONFIRMED_FACE_MIN_COSINE;
 }
 
 function decisions(track: Readonly<Track<Observed>>): FaceDecision[] {

@@ -19,6 +19,12 @@
 //    nearest first; a pair is taken when neither its track nor its detection is taken yet.
 //    A fallback pair never beats an IoU pair, so a neighbour's overlapping box wins over a
 //    distant guess.
+//    When the faces' appearance confirms the pair (confirmsFace: both embeddings present and
+//    agreeing), the centre fallback reaches further, to maxConfirmedShift (1.5): a person crossing
+//    a corridor camera at 5 fps moves 0.5-1 face widths per frame (`bench pipeline`'s corridor
+//    scene: 2.6-3.4 s to cross 1280 px with 105-175 px boxes), and without it each crossing broke
+//    into several tracks, each decided and written on its own. Geometry alone stays at 0.5, since
+//    a neighbour is about one face width away; appearance is the evidence that it is not the neighbour.
 // 4. Detections left over start new tracks, best rank first. At maxTracks the track seen least
 //    recently (and not in this frame) is ended early and returned in `ended`, so its votes
 //    still get their decision; when every track was seen in this frame (more faces than
@@ -57,6 +63,13 @@ export interface TrackerOptions<T = unknown> {
    * person who steps into the same spot. Default: any.
    */
   sameFace?: (track: Readonly<Track<T>>, detection: Detection<T>) => boolean;
+  /**
+   * Whether appearance positively confirms the pair (not merely fails to refuse it): then the
+   * centre fallback reaches maxConfirmedShift. Default: never.
+   */
+  confirmsFace?: (track: Readonly<Track<T>>, detection: Detection<T>) => boolean;
+  /** Centre fallback for a confirmed pair: maximum centre distance as a share of the boxes' size; default 1.5. */
+  maxConfirmedShift?: number;
 }
 
 export interface Detection<T> {
@@ -146,6 +159,8 @@ export class FaceTracker<T> {
   private readonly maxCentreShift: number;
   private readonly maxSizeRatio: number;
   private readonly sameFace: TrackerOptions<T>['sameFace'];
+  private readonly confirmsFace: TrackerOptions<T>['confirmsFace'];
+  private readonly maxConfirmedShift: number;
   private live: LiveTrack<T>[] = [];
   private counter = 0;
   private nowMs = -Infinity;
@@ -166,6 +181,8 @@ export class FaceTracker<T> {
     this.maxCentreShift = shift;
     this.maxSizeRatio = positive('maxSizeRatio', options.maxSizeRatio, 1.5);
     this.sameFace = options.sameFace;
+    this.confirmsFace = options.confirmsFace;
+    this.maxConfirmedShift = positive('maxConfirmedShift', options.maxConfirmedShift, 1.5);
     if (this.maxSizeRatio < 1)
       throw new TypeError(`Expected maxSizeRatio >= 1 but received ${describeTyped(this.maxSizeRatio)}`);
   }
@@ -207,7 +224,11 @@ export class FaceTracker<T> {
         const overlap = iou(t.lastBox, d.box);
         if (overlap >= this.iouThreshold) pairs.push({ track: ti, detection: di, kind: 0, cost: -overlap });
         else {
-          const shift = this.centreShift(t.lastBox, d.box);
+          const reach =
+            this.maxCentreShift > 0 && this.confirmsFace?.(t, d)
+              ? Math.max(this.maxCentreShift, this.maxConfirmedShift)
+              : undefined;
+          const shift = this.centreShift(t.lastBox, d.box, reach);
           if (shift !== null) pairs.push({ track: ti, detection: di, kind: 1, cost: shift });
         }
       });
@@ -283,16 +304,16 @@ export class FaceTracker<T> {
     return all;
   }
 
-  /** The normalised centre distance when the fallback rule matches, else null. */
-  private centreShift(a: Readonly<Box>, b: Readonly<Box>): number | null {
-    if (this.maxCentreShift === 0) return null;
+  /** The normalised centre distance when the fallback rule matches (within `reach`, default maxCentreShift), else null. */
+  private centreShift(a: Readonly<Box>, b: Readonly<Box>, reach = this.maxCentreShift): number | null {
+    if (reach === 0) return null;
     const sa = Math.sqrt(a[2] * a[3]),
       sb = Math.sqrt(b[2] * b[3]);
     if (Math.max(sa, sb) > this.maxSizeRatio * Math.min(sa, sb)) return null;
     const dx = a[0] + a[2] / 2 - (b[0] + b[2] / 2),
       dy = a[1] + a[3] / 2 - (b[1] + b[3] / 2);
     const shift = Math.hypot(dx, dy) / ((sa + sb) / 2);
-    return shift <= this.maxCentreShift ? shift : null;
+    return shift <= reach ? shift : null;
   }
 
   /** The live track seen least recently and not in `exclude` (ties: the older one). */

@@ -60,6 +60,23 @@ describe('FaceTracker', () => {
     expect(run({ maxCentreShift: 0 })).toBe(4);
   });
 
+  it('reaches further when appearance confirms the face: a corridor crossing stays one track, a neighbour does not join', () => {
+    // 80 px right per frame on a 100 px face: a centre shift of 0.8 x size, beyond the 0.5 of geometry alone.
+    const boxes: Box[] = [0, 1, 2, 3].map((i) => [80 * i, 0, 100, 100]);
+    const run = (confirmsFace?: () => boolean) => {
+      const tracker = new FaceTracker<null>({ cameraId: 'cam1', ...(confirmsFace ? { confirmsFace } : {}) });
+      return new Set(boxes.map((b, i) => tracker.update(i * FRAME_MS, [det(b, null)]).assignments[0]!.trackId)).size;
+    };
+    expect(run()).toBe(4);
+    expect(run(() => true)).toBe(1);
+    expect(run(() => false)).toBe(4);
+    // Confirmed or not, the size ratio still holds and 1.5 x size is the limit.
+    const tracker = new FaceTracker<null>({ cameraId: 'cam1', confirmsFace: () => true });
+    const first = tracker.update(0, [det([0, 0, 100, 100], null)]).assignments[0]!.trackId;
+    expect(tracker.update(FRAME_MS, [det([160, 0, 100, 100], null)]).assignments[0]!.trackId).not.toBe(first);
+    expect(() => new FaceTracker({ cameraId: 'c', maxConfirmedShift: 0 })).toThrow(/maxConfirmedShift/);
+  });
+
   it('refuses the centre fallback when the size changes by more than the ratio', () => {
     // A 160 px face, then a 100 px one whose centre moved 40 px on both axes: IoU 0.29, centre
     // shift 0.44 x size, sizes 1.6 apart: a different (farther) face, not the same one.
