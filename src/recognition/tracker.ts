@@ -164,6 +164,8 @@ export class FaceTracker<T> {
   private live: LiveTrack<T>[] = [];
   private counter = 0;
   private nowMs = -Infinity;
+  /** When update() last ran (a detection): keepAlive keeps only the tracks it saw. */
+  private lastUpdateMs = -Infinity;
 
   constructor(options: TrackerOptions<T>) {
     this.cameraId = idPart('cameraId', options.cameraId);
@@ -211,6 +213,7 @@ export class FaceTracker<T> {
         throw new TypeError(`Expected finite number for detections[${i}].rank but received ${describeTyped(d.rank)}`);
     });
     const now = (this.nowMs = Math.max(this.nowMs, atMs));
+    this.lastUpdateMs = now;
 
     const ended: LiveTrack<T>[] = [];
     const kept: LiveTrack<T>[] = [];
@@ -285,16 +288,18 @@ export class FaceTracker<T> {
   }
 
   /**
-   * A frame in which nothing moved (the motion gate skipped its detection): every live track is
-   * where it was, so each counts as seen at atMs (its box, frames and observations unchanged).
-   * Without it a person standing still would lose their track after maxMissedMs and be decided
-   * again as a new track.
+   * A frame in which nothing moved (the motion gate skipped its detection): the tracks the last
+   * detection saw are where they were, so each counts as seen at atMs (its box, frames and
+   * observations unchanged). Without it a person standing still would lose their track after
+   * maxMissedMs and be decided again as a new track. A track the last detection missed is not
+   * kept: its person left (the frame that showed it was a change the detector looked at), and
+   * kept alive it would hand its decision to the next person standing in the same spot.
    */
   keepAlive(atMs: number): void {
     if (!Number.isFinite(atMs))
       throw new TypeError(`Expected finite number for atMs but received ${describeTyped(atMs)}`);
     const now = (this.nowMs = Math.max(this.nowMs, atMs));
-    for (const t of this.live) t.lastSeenMs = now;
+    for (const t of this.live) if (t.lastSeenMs >= this.lastUpdateMs) t.lastSeenMs = now;
   }
 
   /** Ends every live track (camera stopped, shutdown), oldest first. */

@@ -6,9 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 import type { DecodeBenchReport } from '../../src/bench/decode-bench.js';
+import type { DetectorBenchReport } from '../../src/bench/detector-bench.js';
 import type { EventsBenchReport } from '../../src/bench/events-bench.js';
+import type { MotionBenchReport } from '../../src/bench/motion-bench.js';
 import type { PipelineComparison } from '../../src/bench/pipeline-bench.js';
 import type { SearchBenchReport } from '../../src/bench/search-bench.js';
+import { DEFAULT_MOTION_GATE } from '../../src/pipeline/motion-gate.js';
 import { SHARED_POSTGRES_URL } from '../helpers/shared-servers.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -178,5 +181,41 @@ describe('facegate bench pipeline --compare', () => {
       expect(run.report.framesPerSecond).toBeGreaterThan(0);
     }
     expect(r.stderr).toContain('bench: settings "onnxruntime defaults" in a process of its own');
+  }, 120_000);
+});
+
+describe('facegate bench motion', () => {
+  it("holds the motion gate's defaults to its own evidence: still scenes under the cell threshold, the smallest face over the cell count", () => {
+    const r = facegate('bench', 'motion', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as MotionBenchReport;
+    expect(report.scenes).toHaveLength(3);
+    expect(report.gate).toEqual(DEFAULT_MOTION_GATE);
+    for (const s of report.scenes) {
+      // Compression noise and sensor-like noise stay under the threshold in every cell of every frame ...
+      expect(s.stillMaxChangedCells).toBe(0);
+      expect(s.noisyMaxChangedCells).toBe(0);
+      expect(s.noisyMaxDelta).toBeLessThan(report.gate.cellDelta);
+      // ... and the smallest face the quality gate accepts changes more cells than the gate needs.
+      expect(s.faceChangedCells).toBeGreaterThanOrEqual(report.gate.minCells);
+      expect(s.faceMedianDelta).toBeGreaterThan(report.gate.cellDelta);
+    }
+    expect(report.gateMicros.p50).toBeGreaterThan(0);
+  }, 120_000);
+});
+
+describe('facegate bench detector', () => {
+  it('compares the fixed reference with every camera detector size, and names the smallest that loses no accepted face', () => {
+    const r = facegate('bench', 'detector', '--repeat', '1', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as DetectorBenchReport;
+    expect(report.frame).toBe('1280x720');
+    expect(report.rows[0]).toMatchObject({ size: null, lost: 0 });
+    expect(report.rows.slice(1).map((row) => row.size)).toEqual([640, 576, 512, 448, 416, 384, 352, 320, 288, 256]);
+    const reference = report.rows[0]!;
+    expect(reference.found).toBe(report.faces);
+    expect(reference.accepted).toBeGreaterThan(0);
+    for (const row of report.rows) expect(row.accepted).toBeLessThanOrEqual(row.found);
+    expect(report.smallestSafe === null || report.smallestSafe % 32 === 0).toBe(true);
   }, 120_000);
 });

@@ -77,6 +77,21 @@ describe('FaceTracker', () => {
     expect(() => new FaceTracker({ cameraId: 'c', maxConfirmedShift: 0 })).toThrow(/maxConfirmedShift/);
   });
 
+  it('keeps alive on still frames only the tracks the last detection saw: a person who left is not revived', () => {
+    const tracker = new FaceTracker<string>({ cameraId: 'cam1', maxMissedMs: 1_000 });
+    const stays = tracker.update(0, [det([0, 0, 100, 100], 'a'), det([500, 0, 100, 100], 'b')]).assignments;
+    // b left: the next detection sees only a; then nothing moves for 3 s.
+    tracker.update(200, [det([0, 0, 100, 100], 'a')]);
+    for (let t = 400; t <= 3_000; t += 200) tracker.keepAlive(t);
+    const ended = tracker.update(3_200, [det([0, 0, 100, 100], 'a'), det([500, 0, 100, 100], 'c')]);
+    expect(ended.ended.map((t) => t.id)).toEqual([stays[1]!.trackId]);
+    // a stayed one track; the newcomer at b's spot got a track of its own.
+    expect(ended.assignments.map((x) => x.trackId)).toEqual([
+      stays[0]!.trackId,
+      expect.not.stringMatching(stays[1]!.trackId),
+    ]);
+  });
+
   it('refuses the centre fallback when the size changes by more than the ratio', () => {
     // A 160 px face, then a 100 px one whose centre moved 40 px on both axes: IoU 0.29, centre
     // shift 0.44 x size, sizes 1.6 apart: a different (farther) face, not the same one.

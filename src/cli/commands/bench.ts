@@ -1,5 +1,5 @@
 // `facegate bench search` (src/bench/search-bench.ts), `facegate bench events`
-// (src/bench/events-bench.ts), vision, pipeline and decode (src/bench/decode-bench.ts).
+// (src/bench/events-bench.ts), vision, pipeline, motion, detector and decode (src/bench/decode-bench.ts).
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -7,7 +7,9 @@ import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 
 import { formatDecodeBench, parseDecodeScenario, runDecodeBench, runDecodeScenario } from '../../bench/decode-bench.js';
+import { formatDetectorBench, runDetectorBench } from '../../bench/detector-bench.js';
 import { formatEventsBench, runEventsBench } from '../../bench/events-bench.js';
+import { formatMotionBench, runMotionBench } from '../../bench/motion-bench.js';
 import { DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH } from '../../camera/ffmpeg-args.js';
 import {
   BENCH_SCENES,
@@ -72,6 +74,17 @@ facegate bench pipeline [--scene site|queue|photos] [--cameras N] [--seconds S] 
   facegate's, each in a process of its own. (--settings JSON and --scenes-dir DIR: what the
   comparisons pass their runs.)
   Defaults: site and queue N 8, S 60; photos N 1, S 20; F ${DEFAULT_FPS} per camera, ${DEFAULT_WIDTH}x${DEFAULT_HEIGHT} (a camera's), PGlite in a scratch data root.
+
+facegate bench motion [--photos DIR] ${visionFlagsUsage} [--json]
+  The motion gate's evidence (src/pipeline/motion-gate.ts): shared photos as 1280x720 frames
+  through libx264 and back, how far a still scene's cells move (with sensor-like noise too), how
+  many cells a face at the quality gate's smallest eye distance changes, and the gate's cost.
+
+facegate bench detector [--width W] [--height H] [--repeat R] [--photos DIR] ${visionFlagsUsage} [--json]
+  Which camera detector size a W x H camera needs (cameras[].detectorSize): lfw10's faces pasted
+  into W x H frames at the gate's minimum eye distance and up, found and accepted by the gate with
+  the fixed 640x640 model (the reference) and the dynamic one at each size, and its time per frame.
+  Defaults: ${DEFAULT_WIDTH}x${DEFAULT_HEIGHT}, R 5.
 
 facegate bench decode [--requests N] [--side PX] [--budget-mp MP] ${visionFlagsUsage} [--json]
   Peak memory (RSS) of the API under N parallel POST /identify of a PXxPX solid-colour PNG (a few
@@ -242,6 +255,27 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
     out(report, formatPipelineBench(report));
     return;
   }
+  if (which === 'motion' && extra.length === 0) {
+    const report = await runMotionBench({
+      ...visionOptionsFrom(values),
+      photosDir: values.photos ?? path.join(projectRoot(), '..', 'shared', 'faces'),
+      progress,
+    });
+    out(report, formatMotionBench(report));
+    return;
+  }
+  if (which === 'detector' && extra.length === 0) {
+    const report = await runDetectorBench({
+      ...visionOptionsFrom(values),
+      photosDir: values.photos ?? path.join(projectRoot(), '..', 'shared', 'faces'),
+      width: positiveInt('width', values.width, DEFAULT_WIDTH, 7680),
+      height: positiveInt('height', values.height, DEFAULT_HEIGHT, 4320),
+      repeat: positiveInt('repeat', values.repeat, 5, 1000),
+      progress,
+    });
+    out(report, formatDetectorBench(report));
+    return;
+  }
   if (which === 'decode' && extra.length === 0) {
     if (values.scenario !== undefined) {
       const scenario = usage(() => parseDecodeScenario(values.scenario as string));
@@ -263,6 +297,6 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
     return;
   }
   throw new UsageError(
-    `Expected "bench search", "bench events", "bench vision", "bench pipeline" or "bench decode" but received "bench ${positionals.join(' ')}"`,
+    `Expected "bench search", "bench events", "bench vision", "bench pipeline", "bench motion", "bench detector" or "bench decode" but received "bench ${positionals.join(' ')}"`,
   );
 }
