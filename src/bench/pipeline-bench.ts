@@ -90,20 +90,10 @@ export interface PipelineBenchOptions extends VisionOptions {
   progress?: (message: string) => void;
 }
 
-/** The site scene's ground truth against the events, over all cameras. */
-export interface SiteReport {
+/** The site scene's ground truth against the events, summed over all cameras (scenes.ts SceneVerdict's counts). */
+export interface SiteReport extends Omit<SceneVerdict, 'missed'> {
   /** The scene each camera showed ("corridor-1", ...). */
   scenes: string[];
-  /** People who passed (in view long enough, within the run). */
-  passages: number;
-  /** Of them, those with an event on their camera while in view (or just after leaving). */
-  decided: number;
-  knownPassages: number;
-  knownNamed: number;
-  strangersNamedKnown: number;
-  events: number;
-  /** Events no passage took (a second track of one person, say). */
-  extraEvents: number;
   reconnects: number;
   /** The passages that got no event (at most 20). */
   missed: { camera: string; scene: string; person: string; startS: number; endS: number }[];

@@ -13,6 +13,7 @@ import path from 'node:path';
 
 import sharp from 'sharp';
 
+import { seededRandom } from '../seeded-random.js';
 import type { FaceAnalyzer } from '../vision/face-analyzer.js';
 import type { RgbImage } from '../vision/types.js';
 
@@ -53,18 +54,6 @@ export const SCENE_FPS = 5;
 export const SCENE_WIDTH = 1280;
 export const SCENE_HEIGHT = 720;
 const MANIFEST = 'scenes.json';
-
-/** Deterministic pseudo-random numbers (mulberry32): the same seed, the same scene. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // People and their faces
@@ -412,7 +401,8 @@ export async function prepareScenes(options: PrepareScenesOptions): Promise<Scen
     const scripts: SceneScript[] = [];
     for (const id of [...new Set(options.ids)]) {
       const { scene, variant } = parseSceneId(id);
-      const rnd = random(variant * 7919 + SCENE_NAMES.indexOf(scene) * 104729);
+      // The same seed, the same scene.
+      const rnd = seededRandom(variant * 7919 + SCENE_NAMES.indexOf(scene) * 104729);
       const who = cycle(known, strangers, (variant - 1) * 3 + SCENE_NAMES.indexOf(scene));
       const plan = { corridor, queue, standing }[scene](options.seconds, rnd, who);
       const actors: Actor[] = [];
