@@ -46,17 +46,26 @@ const unit = z.number().min(0).max(1);
 
 // --- the pipeline's work per frame (issue 15: src/pipeline/motion-gate.ts, follow.ts) ---
 const motionKeys = {
+  // The bounds keep the gate from never looking: a face changes its cells by 46-65 levels at the
+  // median and covers 14-16 of them at the smallest size the quality gate accepts (motion-gate.ts).
   cellDelta: z
     .number()
     .gt(0)
-    .max(255)
-    .describe('A grid cell changed when its mean luma moved by more than this (0-255; motion-gate.ts says why).'),
-  minCells: z.number().int().min(1).max(10_000).describe('Changed cells that make a frame worth detecting.'),
+    .max(32)
+    .describe('A grid cell changed when its mean luma moved by more than this (at most 32; motion-gate.ts says why).'),
+  minCells: z
+    .number()
+    .int()
+    .min(1)
+    .max(8)
+    .describe('Changed cells that make a frame worth detecting (at most 8: half what the smallest face changes).'),
   fullEveryMs: z
     .number()
     .min(100)
-    .max(600_000)
-    .describe('A full detection at least this often (ms), motion or not: catches a person who never moved.'),
+    .max(10_000)
+    .describe(
+      'A full detection at least this often (ms, at most 10 s), motion or not: catches a person who never moved.',
+    ),
 };
 const cameraMotionSchema = z.union([
   z.literal(false),
@@ -79,7 +88,7 @@ const pipelineSchema = z
       ])
       .prefault({})
       .describe(
-        "Every camera's motion gate: frames where nothing moved skip the detector (a camera may set its own); false: every frame is detected.",
+        "Every camera's motion gate: frames where nothing moved skip the detector (a camera may set its own keys); false: every frame of every camera is detected, whatever a camera sets.",
       ),
     follow: z
       .union([
@@ -96,7 +105,7 @@ const pipelineSchema = z
           reembedAfterMs: z
             .number()
             .min(100)
-            .max(600_000)
+            .max(10_000)
             .default(DEFAULT_FOLLOW.reembedAfterMs)
             .describe("A followed track's face is embedded again after this long (ms): its embedding budget."),
         }),
@@ -112,67 +121,82 @@ const pipelineSchema = z
   .describe('How much work each camera frame gets (`facegate bench pipeline` measures it).');
 // --- end of the pipeline's work per frame ---
 
-const cameraSchema = z.strictObject({
-  id: cameraId.describe(
-    "The camera's id: events, health keys and unknown-face crops are filed under it (letters, digits, _ and -).",
-  ),
-  url: z
-    .string()
-    .regex(
-      /^(rtsps?:\/\/[^/\s]+|slideshow:.+|replay:.+)/,
-      'expected an rtsp:// or rtsps:// URL (or slideshow:<list> for the demo, replay:<video file> for recorded footage)',
-    )
-    .describe(
-      "rtsp:// or rtsps:// (credentials allowed, never printed): the camera's substream at about the configured size where it has one (decoding a 4K main stream costs several times a 720p one); slideshow:<ffmpeg concat list> plays photos for a demo; replay:<video file> plays recorded footage in real time.",
+const cameraSchema = z
+  .strictObject({
+    id: cameraId.describe(
+      "The camera's id: events, health keys and unknown-face crops are filed under it (letters, digits, _ and -).",
     ),
-  enabled: z.boolean().default(true).describe('false keeps the camera configured but not pulled.'),
-  fps: z
-    .number()
-    .int()
-    .min(1)
-    .max(30)
-    .default(DEFAULT_FPS)
-    .describe(
-      'Frames per second handed to the pipeline (src/camera/ffmpeg-args.ts: enough to track a walking person).',
-    ),
-  width: z
-    .number()
-    .int()
-    .min(64)
-    .max(3840)
-    .multipleOf(2)
-    .default(DEFAULT_WIDTH)
-    .describe(
-      'Frame width in pixels; the picture is letterboxed into width x height. Why 1280x720: src/camera/ffmpeg-args.ts.',
-    ),
-  height: z
-    .number()
-    .int()
-    .min(64)
-    .max(2160)
-    .multipleOf(2)
-    .default(DEFAULT_HEIGHT)
-    .describe('Frame height in pixels (even).'),
-  watchdogSeconds: z
-    .number()
-    .min(1)
-    .max(300)
-    .default(DEFAULT_WATCHDOG_MS / 1000)
-    .describe('Seconds without a frame before ffmpeg is killed and the camera reconnects (src/camera/rtsp-source.ts).'),
-  detectorSize: z
-    .number()
-    .int()
-    .min(96)
-    .max(1280)
-    .multipleOf(32)
-    .optional()
-    .describe(
-      `The camera detector's input size (longest side). Absent: ${CAMERA_DETECTOR_SCALE.toFixed(3)} x the frame's longer side in multiples of 32 (416 at 1280x720; src/vision/detector.ts says why); \`facegate bench detector\` measures a frame size.`,
-    ),
-  motion: cameraMotionSchema
-    .optional()
-    .describe("This camera's motion gate over pipeline.motion; false: every frame of this camera is detected."),
-});
+    url: z
+      .string()
+      .regex(
+        /^(rtsps?:\/\/[^/\s]+|slideshow:.+|replay:.+)/,
+        'expected an rtsp:// or rtsps:// URL (or slideshow:<list> for the demo, replay:<video file> for recorded footage)',
+      )
+      .describe(
+        "rtsp:// or rtsps:// (credentials allowed, never printed): the camera's substream at about the configured size where it has one (decoding a 4K main stream costs several times a 720p one); slideshow:<ffmpeg concat list> plays photos for a demo; replay:<video file> plays recorded footage in real time.",
+      ),
+    enabled: z.boolean().default(true).describe('false keeps the camera configured but not pulled.'),
+    fps: z
+      .number()
+      .int()
+      .min(1)
+      .max(30)
+      .default(DEFAULT_FPS)
+      .describe(
+        'Frames per second handed to the pipeline (src/camera/ffmpeg-args.ts: enough to track a walking person).',
+      ),
+    width: z
+      .number()
+      .int()
+      .min(64)
+      .max(3840)
+      .multipleOf(2)
+      .default(DEFAULT_WIDTH)
+      .describe(
+        'Frame width in pixels; the picture is letterboxed into width x height. Why 1280x720: src/camera/ffmpeg-args.ts.',
+      ),
+    height: z
+      .number()
+      .int()
+      .min(64)
+      .max(2160)
+      .multipleOf(2)
+      .default(DEFAULT_HEIGHT)
+      .describe('Frame height in pixels (even).'),
+    watchdogSeconds: z
+      .number()
+      .min(1)
+      .max(300)
+      .default(DEFAULT_WATCHDOG_MS / 1000)
+      .describe(
+        'Seconds without a frame before ffmpeg is killed and the camera reconnects (src/camera/rtsp-source.ts).',
+      ),
+    detectorSize: z
+      .number()
+      .int()
+      .min(96)
+      .max(1280)
+      .multipleOf(32)
+      .optional()
+      .describe(
+        `The camera detector's input size (longest side). Absent: ${CAMERA_DETECTOR_SCALE.toFixed(3)} x the frame's longer side in multiples of 32 (416 at 1280x720; src/vision/detector.ts says why); \`facegate bench detector\` measures a frame size.`,
+      ),
+    motion: cameraMotionSchema
+      .optional()
+      .describe("This camera's motion gate over pipeline.motion; false: every frame of this camera is detected."),
+  })
+  .superRefine((camera, ctx) => {
+    // Below a quarter of the frame's longer side the smallest face the quality gate accepts (32 px
+    // between the eyes) is 8 px or less in the detector's input: found too rarely to be worth it.
+    const longer = Math.max(camera.width, camera.height);
+    if (camera.detectorSize !== undefined && camera.detectorSize < longer / 4) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['detectorSize'],
+        message: `Expected a detector size of at least a quarter of the frame's longer side (${Math.ceil(longer / 4 / 32) * 32} for ${camera.width}x${camera.height}) but received ${camera.detectorSize}`,
+      });
+    }
+  });
 
 // --- site calibration (issue 13) ---
 /** The most lenient target `calibrate` accepts: above 1 stranger in 100 named is no longer "never name a stranger". */

@@ -3,11 +3,16 @@
 // can follow it on the detector's boxes alone. This module says which of a frame's detections are
 // followed that way. Every other detection is examined as before (aligned, gated, embedded,
 // searched), and so is a followed track's face whenever there is a doubt:
-// - the box jumped: its overlap with the track's last box is under minIou, or the pairing is not
-//   one-to-one (another box or another track overlaps: two people crossing);
+// - the track was not seen by the last detection (its person may have left, and someone else
+//   stepped into the spot: the tailgater at a door);
+// - the box jumped: its overlap with the track's last box is under minIou, or its size changed by
+//   more than MAX_FOLLOWED_SIZE_CHANGE (a person behind stepping into view as the one in front
+//   steps aside), or the pairing is not one-to-one (another box or another track overlaps: two
+//   people crossing);
 // - too long without a look: reembedAfterMs since the track's last embedding, which is the track's
 //   embedding budget while it is followed (one embedding per reembedAfterMs; an undecided track
-//   embeds every frame, as its votes need).
+//   embeds every frame, as its votes need). It bounds how long a swap no rule above sees (a
+//   different face in the same box between two frames) can pass as the decided person.
 // A re-embedded face goes through the tracker's appearance gate again, so a different person who
 // took the spot starts a track (and a decision) of their own.
 import { describeTyped, isPositiveNumber } from '../../storage/checks.js';
@@ -21,11 +26,22 @@ export interface FollowOptions {
    * examined.
    */
   minIou?: number;
-  /** A followed track's face is embedded again after this long without an embedding (ms). Default 5000. */
+  /**
+   * A followed track's face is embedded again after this long without an embedding (ms). Default
+   * 2000: one embedding in 10 frames at 5 fps while followed, and at most 2 s for a swap no other
+   * rule sees.
+   */
   reembedAfterMs?: number;
 }
 
-export const DEFAULT_FOLLOW: Required<FollowOptions> = { minIou: 0.5, reembedAfterMs: 5_000 };
+export const DEFAULT_FOLLOW: Required<FollowOptions> = { minIou: 0.5, reembedAfterMs: 2_000 };
+
+/**
+ * A box whose side (sqrt of its area) differs from the track's last by more than this share is
+ * examined: walking towards the camera changes a face's size by a few per cent a frame at 5 fps,
+ * a different person's face at another distance by more.
+ */
+export const MAX_FOLLOWED_SIZE_CHANGE = 0.2;
 
 export function followOptions(options: FollowOptions = {}): Required<FollowOptions> {
   const o = { ...DEFAULT_FOLLOW, ...options };
@@ -45,6 +61,8 @@ export interface FollowableTrack {
   decided: boolean;
   /** When the track's face was last embedded (ms, the frames' clock). */
   lastEmbeddedMs: number;
+  /** Whether the last detection saw the track (FaceTracker.seenAtLastDetection). */
+  seenAtLastDetection: boolean;
 }
 
 /**
@@ -67,7 +85,10 @@ export function followedDetections(
     const ti = candidates[0] as number;
     const track = tracks[ti] as FollowableTrack;
     const row = overlaps[ti] as number[];
-    if (!track.decided || (row[d] as number) < options.minIou) return;
+    if (!track.decided || !track.seenAtLastDetection || (row[d] as number) < options.minIou) return;
+    const box = boxes[d] as Readonly<Box>;
+    const side = Math.sqrt((box[2] * box[3]) / (track.lastBox[2] * track.lastBox[3]));
+    if (Math.abs(side - 1) > MAX_FOLLOWED_SIZE_CHANGE) return;
     if (row.filter((v) => v >= pairIou).length !== 1) return;
     if (atMs - track.lastEmbeddedMs >= options.reembedAfterMs) return;
     followed.set(d, track.id);

@@ -56,8 +56,8 @@ export function mergeMotionGate(
   base: MotionGateOptions | false,
   own: MotionGateOptions | false | undefined,
 ): MotionGateOptions | false {
-  if (own === undefined) return base;
-  if (own === false || base === false) return own;
+  if (own === undefined || base === false) return base;
+  if (own === false) return false;
   const merged: MotionGateOptions = { ...base };
   for (const key of ['columns', 'cellDelta', 'minCells', 'fullEveryMs'] as const)
     if (own[key] !== undefined) merged[key] = own[key];

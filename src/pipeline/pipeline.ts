@@ -131,6 +131,8 @@ export interface PipelineStats {
 }
 
 const LATENCY_SAMPLES = 2_000;
+/** Frames an undecided track forces a detection for (5 s at 5 fps: a decision takes 3-5 usable frames). */
+const MAX_FORCED_FRAMES = 25;
 /** Unknown faces waiting to be kept: a few seconds of strangers, while a review holds the grouping. */
 const MAX_PENDING_KEEPS = 32;
 
@@ -286,8 +288,10 @@ export class Pipeline {
     this.counters.frames++;
     const t0 = performance.now();
     if (state.gate) {
-      // A track still collecting its votes is looked at every frame, moving or not.
-      const waiting = state.tracker.tracks().some((t) => !state.decided.has(t.id));
+      // A track still collecting its votes is looked at every frame, moving or not, for its first
+      // MAX_FORCED_FRAMES: a face the quality gate never accepts (a poster, a profile at a desk)
+      // would otherwise keep the gate open all day; the periodic look goes on covering it.
+      const waiting = state.tracker.tracks().some((t) => !state.decided.has(t.id) && t.frames < MAX_FORCED_FRAMES);
       const { verdict } = state.gate.check(frame.image, frame.receivedMs, waiting);
       this.counters.busyMs.gate += performance.now() - t0;
       if (verdict === 'still') return { frame, faces: null };
@@ -316,6 +320,7 @@ export class Pipeline {
             lastBox: t.lastBox,
             decided: state.decided.has(t.id),
             lastEmbeddedMs: state.lastEmbeddedMs.get(t.id) ?? -Infinity,
+            seenAtLastDetection: state.tracker.seenAtLastDetection(t),
           })),
           faces.map((f) => f.box),
           frame.receivedMs,

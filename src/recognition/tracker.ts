@@ -299,7 +299,15 @@ export class FaceTracker<T> {
     if (!Number.isFinite(atMs))
       throw new TypeError(`Expected finite number for atMs but received ${describeTyped(atMs)}`);
     const now = (this.nowMs = Math.max(this.nowMs, atMs));
-    for (const t of this.live) if (t.lastSeenMs >= this.lastUpdateMs) t.lastSeenMs = now;
+    for (const t of this.live) if (this.seenAtLastDetection(t)) t.lastSeenMs = now;
+  }
+
+  /**
+   * Whether the last detection (update) saw this track, or a still frame since kept it: a track
+   * the last detection missed may be a person who left.
+   */
+  seenAtLastDetection(track: Readonly<Track<T>>): boolean {
+    return track.lastSeenMs >= this.lastUpdateMs;
   }
 
   /** Ends every live track (camera stopped, shutdown), oldest first. */

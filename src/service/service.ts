@@ -41,6 +41,13 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   // Accepted by an explicit override (recognition.allowUnsafeThresholds): said at every start.
   for (const warning of configWarnings(config)) logger.warn(warning);
   const vision = await openVision({ ...visionOptionsOf(config), logger });
+  // Checked before any store opens: a size the camera detector cannot take is a configuration error.
+  const sized = config.cameras.filter((c) => c.enabled && c.detectorSize !== undefined);
+  if (sized.length > 0 && !vision.camera.detector.sizeIsFree) {
+    throw new Error(
+      `Expected a camera detector whose input size is free for cameras[].detectorSize (${sized.map((c) => c.id).join(', ')}) but inference.cameraDetector ${vision.camera.info.name} has a fixed input`,
+    );
+  }
   const storage = await openStorage(storageConfigOf(config), {
     embeddingModel: { id: vision.embedder.modelId, dim: vision.embedder.dim },
     logger,
@@ -119,7 +126,8 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
           },
           pipeline.addCamera(c.id, {
             ...(c.motion !== undefined ? { motion: c.motion } : {}),
-            // A detector with a fixed input (inference.cameraDetector naming one) takes frames as they come.
+            // A detector with a fixed input (inference.cameraDetector naming one) takes frames as
+            // they come (a detectorSize written for it was refused above).
             ...(vision.camera.detector.sizeIsFree
               ? { detectorSize: c.detectorSize ?? cameraDetectorSize(c.width, c.height) }
               : {}),

@@ -110,6 +110,13 @@ describe('configuration', () => {
       /cameras\.0\.detectorSize: .*multiple of 32.*\(received 400\)/,
     );
     expect(() => parseConfig({ pipeline: { motion: { cellDelta: 0 } } })).toThrow(/pipeline\.motion/);
+    // Bounds that would let the gate or following never look again are refused.
+    expect(() => parseConfig({ pipeline: { motion: { minCells: 600 } } })).toThrow(/pipeline\.motion/);
+    expect(() => parseConfig({ pipeline: { motion: { fullEveryMs: 600_000 } } })).toThrow(/pipeline\.motion/);
+    expect(() => parseConfig({ pipeline: { follow: { reembedAfterMs: 600_000 } } })).toThrow(/pipeline\.follow/);
+    expect(() => parseConfig({ cameras: [{ id: 'door', url: 'rtsp://10.0.0.5/live', detectorSize: 96 }] })).toThrow(
+      /cameras\.0\.detectorSize: Expected a detector size of at least a quarter .*\(320 for 1280x720\) but received 96/,
+    );
     expect(() => parseConfig({ pipeline: { follow: { minIou: 2 } } })).toThrow(/pipeline\.follow/);
     expect(() => parseConfig({ cameras: [{ id: 'door', url: 'rtsp://10.0.0.5/live', motion: true }] })).toThrow(
       /cameras\.0\.motion/,

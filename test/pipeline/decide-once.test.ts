@@ -24,6 +24,10 @@ let appliance: TestAppliance;
 let users: UserDirectory;
 let alone: RgbImage;
 let withStranger: RgbImage;
+/** Nobody in view (the black frame the photo was letterboxed into). */
+let empty: RgbImage;
+/** The stranger's face where Obama's was, at his size: someone stepping into the spot he left. */
+let strangerInHisSpot: RgbImage;
 
 const W = 1280,
   H = 720;
@@ -112,6 +116,31 @@ beforeAll(async () => {
       { input: stranger, left: 200, top: 250 },
     ]),
   );
+  empty = { width: W, height: H, data: new Uint8Array(W * H * 3) };
+  const [his] = await appliance.vision.analyzer.detector.detect(alone);
+  if (!his) throw new Error('no face in the Obama frame');
+  const hl = his.landmarks;
+  const hisEyes = Math.hypot(hl.leftEye[0] - hl.rightEye[0], hl.leftEye[1] - hl.rightEye[1]);
+  const pasted = Math.round((side * hisEyes) / eyes);
+  const inSpot = await sharp(bidenFile)
+    .rotate()
+    .extract({
+      left,
+      top,
+      width: Math.min(side, decoded.info.width - left),
+      height: Math.min(side, decoded.info.height - top),
+    })
+    .resize(pasted, pasted)
+    .toBuffer();
+  strangerInHisSpot = await raw(
+    sharp(Buffer.from(empty.data), { raw: { width: W, height: H, channels: 3 } }).composite([
+      {
+        input: inSpot,
+        left: Math.round((hl.leftEye[0] + hl.rightEye[0]) / 2 - pasted / 2),
+        top: Math.round((hl.leftEye[1] + hl.rightEye[1]) / 2 + hisEyes / 2 - pasted / 2),
+      },
+    ]),
+  );
 }, 120_000);
 afterAll(async () => {
   await appliance.close();
@@ -135,6 +164,16 @@ describe('decide once, then follow (motion gate and following on: the defaults)'
     const known = events.filter((e) => !e.isUnknown);
     expect(known.map((e) => e.matchedUserId)).toEqual(['obama']);
     expect(events.filter((e) => e.isUnknown).length).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+
+  it('decides a stranger who steps into the spot a decided person left a moment before (the tailgater)', async () => {
+    // Obama 3 s (decided, then followed), nobody 1 s (his track missed, not yet ended), the
+    // stranger in his spot at his size for 1 s. A long embedding budget, so that only the
+    // "seen by the last detection" rule can stop the stranger passing as Obama's track.
+    const frames = [alone, alone, alone, empty, strangerInHisSpot, empty, empty];
+    const { events } = await run('tailgate_1', frames, 6.5, { follow: { reembedAfterMs: 10_000 } }, 1);
+    expect(events.filter((e) => !e.isUnknown).map((e) => e.matchedUserId)).toEqual(['obama']);
+    expect(events.filter((e) => e.isUnknown)).toHaveLength(1);
   }, 60_000);
 });
 

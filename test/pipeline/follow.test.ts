@@ -11,6 +11,7 @@ const track = (over: Partial<FollowableTrack> = {}): FollowableTrack => ({
   lastBox: [100, 100, 100, 100],
   decided: true,
   lastEmbeddedMs: 0,
+  seenAtLastDetection: true,
   ...over,
 });
 const follow = (tracks: FollowableTrack[], boxes: Box[], atMs = 1_000) =>
@@ -23,6 +24,16 @@ describe('followedDetections', () => {
 
   it('examines the face of a track still waiting for its decision', () => {
     expect(follow([track({ decided: false })], [[110, 105, 100, 100]]).size).toBe(0);
+  });
+
+  it('examines a face at the spot of a track the last detection missed: its person may have left (the tailgater)', () => {
+    expect(follow([track({ seenAtLastDetection: false })], [[100, 100, 100, 100]]).size).toBe(0);
+  });
+
+  it('examines a face whose size changed by more than a fifth: someone behind stepping into view', () => {
+    // Same centre, 0.75 x the side: IoU 0.56, over minIou, but a different distance from the camera.
+    expect(follow([track()], [[112.5, 112.5, 75, 75]]).size).toBe(0);
+    expect(follow([track()], [[105, 105, 90, 90]]).size).toBe(1);
   });
 
   it('examines a face that jumped (overlap under minIou), leaving it to the tracker and its appearance gate', () => {

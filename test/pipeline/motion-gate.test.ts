@@ -5,7 +5,7 @@ import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import { DEFAULT_MOTION_GATE, lumaGrid, MotionGate } from '../../src/pipeline/motion-gate.js';
+import { DEFAULT_MOTION_GATE, lumaGrid, mergeMotionGate, MotionGate } from '../../src/pipeline/motion-gate.js';
 import { seededRandom } from '../../src/seeded-random.js';
 import type { RgbImage } from '../../src/vision/types.js';
 import { FACES_DIR } from '../helpers/shared-data.js';
@@ -86,6 +86,13 @@ describe('MotionGate', () => {
     expect(gate.check(scene, 700, true).verdict).toBe('motion');
     expect(gate.check(scene, 1_500).verdict).toBe('still');
     expect(gate.check(scene, 1_700).verdict).toBe('motion');
+  });
+
+  it("merges a camera's keys over the pipeline's, and false at either level turns the gate off", () => {
+    expect(mergeMotionGate({ cellDelta: 8, minCells: 2 }, { cellDelta: 12 })).toEqual({ cellDelta: 12, minCells: 2 });
+    expect(mergeMotionGate({ cellDelta: 8 }, undefined)).toEqual({ cellDelta: 8 });
+    expect(mergeMotionGate({ cellDelta: 8 }, false)).toBe(false);
+    expect(mergeMotionGate(false, { cellDelta: 12 })).toBe(false);
   });
 
   it('refuses options that would turn it off or on by accident, naming the key', () => {
