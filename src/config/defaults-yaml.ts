@@ -46,16 +46,24 @@ function wrap(text: string, prefix: string): string[] {
 const scalar = (value: unknown): string => stringify(value, { lineWidth: 0 }).trimEnd();
 
 function describeRequired(schema: z.ZodType): string {
-  const text = schema.description;
+  // A key shared by two sections is described once, under its default or optional wrapper.
+  const text = schema.description ?? unwrap(schema).base.description;
   if (text === undefined)
     throw new Error('configuration key without a description (config.ts: every key gets .describe())');
   return text;
 }
 
+/** A section that may also be `false` (pipeline.motion: false | { ... }): its object branch. */
+function objectOf(schema: z.ZodType): z.ZodType {
+  if (!(schema instanceof z.ZodUnion)) return schema;
+  const branch = (schema.options as z.ZodType[]).map((o) => unwrap(o).base).find((o) => o instanceof z.ZodObject);
+  return branch ?? schema;
+}
+
 function objectLines(shape: Record<string, z.ZodType>, values: Record<string, unknown>, indent: string): string[] {
   const out: string[] = [];
   for (const [key, field] of Object.entries(shape)) {
-    const { base } = unwrap(field);
+    const base = objectOf(unwrap(field).base);
     // A blank line before each top-level key, for the eye.
     if (indent === '') out.push('');
     out.push(...wrap(`${describeRequired(field)}`, `${indent}# `));
@@ -84,7 +92,12 @@ function itemLines(shape: Record<string, z.ZodType>, prefix: string): string[] {
     `${prefix.slice(0, -2)}Each entry:`,
     ...Object.entries(shape).flatMap(([key, field]) => {
       const value = defaults[key];
-      const head = value === undefined ? `${key} (required):` : `${key} (default ${scalar(value)}):`;
+      const head =
+        value !== undefined
+          ? `${key} (default ${scalar(value)}):`
+          : field instanceof z.ZodOptional
+            ? `${key} (optional):`
+            : `${key} (required):`;
       const [first = '', ...rest] = wrap(`${head} ${describeRequired(field)}`, `${prefix}  `);
       return [`${prefix}${first.slice(prefix.length + 2)}`, ...rest];
     }),
