@@ -38,6 +38,8 @@ describe('facegate doctor', () => {
       'ffmpeg',
       'model detector',
       'model embedder',
+      // The manifest's default.cameraDetector (the dynamic YuNet camera frames go to) is verified too.
+      'model cameraDetector',
       'native addon',
       'inference provider',
       'database',
@@ -50,6 +52,7 @@ describe('facegate doctor', () => {
       /^not set up yet \(no data root at .*\): the site was never calibrated$|^\d\.\d+ \(/,
     );
     expect(byName(report, 'model embedder')?.detail).toMatch(/sha256 verified/);
+    expect(byName(report, 'model cameraDetector')?.detail).toMatch(/^yunet_s_dynamic@.* sha256 verified/);
     expect(byName(report, 'native addon')?.detail).toMatch(/SIMD (scalar|sse2|avx2|avx512|neon)/);
     expect(byName(report, 'inference provider')?.detail).toMatch(/^active (cpu|cuda|dml)/);
     // The settings a site's figures depend on, and the CPU they were measured on.
