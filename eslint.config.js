@@ -17,6 +17,7 @@ const below = (files, ...patterns) => ({
   rules: { 'no-restricted-imports': ['error', { patterns }] },
 });
 const SRC_FOLDERS = [
+  'access',
   'api',
   'bench',
   'camera',
@@ -76,6 +77,8 @@ export default tseslint.config(
   below(['storage/**/*.ts'], upward('storage/', ['src', 'scripts', 'test'], 'storage sits below the program')),
   below(['src/**/*.ts'], ...srcWide),
   // models reads only config/environment.ts (a leaf) from config/ and nothing else in src/.
+  // access is a leaf: pure rules over the configuration's doors, imported by config, pipeline and above.
+  below(['src/access/**/*.ts'], ...srcWide, notFrom('src/access/', ['access'])),
   below(['src/models/**/*.ts'], ...srcWide, notFrom('src/models/', ['config', 'models']), {
     regex: '^(\\.\\./)+config/(?!environment\\.js$)',
     message: 'src/models/ imports only config/environment.js from config/ (README, Layout)',
@@ -95,23 +98,24 @@ export default tseslint.config(
   below(
     ['src/pipeline/**/*.ts'],
     ...srcWide,
-    notFrom('src/pipeline/', ['pipeline', 'camera', 'models', 'recognition', 'unknown-faces', 'vision']),
+    notFrom('src/pipeline/', ['access', 'pipeline', 'camera', 'models', 'recognition', 'unknown-faces', 'vision']),
   ),
   below(
     ['src/config/**/*.ts'],
     ...srcWide,
-    notFrom('src/config/', ['config', 'camera', 'models', 'pipeline', 'recognition', 'vision']),
+    notFrom('src/config/', ['access', 'config', 'camera', 'models', 'pipeline', 'recognition', 'vision']),
   ),
   below(
     ['src/api/**/*.ts'],
     ...srcWide,
-    notFrom('src/api/', ['api', 'models', 'pipeline', 'recognition', 'unknown-faces', 'vision']),
+    notFrom('src/api/', ['access', 'api', 'models', 'pipeline', 'recognition', 'unknown-faces', 'vision']),
   ),
   below(
     ['src/service/**/*.ts'],
     ...srcWide,
     notFrom('src/service/', [
       'service',
+      'access',
       'api',
       'camera',
       'config',
@@ -125,6 +129,16 @@ export default tseslint.config(
   below(
     ['src/bench/**/*.ts'],
     ...srcWide,
-    notFrom('src/bench/', ['bench', 'api', 'camera', 'models', 'pipeline', 'recognition', 'unknown-faces', 'vision']),
+    notFrom('src/bench/', [
+      'access',
+      'bench',
+      'api',
+      'camera',
+      'models',
+      'pipeline',
+      'recognition',
+      'unknown-faces',
+      'vision',
+    ]),
   ),
 );
