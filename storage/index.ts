@@ -128,3 +128,4 @@ export type {
   UnknownGroup,
 } from './db/unknown-face-records.js';
 export { GROUP_STATUSES, parseGroupId } from './db/unknown-face-records.js';
+export { ACCESS_VERDICTS, type AccessVerdictKind, type EventAccess } from './db/db-store.js';

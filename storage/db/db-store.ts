@@ -1,5 +1,5 @@
-// DbStore: users, roles, the durable record of every embedding, the append-only event log, match
-// corrections and threshold calibrations (their types here; their checks and SQL in
+// DbStore: users, roles, the durable record of every embedding, the append-only event log (each
+// recognition with its access verdict, issue 17), match corrections and threshold calibrations (their types here; their checks and SQL in
 // match-corrections.ts and threshold-calibrations.ts), and the unknown faces kept for review
 // (their interface: unknown-face-records.ts). One implementation (sql-db-store.ts) runs on a
 // PostgreSQL server or on embedded PGlite. This interface imports no implementation.
@@ -38,6 +38,16 @@ export interface EmbeddingRecord {
   createdAt: Date;
 }
 
+// Access verdicts (issue 17, migration 005): what the access rules (src/access/rules.ts) decided for
+// a recognition, kept with its event in the append-only log.
+export const ACCESS_VERDICTS = ['granted', 'denied', 'unknown'] as const;
+export type AccessVerdictKind = (typeof ACCESS_VERDICTS)[number];
+/** A recognition's access verdict and why (printable text, 1-500 characters). */
+export interface EventAccess {
+  verdict: AccessVerdictKind;
+  reason: string;
+}
+
 export interface RecognitionEvent {
   /** UUIDv7; made by the store when absent. */
   id?: string;
@@ -49,6 +59,8 @@ export interface RecognitionEvent {
   trackId?: string | null;
   modelId?: string | null;
   threshold?: number | null;
+  /** The access verdict; absent or null where no access control is configured. */
+  access?: EventAccess | null;
 }
 
 export interface CameraEvent {
@@ -59,11 +71,15 @@ export interface CameraEvent {
   details?: Record<string, unknown>;
 }
 
-export interface StoredRecognitionEvent extends Required<Omit<RecognitionEvent, 'trackId' | 'modelId' | 'threshold'>> {
+export interface StoredRecognitionEvent extends Required<
+  Omit<RecognitionEvent, 'trackId' | 'modelId' | 'threshold' | 'access'>
+> {
   isUnknown: boolean;
   trackId: string | null;
   modelId: string | null;
   threshold: number | null;
+  /** null: recorded without access control (or before migration 005). */
+  access: EventAccess | null;
 }
 
 export type StoredCameraEvent = Required<CameraEvent>;
@@ -77,6 +93,8 @@ export interface EventQuery {
   limit?: number;
   /** Keyset paging: events strictly older than this event id (ids sort by time). */
   before?: string;
+  /** Recognition events with this access verdict only (camera events have none: refused there). */
+  access?: AccessVerdictKind;
 }
 
 /** Where an event write went: the database, or the local spool while it is unreachable. */
@@ -189,6 +207,12 @@ export interface DbStore {
   getUser(id: string): Promise<User | null>;
   listUsers(filter?: { status?: UserStatus }): Promise<User[]>;
   setUserStatus(id: string, status: UserStatus): Promise<User>;
+  /**
+   * Replaces the user's roles in one transaction (duplicates kept once; printable names, as createUser
+   * takes them); returns the user with its roles sorted. NotFoundError for no such user; ReadOnlyError
+   * while the database is down.
+   */
+  setUserRoles(userId: string, roles: string[]): Promise<User>;
   /** Deletes the user and their embeddings; returns the embedding ids removed (for the index). */
   deleteUser(id: string): Promise<{ embeddingIds: bigint[] }>;
 

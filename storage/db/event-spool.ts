@@ -11,6 +11,9 @@ import path from 'node:path';
 import { fsyncDir, renameWithRetry } from '../fs/atomic-write.js';
 import type { Logger } from '../logger.js';
 
+// A recognition's `event` is the store's row as JSON (sql-db-store.ts, RecognitionRow): a field added
+// later, like the access verdict (migration 005), is optional there, so a line an older version
+// spooled replays without it (as null).
 export type SpooledEvent =
   { kind: 'recognition'; event: Record<string, unknown> } | { kind: 'camera'; event: Record<string, unknown> };
 

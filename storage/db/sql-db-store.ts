@@ -27,7 +27,10 @@ import type {
   NewMatchCorrection,
   NewThresholdCalibration,
   ThresholdCalibration,
+  AccessVerdictKind,
+  EventAccess,
 } from './db-store.js';
+import { ACCESS_VERDICTS } from './db-store.js';
 import { DbAvailability, type NeedDb } from './db-availability.js';
 import { EventSpool, type SpooledEvent } from './event-spool.js';
 import { migrate } from './migrate.js';
@@ -48,6 +51,7 @@ import {
 } from './match-corrections.js';
 import {
   isFiniteVector,
+  isPrintableLine,
   quoteReceived,
   requireDate,
   requireFinite,
@@ -83,6 +87,9 @@ interface RecognitionRow {
   trackId: string | null;
   modelId: string | null;
   threshold: number | null;
+  /** Absent in lines spooled before migration 005: replayed as null. */
+  accessVerdict?: AccessVerdictKind | null;
+  accessReason?: string | null;
 }
 interface CameraRow {
   id: string;
@@ -143,6 +150,40 @@ function checkEmbedding(e: NewEmbedding, i: number): void {
   }
 }
 
+/** An access reason's longest (migration 005's CHECK). */
+const MAX_ACCESS_REASON = 500;
+
+function isAccessVerdict(value: unknown): value is AccessVerdictKind {
+  return (ACCESS_VERDICTS as readonly unknown[]).includes(value);
+}
+
+function requireVerdict(name: string, value: unknown): AccessVerdictKind {
+  if (!isAccessVerdict(value)) {
+    throw new StoreInputError(
+      `Expected ${name} to be one of ${ACCESS_VERDICTS.join(', ')} but received ${quoteReceived(value, 40)}`,
+    );
+  }
+  return value;
+}
+
+/** An event's access verdict as stored: both columns null without one. */
+function accessColumns(access: unknown): { accessVerdict: AccessVerdictKind | null; accessReason: string | null } {
+  if (access === undefined || access === null) return { accessVerdict: null, accessReason: null };
+  if (typeof access !== 'object' || Array.isArray(access)) {
+    throw new StoreInputError(
+      `Expected access to be { verdict, reason } or null but received ${quoteReceived(access, 40)}`,
+    );
+  }
+  const { verdict, reason } = access as Partial<EventAccess>;
+  const accessVerdict = requireVerdict('access.verdict', verdict);
+  if (!isPrintableLine(reason, MAX_ACCESS_REASON)) {
+    throw new StoreInputError(
+      `Expected access.reason to be printable text of 1-${MAX_ACCESS_REASON} characters (not blank, no control or format characters) but received ${quoteReceived(reason, 40)}`,
+    );
+  }
+  return { accessVerdict, accessReason: reason };
+}
+
 function recognitionRow(e: RecognitionEvent): RecognitionRow {
   const timestamp = requireDate('timestamp', e.timestamp);
   if (e.id !== undefined && !isUuid(e.id))
@@ -156,6 +197,7 @@ function recognitionRow(e: RecognitionEvent): RecognitionRow {
     trackId: requireText('trackId', e.trackId, true),
     modelId: requireText('modelId', e.modelId, true),
     threshold: requireFinite('threshold', e.threshold, true),
+    ...accessColumns(e.access),
   };
 }
 
@@ -181,10 +223,12 @@ function cameraRow(e: CameraEvent): CameraRow {
 async function insertRecognitions(db: SqlRunner, rows: RecognitionRow[]): Promise<void> {
   if (rows.length === 0) return;
   await db.query(
-    `INSERT INTO recognition_events (id, "timestamp", camera_id, matched_user_id, confidence, is_unknown, track_id, model_id, threshold)
-     SELECT id, ts, camera, matched, confidence, matched IS NULL, track, model, threshold
-     FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::real[], $6::text[], $7::text[], $8::real[])
-       AS t(id, ts, camera, matched, confidence, track, model, threshold)
+    `INSERT INTO recognition_events (id, "timestamp", camera_id, matched_user_id, confidence, is_unknown, track_id, model_id, threshold,
+       access_verdict, access_reason)
+     SELECT id, ts, camera, matched, confidence, matched IS NULL, track, model, threshold, verdict, reason
+     FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::real[], $6::text[], $7::text[], $8::real[],
+       $9::text[], $10::text[])
+       AS t(id, ts, camera, matched, confidence, track, model, threshold, verdict, reason)
      ON CONFLICT (id) DO NOTHING`,
     [
       rows.map((r) => r.id),
@@ -195,6 +239,9 @@ async function insertRecognitions(db: SqlRunner, rows: RecognitionRow[]): Promis
       rows.map((r) => r.trackId),
       rows.map((r) => r.modelId),
       rows.map((r) => r.threshold),
+      // A line spooled before migration 005 has neither field: no verdict.
+      rows.map((r) => r.accessVerdict ?? null),
+      rows.map((r) => r.accessReason ?? null),
     ],
   );
 }
@@ -228,6 +275,10 @@ function eventFilter(q: EventQuery, userColumn: string | null): { where: string;
   if (q.userId !== undefined) {
     if (!userColumn) throw new StoreInputError('camera events have no user to filter by');
     add(`${userColumn} = ?`, validateId('user', q.userId));
+  }
+  if (q.access !== undefined) {
+    if (!userColumn) throw new StoreInputError('camera events have no access verdict to filter by');
+    add('access_verdict = ?', requireVerdict('access', q.access));
   }
   if (q.before !== undefined) {
     if (!isUuid(q.before))
@@ -364,6 +415,25 @@ export class SqlDbStore implements DbStore {
       if (rows.length === 0) throw new NotFoundError(`Expected an existing user but there is no user ${id}`);
     });
     return (await this.getUser(id)) as User;
+  }
+
+  async setUserRoles(userId: string, roles: string[]): Promise<User> {
+    const id = validateId('user', userId);
+    if (!Array.isArray(roles)) {
+      throw new StoreInputError(`Expected roles to be an array of role names but received ${quoteReceived(roles, 40)}`);
+    }
+    // The rule createUser applies to each name; a name given twice is linked once.
+    const names = [...new Set(roles.map((r, i) => requirePrintableText(`roles[${i}]`, r, false) as string))];
+    return this.needDb("changing a user's roles", () =>
+      this.client.transaction(async (tx) => {
+        const user = await tx.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [id]);
+        if (user.length === 0) throw new NotFoundError(`Expected an existing user but there is no user ${id}`);
+        await tx.query('DELETE FROM user_roles WHERE user_id = $1', [id]);
+        for (const role of names) await this.linkRole(tx, id, role);
+        const [row] = await tx.query<UserSqlRow>(`${USER_SELECT} WHERE u.id = $1 GROUP BY u.id`, [id]);
+        return toUser(row as UserSqlRow);
+      }),
+    );
   }
 
   async deleteUser(id: string): Promise<{ embeddingIds: bigint[] }> {
@@ -662,6 +732,8 @@ interface RecognitionEventRow {
   track_id: string | null;
   model_id: string | null;
   threshold: number | null;
+  access_verdict: AccessVerdictKind | null;
+  access_reason: string | null;
 }
 
 function recognitionEventOf(r: RecognitionEventRow): StoredRecognitionEvent {
@@ -675,5 +747,9 @@ function recognitionEventOf(r: RecognitionEventRow): StoredRecognitionEvent {
     trackId: r.track_id,
     modelId: r.model_id,
     threshold: r.threshold,
+    access:
+      r.access_verdict === null || r.access_reason === null
+        ? null
+        : { verdict: r.access_verdict, reason: r.access_reason },
   };
 }
