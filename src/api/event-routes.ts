@@ -1,10 +1,11 @@
 // The HTTP API's event routes (the database's recognition and camera events; corrections.ts marks one wrong):
-//   GET  /events              recognition events (?since, until, camera, user, limit, before)
+//   GET  /events              recognition events (?since, until, camera, user, access, limit, before)
 //   GET  /events/cameras      camera events (same query)
 //   POST /events/:id/wrong    {"actor"?, "note"?, "force"?} or no body: this decision was wrong ("not this person")
 import type { FastifyInstance } from 'fastify';
 
-import type { EventQuery } from '../../storage/db/db-store.js';
+import { ACCESS_VERDICTS, type AccessVerdictKind, type EventQuery } from '../../storage/db/db-store.js';
+import { RequestInputError } from './request-input-error.js';
 import { quoteReceived } from '../../storage/checks.js';
 import { validateId } from '../../storage/ids.js';
 import { markEventWrong, MAX_ACTOR_CHARS } from '../recognition/corrections.js';
@@ -13,7 +14,13 @@ import { HttpError } from './errors.js';
 import { isoDate, limitParam } from './query-params.js';
 import { textField } from './text-fields.js';
 
-type EventQueryString = Partial<Record<'since' | 'until' | 'camera' | 'user' | 'limit' | 'before', string>>;
+type EventQueryString = Partial<Record<'since' | 'until' | 'camera' | 'user' | 'access' | 'limit' | 'before', string>>;
+
+function accessParam(raw: string): AccessVerdictKind {
+  if (!(ACCESS_VERDICTS as readonly string[]).includes(raw))
+    throw new RequestInputError(`Expected access=${ACCESS_VERDICTS.join('|')} but received ${quoteReceived(raw)}`);
+  return raw as AccessVerdictKind;
+}
 
 function eventQuery(q: EventQueryString): EventQuery {
   const since = isoDate('since', q.since);
@@ -24,6 +31,7 @@ function eventQuery(q: EventQueryString): EventQuery {
     ...(until ? { until } : {}),
     ...(q.camera ? { cameraId: validateId('camera', q.camera) } : {}),
     ...(q.user ? { userId: validateId('user', q.user) } : {}),
+    ...(q.access !== undefined ? { access: accessParam(q.access) } : {}),
     ...(limit !== undefined ? { limit } : {}),
     ...(q.before ? { before: q.before } : {}),
   };

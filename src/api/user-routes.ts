@@ -3,6 +3,7 @@
 //   GET    /users                        the users (?status=active|disabled)
 //   GET    /users/:id                    a user, its embedding count, its threshold and nearest other person
 //   POST   /users/:id/disable, /enable   change its status
+//   PUT    /users/:id/roles              {"roles": [...]}: replace its roles (the access rules allow roles at doors)
 //   DELETE /users/:id                    delete it (?purgeImages=true|false)
 //   POST   /users/:id/not-this-person    multipart image, actor?, note?, force?: this photo is not the user
 // Every change refreshes the in-memory user directory.
@@ -22,6 +23,7 @@ import {
 import { deleteUser, enroll, type EnrollmentImage } from '../recognition/enrollment.js';
 import type { ApiDeps } from './api-deps.js';
 import { HttpError } from './errors.js';
+import { RequestInputError } from './request-input-error.js';
 import { textField } from './text-fields.js';
 import { formBoolean, MAX_ENROLL_IMAGES, readUpload, singleImage } from './upload.js';
 
@@ -100,6 +102,25 @@ export function registerUserRoutes(app: FastifyInstance, deps: ApiDeps, options:
       return { user };
     });
   }
+
+  // The user's roles, replaced whole (the access rules in the config allow roles at doors).
+  app.put<{ Params: { id: string } }>('/users/:id/roles', async (req) => {
+    const body = req.body;
+    const roles = (body as { roles?: unknown } | null)?.roles;
+    if (
+      typeof body !== 'object' ||
+      body === null ||
+      Array.isArray(body) ||
+      !Array.isArray(roles) ||
+      !roles.every((r): r is string => typeof r === 'string')
+    ) {
+      throw new RequestInputError(`Expected a JSON body {"roles": ["role", ...]} but received ${quoteReceived(body)}`);
+    }
+    await existingUser(req.params.id);
+    const user = await storage.db.setUserRoles(req.params.id, roles);
+    await refreshUsers();
+    return { user };
+  });
 
   app.delete<{ Params: { id: string }; Querystring: { purgeImages?: string } }>('/users/:id', async (req) => {
     const { purgeImages } = req.query;

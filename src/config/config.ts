@@ -29,6 +29,7 @@ import {
   unsafeThresholds,
 } from '../recognition/decision.js';
 import type { SiteThreshold } from '../recognition/site-threshold.js';
+import { isTimeZone, WEEKDAYS } from '../access/rules.js';
 import { DEFAULT_FOLLOW } from '../pipeline/follow.js';
 import { DEFAULT_MOTION_GATE } from '../pipeline/motion-gate.js';
 import { CAMERA_DETECTOR_SCALE } from '../vision/detector.js';
@@ -205,200 +206,260 @@ export const MAX_CALIBRATION_TARGET = 0.01;
 export const DEFAULT_CALIBRATION_TARGET = 1e-4;
 // --- end of site calibration ---
 
-// An object's defaults are its keys' defaults: `prefault({})` parses an absent section as {}, so
-// that no section repeats what its keys say.
-export const configSchema = z.strictObject({
-  dataDir: z
-    .string()
+// --- access rules (issue 17: src/access/rules.ts) ---
+const doorRuleSchema = z.strictObject({
+  roles: z
+    .array(z.string().min(1).max(100))
     .min(1)
+    .describe('Roles that may pass (a user passes with any one of them).'),
+  days: z
+    .array(z.enum(WEEKDAYS))
+    .min(1)
+    .optional()
+    .describe('Days (mon..sun, in the site time zone) the rule holds. Absent: every day.'),
+  from: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected "HH:MM" (00:00-23:59)')
+    .optional()
+    .describe('From this local time ("HH:MM"). Absent: 00:00.'),
+  to: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected "HH:MM" (00:00-23:59)')
     .optional()
     .describe(
-      'The data root: images, embeddings, the event spool and PGlite. Absent: var/storage in the project; FACEGATE_DATA_DIR wins.',
+      'Until this local time ("HH:MM", not included); before `from`, the window spans midnight. Absent: 24:00.',
     ),
-  modelsDir: z
-    .string()
-    .min(1)
-    .optional()
-    .describe('The verified model files. Absent: var/models in the project; FACEGATE_MODELS_DIR wins.'),
-  database: z
-    .strictObject({
-      url: z
-        .string()
-        .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL')
-        .optional()
-        .describe(
-          'postgres:// URL of a PostgreSQL server. Absent: embedded PGlite under the data root; DATABASE_URL wins.',
-        ),
-    })
-    .prefault({})
-    .describe('The event log and the durable record of users and embeddings.'),
-  redis: z
-    .strictObject({
-      url: z
-        .string()
-        .regex(/^rediss?:\/\//, 'expected a redis:// URL')
-        .optional()
-        .describe('redis:// URL for the health keys. Absent: health is kept in memory; REDIS_URL wins.'),
-    })
-    .prefault({})
-    .describe('Camera and worker health.'),
-  cameras: z
-    .array(cameraSchema)
-    .max(64)
-    .default([])
-    .refine((cams) => new Set(cams.map((c) => c.id.toLowerCase())).size === cams.length, 'expected distinct camera ids')
-    .describe('The RTSP cameras `serve` pulls (at most 64, distinct ids).'),
-  pipeline: pipelineSchema,
-  inference: z
-    .strictObject({
-      provider: z
-        .enum(PROVIDERS)
-        .default('auto')
-        .describe(
-          'ONNX Runtime execution provider. auto: dml on Windows, cuda on Linux x64, else cpu; webgpu (Vulkan on Linux, Windows): the embedder on the GPU, the detectors on the CPU (src/vision/inference.ts providerFor says why); an unavailable one falls back to cpu, with a log line.',
-        ),
-      intraOpThreads: z
-        .number()
-        .int()
-        .min(1)
-        .max(64)
-        .optional()
-        .describe("Threads per model. Absent: facegate's tuned CPU setting (src/vision/inference.ts)."),
-      detector: z
-        .string()
-        .optional()
-        .describe("Detector model by name in models/manifest.json, for photos. Absent: the manifest's default."),
-      cameraDetector: z
-        .string()
-        .optional()
-        .describe(
-          "Detector for camera frames, one whose input size is free (cameras[].detectorSize). Absent: the manifest's default.cameraDetector.",
-        ),
-      embedder: z
-        .string()
-        .optional()
-        .describe("Embedder model by name in models/manifest.json. Absent: the manifest's default."),
-    })
-    .prefault({})
-    .describe('The vision models and where they run.'),
-  recognition: z
-    .strictObject({
-      match: unit
-        .optional()
-        .describe(
-          "The match threshold (cosine). Absent: the site's calibration, else the built-in default " +
-            `${DEFAULT_DECISION_THRESHOLDS.match} (src/recognition/site-threshold.ts, decision.ts); set, it overrides a calibration.`,
-        ),
-      margin: unit
-        .default(DEFAULT_DECISION_THRESHOLDS.margin)
-        .describe('How far the best user must lead the runner-up user (decision.ts says why).'),
-      minVotes: z
-        .number()
-        .int()
-        .min(1)
-        .max(100)
-        .default(DEFAULT_DECISION_THRESHOLDS.minVotes)
-        .describe('Live video: frames of one track that must each name the same user.'),
-      minVoteShare: unit
-        .default(DEFAULT_DECISION_THRESHOLDS.minVoteShare)
-        .describe("... and the share of the track's decided frames that user must win."),
-      unknownAfterFrames: z
-        .number()
-        .int()
-        .min(1)
-        .max(1000)
-        .default(DEFAULT_UNKNOWN_AFTER_FRAMES)
-        .describe('A track that names nobody is decided unknown after this many decided frames (or when it ends).'),
-      autoLearning: z
-        .boolean()
-        .default(false)
-        .describe(
-          "Adds confidently recognised live faces to their user's gallery; off unless asked (src/recognition/auto-learning.ts).",
-        ),
-      allowUnsafeThresholds: z
-        .boolean()
-        .default(false)
-        .describe(
-          'Runs with match or margin under their floors (decision.ts), with a warning at start; otherwise such a file is refused.',
-        ),
-      // --- site calibration (issue 13, src/recognition/calibration.ts) ---
-      calibrationTarget: z
-        .number()
-        .gt(0)
-        .max(MAX_CALIBRATION_TARGET)
-        .default(DEFAULT_CALIBRATION_TARGET)
-        .describe(
-          'The highest acceptable probability that a stranger facing the whole gallery is named as someone: ' +
-            '`facegate calibrate` proposes the threshold that keeps to it (at most 0.01).',
-        ),
-      // --- end of site calibration ---
-    })
-    .superRefine((r, ctx) => {
-      if (r.allowUnsafeThresholds) return;
-      for (const u of unsafeThresholds({ match: r.match ?? DEFAULT_DECISION_THRESHOLDS.match, margin: r.margin })) {
+});
+const accessSchema = z
+  .strictObject({
+    timeZone: z
+      .string()
+      .refine(isTimeZone, 'expected an IANA time zone such as Europe/Berlin')
+      .describe("The site's time zone (IANA, e.g. Europe/Berlin): the doors' days and hours are in it."),
+    doors: z
+      .record(cameraId, z.array(doorRuleSchema).min(1))
+      .describe('Camera id -> the rules of its door. A camera no rule mentions denies every known user.'),
+  })
+  .optional()
+  .describe(
+    'Access rules: each recognition event gets granted, denied or unknown (src/access/rules.ts). Absent: no access control, no verdict.',
+  );
+// --- end of access rules ---
+
+// An object's defaults are its keys' defaults: `prefault({})` parses an absent section as {}, so
+// that no section repeats what its keys say.
+export const configSchema = z
+  .strictObject({
+    dataDir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'The data root: images, embeddings, the event spool and PGlite. Absent: var/storage in the project; FACEGATE_DATA_DIR wins.',
+      ),
+    modelsDir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('The verified model files. Absent: var/models in the project; FACEGATE_MODELS_DIR wins.'),
+    database: z
+      .strictObject({
+        url: z
+          .string()
+          .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL')
+          .optional()
+          .describe(
+            'postgres:// URL of a PostgreSQL server. Absent: embedded PGlite under the data root; DATABASE_URL wins.',
+          ),
+      })
+      .prefault({})
+      .describe('The event log and the durable record of users and embeddings.'),
+    redis: z
+      .strictObject({
+        url: z
+          .string()
+          .regex(/^rediss?:\/\//, 'expected a redis:// URL')
+          .optional()
+          .describe('redis:// URL for the health keys. Absent: health is kept in memory; REDIS_URL wins.'),
+      })
+      .prefault({})
+      .describe('Camera and worker health.'),
+    cameras: z
+      .array(cameraSchema)
+      .max(64)
+      .default([])
+      .refine(
+        (cams) => new Set(cams.map((c) => c.id.toLowerCase())).size === cams.length,
+        'expected distinct camera ids',
+      )
+      .describe('The RTSP cameras `serve` pulls (at most 64, distinct ids).'),
+    pipeline: pipelineSchema,
+    inference: z
+      .strictObject({
+        provider: z
+          .enum(PROVIDERS)
+          .default('auto')
+          .describe(
+            'ONNX Runtime execution provider. auto: dml on Windows, cuda on Linux x64, else cpu; webgpu (Vulkan on Linux, Windows): the embedder on the GPU, the detectors on the CPU (src/vision/inference.ts providerFor says why); an unavailable one falls back to cpu, with a log line.',
+          ),
+        intraOpThreads: z
+          .number()
+          .int()
+          .min(1)
+          .max(64)
+          .optional()
+          .describe("Threads per model. Absent: facegate's tuned CPU setting (src/vision/inference.ts)."),
+        detector: z
+          .string()
+          .optional()
+          .describe("Detector model by name in models/manifest.json, for photos. Absent: the manifest's default."),
+        cameraDetector: z
+          .string()
+          .optional()
+          .describe(
+            "Detector for camera frames, one whose input size is free (cameras[].detectorSize). Absent: the manifest's default.cameraDetector.",
+          ),
+        embedder: z
+          .string()
+          .optional()
+          .describe("Embedder model by name in models/manifest.json. Absent: the manifest's default."),
+      })
+      .prefault({})
+      .describe('The vision models and where they run.'),
+    recognition: z
+      .strictObject({
+        match: unit
+          .optional()
+          .describe(
+            "The match threshold (cosine). Absent: the site's calibration, else the built-in default " +
+              `${DEFAULT_DECISION_THRESHOLDS.match} (src/recognition/site-threshold.ts, decision.ts); set, it overrides a calibration.`,
+          ),
+        margin: unit
+          .default(DEFAULT_DECISION_THRESHOLDS.margin)
+          .describe('How far the best user must lead the runner-up user (decision.ts says why).'),
+        minVotes: z
+          .number()
+          .int()
+          .min(1)
+          .max(100)
+          .default(DEFAULT_DECISION_THRESHOLDS.minVotes)
+          .describe('Live video: frames of one track that must each name the same user.'),
+        minVoteShare: unit
+          .default(DEFAULT_DECISION_THRESHOLDS.minVoteShare)
+          .describe("... and the share of the track's decided frames that user must win."),
+        unknownAfterFrames: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(DEFAULT_UNKNOWN_AFTER_FRAMES)
+          .describe('A track that names nobody is decided unknown after this many decided frames (or when it ends).'),
+        autoLearning: z
+          .boolean()
+          .default(false)
+          .describe(
+            "Adds confidently recognised live faces to their user's gallery; off unless asked (src/recognition/auto-learning.ts).",
+          ),
+        allowUnsafeThresholds: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Runs with match or margin under their floors (decision.ts), with a warning at start; otherwise such a file is refused.',
+          ),
+        // --- site calibration (issue 13, src/recognition/calibration.ts) ---
+        calibrationTarget: z
+          .number()
+          .gt(0)
+          .max(MAX_CALIBRATION_TARGET)
+          .default(DEFAULT_CALIBRATION_TARGET)
+          .describe(
+            'The highest acceptable probability that a stranger facing the whole gallery is named as someone: ' +
+              '`facegate calibrate` proposes the threshold that keeps to it (at most 0.01).',
+          ),
+        // --- end of site calibration ---
+      })
+      .superRefine((r, ctx) => {
+        if (r.allowUnsafeThresholds) return;
+        for (const u of unsafeThresholds({ match: r.match ?? DEFAULT_DECISION_THRESHOLDS.match, margin: r.margin })) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [u.key],
+            message:
+              `Expected ${u.key === 'match' ? 'a match threshold' : 'a margin'} of at least ${u.floor} (${u.why}; see src/recognition/decision.ts) ` +
+              `but received ${u.received}; to run with it anyway set recognition.allowUnsafeThresholds: true`,
+          });
+        }
+      })
+      .prefault({})
+      .describe(
+        'The match decision. Its defaults live in src/recognition/decision.ts, where their evidence is written.',
+      ),
+    retention: z
+      .strictObject({
+        unknownDays: z
+          .number()
+          .int()
+          .min(0)
+          .max(3650)
+          .default(30)
+          .describe("Unknown-face crops are purged after this many days (the LLD's N)."),
+      })
+      .prefault({})
+      .describe('What the appliance deletes by itself, and when.'),
+    health: z
+      .strictObject({
+        cameraTtlSeconds: z
+          .number()
+          .int()
+          .min(1)
+          .max(3600)
+          .default(DEFAULT_CAMERA_TTL_SECONDS)
+          .describe('A camera with no frame for this long reads offline (storage/config.ts says why).'),
+        workerTtlSeconds: z
+          .number()
+          .int()
+          .min(1)
+          .max(3600)
+          .default(DEFAULT_WORKER_TTL_SECONDS)
+          .describe('A worker with no heartbeat for this long is presumed dead (storage/config.ts says why).'),
+      })
+      .prefault({})
+      .describe("The health keys' lifetimes."),
+    api: z
+      .strictObject({
+        host: z
+          .string()
+          .min(1)
+          .default('127.0.0.1')
+          .describe("Loopback by default: the API is for the site's own tools; expose it deliberately."),
+        port: z.number().int().min(1).max(65535).default(8450).describe("The HTTP API's port."),
+      })
+      .prefault({})
+      .describe('The HTTP API `serve` opens (a bearer token is always required).'),
+    logging: z
+      .strictObject({
+        level: z
+          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+          .default('info')
+          .describe('The least severe level logged.'),
+      })
+      .prefault({})
+      .describe('The JSON log lines (stderr).'),
+    access: accessSchema,
+  })
+  .superRefine((config, ctx) => {
+    // A door for a camera that is not configured is a typo that would deny nobody and grant nobody.
+    const cameras = new Set(config.cameras.map((c) => c.id));
+    for (const door of Object.keys(config.access?.doors ?? {})) {
+      if (!cameras.has(door)) {
         ctx.addIssue({
           code: 'custom',
-          path: [u.key],
-          message:
-            `Expected ${u.key === 'match' ? 'a match threshold' : 'a margin'} of at least ${u.floor} (${u.why}; see src/recognition/decision.ts) ` +
-            `but received ${u.received}; to run with it anyway set recognition.allowUnsafeThresholds: true`,
+          path: ['access', 'doors', door],
+          message: `Expected a configured camera id but received "${door}" (cameras: ${[...cameras].join(', ') || 'none'})`,
         });
       }
-    })
-    .prefault({})
-    .describe('The match decision. Its defaults live in src/recognition/decision.ts, where their evidence is written.'),
-  retention: z
-    .strictObject({
-      unknownDays: z
-        .number()
-        .int()
-        .min(0)
-        .max(3650)
-        .default(30)
-        .describe("Unknown-face crops are purged after this many days (the LLD's N)."),
-    })
-    .prefault({})
-    .describe('What the appliance deletes by itself, and when.'),
-  health: z
-    .strictObject({
-      cameraTtlSeconds: z
-        .number()
-        .int()
-        .min(1)
-        .max(3600)
-        .default(DEFAULT_CAMERA_TTL_SECONDS)
-        .describe('A camera with no frame for this long reads offline (storage/config.ts says why).'),
-      workerTtlSeconds: z
-        .number()
-        .int()
-        .min(1)
-        .max(3600)
-        .default(DEFAULT_WORKER_TTL_SECONDS)
-        .describe('A worker with no heartbeat for this long is presumed dead (storage/config.ts says why).'),
-    })
-    .prefault({})
-    .describe("The health keys' lifetimes."),
-  api: z
-    .strictObject({
-      host: z
-        .string()
-        .min(1)
-        .default('127.0.0.1')
-        .describe("Loopback by default: the API is for the site's own tools; expose it deliberately."),
-      port: z.number().int().min(1).max(65535).default(8450).describe("The HTTP API's port."),
-    })
-    .prefault({})
-    .describe('The HTTP API `serve` opens (a bearer token is always required).'),
-  logging: z
-    .strictObject({
-      level: z
-        .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
-        .default('info')
-        .describe('The least severe level logged.'),
-    })
-    .prefault({})
-    .describe('The JSON log lines (stderr).'),
-});
+    }
+  });
 
 export type AppConfig = z.output<typeof configSchema> & { dataDir: string; modelsDir: string; source: string | null };
 

@@ -4,7 +4,9 @@
 // followed that way. Every other detection is examined as before (aligned, gated, embedded,
 // searched), and so is a followed track's face whenever there is a doubt:
 // - the track was not seen by the last detection (its person may have left, and someone else
-//   stepped into the spot: the tailgater at a door);
+//   stepped into the spot: the tailgater at a door), or was seen more than MAX_FOLLOWED_GAP_MS
+//   ago (a pipeline behind its cameras sees each one seldom, and a place can change hands between
+//   two of its looks);
 // - the box jumped: its overlap with the track's last box is under minIou, or its size changed by
 //   more than MAX_FOLLOWED_SIZE_CHANGE (a person behind stepping into view as the one in front
 //   steps aside), or the pairing is not one-to-one (another box or another track overlaps: two
@@ -43,6 +45,9 @@ export const DEFAULT_FOLLOW: Required<FollowOptions> = { minIou: 0.5, reembedAft
  */
 export const MAX_FOLLOWED_SIZE_CHANGE = 0.2;
 
+/** A track seen longer ago than this (two frames at 5 fps, and some) is examined, not followed. */
+export const MAX_FOLLOWED_GAP_MS = 500;
+
 export function followOptions(options: FollowOptions = {}): Required<FollowOptions> {
   const o = { ...DEFAULT_FOLLOW, ...options };
   if (!isPositiveNumber(o.minIou) || o.minIou > 1)
@@ -63,6 +68,8 @@ export interface FollowableTrack {
   lastEmbeddedMs: number;
   /** Whether the last detection saw the track (FaceTracker.seenAtLastDetection). */
   seenAtLastDetection: boolean;
+  /** When the track was last seen (or kept alive by a still frame), the frames' clock. */
+  lastSeenMs: number;
 }
 
 /**
@@ -86,6 +93,7 @@ export function followedDetections(
     const track = tracks[ti] as FollowableTrack;
     const row = overlaps[ti] as number[];
     if (!track.decided || !track.seenAtLastDetection || (row[d] as number) < options.minIou) return;
+    if (atMs - track.lastSeenMs > MAX_FOLLOWED_GAP_MS) return;
     const box = boxes[d] as Readonly<Box>;
     const side = Math.sqrt((box[2] * box[3]) / (track.lastBox[2] * track.lastBox[3]));
     if (Math.abs(side - 1) > MAX_FOLLOWED_SIZE_CHANGE) return;

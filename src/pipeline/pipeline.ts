@@ -12,7 +12,8 @@
 // worker thread. Each camera has at most one frame in the stages and one waiting (newer frames
 // replace it: back-pressure drops frames, never grows memory).
 import type { Storage } from '../../storage/index.js';
-import type { EventWrite } from '../../storage/db/db-store.js';
+import type { EventAccess, EventWrite } from '../../storage/db/db-store.js';
+import { type AccessRules, accessVerdict } from '../access/rules.js';
 import type { Logger } from '../../storage/logger.js';
 import type { CameraCallbacks, CameraSource, CameraStatusChange, Frame } from '../camera/camera-source.js';
 import {
@@ -77,6 +78,8 @@ export interface PipelineDeps {
   users: UserDirectory;
   /** Where unknown tracks' best faces are kept and grouped for review. */
   grouping: UnknownFaceGrouping;
+  /** The doors' access rules (config `access`); absent: no access control, events carry no verdict. */
+  access?: AccessRules | undefined;
   logger: Logger;
 }
 
@@ -321,6 +324,7 @@ export class Pipeline {
             decided: state.decided.has(t.id),
             lastEmbeddedMs: state.lastEmbeddedMs.get(t.id) ?? -Infinity,
             seenAtLastDetection: state.tracker.seenAtLastDetection(t),
+            lastSeenMs: t.lastSeenMs,
           })),
           faces.map((f) => f.box),
           frame.receivedMs,
@@ -409,6 +413,7 @@ export class Pipeline {
     const best = [...track.observations].filter((o) => o.payload.analysis?.embedding).sort((a, b) => b.rank - a.rank)[0]
       ?.payload.analysis;
     const at = new Date();
+    const access = this.accessOf(cameraId, verdict, at);
     const written = await storage.db.recordRecognition({
       timestamp: at,
       cameraId,
@@ -417,6 +422,7 @@ export class Pipeline {
       trackId: track.id,
       modelId: best?.embedding?.modelId ?? null,
       threshold: this.thresholds.match,
+      access,
     });
     const now = performance.now();
     push(this.counters.decisionLatencyMs, now - decidingFrameMs);
@@ -437,9 +443,22 @@ export class Pipeline {
         userId: verdict.userId,
         score: verdict.score,
         reason: verdict.reason,
+        ...(access ? { access: access.verdict, accessReason: access.reason } : {}),
       },
       verdict.decision === 'known' ? `recognised ${verdict.userId ?? ''}` : 'unknown face',
     );
+  }
+
+  /** The access verdict for a decision, from the users as the directory knows them (null: no access control). */
+  private accessOf(cameraId: string, verdict: FaceDecision, at: Date): EventAccess | null {
+    const rules = this.deps.access;
+    if (!rules) return null;
+    const { users } = this.deps;
+    const id = verdict.decision === 'known' ? verdict.userId : null;
+    // A user the directory no longer knows (deleted since the decision) is never granted.
+    const user =
+      id === null ? null : { id, status: users.statusOf(id) ?? ('disabled' as const), roles: users.rolesOf(id) ?? [] };
+    return accessVerdict(rules, { cameraId, at, user });
   }
 
   // The crop is kept only linked to its event: while the database is down (the event went to the

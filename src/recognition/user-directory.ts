@@ -1,4 +1,4 @@
-// Who is enrolled and whether they are active, kept in memory: decisions are made per frame and
+// Who is enrolled, whether they are active and their roles, kept in memory: decisions are made per frame and
 // must not wait on (or fail with) the database. Refreshed from the DbStore when it changes and
 // on a timer; while the database is down the last known state stands. With the model in use it
 // also holds each user's own threshold, raised by their match corrections (user-thresholds.ts).
@@ -8,6 +8,7 @@ import { raisedThreshold, type UserThreshold, type UserThresholdLookup } from '.
 
 export class UserDirectory {
   private statuses = new Map<string, 'active' | 'disabled'>();
+  private roles = new Map<string, readonly string[]>();
   private raised = new Map<string, UserThreshold>();
 
   /**
@@ -23,12 +24,16 @@ export class UserDirectory {
     const users = await this.db.listUsers();
     const raises = this.modelId === undefined ? [] : await this.db.correctionRaises(this.modelId);
     this.statuses = new Map(users.map((u) => [u.id, u.status]));
+    this.roles = new Map(users.map((u) => [u.id, [...u.roles]]));
     this.raised = new Map(
       raises.map((r) => [r.userId, { raisedTo: raisedThreshold(r.maxScore), corrections: r.count }]),
     );
   }
 
   readonly statusOf: UserStatusLookup = (userId) => this.statuses.get(userId);
+
+  /** A user's roles as of the last refresh (for the access rules); undefined: not enrolled. */
+  readonly rolesOf = (userId: string): readonly string[] | undefined => this.roles.get(userId);
 
   /** A user's corrections folded (undefined: none); decideFace compares with the site's threshold. */
   readonly thresholdOf: UserThresholdLookup = (userId) => this.raised.get(userId);

@@ -100,7 +100,15 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   const r = config.recognition;
   const learning = { ...DEFAULT_LEARNING_POLICY, enabled: r.autoLearning };
   const pipeline = new Pipeline(
-    { analyzer: vision.analyzer, detector: vision.camera.detector, storage, users, grouping, logger },
+    {
+      analyzer: vision.analyzer,
+      detector: vision.camera.detector,
+      storage,
+      users,
+      grouping,
+      logger,
+      access: config.access,
+    },
     {
       thresholds,
       unknownAfterFrames: r.unknownAfterFrames,

@@ -123,6 +123,34 @@ describe('configuration', () => {
     );
   });
 
+  it('reads access rules: doors of configured cameras, an IANA time zone, days and HH:MM hours', () => {
+    const cameras = [{ id: 'gate_1', url: 'rtsp://10.0.0.5/live' }];
+    const c = parseConfig({
+      cameras,
+      access: {
+        timeZone: 'Europe/Berlin',
+        doors: { gate_1: [{ roles: ['staff'], days: ['mon'], from: '07:00', to: '19:00' }] },
+      },
+    });
+    expect(c.access?.doors.gate_1?.[0]).toEqual({ roles: ['staff'], days: ['mon'], from: '07:00', to: '19:00' });
+    expect(parseConfig({}).access).toBeUndefined();
+    expect(() => parseConfig({ cameras, access: { timeZone: 'Mars/Olympus', doors: {} } })).toThrow(
+      /access\.timeZone: expected an IANA time zone/,
+    );
+    expect(() =>
+      parseConfig({ cameras, access: { timeZone: 'UTC', doors: { gate_2: [{ roles: ['staff'] }] } } }),
+    ).toThrow(/access\.doors\.gate_2: Expected a configured camera id but received "gate_2" \(cameras: gate_1\)/);
+    expect(() =>
+      parseConfig({ cameras, access: { timeZone: 'UTC', doors: { gate_1: [{ roles: ['staff'], from: '7:00' }] } } }),
+    ).toThrow(/access\.doors\.gate_1\.0\.from: expected "HH:MM"/);
+    expect(() =>
+      parseConfig({
+        cameras,
+        access: { timeZone: 'UTC', doors: { gate_1: [{ roles: ['staff'], days: ['monday'] }] } },
+      }),
+    ).toThrow(/access\.doors\.gate_1\.0\.days/);
+  });
+
   it('validates the calibration target like the other keys: a probability above 0 and at most 0.01', () => {
     expect(parseConfig({ recognition: { calibrationTarget: 1e-6 } }).recognition.calibrationTarget).toBe(1e-6);
     expect(() => parseConfig({ recognition: { calibrationTarget: 0 } })).toThrow(

@@ -2,7 +2,13 @@
 // pipeline look again.
 import { describe, expect, it } from 'vitest';
 
-import { DEFAULT_FOLLOW, followedDetections, followOptions, type FollowableTrack } from '../../src/pipeline/follow.js';
+import {
+  DEFAULT_FOLLOW,
+  followedDetections,
+  followOptions,
+  type FollowableTrack,
+  MAX_FOLLOWED_GAP_MS,
+} from '../../src/pipeline/follow.js';
 import type { Box } from '../../src/recognition/tracker.js';
 
 const PAIR_IOU = 0.3;
@@ -12,6 +18,7 @@ const track = (over: Partial<FollowableTrack> = {}): FollowableTrack => ({
   decided: true,
   lastEmbeddedMs: 0,
   seenAtLastDetection: true,
+  lastSeenMs: 800,
   ...over,
 });
 const follow = (tracks: FollowableTrack[], boxes: Box[], atMs = 1_000) =>
@@ -28,6 +35,11 @@ describe('followedDetections', () => {
 
   it('examines a face at the spot of a track the last detection missed: its person may have left (the tailgater)', () => {
     expect(follow([track({ seenAtLastDetection: false })], [[100, 100, 100, 100]]).size).toBe(0);
+  });
+
+  it('examines the face of a track last seen more than two frames ago: a place can change hands unseen', () => {
+    expect(follow([track({ lastSeenMs: 1_000 - MAX_FOLLOWED_GAP_MS })], [[100, 100, 100, 100]]).size).toBe(1);
+    expect(follow([track({ lastSeenMs: 999 - MAX_FOLLOWED_GAP_MS })], [[100, 100, 100, 100]]).size).toBe(0);
   });
 
   it('examines a face whose size changed by more than a fifth: someone behind stepping into view', () => {
@@ -55,10 +67,20 @@ describe('followedDetections', () => {
   });
 
   it("looks again after reembedAfterMs without an embedding (the track's embedding budget)", () => {
-    expect(follow([track({ lastEmbeddedMs: 0 })], [[100, 100, 100, 100]], DEFAULT_FOLLOW.reembedAfterMs - 1).size).toBe(
-      1,
-    );
-    expect(follow([track({ lastEmbeddedMs: 0 })], [[100, 100, 100, 100]], DEFAULT_FOLLOW.reembedAfterMs).size).toBe(0);
+    expect(
+      follow(
+        [track({ lastEmbeddedMs: 0, lastSeenMs: DEFAULT_FOLLOW.reembedAfterMs - 100 })],
+        [[100, 100, 100, 100]],
+        DEFAULT_FOLLOW.reembedAfterMs - 1,
+      ).size,
+    ).toBe(1);
+    expect(
+      follow(
+        [track({ lastEmbeddedMs: 0, lastSeenMs: DEFAULT_FOLLOW.reembedAfterMs - 100 })],
+        [[100, 100, 100, 100]],
+        DEFAULT_FOLLOW.reembedAfterMs,
+      ).size,
+    ).toBe(0);
   });
 
   it('follows each of two separate decided tracks', () => {

@@ -1,14 +1,16 @@
 // `facegate events list`: the recognition event log (newest first), with filters and paging.
 import { parseArgs } from 'node:util';
 
+import { ACCESS_VERDICTS, type AccessVerdictKind } from '../../../storage/db/db-store.js';
 import { parseIsoTimestamp } from '../../../storage/dates.js';
 import { textField } from '../../api/text-fields.js';
 import { markEventWrong, MAX_ACTOR_CHARS } from '../../recognition/corrections.js';
 import { openContext } from '../context.js';
 import { UsageError } from '../usage-error.js';
 
-export const eventsUsage = `facegate events list [--camera ID] [--user ID] [--since ISO] [--until ISO] [--limit N] [--before EVENT_ID] [--cameras] [--json]
-  Recognition events, newest first (--cameras: camera connect/disconnect events instead).
+export const eventsUsage = `facegate events list [--camera ID] [--user ID] [--access granted|denied|unknown] [--since ISO] [--until ISO] [--limit N] [--before EVENT_ID] [--cameras] [--json]
+  Recognition events, newest first, each with its access verdict where access rules are configured
+  (--cameras: camera connect/disconnect events instead).
 facegate events wrong <eventId> [--actor NAME] [--note TEXT] [--force] [--json]
   The event named the wrong person: its face (the event's confidence) is recorded as a match
   correction for that user, whose own threshold is raised above it; prints the new threshold.
@@ -45,6 +47,7 @@ export async function eventsCommand(argv: string[], out: (json: unknown, text: s
     options: {
       camera: { type: 'string' },
       user: { type: 'string' },
+      access: { type: 'string' },
       since: { type: 'string' },
       until: { type: 'string' },
       limit: { type: 'string' },
@@ -85,7 +88,15 @@ export async function eventsCommand(argv: string[], out: (json: unknown, text: s
   }
   if (positionals[0] !== 'list' || positionals.length !== 1)
     throw new UsageError('Expected "events list" or "events wrong <eventId>"');
+  const access = values.access;
+  if (access !== undefined && !(ACCESS_VERDICTS as readonly string[]).includes(access))
+    throw new UsageError(`Expected --access ${ACCESS_VERDICTS.join(' | ')} but received "${access}"`);
+  if (access !== undefined && values.cameras)
+    throw new UsageError(
+      'Expected --access with recognition events, not with --cameras (camera events have no verdict)',
+    );
   const query = {
+    ...(access !== undefined ? { access: access as AccessVerdictKind } : {}),
     ...(values.camera ? { cameraId: values.camera } : {}),
     ...(values.user ? { userId: values.user } : {}),
     ...(values.since ? { since: date('since', values.since) as Date } : {}),
@@ -111,7 +122,7 @@ export async function eventsCommand(argv: string[], out: (json: unknown, text: s
       events
         .map(
           (e) =>
-            `${e.timestamp.toISOString()}  ${e.cameraId}  ${e.isUnknown ? 'unknown' : `known ${e.matchedUserId ?? ''}`}  ${e.confidence.toFixed(3)}  track ${e.trackId ?? '-'}`,
+            `${e.timestamp.toISOString()}  ${e.cameraId}  ${e.isUnknown ? 'unknown' : `known ${e.matchedUserId ?? ''}`}  ${e.confidence.toFixed(3)}  track ${e.trackId ?? '-'}${e.access ? `  ${e.access.verdict} (${e.access.reason})` : ''}`,
         )
         .join('\n') || '(no events)',
     );

@@ -20,6 +20,9 @@ import { cliActor } from './events.js';
 
 export const usersUsage = `facegate users list [--status active|disabled] [--json]
 facegate users show|disable|enable <userId> [--json]
+facegate users roles <userId> [--set ROLE,ROLE...] [--json]
+  The user's roles (what the access rules in the config's \`access\` section allow at each door);
+  --set replaces them (--set "" removes them all).
 facegate users delete <userId> [--purge-images] [--json]
   Deleting removes the user's embeddings from the database and the index and their aligned
   crops; their original photos stay (the storage design) unless --purge-images.
@@ -40,13 +43,16 @@ export async function usersCommand(argv: string[], out: (json: unknown, text: st
       actor: { type: 'string' },
       note: { type: 'string' },
       force: { type: 'boolean', default: false },
+      set: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
   const [action, userId, ...extra] = positionals;
-  const needsUser = ['show', 'disable', 'enable', 'delete', 'not'];
+  const needsUser = ['show', 'disable', 'enable', 'delete', 'not', 'roles'];
   if (!action || ![...needsUser, 'list'].includes(action) || extra.length > (action === 'not' ? 1 : 0)) {
-    throw new UsageError('Expected users list|show|disable|enable|delete <userId>, or users not <userId> <photo>');
+    throw new UsageError(
+      'Expected users list|show|disable|enable|delete|roles <userId>, or users not <userId> <photo>',
+    );
   }
   if (needsUser.includes(action) && !userId) throw new UsageError(`Expected a user id after "users ${action}"`);
   if (action === 'not') return notThisPerson(userId as string, extra[0], values, out);
@@ -85,6 +91,21 @@ export async function usersCommand(argv: string[], out: (json: unknown, text: st
               : 'nearest other enrolled person: none',
           ].join('\n'),
         );
+        return;
+      }
+      case 'roles': {
+        if (values.set !== undefined) {
+          const roles = values.set
+            .split(',')
+            .map((r) => r.trim())
+            .filter((r) => r !== '');
+          const user = await db.setUserRoles(id, roles);
+          out({ user }, `${user.id}: roles ${user.roles.join(', ') || '(none)'}`);
+          return;
+        }
+        const user = await db.getUser(id);
+        if (!user) throw new NotFoundError(`Expected an existing user but there is no user ${id}`);
+        out({ user }, `${user.id}: roles ${user.roles.join(', ') || '(none)'}`);
         return;
       }
       case 'disable':
