@@ -68,7 +68,12 @@ function objectLines(shape: Record<string, z.ZodType>, values: Record<string, un
     if (indent === '') out.push('');
     out.push(...wrap(`${describeRequired(field)}`, `${indent}# `));
     const value = values[key];
-    if (base instanceof z.ZodObject) {
+    if (base instanceof z.ZodObject && value === undefined) {
+      // An optional section absent by default (access): written out commented, as an example;
+      // "key: {}" would load as a section with its required keys missing.
+      const inner = objectLines(base.shape, {}, `${indent}  `);
+      out.push(`${indent}# ${key}:`, ...inner.map((line) => (line.trimStart().startsWith('#') ? line : `# ${line}`)));
+    } else if (base instanceof z.ZodObject) {
       const inner = objectLines(base.shape, (value ?? {}) as Record<string, unknown>, `${indent}  `);
       // A section whose keys are all commented out is written {}: "key:" alone would be null.
       const empty = inner.every((line) => line.trimStart().startsWith('#'));
