@@ -289,6 +289,20 @@ function eventFilter(q: EventQuery, userColumn: string | null): { where: string;
   return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params, limit };
 }
 
+/** Roles a user may hold: enough for any site's doors, few enough that a request cannot flood the tables. */
+export const MAX_ROLES_PER_USER = 32;
+
+/** A user's role names, each printable text; at most MAX_ROLES_PER_USER. */
+function roleNames(roles: unknown): string[] {
+  if (!Array.isArray(roles)) {
+    throw new StoreInputError(`Expected roles to be an array of role names but received ${quoteReceived(roles, 40)}`);
+  }
+  if (roles.length > MAX_ROLES_PER_USER) {
+    throw new StoreInputError(`Expected at most ${MAX_ROLES_PER_USER} roles but received ${roles.length}`);
+  }
+  return roles.map((r, i) => requirePrintableText(`roles[${i}]`, r, false) as string);
+}
+
 export class SqlDbStore implements DbStore {
   private migrated = false;
   private readonly availability: DbAvailability;
@@ -352,7 +366,7 @@ export class SqlDbStore implements DbStore {
     const id = validateId('user', user.id);
     const name = requirePrintableText('name', user.name, false);
     const department = requirePrintableText('department', user.department, true);
-    const roles = (user.roles ?? []).map((r, i) => requirePrintableText(`roles[${i}]`, r, false) as string);
+    const roles = roleNames(user.roles ?? []);
     embeddings.forEach(checkEmbedding);
     const review = options.review ? checkResolution(options.review) : null;
     const corrections = (options.corrections ?? []).map((c, i) => correctionRow(c, i));
@@ -419,11 +433,8 @@ export class SqlDbStore implements DbStore {
 
   async setUserRoles(userId: string, roles: string[]): Promise<User> {
     const id = validateId('user', userId);
-    if (!Array.isArray(roles)) {
-      throw new StoreInputError(`Expected roles to be an array of role names but received ${quoteReceived(roles, 40)}`);
-    }
-    // The rule createUser applies to each name; a name given twice is linked once.
-    const names = [...new Set(roles.map((r, i) => requirePrintableText(`roles[${i}]`, r, false) as string))];
+    // The rule createUser applies; a name given twice is linked once.
+    const names = [...new Set(roleNames(roles))];
     return this.needDb("changing a user's roles", () =>
       this.client.transaction(async (tx) => {
         const user = await tx.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [id]);

@@ -153,6 +153,11 @@ describe.each(engines)('access verdicts and roles on $name', ({ name, databaseUr
     await expect(db.setUserRoles('U1', 'admin' as unknown as string[])).rejects.toThrow(
       'Expected roles to be an array of role names but received "admin"',
     );
+    const many = Array.from({ length: 33 }, (_, i) => `role${i}`);
+    await expect(db.setUserRoles('U1', many)).rejects.toThrow('Expected at most 32 roles but received 33');
+    await expect(db.createUser({ id: 'U3', name: 'Many', roles: many })).rejects.toThrow(
+      'Expected at most 32 roles but received 33',
+    );
     expect((await db.getUser('U1'))?.roles).toEqual(['staff']); // a refused call changes nothing
   });
 });
