@@ -1,7 +1,6 @@
 // Access verdicts through the live pipeline and the event log (issue 17): the same enrolled person
 // granted at a door her role may pass and denied at one it may not, a stranger "unknown", each
 // verdict stored with its event; roles changed in the store reach the decisions at the next refresh.
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import sharp from 'sharp';
@@ -16,7 +15,7 @@ import { UserDirectory } from '../../src/recognition/user-directory.js';
 import { UnknownFaceGrouping } from '../../src/unknown-faces/grouping.js';
 import type { RgbImage } from '../../src/vision/types.js';
 import { silentLogger } from '../../storage/logger.js';
-import { FACES_DIR } from '../helpers/shared-data.js';
+import { FACES_DIR, sharedPhotos } from '../helpers/shared-data.js';
 import { openTestAppliance, type TestAppliance } from '../helpers/test-appliance.js';
 
 let appliance: TestAppliance;
@@ -63,15 +62,13 @@ async function watch(cameras: Record<string, string>) {
 beforeAll(async () => {
   appliance = await openTestAppliance('access');
   users = new UserDirectory(appliance.storage.db);
-  const dir = path.join(FACES_DIR, 'obama');
-  const files = (await fs.readdir(dir)).sort();
   await enroll(
     { analyzer: appliance.vision.analyzer, storage: appliance.storage },
     {
       userId: 'obama',
       name: 'Obama',
       roles: ['staff'],
-      images: await Promise.all(files.map(async (f) => ({ name: f, bytes: await fs.readFile(path.join(dir, f)) }))),
+      images: await sharedPhotos('obama'),
     },
   );
 }, 120_000);

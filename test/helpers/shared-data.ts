@@ -1,7 +1,7 @@
 // The development and CI data beside the project (../shared, see the brief): real photos and the
 // real model files, read in place and never copied into the repository. FACEGATE_SHARED_DIR
 // points elsewhere when a checkout does not sit beside it.
-import { existsSync } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { readEnvironment } from '../../src/config/environment.js';
@@ -18,3 +18,10 @@ function sharedDir(): string {
 export const SHARED_DIR = sharedDir();
 export const FACES_DIR = path.join(SHARED_DIR, 'faces');
 export const MODELS_DIR = readEnvironment().modelsDir ?? path.join(SHARED_DIR, 'models');
+
+/** The photos of one shared folder (obama/, biden/), in name order, as enrollment takes them. */
+export async function sharedPhotos(folder: string): Promise<{ name: string; bytes: Buffer }[]> {
+  const dir = path.join(FACES_DIR, folder);
+  const files = (await fs.readdir(dir)).sort();
+  return Promise.all(files.map(async (name) => ({ name, bytes: await fs.readFile(path.join(dir, name)) })));
+}

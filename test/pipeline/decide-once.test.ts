@@ -3,7 +3,6 @@
 // the detector and embedder run on a fraction of the frames; someone who walks in beside a person
 // already decided is decided too; with gating and following off the same scene costs a detection
 // and an embedding per frame (the baseline the savings are measured against).
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import sharp, { type Sharp } from 'sharp';
@@ -18,7 +17,7 @@ import { UserDirectory } from '../../src/recognition/user-directory.js';
 import { UnknownFaceGrouping } from '../../src/unknown-faces/grouping.js';
 import type { RgbImage } from '../../src/vision/types.js';
 import { silentLogger } from '../../storage/logger.js';
-import { FACES_DIR } from '../helpers/shared-data.js';
+import { FACES_DIR, sharedPhotos } from '../helpers/shared-data.js';
 import { openTestAppliance, type TestAppliance } from '../helpers/test-appliance.js';
 
 let appliance: TestAppliance;
@@ -72,14 +71,12 @@ const share = (s: PipelineStats, n: number) => n / s.frames;
 beforeAll(async () => {
   appliance = await openTestAppliance('decide_once');
   users = new UserDirectory(appliance.storage.db);
-  const dir = path.join(FACES_DIR, 'obama');
-  const files = (await fs.readdir(dir)).sort();
   await enroll(
     { analyzer: appliance.vision.analyzer, storage: appliance.storage },
     {
       userId: 'obama',
       name: 'Obama',
-      images: await Promise.all(files.map(async (f) => ({ name: f, bytes: await fs.readFile(path.join(dir, f)) }))),
+      images: await sharedPhotos('obama'),
     },
   );
   // Obama in the middle of the frame (black bars either side, as a portrait photo in a 16:9 camera).

@@ -1,4 +1,3 @@
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import sharp from 'sharp';
@@ -15,7 +14,7 @@ import { type Vision } from '../../src/vision/index.js';
 import type { RgbImage } from '../../src/vision/types.js';
 import { type Storage } from '../../storage/index.js';
 import { silentLogger } from '../../storage/logger.js';
-import { FACES_DIR } from '../helpers/shared-data.js';
+import { FACES_DIR, sharedPhotos } from '../helpers/shared-data.js';
 import { until } from '../helpers/until.js';
 import { openTestAppliance, type TestAppliance } from '../helpers/test-appliance.js';
 
@@ -32,11 +31,6 @@ async function frame(file: string): Promise<RgbImage> {
     .raw()
     .toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, data: new Uint8Array(data) };
-}
-
-async function photos(dir: string) {
-  const files = (await fs.readdir(path.join(FACES_DIR, dir))).sort();
-  return Promise.all(files.map(async (f) => ({ name: f, bytes: await fs.readFile(path.join(FACES_DIR, dir, f)) })));
 }
 
 /** A fresh pipeline on the test's stores, with the users as they are now. */
@@ -72,7 +66,10 @@ afterAll(async () => {
 describe('enrollment on the real photos', () => {
   it('refuses biden/ (two photos: fewer than 3 usable faces) and keeps nothing', async () => {
     await expect(
-      enroll({ analyzer: vision.analyzer, storage }, { userId: 'biden', name: 'Biden', images: await photos('biden') }),
+      enroll(
+        { analyzer: vision.analyzer, storage },
+        { userId: 'biden', name: 'Biden', images: await sharedPhotos('biden') },
+      ),
     ).rejects.toThrow(
       // 2 or 0: the two photos score 0.543 together, next to the 0.54 default, so whether they count
       // as one person may differ by CPU in the last digit; refused either way.
@@ -86,7 +83,7 @@ describe('enrollment on the real photos', () => {
   it('enrolls obama/ with five embeddings, originals, crops and metadata', async () => {
     const result = await enroll(
       { analyzer: vision.analyzer, storage },
-      { userId: 'obama', name: 'Obama', images: await photos('obama') },
+      { userId: 'obama', name: 'Obama', images: await sharedPhotos('obama') },
     );
     expect(result).toEqual({
       userId: 'obama',
@@ -103,7 +100,7 @@ describe('enrollment on the real photos', () => {
   });
 
   it('refuses a face that already matches another enrolled user', async () => {
-    const mixed = [...(await photos('obama')).slice(0, 3)];
+    const mixed = [...(await sharedPhotos('obama')).slice(0, 3)];
     await expect(
       enroll({ analyzer: vision.analyzer, storage }, { userId: 'impostor', name: 'X', images: mixed }),
     ).rejects.toMatchObject({
