@@ -24,6 +24,7 @@ const SRC_FOLDERS = [
   'cli',
   'config',
   'models',
+  'outputs',
   'pipeline',
   'recognition',
   'service',
@@ -79,6 +80,9 @@ export default tseslint.config(
   // models reads only config/environment.ts (a leaf) from config/ and nothing else in src/.
   // access is a leaf: pure rules over the configuration's doors, imported by config, pipeline and above.
   below(['src/access/**/*.ts'], ...srcWide, notFrom('src/access/', ['access'])),
+  // outputs is a leaf too: the messages, outboxes and transports (MQTT, webhooks), imported by
+  // config, pipeline and above.
+  below(['src/outputs/**/*.ts'], ...srcWide, notFrom('src/outputs/', ['outputs'])),
   below(['src/models/**/*.ts'], ...srcWide, notFrom('src/models/', ['config', 'models']), {
     regex: '^(\\.\\./)+config/(?!environment\\.js$)',
     message: 'src/models/ imports only config/environment.js from config/ (README, Layout)',
@@ -98,17 +102,26 @@ export default tseslint.config(
   below(
     ['src/pipeline/**/*.ts'],
     ...srcWide,
-    notFrom('src/pipeline/', ['access', 'pipeline', 'camera', 'models', 'recognition', 'unknown-faces', 'vision']),
+    notFrom('src/pipeline/', [
+      'access',
+      'outputs',
+      'pipeline',
+      'camera',
+      'models',
+      'recognition',
+      'unknown-faces',
+      'vision',
+    ]),
   ),
   below(
     ['src/config/**/*.ts'],
     ...srcWide,
-    notFrom('src/config/', ['access', 'config', 'camera', 'models', 'pipeline', 'recognition', 'vision']),
+    notFrom('src/config/', ['access', 'outputs', 'config', 'camera', 'models', 'pipeline', 'recognition', 'vision']),
   ),
   below(
     ['src/api/**/*.ts'],
     ...srcWide,
-    notFrom('src/api/', ['access', 'api', 'models', 'pipeline', 'recognition', 'unknown-faces', 'vision']),
+    notFrom('src/api/', ['access', 'outputs', 'api', 'models', 'pipeline', 'recognition', 'unknown-faces', 'vision']),
   ),
   below(
     ['src/service/**/*.ts'],
@@ -116,6 +129,7 @@ export default tseslint.config(
     notFrom('src/service/', [
       'service',
       'access',
+      'outputs',
       'api',
       'camera',
       'config',
@@ -131,6 +145,7 @@ export default tseslint.config(
     ...srcWide,
     notFrom('src/bench/', [
       'access',
+      'outputs',
       'bench',
       'api',
       'camera',

@@ -55,12 +55,14 @@ export function parseStorageConfig(input: unknown): StorageConfig {
   return { ...result.data, dataRoot: path.resolve(result.data.dataRoot) };
 }
 
-/** Where each part lives under the data root (the LLD's layout plus the spool and PGlite). */
+/** Where each part lives under the data root (the LLD's layout plus the spool, the outboxes and PGlite). */
 export function dataPaths(dataRoot: string) {
   return {
     images: dataRoot,
     embeddings: path.join(dataRoot, 'embeddings'),
     spool: path.join(dataRoot, 'spool'),
+    /** The outputs' outboxes (src/outputs/), one folder per output. */
+    outbox: path.join(dataRoot, 'outbox'),
     pglite: path.join(dataRoot, 'db'),
   };
 }

@@ -12,6 +12,9 @@ const ID_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 // Windows refuses these as file names with any extension (CON, con.txt, COM1, LPT9...).
 const RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
 
+/** What the id names: a user, a camera, a worker, or an output (its outbox folder, issue 17). */
+export type IdKind = 'user' | 'camera' | 'worker' | 'output';
+
 function preview(value: string): string {
   return quoteReceived(value, 40);
 }
@@ -20,7 +23,7 @@ function preview(value: string): string {
  * Why `value` is not a safe id ("Expected ... but received ..."), or null when it is one. The
  * rule itself, for callers that report rather than throw (the configuration schema).
  */
-export function idProblem(kind: 'user' | 'camera' | 'worker', value: unknown): string | null {
+export function idProblem(kind: IdKind, value: unknown): string | null {
   const expected = `a ${kind} id of 1-${MAX_ID_LENGTH} letters, digits, '_', '-' or '.' (not first), not a reserved Windows name`;
   if (typeof value !== 'string') return `Expected ${expected} but received ${typeof value}`;
   if (value.length === 0 || value.length > MAX_ID_LENGTH) {
@@ -32,7 +35,7 @@ export function idProblem(kind: 'user' | 'camera' | 'worker', value: unknown): s
 }
 
 /** Returns `value` when it is a safe id, or throws InvalidIdError saying why not. */
-export function validateId(kind: 'user' | 'camera' | 'worker', value: unknown): string {
+export function validateId(kind: IdKind, value: unknown): string {
   const problem = idProblem(kind, value);
   if (problem !== null) throw new InvalidIdError(problem);
   return value as string;

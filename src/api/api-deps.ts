@@ -2,6 +2,7 @@
 // (the API never touches SQL, FAISS or the data-root layout).
 import type { Storage } from '../../storage/index.js';
 import { type Logger, silentLogger } from '../../storage/logger.js';
+import type { OutputStats } from '../outputs/outputs.js';
 import type { PipelineStats } from '../pipeline/pipeline.js';
 import { DEFAULT_LEARNING_POLICY, type LearningPolicy } from '../recognition/auto-learning.js';
 import { DEFAULT_DECISION_THRESHOLDS, type DecisionThresholds } from '../recognition/decision.js';
@@ -33,6 +34,8 @@ export interface ApiDeps {
     framesDropped: number;
     lastFrameAt: Date | null;
   }[];
+  /** Each configured output's state (src/outputs/outputs.ts), for /health and /metrics. */
+  outputStats: () => OutputStats[];
   /** The active inference providers, for /health. */
   inference: {
     detector: { name: string; provider: string; fallback: string | null };
@@ -64,6 +67,7 @@ export function cameralessApiDeps(parts: {
     logger,
     pipelineStats: () => null,
     cameraStats: () => [],
+    outputStats: () => [],
     inference: { detector: vision.detector, embedder: vision.embedder },
   };
 }

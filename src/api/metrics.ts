@@ -1,11 +1,12 @@
 // The HTTP API's view of the running appliance, for people and for monitoring:
 //   GET /health    JSON: ok, degraded or read-only, and the database, cache, index, cameras, inference,
-//                  pipeline and site threshold behind it
+//                  pipeline, site threshold and outputs behind it
 //   GET /metrics   the same live numbers in Prometheus' text format (version 0.0.4)
 // Both read the same sources (the pipeline's stats, each camera's source and its cache heartbeat),
 // so they live together and share how a camera counts as up.
 import type { FastifyInstance } from 'fastify';
 
+import type { OutputStats } from '../outputs/outputs.js';
 import type { PipelineStats } from '../pipeline/pipeline.js';
 import { siteThresholdReport } from '../recognition/site-threshold.js';
 import type { ApiDeps } from './api-deps.js';
@@ -95,6 +96,46 @@ export function metricsText(
     'Whether a camera is connected and sending frames (1) or not (0).',
     cams.map((c) => [`{camera="${label(c.cameraId)}"}`, c.up ? 1 : 0]),
   );
+  // The outputs (issue 17, src/outputs/): one series per configured output.
+  const outputs = deps.outputStats();
+  const per = (value: (o: OutputStats) => number): [string, number][] =>
+    outputs.map((o) => [`{output="${label(o.name)}",kind="${o.kind}"}`, value(o)]);
+  metric(
+    'facegate_output_pending',
+    'gauge',
+    "Messages waiting in an output's outbox.",
+    per((o) => o.pending),
+  );
+  metric(
+    'facegate_output_delivered_total',
+    'counter',
+    'Messages an output delivered.',
+    per((o) => o.delivered),
+  );
+  metric(
+    'facegate_output_failures_total',
+    'counter',
+    'Failed delivery attempts (each retried).',
+    per((o) => o.failures),
+  );
+  metric(
+    'facegate_output_dropped_total',
+    'counter',
+    "Oldest messages dropped for the outbox's bound.",
+    per((o) => o.dropped),
+  );
+  metric(
+    'facegate_output_dead_lettered_total',
+    'counter',
+    'Messages the receiver refused for good (kept in the dead letter).',
+    per((o) => o.deadLettered),
+  );
+  metric(
+    'facegate_output_up',
+    'gauge',
+    'Whether an output delivers (1) or is failing (0).',
+    per((o) => (o.lastError === null ? 1 : 0)),
+  );
   return `${lines.join('\n')}\n`;
 }
 
@@ -106,7 +147,12 @@ export function registerHealthAndMetricsRoutes(app: FastifyInstance, deps: ApiDe
     const cache = storage.cache.health();
     const cams = await cameras(deps);
     const pipeline = deps.pipelineStats();
-    const status = !database.available ? 'read-only' : cache.degraded || cams.some((c) => !c.up) ? 'degraded' : 'ok';
+    const outputs = deps.outputStats();
+    const status = !database.available
+      ? 'read-only'
+      : cache.degraded || cams.some((c) => !c.up) || outputs.some((o) => o.lastError !== null)
+        ? 'degraded'
+        : 'ok';
     return {
       status,
       database,
@@ -117,6 +163,8 @@ export function registerHealthAndMetricsRoutes(app: FastifyInstance, deps: ApiDe
       pipeline: { running: pipeline !== null, queueDepth: pipeline?.queued ?? 0 },
       // Site calibration (issue 13): where the match threshold came from, and whether the gallery outgrew it.
       threshold: siteThresholdReport(deps.siteThreshold(), deps.users.activeCount),
+      // Issue 17: each output's outbox and delivery (a failing output makes the appliance degraded).
+      outputs,
     };
   });
 

@@ -18,7 +18,7 @@ import {
 } from '../../storage/config.js';
 import { quoteReceived } from '../../storage/checks.js';
 import { idProblem } from '../../storage/ids.js';
-import { isSecretName, redactCredentials, redactUrl } from '../../storage/redact.js';
+import { isSecretName, REDACTED, redactCredentials, redactUrl } from '../../storage/redact.js';
 import { DEFAULT_FPS, DEFAULT_HEIGHT, DEFAULT_WIDTH } from '../camera/ffmpeg-args.js';
 import { DEFAULT_WATCHDOG_MS } from '../camera/rtsp-source.js';
 import { projectRoot } from '../../core/project-root.js';
@@ -35,6 +35,7 @@ import { DEFAULT_MOTION_GATE } from '../pipeline/motion-gate.js';
 import { CAMERA_DETECTOR_SCALE } from '../vision/detector.js';
 import type { VisionOptions } from '../vision/index.js';
 import { PROVIDERS } from '../vision/providers.js';
+import { DEFAULT_MAX_MESSAGES } from '../outputs/outputs.js';
 import { type Environment, readEnvironment } from './environment.js';
 
 // Camera ids become folder names and key parts: storage's own rule (storage/ids.ts), so that
@@ -246,6 +247,120 @@ const accessSchema = z
   );
 // --- end of access rules ---
 
+// --- outputs: MQTT, Home Assistant, webhooks (issue 17: src/outputs/) ---
+const outputName = z.string().superRefine((value, ctx) => {
+  const problem = idProblem('output', value);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+});
+const deliveryTimeoutMs = z
+  .number()
+  .int()
+  .min(100)
+  .max(60_000)
+  .default(5_000)
+  .describe('How long one delivery may take before it counts as failed and is retried (ms).');
+const mqttOutputSchema = z.strictObject({
+  name: outputName.describe('Names the output in logs, /health and its outbox folder (outbox/<name>).'),
+  url: z
+    .string()
+    .regex(/^mqtts?:\/\/[^/\s]+$/, 'expected mqtt://host:port or mqtts://host:port (TLS)')
+    .describe('The broker: mqtt://host:1883, or mqtts://host:8883 for TLS.'),
+  username: z.string().min(1).optional().describe('The broker user, if it asks for one.'),
+  password: z.string().min(1).optional().describe('The broker password (never logged or printed).'),
+  clientId: z.string().min(1).max(64).optional().describe('The MQTT client id. Absent: facegate-<nodeId>-<name>.'),
+  topicPrefix: z
+    .string()
+    .regex(
+      /^[^#+\s/][^#+\s]*[^#+\s/]$|^[^#+\s/]$/,
+      'expected topic levels without #, + or spaces, no leading or trailing /',
+    )
+    .default('facegate')
+    .describe(
+      'Topics: <prefix>/<camera>/recognition, <prefix>/<camera>/access, <prefix>/<camera>/status, <prefix>/availability.',
+    ),
+  tls: z
+    .strictObject({
+      ca: z.string().min(1).optional().describe("A PEM file of the broker's certificate authority."),
+      cert: z.string().min(1).optional().describe('A PEM client certificate, for brokers that ask for one.'),
+      key: z.string().min(1).optional().describe("The client certificate's PEM key file."),
+      rejectUnauthorized: z
+        .boolean()
+        .default(true)
+        .describe('Refuse a broker whose certificate does not verify (turn off only for a test broker).'),
+    })
+    .optional()
+    .describe('TLS settings for an mqtts:// broker.'),
+  homeAssistant: z
+    .strictObject({
+      enabled: z.boolean().default(true).describe('Announce each camera to Home Assistant by MQTT discovery.'),
+      discoveryPrefix: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/, 'expected letters, digits, _ or -')
+        .default('homeassistant')
+        .describe("Home Assistant's discovery prefix (its MQTT integration's setting)."),
+    })
+    .prefault({})
+    .describe('Home Assistant discovery (README, Home Assistant).'),
+  timeoutMs: deliveryTimeoutMs,
+});
+const webhookOutputSchema = z.strictObject({
+  name: outputName.describe('Names the output in logs, /health and its outbox folder (outbox/<name>).'),
+  url: z
+    .string()
+    .regex(/^https?:\/\/\S+$/, 'expected an http:// or https:// URL')
+    .describe('Where each message is POSTed as JSON.'),
+  secret: z
+    .string()
+    .min(16, 'expected a secret of at least 16 characters')
+    .describe('The HMAC-SHA256 key the X-Facegate-Signature header is made with (never logged or printed).'),
+  timeoutMs: deliveryTimeoutMs,
+  headers: z
+    .record(
+      z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name'),
+      z.string().regex(/^[^\r\n]*$/, 'expected one line'),
+    )
+    .optional()
+    .describe('Extra request headers, e.g. an API key the receiver wants (their values are never logged).'),
+});
+const outputsSchema = z
+  .strictObject({
+    nodeId: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 letters, digits, _ or - (MQTT client ids, Home Assistant ids)')
+      .default('facegate')
+      .describe(
+        "This appliance's name to MQTT and Home Assistant (client ids, unique ids): distinct per appliance on one broker.",
+      ),
+    publicUrl: z
+      .string()
+      .regex(/^https?:\/\/[^\s?#]+$/, 'expected an http:// or https:// URL without query')
+      .optional()
+      .describe(
+        "How receivers reach this appliance's API, for messages' crop URLs. Absent: http://<api.host>:<api.port>.",
+      ),
+    maxMessages: z
+      .number()
+      .int()
+      .min(100)
+      .max(1_000_000)
+      .default(DEFAULT_MAX_MESSAGES)
+      .describe(
+        "Each output's outbox keeps at most this many undelivered messages; beyond it the oldest are dropped, counted and logged.",
+      ),
+    mqtt: z.array(mqttOutputSchema).max(8).default([]).describe('MQTT brokers to publish to (QoS 1).'),
+    webhooks: z.array(webhookOutputSchema).max(16).default([]).describe('URLs to POST each message to, signed.'),
+  })
+  .refine(
+    (o) =>
+      new Set([...o.mqtt, ...o.webhooks].map((x) => x.name.toLowerCase())).size === o.mqtt.length + o.webhooks.length,
+    'expected distinct output names across mqtt and webhooks',
+  )
+  .prefault({})
+  .describe(
+    'Where decisions and camera status changes are sent, each through a durable outbox (src/outputs/; README, Outputs).',
+  );
+// --- end of outputs ---
+
 // An object's defaults are its keys' defaults: `prefault({})` parses an absent section as {}, so
 // that no section repeats what its keys say.
 export const configSchema = z
@@ -446,6 +561,7 @@ export const configSchema = z
       .prefault({})
       .describe('The JSON log lines (stderr).'),
     access: accessSchema,
+    outputs: outputsSchema,
   })
   .superRefine((config, ctx) => {
     // A door for a camera that is not configured is a typo that would deny nobody and grant nobody.
@@ -550,6 +666,20 @@ export function redactConfig(config: AppConfig): AppConfig {
     database: { ...(config.database.url ? { url: redactUrl(config.database.url) } : {}) },
     redis: { ...(config.redis.url ? { url: redactUrl(config.redis.url) } : {}) },
     cameras: config.cameras.map((c) => ({ ...c, url: redactUrl(c.url) })),
+    outputs: {
+      ...config.outputs,
+      mqtt: config.outputs.mqtt.map((m) => ({
+        ...m,
+        url: redactUrl(m.url),
+        ...(m.password ? { password: REDACTED } : {}),
+      })),
+      webhooks: config.outputs.webhooks.map((w) => ({
+        ...w,
+        url: redactUrl(w.url),
+        secret: REDACTED,
+        ...(w.headers ? { headers: Object.fromEntries(Object.keys(w.headers).map((k) => [k, REDACTED])) } : {}),
+      })),
+    },
   };
 }
 

@@ -48,3 +48,45 @@ export interface TestMessage {
 export type OutputMessage = RecognitionMessage | StatusMessage | TestMessage;
 
 export const MESSAGE_TYPES = ['recognition', 'status', 'test'] as const;
+
+/** Where the pipeline hands its messages (the dispatcher, outputs.ts); absent: no outputs configured. */
+export interface MessageSink {
+  publish(message: OutputMessage): Promise<void>;
+}
+
+/** The API path of one kept unknown face's crop (src/api/unknown-routes.ts serves it, with the bearer token). */
+export function unknownFaceCropPath(groupId: bigint, faceId: bigint): string {
+  return `/unknown/${groupId}/faces/${faceId}/crop`;
+}
+
+/** A recognition event as written (its id, time and fields), as a message. */
+export function recognitionMessage(
+  event: {
+    id: string;
+    timestamp: Date;
+    cameraId: string;
+    matchedUserId: string | null;
+    confidence: number;
+    trackId: string | null;
+    modelId: string | null;
+    threshold: number | null;
+    access: EventAccess | null;
+  },
+  extra: { userName: string | null; cropUrl: string | null },
+): RecognitionMessage {
+  return {
+    type: 'recognition',
+    id: event.id,
+    timestamp: event.timestamp.toISOString(),
+    cameraId: event.cameraId,
+    matchedUserId: event.matchedUserId,
+    userName: event.matchedUserId === null ? null : extra.userName,
+    isUnknown: event.matchedUserId === null,
+    confidence: event.confidence,
+    trackId: event.trackId,
+    modelId: event.modelId,
+    threshold: event.threshold,
+    access: event.access,
+    cropUrl: extra.cropUrl,
+  };
+}

@@ -14,6 +14,7 @@
 import type { Storage } from '../../storage/index.js';
 import type { EventAccess, EventWrite } from '../../storage/db/db-store.js';
 import { type AccessRules, accessVerdict } from '../access/rules.js';
+import { type MessageSink, type OutputMessage, recognitionMessage, unknownFaceCropPath } from '../outputs/message.js';
 import type { Logger } from '../../storage/logger.js';
 import type { CameraCallbacks, CameraSource, CameraStatusChange, Frame } from '../camera/camera-source.js';
 import {
@@ -80,6 +81,11 @@ export interface PipelineDeps {
   grouping: UnknownFaceGrouping;
   /** The doors' access rules (config `access`); absent: no access control, events carry no verdict. */
   access?: AccessRules | undefined;
+  /**
+   * Where each decision and camera status change is published (src/outputs/, the dispatcher);
+   * absent: nowhere. `publicUrl` makes an unknown face's crop URL (absent: the messages carry none).
+   */
+  outputs?: { sink: MessageSink; publicUrl?: string | undefined } | undefined;
   logger: Logger;
 }
 
@@ -158,7 +164,9 @@ export class Pipeline {
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly runId = Date.now().toString(36);
   /** Unknown faces being kept for review (beside the worker). */
-  private readonly keeping = new Set<Promise<void>>();
+  private readonly keeping = new Set<Promise<{ groupId: bigint; faceId: bigint } | null>>();
+  /** Messages on their way to the outputs' outboxes (beside the worker). */
+  private readonly sending = new Set<Promise<void>>();
   private readonly counters: PipelineStats = {
     frames: 0,
     faces: 0,
@@ -240,8 +248,10 @@ export class Pipeline {
         }
       }
     });
-    // The stores close after this: the unknown faces on their way are kept first.
+    // The stores close after this: the unknown faces on their way are kept first, and their
+    // messages (which wait for the crops) handed to the outputs.
     await Promise.all(this.keeping);
+    await Promise.all(this.sending);
   }
 
   stats(): PipelineStats {
@@ -414,7 +424,7 @@ export class Pipeline {
       ?.payload.analysis;
     const at = new Date();
     const access = this.accessOf(cameraId, verdict, at);
-    const written = await storage.db.recordRecognition({
+    const event = {
       timestamp: at,
       cameraId,
       matchedUserId: verdict.decision === 'known' ? verdict.userId : null,
@@ -423,12 +433,29 @@ export class Pipeline {
       modelId: best?.embedding?.modelId ?? null,
       threshold: this.thresholds.match,
       access,
-    });
+    };
+    const written = await storage.db.recordRecognition(event);
     const now = performance.now();
     push(this.counters.decisionLatencyMs, now - decidingFrameMs);
     push(this.counters.trackLatencyMs, now - track.firstSeenMs);
     this.counters.decisions[verdict.decision]++;
-    if (verdict.decision === 'unknown' && best?.embedding) this.keepUnknown(cameraId, written, at, best);
+    // An unknown face's message waits for its crop to be kept, so that its crop URL answers.
+    const kept =
+      verdict.decision === 'unknown' && best?.embedding ? this.keepUnknown(cameraId, written, at, best) : null;
+    const userName = event.matchedUserId === null ? null : (this.deps.users.nameOf(event.matchedUserId) ?? null);
+    const message = (crop: { groupId: bigint; faceId: bigint } | null) =>
+      recognitionMessage(
+        { ...event, id: written.id },
+        {
+          userName,
+          cropUrl:
+            crop && this.deps.outputs?.publicUrl
+              ? `${this.deps.outputs.publicUrl}${unknownFaceCropPath(crop.groupId, crop.faceId)}`
+              : null,
+        },
+      );
+    if (kept === null) this.publish(message(null));
+    else this.track(kept.then((crop) => this.publish(message(crop))));
     const policy = this.options.learning ?? DEFAULT_LEARNING_POLICY;
     if (verdict.decision === 'known' && best && policy.enabled) {
       await considerLearning({ storage, logger, policy }, verdict, best, cameraId).catch((error: unknown) => {
@@ -465,21 +492,26 @@ export class Pipeline {
   // spool) the face is not kept, and says so. Kept beside the frame worker, not in its way: a
   // review or a retention purge holding the grouping never stalls recognition. At most
   // MAX_PENDING_KEEPS wait; beyond that a face is not kept (logged), so memory stays bounded.
-  private keepUnknown(cameraId: string, written: EventWrite, at: Date, face: FaceAnalysis): void {
+  private keepUnknown(
+    cameraId: string,
+    written: EventWrite,
+    at: Date,
+    face: FaceAnalysis,
+  ): Promise<{ groupId: bigint; faceId: bigint } | null> {
     const { logger, grouping } = this.deps;
     if (written.stored !== 'database' || !face.embedding) {
       logger.warn(
         { camera: cameraId, event: written.id },
         'pipeline: unknown face not kept for review (database read-only)',
       );
-      return;
+      return Promise.resolve(null);
     }
     if (this.keeping.size >= MAX_PENDING_KEEPS) {
       logger.warn(
         { camera: cameraId, event: written.id, pending: this.keeping.size },
         'pipeline: unknown face not kept for review (too many waiting)',
       );
-      return;
+      return Promise.resolve(null);
     }
     const embedding = face.embedding;
     const keep = encodePng(face.aligned)
@@ -497,15 +529,40 @@ export class Pipeline {
           },
           kept.joinedAt === null ? 'unknown face: new group' : 'unknown face: joined its group',
         );
+        return { groupId: kept.face.groupId, faceId: kept.face.id };
       })
-      .catch((error: unknown) =>
+      .catch((error: unknown) => {
         logger.warn(
           { err: error, camera: cameraId, event: written.id },
           'pipeline: could not keep an unknown face for review',
-        ),
-      )
+        );
+        return null;
+      })
       .finally(() => this.keeping.delete(keep));
     this.keeping.add(keep);
+    return keep;
+  }
+
+  /**
+   * Hands a message to the outputs (journaled in their outboxes), beside the frame worker. A
+   * message that cannot be journaled (a full disk) is logged; its event is in the event log.
+   */
+  private publish(message: OutputMessage): void {
+    const outputs = this.deps.outputs;
+    if (!outputs) return;
+    this.track(
+      outputs.sink
+        .publish(message)
+        .catch((error: unknown) =>
+          this.deps.logger.error({ err: error, message: message.id }, 'pipeline: message not handed to the outputs'),
+        ),
+    );
+  }
+
+  /** Work beside the frame worker that stop() waits for (the outputs' messages). */
+  private track(work: Promise<unknown>): void {
+    const done = work.then(() => undefined).finally(() => this.sending.delete(done));
+    this.sending.add(done);
   }
 
   // Only transitions are events: a camera that stays unreachable retries (connecting, offline,
@@ -516,16 +573,28 @@ export class Pipeline {
     if (change.state === 'connecting' || this.lastCameraState.get(change.cameraId) === change.state) return;
     this.lastCameraState.set(change.cameraId, change.state);
     void storage.cache.setCameraStatus(change.cameraId, change.state).catch(() => undefined);
-    void storage.db
+    const state = change.state;
+    const recorded = storage.db
       .recordCameraEvent({
         timestamp: change.at,
         cameraId: change.cameraId,
-        eventType: change.state === 'online' ? 'connected' : 'disconnected',
+        eventType: state === 'online' ? 'connected' : 'disconnected',
         details: { reason: change.reason },
       })
+      .then((written) =>
+        this.publish({
+          type: 'status',
+          id: written.id,
+          timestamp: change.at.toISOString(),
+          cameraId: change.cameraId,
+          state,
+          reason: state === 'online' ? null : change.reason,
+        }),
+      )
       .catch((error: unknown) =>
         logger.error({ err: error, camera: change.cameraId }, 'pipeline: camera event not recorded'),
       );
+    this.track(recorded);
   }
 }
 

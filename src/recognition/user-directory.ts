@@ -9,6 +9,7 @@ import { raisedThreshold, type UserThreshold, type UserThresholdLookup } from '.
 export class UserDirectory {
   private statuses = new Map<string, 'active' | 'disabled'>();
   private roles = new Map<string, readonly string[]>();
+  private names = new Map<string, string>();
   private raised = new Map<string, UserThreshold>();
 
   /**
@@ -25,6 +26,7 @@ export class UserDirectory {
     const raises = this.modelId === undefined ? [] : await this.db.correctionRaises(this.modelId);
     this.statuses = new Map(users.map((u) => [u.id, u.status]));
     this.roles = new Map(users.map((u) => [u.id, [...u.roles]]));
+    this.names = new Map(users.map((u) => [u.id, u.name]));
     this.raised = new Map(
       raises.map((r) => [r.userId, { raisedTo: raisedThreshold(r.maxScore), corrections: r.count }]),
     );
@@ -34,6 +36,9 @@ export class UserDirectory {
 
   /** A user's roles as of the last refresh (for the access rules); undefined: not enrolled. */
   readonly rolesOf = (userId: string): readonly string[] | undefined => this.roles.get(userId);
+
+  /** A user's name as of the last refresh (for the outputs' messages); undefined: not enrolled. */
+  readonly nameOf = (userId: string): string | undefined => this.names.get(userId);
 
   /** A user's corrections folded (undefined: none); decideFace compares with the site's threshold. */
   readonly thresholdOf: UserThresholdLookup = (userId) => this.raised.get(userId);

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 
 import { openStorage, type Storage, sweepLeftoverImages } from '../../storage/index.js';
+import { dataPaths } from '../../storage/config.js';
 import { buildApi } from '../api/server.js';
 import { loadOrCreateToken } from '../api/token.js';
 import type { Logger } from '../../storage/logger.js';
@@ -16,6 +17,8 @@ import {
   storageConfigOf,
   visionOptionsOf,
 } from '../config/config.js';
+import { createOutputs } from '../outputs/index.js';
+import { Outputs } from '../outputs/outputs.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import { DEFAULT_LEARNING_POLICY } from '../recognition/auto-learning.js';
 import { readSiteThreshold, siteThresholdWarnings } from '../recognition/site-threshold.js';
@@ -97,6 +100,25 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   await reloadGroups();
   storage.db.onAvailable(() => void reloadGroups());
 
+  // The outputs (issue 17): their outboxes are under the data root this process now holds; what an
+  // earlier run left in them is delivered first. Opened before the pipeline, closed after it.
+  let outputs: Outputs;
+  try {
+    outputs = await Outputs.open(
+      createOutputs(
+        config.outputs,
+        config.cameras.filter((c) => c.enabled).map((c) => c.id),
+        logger,
+      ),
+      { dir: dataPaths(config.dataDir).outbox, maxMessages: config.outputs.maxMessages, logger },
+    );
+  } catch (error) {
+    await storage.close();
+    throw error;
+  }
+  // Crop URLs name the API as receivers reach it: outputs.publicUrl, else the address it listens on.
+  const outputDeps = { sink: outputs, publicUrl: config.outputs.publicUrl };
+
   const r = config.recognition;
   const learning = { ...DEFAULT_LEARNING_POLICY, enabled: r.autoLearning };
   const pipeline = new Pipeline(
@@ -108,6 +130,7 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       grouping,
       logger,
       access: config.access,
+      outputs: outputs.any ? outputDeps : undefined,
     },
     {
       thresholds,
@@ -160,15 +183,18 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
         logger,
         pipelineStats: () => pipeline.stats(),
         cameraStats: () => sources.map((s) => s.stats()),
+        outputStats: () => outputs.stats(),
         inference: { detector: vision.detector, embedder: vision.embedder },
       },
       { token: await loadOrCreateToken(config.dataDir), dataRoot: config.dataDir },
     );
     apiUrl = await api.listen({ host: config.api.host, port: config.api.port });
   } catch (error) {
+    await outputs.close();
     await storage.close();
     throw error;
   }
+  outputDeps.publicUrl ??= apiUrl;
   pipeline.start(sources);
 
   // Periodic jobs. Each logs its own failure and runs again at its next turn.
@@ -211,6 +237,8 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
         try {
           await api.close().catch((error: unknown) => logger.error({ err: error }, 'stopping the API failed'));
           await pipeline.stop();
+          // The pipeline's last messages are journaled; what is undelivered waits in the outboxes.
+          await outputs.close().catch((error: unknown) => logger.error({ err: error }, 'stopping the outputs failed'));
         } finally {
           // Whatever failed above, the stores close: the spool file, queued index saves, the lock.
           await storage.close();
