@@ -24,7 +24,7 @@ function preview(value: string): string {
  * rule itself, for callers that report rather than throw (the configuration schema).
  */
 export function idProblem(kind: IdKind, value: unknown): string | null {
-  const expected = `a ${kind} id of 1-${MAX_ID_LENGTH} letters, digits, '_', '-' or '.' (not first), not a reserved Windows name`;
+  const expected = `${kind === 'output' ? 'an' : 'a'} ${kind} id of 1-${MAX_ID_LENGTH} letters, digits, '_', '-' or '.' (not first), not a reserved Windows name`;
   if (typeof value !== 'string') return `Expected ${expected} but received ${typeof value}`;
   if (value.length === 0 || value.length > MAX_ID_LENGTH) {
     return `Expected ${expected} but received ${preview(value)} of length ${value.length}`;

@@ -3,6 +3,7 @@
 //   GET  /unknown/audit              the review trail (?group, limit)
 //   GET  /unknown/:group             a group, its faces and its review actions
 //   GET  /unknown/:group/crop        its best crop (image/png)
+//   GET  /unknown/:group/faces/:face/crop   one of its faces' crop (image/png; the outputs' crop URL)
 //   POST /unknown/:group/enroll      {"userId", "name", "department"?, "actor"?}
 //   POST /unknown/:group/assign      {"userId", "actor"?}
 //   POST /unknown/:group/dismiss     {"actor"?, "reason"?}
@@ -17,6 +18,7 @@ import {
   assignGroup,
   dismissGroup,
   enrollGroup,
+  faceCrop,
   groupCrop,
   listGroups,
   showGroup,
@@ -98,6 +100,11 @@ export function registerUnknownRoutes(app: FastifyInstance, deps: ApiDeps): void
 
   app.get<{ Params: { group: string } }>('/unknown/:group/crop', async (req, reply) => {
     const { png } = await groupCrop(storage, req.params.group);
+    return reply.type('image/png').send(png);
+  });
+
+  app.get<{ Params: { group: string; face: string } }>('/unknown/:group/faces/:face/crop', async (req, reply) => {
+    const { png } = await faceCrop(storage, req.params.group, req.params.face);
     return reply.type('image/png').send(png);
   });
 

@@ -11,6 +11,7 @@ import { configCommand, configUsage } from './commands/config.js';
 import { doctorCommand, doctorUsage } from './commands/doctor.js';
 import { enrollCommand, enrollUsage } from './commands/enroll.js';
 import { evalCommand, evalUsage } from './commands/eval.js';
+import { outputsCommand, outputsUsage } from './commands/outputs.js';
 import { retentionCommand, retentionUsage } from './commands/retention.js';
 import { serveCommand, serveUsage } from './commands/serve.js';
 import { eventsCommand, eventsUsage } from './commands/events.js';
@@ -36,6 +37,7 @@ const commands: Record<string, { run: Command; usage: string }> = {
   index: { run: indexCommand, usage: indexUsage },
   config: { run: configCommand, usage: configUsage },
   serve: { run: serveCommand, usage: serveUsage },
+  outputs: { run: outputsCommand, usage: outputsUsage },
   retention: { run: retentionCommand, usage: retentionUsage },
   'analyze-faces': { run: analyzeFacesCommand, usage: analyzeFacesUsage },
   eval: { run: evalCommand, usage: evalUsage },

@@ -104,13 +104,31 @@ export async function groupCrop(
   const group = await existingGroup(storage, id);
   if (!group.best)
     throw new NotFoundError(`Expected a group with faces but group ${group.id} has none left (${group.status})`);
-  const png = await storage.images.readUnknown(group.best.image).catch((error: unknown) => {
+  return { png: await readCrop(storage, group.best.image), face: { id: group.best.faceId, image: group.best.image } };
+}
+
+/** One face's crop in its group (the crop URL of an unknown face's message, src/outputs/message.ts). */
+export async function faceCrop(storage: Storage, groupId: unknown, faceId: unknown): Promise<{ png: Buffer }> {
+  const group = await existingGroup(storage, groupId);
+  if (typeof faceId !== 'string' || !/^[1-9][0-9]{0,17}$/.test(faceId))
+    throw new ReviewInputError(
+      `Expected a face id (a positive whole number) but received ${quoteReceived(faceId, 40)}`,
+    );
+  const face = (await storage.db.unknown.groupFaces(group.id)).find((f) => f.id === BigInt(faceId));
+  if (!face)
+    throw new NotFoundError(
+      `Expected a face of group ${group.id} but it has no face ${faceId} (retention or a dismissal removes faces)`,
+    );
+  return { png: await readCrop(storage, face.image) };
+}
+
+async function readCrop(storage: Storage, image: string): Promise<Buffer> {
+  return storage.images.readUnknown(image).catch((error: unknown) => {
     // Deleted by hand, quarantined by a scanner, missed by a restore: missing, not a failure.
     if ((error as { code?: unknown }).code === 'ENOENT')
-      throw new NotFoundError(`Expected the crop ${group.best?.image ?? ''} on disk but it is missing`);
+      throw new NotFoundError(`Expected the crop ${image} on disk but it is missing`);
     throw error;
   });
-  return { png, face: { id: group.best.faceId, image: group.best.image } };
 }
 
 export async function enrollGroup(
