@@ -110,6 +110,7 @@ export { parseStorageConfig } from './config.js';
 export * from './errors.js';
 export { DataRootInUseError, type DataRootLock, LOCK_FILE, lockDataRoot } from './fs/data-root-lock.js';
 export { fsyncDir, renameWithRetry, tempPathFor, writeFileAtomic } from './fs/atomic-write.js';
+export { appendDurably } from './fs/durable-append.js';
 export { type LeftoverSweep, sweepLeftoverImages } from './images/leftover-sweep.js';
 export { isUuid } from './db/uuid7.js';
 export { alreadyMarkedMessage } from './db/match-corrections.js';

@@ -16,7 +16,7 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
 import { describeTyped } from '../../storage/checks.js';
-import { fsyncDir, type Logger, writeFileAtomic } from '../../storage/index.js';
+import { appendDurably, fsyncDir, type Logger, writeFileAtomic } from '../../storage/index.js';
 import { MESSAGE_TYPES, type OutputMessage } from './message.js';
 
 export interface OutboxOptions {
@@ -144,7 +144,7 @@ export class Outbox {
       const created = !existsSync(file);
       const handle = await fs.open(file, 'a');
       try {
-        await this.writeSynced(
+        await appendDurably(
           handle,
           messages.map((message) => `${JSON.stringify({ message, reason, at: new Date().toISOString() })}\n`).join(''),
         );
@@ -229,37 +229,7 @@ export class Outbox {
       this.handle = await fs.open(this.journal, 'a+');
       if (created) await fsyncDir(this.dir); // the new file's name must survive a power cut too
     }
-    await this.writeSynced(this.handle, lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
-  }
-
-  private async writeSynced(handle: FileHandle, text: string): Promise<void> {
-    const before = (await handle.stat()).size;
-    const bytes = Buffer.from(text, 'utf8');
-    try {
-      // A nearly full disk takes part of a write without an error (a short write): loop until all
-      // of it is written or the disk says ENOSPC, never resolving with half a line on disk.
-      for (let at = 0; at < bytes.length;) {
-        const { bytesWritten } = await handle.write(bytes, at, bytes.length - at);
-        if (bytesWritten === 0) throw new Error(`Expected to write ${bytes.length - at} more bytes but wrote none`);
-        at += bytesWritten;
-      }
-      await handle.sync();
-    } catch (error) {
-      // A failed write (a full disk) must not leave half a line for the next append to join.
-      await handle.truncate(before).catch(() => this.startOnFreshLine(handle));
-      throw error;
-    }
-  }
-
-  // When even the cut failed, a half line may be left: the next line must not continue it, or an
-  // acknowledged message would be lost inside an unreadable line. The half line is then skipped
-  // (with a warning) at the next open.
-  private async startOnFreshLine(handle: FileHandle): Promise<void> {
-    const { size } = await handle.stat();
-    if (size === 0) return;
-    const last = Buffer.alloc(1);
-    await handle.read(last, 0, 1, size - 1);
-    if (last[0] !== 0x0a) await handle.write('\n').catch(() => undefined);
+    await appendDurably(this.handle, lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
   }
 
   // The journal is rewritten once forgotten messages dominate it: atomically (a temporary file,

@@ -9,6 +9,7 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
 import { fsyncDir, renameWithRetry } from '../fs/atomic-write.js';
+import { appendDurably } from '../fs/durable-append.js';
 import type { Logger } from '../logger.js';
 
 // A recognition's `event` is the store's row as JSON (sql-db-store.ts, RecognitionRow): a field added
@@ -46,8 +47,7 @@ export class EventSpool {
   async deadLetter(events: SpooledEvent[], reason: string): Promise<void> {
     const handle = await fs.open(path.join(this.dir, DEAD_LETTER), 'a');
     try {
-      await handle.write(events.map((e) => `${JSON.stringify({ ...e, reason })}\n`).join(''));
-      await handle.sync();
+      await appendDurably(handle, events.map((e) => `${JSON.stringify({ ...e, reason })}\n`).join(''));
     } finally {
       await handle.close();
     }
@@ -71,15 +71,8 @@ export class EventSpool {
         this.handle = await fs.open(file, 'a');
         if (created) await fsyncDir(this.dir); // the new file's name must survive a power cut too
       }
-      const before = (await this.handle.stat()).size;
-      try {
-        await this.handle.write(events.map((e) => `${JSON.stringify(e)}\n`).join(''));
-        await this.handle.sync();
-      } catch (error) {
-        // A failed write (a full disk) must not leave half a line for the next append to join.
-        await this.handle.truncate(before).catch(() => undefined);
-        throw error;
-      }
+      // All of it on disk, or nothing (a full disk): never half a line for the next append to join.
+      await appendDurably(this.handle, events.map((e) => `${JSON.stringify(e)}\n`).join(''));
       this.pending += events.length;
     });
   }

@@ -10,6 +10,7 @@ import { connectPostgres } from '../../../storage/db/sql-client.js';
 import { SqlDbStore } from '../../../storage/db/sql-db-store.js';
 import { uuidv7 } from '../../../storage/db/uuid7.js';
 import { silentLogger } from '../../../storage/logger.js';
+import { mountSmallDisk } from '../../helpers/full-disk.js';
 import { dropSchema, SHARED_POSTGRES_URL, uniqueSchema } from '../../helpers/shared-servers.js';
 
 let dir: string;
@@ -34,6 +35,34 @@ describe('EventSpool', () => {
     const seen: unknown[] = [];
     expect(await spool.replay((batch) => Promise.resolve(void seen.push(...batch.map((e) => e.event.n))))).toBe(2);
     expect(seen).toEqual([1, 2]);
+  });
+
+  it('rejects an append the disk takes only part of (a short write) and leaves no half line behind', async () => {
+    const disk = await mountSmallDisk('spool', 1024 * 1024);
+    try {
+      const at = path.join(disk.dir, 'spool');
+      const spool = await EventSpool.open(at, silentLogger);
+      await spool.append([camera(1)]);
+      const before = await readFile(path.join(at, 'events.jsonl'));
+      // 16 KiB free for a 64 KiB batch: write(2) takes part of it without an error, then ENOSPC.
+      await disk.fill(16 * 1024);
+      await disk.free(); // the 16 KiB fill() set aside
+      const big = (n: number): SpooledEvent => ({
+        kind: 'camera',
+        event: { id: uuidv7(), n, pad: 'x'.repeat(32 * 1024) },
+      });
+      await expect(spool.append([big(2), big(3)])).rejects.toMatchObject({ code: 'ENOSPC' });
+      expect(await readFile(path.join(at, 'events.jsonl'))).toEqual(before);
+      await disk.free(true);
+      await spool.append([camera(4)]);
+      const seen: unknown[] = [];
+      await spool.replay((batch) => Promise.resolve(void seen.push(...batch.map((e) => e.event.n))));
+      expect(seen).toEqual([1, 4]);
+      await spool.close();
+    } finally {
+      await disk.free(true);
+      await disk.unmount();
+    }
   });
 
   it('keeps what was not inserted when a replay fails, and replays it next time', async () => {
