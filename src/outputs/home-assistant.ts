@@ -10,8 +10,8 @@
 //                             UNKNOWN_FACE_OFF_DELAY_S without another one (off_delay)
 //   binary_sensor/status      the camera stream's connectivity, from the retained status topic
 //
-// Keys used (Home Assistant's MQTT sensor and binary_sensor documentation): name, icon, unique_id,
-// state_topic, value_template, device_class, payload_on, payload_off, off_delay, qos,
+// Keys used (Home Assistant's MQTT sensor and binary_sensor documentation): name, has_entity_name,
+// icon, unique_id, state_topic, value_template, device_class, payload_on, payload_off, off_delay, qos,
 // availability_topic, payload_available, payload_not_available, and device {identifiers, name,
 // manufacturer, model}. Each unique_id is `<nodeId>_<camera>_<object>`; every entity is
 // unavailable while facegate's availability topic says 'offline' (its last will, or close()).
@@ -58,7 +58,9 @@ type Component = 'sensor' | 'binary_sensor';
 function device(nodeId: string, camera: string): Record<string, unknown> {
   return {
     identifiers: [`${nodeId}_${camera}`],
-    name: `facegate ${camera}`,
+    // With has_entity_name, Home Assistant names entities "<device> <entity>": entity ids come
+    // out as sensor.<camera>_last_person, binary_sensor.<camera>_unknown_face, …_status.
+    name: camera,
     manufacturer: 'facegate',
     model: 'face recognition camera',
   };
@@ -78,6 +80,7 @@ function entity(
     config: {
       ...fields,
       unique_id: uniqueId,
+      has_entity_name: true,
       qos: 1,
       availability_topic: topics.availability(topicPrefix),
       payload_available: AVAILABILITY_ONLINE,
@@ -108,7 +111,7 @@ export function cameraDiscovery(options: DiscoveryOptions, camera: string): Disc
       off_delay: UNKNOWN_FACE_OFF_DELAY_S,
     }),
     entity(options, camera, 'binary_sensor', 'status', {
-      name: 'Camera status',
+      name: 'Status',
       device_class: 'connectivity',
       state_topic: topics.status(options.topicPrefix, camera),
       value_template: "{{ 'ON' if value_json.state == 'online' else 'OFF' }}",

@@ -233,7 +233,7 @@ describe('MqttOutput on the shared broker', () => {
     );
     const config = (topic: string): Record<string, unknown> =>
       JSON.parse(discovery.find((r) => r.topic === topic)!.payload) as Record<string, unknown>;
-    const device = { identifiers: [`${NODE_ID}_door`], name: 'facegate door', manufacturer: 'facegate' };
+    const device = { identifiers: [`${NODE_ID}_door`], name: 'door', manufacturer: 'facegate' };
     const common = {
       availability_topic: `${PREFIX}/availability`,
       payload_available: 'online',
@@ -244,6 +244,8 @@ describe('MqttOutput on the shared broker', () => {
     expect(config(`${DISCOVERY}/sensor/${NODE_ID}_door/last_person/config`)).toMatchObject({
       ...common,
       unique_id: `${NODE_ID}_door_last_person`,
+      name: 'Last person',
+      has_entity_name: true,
       state_topic: `${PREFIX}/door/recognition`,
       value_template: "{{ value_json.userName or value_json.matchedUserId or 'unknown' }}",
     });
