@@ -564,6 +564,17 @@ export const configSchema = z
     outputs: outputsSchema,
   })
   .superRefine((config, ctx) => {
+    // Camera ids become MQTT topic levels and Home Assistant ids, which take no '.' (mqtt-output.ts).
+    if (config.outputs.mqtt.length > 0) {
+      for (const [i, camera] of config.cameras.entries()) {
+        if (!/^[A-Za-z0-9_-]+$/.test(camera.id))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['cameras', i, 'id'],
+            message: `Expected a camera id of letters, digits, _ or - with an MQTT output (its topics and Home Assistant ids) but received "${camera.id}"`,
+          });
+      }
+    }
     // A door for a camera that is not configured is a typo that would deny nobody and grant nobody.
     const cameras = new Set(config.cameras.map((c) => c.id));
     for (const door of Object.keys(config.access?.doors ?? {})) {

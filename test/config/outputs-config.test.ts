@@ -64,6 +64,12 @@ describe('config outputs', () => {
       }),
     ).toMatch(/expected distinct output names/);
     expect(refusal({ nodeId: 'my appliance' })).toMatch(/nodeId: expected 1-64 letters/);
+    // A camera id storage accepts but a topic level and Home Assistant do not, once MQTT is on.
+    const cameras = [{ id: 'gate.1', url: 'rtsp://cam/1' }];
+    expect(() => parseConfig({ cameras })).not.toThrow();
+    expect(() => parseConfig({ cameras, outputs: { mqtt: [{ name: 'site', url: 'mqtt://b' }] } })).toThrow(
+      /cameras\.0\.id: Expected a camera id of letters, digits, _ or - with an MQTT output .* but received "gate\.1"/,
+    );
     expect(refusal({ maxMessages: 5 })).toMatch(/maxMessages/);
   });
 
