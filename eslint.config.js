@@ -23,6 +23,7 @@ const SRC_FOLDERS = [
   'camera',
   'cli',
   'config',
+  'console',
   'models',
   'outputs',
   'pipeline',
@@ -123,11 +124,28 @@ export default tseslint.config(
     ...srcWide,
     notFrom('src/api/', ['access', 'outputs', 'api', 'models', 'pipeline', 'recognition', 'unknown-faces', 'vision']),
   ),
+  // console: the web pages over the API's parts (its deps, errors, upload) and what the API uses.
+  below(
+    ['src/console/**/*.ts'],
+    ...srcWide,
+    notFrom('src/console/', [
+      'console',
+      'api',
+      'access',
+      'outputs',
+      'models',
+      'pipeline',
+      'recognition',
+      'unknown-faces',
+      'vision',
+    ]),
+  ),
   below(
     ['src/service/**/*.ts'],
     ...srcWide,
     notFrom('src/service/', [
       'service',
+      'console',
       'access',
       'outputs',
       'api',

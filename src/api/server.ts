@@ -24,6 +24,11 @@ export interface ApiOptions {
   bodyLimitBytes?: number;
   /** The data root: a full disk's path is named relative to it (the client needs no server layout). */
   dataRoot?: string;
+  /**
+   * Adds routes of a layer above the API to the same server (the console, src/console/: routes it
+   * marks { auth: 'session' } are let past the bearer token and checked by its own session hook).
+   */
+  extend?: (app: FastifyInstance) => void;
 }
 
 export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
@@ -61,6 +66,7 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   registerEventRoutes(app, deps);
   registerUnknownRoutes(app, deps);
   registerHealthAndMetricsRoutes(app, deps);
+  options.extend?.(app);
 
   return app;
 }

@@ -36,6 +36,7 @@ import { pictureArea } from '../vision/align.js';
 import { encodePng } from '../vision/image-input.js';
 import type { DetectOptions, FaceDetector } from '../vision/detector.js';
 import type { DetectedFace } from '../vision/types.js';
+import { renderView } from './snapshot.js';
 import { followedDetections, type FollowOptions, followOptions } from './follow.js';
 import { mergeMotionGate, MotionGate, type MotionGateOptions, motionGateOptions } from './motion-gate.js';
 
@@ -106,6 +107,10 @@ interface CameraState {
   /** When each live track's face was last embedded (the frames' clock). */
   lastEmbeddedMs: Map<string, number>;
   detect: DetectOptions;
+  /** The latest frame and the tracked faces in it, for snapshot(). */
+  view: { frame: Frame; boxes: { box: [number, number, number, number]; trackId: string }[] } | null;
+  /** What each decided track was decided as (a name, or "unknown"), for the snapshot's labels. */
+  labels: Map<string, { text: string; known: boolean }>;
 }
 
 /** A frame after the detection stage: its faces, or null when the gate skipped the detector. */
@@ -213,6 +218,8 @@ export class Pipeline {
       gate: motion === false ? null : new MotionGate(motion),
       lastEmbeddedMs: new Map(),
       detect: camera.detectorSize === undefined ? {} : { size: camera.detectorSize },
+      view: null,
+      labels: new Map(),
     });
     return { onFrame: (frame) => this.enqueue(frame), onStatus: (change) => this.onStatus(change) };
   }
@@ -262,6 +269,18 @@ export class Pipeline {
       trackLatencyMs: [...this.counters.trackLatencyMs],
       busyMs: { ...this.counters.busyMs },
     };
+  }
+
+  /** A camera's latest frame as JPEG with its tracked faces boxed and named (null: no frame yet, or no such camera). */
+  async snapshot(cameraId: string): Promise<Buffer | null> {
+    const state = this.cameras.get(cameraId);
+    const view = state?.view;
+    if (!state || !view) return null;
+    const faces = view.boxes.map(({ box, trackId }) => {
+      const label = state.labels.get(trackId);
+      return { box, label: label?.text ?? null, known: label?.known ?? false };
+    });
+    return renderView({ image: view.frame.image, at: view.frame.receivedAt, faces });
   }
 
   /** Processes one frame: its detection in turn with every other camera's, then its decision. */
@@ -322,6 +341,7 @@ export class Pipeline {
     if (faces === null) {
       // Nothing moved: the people in view are where they were.
       state.tracker.keepAlive(frame.receivedMs);
+      state.view = { frame, boxes: state.view?.boxes ?? [] };
       return;
     }
     this.counters.faces += faces.length;
@@ -384,7 +404,17 @@ export class Pipeline {
       observed.map((o) => ({ box: o.face.box, payload: o, rank: o.analysis?.quality.score ?? 0 })),
     );
     const t3 = performance.now();
-    for (const track of update.ended) await this.finish(frame.cameraId, state, track);
+    state.view = {
+      frame,
+      boxes: update.assignments.flatMap(({ trackId, index }) => {
+        const face = observed[index]?.face;
+        return face ? [{ box: face.box, trackId }] : [];
+      }),
+    };
+    for (const track of update.ended) {
+      state.labels.delete(track.id);
+      await this.finish(frame.cameraId, state, track);
+    }
     const live = new Map(state.tracker.tracks().map((t) => [t.id, t]));
     for (const { trackId, index } of update.assignments) {
       if (observed[index]?.analysis?.embedding) state.lastEmbeddedMs.set(trackId, frame.receivedMs);
@@ -418,6 +448,15 @@ export class Pipeline {
     ended = false,
   ): Promise<void> {
     if (!ended) state.decided.add(track.id);
+    state.labels.set(
+      track.id,
+      verdict.decision === 'known'
+        ? {
+            text: (verdict.userId && this.deps.users.nameOf(verdict.userId)) || (verdict.userId ?? 'known'),
+            known: true,
+          }
+        : { text: 'unknown', known: false },
+    );
     const { storage, logger } = this.deps;
     // The track's best face with an embedding (a face the quality gate rejected has none).
     const best = [...track.observations].filter((o) => o.payload.analysis?.embedding).sort((a, b) => b.rank - a.rank)[0]

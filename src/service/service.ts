@@ -6,7 +6,10 @@ import type { FastifyInstance } from 'fastify';
 
 import { openStorage, type Storage, sweepLeftoverImages } from '../../storage/index.js';
 import { dataPaths } from '../../storage/config.js';
+import type { ApiDeps } from '../api/api-deps.js';
 import { buildApi } from '../api/server.js';
+import { DEFAULT_BODY_LIMIT_BYTES } from '../api/upload.js';
+import { registerConsole } from '../console/index.js';
 import { loadOrCreateToken } from '../api/token.js';
 import type { Logger } from '../../storage/logger.js';
 import { RtspSource } from '../camera/rtsp-source.js';
@@ -171,23 +174,32 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   let api: FastifyInstance;
   let apiUrl: string;
   try {
-    api = buildApi(
-      {
-        storage,
-        analyzer: vision.analyzer,
-        users,
-        grouping,
-        thresholds,
-        siteThreshold: () => site,
-        learning,
-        logger,
-        pipelineStats: () => pipeline.stats(),
-        cameraStats: () => sources.map((s) => s.stats()),
-        outputStats: () => outputs.stats(),
-        inference: { detector: vision.detector, embedder: vision.embedder },
-      },
-      { token: await loadOrCreateToken(config.dataDir), dataRoot: config.dataDir },
-    );
+    const apiDeps: ApiDeps = {
+      storage,
+      analyzer: vision.analyzer,
+      users,
+      grouping,
+      thresholds,
+      siteThreshold: () => site,
+      learning,
+      logger,
+      pipelineStats: () => pipeline.stats(),
+      cameraStats: () => sources.map((s) => s.stats()),
+      outputStats: () => outputs.stats(),
+      inference: { detector: vision.detector, embedder: vision.embedder },
+    };
+    const token = await loadOrCreateToken(config.dataDir);
+    api = buildApi(apiDeps, {
+      token,
+      dataRoot: config.dataDir,
+      // The operator console (src/console/) on the same host and port, signed in with the same token.
+      extend: (app) =>
+        registerConsole(
+          app,
+          { ...apiDeps, token, snapshot: (cameraId) => pipeline.snapshot(cameraId) },
+          { bodyLimit: DEFAULT_BODY_LIMIT_BYTES, dataRoot: config.dataDir },
+        ),
+    });
     apiUrl = await api.listen({ host: config.api.host, port: config.api.port });
   } catch (error) {
     await outputs.close();

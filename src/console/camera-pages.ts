@@ -1,0 +1,4 @@
+// (being written)
+import type { PageModule } from './index.js';
+
+export const registerCameraPages: PageModule = () => undefined;
