@@ -253,7 +253,10 @@ export class MqttOutput implements Output {
   async deliver(message: OutputMessage): Promise<void> {
     const client = this.client;
     if (!client || !client.connected || this.closing !== undefined) {
-      throw new Error(`MQTT output ${JSON.stringify(this.name)}: not connected to ${this.shownUrl}`);
+      // Why, when the connection failed (a refused login, a certificate that does not verify): what
+      // /health and the dispatcher's log line show, so a person need not dig for the first warn line.
+      const why = this.closing === undefined && this.lastError !== undefined ? ` (${this.lastError})` : '';
+      throw new Error(`MQTT output ${JSON.stringify(this.name)}: not connected to ${this.shownUrl}${why}`);
     }
     const payload = JSON.stringify(message);
     const publishes = this.topicsFor(message).map(({ topic, retain }) =>
