@@ -9,9 +9,9 @@ cd "$(dirname "$0")/.."
 
 # The camera tests' real RTSP server (test/helpers/rtsp-server.py: GStreamer's RTSP server under
 # Debian's python3, x264enc from plugins-ugly; TOOLING.md), systemd-analyze for the unit check,
-# Mosquitto for the outputs' disposable brokers, and Chromium for the console's browser tests.
+# Mosquitto and openssl for the outputs' disposable brokers (TLS), and Chromium for the console's browser tests.
 scripts/ensure-packages.sh python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
-  gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly ffmpeg systemd mosquitto chromium
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly ffmpeg systemd mosquitto openssl chromium
 
 if [ ! -d node_modules ]; then
   scripts/setup.sh

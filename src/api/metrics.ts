@@ -131,10 +131,16 @@ export function metricsText(
     per((o) => o.deadLettered),
   );
   metric(
+    'facegate_output_not_journaled_total',
+    'counter',
+    "Messages that could not be written to an output's outbox (a full disk), lost to it.",
+    per((o) => o.notJournaled),
+  );
+  metric(
     'facegate_output_up',
     'gauge',
     'Whether an output delivers (1) or is failing (0).',
-    per((o) => (o.lastError === null ? 1 : 0)),
+    per((o) => (o.lastError === null && o.journalError === null ? 1 : 0)),
   );
   return `${lines.join('\n')}\n`;
 }
@@ -150,7 +156,9 @@ export function registerHealthAndMetricsRoutes(app: FastifyInstance, deps: ApiDe
     const outputs = deps.outputStats();
     const status = !database.available
       ? 'read-only'
-      : cache.degraded || cams.some((c) => !c.up) || outputs.some((o) => o.lastError !== null)
+      : cache.degraded ||
+          cams.some((c) => !c.up) ||
+          outputs.some((o) => o.lastError !== null || o.journalError !== null)
         ? 'degraded'
         : 'ok';
     return {

@@ -35,7 +35,9 @@ import { DEFAULT_MOTION_GATE } from '../pipeline/motion-gate.js';
 import { CAMERA_DETECTOR_SCALE } from '../vision/detector.js';
 import type { VisionOptions } from '../vision/index.js';
 import { PROVIDERS } from '../vision/providers.js';
+import { TOPIC_PREFIX } from '../outputs/mqtt-output.js';
 import { DEFAULT_MAX_MESSAGES } from '../outputs/outputs.js';
+import { describeUrl } from '../outputs/webhook-output.js';
 import { type Environment, readEnvironment } from './environment.js';
 
 // Camera ids become folder names and key parts: storage's own rule (storage/ids.ts), so that
@@ -270,10 +272,7 @@ const mqttOutputSchema = z.strictObject({
   clientId: z.string().min(1).max(64).optional().describe('The MQTT client id. Absent: facegate-<nodeId>-<name>.'),
   topicPrefix: z
     .string()
-    .regex(
-      /^[^#+\s/][^#+\s]*[^#+\s/]$|^[^#+\s/]$/,
-      'expected topic levels without #, + or spaces, no leading or trailing /',
-    )
+    .regex(TOPIC_PREFIX, 'expected non-empty topic levels without # or +, no leading or trailing /')
     .default('facegate')
     .describe(
       'Topics: <prefix>/<camera>/recognition, <prefix>/<camera>/access, <prefix>/<camera>/status, <prefix>/availability.',
@@ -336,7 +335,7 @@ const outputsSchema = z
       .regex(/^https?:\/\/[^\s?#]+$/, 'expected an http:// or https:// URL without query')
       .optional()
       .describe(
-        "How receivers reach this appliance's API, for messages' crop URLs. Absent: http://<api.host>:<api.port>.",
+        "How receivers reach this appliance's API, for messages' crop URLs. Absent: the API's address (this machine's host name when api.host listens on every interface).",
       ),
     maxMessages: z
       .number()
@@ -643,6 +642,24 @@ export function parseConfig(
         : path.join(projectRoot(), 'var', 'models'),
     database: env.databaseUrl ? { url: env.databaseUrl } : c.database,
     redis: env.redisUrl ? { url: env.redisUrl } : c.redis,
+    // TLS files, like every path in the file, are relative to the file's folder (not to wherever a
+    // service manager starts the process).
+    outputs: {
+      ...c.outputs,
+      mqtt: c.outputs.mqtt.map((m) =>
+        m.tls
+          ? {
+              ...m,
+              tls: {
+                ...m.tls,
+                ...(m.tls.ca ? { ca: resolve(m.tls.ca) } : {}),
+                ...(m.tls.cert ? { cert: resolve(m.tls.cert) } : {}),
+                ...(m.tls.key ? { key: resolve(m.tls.key) } : {}),
+              },
+            }
+          : m,
+      ),
+    },
     source: options.source ?? null,
   };
 }
@@ -686,7 +703,8 @@ export function redactConfig(config: AppConfig): AppConfig {
       })),
       webhooks: config.outputs.webhooks.map((w) => ({
         ...w,
-        url: redactUrl(w.url),
+        // The whole query hidden: a receiver's key may sit in a parameter of any name (Azure's ?code=).
+        url: describeUrl(w.url),
         secret: REDACTED,
         ...(w.headers ? { headers: Object.fromEntries(Object.keys(w.headers).map((k) => [k, REDACTED])) } : {}),
       })),

@@ -33,7 +33,16 @@ export interface OutputsSpec {
 }
 
 /** Every configured output, in the configuration's order (MQTT brokers, then webhooks). */
-export function createOutputs(spec: OutputsSpec, cameras: string[], logger: Logger): Output[] {
+/**
+ * `probe`: for `facegate outputs test` beside a running serve (MQTT: its own client id, no last
+ * will, availability or discovery; mqtt-output.ts).
+ */
+export function createOutputs(
+  spec: OutputsSpec,
+  cameras: string[],
+  logger: Logger,
+  options: { probe?: boolean } = {},
+): Output[] {
   return [
     ...spec.mqtt.map(
       (m) =>
@@ -58,6 +67,7 @@ export function createOutputs(spec: OutputsSpec, cameras: string[], logger: Logg
           homeAssistant: m.homeAssistant,
           cameras,
           timeoutMs: m.timeoutMs,
+          ...(options.probe ? { probe: true } : {}),
           logger,
         }),
     ),

@@ -15,6 +15,7 @@
 // outbox only once the broker has it. A publish in flight when the connection drops stays in
 // mqtt.js's store and is sent again after the reconnect while the dispatcher also retries it: a
 // duplicate, which receivers drop by the message id (message.ts).
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -57,6 +58,12 @@ export interface MqttOutputOptions {
   cameras: string[];
   /** How long deliver() waits for the PUBACKs before throwing. */
   timeoutMs: number;
+  /**
+   * A one-off probe (`facegate outputs test`) beside a running serve: its own client id (the same
+   * id would make the broker drop serve's connection), and no last will, availability or discovery
+   * (its goodbye would mark serve's entities unavailable).
+   */
+  probe?: boolean;
   logger: Logger;
 }
 
@@ -68,7 +75,7 @@ const CONNECT_TIMEOUT_MS = 10_000;
 /** Letters, digits, '_' and '-': what Home Assistant takes in a node_id and object_id, and safe in a topic. */
 const ID = /^[A-Za-z0-9_-]+$/;
 /** A topic prefix: non-empty levels, no wildcards. */
-const TOPIC_PREFIX = /^[^/+#]+(\/[^/+#]+)*$/;
+export const TOPIC_PREFIX = /^[^/+#]+(\/[^/+#]+)*$/;
 
 function checkOptions(options: MqttOutputOptions): void {
   const fail = (what: string, received: string): never => {
@@ -160,8 +167,11 @@ export class MqttOutput implements Output {
   }
 
   get clientId(): string {
-    return this.options.clientId ?? `facegate-${this.options.nodeId}-${this.options.name}`;
+    const id = this.options.clientId ?? `facegate-${this.options.nodeId}-${this.options.name}`;
+    return this.options.probe ? `${id}-test-${this.probeSuffix}` : id;
   }
+
+  private readonly probeSuffix = randomBytes(4).toString('hex');
 
   async start(): Promise<void> {
     if (this.client) return;
@@ -174,7 +184,11 @@ export class MqttOutput implements Output {
       connectTimeout: CONNECT_TIMEOUT_MS,
       ...(username !== undefined ? { username } : {}),
       ...(password !== undefined ? { password } : {}),
-      will: { topic: this.availabilityTopic, payload: Buffer.from(AVAILABILITY_OFFLINE), qos: 1, retain: true },
+      ...(this.options.probe
+        ? {}
+        : {
+            will: { topic: this.availabilityTopic, payload: Buffer.from(AVAILABILITY_OFFLINE), qos: 1, retain: true },
+          }),
     };
     if (tls) {
       const [ca, cert, key] = await Promise.all([
@@ -197,7 +211,7 @@ export class MqttOutput implements Output {
       if (!this.up) logger.info(fields, 'mqtt: connected');
       this.up = true;
       this.lastError = undefined;
-      void this.announce(client);
+      if (!this.options.probe) void this.announce(client);
     });
     client.on('close', () => {
       if (this.up && this.closing === undefined) logger.warn(fields, 'mqtt: connection lost; reconnecting');
@@ -282,11 +296,12 @@ export class MqttOutput implements Output {
       const { timeoutMs, logger } = this.options;
       if (client.connected) {
         try {
-          await within(
-            client.publishAsync(this.availabilityTopic, AVAILABILITY_OFFLINE, { qos: 1, retain: true }),
-            timeoutMs,
-            `no PUBACK within ${timeoutMs} ms`,
-          );
+          if (!this.options.probe)
+            await within(
+              client.publishAsync(this.availabilityTopic, AVAILABILITY_OFFLINE, { qos: 1, retain: true }),
+              timeoutMs,
+              `no PUBACK within ${timeoutMs} ms`,
+            );
           await within(client.endAsync(), timeoutMs, `no clean disconnect within ${timeoutMs} ms`);
           logger.info({ output: this.name, url: this.shownUrl }, 'mqtt: closed');
           return;

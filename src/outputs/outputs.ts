@@ -54,6 +54,10 @@ export interface OutputStats {
   deadLettered: number;
   /** Why the last attempt failed, while the output is failing; null once it delivers again. */
   lastError: string | null;
+  /** Messages that could not be journaled in this output's outbox (a full disk): lost to this output. */
+  notJournaled: number;
+  /** Why the last journaling failed; null once a later message is journaled. */
+  journalError: string | null;
   lastDeliveredAt: Date | null;
 }
 
@@ -96,7 +100,15 @@ export class Outputs {
         slots.push({
           output,
           outbox,
-          stats: { delivered: 0, failures: 0, deadLettered: 0, lastError: null, lastDeliveredAt: null },
+          stats: {
+            delivered: 0,
+            failures: 0,
+            deadLettered: 0,
+            lastError: null,
+            notJournaled: 0,
+            journalError: null,
+            lastDeliveredAt: null,
+          },
           wake: null,
           loop: Promise.resolve(),
         });
@@ -130,7 +142,14 @@ export class Outputs {
     if (this.closing)
       throw new Error(`Expected a running dispatcher but received a message after close (${message.id})`);
     const results = await Promise.allSettled(this.slots.map((slot) => slot.outbox.append([message])));
-    for (const slot of this.slots) slot.wake?.();
+    for (const [i, slot] of this.slots.entries()) {
+      const result = results[i];
+      if (result?.status === 'rejected') {
+        slot.stats.notJournaled++;
+        slot.stats.journalError = result.reason instanceof Error ? result.reason.message : String(result.reason);
+      } else slot.stats.journalError = null;
+      slot.wake?.();
+    }
     const failed = results.flatMap((r, i) =>
       r.status === 'rejected' ? [`${this.slots[i]?.output.name}: ${String(r.reason)}`] : [],
     );

@@ -38,6 +38,9 @@ export interface WebhookOutputOptions {
   logger: Logger;
 }
 
+/** The answers that refuse the message itself: retrying the same body cannot help. */
+export const PERMANENT_STATUSES: ReadonlySet<number> = new Set([400, 413, 415, 422]);
+
 /** 128 bits of a random hex or base64 key: less is guessable offline from one signed body. */
 export const MIN_SECRET_LENGTH = 16;
 /** What of a refusal's body is quoted in the error: enough for a receiver's "field x is required". */
@@ -304,7 +307,10 @@ export class WebhookOutput implements Output {
         ),
       );
     }
-    const retryable = status === 408 || status === 429 || status >= 500 || status < 200;
+    // Only a refusal of this message's content is permanent (400, 413, 415, 422). A refusal of the
+    // sender or the place (401, 403, 404, 410: a rotated key, an endpoint down during a deploy) is
+    // retried, shown as the output failing, so that fixing it delivers everything since.
+    const retryable = !PERMANENT_STATUSES.has(status);
     const message = this.scrub(`${head}${shown}`);
     return retryable ? new Error(message) : new PermanentDeliveryError(message);
   }

@@ -2,6 +2,8 @@
 // directory, the unknown-face grouping, the pipeline with one RTSP source per configured camera, and the periodic jobs (retention purge,
 // index verification, heartbeat via the pipeline). stop() shuts down in order: cameras, the frames in hand and open tracks,
 // then the stores (queued index saves finish, the spool file is closed, the data-root lock freed).
+import os from 'node:os';
+
 import type { FastifyInstance } from 'fastify';
 
 import { openStorage, type Storage, sweepLeftoverImages } from '../../storage/index.js';
@@ -206,7 +208,11 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
     await storage.close();
     throw error;
   }
-  outputDeps.publicUrl ??= apiUrl;
+  // An API listening on every interface reports 127.0.0.1 or [::], which no receiver elsewhere can
+  // reach: the machine's name is the better guess (outputs.publicUrl says it exactly).
+  outputDeps.publicUrl ??= ['0.0.0.0', '::'].includes(config.api.host)
+    ? `http://${os.hostname()}:${new URL(apiUrl).port}`
+    : apiUrl;
   pipeline.start(sources);
 
   // Periodic jobs. Each logs its own failure and runs again at its next turn.

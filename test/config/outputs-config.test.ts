@@ -41,7 +41,7 @@ describe('config outputs', () => {
       /outputs\.mqtt\.0\.url: expected mqtt:\/\/host:port/,
     );
     expect(refusal({ mqtt: [{ name: 'a', url: 'mqtt://b', topicPrefix: 'site/#' }] })).toMatch(
-      /topicPrefix: expected topic levels/,
+      /topicPrefix: expected non-empty topic levels/,
     );
     expect(refusal({ mqtt: [{ name: 'a', url: 'mqtt://b', topicPrefix: '/site' }] })).toMatch(/topicPrefix/);
     expect(refusal({ mqtt: [{ name: 'CON', url: 'mqtt://b' }] })).toMatch(

@@ -1,12 +1,11 @@
 // A hostile review of issue 17's outputs, as tests: each finding below is shown against the real
 // parts (a local HTTP receiver, disposable and shared Mosquitto brokers, the real config parser).
 //
-// Findings not fixed here (they need changes outside src/outputs/, or a design decision) are
-// written as "FINDING n (open)": the test asserts today's faulty behaviour precisely, so it passes
-// now and fails the day the behaviour changes; whoever fixes it inverts the assertion. The backlog
-// test is a measurement (every message, in order; the time is printed, never asserted).
+// Each finding was first written asserting the faulty behaviour; once fixed, its assertion was
+// inverted ("FINDING n (fixed)"), so the test now fails if the fault comes back. The backlog test
+// is a measurement (every message, in order; the time is printed, never asserted).
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -70,7 +69,7 @@ async function receiver(status: () => number): Promise<{ url: string; ids: strin
 }
 
 describe('review of the outputs (issue 17)', () => {
-  it('FINDING 1 (open): a receiver answering 401 for a while (a rotated API key) dead-letters every message of that while: none is delivered once the key is fixed, and /health says ok throughout', async () => {
+  it('FINDING 1 (fixed): a receiver answering 401 for a while (a rotated API key) is retried, shown as failing, and every message of that while is delivered once the key is fixed', async () => {
     let status = 401;
     const target = await receiver(() => status);
     const dir = tempDir();
@@ -81,23 +80,20 @@ describe('review of the outputs (issue 17)', () => {
     cleanups.push(() => outputs.close());
     const during = [testMessage(1), testMessage(2), testMessage(3)];
     for (const m of during) await outputs.publish(m);
-    await until('the three to be handled', () => outputs.stats()[0]!.pending === 0, 10_000);
-    // Today: refused "for good", so an output that refuses everything looks healthy.
-    expect(outputs.stats()[0]).toMatchObject({ deadLettered: 3, delivered: 0, lastError: null });
-    // The key is fixed; the next message goes through, the three never do.
+    await until('the output to report its failure', () => outputs.stats()[0]!.lastError !== null, 10_000);
+    expect(outputs.stats()[0]).toMatchObject({ deadLettered: 0, delivered: 0, pending: 3 });
+    expect(outputs.stats()[0]?.lastError).toMatch(/401/);
+    // The key is fixed: the three and the next one go through, in order; nothing was dead-lettered.
     status = 200;
     const after = testMessage(4);
     await outputs.publish(after);
-    await until('the message after the fix to arrive', () => target.ids.includes(after.id), 10_000);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(target.ids).toEqual([after.id]);
-    const deadLetter = readFileSync(path.join(dir, 'hook', 'dead-letter.jsonl'), 'utf8')
-      .trim()
-      .split('\n');
-    expect(deadLetter).toHaveLength(3);
+    await until('every message to arrive', () => target.ids.includes(after.id), 10_000);
+    expect(target.ids).toEqual([...during, after].map((m) => m.id));
+    await until('the outbox to empty', () => outputs.stats()[0]!.pending === 0, 10_000);
+    expect(outputs.stats()[0]).toMatchObject({ deadLettered: 0, delivered: 4, pending: 0, lastError: null });
   });
 
-  it("FINDING 2 (open): `outputs test` builds its MQTT output with the same client id as serve, so running it beside serve takes serve's connection over", async () => {
+  it("FINDING 2 (fixed): `outputs test`'s probe has its own client id and no goodbye, so running it beside serve leaves serve's connection and availability alone", async () => {
     const broker: DisposableMosquitto = await startMosquitto();
     cleanups.push(() => broker.stop());
     const lines: string[] = [];
@@ -114,24 +110,31 @@ describe('review of the outputs (issue 17)', () => {
       logger,
     });
     const serve = new MqttOutput(options(serveLogger));
-    const cli = new MqttOutput(options(silentLogger));
+    const cli = new MqttOutput({ ...options(silentLogger), probe: true });
     cleanups.push(
       () => serve.close(),
       () => cli.close(),
     );
-    expect(cli.clientId).toBe(serve.clientId);
+    expect(cli.clientId).not.toBe(serve.clientId);
     await serve.start();
     await until('serve to connect', () => serve.connected(), 10_000);
+    const watcher = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+    cleanups.push(() => watcher.endAsync());
+    const availability: string[] = [];
+    watcher.on('message', (_topic, payload) => availability.push(payload.toString()));
+    await watcher.subscribeAsync(`${options(silentLogger).topicPrefix}/availability`, { qos: 1 });
     await cli.start();
-    await until(
-      "the broker to drop serve's connection for the newcomer with its client id",
-      () => lines.some((line) => line.includes('mqtt: connection lost; reconnecting')),
-      10_000,
-    );
+    await until('the probe to connect', () => cli.connected(), 10_000);
+    await cli.deliver(testMessage(9));
+    await cli.close();
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(serve.connected()).toBe(true);
+    expect(lines.some((line) => line.includes('mqtt: connection lost; reconnecting'))).toBe(false);
+    expect(availability.filter((a) => a === 'offline')).toEqual([]);
   });
 
-  it("FINDING 3 (open): with api.host '::' or '0.0.0.0' and no outputs.publicUrl, the address serve puts in crop URLs is no address a receiver elsewhere can use", async () => {
-    // service.ts: outputDeps.publicUrl ??= apiUrl, the string fastify's listen() resolves with.
+  it("FINDING 3 (fixed in service.ts): with api.host '::' or '0.0.0.0', the address fastify reports is no address a receiver elsewhere can use, so serve names the machine instead", async () => {
+    // Why service.ts does not take listen()'s answer for a wildcard host (it uses os.hostname()).
     const seen: string[] = [];
     for (const host of ['::', '0.0.0.0']) {
       const app = Fastify();
@@ -142,36 +145,23 @@ describe('review of the outputs (issue 17)', () => {
     expect(seen[1]).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   });
 
-  it('FINDING 4 (open): `config check` prints a webhook URL key kept in a query parameter that does not look secret (?code=), which the output itself never shows', () => {
+  it('FINDING 4 (fixed): `config check` hides a webhook URL key kept in a query parameter that does not look secret (?code=), as the output itself does', () => {
     const key = 'AzureFunctionKey0123456789';
     const url = `https://fn.example.net/api/hook?code=${key}`;
     const config = parseConfig({ outputs: { webhooks: [{ name: 'hook', url, secret: SECRET }] } });
-    expect(JSON.stringify(redactConfig(config))).toContain(key);
-    // What the output shows in its errors and log lines (webhook-output.ts describeUrl):
+    expect(JSON.stringify(redactConfig(config))).not.toContain(key);
     expect(describeUrl(url)).not.toContain(key);
   });
 
-  it("FINDING 5 (open): the config takes a topic prefix with an empty level ('a//b') that the MQTT output refuses, so `config check` passes and serve fails to start", () => {
-    const config = parseConfig({
-      outputs: { mqtt: [{ name: 'broker', url: 'mqtt://127.0.0.1:1883', topicPrefix: 'site//facegate' }] },
-    });
-    expect(config.outputs.mqtt[0]?.topicPrefix).toBe('site//facegate');
-    expect(
-      () =>
-        new MqttOutput({
-          name: 'broker',
-          url: 'mqtt://127.0.0.1:1883',
-          topicPrefix: 'site//facegate',
-          nodeId: 'facegate',
-          homeAssistant: { enabled: false },
-          cameras: [],
-          timeoutMs: 1_000,
-          logger: silentLogger,
-        }),
-    ).toThrow(/topic prefix/);
+  it("FINDING 5 (fixed): the config refuses a topic prefix with an empty level ('a//b') by the MQTT output's own rule, at config check", () => {
+    expect(() =>
+      parseConfig({
+        outputs: { mqtt: [{ name: 'broker', url: 'mqtt://127.0.0.1:1883', topicPrefix: 'site//facegate' }] },
+      }),
+    ).toThrow(/topicPrefix: expected non-empty topic levels/);
   });
 
-  it('FINDING 6 (open): tls.ca and the other PEM paths are not resolved against the configuration file, unlike dataDir', () => {
+  it('FINDING 6 (fixed): tls.ca and the other PEM paths are resolved against the configuration file, like dataDir', () => {
     const config = parseConfig(
       {
         dataDir: 'data',
@@ -182,8 +172,7 @@ describe('review of the outputs (issue 17)', () => {
       { baseDir: '/etc/facegate' },
     );
     expect(config.dataDir).toBe(path.resolve('/etc/facegate', 'data'));
-    // Read relative to serve's working directory (/ under systemd) instead.
-    expect(config.outputs.mqtt[0]?.tls?.ca).toBe('certs/ca.crt');
+    expect(config.outputs.mqtt[0]?.tls?.ca).toBe(path.resolve('/etc/facegate', 'certs/ca.crt'));
   });
 });
 

@@ -148,16 +148,16 @@ describe('WebhookOutput failures', () => {
     expect(receiver.received[0]!.verified.ok).toBe(true);
   });
 
-  it('408 and 429 are retryable; 400, 401, 404 and 422 are permanent', async () => {
+  it('408, 429, 5xx and a refused sender or place (401, 403, 404, 410) are retryable; 400, 413, 415 and 422 are permanent', async () => {
     let status = 0;
     const receiver = await startReceiver(() => ({ status }));
     const output = webhook({ url: receiver.url });
-    for (status of [408, 429, 502, 503]) {
+    for (status of [408, 429, 502, 503, 401, 403, 404, 410]) {
       const error = await failure(output);
       expect(error, String(status)).not.toBeInstanceOf(PermanentDeliveryError);
       expect(error.message).toContain(`but received ${status}`);
     }
-    for (status of [400, 401, 404, 422]) {
+    for (status of [400, 413, 415, 422]) {
       const error = await failure(output);
       expect(error, String(status)).toBeInstanceOf(PermanentDeliveryError);
       expect(error.message).toContain(`but received ${status}`);

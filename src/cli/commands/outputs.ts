@@ -5,12 +5,12 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 
-import { redactUrl } from '../../../storage/redact.js';
 import { silentLogger } from '../../../storage/logger.js';
 import { loadConfig } from '../../config/config.js';
 import { createOutputs } from '../../outputs/index.js';
 import type { TestMessage } from '../../outputs/message.js';
 import type { Output } from '../../outputs/output.js';
+import { describeUrl } from '../../outputs/webhook-output.js';
 import { UsageError } from '../usage-error.js';
 
 export const outputsUsage = `facegate outputs test [--json]
@@ -84,6 +84,7 @@ export async function outputsCommand(argv: string[], out: (json: unknown, text: 
     spec,
     config.cameras.filter((c) => c.enabled).map((c) => c.id),
     silentLogger,
+    { probe: true },
   );
   const message: TestMessage = {
     type: 'test',
@@ -94,7 +95,7 @@ export async function outputsCommand(argv: string[], out: (json: unknown, text: 
   const results: Result[] = await Promise.all(
     outputs.map(async (output, i) => ({
       ...(await tryOutput(output, message, targets[i]?.timeoutMs ?? 5_000)),
-      target: redactUrl(targets[i]?.url ?? ''),
+      target: describeUrl(targets[i]?.url ?? ''),
     })),
   );
   out(
