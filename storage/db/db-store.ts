@@ -95,7 +95,12 @@ export interface EventQuery {
   before?: string;
   /** Recognition events with this access verdict only (camera events have none: refused there). */
   access?: AccessVerdictKind;
+  /** Recognition events that named someone ('known') or nobody ('unknown') only (camera events have no outcome: refused there). */
+  outcome?: EventOutcome;
 }
+
+export const EVENT_OUTCOMES = ['known', 'unknown'] as const;
+export type EventOutcome = (typeof EVENT_OUTCOMES)[number];
 
 /** Where an event write went: the database, or the local spool while it is unreachable. */
 export type EventWrite = { id: string; stored: 'database' | 'spool' };

@@ -30,7 +30,7 @@ import type {
   AccessVerdictKind,
   EventAccess,
 } from './db-store.js';
-import { ACCESS_VERDICTS } from './db-store.js';
+import { ACCESS_VERDICTS, EVENT_OUTCOMES } from './db-store.js';
 import { DbAvailability, type NeedDb } from './db-availability.js';
 import { EventSpool, type SpooledEvent } from './event-spool.js';
 import { migrate } from './migrate.js';
@@ -279,6 +279,14 @@ function eventFilter(q: EventQuery, userColumn: string | null): { where: string;
   if (q.access !== undefined) {
     if (!userColumn) throw new StoreInputError('camera events have no access verdict to filter by');
     add('access_verdict = ?', requireVerdict('access', q.access));
+  }
+  if (q.outcome !== undefined) {
+    if (!userColumn) throw new StoreInputError('camera events have no known/unknown outcome to filter by');
+    if (!(EVENT_OUTCOMES as readonly unknown[]).includes(q.outcome))
+      throw new StoreInputError(
+        `Expected outcome to be one of ${EVENT_OUTCOMES.join(', ')} but received ${quoteReceived(q.outcome, 40)}`,
+      );
+    add('is_unknown = ?', q.outcome === 'unknown');
   }
   if (q.before !== undefined) {
     if (!isUuid(q.before))

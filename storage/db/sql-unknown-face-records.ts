@@ -223,6 +223,9 @@ export async function resolveGroupIn(
   return { action: toAction(row as ActionRow), removed };
 }
 
+/** The most event ids facesOfEvents takes at once (the longest page of events, requireLimit's bound). */
+const MAX_EVENT_IDS = 1000;
+
 export class SqlUnknownFaceRecords implements UnknownFaceRecords {
   /** `needDb` is the database's availability gate (db-availability.ts): refused at once while it is down (ReadOnlyError). */
   constructor(
@@ -365,5 +368,27 @@ export class SqlUnknownFaceRecords implements UnknownFaceRecords {
           ),
     );
     return rows.map(toAction);
+  }
+
+  async facesOfEvents(eventIds: string[]): Promise<Map<string, { groupId: bigint; faceId: bigint }>> {
+    if (!Array.isArray(eventIds) || eventIds.length > MAX_EVENT_IDS) {
+      throw new StoreInputError(
+        `Expected a list of at most ${MAX_EVENT_IDS} event ids but received ${Array.isArray(eventIds) ? `${eventIds.length} ids` : quoteReceived(eventIds, 40)}`,
+      );
+    }
+    const bad = eventIds.find((id) => !isUuid(id));
+    if (bad !== undefined)
+      throw new StoreInputError(`Expected event ids (UUIDs) but received ${quoteReceived(bad, 40)}`);
+    const found = new Map<string, { groupId: bigint; faceId: bigint }>();
+    if (eventIds.length === 0) return found;
+    // One lookup through unknown_faces' UNIQUE (event_id) index, whatever the page's length.
+    const rows = await this.needDb('reading unknown faces', () =>
+      this.client.query<{ id: string; group_id: string; event_id: string }>(
+        'SELECT id, group_id, event_id FROM unknown_faces WHERE event_id = ANY($1::uuid[])',
+        [eventIds],
+      ),
+    );
+    for (const r of rows) found.set(r.event_id, { groupId: BigInt(r.group_id), faceId: BigInt(r.id) });
+    return found;
   }
 }

@@ -109,6 +109,11 @@ export interface UnknownFaceRecords {
   ): Promise<{ removed: RemovedFace[]; removedGroups: bigint[] }>;
   /** The review trail, newest first (of one group, or all). */
   reviewActions(query?: { groupId?: bigint; limit?: number }): Promise<ReviewAction[]>;
+  /**
+   * The face kept for each of these recognition events, by event id (an event has at most one:
+   * the best face of its track); events without one are absent. At most 1000 ids (a page of events).
+   */
+  facesOfEvents(eventIds: string[]): Promise<Map<string, { groupId: bigint; faceId: bigint }>>;
 }
 
 /** A group id from anywhere (CLI argument, URL): a positive integer, or a clear refusal. */
