@@ -103,6 +103,8 @@ export function registerConsole(
   };
   app.decorateRequest('consoleSession', null);
   app.get('/', { config: { auth: 'session', public: true } }, (_req, reply) => reply.redirect('/console/', 303));
+  // Browsers ask for it on every site; the console has none (no 401 noise in their consoles).
+  app.get('/favicon.ico', { config: { auth: 'session', public: true } }, (_req, reply) => reply.code(204).send());
 
   void app.register(
     async (scope) => {
@@ -156,11 +158,11 @@ export function registerConsole(
         const { status, body } = errorResponse(error, ctx.dataRoot);
         if (status === 500)
           deps.logger.error({ err: error, method: req.method, url: req.url.split('?')[0] }, 'console: request failed');
-        const skipped = (body.skipped as { name?: string; image?: string; reason?: string }[] | undefined) ?? [];
+        const skipped = (body.skipped as { file?: string; reason?: string }[] | undefined) ?? [];
         const notice = {
           kind: 'error' as const,
           text: String(body.error),
-          details: skipped.map((s) => `${s.name ?? s.image ?? 'photo'}: ${s.reason ?? 'refused'}`),
+          details: skipped.map((s) => `${s.file ?? 'photo'}: ${s.reason ?? 'refused'}`),
         };
         const content = html`<p><a href="/console/">Back to the console</a></p>`;
         const text = req.consoleSession
