@@ -25,13 +25,17 @@ const escapeXml = (text: string) =>
     (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c] as string,
   );
 
-/** The view as a JPEG, at most `maxWidth` wide. */
+/** The view as a JPEG, at most `maxWidth` wide (the boxes drawn at that size: sharp resizes before it composites). */
 export async function renderView(view: CameraView, maxWidth = 960): Promise<Buffer> {
   const { width, height, data } = view.image;
-  const stroke = Math.max(2, Math.round(width / 400));
-  const font = Math.max(14, Math.round(width / 60));
+  const scale = Math.min(1, maxWidth / width);
+  const outWidth = Math.round(width * scale);
+  const outHeight = Math.round(height * scale);
+  const stroke = Math.max(2, Math.round(outWidth / 400));
+  const font = Math.max(14, Math.round(outWidth / 60));
   const shapes = view.faces
-    .map(({ box: [x, y, w, h], label, known }) => {
+    .map(({ box, label, known }) => {
+      const [x, y, w, h] = box.map((v) => Math.round(v * scale)) as [number, number, number, number];
       const colour = label === null ? '#f0c000' : known ? '#2ecc71' : '#ff5a4f';
       const text = escapeXml(label ?? '…');
       const ty = y > font + 6 ? y - 6 : y + h + font + 2;
@@ -40,11 +44,11 @@ export async function renderView(view: CameraView, maxWidth = 960): Promise<Buff
     })
     .join('\n');
   const svg = Buffer.from(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${shapes}</svg>`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${outWidth}" height="${outHeight}">${shapes}</svg>`,
   );
   return sharp(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { raw: { width, height, channels: 3 } })
+    .resize({ width: outWidth, height: outHeight })
     .composite([{ input: svg, top: 0, left: 0 }])
-    .resize({ width: Math.min(width, maxWidth), withoutEnlargement: true })
     .jpeg({ quality: 80 })
     .toBuffer();
 }
