@@ -5,7 +5,6 @@
 // session is refused; a state change without the CSRF token is refused. The browser may reach
 // nothing but the appliance (every other request is aborted and counted: all assets are local).
 // Each page's screenshot is written to var/test-artifacts/console/, and the page weight printed.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -18,10 +17,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DisposablePostgres, startPostgres } from '../helpers/disposable-postgres.js';
 import { freePort } from '../helpers/free-port.js';
 import { startRtspServer, type RtspTestServer } from '../helpers/rtsp-server.js';
+import { type ServeProcess, spawnServe } from '../helpers/serve-process.js';
 import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
 import { until } from '../helpers/until.js';
 
-const cli = path.resolve(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
 const ARTIFACTS = path.resolve(import.meta.dirname, '..', '..', 'var', 'test-artifacts', 'console');
 const CHROMIUM = process.env.FACEGATE_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -29,8 +28,7 @@ let dir: string;
 let postgres: DisposablePostgres;
 let camera: RtspTestServer;
 let browser: Browser;
-let serve: ReturnType<typeof spawn> | null = null;
-let log = '';
+let serve: ServeProcess | null = null;
 let api = '';
 let token = '';
 
@@ -77,18 +75,8 @@ beforeAll(async () => {
       `  - { id: gate_1, url: ${JSON.stringify(camera.url)}, fps: 5, width: 1280, height: 720, watchdogSeconds: 3 }`,
     ].join('\n'),
   );
-  const env = {
-    ...process.env,
-    FACEGATE_CONFIG: config,
-    DATABASE_URL: '',
-    REDIS_URL: '',
-    FACEGATE_DATA_DIR: '',
-    FACEGATE_MODELS_DIR: '',
-  };
-  serve = spawn(process.execPath, [cli, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  serve.stdout?.on('data', (d: Buffer) => (log += d.toString()));
-  serve.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-  await until('the service to be up', () => /"msg":"facegate running"/.test(log), 60_000);
+  serve = spawnServe(config);
+  await until('the service to be up', () => /"msg":"facegate running"/.test(serve?.log ?? ''), 60_000);
   token = (await readFile(path.join(dir, 'data', 'api-token'), 'utf8')).trim();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -104,10 +92,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  if (serve && serve.exitCode === null) {
-    serve.kill('SIGTERM');
-    await new Promise((r) => serve?.once('exit', r));
-  }
+  await serve?.stop();
   await camera?.stop();
   await postgres?.stop();
   await rm(dir, { recursive: true, force: true });

@@ -3,7 +3,6 @@
 // unknown face's message carries a crop URL that answers; a second broker is down all along, so
 // its outbox fills; serve is SIGKILLed (the broker publishes its last will), and after the
 // restart every message the dead process had journaled is delivered to that broker.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -17,10 +16,10 @@ import { type DisposableMosquitto, startMosquitto } from '../helpers/disposable-
 import { type DisposablePostgres, startPostgres } from '../helpers/disposable-postgres.js';
 import { freePort } from '../helpers/free-port.js';
 import { startRtspServer, type RtspTestServer } from '../helpers/rtsp-server.js';
+import { spawnServe } from '../helpers/serve-process.js';
 import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
 import { until } from '../helpers/until.js';
 
-const cli = path.resolve(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
 const SHARED_BROKER = 'mqtt://127.0.0.1:1883';
 const run = `fgtest_${randomBytes(4).toString('hex')}`;
 
@@ -42,30 +41,6 @@ async function subscriber(url: string, topics: string[]) {
     json: (topic: string) => got.filter((m) => m.topic === topic).map((m) => JSON.parse(m.payload) as { id: string }),
     close: () => client.endAsync(),
   };
-}
-
-function serve(config: string) {
-  const env = {
-    ...process.env,
-    FACEGATE_CONFIG: config,
-    DATABASE_URL: '',
-    REDIS_URL: '',
-    FACEGATE_DATA_DIR: '',
-    FACEGATE_MODELS_DIR: '',
-  };
-  const child = spawn(process.execPath, [cli, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const state = { log: '', child };
-  child.stdout.on('data', (d: Buffer) => (state.log += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (state.log += d.toString()));
-  return state;
-}
-
-function killed(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
 }
 
 beforeAll(async () => {
@@ -111,7 +86,7 @@ describe('facegate serve with outputs', () => {
       ].join('\n'),
     );
     const site = await subscriber(SHARED_BROKER, [`${run}/#`, `${run}_ha/#`]);
-    let first = serve(config);
+    let first = spawnServe(config);
     try {
       await until('the service to be up', () => /"msg":"facegate running"/.test(first.log), 60_000);
       const api = `http://127.0.0.1:${port}`;
@@ -217,7 +192,7 @@ describe('facegate serve with outputs', () => {
       );
       expect(published.size).toBeGreaterThanOrEqual(3);
       const offlineBefore = site.got.filter((m) => m.topic === `${run}/availability` && m.payload === 'offline').length;
-      await killed(first.child);
+      await first.kill();
       // No clean goodbye: the broker publishes the last will.
       await until(
         'the last will: availability offline',
@@ -230,7 +205,7 @@ describe('facegate serve with outputs', () => {
       await standby.restart();
       const delivered = await subscriber(standby.url, [`${run}/#`]);
       try {
-        first = serve(config);
+        first = spawnServe(config);
         await until('the service to be up again', () => /"msg":"facegate running"/.test(first.log), 60_000);
         const arrived = () =>
           new Set(
@@ -247,10 +222,9 @@ describe('facegate serve with outputs', () => {
       } finally {
         await delivered.close();
       }
-      first.child.kill('SIGTERM');
-      await new Promise((r) => first.child.once('exit', r));
+      await first.stop();
     } finally {
-      await killed(first.child);
+      await first.kill();
       await site.close();
     }
   }, 240_000);

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,10 +11,10 @@ import { type DisposablePostgres, startPostgres } from '../helpers/disposable-po
 import { type DisposableRedis, startRedis } from '../helpers/disposable-redis.js';
 import { freePort } from '../helpers/free-port.js';
 import { startRtspServer, type RtspTestServer } from '../helpers/rtsp-server.js';
+import { spawnServe } from '../helpers/serve-process.js';
 import { FACES_DIR, MODELS_DIR } from '../helpers/shared-data.js';
 import { until } from '../helpers/until.js';
 
-const cli = path.resolve(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'main.js');
 let dir: string;
 let postgres: DisposablePostgres;
 let redis: DisposableRedis;
@@ -68,21 +67,9 @@ describe('facegate serve', () => {
         `  - { id: gate_1, url: ${JSON.stringify(camera.url)}, fps: 5, width: 1280, height: 720, watchdogSeconds: 2 }`,
       ].join('\n'),
     );
-    const env = {
-      ...process.env,
-      FACEGATE_CONFIG: config,
-      DATABASE_URL: '',
-      REDIS_URL: '',
-      FACEGATE_DATA_DIR: '',
-      FACEGATE_MODELS_DIR: '',
-    };
-    const serve = spawn(process.execPath, [cli, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    serve.stdout.on('data', (d: Buffer) => (log += d.toString()));
-    serve.stderr.on('data', (d: Buffer) => (log += d.toString()));
-    const exited = new Promise<number | null>((resolve) => serve.on('exit', (code) => resolve(code)));
+    const serve = spawnServe(config);
     try {
-      await until('the service to be up', () => /"msg":"facegate running"/.test(log), 60_000);
+      await until('the service to be up', () => /"msg":"facegate running"/.test(serve.log), 60_000);
       const api = `http://127.0.0.1:${port}`;
       const token = (await readFile(path.join(dir, 'data', 'api-token'), 'utf8')).trim();
       const auth = { authorization: `Bearer ${token}` };
@@ -111,17 +98,16 @@ describe('facegate serve', () => {
 
       // The database goes away; the stranger on the next slide is decided and spooled.
       await postgres.kill();
-      const decisionsBefore = (log.match(/"msg":"(recognised [^"]*|unknown face)"/g) ?? []).length;
+      const decisionsBefore = (serve.log.match(/"msg":"(recognised [^"]*|unknown face)"/g) ?? []).length;
       await until(
         'a decision made during the outage',
-        () => (log.match(/"msg":"(recognised [^"]*|unknown face)"/g) ?? []).length > decisionsBefore,
+        () => (serve.log.match(/"msg":"(recognised [^"]*|unknown face)"/g) ?? []).length > decisionsBefore,
         30_000,
       );
-      serve.kill('SIGTERM');
-      expect(await exited).toBe(0);
-      expect(log).toMatch(/"msg":"facegate stopped"/);
+      expect(await serve.stop()).toBe(0);
+      expect(serve.log).toMatch(/"msg":"facegate stopped"/);
     } finally {
-      if (serve.exitCode === null) serve.kill('SIGKILL');
+      await serve.kill();
     }
 
     // After the outage, the next start of the store replays the spool: nothing was lost.
