@@ -176,7 +176,7 @@ export function registerConsole(
           : bareShell('Refused', html`${noticeBox(notice)}`);
         return reply.code(status).type('text/html; charset=utf-8').send(text);
       });
-      scope.setNotFoundHandler((req, reply) =>
+      const notFound = (req: FastifyRequest, reply: FastifyReply) =>
         reply
           .code(404)
           .type('text/html; charset=utf-8')
@@ -186,8 +186,12 @@ export function registerConsole(
               html`${noticeBox({ kind: 'error', text: `Expected a console page but received ${req.method} ${req.url.split('?')[0] ?? ''}` })}
                 <p><a href="/console/">Console</a></p>`,
             ),
-          ),
-      );
+          );
+      scope.setNotFoundHandler(notFound);
+      // A not-found handler is no route, so it is not marked { auth: 'session' } and the API's bearer
+      // hook answered every mistyped console address with its JSON 401. This catch-all is a route of
+      // this scope (the most specific route still wins): behind the session hook like any page.
+      scope.all('/*', notFound);
 
       scope.get('/assets/console.css', { config: { public: true } }, (_req, reply) =>
         reply.header('cache-control', 'max-age=3600').type('text/css; charset=utf-8').send(CONSOLE_CSS),

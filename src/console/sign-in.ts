@@ -16,6 +16,12 @@ import { SESSION_COOKIE, SESSION_IDLE_MS } from './session.js';
 /** How long a wrong token waits for its answer. */
 const FAILED_SIGN_IN_DELAY_MS = 500;
 const MAX_OPERATOR_CHARS = 60;
+/**
+ * The largest sign-in body: a name and a token fit many times over. The only route that reads a
+ * body before anyone is signed in, so without its own limit a stranger could have the server
+ * buffer and parse a JSON or text body up to the upload limit (25 MB) per request.
+ */
+export const SIGN_IN_BODY_LIMIT = 8 * 1024;
 
 function signInPage(notice: Notice | null, operator = ''): string {
   return bareShell(
@@ -56,7 +62,7 @@ export function registerSignIn(scope: FastifyInstance, ctx: ConsoleContext): voi
     return reply.type('text/html; charset=utf-8').send(signInPage(null));
   });
 
-  scope.post('/sign-in', { config: { public: true } }, async (req, reply) => {
+  scope.post('/sign-in', { bodyLimit: SIGN_IN_BODY_LIMIT, config: { public: true } }, async (req, reply) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const operator = typeof body.operator === 'string' ? body.operator.trim() : '';
     if (!operator || operator.length > MAX_OPERATOR_CHARS || !isPrintableLine(operator, MAX_OPERATOR_CHARS)) {
