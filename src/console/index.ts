@@ -117,6 +117,10 @@ export function registerConsole(
       scope.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
         reply.headers(SECURITY_HEADERS);
         req.consoleSession = ctx.sessions.get(req.cookies[SESSION_COOKIE]);
+        // One address per page: /console/unknown/ is /console/unknown (not a group with an empty id).
+        const [pathname = '', search] = req.url.split('?', 2);
+        if (!isStateChange(req) && pathname.length > '/console/'.length && pathname.endsWith('/'))
+          return reply.redirect(`${pathname.replace(/\/+$/, '')}${search !== undefined ? `?${search}` : ''}`, 303);
         if (req.consoleSession || req.routeOptions.config.public) return undefined;
         if (!isStateChange(req)) return reply.redirect('/console/sign-in', 303);
         return reply
@@ -138,7 +142,9 @@ export function registerConsole(
           (req.body as Record<string, unknown> | undefined)?._csrf ?? (req.query as Record<string, unknown>)._csrf;
         let problem: string | null = null;
         if (foreign) problem = `Expected a request from this console but received one from another site (${foreign})`;
-        else if (session && !csrfMatches(session, given))
+        // The sign-in form (public) carries no session token: it needs the API token itself, and a
+        // second sign-in from another tab replaces the session.
+        else if (session && !req.routeOptions.config.public && !csrfMatches(session, given))
           problem = `Expected the form's CSRF token but received ${given === undefined ? 'none' : 'a wrong one'} (reload the page and try again)`;
         if (problem === null) return undefined;
         deps.logger.warn({ method: req.method, url: req.url.split('?')[0], problem }, 'console: state change refused');

@@ -92,6 +92,8 @@ export function registerSignIn(scope: FastifyInstance, ctx: ConsoleContext): voi
           ),
         );
     }
+    // Signing in again (another tab) replaces the session this browser had.
+    if (req.consoleSession) ctx.sessions.delete(req.consoleSession.id);
     const session = ctx.sessions.create(operator);
     ctx.deps.logger.info({ actor: session.actor }, 'console: signed in');
     return reply

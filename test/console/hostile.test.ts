@@ -500,26 +500,28 @@ describe('images, big inputs, errors and logs', () => {
 });
 
 describe('open findings (today’s behaviour, to be changed)', () => {
-  it('FINDING 3 (open): signing in again while signed in (a second tab’s sign-in form) is refused 403 for want of a CSRF token', async () => {
-    // src/console/index.ts:141 checks the CSRF token of any state change made with a live session,
-    // the public sign-in form included, which carries none. Safe (no change is made) but a dead end
-    // for the operator. Suggested fix: let POST /console/sign-in pass without the session's token
-    // (it needs the API token itself, so a forged one signs nobody in) and drop the old session.
+  it('FINDING 3 (fixed): signing in again while signed in (a second tab’s sign-in form) replaces the session', async () => {
+    const again = await tc.signIn('before');
     const res = await inject({
       method: 'POST',
       url: '/console/sign-in',
-      headers: { cookie: evil.cookie, ...FORM },
+      headers: { cookie: again.cookie, ...FORM },
       payload: new URLSearchParams({ operator: 'again', token: tc.token }).toString(),
     });
-    expect(res.statusCode).toBe(403);
-    expect(res.body).toContain('Expected the form&#39;s CSRF token but received none');
+    expect(res.statusCode).toBe(303);
+    const set = res.headers['set-cookie'];
+    const fresh = (Array.isArray(set) ? set[0] : set)?.split(';')[0] ?? '';
+    expect(fresh).not.toBe(again.cookie);
+    // The old session is gone; the new one works.
+    expect(
+      (await inject({ method: 'GET', url: '/console/events', headers: { cookie: again.cookie } })).statusCode,
+    ).toBe(303);
+    expect((await inject({ method: 'GET', url: '/console/events', headers: { cookie: fresh } })).statusCode).toBe(200);
   });
 
-  it('FINDING 4 (open): /console/unknown/ (a trailing slash) is a 400 about an empty group id, not the grid', async () => {
-    // src/console/unknown-pages.ts:515: '/unknown/:group' matches an empty :group. Suggested fix: in
-    // that handler, send an empty group to the grid (303 to /console/unknown).
-    const res = await evil.get('/console/unknown/');
-    expect(res.statusCode).toBe(400);
-    expect(res.body).toContain('Expected a group id');
+  it('FINDING 4 (fixed): /console/unknown/ (a trailing slash) is sent to /console/unknown, the grid', async () => {
+    const res = await evil.get('/console/unknown/?status=all');
+    expect(res.statusCode).toBe(303);
+    expect(res.headers.location).toBe('/console/unknown?status=all');
   });
 });
