@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 
 import { quoteReceived } from './checks.js';
+import { idProblem } from './ids.js';
 import { redactUrl } from './redact.js';
 
 /**
@@ -18,7 +19,24 @@ export const DEFAULT_CAMERA_TTL_SECONDS = 30;
 /** Worker, 20 s: the heartbeat runs every 5 s, so three misses. */
 export const DEFAULT_WORKER_TTL_SECONDS = 20;
 
+/**
+ * The appliance id of a site with one appliance (issue 18). A fixed name, not one derived from the
+ * host name: the id is written into every event for good, and a host renamed, re-imaged or run in a
+ * container (whose host name is its container id, new at every re-creation) would split one
+ * appliance's history under two ids. With this id the health keys are the LLD's own names
+ * (redis-cache-store.ts); a site with several appliances names each one.
+ */
+export const DEFAULT_APPLIANCE_ID = 'appliance-1';
+
 export const storageConfigSchema = z.object({
+  /** Which appliance this is: stamped by the store on every event and review action it writes, and a part of its health keys. */
+  applianceId: z
+    .string()
+    .superRefine((value, ctx) => {
+      const problem = idProblem('appliance', value);
+      if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .default(DEFAULT_APPLIANCE_ID),
   /** The data root: images/, embeddings/, spool/, and PGlite's db/ when no databaseUrl is set. */
   dataRoot: z.string().min(1, 'the data root must be a folder path'),
   /** postgres://... of a PostgreSQL server; absent: embedded PGlite under the data root. */
@@ -46,8 +64,11 @@ export function parseStorageConfig(input: unknown): StorageConfig {
   if (!result.success) {
     const lines = result.error.issues.map((i) => {
       // Both URLs may carry a password: what was received is shown through the one redaction rule.
+      // A message that already says what it received (the id rule's) is not told twice.
       const received =
-        'input' in i ? ` (received ${quoteReceived(typeof i.input === 'string' ? redactUrl(i.input) : i.input)})` : '';
+        'input' in i && !/\breceived\b/.test(i.message)
+          ? ` (received ${quoteReceived(typeof i.input === 'string' ? redactUrl(i.input) : i.input)})`
+          : '';
       return `storage.${i.path.join('.') || '(root)'}: ${i.message}${received}`;
     });
     throw new Error(`Invalid storage configuration:\n${lines.join('\n')}`);

@@ -1,4 +1,4 @@
-// Ids that become folder or file names (users, cameras) or key parts (workers) are checked here,
+// Ids that become folder or file names (users, cameras) or key parts (workers, appliances) are checked here,
 // before they touch a path or a key: no traversal, nothing NTFS cannot store, no reserved
 // Windows device names, a sane length.
 import { quoteReceived } from './checks.js';
@@ -12,8 +12,11 @@ const ID_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 // Windows refuses these as file names with any extension (CON, con.txt, COM1, LPT9...).
 const RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
 
-/** What the id names: a user, a camera, a worker, or an output (its outbox folder, issue 17). */
-export type IdKind = 'user' | 'camera' | 'worker' | 'output';
+/**
+ * What the id names: a user, a camera, a worker, an output (its outbox folder, issue 17), or an
+ * appliance (issue 18: stamped on its events and review actions, and a part of its health keys).
+ */
+export type IdKind = 'user' | 'camera' | 'worker' | 'output' | 'appliance';
 
 function preview(value: string): string {
   return quoteReceived(value, 40);
@@ -24,7 +27,7 @@ function preview(value: string): string {
  * rule itself, for callers that report rather than throw (the configuration schema).
  */
 export function idProblem(kind: IdKind, value: unknown): string | null {
-  const expected = `${kind === 'output' ? 'an' : 'a'} ${kind} id of 1-${MAX_ID_LENGTH} letters, digits, '_', '-' or '.' (not first), not a reserved Windows name`;
+  const expected = `${kind === 'output' || kind === 'appliance' ? 'an' : 'a'} ${kind} id of 1-${MAX_ID_LENGTH} letters, digits, '_', '-' or '.' (not first), not a reserved Windows name`;
   if (typeof value !== 'string') return `Expected ${expected} but received ${typeof value}`;
   if (value.length === 0 || value.length > MAX_ID_LENGTH) {
     return `Expected ${expected} but received ${preview(value)} of length ${value.length}`;

@@ -42,6 +42,8 @@ export interface OpenDbStoreOptions {
   /** A PostgreSQL schema to work in (tests, benchmarks). */
   schema?: string | undefined;
   logger?: Logger;
+  /** The appliance it writes as; default DEFAULT_APPLIANCE_ID. */
+  applianceId?: string | undefined;
 }
 
 export async function openDbStore(options: OpenDbStoreOptions): Promise<DbStore> {
@@ -61,6 +63,8 @@ export async function openStorage(config: StorageConfig, options: OpenStorageOpt
       pgliteDir: paths.pglite,
       spoolDir: paths.spool,
       logger,
+      // Given once, here: the store stamps it on every write (issue 18).
+      applianceId: config.applianceId,
     });
   } catch (error) {
     await lock.release();
@@ -89,6 +93,7 @@ export async function openStorage(config: StorageConfig, options: OpenStorageOpt
     redisUrl: config.redisUrl,
     cameraTtlSeconds: config.cameraTtlSeconds,
     workerTtlSeconds: config.workerTtlSeconds,
+    applianceId: config.applianceId,
     logger,
   });
   return {
@@ -106,7 +111,7 @@ export async function openStorage(config: StorageConfig, options: OpenStorageOpt
 }
 
 export type { CacheStore, DbStore, EmbeddingStore, ImageStore, Logger, StorageConfig };
-export { parseStorageConfig } from './config.js';
+export { DEFAULT_APPLIANCE_ID, parseStorageConfig } from './config.js';
 export * from './errors.js';
 export { DataRootInUseError, type DataRootLock, LOCK_FILE, lockDataRoot } from './fs/data-root-lock.js';
 export { fsyncDir, renameWithRetry, tempPathFor, writeFileAtomic } from './fs/atomic-write.js';

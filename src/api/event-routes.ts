@@ -1,5 +1,6 @@
 // The HTTP API's event routes (the database's recognition and camera events; corrections.ts marks one wrong):
-//   GET  /events              recognition events (?since, until, camera, user, access, limit, before)
+//   GET  /events              recognition events (?since, until, camera, user, access, appliance, limit, before),
+//                             each with the appliance that recorded it (issue 18; null: before appliance ids)
 //   GET  /events/cameras      camera events (same query)
 //   POST /events/:id/wrong    {"actor"?, "note"?, "force"?} or no body: this decision was wrong ("not this person")
 import type { FastifyInstance } from 'fastify';
@@ -14,7 +15,9 @@ import { HttpError } from './errors.js';
 import { isoDate, limitParam } from './query-params.js';
 import { textField } from './text-fields.js';
 
-type EventQueryString = Partial<Record<'since' | 'until' | 'camera' | 'user' | 'access' | 'limit' | 'before', string>>;
+type EventQueryString = Partial<
+  Record<'since' | 'until' | 'camera' | 'user' | 'access' | 'appliance' | 'limit' | 'before', string>
+>;
 
 function accessParam(raw: string): AccessVerdictKind {
   if (!(ACCESS_VERDICTS as readonly string[]).includes(raw))
@@ -31,6 +34,7 @@ function eventQuery(q: EventQueryString): EventQuery {
     ...(until ? { until } : {}),
     ...(q.camera ? { cameraId: validateId('camera', q.camera) } : {}),
     ...(q.user ? { userId: validateId('user', q.user) } : {}),
+    ...(q.appliance !== undefined ? { appliance: validateId('appliance', q.appliance) } : {}),
     ...(q.access !== undefined ? { access: accessParam(q.access) } : {}),
     ...(limit !== undefined ? { limit } : {}),
     ...(q.before ? { before: q.before } : {}),

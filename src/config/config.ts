@@ -11,6 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
 import {
+  DEFAULT_APPLIANCE_ID,
   DEFAULT_CAMERA_TTL_SECONDS,
   DEFAULT_WORKER_TTL_SECONDS,
   parseStorageConfig,
@@ -47,6 +48,15 @@ const cameraId = z.string().superRefine((value, ctx) => {
   if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
 });
 const unit = z.number().min(0).max(1);
+
+// The appliance id (issue 18) goes into every event and is a part of the health keys: storage's rule too.
+const applianceId = z
+  .string()
+  .superRefine((value, ctx) => {
+    const problem = idProblem('appliance', value);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .default(DEFAULT_APPLIANCE_ID);
 
 // --- the pipeline's work per frame (issue 15: src/pipeline/motion-gate.ts, follow.ts) ---
 const motionKeys = {
@@ -364,6 +374,9 @@ const outputsSchema = z
 // that no section repeats what its keys say.
 export const configSchema = z
   .strictObject({
+    applianceId: applianceId.describe(
+      `Which appliance this is: stamped on every event, camera event and review action it records, and a part of its health keys. Give each appliance sharing one database its own (default ${DEFAULT_APPLIANCE_ID}: a site with one appliance; storage/config.ts says why it is not the host name).`,
+    ),
     dataDir: z
       .string()
       .min(1)
@@ -724,6 +737,7 @@ export function configWarnings(config: AppConfig): string[] {
 /** The storage layer's part of the configuration. */
 export function storageConfigOf(c: AppConfig): StorageConfig {
   return parseStorageConfig({
+    applianceId: c.applianceId,
     dataRoot: c.dataDir,
     ...(c.database.url ? { databaseUrl: c.database.url } : {}),
     ...(c.redis.url ? { redisUrl: c.redis.url } : {}),

@@ -238,7 +238,14 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
   ];
   await retention().catch((error: unknown) => logger.error({ err: error }, 'retention failed'));
   logger.info(
-    { cameras: sources.map((s) => s.cameraId), dataDir: config.dataDir, users: users.size, api: apiUrl },
+    {
+      // The id storage stamps on this appliance's events (configured once: storageConfigOf passes it to openStorage).
+      appliance: storage.db.applianceId,
+      cameras: sources.map((s) => s.cameraId),
+      dataDir: config.dataDir,
+      users: users.size,
+      api: apiUrl,
+    },
     'facegate running',
   );
 

@@ -8,6 +8,9 @@
 //   The operator's word replaces "the pipeline recognised them", nothing else.
 // - dismiss: the group is closed and its crops and embeddings are deleted now, not at retention.
 // A reviewed group takes no new faces: a later sighting of the same stranger starts a new group.
+// Several appliances on one database (issue 18): each groups its own strangers, and storage stamps
+// each group and review action with the appliance id. Every appliance lists every group, but a
+// group is reviewed at the appliance that saw it: its crops are on that appliance's disk.
 import { isPrintableLine, isPrintableText, quoteReceived } from '../../storage/checks.js';
 import type { Storage } from '../../storage/index.js';
 import { ConflictError, NotFoundError } from '../../storage/errors.js';
@@ -104,7 +107,10 @@ export async function groupCrop(
   const group = await existingGroup(storage, id);
   if (!group.best)
     throw new NotFoundError(`Expected a group with faces but group ${group.id} has none left (${group.status})`);
-  return { png: await readCrop(storage, group.best.image), face: { id: group.best.faceId, image: group.best.image } };
+  return {
+    png: await readCrop(storage, group.best.image, group),
+    face: { id: group.best.faceId, image: group.best.image },
+  };
 }
 
 /** One face's crop in its group (the crop URL of an unknown face's message, src/outputs/message.ts). */
@@ -119,14 +125,25 @@ export async function faceCrop(storage: Storage, groupId: unknown, faceId: unkno
     throw new NotFoundError(
       `Expected a face of group ${group.id} but it has no face ${faceId} (retention or a dismissal removes faces)`,
     );
-  return { png: await readCrop(storage, face.image) };
+  return { png: await readCrop(storage, face.image, group) };
 }
 
-async function readCrop(storage: Storage, image: string): Promise<Buffer> {
+/** Another appliance's group (issue 18), or null when it is this appliance's (or from before appliance ids). */
+function otherAppliance(storage: Storage, group: UnknownGroup): string | null {
+  return group.applianceId !== null && group.applianceId !== storage.db.applianceId ? group.applianceId : null;
+}
+
+async function readCrop(storage: Storage, image: string, group: UnknownGroup): Promise<Buffer> {
   return storage.images.readUnknown(image).catch((error: unknown) => {
     // Deleted by hand, quarantined by a scanner, missed by a restore: missing, not a failure.
-    if ((error as { code?: unknown }).code === 'ENOENT')
-      throw new NotFoundError(`Expected the crop ${image} on disk but it is missing`);
+    if ((error as { code?: unknown }).code === 'ENOENT') {
+      const other = otherAppliance(storage, group);
+      throw new NotFoundError(
+        other === null
+          ? `Expected the crop ${image} on disk but it is missing`
+          : `Expected the crop ${image} on this appliance (${storage.db.applianceId}) but group ${group.id} was seen by appliance ${other}, which keeps its crops`,
+      );
+    }
     throw error;
   });
 }
@@ -331,6 +348,14 @@ async function openGroup(storage: Storage, id: unknown): Promise<UnknownGroup> {
   if (group.status !== 'open') {
     throw new ConflictError(
       `Expected an open group but group ${group.id} is already ${group.status}${group.userId ? ` (${group.userId})` : ''}`,
+    );
+  }
+  // Enrolling or assigning needs the crops, and a dismissal here would delete the rows while the
+  // crops stay on the other appliance's disk with nothing left to purge them.
+  const other = otherAppliance(storage, group);
+  if (other !== null) {
+    throw new ConflictError(
+      `Expected a group seen by this appliance (${storage.db.applianceId}) but group ${group.id} was seen by appliance ${other}: review it there, where its crops are`,
     );
   }
   return group;

@@ -3,6 +3,10 @@
 //   camera:{id}:status      online | offline
 //   worker:{id}:heartbeat   timestamp (ms), with a TTL: when it expires the worker is dead
 //   queue:recognition:size  int
+// Several appliances on one Redis (issue 18): each appliance's keys are these under
+// `appliance:{applianceId}:`, so two appliances' cam_01 never overwrite each other; the appliance
+// with the default id (storage/config.ts, DEFAULT_APPLIANCE_ID: a site with one appliance) keeps
+// the LLD's names exactly as written above. applianceKeyPrefix() is the one rule.
 
 export type CameraStatus = 'online' | 'offline';
 

@@ -3,9 +3,11 @@
 // when it is connected. Commands are never queued while Redis is away (no offline queue, one
 // try per request), so an outage costs no memory; ioredis reconnects with backoff, and on
 // reconnect the live part of the memory copy is written back with its remaining TTLs. Without a
-// Redis URL the memory copy is all there is (mode "memory": a first try needs no Redis).
+// Redis URL the memory copy is all there is (mode "memory": a first try needs no Redis). Every key
+// is under the appliance's prefix (applianceKeyPrefix), so appliances sharing a Redis keep apart.
 import { Redis } from 'ioredis';
 
+import { DEFAULT_APPLIANCE_ID } from '../config.js';
 import { StoreInputError } from '../errors.js';
 import { validateId } from '../ids.js';
 import type { Logger } from '../logger.js';
@@ -17,8 +19,10 @@ export interface RedisCacheStoreOptions {
   cameraTtlSeconds: number;
   /** Seconds a worker stays alive after its last heartbeat. */
   workerTtlSeconds: number;
-  /** Prefix for every key (tests and several appliances on one Redis). Default none. */
+  /** Prefix for every key, before the appliance's (tests isolate themselves this way). Default none. */
   keyPrefix?: string;
+  /** The appliance whose health this is (storage's id rule); default DEFAULT_APPLIANCE_ID, whose keys are the LLD's names. */
+  applianceId?: string;
   logger: Logger;
 }
 
@@ -29,6 +33,18 @@ interface Entry {
 
 const QUEUE_KEY = 'queue:recognition:size';
 
+/**
+ * Where an appliance's health keys live: `appliance:{id}:` before the LLD's names, so that two
+ * appliances on one Redis never overwrite each other's camera health (issue 18). The default
+ * appliance (a site with one) gets no prefix: its keys stay the LLD's `camera:{id}:last_seen` and so
+ * on, which anything already reading them keeps finding. No collision either way: an LLD name never
+ * starts with `appliance:`.
+ */
+export function applianceKeyPrefix(applianceId: string = DEFAULT_APPLIANCE_ID): string {
+  validateId('appliance', applianceId);
+  return applianceId === DEFAULT_APPLIANCE_ID ? '' : `appliance:${applianceId}:`;
+}
+
 export class RedisCacheStore implements CacheStore {
   private readonly memory = new Map<string, Entry>();
   private readonly redis: Redis | null;
@@ -37,8 +53,12 @@ export class RedisCacheStore implements CacheStore {
   /** A command failed (a timeout against a stopped server, say) and none has succeeded since. */
   private failing = false;
   private probing = false;
+  /** The test prefix and the appliance's, before every key. */
+  private readonly prefix: string;
 
   constructor(private readonly options: RedisCacheStoreOptions) {
+    // Checked even without a Redis: a bad id is refused the same way wherever health is kept.
+    this.prefix = (options.keyPrefix ?? '') + applianceKeyPrefix(options.applianceId);
     for (const [name, v] of [
       ['cameraTtlSeconds', options.cameraTtlSeconds],
       ['workerTtlSeconds', options.workerTtlSeconds],
@@ -108,7 +128,7 @@ export class RedisCacheStore implements CacheStore {
 
   private connect(url: string): Redis {
     const redis = new Redis(url, {
-      keyPrefix: this.options.keyPrefix ?? '',
+      keyPrefix: this.prefix,
       // Health writes are never queued for later: an outage must not grow memory (STYLE.md).
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,

@@ -1,5 +1,5 @@
 // DbStore: users, roles, the durable record of every embedding, the append-only event log (each
-// recognition with its access verdict, issue 17), match corrections and threshold calibrations (their types here; their checks and SQL in
+// recognition with its access verdict, issue 17, and the appliance that wrote it, issue 18), match corrections and threshold calibrations (their types here; their checks and SQL in
 // match-corrections.ts and threshold-calibrations.ts), and the unknown faces kept for review
 // (their interface: unknown-face-records.ts). One implementation (sql-db-store.ts) runs on a
 // PostgreSQL server or on embedded PGlite. This interface imports no implementation.
@@ -71,9 +71,14 @@ export interface CameraEvent {
   details?: Record<string, unknown>;
 }
 
+// Events carry no appliance id when written: the store stamps its own (StorageConfig.applianceId) on
+// every write, so no caller can forget it or give another appliance's (issue 18, migration 006).
+
 export interface StoredRecognitionEvent extends Required<
   Omit<RecognitionEvent, 'trackId' | 'modelId' | 'threshold' | 'access'>
 > {
+  /** The appliance that recorded it; null: recorded before migration 006 (a single appliance without an id). */
+  applianceId: string | null;
   isUnknown: boolean;
   trackId: string | null;
   modelId: string | null;
@@ -82,7 +87,10 @@ export interface StoredRecognitionEvent extends Required<
   access: EventAccess | null;
 }
 
-export type StoredCameraEvent = Required<CameraEvent>;
+export type StoredCameraEvent = Required<CameraEvent> & {
+  /** The appliance that recorded it; null: recorded before migration 006. */
+  applianceId: string | null;
+};
 
 export interface EventQuery {
   since?: Date;
@@ -95,6 +103,8 @@ export interface EventQuery {
   before?: string;
   /** Recognition events with this access verdict only (camera events have none: refused there). */
   access?: AccessVerdictKind;
+  /** Events recorded by this appliance only (recognition and camera events alike; issue 18). */
+  appliance?: string;
   /** Recognition events that named someone ('known') or nobody ('unknown') only (camera events have no outcome: refused there). */
   outcome?: EventOutcome;
 }
@@ -196,6 +206,8 @@ export interface WithReview {
 }
 
 export interface DbStore {
+  /** The appliance this store writes as: stamped on every event, camera event, review action and unknown-face group. */
+  readonly applianceId: string;
   health(): DbHealth;
   /** Called each time the database becomes reachable (at start and after an outage): the embedding index re-verifies then. */
   onAvailable(listener: () => void): void;

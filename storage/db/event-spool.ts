@@ -13,8 +13,9 @@ import { appendDurably } from '../fs/durable-append.js';
 import type { Logger } from '../logger.js';
 
 // A recognition's `event` is the store's row as JSON (sql-db-store.ts, RecognitionRow): a field added
-// later, like the access verdict (migration 005), is optional there, so a line an older version
-// spooled replays without it (as null).
+// later, like the access verdict (migration 005) or the appliance id (migration 006), is optional
+// there, so a line an older version spooled replays without it (as null). The appliance id is in the
+// row when it is spooled: a replay writes the id the event was recorded under, whatever runs it.
 export type SpooledEvent =
   { kind: 'recognition'; event: Record<string, unknown> } | { kind: 'camera'; event: Record<string, unknown> };
 

@@ -3,7 +3,9 @@
 // read-only server, a hot standby after a failover), writes that need it fail at once with
 // ReadOnlyError, events go to the durable spool, and a probe with backoff notices the server's
 // return, applies pending migrations, and replays the spool. The state machine of that mode is
-// db-availability.ts, which this store and its unknown-face records both receive.
+// db-availability.ts, which this store and its unknown-face records both receive. The store writes
+// as one appliance (issue 18): it stamps its id on every event, camera event, review action and
+// unknown-face group itself, in the row it inserts or spools, so no caller can forget it.
 import { ConflictError, NotFoundError, StoreInputError } from '../errors.js';
 import { validateId } from '../ids.js';
 import type { Logger } from '../logger.js';
@@ -31,6 +33,7 @@ import type {
   EventAccess,
 } from './db-store.js';
 import { ACCESS_VERDICTS, EVENT_OUTCOMES } from './db-store.js';
+import { DEFAULT_APPLIANCE_ID } from '../config.js';
 import { DbAvailability, type NeedDb } from './db-availability.js';
 import { EventSpool, type SpooledEvent } from './event-spool.js';
 import { migrate } from './migrate.js';
@@ -75,6 +78,8 @@ export interface SqlDbStoreOptions {
   logger: Logger;
   /** Backoff of the reconnect probe: from min doubling to max. Default 250 ms to 5 s. */
   probeMs?: { min: number; max: number };
+  /** The appliance this store writes as (storage's id rule); default DEFAULT_APPLIANCE_ID (a single appliance). */
+  applianceId?: string | undefined;
 }
 
 // Rows as they travel to the database and through the spool: plain JSON.
@@ -90,6 +95,8 @@ interface RecognitionRow {
   /** Absent in lines spooled before migration 005: replayed as null. */
   accessVerdict?: AccessVerdictKind | null;
   accessReason?: string | null;
+  /** Absent in lines spooled before migration 006: replayed as null (written before appliance ids). */
+  applianceId?: string | null;
 }
 interface CameraRow {
   id: string;
@@ -97,6 +104,8 @@ interface CameraRow {
   cameraId: string;
   eventType: string;
   details: Record<string, unknown>;
+  /** As RecognitionRow's. */
+  applianceId?: string | null;
 }
 
 interface UserSqlRow {
@@ -184,7 +193,7 @@ function accessColumns(access: unknown): { accessVerdict: AccessVerdictKind | nu
   return { accessVerdict, accessReason: reason };
 }
 
-function recognitionRow(e: RecognitionEvent): RecognitionRow {
+function recognitionRow(e: RecognitionEvent, applianceId: string): RecognitionRow {
   const timestamp = requireDate('timestamp', e.timestamp);
   if (e.id !== undefined && !isUuid(e.id))
     throw new StoreInputError(`Expected id to be a UUID but received ${String(e.id)}`);
@@ -198,10 +207,11 @@ function recognitionRow(e: RecognitionEvent): RecognitionRow {
     modelId: requireText('modelId', e.modelId, true),
     threshold: requireFinite('threshold', e.threshold, true),
     ...accessColumns(e.access),
+    applianceId,
   };
 }
 
-function cameraRow(e: CameraEvent): CameraRow {
+function cameraRow(e: CameraEvent, applianceId: string): CameraRow {
   const timestamp = requireDate('timestamp', e.timestamp);
   if (e.id !== undefined && !isUuid(e.id))
     throw new StoreInputError(`Expected id to be a UUID but received ${String(e.id)}`);
@@ -215,6 +225,7 @@ function cameraRow(e: CameraEvent): CameraRow {
     cameraId: validateId('camera', e.cameraId),
     eventType: requireText('eventType', e.eventType, false) as string,
     details,
+    applianceId,
   };
 }
 
@@ -224,11 +235,11 @@ async function insertRecognitions(db: SqlRunner, rows: RecognitionRow[]): Promis
   if (rows.length === 0) return;
   await db.query(
     `INSERT INTO recognition_events (id, "timestamp", camera_id, matched_user_id, confidence, is_unknown, track_id, model_id, threshold,
-       access_verdict, access_reason)
-     SELECT id, ts, camera, matched, confidence, matched IS NULL, track, model, threshold, verdict, reason
+       access_verdict, access_reason, appliance_id)
+     SELECT id, ts, camera, matched, confidence, matched IS NULL, track, model, threshold, verdict, reason, appliance
      FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::real[], $6::text[], $7::text[], $8::real[],
-       $9::text[], $10::text[])
-       AS t(id, ts, camera, matched, confidence, track, model, threshold, verdict, reason)
+       $9::text[], $10::text[], $11::text[])
+       AS t(id, ts, camera, matched, confidence, track, model, threshold, verdict, reason, appliance)
      ON CONFLICT (id) DO NOTHING`,
     [
       rows.map((r) => r.id),
@@ -242,6 +253,8 @@ async function insertRecognitions(db: SqlRunner, rows: RecognitionRow[]): Promis
       // A line spooled before migration 005 has neither field: no verdict.
       rows.map((r) => r.accessVerdict ?? null),
       rows.map((r) => r.accessReason ?? null),
+      // A line spooled before migration 006 has no appliance: it was written before appliance ids.
+      rows.map((r) => r.applianceId ?? null),
     ],
   );
 }
@@ -249,8 +262,8 @@ async function insertRecognitions(db: SqlRunner, rows: RecognitionRow[]): Promis
 async function insertCameraEvents(db: SqlRunner, rows: CameraRow[]): Promise<void> {
   if (rows.length === 0) return;
   await db.query(
-    `INSERT INTO camera_events (id, camera_id, event_type, "timestamp", details)
-     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[])
+    `INSERT INTO camera_events (id, camera_id, event_type, "timestamp", details, appliance_id)
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[], $6::text[])
      ON CONFLICT (id) DO NOTHING`,
     [
       rows.map((r) => r.id),
@@ -258,6 +271,7 @@ async function insertCameraEvents(db: SqlRunner, rows: CameraRow[]): Promise<voi
       rows.map((r) => r.eventType),
       rows.map((r) => r.timestamp),
       rows.map((r) => JSON.stringify(r.details)),
+      rows.map((r) => r.applianceId ?? null),
     ],
   );
 }
@@ -272,6 +286,7 @@ function eventFilter(q: EventQuery, userColumn: string | null): { where: string;
   if (q.since !== undefined) add('"timestamp" >= ?', requireDate('since', q.since));
   if (q.until !== undefined) add('"timestamp" < ?', requireDate('until', q.until));
   if (q.cameraId !== undefined) add('camera_id = ?', validateId('camera', q.cameraId));
+  if (q.appliance !== undefined) add('appliance_id = ?', validateId('appliance', q.appliance));
   if (q.userId !== undefined) {
     if (!userColumn) throw new StoreInputError('camera events have no user to filter by');
     add(`${userColumn} = ?`, validateId('user', q.userId));
@@ -324,6 +339,7 @@ export class SqlDbStore implements DbStore {
     private readonly logger: Logger,
     probeMs: { min: number; max: number },
     private readonly schema: string | undefined,
+    readonly applianceId: string,
   ) {
     const steps = {
       ready: () => this.ready(),
@@ -333,11 +349,13 @@ export class SqlDbStore implements DbStore {
     };
     this.availability = new DbAvailability(steps, logger, probeMs);
     this.needDb = this.availability.needDb;
-    this.unknown = new SqlUnknownFaceRecords(client, this.availability.needDb);
+    this.unknown = new SqlUnknownFaceRecords(client, this.availability.needDb, applianceId);
   }
 
   /** Opens the store. An unreachable server does not fail the open: the store starts read-only and keeps probing. */
   static async open(options: SqlDbStoreOptions): Promise<SqlDbStore> {
+    // Refused before anything opens: an id that breaks the rule would be refused by every insert.
+    const applianceId = validateId('appliance', options.applianceId ?? DEFAULT_APPLIANCE_ID);
     const spool = await EventSpool.open(options.spoolDir, options.logger);
     const client = options.databaseUrl
       ? connectPostgres(options.databaseUrl, options.schema, options.logger)
@@ -348,6 +366,7 @@ export class SqlDbStore implements DbStore {
       options.logger,
       options.probeMs ?? { min: 250, max: 5_000 },
       options.schema === undefined ? undefined : checkSchemaName(options.schema),
+      applianceId,
     );
     await store.availability.probe();
     return store;
@@ -391,7 +410,7 @@ export class SqlDbStore implements DbStore {
         await tx.query('INSERT INTO users (id, name, department) VALUES ($1, $2, $3)', [id, name, department]);
         for (const role of roles) await this.linkRole(tx, id, role);
         const records = await this.insertEmbeddings(tx, id, embeddings);
-        const resolved = review ? (await resolveGroupIn(tx, review)).action : null;
+        const resolved = review ? (await resolveGroupIn(tx, review, this.applianceId)).action : null;
         for (const c of corrections) await insertCorrection(tx, c);
         const [row] = await tx.query<UserSqlRow>(`${USER_SELECT} WHERE u.id = $1 GROUP BY u.id`, [id]);
         return { user: toUser(row as UserSqlRow), embeddings: records, review: resolved };
@@ -483,7 +502,7 @@ export class SqlDbStore implements DbStore {
         const user = await tx.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [userId]);
         if (user.length === 0) throw new NotFoundError(`Expected an existing user but there is no user ${userId}`);
         const records = await this.insertEmbeddings(tx, userId, embeddings);
-        if (review) await resolveGroupIn(tx, review);
+        if (review) await resolveGroupIn(tx, review, this.applianceId);
         return records;
       }),
     );
@@ -521,7 +540,7 @@ export class SqlDbStore implements DbStore {
   }
 
   async recordRecognitions(events: RecognitionEvent[]): Promise<EventWrite[]> {
-    const rows = events.map(recognitionRow);
+    const rows = events.map((e) => recognitionRow(e, this.applianceId));
     const stored = await this.writeEvents(
       () => insertRecognitions(this.client, rows),
       rows.map((event) => ({ kind: 'recognition', event: { ...event } })),
@@ -530,7 +549,7 @@ export class SqlDbStore implements DbStore {
   }
 
   async recordCameraEvent(event: CameraEvent): Promise<EventWrite> {
-    const row = cameraRow(event);
+    const row = cameraRow(event, this.applianceId);
     const stored = await this.writeEvents(
       () => insertCameraEvents(this.client, [row]),
       [{ kind: 'camera', event: { ...row } }],
@@ -554,6 +573,7 @@ export class SqlDbStore implements DbStore {
     const rows = await this.needDb('reading events', () =>
       this.client.query<{
         id: string;
+        appliance_id: string | null;
         timestamp: Date;
         camera_id: string;
         event_type: string;
@@ -562,6 +582,7 @@ export class SqlDbStore implements DbStore {
     );
     return rows.map((r) => ({
       id: r.id,
+      applianceId: r.appliance_id,
       timestamp: r.timestamp,
       cameraId: r.camera_id,
       eventType: r.event_type,
@@ -743,6 +764,7 @@ export class SqlDbStore implements DbStore {
 /** A recognition_events row as the database returns it. */
 interface RecognitionEventRow {
   id: string;
+  appliance_id: string | null;
   timestamp: Date;
   camera_id: string;
   matched_user_id: string | null;
@@ -758,6 +780,7 @@ interface RecognitionEventRow {
 function recognitionEventOf(r: RecognitionEventRow): StoredRecognitionEvent {
   return {
     id: r.id,
+    applianceId: r.appliance_id,
     timestamp: r.timestamp,
     cameraId: r.camera_id,
     matchedUserId: r.matched_user_id,

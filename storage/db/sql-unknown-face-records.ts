@@ -2,7 +2,10 @@
 // camera, time, quality and embedding; the groups they form; and the append-only trail of review
 // actions. Which group a face joins is decided above the storage layer (src/unknown-faces/); this
 // file keeps the rows consistent: a group changes status once, with its audit row in the same
-// transaction, and faces leave only together with their group's bookkeeping.
+// transaction, and faces leave only together with their group's bookkeeping. Each group and review
+// action is stamped with the appliance that made it (issue 18, migration 006); an appliance groups
+// and purges only its own groups (and those made before the migration), lists every appliance's.
+import { DEFAULT_APPLIANCE_ID } from '../config.js';
 import { ConflictError, NotFoundError, StoreInputError } from '../errors.js';
 import { validateId } from '../ids.js';
 import {
@@ -48,6 +51,7 @@ interface FaceRow {
 
 interface GroupRow {
   id: string;
+  appliance_id: string | null;
   status: GroupStatus;
   user_id: string | null;
   model_id: string;
@@ -64,6 +68,7 @@ interface GroupRow {
 
 interface ActionRow {
   id: string;
+  appliance_id: string | null;
   timestamp: Date;
   actor: string;
   action: ReviewActionKind;
@@ -75,7 +80,7 @@ interface ActionRow {
 // `day` is read as text (to_char), so no time zone ever shifts it.
 const FACE_COLUMNS = `id, group_id, event_id, camera_id, seen_at, to_char(day, 'YYYY-MM-DD') AS day, image, quality, model_id, vector`;
 
-const GROUP_SELECT = `SELECT g.id, g.status, g.user_id, g.model_id, g.created_at, g.resolved_at,
+const GROUP_SELECT = `SELECT g.id, g.appliance_id, g.status, g.user_id, g.model_id, g.created_at, g.resolved_at,
     count(f.id)::int AS faces, min(f.seen_at) AS first_seen, max(f.seen_at) AS last_seen,
     array_remove(array_agg(DISTINCT f.camera_id), NULL) AS cameras,
     (array_agg(f.id ORDER BY f.quality DESC, f.id))[1] AS best_id,
@@ -101,6 +106,7 @@ function toFace(row: FaceRow): UnknownFace {
 function toGroup(row: GroupRow): UnknownGroup {
   return {
     id: BigInt(row.id),
+    applianceId: row.appliance_id,
     status: row.status,
     userId: row.user_id,
     modelId: row.model_id,
@@ -120,6 +126,7 @@ function toGroup(row: GroupRow): UnknownGroup {
 function toAction(row: ActionRow): ReviewAction {
   return {
     id: row.id,
+    applianceId: row.appliance_id,
     timestamp: row.timestamp,
     actor: row.actor,
     action: row.action,
@@ -143,17 +150,28 @@ function checkFace(face: NewUnknownFace): void {
   }
 }
 
+// The groups an appliance groups into and purges: its own, and those made before migration 006 (a
+// single appliance's, which its upgrade keeps growing). `$A` is replaced by the id's parameter.
+const OWN_GROUP = `(g.appliance_id = $A OR g.appliance_id IS NULL)`;
+
 // Groups without a face from the cutoff on: open groups this purge emptied, and reviewed groups
 // (a dismissal deletes its faces at once) reviewed before the cutoff, so a reviewed group stays
 // visible for the retention period after its review. Deleted, or only listed in a dry run. The
 // cutoff is midnight UTC, whatever the server's time zone.
-async function emptyGroups(tx: SqlRunner, cutoff: string, purgedGroups: bigint[], dryRun: boolean): Promise<bigint[]> {
+async function emptyGroups(
+  tx: SqlRunner,
+  cutoff: string,
+  purgedGroups: bigint[],
+  dryRun: boolean,
+  applianceId: string,
+): Promise<bigint[]> {
   const empty = `NOT EXISTS (SELECT 1 FROM unknown_faces f WHERE f.group_id = g.id AND f.day >= $1)
-    AND ((g.status = 'open' AND g.id = ANY($2::bigint[])) OR g.resolved_at < ($1::date)::timestamp AT TIME ZONE 'UTC')`;
+    AND ((g.status = 'open' AND g.id = ANY($2::bigint[])) OR g.resolved_at < ($1::date)::timestamp AT TIME ZONE 'UTC')
+    AND ${OWN_GROUP.replace('$A', '$3')}`;
   const sql = dryRun
     ? `SELECT id FROM unknown_groups g WHERE ${empty}`
     : `DELETE FROM unknown_groups g WHERE ${empty} RETURNING id`;
-  return (await tx.query<{ id: string }>(sql, [cutoff, purgedGroups.map(String)]))
+  return (await tx.query<{ id: string }>(sql, [cutoff, purgedGroups.map(String), applianceId]))
     .map((r) => BigInt(r.id))
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
@@ -183,6 +201,7 @@ export function checkResolution(
 export async function resolveGroupIn(
   tx: SqlRunner,
   review: ReturnType<typeof checkResolution>,
+  applianceId: string,
 ): Promise<{ action: ReviewAction; removed: RemovedFace[] }> {
   const { groupId, userId, timestamp } = review;
   const [group] = await tx.query<{ status: GroupStatus }>(
@@ -208,8 +227,9 @@ export async function resolveGroupIn(
         ).map((r) => ({ id: BigInt(r.id), groupId: BigInt(r.group_id), image: r.image }))
       : [];
   const [row] = await tx.query<ActionRow>(
-    `INSERT INTO review_actions (id, "timestamp", actor, action, group_id, user_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7)
-     RETURNING id, "timestamp", actor, action, group_id, user_id, details`,
+    `INSERT INTO review_actions (id, "timestamp", actor, action, group_id, user_id, details, appliance_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     RETURNING id, appliance_id, "timestamp", actor, action, group_id, user_id, details`,
     [
       uuidv7(timestamp),
       timestamp,
@@ -218,6 +238,7 @@ export async function resolveGroupIn(
       groupId,
       userId,
       JSON.stringify({ ...review.details, removedFaces: removed.length }),
+      applianceId,
     ],
   );
   return { action: toAction(row as ActionRow), removed };
@@ -227,10 +248,15 @@ export async function resolveGroupIn(
 const MAX_EVENT_IDS = 1000;
 
 export class SqlUnknownFaceRecords implements UnknownFaceRecords {
-  /** `needDb` is the database's availability gate (db-availability.ts): refused at once while it is down (ReadOnlyError). */
+  /**
+   * `needDb` is the database's availability gate (db-availability.ts): refused at once while it is
+   * down (ReadOnlyError). `applianceId` is stamped on every group and review action (the store passes
+   * its own, already checked; default: a single appliance's).
+   */
   constructor(
     private readonly client: SqlClient,
     private readonly needDb: NeedDb,
+    private readonly applianceId: string = DEFAULT_APPLIANCE_ID,
   ) {}
 
   async addFace(face: NewUnknownFace, groupId: bigint | null): Promise<UnknownFace> {
@@ -240,8 +266,8 @@ export class SqlUnknownFaceRecords implements UnknownFaceRecords {
         let group = groupId;
         if (group === null) {
           const [row] = await tx.query<{ id: string }>(
-            'INSERT INTO unknown_groups (model_id) VALUES ($1) RETURNING id',
-            [face.modelId],
+            'INSERT INTO unknown_groups (model_id, appliance_id) VALUES ($1, $2) RETURNING id',
+            [face.modelId, this.applianceId],
           );
           group = BigInt((row as { id: string }).id);
         } else {
@@ -278,8 +304,8 @@ export class SqlUnknownFaceRecords implements UnknownFaceRecords {
     const rows = await this.needDb('reading unknown faces', () =>
       this.client.query<{ id: string; group_id: string; vector: Uint8Array }>(
         `SELECT f.id, f.group_id, f.vector FROM unknown_faces f JOIN unknown_groups g ON g.id = f.group_id
-         WHERE g.status = 'open' AND f.model_id = $1 ORDER BY f.id`,
-        [modelId],
+         WHERE g.status = 'open' AND f.model_id = $1 AND ${OWN_GROUP.replace('$A', '$2')} ORDER BY f.id`,
+        [modelId, this.applianceId],
       ),
     );
     return rows.map((r) => ({ id: BigInt(r.id), groupId: BigInt(r.group_id), vector: vectorOf(r.vector) }));
@@ -297,6 +323,8 @@ export class SqlUnknownFaceRecords implements UnknownFaceRecords {
     const having: string[] = [];
     const params: unknown[] = [];
     if (status !== 'all') where.push(`g.status = $${params.push(status)}`);
+    if (query.appliance !== undefined)
+      where.push(`g.appliance_id = $${params.push(validateId('appliance', query.appliance))}`);
     if (query.since !== undefined) having.push(`max(f.seen_at) >= $${params.push(requireDate('since', query.since))}`);
     if (query.cameraId !== undefined)
       having.push(`$${params.push(validateId('camera', query.cameraId))} = ANY(array_agg(f.camera_id))`);
@@ -332,7 +360,7 @@ export class SqlUnknownFaceRecords implements UnknownFaceRecords {
   async resolveGroup(review: GroupResolution): Promise<{ action: ReviewAction; removed: RemovedFace[] }> {
     const checked = checkResolution(review);
     return this.needDb('reviewing an unknown-face group', () =>
-      this.client.transaction((tx) => resolveGroupIn(tx, checked)),
+      this.client.transaction((tx) => resolveGroupIn(tx, checked, this.applianceId)),
     );
   }
 
@@ -344,15 +372,16 @@ export class SqlUnknownFaceRecords implements UnknownFaceRecords {
     const dryRun = options.dryRun ?? false;
     return this.needDb('purging unknown faces', () =>
       this.client.transaction(async (tx) => {
+        const own = `day < $1 AND group_id IN (SELECT g.id FROM unknown_groups g WHERE ${OWN_GROUP.replace('$A', '$2')})`;
         const rows = await tx.query<{ id: string; group_id: string; image: string }>(
           dryRun
-            ? 'SELECT id, group_id, image FROM unknown_faces WHERE day < $1 ORDER BY id'
-            : 'DELETE FROM unknown_faces WHERE day < $1 RETURNING id, group_id, image',
-          [cutoff],
+            ? `SELECT id, group_id, image FROM unknown_faces WHERE ${own} ORDER BY id`
+            : `DELETE FROM unknown_faces WHERE ${own} RETURNING id, group_id, image`,
+          [cutoff, this.applianceId],
         );
         const removed = rows.map((r) => ({ id: BigInt(r.id), groupId: BigInt(r.group_id), image: r.image }));
         const purgedGroups = [...new Set(removed.map((r) => r.groupId))];
-        return { removed, removedGroups: await emptyGroups(tx, cutoff, purgedGroups, dryRun) };
+        return { removed, removedGroups: await emptyGroups(tx, cutoff, purgedGroups, dryRun, this.applianceId) };
       }),
     );
   }

@@ -29,6 +29,8 @@ export interface UnknownFace extends NewUnknownFace {
 
 export interface UnknownGroup {
   id: bigint;
+  /** The appliance whose camera saw it (its crops are on that appliance's disk); null: made before migration 006. */
+  applianceId: string | null;
   status: GroupStatus;
   /** The user it was enrolled as or assigned to. */
   userId: string | null;
@@ -50,6 +52,8 @@ export interface GroupQuery {
   since?: Date;
   /** Groups seen on this camera. */
   cameraId?: string;
+  /** Groups of this appliance (issue 18); absent: every appliance's. */
+  appliance?: string;
   /** 1..1000, default 100. */
   limit?: number;
 }
@@ -66,6 +70,8 @@ export interface NewReviewAction {
 
 export interface ReviewAction {
   id: string;
+  /** The appliance the review was made at; null: made before migration 006. */
+  applianceId: string | null;
   timestamp: Date;
   actor: string;
   action: ReviewActionKind;
@@ -87,7 +93,10 @@ export interface RemovedFace {
 export interface UnknownFaceRecords {
   /** Adds a face to an open group, or to a new group when groupId is null; returns it with its group id. */
   addFace(face: NewUnknownFace, groupId: bigint | null): Promise<UnknownFace>;
-  /** Every face of every open group for one model (the grouping index is built from these). */
+  /**
+   * Every face of every open group for one model that this appliance may add to: its own groups and
+   * those made before migration 006 (the grouping index is built from these; grouping stays per appliance).
+   */
   openGroupFaces(modelId: string): Promise<{ id: bigint; groupId: bigint; vector: Float32Array }[]>;
   listGroups(query?: GroupQuery): Promise<UnknownGroup[]>;
   getGroup(id: bigint): Promise<UnknownGroup | null>;
@@ -101,7 +110,9 @@ export interface UnknownFaceRecords {
   resolveGroup(review: GroupResolution): Promise<{ action: ReviewAction; removed: RemovedFace[] }>;
   /**
    * Deletes the faces of days before `cutoffDay`, the open groups this leaves without a face, and
-   * reviewed groups without faces reviewed before the cutoff (dryRun: only counts).
+   * reviewed groups without faces reviewed before the cutoff (dryRun: only counts). This appliance's
+   * groups and those made before migration 006 only: another appliance's crops are on its own disk,
+   * and its own retention deletes them with their rows.
    */
   deleteFacesBefore(
     cutoffDay: string,

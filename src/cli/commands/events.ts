@@ -3,14 +3,16 @@ import { parseArgs } from 'node:util';
 
 import { ACCESS_VERDICTS, type AccessVerdictKind } from '../../../storage/db/db-store.js';
 import { parseIsoTimestamp } from '../../../storage/dates.js';
+import { idProblem } from '../../../storage/ids.js';
 import { textField } from '../../api/text-fields.js';
 import { markEventWrong, MAX_ACTOR_CHARS } from '../../recognition/corrections.js';
 import { openContext } from '../context.js';
 import { UsageError } from '../usage-error.js';
 
-export const eventsUsage = `facegate events list [--camera ID] [--user ID] [--access granted|denied|unknown] [--since ISO] [--until ISO] [--limit N] [--before EVENT_ID] [--cameras] [--json]
-  Recognition events, newest first, each with its access verdict where access rules are configured
-  (--cameras: camera connect/disconnect events instead).
+export const eventsUsage = `facegate events list [--camera ID] [--user ID] [--access granted|denied|unknown] [--appliance ID] [--since ISO] [--until ISO] [--limit N] [--before EVENT_ID] [--cameras] [--json]
+  Recognition events, newest first, each with the appliance that recorded it ("-": before appliance
+  ids) and its access verdict where access rules are configured (--appliance: one appliance's only;
+  --cameras: camera connect/disconnect events instead).
 facegate events wrong <eventId> [--actor NAME] [--note TEXT] [--force] [--json]
   The event named the wrong person: its face (the event's confidence) is recorded as a match
   correction for that user, whose own threshold is raised above it; prints the new threshold.
@@ -48,6 +50,7 @@ export async function eventsCommand(argv: string[], out: (json: unknown, text: s
       camera: { type: 'string' },
       user: { type: 'string' },
       access: { type: 'string' },
+      appliance: { type: 'string' },
       since: { type: 'string' },
       until: { type: 'string' },
       limit: { type: 'string' },
@@ -95,8 +98,15 @@ export async function eventsCommand(argv: string[], out: (json: unknown, text: s
     throw new UsageError(
       'Expected --access with recognition events, not with --cameras (camera events have no verdict)',
     );
+  // Refused before anything opens, with storage's own message.
+  const appliance = values.appliance;
+  if (appliance !== undefined) {
+    const problem = idProblem('appliance', appliance);
+    if (problem !== null) throw new UsageError(`--appliance: ${problem}`);
+  }
   const query = {
     ...(access !== undefined ? { access: access as AccessVerdictKind } : {}),
+    ...(appliance !== undefined ? { appliance } : {}),
     ...(values.camera ? { cameraId: values.camera } : {}),
     ...(values.user ? { userId: values.user } : {}),
     ...(values.since ? { since: date('since', values.since) as Date } : {}),
@@ -111,7 +121,10 @@ export async function eventsCommand(argv: string[], out: (json: unknown, text: s
       out(
         { events },
         events
-          .map((e) => `${e.timestamp.toISOString()}  ${e.cameraId}  ${e.eventType}  ${JSON.stringify(e.details)}`)
+          .map(
+            (e) =>
+              `${e.timestamp.toISOString()}  ${e.applianceId ?? '-'}  ${e.cameraId}  ${e.eventType}  ${JSON.stringify(e.details)}`,
+          )
           .join('\n'),
       );
       return;
@@ -122,7 +135,7 @@ export async function eventsCommand(argv: string[], out: (json: unknown, text: s
       events
         .map(
           (e) =>
-            `${e.timestamp.toISOString()}  ${e.cameraId}  ${e.isUnknown ? 'unknown' : `known ${e.matchedUserId ?? ''}`}  ${e.confidence.toFixed(3)}  track ${e.trackId ?? '-'}${e.access ? `  ${e.access.verdict} (${e.access.reason})` : ''}`,
+            `${e.timestamp.toISOString()}  ${e.applianceId ?? '-'}  ${e.cameraId}  ${e.isUnknown ? 'unknown' : `known ${e.matchedUserId ?? ''}`}  ${e.confidence.toFixed(3)}  track ${e.trackId ?? '-'}${e.access ? `  ${e.access.verdict} (${e.access.reason})` : ''}`,
         )
         .join('\n') || '(no events)',
     );
