@@ -163,6 +163,8 @@ export function registerHealthAndMetricsRoutes(app: FastifyInstance, deps: ApiDe
         : 'ok';
     return {
       status,
+      // Issue 18: which appliance answers (several may share one database).
+      applianceId: storage.db.applianceId,
       database,
       cache,
       embeddings: storage.embeddings.stats(),

@@ -8,6 +8,8 @@ export interface RecognitionMessage {
   type: 'recognition';
   /** The recognition event's id (UUIDv7): the idempotency key. */
   id: string;
+  /** The appliance that saw it (config applianceId, issue 18). */
+  applianceId: string;
   /** ISO 8601, UTC. */
   timestamp: string;
   cameraId: string;
@@ -30,6 +32,7 @@ export interface StatusMessage {
   type: 'status';
   /** The camera event's id (UUIDv7). */
   id: string;
+  applianceId: string;
   timestamp: string;
   cameraId: string;
   state: 'online' | 'offline';
@@ -72,11 +75,12 @@ export function recognitionMessage(
     threshold: number | null;
     access: EventAccess | null;
   },
-  extra: { userName: string | null; cropUrl: string | null },
+  extra: { applianceId: string; userName: string | null; cropUrl: string | null },
 ): RecognitionMessage {
   return {
     type: 'recognition',
     id: event.id,
+    applianceId: extra.applianceId,
     timestamp: event.timestamp.toISOString(),
     cameraId: event.cameraId,
     matchedUserId: event.matchedUserId,

@@ -486,6 +486,7 @@ export class Pipeline {
       recognitionMessage(
         { ...event, id: written.id },
         {
+          applianceId: storage.db.applianceId,
           userName,
           cropUrl:
             crop && this.deps.outputs?.publicUrl
@@ -624,6 +625,7 @@ export class Pipeline {
         this.publish({
           type: 'status',
           id: written.id,
+          applianceId: storage.db.applianceId,
           timestamp: change.at.toISOString(),
           cameraId: change.cameraId,
           state,

@@ -39,6 +39,7 @@ afterEach(async () => {
 function recognition(n: number): RecognitionMessage {
   return {
     type: 'recognition',
+    applianceId: 'appliance-1',
     id: randomUUID(),
     timestamp: new Date().toISOString(),
     cameraId: 'door',

@@ -49,6 +49,7 @@ async function subscriber(url: string, filters: string[]): Promise<{ client: Mqt
 function recognition(overrides: Partial<RecognitionMessage> = {}): RecognitionMessage {
   return {
     type: 'recognition',
+    applianceId: 'appliance-1',
     id: `01900000-0000-7000-8000-${randomBytes(6).toString('hex')}`,
     timestamp: new Date().toISOString(),
     cameraId: 'door',
@@ -68,6 +69,7 @@ function recognition(overrides: Partial<RecognitionMessage> = {}): RecognitionMe
 function status(state: 'online' | 'offline', cameraId = 'door'): StatusMessage {
   return {
     type: 'status',
+    applianceId: 'appliance-1',
     id: `01900000-0000-7000-8000-${randomBytes(6).toString('hex')}`,
     timestamp: new Date().toISOString(),
     cameraId,

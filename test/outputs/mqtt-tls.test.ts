@@ -75,6 +75,7 @@ function capturingLogger(): { logger: Logger; text: () => string; messages: () =
 function recognition(): RecognitionMessage {
   return {
     type: 'recognition',
+    applianceId: 'appliance-1',
     id: `01900000-0000-7000-8000-${randomBytes(6).toString('hex')}`,
     timestamp: new Date().toISOString(),
     cameraId: 'door',

@@ -55,6 +55,7 @@ describe('Outbox', () => {
   it('keeps messages in the order appended, whole, and peeks the oldest first', async () => {
     const recognition: RecognitionMessage = {
       type: 'recognition',
+      applianceId: 'appliance-1',
       id: '0190f3c4-7b1e-7c3a-9d2e-123456789abc',
       timestamp: '2025-01-02T03:04:05.000Z',
       cameraId: 'front-door',

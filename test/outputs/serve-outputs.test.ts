@@ -127,6 +127,7 @@ describe('facegate serve with outputs', () => {
       const granted = recognitions().find((m) => m.access?.verdict === 'granted') as RecognitionMessage;
       expect(granted).toMatchObject({
         type: 'recognition',
+        applianceId: 'appliance-1',
         cameraId: 'gate_1',
         matchedUserId: 'obama',
         userName: 'Barack Obama',

@@ -37,6 +37,7 @@ afterEach(async () => {
 function recognition(n: number): RecognitionMessage {
   return {
     type: 'recognition',
+    applianceId: 'appliance-1',
     id: randomUUID(),
     timestamp: new Date().toISOString(),
     cameraId: 'front_door',
