@@ -30,7 +30,7 @@ import { page } from './layout.js';
 /** Events a page shows. */
 export const EVENTS_PAGE_SIZE = 50;
 
-const FILTERS = ['camera', 'person', 'outcome', 'since', 'until', 'before'] as const;
+const FILTERS = ['camera', 'appliance', 'person', 'outcome', 'since', 'until', 'before'] as const;
 type EventFilters = Partial<Record<(typeof FILTERS)[number], string>>;
 
 // A datetime-local field sends "2026-03-01T09:30" (seconds when the browser adds them) with no
@@ -69,6 +69,7 @@ function eventQuery(f: EventFilters): EventQuery {
     ...(since ? { since } : {}),
     ...(until ? { until } : {}),
     ...(f.camera ? { cameraId: validateId('camera', f.camera) } : {}),
+    ...(f.appliance ? { appliance: validateId('appliance', f.appliance) } : {}),
     ...(f.person ? { userId: validateId('user', f.person) } : {}),
     ...(f.outcome ? { outcome: f.outcome as EventOutcome } : {}),
     ...(f.before ? { before: f.before } : {}),
@@ -102,6 +103,7 @@ function filterForm(f: EventFilters, cameras: string[]): SafeHtml {
         ${cameraOptions.map((c) => html`<option value="${c}" ${selected(c === f.camera)}>${c}</option>`)}
       </select>
     </label>
+    <label>Appliance <input type="text" name="appliance" value="${f.appliance ?? ''}" placeholder="any" /></label>
     <label>Person (user id) <input type="text" name="person" value="${f.person ?? ''}" /></label>
     <label
       >Outcome
@@ -129,6 +131,7 @@ function row(
   e: StoredRecognitionEvent,
   names: Map<string, string | null>,
   faces: Map<string, { groupId: bigint; faceId: bigint }>,
+  own: string,
 ): SafeHtml {
   const iso = e.timestamp.toISOString();
   const user = e.matchedUserId;
@@ -141,6 +144,11 @@ function row(
   const access = e.access
     ? html`<span class="badge ${e.access.verdict}">${e.access.verdict}</span> ${e.access.reason}`
     : html`<span class="muted">—</span>`;
+  // Recorded by another appliance sharing the database: said under the camera.
+  const elsewhere =
+    e.applianceId !== null && e.applianceId !== own
+      ? html`<br /><span class="muted" title="recorded by another appliance">${e.applianceId}</span>`
+      : '';
   const face = faces.get(e.id);
   const crop = face
     ? html`<a href="/console/unknown/${face.groupId}"
@@ -153,7 +161,7 @@ function row(
     : '';
   return html`<tr data-event="${e.id}">
     <td><time datetime="${iso}" title="${iso}">${shownTime(e.timestamp)}</time></td>
-    <td>${e.cameraId}</td>
+    <td>${e.cameraId}${elsewhere}</td>
     <td>${person}</td>
     <td><span class="badge ${e.isUnknown ? 'unknown' : 'known'}">${e.isUnknown ? 'unknown' : 'known'}</span></td>
     <td>${score(e)}</td>
@@ -222,7 +230,7 @@ async function eventsPage(ctx: ConsoleContext, req: FastifyRequest, reply: Fasti
           </tr>
         </thead>
         <tbody>
-          ${shown.map((e) => row(e, names, faces))}
+          ${shown.map((e) => row(e, names, faces, storage.db.applianceId))}
         </tbody>
       </table>`
     : html`<p class="muted">No events${Object.keys(filters).length ? ' match these filters' : ' yet'}.</p>`;

@@ -177,6 +177,14 @@ describe('the events page', () => {
     expect(body).toContain('No events match these filters.');
   });
 
+  it('filters by appliance (issue 18): this one lists its events, another none; a bad id is a 400', async () => {
+    expect(listed(await browser.get('/console/events?appliance=appliance-1&camera=gate_1'))).toEqual(['uf', 'k1']);
+    expect(listed(await browser.get('/console/events?appliance=site-b'))).toEqual([]);
+    const bad = await browser.get('/console/events?appliance=..%2Fx');
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toContain('Expected an appliance id');
+  });
+
   it('keeps the filters on the "Older" link', async () => {
     const first = await browser.get('/console/events?camera=gate_2&outcome=known');
     expect(listed(first)).toEqual(['k2', ...bulk(59, 11)]);
