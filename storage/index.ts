@@ -12,6 +12,7 @@ import type { DbStore } from './db/db-store.js';
 import { SqlDbStore } from './db/sql-db-store.js';
 import type { EmbeddingStore } from './embeddings/embedding-store.js';
 import { FlatEmbeddingStore } from './embeddings/flat-embedding-store.js';
+import { type ChangeFeed, type ChangeFeedStats, ChangeFollower } from './embeddings/change-follower.js';
 import type { ImageStore } from './images/image-store.js';
 import { FsImageStore } from './images/fs-image-store.js';
 import { type Logger, silentLogger } from './logger.js';
@@ -21,7 +22,13 @@ export interface Storage {
   images: ImageStore;
   embeddings: EmbeddingStore;
   cache: CacheStore;
-  /** Closes in reverse order of opening: cache, embeddings (queued saves finish), database (spool flushed), then the data-root lock. */
+  /**
+   * The change feed's follower (issue 18): applies every appliance's enrolments and deletions (from
+   * the one database) to this appliance's index within seconds; its users-changed listener is how
+   * the user directory hears of them; its stats are the lag /health shows.
+   */
+  changes: ChangeFeed;
+  /** Closes in reverse order of opening: the follower, cache, embeddings (queued saves finish), database (spool flushed), then the data-root lock. */
   close(): Promise<void>;
 }
 
@@ -31,6 +38,8 @@ export interface OpenStorageOptions {
   logger?: Logger;
   /** A PostgreSQL schema to work in (tests, benchmarks). */
   schema?: string;
+  /** The change follower's batch size and safety-net poll (defaults: 500 changes, 3 s). */
+  changeFeed?: { batchSize?: number; pollMs?: number };
 }
 
 /** A database store alone (no data-root lock, images, index or cache), for the events benchmark. */
@@ -76,18 +85,22 @@ export async function openStorage(config: StorageConfig, options: OpenStorageOpt
       model: options.embeddingModel,
       source: db,
       logger,
+      followsChanges: true,
     });
   } catch (error) {
     await db.close();
     await lock.release();
     throw error;
   }
-  // A snapshot served while the database was down is compared with it as soon as it returns.
-  db.onAvailable(() => {
-    embeddings
-      .verify()
-      .catch((error: unknown) => logger.error({ err: error }, 'embedding index: verify after reconnect failed'));
+  // A snapshot served while the database was down is brought forward from its mark as soon as it
+  // returns (the follower listens for that): the changes it missed, not a full comparison, which
+  // would find it behind and rebuild. A snapshot without a mark is verified then.
+  const changes = new ChangeFollower(db, embeddings, {
+    logger,
+    batchSize: options.changeFeed?.batchSize,
+    pollMs: options.changeFeed?.pollMs,
   });
+  await changes.start();
   const images = new FsImageStore(paths.images, logger);
   const cache = new RedisCacheStore({
     redisUrl: config.redisUrl,
@@ -101,7 +114,9 @@ export async function openStorage(config: StorageConfig, options: OpenStorageOpt
     images,
     embeddings,
     cache,
+    changes,
     async close() {
+      await changes.close();
       await cache.close();
       await embeddings.close();
       await db.close();
@@ -110,7 +125,8 @@ export async function openStorage(config: StorageConfig, options: OpenStorageOpt
   };
 }
 
-export type { CacheStore, DbStore, EmbeddingStore, ImageStore, Logger, StorageConfig };
+export type { CacheStore, ChangeFeed, ChangeFeedStats, DbStore, EmbeddingStore, ImageStore, Logger, StorageConfig };
+export type { Change, ChangeKind } from './db/db-store.js';
 export { DEFAULT_APPLIANCE_ID, parseStorageConfig } from './config.js';
 export * from './errors.js';
 export { DataRootInUseError, type DataRootLock, LOCK_FILE, lockDataRoot } from './fs/data-root-lock.js';

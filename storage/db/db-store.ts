@@ -186,6 +186,30 @@ export interface ThresholdCalibration extends NewThresholdCalibration {
   details: Record<string, unknown>;
 }
 
+// The change feed (issue 18, migration 007): every write that changes a user or adds or removes
+// face embeddings appends its changes, numbered gaplessly in commit order, in its own transaction;
+// each appliance applies those after its mark to its index (storage/embeddings/change-follower.ts).
+export const CHANGE_KINDS = ['embeddings-added', 'embeddings-removed', 'user-changed'] as const;
+export type ChangeKind = (typeof CHANGE_KINDS)[number];
+
+export interface Change {
+  /** Gapless, in commit order: whoever has read seq N has seen every change below it. */
+  seq: bigint;
+  /** The database's clock at the change. */
+  at: Date;
+  /** The appliance that made it; null for a writer without one. */
+  applianceId: string | null;
+  kind: ChangeKind;
+  userId: string;
+  /** The embeddings added or removed (one model per change); empty for user-changed. */
+  embeddingIds: bigint[];
+  /** Those embeddings' model; null for user-changed. */
+  modelId: string | null;
+}
+
+/** The NOTIFY channel a committed change wakes the appliances on (its payload: the highest seq committed). */
+export const CHANGE_CHANNEL = 'facegate_changes';
+
 export interface DbHealth {
   engine: 'postgres' | 'pglite';
   available: boolean;
@@ -272,6 +296,21 @@ export interface DbStore {
   /** Every kept unknown face of a model with the user its group was enrolled as or assigned to (null while nobody): calibration's strangers. */
   calibrationStrangers(modelId: string): Promise<{ vector: Float32Array; userId: string | null }[]>;
   // --- end of site calibration ---
+
+  // --- The change feed (issue 18, migration 007) ---
+  /** Up to `limit` (1..10000) changes with seq > afterSeq, in seq order. Needs the database (ReadOnlyError while it is down). */
+  readChanges(afterSeq: bigint, limit: number): Promise<Change[]>;
+  /** The highest seq committed (0n before any change). Needs the database. */
+  latestChangeSeq(): Promise<bigint>;
+  /**
+   * Called with the seq a NOTIFY carried each time a change commits (at any appliance on this
+   * database), and with null after the LISTEN connection was re-established (changes may have been
+   * missed meanwhile). A notification can be lost (a dropped link): listeners poll as well.
+   */
+  onChangeNotified(listener: (seq: bigint | null) => void): void;
+  /** The embeddings with these ids (any model) that still exist, in id order; the vectors a follower adds. */
+  embeddingsByIds(ids: bigint[]): Promise<EmbeddingRecord[]>;
+  // --- end of the change feed ---
 
   /** Writes spooled events into the database (each once); returns how many were replayed. */
   replaySpool(): Promise<number>;

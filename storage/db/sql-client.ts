@@ -19,11 +19,29 @@ export interface SqlClient extends SqlRunner {
   readonly engine: 'postgres' | 'pglite';
   /** Runs fn in one transaction on one connection: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
+  /**
+   * LISTEN on `channel` (a plain identifier) on a connection of its own (PostgreSQL), or in process
+   * (PGlite); resolves once listening. `onLost` is called once when that connection breaks: listen
+   * again once the database is back. The function returned stops listening.
+   */
+  listen(
+    channel: string,
+    onNotify: (payload: string) => void,
+    onLost: (error: Error) => void,
+  ): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
 // A PostgreSQL identifier we create ourselves (a test or benchmark schema): plain, so it needs no quoting.
 const PLAIN_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
+function checkChannel(channel: string): void {
+  if (!PLAIN_IDENTIFIER.test(channel)) {
+    throw new Error(
+      `Expected a channel name of lowercase letters, digits and '_' but received ${JSON.stringify(channel)}`,
+    );
+  }
+}
 
 export function checkSchemaName(schema: string): string {
   if (!PLAIN_IDENTIFIER.test(schema)) {
@@ -89,6 +107,36 @@ export function connectPostgres(url: string, schema: string | undefined, logger:
         client.release(broken instanceof Error ? broken : undefined);
       }
     },
+    async listen(channel, onNotify, onLost) {
+      checkChannel(channel);
+      // Not from the pool: a LISTEN belongs to its session, and a pooled client goes back to others.
+      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000, keepAlive: true });
+      let lost = false;
+      let stopped = false;
+      const lose = (error: Error) => {
+        if (lost || stopped) return;
+        lost = true;
+        onLost(error);
+        client.end().catch(() => undefined);
+      };
+      client.on('error', lose);
+      client.on('end', () => lose(new Error('Connection terminated: the LISTEN connection ended')));
+      client.on('notification', (message) => {
+        if (message.channel === channel) onNotify(message.payload ?? '');
+      });
+      try {
+        await client.connect();
+        await client.query(`LISTEN ${channel}`);
+      } catch (error) {
+        stopped = true;
+        await client.end().catch(() => undefined);
+        throw error;
+      }
+      return async () => {
+        stopped = true;
+        await client.end().catch(() => undefined);
+      };
+    },
     async close() {
       await pool.end();
     },
@@ -121,6 +169,14 @@ export async function openPglite(dir: string, schema: string | undefined): Promi
           },
         }),
       );
+    },
+    // In process: PGlite is one embedded engine, and its NOTIFY reaches its own listeners on commit.
+    async listen(channel, onNotify) {
+      checkChannel(channel);
+      const unlisten = await db.listen(channel, onNotify);
+      return async () => {
+        if (!db.closed) await unlisten();
+      };
     },
     async close() {
       await db.close();

@@ -5,7 +5,9 @@
 // return, applies pending migrations, and replays the spool. The state machine of that mode is
 // db-availability.ts, which this store and its unknown-face records both receive. The store writes
 // as one appliance (issue 18): it stamps its id on every event, camera event, review action and
-// unknown-face group itself, in the row it inserts or spools, so no caller can forget it.
+// unknown-face group itself, in the row it inserts or spools, so no caller can forget it. Every
+// write that changes a user or their embeddings appends its changes to the change feed (migration
+// 007) in its own transaction and NOTIFYs the appliances on commit (appendChanges below).
 import { ConflictError, NotFoundError, StoreInputError } from '../errors.js';
 import { validateId } from '../ids.js';
 import type { Logger } from '../logger.js';
@@ -31,8 +33,10 @@ import type {
   ThresholdCalibration,
   AccessVerdictKind,
   EventAccess,
+  Change,
+  ChangeKind,
 } from './db-store.js';
-import { ACCESS_VERDICTS, EVENT_OUTCOMES } from './db-store.js';
+import { ACCESS_VERDICTS, CHANGE_CHANNEL, EVENT_OUTCOMES } from './db-store.js';
 import { DEFAULT_APPLIANCE_ID } from '../config.js';
 import { DbAvailability, type NeedDb } from './db-availability.js';
 import { EventSpool, type SpooledEvent } from './event-spool.js';
@@ -312,6 +316,96 @@ function eventFilter(q: EventQuery, userColumn: string | null): { where: string;
   return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params, limit };
 }
 
+// --- The change feed (migration 007) ---
+
+/** A change as a write records it; the store adds seq, time and its appliance id. */
+interface NewChange {
+  kind: ChangeKind;
+  userId: string;
+  embeddingIds?: bigint[];
+  modelId?: string | null;
+}
+
+/** The most changes one readChanges returns. */
+const MAX_CHANGES_READ = 10_000;
+/** How long a broken LISTEN connection waits before the next try while the database answers otherwise. */
+const RELISTEN_MS = 2_000;
+
+/** One change per model for embeddings added or removed (a follower skips another model's changes unread). */
+function embeddingChanges(
+  kind: 'embeddings-added' | 'embeddings-removed',
+  userId: string,
+  rows: { id: bigint; modelId: string }[],
+): NewChange[] {
+  const byModel = new Map<string, bigint[]>();
+  for (const r of rows) byModel.set(r.modelId, [...(byModel.get(r.modelId) ?? []), r.id]);
+  return [...byModel].map(([modelId, embeddingIds]) => ({ kind, userId, embeddingIds, modelId }));
+}
+
+/**
+ * Appends `changes` inside the caller's transaction, as its last statements: the counter row's
+ * lock is held from here to the commit, so seqs are gapless and commit in seq order (migration 007
+ * says why), and taking it last keeps that turn short and the lock order the same in every writer.
+ * The NOTIFY is delivered on commit, and not at all on a rollback.
+ */
+async function appendChanges(tx: SqlRunner, applianceId: string, changes: NewChange[]): Promise<void> {
+  if (changes.length === 0) return;
+  const [row] = await tx.query<{ seq: string | number | bigint }>(
+    'UPDATE change_seq SET seq = seq + $1 WHERE id = 1 RETURNING seq',
+    [changes.length],
+  );
+  if (!row) throw new Error('the change_seq counter row is missing (migration 007 inserts it)');
+  const last = BigInt(row.seq);
+  let seq = last - BigInt(changes.length);
+  for (const c of changes) {
+    seq += 1n;
+    await tx.query(
+      `INSERT INTO changes (seq, appliance_id, kind, user_id, embedding_ids, model_id)
+       VALUES ($1, $2, $3, $4, $5::bigint[], $6)`,
+      [
+        seq.toString(),
+        applianceId,
+        c.kind,
+        c.userId,
+        (c.embeddingIds ?? []).map((id) => id.toString()),
+        c.modelId ?? null,
+      ],
+    );
+  }
+  await tx.query('SELECT pg_notify($1, $2)', [CHANGE_CHANNEL, last.toString()]);
+}
+
+interface ChangeSqlRow {
+  seq: string | number | bigint;
+  at: Date;
+  appliance_id: string | null;
+  kind: ChangeKind;
+  user_id: string;
+  embedding_ids: (string | number | bigint)[] | null;
+  model_id: string | null;
+}
+
+function toChange(r: ChangeSqlRow): Change {
+  return {
+    seq: BigInt(r.seq),
+    at: r.at,
+    applianceId: r.appliance_id,
+    kind: r.kind,
+    userId: r.user_id,
+    embeddingIds: (r.embedding_ids ?? []).map((id) => BigInt(id)),
+    modelId: r.model_id,
+  };
+}
+
+function requireSeq(name: string, value: unknown): bigint {
+  if (typeof value !== 'bigint' || value < 0n) {
+    throw new StoreInputError(`Expected ${name} to be a bigint >= 0 but received ${quoteReceived(value, 40)}`);
+  }
+  return value;
+}
+
+// --- end of the change feed ---
+
 /** Roles a user may hold: enough for any site's doors, few enough that a request cannot flood the tables. */
 export const MAX_ROLES_PER_USER = 32;
 
@@ -332,6 +426,12 @@ export class SqlDbStore implements DbStore {
   /** The availability's gate: refused at once while the database is down (ReadOnlyError). */
   private readonly needDb: NeedDb;
   readonly unknown: UnknownFaceRecords;
+  private readonly changeListeners: ((seq: bigint | null) => void)[] = [];
+  /** Stops the LISTEN for changes; null while not listening. */
+  private stopListening: (() => Promise<void>) | null = null;
+  private listenAttempt: Promise<void> | null = null;
+  private relistenTimer: NodeJS.Timeout | null = null;
+  private closed = false;
 
   private constructor(
     private readonly client: SqlClient,
@@ -350,6 +450,8 @@ export class SqlDbStore implements DbStore {
     this.availability = new DbAvailability(steps, logger, probeMs);
     this.needDb = this.availability.needDb;
     this.unknown = new SqlUnknownFaceRecords(client, this.availability.needDb, applianceId);
+    // The LISTEN connection is lost with the database: listen again when it is back.
+    this.availability.onAvailable(() => void this.listenForChanges());
   }
 
   /** Opens the store. An unreachable server does not fail the open: the store starts read-only and keeps probing. */
@@ -413,6 +515,14 @@ export class SqlDbStore implements DbStore {
         const resolved = review ? (await resolveGroupIn(tx, review, this.applianceId)).action : null;
         for (const c of corrections) await insertCorrection(tx, c);
         const [row] = await tx.query<UserSqlRow>(`${USER_SELECT} WHERE u.id = $1 GROUP BY u.id`, [id]);
+        await appendChanges(tx, this.applianceId, [
+          { kind: 'user-changed', userId: id },
+          ...embeddingChanges(
+            'embeddings-added',
+            id,
+            records.map((r) => ({ id: r.id, modelId: r.modelId })),
+          ),
+        ]);
         return { user: toUser(row as UserSqlRow), embeddings: records, review: resolved };
       }),
     );
@@ -451,10 +561,13 @@ export class SqlDbStore implements DbStore {
     if (status !== 'active' && status !== 'disabled') {
       throw new StoreInputError(`Expected status active or disabled but received ${String(status)}`);
     }
-    await this.needDb('changing a user', async () => {
-      const rows = await this.client.query('UPDATE users SET status = $2 WHERE id = $1 RETURNING id', [id, status]);
-      if (rows.length === 0) throw new NotFoundError(`Expected an existing user but there is no user ${id}`);
-    });
+    await this.needDb('changing a user', () =>
+      this.client.transaction(async (tx) => {
+        const rows = await tx.query('UPDATE users SET status = $2 WHERE id = $1 RETURNING id', [id, status]);
+        if (rows.length === 0) throw new NotFoundError(`Expected an existing user but there is no user ${id}`);
+        await appendChanges(tx, this.applianceId, [{ kind: 'user-changed', userId: id }]);
+      }),
+    );
     return (await this.getUser(id)) as User;
   }
 
@@ -469,6 +582,7 @@ export class SqlDbStore implements DbStore {
         await tx.query('DELETE FROM user_roles WHERE user_id = $1', [id]);
         for (const role of names) await this.linkRole(tx, id, role);
         const [row] = await tx.query<UserSqlRow>(`${USER_SELECT} WHERE u.id = $1 GROUP BY u.id`, [id]);
+        await appendChanges(tx, this.applianceId, [{ kind: 'user-changed', userId: id }]);
         return toUser(row as UserSqlRow);
       }),
     );
@@ -478,13 +592,21 @@ export class SqlDbStore implements DbStore {
     validateId('user', id);
     return this.needDb('deleting a user', () =>
       this.client.transaction(async (tx) => {
-        const ids = await tx.query<{ id: string | number }>(
-          'SELECT id FROM face_embeddings WHERE user_id = $1 ORDER BY id',
+        // The user's row first: an addEmbeddings committing between the SELECT and the DELETE would
+        // have its rows cascaded away unlisted (missing from the index's removal and the feed).
+        const user = await tx.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [id]);
+        if (user.length === 0) throw new NotFoundError(`Expected an existing user but there is no user ${id}`);
+        const rows = await tx.query<{ id: string | number; model_id: string }>(
+          'SELECT id, model_id FROM face_embeddings WHERE user_id = $1 ORDER BY id',
           [id],
         );
-        const deleted = await tx.query('DELETE FROM users WHERE id = $1 RETURNING id', [id]);
-        if (deleted.length === 0) throw new NotFoundError(`Expected an existing user but there is no user ${id}`);
-        return { embeddingIds: ids.map((r) => BigInt(r.id)) };
+        await tx.query('DELETE FROM users WHERE id = $1', [id]);
+        const removed = rows.map((r) => ({ id: BigInt(r.id), modelId: r.model_id }));
+        await appendChanges(tx, this.applianceId, [
+          ...embeddingChanges('embeddings-removed', id, removed),
+          { kind: 'user-changed', userId: id },
+        ]);
+        return { embeddingIds: removed.map((r) => r.id) };
       }),
     );
   }
@@ -503,6 +625,15 @@ export class SqlDbStore implements DbStore {
         if (user.length === 0) throw new NotFoundError(`Expected an existing user but there is no user ${userId}`);
         const records = await this.insertEmbeddings(tx, userId, embeddings);
         if (review) await resolveGroupIn(tx, review, this.applianceId);
+        await appendChanges(
+          tx,
+          this.applianceId,
+          embeddingChanges(
+            'embeddings-added',
+            userId,
+            records.map((r) => ({ id: r.id, modelId: r.modelId })),
+          ),
+        );
         return records;
       }),
     );
@@ -656,6 +787,106 @@ export class SqlDbStore implements DbStore {
   }
   // --- end of site calibration ---
 
+  // --- The change feed (migration 007) ---
+
+  async readChanges(afterSeq: bigint, limit: number): Promise<Change[]> {
+    const after = requireSeq('afterSeq', afterSeq);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_CHANGES_READ) {
+      throw new StoreInputError(`Expected limit in 1..${MAX_CHANGES_READ} but received ${quoteReceived(limit, 20)}`);
+    }
+    const rows = await this.needDb('reading changes', () =>
+      this.client.query<ChangeSqlRow>(
+        `SELECT seq, at, appliance_id, kind, user_id, embedding_ids, model_id FROM changes
+         WHERE seq > $1 ORDER BY seq LIMIT ${limit}`,
+        [after.toString()],
+      ),
+    );
+    return rows.map(toChange);
+  }
+
+  async latestChangeSeq(): Promise<bigint> {
+    const [row] = await this.needDb('reading changes', () =>
+      this.client.query<{ seq: string | number | bigint }>('SELECT seq FROM change_seq WHERE id = 1'),
+    );
+    return row ? BigInt(row.seq) : 0n;
+  }
+
+  onChangeNotified(listener: (seq: bigint | null) => void): void {
+    this.changeListeners.push(listener);
+    void this.listenForChanges();
+  }
+
+  async embeddingsByIds(ids: bigint[]): Promise<EmbeddingRecord[]> {
+    ids.forEach((id, i) => requireSeq(`ids[${i}]`, id));
+    if (ids.length === 0) return [];
+    const rows = await this.needDb('reading embeddings', () =>
+      this.client.query<EmbeddingSqlRow>(
+        `SELECT id, user_id, image, model_id, vector, created_at FROM face_embeddings
+         WHERE id = ANY($1::bigint[]) ORDER BY id`,
+        [ids.map((id) => id.toString())],
+      ),
+    );
+    return rows.map(toEmbedding);
+  }
+
+  // The LISTEN for changes, on a connection of its own: opened when the first listener arrives and
+  // each time the database is back; a connection lost on its own is retried shortly (and a lost
+  // connection is how an outage is often noticed first). Listeners hear null once it is
+  // re-established: changes committed while it was down were not announced.
+  private async listenForChanges(): Promise<void> {
+    if (this.closed || this.stopListening || this.listenAttempt || this.changeListeners.length === 0) return;
+    if (!this.availability.available) return; // onAvailable calls again
+    this.listenAttempt = (async () => {
+      try {
+        const stop = await this.client.listen(
+          CHANGE_CHANNEL,
+          (payload) => this.announceChange(/^\d+$/.test(payload) ? BigInt(payload) : null),
+          (error) => {
+            this.stopListening = null;
+            if (this.closed) return;
+            this.logger.warn({ err: error }, 'database: the LISTEN for changes was lost; listening again');
+            if (isConnectionError(error)) this.availability.wentDown(error);
+            this.relisten();
+          },
+        );
+        if (this.closed) {
+          await stop();
+          return;
+        }
+        this.stopListening = stop;
+        this.announceChange(null);
+      } catch (error) {
+        if (isConnectionError(error)) this.availability.wentDown(error);
+        else this.logger.warn({ err: error }, 'database: LISTEN for changes failed; retrying');
+        this.relisten();
+      } finally {
+        this.listenAttempt = null;
+      }
+    })();
+    await this.listenAttempt;
+  }
+
+  private relisten(): void {
+    if (this.closed || this.relistenTimer) return;
+    this.relistenTimer = setTimeout(() => {
+      this.relistenTimer = null;
+      void this.listenForChanges();
+    }, RELISTEN_MS);
+    this.relistenTimer.unref();
+  }
+
+  private announceChange(seq: bigint | null): void {
+    for (const listener of this.changeListeners) {
+      try {
+        listener(seq);
+      } catch (error) {
+        this.logger.error({ err: error }, 'change feed: a change listener threw');
+      }
+    }
+  }
+
+  // --- end of the change feed ---
+
   async replaySpool(): Promise<number> {
     if (this.spool.size() === 0) return 0;
     const n = await this.spool.replay(async (batch) => {
@@ -679,6 +910,11 @@ export class SqlDbStore implements DbStore {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    if (this.relistenTimer) clearTimeout(this.relistenTimer);
+    await this.listenAttempt;
+    await this.stopListening?.();
+    this.stopListening = null;
     this.availability.close();
     await this.spool.close();
     await this.client.close();

@@ -9,6 +9,10 @@
 // disk says: a deleted user is never matched again. A snapshot that could not be written (a full
 // disk) is marked unsaved and written by the next change, verify(), a retry timer or close(); a
 // restart before that finds it stale against the database and rebuilds it.
+//
+// With the change feed (issue 18), each snapshot generation also records the feed's mark it holds
+// every change up to (applied_seq in stats.json), written with the index it describes; the
+// follower (change-follower.ts) applies the changes after it here, a batch per generation.
 import { FlatIndex, MAX_K } from '../../core/native/index.js';
 import { SerialQueue } from '../../core/serial-queue.js';
 import { isFiniteVector } from '../checks.js';
@@ -33,7 +37,16 @@ export interface FlatEmbeddingStoreOptions {
   model: { id: string; dim: number };
   source?: EmbeddingSource | undefined;
   logger: Logger;
+  /**
+   * A change follower keeps this index current (openStorage): a snapshot that carries a mark is
+   * not verified at open, the follower applies the changes after its mark instead (a full id
+   * comparison at open would find it behind and rebuild). Without a mark it is verified as before.
+   */
+  followsChanges?: boolean;
 }
+
+/** One change as the follower applies it: vectors to add (those the index lacks), or ids to remove. */
+export type ChangeStep = { add: EmbeddingEntry[] } | { removeIds: bigint[] };
 
 /** How long an unsaved snapshot waits before the next try: a full disk is not freed in milliseconds. */
 const SAVE_RETRY_MS = 30_000;
@@ -69,6 +82,10 @@ export class FlatEmbeddingStore implements EmbeddingStore {
   /** Ids removed from memory that the snapshot on disk still holds (its save failed). */
   private unsavedRemovals = new Set<bigint>();
   private retryTimer: NodeJS.Timeout | null = null;
+  /** The change feed's mark this index holds every change up to; null: never compared with the feed. */
+  private appliedSeq: bigint | null = null;
+  /** Changes applied in memory whose snapshot could not be written (a full disk): retried like removals. */
+  private unsavedChanges = false;
 
   private constructor(private readonly options: FlatEmbeddingStoreOptions) {
     this.modelId = options.model.id;
@@ -79,6 +96,8 @@ export class FlatEmbeddingStore implements EmbeddingStore {
   static async open(options: FlatEmbeddingStoreOptions): Promise<FlatEmbeddingStore> {
     const store = new FlatEmbeddingStore(options);
     const loaded = await store.queue.run(() => store.loadFromDisk());
+    // A marked snapshot is the state at its mark: the follower brings it forward from there.
+    if (options.followsChanges && loaded === 'loaded' && store.appliedSeq !== null) return store;
     const { verified } = await store.verify();
     if (loaded === 'unusable' && !verified) {
       options.logger.error(
@@ -171,7 +190,7 @@ export class FlatEmbeddingStore implements EmbeddingStore {
       const ids = await source.embeddingIds(this.modelId);
       if (sameIds(this.idMap.keys(), ids)) {
         this.verified = true;
-        if (this.unsavedRemovals.size > 0) await this.saveOrKeepUnsaved();
+        if (this.unsaved()) await this.saveOrKeepUnsaved();
         return { rebuilt: false, verified: true };
       }
       this.options.logger.warn(
@@ -181,6 +200,101 @@ export class FlatEmbeddingStore implements EmbeddingStore {
       await this.rebuildFromSource();
       return { rebuilt: true, verified: true };
     });
+  }
+
+  /** The change feed's mark this index (in memory) holds every change up to; null: never compared with the feed. */
+  changeMark(): bigint | null {
+    return this.appliedSeq;
+  }
+
+  /**
+   * The follower's apply: `steps` in order (adds of ids already present and removals of ids absent
+   * change nothing, so a change applied twice leaves the same index), then one snapshot generation
+   * carrying `mark`. `from` is the mark the changes were read after: when the index's mark is no
+   * longer that (a reload from disk went back to an older generation) nothing is applied and
+   * `stale` says to read again. A snapshot that cannot be written keeps the changes in memory (the
+   * index is a cache of the database) and is retried; the disk keeps the older mark with its older
+   * index, so a restart before that re-applies from there.
+   */
+  applyChanges(
+    steps: ChangeStep[],
+    from: bigint | null,
+    mark: bigint,
+  ): Promise<{ added: number; removed: number; stale: boolean }> {
+    steps.forEach((step) => {
+      if ('add' in step) step.add.forEach((e, i) => this.checkEntry(e, i));
+    });
+    return this.queue.run(async () => {
+      if (this.appliedSeq !== from) return { added: 0, removed: 0, stale: true };
+      let added = 0;
+      let removed = 0;
+      for (const step of steps) {
+        if ('add' in step) {
+          const fresh = step.add.filter((e) => {
+            const known = this.idMap.get(e.embeddingId);
+            if (!known) return true;
+            if (known.userId === e.userId && known.image === e.image) return false;
+            throw new StoreInputError(
+              `Expected embedding ${e.embeddingId} to be ${e.userId}/${e.image} but the index holds ${known.userId}/${known.image}`,
+            );
+          });
+          if (fresh.length === 0) continue;
+          const vectors = new Float32Array(fresh.length * this.dim);
+          fresh.forEach((e, i) => vectors.set(e.vector, i * this.dim));
+          this.index.add(vectors, new BigInt64Array(fresh.map((e) => e.embeddingId)));
+          fresh.forEach((e) => this.idMap.set(e.embeddingId, { userId: e.userId, image: e.image }));
+          added += fresh.length;
+        } else {
+          const gone = step.removeIds.filter((id) => this.idMap.has(id));
+          if (gone.length === 0) continue;
+          this.index.remove(new BigInt64Array(gone));
+          for (const id of gone) {
+            this.idMap.delete(id);
+            this.unsavedRemovals.add(id);
+          }
+          removed += gone.length;
+        }
+      }
+      if (added + removed > 0) this.version++;
+      this.appliedSeq = mark;
+      this.unsavedChanges = true;
+      await this.saveOrKeepUnsaved();
+      return { added, removed, stale: false };
+    });
+  }
+
+  /**
+   * verify(), then the mark set to `mark` (the latest seq read before it) in the generation that
+   * verify wrote, or in a new one: the index equals the database as of at least `mark`. Not
+   * verified (the database down): the mark is left as it is.
+   */
+  verifyAt(mark: bigint): Promise<{ rebuilt: boolean; verified: boolean }> {
+    return this.queue.run(async () => {
+      const source = this.options.source;
+      if (!source?.health().available) {
+        this.verified = false;
+        return { rebuilt: false, verified: false };
+      }
+      const ids = await source.embeddingIds(this.modelId);
+      this.appliedSeq = mark;
+      if (sameIds(this.idMap.keys(), ids)) {
+        this.verified = true;
+        this.unsavedChanges = true;
+        await this.saveOrKeepUnsaved();
+        return { rebuilt: false, verified: true };
+      }
+      this.options.logger.warn(
+        { index: this.idMap.size, database: ids.length, mark: mark.toString() },
+        'embedding snapshot differs from the database: rebuilding it',
+      );
+      await this.rebuildFromSource();
+      return { rebuilt: true, verified: true };
+    });
+  }
+
+  /** The follower found no change after the mark: the index is the database's state (as verify says it). */
+  noteCaughtUp(): void {
+    this.verified = true;
   }
 
   stats(): EmbeddingStats {
@@ -203,7 +317,7 @@ export class FlatEmbeddingStore implements EmbeddingStore {
   async close(): Promise<void> {
     await this.queue.run(async () => {
       this.cancelRetry();
-      if (this.unsavedRemovals.size > 0) await this.saveOrKeepUnsaved();
+      if (this.unsaved()) await this.saveOrKeepUnsaved();
       this.cancelRetry();
     });
   }
@@ -268,11 +382,23 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     });
   }
 
+  private unsaved(): boolean {
+    return this.unsavedRemovals.size > 0 || this.unsavedChanges;
+  }
+
   private async save(): Promise<void> {
-    const stats = await writeSnapshot(this.options.dir, this.index, this.idMap, this.modelId, this.generation + 1);
+    const stats = await writeSnapshot(
+      this.options.dir,
+      this.index,
+      this.idMap,
+      this.modelId,
+      this.generation + 1,
+      this.appliedSeq,
+    );
     this.generation = stats.generation;
     this.savedAt = stats.saved_at;
     this.unsavedRemovals.clear();
+    this.unsavedChanges = false;
     this.cancelRetry();
   }
 
@@ -295,7 +421,7 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       void this.queue.run(async () => {
-        if (this.unsavedRemovals.size > 0) await this.saveOrKeepUnsaved();
+        if (this.unsaved()) await this.saveOrKeepUnsaved();
       });
     }, SAVE_RETRY_MS);
     this.retryTimer.unref();
@@ -329,6 +455,8 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     this.idMap = snapshot.idMap;
     this.version++;
     this.savedAt = snapshot.stats.saved_at;
+    this.appliedSeq = snapshot.stats.applied_seq === undefined ? null : BigInt(snapshot.stats.applied_seq);
+    this.unsavedChanges = false;
     this.loadedFrom = 'snapshot';
     return 'loaded';
   }
@@ -337,7 +465,7 @@ export class FlatEmbeddingStore implements EmbeddingStore {
   // unsaved snapshot still holds removed users: the database is asked first then, and without
   // it the removed ids are taken out of what the disk gave.
   private async reload(): Promise<void> {
-    if (this.unsavedRemovals.size > 0 && this.options.source?.health().available) {
+    if (this.unsaved() && this.options.source?.health().available) {
       await this.rebuildFromSource();
       return;
     }
@@ -384,13 +512,23 @@ export class FlatEmbeddingStore implements EmbeddingStore {
       idMap.set(r.id, { userId: r.userId, image: r.image });
     });
     index.add(vectors, new BigInt64Array(usable.map((r) => r.id)));
-    const stats = await writeSnapshot(this.options.dir, index, idMap, this.modelId, this.generation + 1);
+    // The mark stays: the database's rows are at least as new as it, and the changes after it
+    // re-applied to them change nothing (ids are never reused).
+    const stats = await writeSnapshot(
+      this.options.dir,
+      index,
+      idMap,
+      this.modelId,
+      this.generation + 1,
+      this.appliedSeq,
+    );
     this.index = index;
     this.idMap = idMap;
     this.version++;
     this.generation = stats.generation;
     this.savedAt = stats.saved_at;
     this.unsavedRemovals.clear();
+    this.unsavedChanges = false;
     this.cancelRetry();
     this.loadedFrom = 'database';
     this.verified = true;

@@ -1,7 +1,8 @@
 // The embedding snapshot on disk, exactly the LLD's three files in embeddings/:
 //   faiss.index   FlatIndex.serialize() (FAISS's own format inside a checked header)
 //   id_map.json   {"<embedding id>": {"user_id": "U123", "image": "face_001.png"}, ...}
-//   stats.json    the commit record: generation, model, counts, and the sha256 of the other two
+//   stats.json    the commit record: generation, model, counts, the sha256 of the other two, and
+//                 applied_seq, the change feed's mark this index holds every change up to (issue 18)
 //
 // They are written as one generation. A new generation is staged as faiss.index.next,
 // id_map.json.next and stats.json.next (each written atomically), then renamed into place with
@@ -34,6 +35,12 @@ export interface SnapshotStats {
   count: number;
   users: number;
   saved_at: string;
+  /**
+   * The change feed's high-water mark (a decimal seq): this index holds every change up to it.
+   * Written in the same generation as the index, so the two never disagree after a crash. Absent
+   * in a snapshot from before the change feed (or that was never compared with it).
+   */
+  applied_seq?: string;
   files: Record<typeof INDEX_FILE | typeof ID_MAP_FILE, { sha256: string; bytes: number }>;
 }
 
@@ -62,6 +69,7 @@ export async function writeSnapshot(
   idMap: Map<bigint, IdMapEntry>,
   modelId: string,
   generation: number,
+  appliedSeq: bigint | null = null,
 ): Promise<SnapshotStats> {
   await fs.mkdir(dir, { recursive: true });
   const indexBytes = index.serialize();
@@ -74,6 +82,7 @@ export async function writeSnapshot(
     count: index.size,
     users: new Set([...idMap.values()].map((e) => e.userId)).size,
     saved_at: new Date().toISOString(),
+    ...(appliedSeq === null ? {} : { applied_seq: appliedSeq.toString() }),
     files: {
       [INDEX_FILE]: { sha256: sha256(indexBytes), bytes: indexBytes.length },
       [ID_MAP_FILE]: { sha256: sha256(mapBytes), bytes: mapBytes.length },
@@ -119,6 +128,8 @@ function parseStats(bytes: Buffer | null): SnapshotStats | string {
       return 'stats.json is not a facegate snapshot record';
     }
     if (!s.files?.[INDEX_FILE]?.sha256 || !s.files[ID_MAP_FILE]?.sha256) return 'stats.json lists no file hashes';
+    if (s.applied_seq !== undefined && !(typeof s.applied_seq === 'string' && /^\d{1,19}$/.test(s.applied_seq)))
+      return 'stats.json has an applied_seq that is not a decimal seq';
     return s as SnapshotStats;
   } catch {
     return 'stats.json is not valid JSON';
