@@ -399,7 +399,8 @@ function toChange(r: ChangeSqlRow): Change {
 
 function requireSeq(name: string, value: unknown): bigint {
   if (typeof value !== 'bigint' || value < 0n) {
-    throw new StoreInputError(`Expected ${name} to be a bigint >= 0 but received ${quoteReceived(value, 40)}`);
+    const received = typeof value === 'bigint' ? `${value}n` : quoteReceived(value, 40);
+    throw new StoreInputError(`Expected ${name} to be a bigint >= 0 but received ${received}`);
   }
   return value;
 }
