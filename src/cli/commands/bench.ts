@@ -1,5 +1,5 @@
 // `facegate bench search` (src/bench/search-bench.ts), `facegate bench events`
-// (src/bench/events-bench.ts), vision, pipeline, motion, detector and decode (src/bench/decode-bench.ts).
+// (src/bench/events-bench.ts), scale (src/bench/scale-bench.ts), vision, pipeline, motion, detector and decode (src/bench/decode-bench.ts).
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,6 +24,7 @@ import {
   prepareSiteScenes,
   runPipelineBench,
 } from '../../bench/pipeline-bench.js';
+import { formatScaleBench, runScaleBench } from '../../bench/scale-bench.js';
 import { removeScenes } from '../../bench/scenes.js';
 import { formatSearchBench, runSearchBench } from '../../bench/search-bench.js';
 import {
@@ -37,6 +38,7 @@ import {
 import { projectRoot } from '../../../core/project-root.js';
 import { isPositiveNumber } from '../../../storage/checks.js';
 import { readEnvironment } from '../../config/environment.js';
+import { embeddingModelOf } from '../../vision/index.js';
 import { UsageError } from '../usage-error.js';
 import { visionFlags, visionFlagsArgv, visionFlagsUsage, visionOptionsFrom } from '../vision-flags.js';
 
@@ -48,6 +50,16 @@ export const benchUsage = `facegate bench search [--n N] [--dim D] [--k K] [--qu
 facegate bench events [--n N] [--batch B] [--database-url URL] [--json]
   Recognition events per second into PostgreSQL, one insert per event beside batches of B, in a
   scratch schema that is dropped afterwards. Defaults: N 5000, B 500, URL from DATABASE_URL.
+
+facegate bench scale [--sizes N,N,...] [--dim D] [--writers N,N,...] [--batch B] [--seconds S] [--queries Q] [--changes C] [--database-url URL] [--json]
+  Issue 18's scale figures, in one run: the local index at each size (RAM of the fp32 vectors
+  and the fp16 copy, snapshot size, one change in memory and through the EmbeddingStore with its
+  snapshot save, one search's p50); recognition events per second into one PostgreSQL from each
+  number of writers at once (a DbStore and appliance id each), one insert per event beside
+  batches of B; and the catch-up after C missed changes (an estimate from measured parts). In a
+  scratch schema dropped afterwards. Defaults: sizes 10000,100000,1000000, dim the default
+  embedder's, writers 1,2,4,8, B 100, S 3, Q 50, C 6000 (an hour at 100 a minute), URL from
+  DATABASE_URL.
 
 facegate bench vision [--photos DIR] [--repeat R] [--sweep] ${visionFlagsUsage} [--json]
   Per-stage latency (decode, detect, align, embed) and faces per second on the photos in DIR
@@ -101,6 +113,15 @@ function positiveInt(name: string, raw: string | undefined, fallback: number, ma
   return value;
 }
 
+function positiveInts(name: string, raw: string | undefined, fallback: number[], max: number): number[] {
+  if (raw === undefined) return fallback;
+  const values = raw.split(',').map((part) => positiveInt(name, part.trim(), 0, max));
+  if (new Set(values).size !== values.length) {
+    throw new UsageError(`Expected distinct values for --${name} but received "${raw}"`);
+  }
+  return values;
+}
+
 function oneOf<T extends string>(name: string, raw: string | undefined, allowed: readonly T[], fallback: T): T {
   if (raw === undefined) return fallback;
   if (!(allowed as readonly string[]).includes(raw)) {
@@ -150,6 +171,9 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
       scene: { type: 'string' },
       pipeline: { type: 'string' },
       'scenes-dir': { type: 'string' },
+      sizes: { type: 'string' },
+      writers: { type: 'string' },
+      changes: { type: 'string' },
       ...visionFlags,
       json: { type: 'boolean', default: false },
     },
@@ -179,6 +203,24 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
       progress,
     });
     out(report, formatEventsBench(report));
+    return;
+  }
+  if (which === 'scale' && extra.length === 0) {
+    const databaseUrl = values['database-url'] ?? readEnvironment().databaseUrl;
+    if (!databaseUrl)
+      throw new UsageError('Expected --database-url or DATABASE_URL (a postgres:// URL) but received neither');
+    const report = await runScaleBench({
+      databaseUrl,
+      sizes: positiveInts('sizes', values.sizes, [10_000, 100_000, 1_000_000], 10_000_000),
+      dim: values.dim === undefined ? (await embeddingModelOf()).dim : positiveInt('dim', values.dim, 512, 4096),
+      writers: positiveInts('writers', values.writers, [1, 2, 4, 8], 64),
+      batch: positiveInt('batch', values.batch, 100, 100_000),
+      seconds: positiveInt('seconds', values.seconds, 3, 600),
+      queries: positiveInt('queries', values.queries, 50, 100_000),
+      changes: positiveInt('changes', values.changes, 6_000, 1_000_000),
+      progress,
+    });
+    out(report, formatScaleBench(report));
     return;
   }
   if (which === 'vision' && extra.length === 0) {
@@ -297,6 +339,6 @@ export async function benchCommand(argv: string[], out: (json: unknown, text: st
     return;
   }
   throw new UsageError(
-    `Expected "bench search", "bench events", "bench vision", "bench pipeline", "bench motion", "bench detector" or "bench decode" but received "bench ${positionals.join(' ')}"`,
+    `Expected "bench search", "bench events", "bench scale", "bench vision", "bench pipeline", "bench motion", "bench detector" or "bench decode" but received "bench ${positionals.join(' ')}"`,
   );
 }
