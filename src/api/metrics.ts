@@ -70,6 +70,13 @@ export function metricsText(
   metric('facegate_spool_events', 'gauge', 'Events waiting in the local spool for the database.', [
     ['', storage.db.health().spooled],
   ]);
+  const feed = storage.changes.stats();
+  metric('facegate_changes_behind', 'gauge', "Changes of the central database's feed not yet applied to this index.", [
+    ['', feed.behind],
+  ]);
+  metric('facegate_changes_seconds_behind', 'gauge', 'Age of the oldest change not yet applied (seconds).', [
+    ['', feed.secondsBehind],
+  ]);
   metric('facegate_index_vectors', 'gauge', 'Embeddings in the search index.', [
     ['', storage.embeddings.stats().count],
   ]);
@@ -163,8 +170,10 @@ export function registerHealthAndMetricsRoutes(app: FastifyInstance, deps: ApiDe
         : 'ok';
     return {
       status,
-      // Issue 18: which appliance answers (several may share one database).
+      // Issue 18: which appliance answers (several may share one database), and how far its index
+      // is behind the central database's change feed.
       applianceId: storage.db.applianceId,
+      changes: storage.changes.stats(),
       database,
       cache,
       embeddings: storage.embeddings.stats(),

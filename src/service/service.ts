@@ -72,6 +72,9 @@ export async function startService(config: AppConfig, logger: Logger): Promise<R
       .catch((error: unknown) => logger.warn({ err: error }, 'users: refresh failed; keeping the last known'));
   await refreshUsers();
   storage.db.onAvailable(() => void refreshUsers());
+  // Another appliance on the same database enrolled, disabled or deleted someone (issue 18): the
+  // change feed has applied it to the index; the directory learns it at once, not at its next turn.
+  storage.changes.onUsersChanged(() => void refreshUsers());
 
   // The site's match threshold: configured, calibrated for this model, or the default (one rule:
   // src/recognition/site-threshold.ts). Started without the database, the calibration is read
