@@ -78,9 +78,17 @@ function runAndKillMidway(dataRoot: string, from: number, to: number): Promise<v
         if (mark !== null && mark >= from && mark < to) proc.kill('SIGKILL');
       });
     }, 2);
+    // A child that never gets there (it crashed, or never writes a mark) fails the test, not hangs it.
+    let gaveUp = false;
+    const limit = setTimeout(() => {
+      gaveUp = true;
+      proc.kill('SIGKILL');
+    }, 30_000);
     proc.on('exit', (_code, signal) => {
       clearInterval(watch);
-      if (signal !== 'SIGKILL') reject(new Error(`child ended by itself (${String(signal)}): ${out} ${err}`));
+      clearTimeout(limit);
+      if (gaveUp) reject(new Error(`the child's mark never reached ${from} in 30 s: ${out} ${err}`));
+      else if (signal !== 'SIGKILL') reject(new Error(`child ended by itself (${String(signal)}): ${out} ${err}`));
       else if (out.includes('caught up')) reject(new Error(`child caught up before the kill: ${out}`));
       else resolve();
     });
