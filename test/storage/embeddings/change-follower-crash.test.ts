@@ -66,7 +66,7 @@ async function markOnDisk(dataRoot: string): Promise<number | null> {
 /** Runs B until its mark on disk is at least `from` and short of `to`, then SIGKILLs it. */
 function runAndKillMidway(dataRoot: string, from: number, to: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [child, dataRoot, SHARED_POSTGRES_URL, schema, '10'], {
+    const proc = spawn(process.execPath, [child, dataRoot, SHARED_POSTGRES_URL, schema, '2'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
