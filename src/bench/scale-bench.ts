@@ -5,19 +5,26 @@
 //      EmbeddingStore's add of 1, which writes a whole snapshot generation), and one search's p50;
 //   2. recognition events per second into one PostgreSQL from N writers at once, each a DbStore of
 //      its own with its own appliance id, one insert per event (the baseline) beside batches;
-//   3. catch-up after an hour offline at 100 changes a minute (6,000 changes), as an estimate made
-//      of measured parts: the SELECT of 6,000 embedding rows written through the store, their apply
-//      to the index one change at a time, and one snapshot save. It is labelled an estimate in the
-//      report: the change feed that would be timed end to end was not in place when this was written.
+//   3. catch-up after an hour offline at 100 changes a minute, end to end through the change feed:
+//      appliance B (a Storage with its own data root and appliance id, on its own schema) holds an
+//      index of N embeddings and its mark and is closed; appliance A (a DbStore of its own) enrols
+//      users and deletes some of those B knew (6,000 embedding changes by default: 1,000 users x 5
+//      added, 200 x 5 removed; the feed's own count is printed); B is reopened and timed until
+//      openStorage returns with stats().behind === 0, once per follower batch size (a snapshot
+//      generation per batch is the cost that grows with N). Then the live case: B open while A
+//      enrols one user, from A's commit to B's index finding the new embeddings, median of 10.
+//      B's N embeddings are written into its snapshot only (not the database): the follower never
+//      compares the two once a snapshot has a mark, and a database of 1M vectors is not needed to
+//      time an index of 1M. Sizes over the snapshot bound are scaled from the largest one measured.
 // pgvector is quoted from the README (0.5-4.9 s per query at 1M), not measured here.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
 import { cpuInfo, FlatIndex, simdInfo } from '../../core/native/index.js';
-import type { DbStore, EmbeddingRecord, RecognitionEvent } from '../../storage/db/db-store.js';
+import type { Change, DbStore, EmbeddingRecord, RecognitionEvent } from '../../storage/db/db-store.js';
 import type { EmbeddingEntry } from '../../storage/embeddings/embedding-store.js';
-import { dropPostgresSchema, openDbStore, openStorage, parseStorageConfig } from '../../storage/index.js';
+import { dropPostgresSchema, openDbStore, openStorage, parseStorageConfig, type Storage } from '../../storage/index.js';
 import { silentLogger } from '../../storage/logger.js';
 import { nearestRank } from '../percentile.js';
 import { randomUnitVectors, sequentialIds } from './random-vectors.js';
@@ -36,8 +43,12 @@ export interface ScaleBenchOptions {
   seconds: number;
   /** Searches timed per size. */
   queries: number;
-  /** Changes missed while offline: 60 minutes at 100 a minute by default. */
+  /** Embedding changes missed while offline (60 minutes at 100 a minute by default): a sixth of them removals. */
   changes: number;
+  /** The change follower's batch sizes, one catch-up row each (default CATCH_UP_BATCHES: the default 500, and 5,000). */
+  catchUpBatches?: number[];
+  /** Enrolments timed in the live case (default LIVE_SAMPLES). */
+  liveSamples?: number;
   /** The largest fp32 index whose snapshot is written for real (default SNAPSHOT_LIMIT_BYTES); larger ones are scaled. */
   snapshotLimitBytes?: number;
   progress?: (message: string) => void;
@@ -78,14 +89,50 @@ export interface WritersRow {
 
 export interface CatchUpRow {
   size: number;
-  /** The SELECT of the missed rows (measured once, the same at every size). */
-  readMs: number;
-  /** Applying them to an index of this size one change at a time, in memory (measured). */
-  applyMs: number;
-  /** One snapshot save after the batch (IndexRow.storeAdd1Ms: measured or scaled). */
-  snapshotMs: number | null;
-  snapshotEstimated: boolean;
-  totalMs: number | null;
+  /** The follower's batch (openStorage's changeFeed.batchSize): changes read and applied per snapshot generation. */
+  batchSize: number;
+  /** openStorage of B's data root with nothing to apply (snapshot load, connect, one empty read): measured before A wrote. */
+  openMs: number;
+  /** openStorage with the backlog, until it returns with stats().behind === 0 (its start catches up). */
+  totalMs: number;
+  /** Snapshot generations written during the catch-up (one per batch). */
+  generations: number;
+  /** One generation at this size: B's add of one embedding after the catch-up, median of STORE_SAMPLES. */
+  saveMs: number;
+  /** generations x saveMs. */
+  savesMs: number;
+  /** totalMs - openMs - savesMs: reading the changes and their vectors, and the in-memory apply (derived). */
+  readApplyMs: number;
+  /** Changes the follower applied (stats().applied). */
+  applied: number;
+  /** Scaled from the largest size measured (open and saves by size, read+apply kept): not run at this size. */
+  estimated: boolean;
+}
+
+export interface LiveRow {
+  size: number;
+  samples: number;
+  /** A's createUser (one user, EMBEDDINGS_PER_USER embeddings) until its commit returned: median. */
+  commitMs: number;
+  /** From A's commit returned to B's index finding the new embedding (a search polled meanwhile): median. */
+  searchableMs: number;
+  /** From A's commit returned to B's users-changed listener (the batch's generation saved): median. */
+  savedMs: number;
+  estimated: boolean;
+}
+
+export interface FeedCount {
+  /** Embedding changes asked for (options.changes). */
+  embeddingChanges: number;
+  usersCreated: number;
+  embeddingsAdded: number;
+  usersDeleted: number;
+  embeddingsRemoved: number;
+  /** What the feed recorded (its seqs), by kind. */
+  feedChanges: number;
+  byKind: Record<string, number>;
+  /** A's writes, one transaction per user, in seconds. */
+  writeSeconds: number;
 }
 
 export interface ScaleBenchReport {
@@ -97,13 +144,13 @@ export interface ScaleBenchReport {
   pgvectorQuoted: string;
   events: { seconds: number; batches: [1, number]; rows: WritersRow[] };
   catchUp: {
-    kind: 'estimate';
+    kind: 'measured';
     method: string;
-    changes: number;
-    /** Writing the changes at the other appliance: users with embeddings through DbStore.createUser. */
-    writeSeconds: number;
-    readMs: number;
+    feed: FeedCount;
+    /** B's index before A wrote: N synthetic embeddings plus the users A deletes later. */
+    known: number;
     rows: CatchUpRow[];
+    live: LiveRow[];
   };
   /** The bench process's peak resident memory. */
   peakRssMb: number;
@@ -126,11 +173,18 @@ const STORE_SAMPLES = 3;
 export const SNAPSHOT_LIMIT_BYTES = 512 * 1024 * 1024;
 /** Embeddings per synthetic user in the catch-up feed (an enrolment takes a few photos). */
 const EMBEDDINGS_PER_USER = 5;
-const FEED_MODEL = 'scale-bench-feed';
 const INDEX_MODEL = 'scale-bench-index';
+/** The follower's default batch (storage/embeddings/change-follower.ts), and one ten times larger. */
+export const CATCH_UP_BATCHES = [500, 5_000];
+const LIVE_SAMPLES = 10;
+/** One removal for every five additions: a sixth of the embedding changes are deletions of users B knew. */
+const REMOVAL_SHARE = 6;
+/** B's synthetic embeddings get ids far above the database's (a bigserial from 1): they never meet. */
+const SYNTHETIC_ID_BASE = 1_000_000_000_000;
 export const PGVECTOR_QUOTE = '0.5-4.9 s per query at 1M embeddings (README, halfvec to vector; quoted, not measured)';
 
 const snapshotSchema = (schema: string) => `${schema}_snap`;
+const feedSchema = (schema: string) => `${schema}_feed`;
 
 function ms(since: bigint): number {
   return Number(process.hrtime.bigint() - since) / 1e6;
@@ -221,8 +275,7 @@ async function measureIndex(
   schema: string,
   scratch: string,
   size: number,
-  feed: Float32Array,
-): Promise<{ row: IndexRow; applyMs: number }> {
+): Promise<IndexRow> {
   const { dim } = options;
   const progress = options.progress ?? (() => {});
   const keepChunks = size * dim * 4 <= (options.snapshotLimitBytes ?? SNAPSHOT_LIMIT_BYTES);
@@ -271,36 +324,23 @@ async function measureIndex(
   }
   searches.sort((a, b) => a - b);
 
-  // The missed changes, applied to this index one at a time (the catch-up's apply part).
-  progress(`index ${size}: applying ${feed.length / dim} changes one at a time`);
-  const feedRows = feed.length / dim;
-  const t = process.hrtime.bigint();
-  for (let i = 0; i < feedRows; i++) {
-    index.add(feed.subarray(i * dim, (i + 1) * dim), new BigInt64Array([BigInt(size + 1000 + i)]));
-  }
-  const applyMs = ms(t);
-  index.remove(sequentialIds(feedRows, size + 1000));
-
   let snapshot: { bytes: number; add1Ms: number } | null = null;
   if (keepChunks) {
     progress(`index ${size}: snapshot generations through the EmbeddingStore`);
     snapshot = await measureStoreSnapshot(options, schema, scratch, chunks, size);
   }
   return {
-    row: {
-      size,
-      fp32Bytes: memory.fp32Bytes,
-      fp16Bytes: memory.fp16Bytes,
-      snapshotBytes: snapshot?.bytes ?? null,
-      storeAdd1Ms: snapshot?.add1Ms ?? null,
-      snapshotEstimated: false,
-      add1Ms: median(add1),
-      add100Ms: median(add100),
-      remove1Ms: median(remove1),
-      searchP50Ms: nearestRank(searches, 0.5),
-      searchP99Ms: nearestRank(searches, 0.99),
-    },
-    applyMs,
+    size,
+    fp32Bytes: memory.fp32Bytes,
+    fp16Bytes: memory.fp16Bytes,
+    snapshotBytes: snapshot?.bytes ?? null,
+    storeAdd1Ms: snapshot?.add1Ms ?? null,
+    snapshotEstimated: false,
+    add1Ms: median(add1),
+    add100Ms: median(add100),
+    remove1Ms: median(remove1),
+    searchP50Ms: nearestRank(searches, 0.5),
+    searchP99Ms: nearestRank(searches, 0.99),
   };
 }
 
@@ -396,82 +436,358 @@ async function measureEvents(options: ScaleBenchOptions, schema: string, scratch
   }
 }
 
-/** The missed changes written at "the other appliance": users with their embeddings, through the store. */
-async function writeFeed(
-  options: ScaleBenchOptions,
-  schema: string,
-  scratch: string,
-): Promise<{ db: DbStore; writeSeconds: number }> {
+/** A's DbStore (appliance A) on the catch-up schema. */
+async function openApplianceA(options: ScaleBenchOptions, schema: string, scratch: string): Promise<DbStore> {
   const db = await openDbStore({
     databaseUrl: options.databaseUrl,
-    schema,
-    pgliteDir: path.join(scratch, 'central', 'pglite'),
-    spoolDir: path.join(scratch, 'central', 'spool'),
-    applianceId: 'scale-enroller',
+    schema: feedSchema(schema),
+    pgliteDir: path.join(scratch, 'appliance-a', 'pglite'),
+    spoolDir: path.join(scratch, 'appliance-a', 'spool'),
+    applianceId: 'scale-appliance-a',
     logger: silentLogger,
   });
   if (!db.health().available) {
+    const reason = db.health().lastError ?? 'unknown error';
     await db.close();
-    throw new Error(`cannot reach PostgreSQL: ${db.health().lastError ?? 'unknown error'}`);
+    throw new Error(`cannot reach PostgreSQL: ${reason}`);
   }
-  const vectors = randomUnitVectors(options.changes, options.dim, 6_000_001);
-  const t = process.hrtime.bigint();
-  for (let first = 0, u = 0; first < options.changes; first += EMBEDDINGS_PER_USER, u++) {
-    const rows = Math.min(EMBEDDINGS_PER_USER, options.changes - first);
-    await db.createUser(
-      { id: `feed_${u}`, name: `Feed user ${u}` },
-      Array.from({ length: rows }, (_, i) => ({
-        image: `face_${i}.png`,
-        modelId: FEED_MODEL,
-        vector: vectors.subarray((first + i) * options.dim, (first + i + 1) * options.dim),
-      })),
-    );
-  }
-  return { db, writeSeconds: ms(t) / 1000 };
+  return db;
 }
 
-async function readFeed(db: DbStore, dim: number): Promise<{ readMs: number; vectors: Float32Array }> {
-  let records: EmbeddingRecord[] = [];
-  const times: number[] = [];
+/** Appliance B at one size: its own data root and id on the catch-up schema, the follower's batch as given. */
+function openApplianceB(
+  options: ScaleBenchOptions,
+  schema: string,
+  dataRoot: string,
+  size: number,
+  batchSize?: number,
+): Promise<Storage> {
+  return openStorage(
+    parseStorageConfig({ dataRoot, databaseUrl: options.databaseUrl, applianceId: `scale-b-${size}` }),
+    {
+      embeddingModel: { id: INDEX_MODEL, dim: options.dim },
+      schema: feedSchema(schema),
+      logger: silentLogger,
+      ...(batchSize === undefined ? {} : { changeFeed: { batchSize } }),
+    },
+  );
+}
+
+function newEmbeddings(vectors: Float32Array, dim: number, first: number, count: number) {
+  return Array.from({ length: count }, (_, i) => ({
+    image: `face_${i}.png`,
+    modelId: INDEX_MODEL,
+    vector: vectors.subarray((first + i) * dim, (first + i + 1) * dim),
+  }));
+}
+
+interface BuiltB {
+  size: number;
+  dataRoot: string;
+  /** One data root per batch size: copies of the same starting snapshot. */
+  roots: string[];
+  generation: number;
+  count: number;
+  openMs: number;
+}
+
+/**
+ * B at `size`: opened fresh on the schema (verified: the users A will delete are rebuilt into it
+ * with the mark), then N synthetic embeddings added to its snapshot; closed, its open with nothing
+ * to apply timed, and copied once per further batch size.
+ */
+async function buildApplianceB(
+  options: ScaleBenchOptions,
+  schema: string,
+  scratch: string,
+  size: number,
+  batches: number[],
+): Promise<BuiltB> {
+  const progress = options.progress ?? (() => {});
+  const dataRoot = path.join(scratch, `appliance-b-${size}`);
+  const b = await openApplianceB(options, schema, dataRoot, size);
+  let generation: number;
+  let count: number;
+  try {
+    for (let first = 0; first < size; first += CHUNK_ROWS) {
+      const rows = Math.min(CHUNK_ROWS, size - first);
+      const chunk = randomUnitVectors(rows, options.dim, 11_000_001 + first);
+      await b.embeddings.add(entriesOf([chunk], options.dim, SYNTHETIC_ID_BASE + first, INDEX_MODEL));
+      progress(`catch-up: appliance B ${size}: ${first + rows}/${size} in its snapshot`);
+    }
+    const feed = b.changes.stats();
+    if (feed.appliedSeq === null || feed.behind !== 0) {
+      throw new Error(
+        `Expected appliance B (${size}) caught up with a mark before A writes but received ${JSON.stringify(feed)}`,
+      );
+    }
+    ({ generation, count } = b.embeddings.stats());
+  } finally {
+    await b.close();
+  }
+  const opens: number[] = [];
   for (let i = 0; i < 3; i++) {
     const t = process.hrtime.bigint();
-    records = await db.listEmbeddings(FEED_MODEL);
-    times.push(ms(t));
+    const again = await openApplianceB(options, schema, dataRoot, size);
+    opens.push(ms(t));
+    const { generation: after } = again.embeddings.stats();
+    await again.close();
+    if (after !== generation)
+      throw new Error(
+        `Expected an open with nothing to apply to write no generation but it went ${generation} -> ${after}`,
+      );
   }
-  const vectors = new Float32Array(records.length * dim);
-  records.forEach((r, i) => vectors.set(r.vector, i * dim));
-  return { readMs: median(times), vectors };
+  const roots = [dataRoot];
+  for (const batch of batches.slice(1)) {
+    const copy = `${dataRoot}-batch-${batch}`;
+    await cp(dataRoot, copy, { recursive: true });
+    roots.push(copy);
+  }
+  return { size, dataRoot, roots, generation, count, openMs: median(opens) };
+}
+
+/** The hour offline at A: users enrolled, and one in REMOVAL_SHARE of the embedding changes deletions of users B knew. */
+async function writeChanges(
+  options: ScaleBenchOptions,
+  a: DbStore,
+  known: string[],
+  added: number,
+): Promise<Omit<FeedCount, 'embeddingChanges' | 'usersDeleted' | 'embeddingsRemoved'>> {
+  const progress = options.progress ?? (() => {});
+  const before = await a.latestChangeSeq();
+  const vectors = randomUnitVectors(added, options.dim, 6_000_001);
+  const usersCreated = Math.ceil(added / EMBEDDINGS_PER_USER);
+  const every = known.length === 0 ? Infinity : Math.max(1, Math.floor(usersCreated / known.length));
+  const toDelete = [...known];
+  const t = process.hrtime.bigint();
+  for (let u = 0; u < usersCreated; u++) {
+    const first = u * EMBEDDINGS_PER_USER;
+    await a.createUser(
+      { id: `feed_${u}`, name: `Feed user ${u}` },
+      newEmbeddings(vectors, options.dim, first, Math.min(EMBEDDINGS_PER_USER, added - first)),
+    );
+    if ((u + 1) % every === 0 && toDelete.length > 0) await a.deleteUser(toDelete.shift() as string);
+    if ((u + 1) % 200 === 0) progress(`catch-up: appliance A enrolled ${u + 1}/${usersCreated} users`);
+  }
+  for (const id of toDelete) await a.deleteUser(id);
+  const writeSeconds = ms(t) / 1000;
+
+  const byKind: Record<string, number> = {};
+  let after = before;
+  for (;;) {
+    const changes = await a.readChanges(after, 10_000);
+    if (changes.length === 0) break;
+    for (const c of changes) byKind[c.kind] = (byKind[c.kind] ?? 0) + 1;
+    after = (changes[changes.length - 1] as Change).seq;
+  }
+  return { usersCreated, embeddingsAdded: added, feedChanges: Number(after - before), byKind, writeSeconds };
+}
+
+/** B reopened on its starting snapshot with the backlog waiting, at one batch size. */
+async function timeCatchUp(
+  options: ScaleBenchOptions,
+  schema: string,
+  built: BuiltB,
+  root: string,
+  batchSize: number,
+  feed: FeedCount,
+): Promise<CatchUpRow> {
+  const t = process.hrtime.bigint();
+  const b = await openApplianceB(options, schema, root, built.size, batchSize);
+  try {
+    const totalMs = ms(t);
+    const stats = b.changes.stats();
+    const { generation, count } = b.embeddings.stats();
+    const expected = built.count - feed.embeddingsRemoved + feed.embeddingsAdded;
+    if (stats.behind !== 0 || stats.verifies !== 0 || stats.applied !== feed.feedChanges || count !== expected) {
+      throw new Error(
+        `Expected appliance B (${built.size}, batch ${batchSize}) to apply all ${feed.feedChanges} changes without a verify and hold ${expected} embeddings but received ${JSON.stringify(stats)} and ${count} embeddings`,
+      );
+    }
+    // One generation at this size, as the follower writes one per batch.
+    const extra = randomUnitVectors(STORE_SAMPLES, options.dim, 12_000_001 + built.size);
+    const saves: number[] = [];
+    for (let i = 0; i < STORE_SAMPLES; i++) {
+      const entries = entriesOf(
+        [extra.subarray(i * options.dim, (i + 1) * options.dim)],
+        options.dim,
+        SYNTHETIC_ID_BASE + built.size + i,
+        INDEX_MODEL,
+      );
+      const s = process.hrtime.bigint();
+      await b.embeddings.add(entries);
+      saves.push(ms(s));
+    }
+    const generations = generation - built.generation;
+    const saveMs = median(saves);
+    return {
+      size: built.size,
+      batchSize,
+      openMs: built.openMs,
+      totalMs,
+      generations,
+      saveMs,
+      savesMs: generations * saveMs,
+      readApplyMs: totalMs - built.openMs - generations * saveMs,
+      applied: stats.applied,
+      estimated: false,
+    };
+  } finally {
+    await b.close();
+  }
+}
+
+/** B open while A enrols one user at a time: from A's commit to B's index finding it, and to B's listener. */
+async function timeLive(
+  options: ScaleBenchOptions,
+  schema: string,
+  built: BuiltB,
+  a: DbStore,
+  samples: number,
+): Promise<LiveRow> {
+  const b = await openApplianceB(options, schema, built.roots[built.roots.length - 1] as string, built.size);
+  const told = new Map<string, bigint>();
+  b.changes.onUsersChanged((ids) => {
+    const now = process.hrtime.bigint();
+    for (const id of ids) if (!told.has(id)) told.set(id, now);
+  });
+  const commit: number[] = [];
+  const searchable: number[] = [];
+  const saved: number[] = [];
+  try {
+    const vectors = randomUnitVectors(samples * EMBEDDINGS_PER_USER, options.dim, 13_000_001 + built.size);
+    for (let i = 0; i < samples; i++) {
+      const userId = `live_${built.size}_${i}`;
+      const start = process.hrtime.bigint();
+      const created = await a.createUser(
+        { id: userId, name: `Live user ${i}` },
+        newEmbeddings(vectors, options.dim, i * EMBEDDINGS_PER_USER, EMBEDDINGS_PER_USER),
+      );
+      const committed = process.hrtime.bigint();
+      commit.push(Number(committed - start) / 1e6);
+      const first = created.embeddings[0] as EmbeddingRecord;
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const [top] = await b.embeddings.search(first.vector, 1);
+        if (top?.embeddingId === first.id) break;
+        if (Date.now() > deadline)
+          throw new Error(`Expected appliance B (${built.size}) to index ${userId} within 30 s`);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      searchable.push(Math.max(0, Number(process.hrtime.bigint() - committed) / 1e6));
+      while (!told.has(userId)) {
+        if (Date.now() > deadline)
+          throw new Error(`Expected appliance B (${built.size}) to report ${userId} within 30 s`);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      saved.push(Math.max(0, Number((told.get(userId) as bigint) - committed) / 1e6));
+    }
+  } finally {
+    await b.close();
+  }
+  return {
+    size: built.size,
+    samples,
+    commitMs: median(commit),
+    searchableMs: median(searchable),
+    savedMs: median(saved),
+    estimated: false,
+  };
+}
+
+/**
+ * Catch-up and live rows. Sizes whose fp32 index is over the snapshot bound (memory, as for the
+ * index table) are scaled from the largest size measured: open and generations by size, the read
+ * and in-memory apply as measured (the same backlog).
+ */
+async function measureCatchUp(
+  options: ScaleBenchOptions,
+  schema: string,
+  scratch: string,
+): Promise<{ feed: FeedCount; known: number; rows: CatchUpRow[]; live: LiveRow[] }> {
+  const progress = options.progress ?? (() => {});
+  const batches = options.catchUpBatches ?? CATCH_UP_BATCHES;
+  const limit = options.snapshotLimitBytes ?? SNAPSHOT_LIMIT_BYTES;
+  const sorted = [...options.sizes].sort((x, y) => x - y);
+  const within = sorted.filter((size) => size * options.dim * 4 <= limit);
+  const real = within.length > 0 ? within : sorted.slice(0, 1);
+
+  const usersDeleted = Math.floor(options.changes / (REMOVAL_SHARE * EMBEDDINGS_PER_USER));
+  const embeddingsRemoved = usersDeleted * EMBEDDINGS_PER_USER;
+  const a = await openApplianceA(options, schema, scratch);
+  try {
+    // The users A deletes while B is offline: enrolled before, so B holds them.
+    const knownVectors = randomUnitVectors(embeddingsRemoved, options.dim, 5_000_001);
+    const known: string[] = [];
+    for (let u = 0; u < usersDeleted; u++) {
+      known.push(`known_${u}`);
+      await a.createUser(
+        { id: `known_${u}`, name: `Known user ${u}` },
+        newEmbeddings(knownVectors, options.dim, u * EMBEDDINGS_PER_USER, EMBEDDINGS_PER_USER),
+      );
+    }
+    const built: BuiltB[] = [];
+    for (const size of real) built.push(await buildApplianceB(options, schema, scratch, size, batches));
+
+    progress(`catch-up: appliance A makes ${options.changes} embedding changes while B is closed`);
+    const written = await writeChanges(options, a, known, options.changes - embeddingsRemoved);
+    const feed: FeedCount = { embeddingChanges: options.changes, usersDeleted, embeddingsRemoved, ...written };
+
+    const rows: CatchUpRow[] = [];
+    for (const b of built) {
+      for (const [i, batch] of batches.entries()) {
+        progress(`catch-up: appliance B ${b.size} reopened, batch ${batch}`);
+        rows.push(await timeCatchUp(options, schema, b, b.roots[i] as string, batch, feed));
+      }
+    }
+    const live: LiveRow[] = [];
+    for (const b of built) {
+      progress(`catch-up: live enrolments at A, appliance B ${b.size} open`);
+      live.push(await timeLive(options, schema, b, a, options.liveSamples ?? LIVE_SAMPLES));
+    }
+
+    const largest = real[real.length - 1] as number;
+    for (const size of sorted.filter((s) => !real.includes(s))) {
+      const scale = size / largest;
+      for (const batch of batches) {
+        const from = rows.find((r) => r.size === largest && r.batchSize === batch) as CatchUpRow;
+        const openMs = from.openMs * scale;
+        const saveMs = from.saveMs * scale;
+        rows.push({
+          ...from,
+          size,
+          openMs,
+          saveMs,
+          savesMs: from.generations * saveMs,
+          totalMs: openMs + from.readApplyMs + from.generations * saveMs,
+          estimated: true,
+        });
+      }
+      const fromLive = live.find((r) => r.size === largest) as LiveRow;
+      const fromSave = rows.find((r) => r.size === largest) as CatchUpRow;
+      live.push({
+        ...fromLive,
+        size,
+        savedMs: fromLive.savedMs + fromSave.saveMs * (scale - 1),
+        estimated: true,
+      });
+    }
+    return { feed, known: embeddingsRemoved, rows, live };
+  } finally {
+    await a.close();
+  }
 }
 
 export async function runScaleBench(options: ScaleBenchOptions): Promise<ScaleBenchReport> {
-  const progress = options.progress ?? (() => {});
   const schema = `fgbench_scale_${process.pid}_${Date.now()}`;
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'facegate-bench-scale-'));
   try {
-    progress(`catch-up feed: writing ${options.changes} embeddings through the store`);
-    const { db, writeSeconds } = await writeFeed(options, schema, scratch);
-    let feed: { readMs: number; vectors: Float32Array };
-    try {
-      feed = await readFeed(db, options.dim);
-    } finally {
-      await db.close();
-    }
-    if (feed.vectors.length !== options.changes * options.dim) {
-      throw new Error(
-        `Expected ${options.changes} feed rows back from the database but received ${feed.vectors.length / options.dim}`,
-      );
-    }
-
     const index: IndexRow[] = [];
-    const applyMs = new Map<number, number>();
-    for (const size of options.sizes) {
-      const measured = await measureIndex(options, schema, scratch, size, feed.vectors);
-      index.push(measured.row);
-      applyMs.set(size, measured.applyMs);
-    }
+    for (const size of options.sizes) index.push(await measureIndex(options, schema, scratch, size));
     fillEstimates(index);
 
     const events = await measureEvents(options, schema, scratch);
+    const catchUp = await measureCatchUp(options, schema, scratch);
 
     const cpu = cpuInfo();
     return {
@@ -482,29 +798,17 @@ export async function runScaleBench(options: ScaleBenchOptions): Promise<ScaleBe
       pgvectorQuoted: PGVECTOR_QUOTE,
       events: { seconds: options.seconds, batches: [1, options.batch], rows: events },
       catchUp: {
-        kind: 'estimate',
+        kind: 'measured',
         method:
-          'no change feed to time end to end: the SELECT of the missed embedding rows (DbStore.listEmbeddings, median of 3) + their apply to the index one change at a time (FlatIndex.add, measured at each size) + one snapshot save (the store add-1 column)',
-        changes: options.changes,
-        writeSeconds,
-        readMs: feed.readMs,
-        rows: index.map((row) => {
-          const apply = applyMs.get(row.size) as number;
-          return {
-            size: row.size,
-            readMs: feed.readMs,
-            applyMs: apply,
-            snapshotMs: row.storeAdd1Ms,
-            snapshotEstimated: row.snapshotEstimated,
-            totalMs: row.storeAdd1Ms === null ? null : feed.readMs + apply + row.storeAdd1Ms,
-          };
-        }),
+          "end to end through the change feed: appliance B's Storage (own data root and appliance id) reopened with the backlog waiting, timed until openStorage returns with stats().behind === 0; open = the same reopen with nothing to apply (median of 3, before A wrote); saves = generations written x one generation at this size (B's add of one embedding after, median of 3); read+apply = the rest",
+        ...catchUp,
       },
       peakRssMb: process.resourceUsage().maxRSS / 1024,
     };
   } finally {
     await dropPostgresSchema(options.databaseUrl, schema);
     await dropPostgresSchema(options.databaseUrl, snapshotSchema(schema));
+    await dropPostgresSchema(options.databaseUrl, feedSchema(schema));
     await rm(scratch, { recursive: true, force: true });
   }
 }
@@ -566,21 +870,55 @@ export function formatScaleBench(r: ScaleBenchReport): string {
   lines.push('');
 
   const c = r.catchUp;
+  const kinds = Object.entries(c.feed.byKind)
+    .map(([kind, n]) => `${n} ${kind}`)
+    .join(', ');
   lines.push(
-    `catch-up after ${c.changes} missed changes (an hour offline at 100 a minute is 6000): ESTIMATE`,
+    `catch-up after an hour offline at 100 a minute: ${c.feed.embeddingChanges} embedding changes, measured end to end`,
+    `appliance A (its own DbStore and appliance id) enrolled ${c.feed.usersCreated} users (${c.feed.embeddingsAdded} embeddings) and deleted ${c.feed.usersDeleted} that B held (${c.feed.embeddingsRemoved} embeddings) in ${c.feed.writeSeconds.toFixed(1)} s, one transaction each`,
+    `the feed recorded ${c.feed.feedChanges} changes: ${kinds}`,
+    `appliance B held N synthetic embeddings (in its snapshot only) + the ${c.known} it later lost, and its mark`,
     `how: ${c.method}`,
-    `the changes were written at the other appliance in ${c.writeSeconds.toFixed(1)} s (createUser, ${EMBEDDINGS_PER_USER} embeddings each)`,
-    '     size  read ms  apply ms  snapshot ms  total s',
+    '     size  batch  open ms  generations  save ms each  saves ms  read+apply ms  total s  applied',
   );
-  for (const row of c.rows) {
+  const byRow = (x: CatchUpRow, y: CatchUpRow) => x.size - y.size || x.batchSize - y.batchSize;
+  for (const row of [...c.rows].sort(byRow)) {
     lines.push(
       [
         String(row.size).padStart(9),
-        fixed(row.readMs, 1).padStart(8),
-        fixed(row.applyMs, 1).padStart(9),
-        (row.snapshotMs === null ? '-' : est(fixed(row.snapshotMs, 1), row.snapshotEstimated)).padStart(12),
-        (row.totalMs === null ? '-' : est((row.totalMs / 1000).toFixed(2), row.snapshotEstimated)).padStart(8),
+        String(row.batchSize).padStart(6),
+        est(fixed(row.openMs, 1), row.estimated).padStart(8),
+        String(row.generations).padStart(12),
+        est(fixed(row.saveMs, 1), row.estimated).padStart(13),
+        est(fixed(row.savesMs, 1), row.estimated).padStart(9),
+        fixed(row.readApplyMs, 1).padStart(14),
+        est((row.totalMs / 1000).toFixed(2), row.estimated).padStart(8),
+        String(row.applied).padStart(8),
       ].join(' '),
+    );
+  }
+  lines.push(
+    '',
+    `live: B open while A enrols one user (${EMBEDDINGS_PER_USER} embeddings), NOTIFY path, default batch; medians`,
+    '     size  samples  A commit ms  B searchable ms  B saved ms',
+  );
+  for (const row of [...c.live].sort((x, y) => x.size - y.size)) {
+    lines.push(
+      [
+        String(row.size).padStart(9),
+        String(row.samples).padStart(8),
+        fixed(row.commitMs, 1).padStart(12),
+        est(fixed(row.searchableMs, 1), row.estimated).padStart(16),
+        est(fixed(row.savedMs, 1), row.estimated).padStart(11),
+      ].join(' '),
+    );
+  }
+  lines.push(
+    'searchable: from A commit returned to a search at B finding the new embedding; saved: to B telling its users-changed listener (after the generation is on disk)',
+  );
+  if (c.rows.some((row) => row.estimated)) {
+    lines.push(
+      `~: not run at this size (over ${SNAPSHOT_LIMIT_BYTES / 1024 / 1024} MiB of fp32: memory); scaled from the largest size run: open and one generation by size, the same number of generations, read+apply and searchable as measured`,
     );
   }
   lines.push('', `peak RSS of this run: ${r.peakRssMb.toFixed(0)} MB`);

@@ -9,7 +9,14 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 
-import { formatScaleBench, type IndexRow, runScaleBench, type ScaleBenchReport } from '../../src/bench/scale-bench.js';
+import {
+  type CatchUpRow,
+  formatScaleBench,
+  type IndexRow,
+  type LiveRow,
+  runScaleBench,
+  type ScaleBenchReport,
+} from '../../src/bench/scale-bench.js';
 import { SHARED_POSTGRES_URL } from '../helpers/shared-servers.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -29,7 +36,7 @@ async function scaleSchemas(): Promise<string[]> {
 }
 
 describe('bench scale', () => {
-  it('measures every size, every writers x batch row and the catch-up, and drops its schema', async () => {
+  it('measures every size, every writers x batch row, the catch-up through the change feed and the live case, and drops its schemas', async () => {
     const messages: string[] = [];
     const report: ScaleBenchReport = await runScaleBench({
       databaseUrl: SHARED_POSTGRES_URL,
@@ -40,6 +47,8 @@ describe('bench scale', () => {
       seconds: 1,
       queries: 5,
       changes: 60,
+      catchUpBatches: [4, 50],
+      liveSamples: 3,
       // 300 x 32-d is written for real; 2000 is over the bound, so it is scaled from 300.
       snapshotLimitBytes: 300 * 32 * 4,
       progress: (m) => messages.push(m),
@@ -82,11 +91,49 @@ describe('bench scale', () => {
       if (row.writers === 1) expect(row.vsFirstWriters).toBe(1);
     }
 
-    expect(report.catchUp.kind).toBe('estimate');
-    expect(report.catchUp.changes).toBe(60);
-    for (const row of report.catchUp.rows) {
-      expect(row.totalMs).toBeCloseTo(row.readMs + row.applyMs + (row.snapshotMs as number), 6);
+    // 60 embedding changes: 2 users B held deleted (10 embeddings), 10 enrolled (50): each createUser
+    // and deleteUser is a user-changed and one embeddings change in the feed.
+    const c = report.catchUp;
+    expect(c.kind).toBe('measured');
+    expect(c.feed).toMatchObject({
+      embeddingChanges: 60,
+      usersCreated: 10,
+      embeddingsAdded: 50,
+      usersDeleted: 2,
+      embeddingsRemoved: 10,
+      feedChanges: 24,
+      byKind: { 'user-changed': 12, 'embeddings-added': 10, 'embeddings-removed': 2 },
+    });
+    expect(c.known).toBe(10);
+    expect(c.rows.map((r) => [r.size, r.batchSize, r.estimated])).toEqual([
+      [300, 4, false],
+      [300, 50, false],
+      [2000, 4, true],
+      [2000, 50, true],
+    ]);
+    const [b4, b50, s4, s50] = c.rows as [CatchUpRow, CatchUpRow, CatchUpRow, CatchUpRow];
+    // One generation per batch read: 24 changes in batches of 4 are 6, in one batch of 50 one.
+    expect([b4.generations, b50.generations, s4.generations, s50.generations]).toEqual([6, 1, 6, 1]);
+    for (const row of c.rows) {
+      expect(row.applied).toBe(24);
+      expect(row.openMs).toBeGreaterThan(0);
+      expect(row.saveMs).toBeGreaterThan(0);
+      expect(row.savesMs).toBeCloseTo(row.generations * row.saveMs, 6);
+      expect(row.totalMs).toBeCloseTo(row.openMs + row.savesMs + row.readApplyMs, 6);
     }
+    expect(b4.openMs).toBe(b50.openMs); // one open with nothing to apply per size
+    expect(s4.openMs).toBeCloseTo(b4.openMs * (2000 / 300), 6);
+    expect(s4.saveMs).toBeCloseTo(b4.saveMs * (2000 / 300), 6);
+    expect(s4.readApplyMs).toBe(b4.readApplyMs);
+    expect(c.live.map((r) => [r.size, r.samples, r.estimated])).toEqual([
+      [300, 3, false],
+      [2000, 3, true],
+    ]);
+    const [live, liveScaled] = c.live as [LiveRow, LiveRow];
+    expect(live.commitMs).toBeGreaterThan(0);
+    expect(live.savedMs).toBeGreaterThanOrEqual(0);
+    expect(liveScaled.savedMs).toBeCloseTo(live.savedMs + b4.saveMs * (2000 / 300 - 1), 6);
+    expect(messages.filter((m) => m.startsWith('catch-up: appliance B 2000'))).toEqual([]);
 
     const text = formatScaleBench(report);
     expect(text).toContain(`CPU: ${report.cpu.model || '(no brand string)'}`);
@@ -101,7 +148,12 @@ describe('bench scale', () => {
     ]) {
       expect(text).toMatch(new RegExp(`^ +${w} +${b} +\\d+ +\\d+ +[\\d.]+x +[\\d.]+x`, 'm'));
     }
-    expect(text).toContain('ESTIMATE');
+    expect(text).not.toContain('ESTIMATE');
+    expect(text).toContain('the feed recorded 24 changes: 12 user-changed, 10 embeddings-added, 2 embeddings-removed');
+    expect(text).toMatch(/^ +300 +4 +[\d.]+ +6 +[\d.]+ +[\d.]+ +-?[\d.]+ +[\d.]+ +24$/m);
+    expect(text).toMatch(/^ +2000 +50 +~[\d.]+ +1 +~[\d.]+ +~[\d.]+ +-?[\d.]+ +~[\d.]+ +24$/m);
+    expect(text).toMatch(/^ +300 +3 +[\d.]+ +[\d.]+ +[\d.]+$/m);
+    expect(text).toMatch(/^ +2000 +3 +[\d.]+ +~[\d.]+ +~[\d.]+$/m);
     expect(text).toContain('pgvector, for comparison: 0.5-4.9 s per query at 1M');
     expect(messages.some((m) => m.includes('events: 3 writer(s), batch 10'))).toBe(true);
     expect(await scaleSchemas()).toEqual([]);
@@ -148,6 +200,8 @@ describe('bench scale', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^ +200 +\d/m);
     expect(r.stdout).toMatch(/^ +2 +5 +\d+/m);
-    expect(r.stdout).toContain('catch-up after 20 missed changes');
+    expect(r.stdout).toContain(
+      'catch-up after an hour offline at 100 a minute: 20 embedding changes, measured end to end',
+    );
   }, 150_000);
 });
