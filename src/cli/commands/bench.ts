@@ -56,8 +56,9 @@ facegate bench scale [--sizes N,N,...] [--dim D] [--writers N,N,...] [--batch B]
   and the fp16 copy, snapshot size, one change in memory and through the EmbeddingStore with its
   snapshot save, one search's p50); recognition events per second into one PostgreSQL from each
   number of writers at once (a DbStore and appliance id each), one insert per event beside
-  batches of B; and the catch-up after C missed changes (an estimate from measured parts). In a
-  scratch schema dropped afterwards. Defaults: sizes 10000,100000,1000000, dim the default
+  batches of B; the catch-up of an appliance reopened after C missed changes, end to end through
+  the change feed, at two batch sizes; and the live propagation of one enrolment. In scratch
+  schemas dropped afterwards. Defaults: sizes 10000,100000,1000000, dim the default
   embedder's, writers 1,2,4,8, B 100, S 3, Q 50, C 6000 (an hour at 100 a minute), URL from
   DATABASE_URL.
 
