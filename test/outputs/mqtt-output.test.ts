@@ -4,7 +4,6 @@
 // Every run uses its own topic prefix, node id and discovery prefix, so runs never see each
 // other's retained messages, and clears what it retained on the shared broker.
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 
 import mqtt, { type MqttClient } from 'mqtt';
 import pino from 'pino';
@@ -16,6 +15,7 @@ import { discoveryMessages, UNKNOWN_FACE_OFF_DELAY_S } from '../../src/outputs/h
 import type { RecognitionMessage, StatusMessage, TestMessage } from '../../src/outputs/message.js';
 import { MqttOutput, type MqttOutputOptions } from '../../src/outputs/mqtt-output.js';
 import { startMosquitto, type DisposableMosquitto } from '../helpers/disposable-mosquitto.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { until } from '../helpers/until.js';
 
 const SHARED_MQTT_URL = process.env.FACEGATE_TEST_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
@@ -109,52 +109,6 @@ function capturingLogger(): { logger: Logger; lines: { msg: string; [key: string
 }
 
 const byTopic = (received: Received[], topic: string): Received[] => received.filter((r) => r.topic === topic);
-
-/**
- * A TCP proxy in front of a broker: cut() drops every proxied connection without an MQTT
- * DISCONNECT, which is how the broker sees a client that died (its last will fires); while
- * refusing, a new connection is dropped at once (the client cannot get back).
- */
-async function tcpProxy(
-  targetPort: number,
-): Promise<{ url: string; cut: () => void; refuse: (refusing: boolean) => void; close: () => Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  let refusing = false;
-  const server = net.createServer((inbound) => {
-    if (refusing) {
-      inbound.destroy();
-      return;
-    }
-    const outbound = net.connect({ host: '127.0.0.1', port: targetPort });
-    for (const socket of [inbound, outbound]) {
-      sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        sockets.delete(socket);
-        inbound.destroy();
-        outbound.destroy();
-      });
-    }
-    inbound.pipe(outbound);
-    outbound.pipe(inbound);
-  });
-  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    cut: () => {
-      for (const socket of sockets) socket.destroy();
-    },
-    refuse: (value) => {
-      refusing = value;
-    },
-    close: () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -368,11 +322,15 @@ describe('MqttOutput when the broker goes away', () => {
   it('leaves its last will, availability offline, when its connection dies without a DISCONNECT', async () => {
     const broker = await ownBroker();
     const topicPrefix = `${PREFIX}-will`;
-    const proxy = await tcpProxy(broker.port);
+    // cut() drops every proxied connection without an MQTT DISCONNECT, which is how the broker sees
+    // a client that died (its last will fires); until restore() a new connection is dropped at once.
+    const proxy = await startTcpProxy(broker.port);
     cleanups.push(() => proxy.close());
     const sub = await subscriber(broker.url, [`${topicPrefix}/availability`]);
     cleanups.push(() => sub.client.endAsync(true));
-    const output = new MqttOutput(options({ url: proxy.url, topicPrefix, homeAssistant: { enabled: false } }));
+    const output = new MqttOutput(
+      options({ url: proxy.via(broker.url), topicPrefix, homeAssistant: { enabled: false } }),
+    );
     cleanups.push(() => output.close());
     await output.start();
     const availability = (): string[] => sub.received.map((r) => r.payload);
@@ -380,7 +338,6 @@ describe('MqttOutput when the broker goes away', () => {
 
     // The broker sees the TCP connection end with no DISCONNECT: the client died. It publishes the
     // will, retained: a subscriber that comes while the client cannot get back reads 'offline'.
-    proxy.refuse(true);
     proxy.cut();
     await until('the last will', () => availability().includes('offline'), 10_000);
     expect(availability()).toEqual(['online', 'offline']);
@@ -391,7 +348,7 @@ describe('MqttOutput when the broker goes away', () => {
     expect(late.received).toEqual([{ topic: `${topicPrefix}/availability`, payload: 'offline', retain: true }]);
 
     // The output reconnects by itself once it can, and says 'online' again.
-    proxy.refuse(false);
+    proxy.restore();
     await until('online again', () => availability().length === 3, 10_000);
     expect(availability()).toEqual(['online', 'offline', 'online']);
     expect(output.connected()).toBe(true);

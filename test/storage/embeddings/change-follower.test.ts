@@ -1,13 +1,12 @@
 // The change follower (issue 18): two appliances (two Storage instances, two data roots, two
 // appliance ids) on one disposable PostgreSQL. An enrolment at A reaches B's index within 2 s by
 // NOTIFY alone (the poll is set to a minute), a deletion at B leaves A's within 2 s, and B's user
-// directory hears of the user. B's link to the database is cut (a TCP proxy in this test that drops
-// and refuses connections: stopping the server would cut A too) while A enrols one user and deletes
+// directory hears of the user. B's link to the database is cut (a TCP proxy, test/helpers/tcp-proxy.ts,
+// that drops and refuses connections: stopping the server would cut A too) while A enrols one user and deletes
 // another: B keeps searching its snapshot, and when the link returns applies both, its index then
 // equal to the database's without a rebuild. Closed and reopened, B applies only the changes after
 // its mark. Another model's changes are skipped; a gap in the feed falls back to verify.
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -18,60 +17,13 @@ import { connectPostgres } from '../../../storage/db/sql-client.js';
 import { openStorage, type Storage } from '../../../storage/index.js';
 import { silentLogger } from '../../../storage/logger.js';
 import { type DisposablePostgres, startPostgres } from '../../helpers/disposable-postgres.js';
+import { startTcpProxy, type TcpProxy } from '../../helpers/tcp-proxy.js';
 import { until } from '../../helpers/until.js';
 
 const MODEL = { id: 'feed-model', dim: 8 };
 let server: DisposablePostgres;
-let proxy: LinkProxy;
+let proxy: TcpProxy;
 let root: string;
-
-/** A TCP proxy to the server that can drop every connection and refuse new ones: a link lost and back. */
-interface LinkProxy {
-  url: string;
-  cut(): void;
-  restore(): void;
-  close(): Promise<void>;
-}
-
-async function startProxy(target: number): Promise<LinkProxy> {
-  let up = true;
-  const sockets = new Set<net.Socket>();
-  const srv = net.createServer((client) => {
-    if (!up) {
-      client.destroy();
-      return;
-    }
-    const upstream = net.connect(target, '127.0.0.1');
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => undefined);
-      s.on('close', () => {
-        sockets.delete(s);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as net.AddressInfo).port;
-  return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    cut() {
-      up = false;
-      for (const s of sockets) s.destroy();
-    },
-    restore() {
-      up = true;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        srv.close(() => resolve());
-      }),
-  };
-}
 
 let vectorSeed = 1;
 function unit(): Float32Array {
@@ -125,7 +77,7 @@ async function topUser(s: Storage, v: Float32Array): Promise<string | undefined>
 
 beforeAll(async () => {
   server = await startPostgres();
-  proxy = await startProxy(server.port);
+  proxy = await startTcpProxy(server.port);
   root = await mkdtemp(path.join(os.tmpdir(), 'facegate-follow-'));
 });
 afterAll(async () => {
@@ -139,7 +91,7 @@ describe('two appliances following one database', () => {
   let b: Storage;
   beforeAll(async () => {
     a = await open('a', 'site-a', server.url);
-    b = await open('b', 'site-b', proxy.url);
+    b = await open('b', 'site-b', proxy.via(server.url));
   });
   afterAll(async () => {
     await a?.close();
@@ -248,7 +200,7 @@ describe('two appliances following one database', () => {
     // dee: 2, eve: 2, cy: 2, status: 1.
     expect(latest - mark).toBe(7);
 
-    b = await open('b', 'site-b', proxy.url);
+    b = await open('b', 'site-b', proxy.via(server.url));
     const stats = b.changes.stats();
     expect(stats).toMatchObject({ appliedSeq: latest, latestSeq: latest, behind: 0, applied: 7, verifies: 0 });
     expect(b.embeddings.stats().loadedFrom).toBe('snapshot');
