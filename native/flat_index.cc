@@ -112,6 +112,55 @@ class SearchWorker : public Napi::AsyncWorker {
   SearchResult result_;
 };
 
+// The serialized bytes handed to JavaScript without a copy: the Buffer owns the vector and frees
+// it when collected (a runtime that refuses external buffers gets a copy, and the vector is freed
+// at once).
+Napi::Buffer<uint8_t> toBuffer(Napi::Env env, std::unique_ptr<std::vector<uint8_t>> bytes) {
+  std::vector<uint8_t>* raw = bytes.get();
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::NewOrCopy(
+      env, raw->data(), raw->size(), [](Napi::Env, uint8_t*, std::vector<uint8_t>* owned) { delete owned; }, raw);
+  bytes.release();  // the Buffer's finaliser owns it now
+  return out;
+}
+
+// serializeAsync's baton: the index's version is read on the JS thread when it is called, so
+// the bytes are the index as it was then (IndexCore::serializeAt refuses a changed index).
+class SerializeWorker : public Napi::AsyncWorker {
+ public:
+  SerializeWorker(Napi::Env env, std::shared_ptr<IndexCore> core)
+      : Napi::AsyncWorker(env, "facegate.FlatIndex.serializeAsync"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        core_(std::move(core)),
+        version_(core_->version()) {}
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      bytes_ = std::make_unique<std::vector<uint8_t>>(core_->serializeAt(version_));
+    } catch (const std::bad_alloc&) {
+      SetError("FlatIndex.serializeAsync: out of memory");
+    } catch (const std::exception& e) {
+      SetError(std::string("FlatIndex.serializeAsync: ") + e.what());
+    }
+  }
+  void OnOK() override {
+    // Thrown here, an error would escape to the process instead of rejecting the promise.
+    try {
+      deferred_.Resolve(toBuffer(Env(), std::move(bytes_)));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<IndexCore> core_;
+  uint64_t version_;
+  std::unique_ptr<std::vector<uint8_t>> bytes_;
+};
+
 }  // namespace
 
 Napi::Function FlatIndex::Define(Napi::Env env) {
@@ -120,7 +169,8 @@ Napi::Function FlatIndex::Define(Napi::Env env) {
                   {InstanceMethod<&FlatIndex::Add>("add"), InstanceMethod<&FlatIndex::Remove>("remove"),
                    InstanceMethod<&FlatIndex::Search>("search"), InstanceMethod<&FlatIndex::SearchSync>("searchSync"),
                    InstanceMethod<&FlatIndex::FaissSearchSync>("faissSearchSync"),
-                   InstanceMethod<&FlatIndex::Serialize>("serialize"), InstanceMethod<&FlatIndex::Ids>("ids"),
+                   InstanceMethod<&FlatIndex::Serialize>("serialize"),
+                   InstanceMethod<&FlatIndex::SerializeAsync>("serializeAsync"), InstanceMethod<&FlatIndex::Ids>("ids"),
                    InstanceAccessor<&FlatIndex::Size>("size"), InstanceAccessor<&FlatIndex::Dim>("dim"),
                    InstanceAccessor<&FlatIndex::GetSearchMode, &FlatIndex::SetSearchMode>("searchMode"),
                    InstanceMethod<&FlatIndex::Memory>("memory"), StaticMethod<&FlatIndex::Deserialize>("deserialize")});
@@ -207,9 +257,17 @@ Napi::Value FlatIndex::FaissSearchSync(const Napi::CallbackInfo& info) {
 
 Napi::Value FlatIndex::Serialize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, "serialize", [&] {
-    const std::vector<uint8_t> bytes = core_->serialize();
-    return Napi::Buffer<uint8_t>::Copy(env, bytes.data(), bytes.size());
+  return guarded(env, "serialize",
+                 [&] { return toBuffer(env, std::make_unique<std::vector<uint8_t>>(core_->serialize())); });
+}
+
+Napi::Value FlatIndex::SerializeAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, "serializeAsync", [&] {
+    auto* worker = new SerializeWorker(env, core_);
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
   });
 }
 

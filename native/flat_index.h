@@ -1,5 +1,5 @@
 // The JavaScript face of IndexCore: argument unpacking, typed-array results and the
-// AsyncWorker that runs a search off the JavaScript thread.
+// AsyncWorkers that run a search or a serialisation off the JavaScript thread.
 #pragma once
 
 #include <napi.h>
@@ -22,6 +22,7 @@ class FlatIndex : public Napi::ObjectWrap<FlatIndex> {
   Napi::Value SearchSync(const Napi::CallbackInfo& info);
   Napi::Value FaissSearchSync(const Napi::CallbackInfo& info);
   Napi::Value Serialize(const Napi::CallbackInfo& info);
+  Napi::Value SerializeAsync(const Napi::CallbackInfo& info);
   Napi::Value Ids(const Napi::CallbackInfo& info);
   Napi::Value Size(const Napi::CallbackInfo& info);
   Napi::Value Dim(const Napi::CallbackInfo& info);
@@ -30,7 +31,7 @@ class FlatIndex : public Napi::ObjectWrap<FlatIndex> {
   Napi::Value Memory(const Napi::CallbackInfo& info);
   static Napi::Value Deserialize(const Napi::CallbackInfo& info);
 
-  // Shared with running search workers, so a search outlives a collected JS object safely.
+  // Shared with running search and serialize workers, so they outlive a collected JS object safely.
   std::shared_ptr<IndexCore> core_;
 };
 

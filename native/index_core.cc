@@ -104,6 +104,7 @@ void IndexCore::add(const float* vectors, size_t n, const int64_t* ids) {
                                   " appears twice in the batch");
     }
   }
+  ++version_;  // before FAISS: an add that fails half way has changed the index too
   index_->add_with_ids(static_cast<FaissIdx>(n), vectors, ids);
   maxNorm_ = std::max(maxNorm_, norm);
   appendHalf(vectors, n);
@@ -120,6 +121,7 @@ size_t IndexCore::remove(const int64_t* ids, size_t n) {
     if (it != index_->rev_map.end()) gone[static_cast<size_t>(it->second)] = true;
   }
   const size_t removed = index_->remove_ids(selector);
+  if (removed > 0) ++version_;
   if (fp16Usable_ && removed > 0) {
     const size_t d = dim();
     size_t kept = 0;
@@ -151,9 +153,28 @@ void IndexCore::faissSearch(const float* queries, size_t nq, size_t k, float* sc
                  reinterpret_cast<FaissIdx*>(ids));
 }
 
-std::vector<uint8_t> IndexCore::serialize() const {
+std::vector<uint8_t> IndexCore::serialize() const { return serializeChecked(nullptr); }
+
+std::vector<uint8_t> IndexCore::serializeAt(uint64_t version) const { return serializeChecked(&version); }
+
+std::vector<uint8_t> IndexCore::serializeChecked(const uint64_t* version) const {
+  std::vector<uint8_t> bytes;
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    if (version && *version != version_) {
+      throw std::runtime_error(
+          "the index changed (an add or remove) after serializeAsync() was called and before its copy began; call "
+          "it again");
+    }
+    bytes = writeFlatIndexUnsealed(*index_);
+  }
+  sealFlatIndex(bytes);  // our own bytes now: no lock needed for the checksum
+  return bytes;
+}
+
+uint64_t IndexCore::version() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
-  return writeFlatIndex(*index_);
+  return version_;
 }
 
 void IndexCore::setMode(SearchMode mode) {

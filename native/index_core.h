@@ -36,7 +36,14 @@ class IndexCore {
   // FAISS's own IndexIDMap2::search, the reference the tests and the benchmark compare against.
   void faissSearch(const float* queries, size_t nq, size_t k, float* scores, int64_t* ids) const;
 
+  // The serialized index (index_io.h). The lock is shared, and held only while FAISS copies the
+  // index out, not for the checksum: searches run meanwhile, add and remove wait for the copy.
   std::vector<uint8_t> serialize() const;
+  // The same, or std::runtime_error when an add or remove has changed the index since version()
+  // returned `version`: serializeAsync's bytes are the index as it was when it was called.
+  std::vector<uint8_t> serializeAt(uint64_t version) const;
+  // Counts the adds and removes that changed the index.
+  uint64_t version() const;
   std::vector<int64_t> ids() const;
 
   void setMode(SearchMode mode);
@@ -49,8 +56,11 @@ class IndexCore {
  private:
   void appendHalf(const float* vectors, size_t n);
 
+  std::vector<uint8_t> serializeChecked(const uint64_t* version) const;
+
   mutable std::shared_mutex mu_;
   std::unique_ptr<faiss::IndexIDMap2> index_;
+  uint64_t version_ = 0;
   float maxNorm_ = 0.0f;  // never lowered on remove: it only has to be an upper bound
   // The fp16 copy, row for row in FAISS's storage order (kept in step by add and remove; rebuilt
   // from the fp32 rows on deserialize, so it is never serialized).

@@ -37,6 +37,7 @@ interface NativeFlatIndex {
   searchSync(queries: Float32Array, k: number): SearchResult;
   faissSearchSync(queries: Float32Array, k: number): SearchResult;
   serialize(): Buffer;
+  serializeAsync(): Promise<Buffer>;
   ids(): BigInt64Array;
   readonly size: number;
   readonly dim: number;
@@ -163,8 +164,25 @@ export class FlatIndex {
     return this.native.faissSearchSync(queries, k);
   }
 
+  /** The index as bytes for deserialize() (FAISS's format inside a checked header), on the calling thread. */
   serialize(): Buffer {
     return this.native.serialize();
+  }
+
+  /**
+   * serialize() off the JavaScript thread (libuv's pool): the same bytes, of the index as it was
+   * when this was called. Searches keep answering meanwhile; an add or remove waits, on the calling
+   * thread, while FAISS copies the index out (~0.1 s of the ~0.23 s at 100,000 x 512; the checksum
+   * after it holds no lock). An add or remove made before that copy begins rejects the promise (the
+   * bytes would be of another index): change the index only after it settles, as the snapshot's
+   * serial queue does.
+   */
+  serializeAsync(): Promise<Buffer> {
+    try {
+      return this.native.serializeAsync();
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
   /** Every id in the index, in storage order. */
