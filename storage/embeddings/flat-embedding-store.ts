@@ -86,6 +86,8 @@ export class FlatEmbeddingStore implements EmbeddingStore {
   private appliedSeq: bigint | null = null;
   /** Changes applied in memory whose snapshot could not be written (a full disk): retried like removals. */
   private unsavedChanges = false;
+  /** The mark the snapshot on disk holds (appliedSeq may be ahead of it after batches that changed nothing). */
+  private savedSeq: bigint | null = null;
 
   private constructor(private readonly options: FlatEmbeddingStoreOptions) {
     this.modelId = options.model.id;
@@ -255,8 +257,13 @@ export class FlatEmbeddingStore implements EmbeddingStore {
           removed += gone.length;
         }
       }
-      if (added + removed > 0) this.version++;
       this.appliedSeq = mark;
+      // A batch that changed nothing here (this appliance's own enrolments and deletions, already
+      // applied; user-only changes) writes no generation: a whole snapshot for a mark alone costs
+      // seconds at a large gallery. The mark goes to disk with the next generation; a crash before
+      // that re-applies those changes, which changes nothing again.
+      if (added + removed === 0) return { added, removed, stale: false };
+      this.version++;
       this.unsavedChanges = true;
       await this.saveOrKeepUnsaved();
       return { added, removed, stale: false };
@@ -317,7 +324,9 @@ export class FlatEmbeddingStore implements EmbeddingStore {
   async close(): Promise<void> {
     await this.queue.run(async () => {
       this.cancelRetry();
-      if (this.unsaved()) await this.saveOrKeepUnsaved();
+      // A mark advanced by batches that changed nothing is saved once here, so a restart resumes
+      // after them rather than re-reading them.
+      if (this.unsaved() || this.savedSeq !== this.appliedSeq) await this.saveOrKeepUnsaved();
       this.cancelRetry();
     });
   }
@@ -397,6 +406,7 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     );
     this.generation = stats.generation;
     this.savedAt = stats.saved_at;
+    this.savedSeq = this.appliedSeq;
     this.unsavedRemovals.clear();
     this.unsavedChanges = false;
     this.cancelRetry();
@@ -456,6 +466,7 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     this.version++;
     this.savedAt = snapshot.stats.saved_at;
     this.appliedSeq = snapshot.stats.applied_seq === undefined ? null : BigInt(snapshot.stats.applied_seq);
+    this.savedSeq = this.appliedSeq;
     this.unsavedChanges = false;
     this.loadedFrom = 'snapshot';
     return 'loaded';
@@ -527,6 +538,7 @@ export class FlatEmbeddingStore implements EmbeddingStore {
     this.version++;
     this.generation = stats.generation;
     this.savedAt = stats.saved_at;
+    this.savedSeq = this.appliedSeq;
     this.unsavedRemovals.clear();
     this.unsavedChanges = false;
     this.cancelRetry();

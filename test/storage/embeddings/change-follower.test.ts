@@ -207,4 +207,23 @@ describe('two appliances following one database', () => {
     for (const id of [...dee.ids, ...eve.ids]) expect(indexIds(b).has(id)).toBe(true);
     expect(await b.embeddings.verify()).toEqual({ rebuilt: false, verified: true });
   });
+
+  it('writes no snapshot generation for its own changes (they change nothing here), and saves the mark at close', async () => {
+    await until(
+      'A caught up',
+      async () => a.changes.stats().appliedSeq === Number(await a.db.latestChangeSeq()),
+      5_000,
+    );
+    const generation = a.embeddings.stats().generation;
+    await enrol(a, 'fay'); // one generation: the enrolment's own save
+    await a.db.setUserStatus('fay', 'disabled'); // a user-only change
+    await a.changes.catchUp();
+    const latest = Number(await a.db.latestChangeSeq());
+    expect(a.changes.stats().appliedSeq).toBe(latest);
+    // The feed brought nothing new to A's index: no second generation for the mark alone.
+    expect(a.embeddings.stats().generation).toBe(generation + 1);
+    await a.close();
+    a = await open('a', 'site-a', server.url);
+    expect(a.changes.stats()).toMatchObject({ appliedSeq: latest, applied: 0, verifies: 0 });
+  });
 });
