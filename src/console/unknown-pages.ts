@@ -198,8 +198,11 @@ function filterForm(f: GridFilters, cameras: string[]): SafeHtml {
   </form>`;
 }
 
-function tile(g: UnknownGroup): SafeHtml {
+/** A group's tile; `own`: this appliance's id (another appliance's group says where it was seen, issue 18). */
+function tile(g: UnknownGroup, own: string): SafeHtml {
   const id = g.id.toString();
+  const elsewhere =
+    g.applianceId !== null && g.applianceId !== own ? html`<br />seen by appliance ${g.applianceId}` : '';
   return html`<a class="tile" href="/console/unknown/${id}" aria-label="Group ${id}: ${g.faces} face(s)">
     ${
       g.best
@@ -210,7 +213,7 @@ function tile(g: UnknownGroup): SafeHtml {
       <strong>${g.faces} face${g.faces === 1 ? '' : 's'}</strong> ${statusBadge(g.status)}<br />
       ${g.cameras.join(', ') || 'no camera'}<br />
       ${seenSpan(g.firstSeen, g.lastSeen)}<br />
-      best quality ${g.best ? g.best.quality.toFixed(2) : '—'}
+      best quality ${g.best ? g.best.quality.toFixed(2) : '—'}${elsewhere}
     </div>
   </a>`;
 }
@@ -239,7 +242,7 @@ async function gridPage(ctx: ConsoleContext, req: FastifyRequest, reply: Fastify
           ${filters.status === 'open' ? 'Strangers the cameras see are grouped here for review.' : ''}
         </p>`
       : html`<p class="muted">${shown.length} group${shown.length === 1 ? '' : 's'}</p>
-          <div class="grid">${shown.map(tile)}</div>
+          <div class="grid">${shown.map((g) => tile(g, ctx.deps.storage.db.applianceId))}</div>
           ${more}`
   }`;
   return send(reply, 200, page({ title: 'Unknown faces', session, section: 'unknown', body, notice: doneNotice(q) }));

@@ -181,7 +181,7 @@ describe('facegate unknown list', () => {
     const lines = text.stdout.trimEnd().split('\n');
     expect(lines.map((l) => l.split('\t')[0])).toEqual([biden, obama, stranger]);
     expect(lines[1]).toMatch(
-      new RegExp(`^${obama}\\topen\\t4 face\\(s\\)\\t.+ \\.\\. .+\\tgate,lobby\\tbest \\d\\.\\d{3}$`),
+      new RegExp(`^${obama}\\topen\\t4 face\\(s\\)\\t.+ \\.\\. .+\\tgate,lobby\\tbest \\d\\.\\d{3}\\tappliance-1$`),
     );
   });
 });

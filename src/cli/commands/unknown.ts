@@ -75,7 +75,8 @@ function withSkipped(headline: string, skipped: Skipped[]): string {
 function groupLine(g: UnknownGroup): string {
   const who = g.userId ? ` -> ${g.userId}` : '';
   const best = g.best ? g.best.quality.toFixed(3) : '-';
-  return `${g.id}\t${g.status}${who}\t${g.faces} face(s)\t${day(g.firstSeen)} .. ${day(g.lastSeen)}\t${g.cameras.join(',') || '-'}\tbest ${best}`;
+  // The appliance that keeps the group (issue 18): it is reviewed there, where its crops are.
+  return `${g.id}\t${g.status}${who}\t${g.faces} face(s)\t${day(g.firstSeen)} .. ${day(g.lastSeen)}\t${g.cameras.join(',') || '-'}\tbest ${best}\t${g.applianceId ?? '-'}`;
 }
 
 export async function unknownCommand(
