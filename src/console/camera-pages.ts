@@ -13,6 +13,7 @@
 import type { FastifyInstance } from 'fastify';
 
 import { validateId } from '../../storage/ids.js';
+import type { OutputStats } from '../outputs/outputs.js';
 import { html, type SafeHtml } from './html.js';
 import { type ConsoleContext, type PageModule, sessionOf } from './index.js';
 import { page } from './layout.js';
@@ -34,17 +35,8 @@ interface HealthJson {
   }[];
   inference: Record<'detector' | 'embedder', { name: string; provider: string; fallback: string | null }>;
   pipeline: { running: boolean; queueDepth: number };
-  outputs: {
-    name: string;
-    kind: string;
-    connected: boolean | null;
-    pending: number;
-    delivered: number;
-    failures: number;
-    dropped: number;
-    deadLettered: number;
-    lastError: string | null;
-  }[];
+  /** The dispatcher's own stats (src/outputs/outputs.ts), as JSON (its one Date left out: unread here). */
+  outputs: Omit<OutputStats, 'lastDeliveredAt'>[];
 }
 
 /** A rate needs at least this long between two looks (a reload a moment later keeps the last rate). */
